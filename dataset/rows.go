@@ -1,0 +1,96 @@
+package dataset
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+)
+
+// Event is one row of the events contract, for writing and row-wise reading.
+// Nullable columns are pointers.
+type Event struct {
+	SubjectID string    `parquet:"subject_id,dict"`
+	EventTime time.Time `parquet:"event_time,timestamp(microsecond)"`
+	EventType string    `parquet:"event_type,dict"`
+	ItemID    string    `parquet:"item_id,dict"`
+	Category  *string   `parquet:"category,optional,dict"`
+	Quantity  *int64    `parquet:"quantity,optional"`
+	Value     *float64  `parquet:"value,optional"`
+	Region    *string   `parquet:"region,optional,dict"`
+}
+
+// Consent is one row of the consent contract.
+type Consent struct {
+	SubjectID    string    `parquet:"subject_id,dict"`
+	Purpose      *string   `parquet:"purpose,optional,dict"`
+	Status       string    `parquet:"status,dict"`
+	RecordedAt   time.Time `parquet:"recorded_at,timestamp(microsecond)"`
+	Source       string    `parquet:"source,dict"`
+	Jurisdiction *string   `parquet:"jurisdiction,optional,dict"`
+	TCString     *string   `parquet:"tc_string,optional"`
+}
+
+// Erasure is one row of the erasure contract.
+type Erasure struct {
+	SubjectID   string    `parquet:"subject_id"`
+	RequestedAt time.Time `parquet:"requested_at,timestamp(microsecond)"`
+}
+
+// CohortAssignment is one row of the cohort assignments output.
+type CohortAssignment struct {
+	SubjectID string  `parquet:"subject_id"`
+	CohortID  int64   `parquet:"cohort_id"`
+	Distance  float64 `parquet:"distance"`
+	RunID     string  `parquet:"run_id,dict"`
+}
+
+// ItemFactor is one row of the item factors output.
+type ItemFactor struct {
+	ItemID string    `parquet:"item_id"`
+	Bias   float64   `parquet:"bias"`
+	Vector []float32 `parquet:"vector,list"`
+}
+
+// Recommendation is one row of the recommendations output.
+type Recommendation struct {
+	SubjectID string  `parquet:"subject_id,dict"`
+	Rank      int64   `parquet:"rank"`
+	ItemID    string  `parquet:"item_id,dict"`
+	Score     float64 `parquet:"score"`
+}
+
+// ReadRows reads the whole file row-wise into values of T, whose parquet
+// tags name contract columns, calling fn with batches of up to 4096 rows (the
+// slice is reused after fn returns). It suits small tables such as consent
+// and erasure; large ones are read column-wise with a Scan.
+func ReadRows[T any](ctx context.Context, f *ParquetFile, fn func([]T) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s: %w: %v", f.Name, ErrCorrupt, r)
+		}
+	}()
+	r := parquet.NewGenericReader[T](f.file)
+	defer r.Close()
+	buf := make([]T, 4096)
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := r.Read(buf)
+		if n > 0 {
+			if ferr := fn(buf[:n]); ferr != nil {
+				return ferr
+			}
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", f.Name, err)
+		}
+	}
+}
