@@ -14,11 +14,11 @@ import (
 type Kind int
 
 const (
-	KindString    Kind = iota + 1 // BYTE_ARRAY, STRING/ENUM or unannotated
-	KindInt64                     // INT64 (or INT32), no logical type or a signed INT
-	KindDouble                    // DOUBLE (or FLOAT)
-	KindTimestamp                 // INT64 TIMESTAMP in ms, µs or ns
-	KindFloat32List               // a LIST of FLOAT (vectors)
+	KindString      Kind = iota + 1 // BYTE_ARRAY, STRING/ENUM or unannotated
+	KindInt64                       // INT64 (or INT32), no logical type or a signed INT
+	KindDouble                      // DOUBLE (or FLOAT)
+	KindTimestamp                   // INT64 TIMESTAMP in ms, µs or ns
+	KindFloat32List                 // a LIST of FLOAT (vectors)
 )
 
 func (k Kind) String() string {
