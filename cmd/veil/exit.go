@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+// Exit codes of every command (README, "Exit codes").
+const (
+	exitOK      = 0 // success, or a no-op rerun
+	exitRuntime = 1 // I/O failure, corrupt input, divergence
+	exitUsage   = 2 // invalid usage, spec, policy or configuration
+	exitPolicy  = 3 // refused by policy
+	exitLocked  = 4 // another run holds the lock
+)
+
+// usageError marks an error as the caller's mistake (exit code 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(err error) error {
+	if err == nil {
+		return nil
+	}
+	return usageError{err}
+}
+
+// exitCode maps an error to the documented exit code.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ue),
+		errors.Is(err, dataset.ErrBadURL),
+		errors.Is(err, dataset.ErrBadKey),
+		errors.Is(err, dataset.ErrCredentials),
+		errors.Is(err, dataset.ErrNoBucket):
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitRuntime
+	}
+	return exitRuntime
+}
+
+// oneLine flattens an error (errors.Join puts one per line) into one line.
+func oneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

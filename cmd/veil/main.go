@@ -1,0 +1,24 @@
+// Command veil is the batch pipeline for privacy-compliant personalization.
+// main only wires: it builds the root command, makes a signal-aware context
+// and maps errors to exit codes (see exitCode).
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
+	cmd := newRootCmd(env)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "veil: %s\n", oneLine(err))
+	}
+	os.Exit(exitCode(err))
+}
