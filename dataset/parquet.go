@@ -202,6 +202,10 @@ func (f *ParquetFile) ReadRowGroup(ctx context.Context, rg int, p *Projection, s
 		if !ok {
 			return fmt.Errorf("%s: row group %d: column %q: unexpected chunk type %T", f.Name, rg, name, chunks[p.leaves[i]])
 		}
+		meta := &f.file.Metadata().RowGroups[rg].Columns[p.leaves[i]].MetaData
+		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
+			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+		}
 		if err := dst.decodeChunk(chunk, src, col, p.scales[i]); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}

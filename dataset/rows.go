@@ -73,6 +73,13 @@ func ReadRows[T any](ctx context.Context, f *ParquetFile, fn func([]T) error) (e
 			err = fmt.Errorf("%s: %w: %v", f.Name, ErrCorrupt, r)
 		}
 	}()
+	for rg, g := range f.file.Metadata().RowGroups {
+		for c := range g.Columns {
+			if err := checkChunk(f.obj, f.obj.Size(), &g.Columns[c].MetaData); err != nil {
+				return fmt.Errorf("%s: row group %d: column %d: %w", f.Name, rg, c, err)
+			}
+		}
+	}
 	r := parquet.NewGenericReader[T](f.file)
 	defer r.Close()
 	buf := make([]T, 4096)

@@ -266,9 +266,10 @@ type s3Object struct {
 	key  string
 	info ObjectInfo
 
-	mu     sync.Mutex
-	blocks map[int64][]byte
-	order  []int64 // blocks in least recently fetched order
+	mu      sync.Mutex
+	blocks  map[int64][]byte
+	order   []int64 // blocks in least recently fetched order
+	lastEnd int64   // end of the previous read, to detect sequential reads
 }
 
 func (o *s3Object) Size() int64  { return o.info.Size }
@@ -286,10 +287,12 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
+	sequential := off == o.lastEnd
+	o.lastEnd = end
 	for b := off / bs; b*bs < end; b++ {
 		data, ok := o.blocks[b]
 		if !ok {
-			if err := o.fetch(b, (end-1)/bs); err != nil {
+			if err := o.fetch(b, (end-1)/bs, sequential); err != nil {
 				return n, err
 			}
 			data = o.blocks[b]
@@ -304,13 +307,16 @@ func (o *s3Object) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// fetch loads block first and the blocks after it up to last (the end of
-// the current read) or ReadAhead past first, whichever is further, in one
-// ranged GET. The caller holds o.mu.
-func (o *s3Object) fetch(first, last int64) error {
+// fetch loads blocks first to last (the end of the current read) in one
+// ranged GET; when reads are sequential, up to ReadAhead blocks more. The
+// caller holds o.mu.
+func (o *s3Object) fetch(first, last int64, sequential bool) error {
 	bs := o.s.cfg.BlockSize
 	lastBlock := (o.info.Size - 1) / bs
-	last = min(max(last, first+int64(o.s.cfg.ReadAhead)), lastBlock)
+	if sequential {
+		last = max(last, first+int64(o.s.cfg.ReadAhead))
+	}
+	last = min(last, lastBlock)
 	for last > first {
 		if _, ok := o.blocks[last]; !ok {
 			break

@@ -23,9 +23,9 @@ func newDatasetsCmd(env *Env) *cobra.Command {
 		Use:   "inspect URL",
 		Short: "Print the schema, row groups, rows, bytes and date range of a Parquet file or prefix",
 		Args:  exactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runInspect(cmd.Context(), env, args[0], asJSON)
-		},
+		}),
 	}
 	inspect.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(inspect)

@@ -31,9 +31,9 @@ func newDemoCmd(env *Env) *cobra.Command {
 has so far on it: a streaming, column-projected scan of the events that writes
 an event summary as a committed output. It prints where everything is.`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), env, opts)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Dir, "dir", opts.Dir, "local folder for the shop and the outputs")

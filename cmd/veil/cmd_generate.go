@@ -30,9 +30,9 @@ events/ (Hive-style dt= partitions), consent/, erasure/ and truth/ (the planted
 taste groups, for evaluation only). The output is a pure function of the
 flags; each table is committed with a manifest.`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runGenerate(cmd.Context(), env, opts)
-		},
+		}),
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Out, "out", "", "output URL (required)")

@@ -15,8 +15,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}
-	cmd := newRootCmd(env)
-	err := cmd.ExecuteContext(ctx)
+	err := execute(ctx, env, os.Args[1:])
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "veil: %s\n", oneLine(err))
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -24,6 +25,19 @@ type Env struct {
 	Logger         *slog.Logger // made from the global flags when nil
 
 	logFormat, logLevel string
+	started             bool // a command's own code ran: parsing is over
+}
+
+// execute runs veil with args. An error before the command's own code ran
+// (unknown command, bad or missing flags, wrong arguments) is a usage error.
+func execute(ctx context.Context, env *Env, args []string) error {
+	cmd := newRootCmd(env)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	if err != nil && !env.started {
+		return usagef(err)
+	}
+	return err
 }
 
 func (e *Env) urlOptions() dataset.URLOptions { return dataset.URLOptions{Getenv: e.Getenv} }
@@ -89,7 +103,16 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 	return root
 }
 
-// noArgs and exactArgs wrap cobra's checks as usage errors.
+// runE wraps a command's function: from here on, errors are the command's
+// own and keep their exit codes.
+func runE(env *Env, fn func(cmd *cobra.Command, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		env.started = true
+		return fn(cmd, args)
+	}
+}
+
+// exactArgs wraps cobra's checks as usage errors.
 func exactArgs(n int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error { return usagef(cobra.ExactArgs(n)(cmd, args)) }
 }
@@ -112,9 +135,9 @@ func newVersionCmd(env *Env) *cobra.Command {
 		Use:   "version",
 		Short: "Print veil's version",
 		Args:  exactArgs(0),
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprintf(env.Stdout, "veil %s\n", versionString())
 			return err
-		},
+		}),
 	}
 }

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+// run executes veil with args the way main does and returns the exit code,
+// stdout and the one-line error.
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout bytes.Buffer
+	env := &Env{Stdout: &stdout, Stderr: io.Discard, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler)}
+	err := execute(context.Background(), env, args)
+	msg := ""
+	if err != nil {
+		msg = oneLine(err)
+	}
+	return exitCode(err), stdout.String(), msg
+}
+
+func TestExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "notes.parquet"), []byte("not parquet at all"), 0o644)
+	tests := []struct {
+		args  []string
+		code  int
+		words []string
+	}{
+		{[]string{"version"}, 0, nil},
+		{[]string{"no-such-command"}, 2, []string{"unknown command"}},
+		{[]string{"version", "--bogus"}, 2, []string{"bogus"}},
+		{[]string{"generate"}, 2, []string{"out"}},
+		{[]string{"generate", "--out", dir + "/g", "--end", "tomorrow"}, 2, []string{"--end"}},
+		{[]string{"generate", "--out", dir + "/g", "--subjects", "0"}, 2, []string{"subjects"}},
+		{[]string{"generate", "--out", "ftp://x/y"}, 2, []string{"ftp"}},
+		{[]string{"datasets", "inspect"}, 2, []string{"arg"}},
+		{[]string{"datasets", "inspect", "gopher://x"}, 2, []string{"gopher"}},
+		{[]string{"datasets", "inspect", dir + "/notes.parquet"}, 1, []string{"notes.parquet", "not a readable Parquet file"}},
+		{[]string{"datasets", "inspect", dir + "/absent"}, 1, []string{"absent"}},
+		{[]string{"--log-format", "xml", "version"}, 2, []string{"log-format"}},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			code, _, msg := run(t, tc.args...)
+			if code != tc.code {
+				t.Errorf("exit code %d, want %d (%s)", code, tc.code, msg)
+			}
+			for _, w := range tc.words {
+				if !strings.Contains(msg, w) {
+					t.Errorf("message %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+	// A refused generate leaves nothing behind.
+	if _, err := os.Stat(filepath.Join(dir, "g")); !os.IsNotExist(err) {
+		t.Errorf("a failed generate left %s/g", dir)
+	}
+}
+
+func TestGenerateAndInspect(t *testing.T) {
+	dir := t.TempDir()
+	code, out, msg := run(t, "generate", "--out", dir, "--subjects", "300", "--items", "100", "--days", "5", "--json")
+	if code != 0 {
+		t.Fatalf("generate: %d %s", code, msg)
+	}
+	var gen struct{ Events int64 }
+	if err := json.Unmarshal([]byte(out), &gen); err != nil || gen.Events == 0 {
+		t.Fatalf("generate printed %q (%v)", out, err)
+	}
+	code, out, msg = run(t, "datasets", "inspect", "--json", "file://"+dir+"/events")
+	if code != 0 {
+		t.Fatalf("inspect: %d %s", code, msg)
+	}
+	var in dataset.Inspection
+	if err := json.Unmarshal([]byte(out), &in); err != nil {
+		t.Fatal(err)
+	}
+	if in.Rows != gen.Events || in.Contract != "events v1" || len(in.Files) != 5 || in.TimeRange == nil || in.Committed == nil {
+		t.Errorf("inspection = %+v", in)
+	}
+	if d := in.TimeRange.Max.Sub(in.TimeRange.Min).Hours(); d > 5*24 || d < 3*24 {
+		t.Errorf("time range %s .. %s for 5 days", in.TimeRange.Min, in.TimeRange.Max)
+	}
+	code, out, _ = run(t, "datasets", "inspect", dir+"/consent")
+	if code != 0 || !strings.Contains(out, "consent v1") || !strings.Contains(out, "recorded_at") {
+		t.Errorf("inspect consent: %d\n%s", code, out)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	dir := t.TempDir()
+	code, out, msg := run(t, "demo", "--dir", dir, "--subjects", "200", "--days", "3")
+	if code != 0 {
+		t.Fatalf("demo: %d %s", code, msg)
+	}
+	if !strings.Contains(out, "event summary") || !strings.Contains(out, "purchase") {
+		t.Errorf("demo printed:\n%s", out)
+	}
+	s, _ := dataset.NewFileStore(dir)
+	if _, err := dataset.VerifyManifest(context.Background(), s, "out/event-summary"); err != nil {
+		t.Error(err)
+	}
+}
