@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -57,7 +56,7 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	if err != nil {
 		return err
 	}
-	sum, err := summarizeEvents(ctx, store, "shop/events")
+	sum, err := scanEvents(ctx, dataset.Ref{Store: store, Key: "shop/events"}, dataset.Window{}, 2)
 	if err != nil {
 		return err
 	}
@@ -77,7 +76,7 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 		out.Abort(ctx)
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "\nscanned %d events of %d subjects (%s .. %s)\n", sum.Events, sum.Subjects, sum.First, sum.Last)
+	fmt.Fprintf(env.Stdout, "\nscanned %d events (%s .. %s)\n", sum.Events, sum.First, sum.Last)
 	types := make([]string, 0, len(sum.EventTypes))
 	for t := range sum.EventTypes {
 		types = append(types, t)
@@ -88,61 +87,4 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	}
 	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n", store.Location(), out.Location())
 	return nil
-}
-
-type eventSummary struct {
-	Events     int64            `json:"events"`
-	Subjects   int              `json:"subjects"`
-	First      string           `json:"first_event"`
-	Last       string           `json:"last_event"`
-	EventTypes map[string]int64 `json:"event_types"`
-}
-
-// summarizeEvents scans the projected columns of an events dataset on all
-// cores and counts events by type and distinct subjects.
-func summarizeEvents(ctx context.Context, s dataset.Store, key string) (*eventSummary, error) {
-	keys, err := dataset.Inputs(ctx, dataset.Ref{Store: s, Key: key}, dataset.Window{})
-	if err != nil {
-		return nil, err
-	}
-	sc, err := dataset.OpenScan(ctx, s, keys, dataset.EventsContract, "subject_id", "event_time", "event_type")
-	if err != nil {
-		return nil, err
-	}
-	defer sc.Close()
-	var mu sync.Mutex
-	sum := &eventSummary{EventTypes: map[string]int64{}}
-	subjects := map[string]struct{}{}
-	var lo, hi int64 = 1<<63 - 1, -1 << 63
-	err = sc.Run(ctx, 2, func(_ int, _ dataset.Unit, b *dataset.Batch) error {
-		types := b.Column("event_type").Str
-		counts := make([]int64, len(types.Dict))
-		for _, x := range types.Index {
-			counts[x]++
-		}
-		times := b.Column("event_time").Int
-		subj := b.Column("subject_id").Str
-		mu.Lock()
-		defer mu.Unlock()
-		sum.Events += int64(b.Rows)
-		for i, n := range counts {
-			sum.EventTypes[types.Dict[i]] += n
-		}
-		for _, t := range times {
-			lo, hi = min(lo, t), max(hi, t)
-		}
-		for _, id := range subj.Dict {
-			subjects[id] = struct{}{}
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	sum.Subjects = len(subjects)
-	if sum.Events > 0 {
-		sum.First = time.UnixMicro(lo).UTC().Format(time.RFC3339)
-		sum.Last = time.UnixMicro(hi).UTC().Format(time.RFC3339)
-	}
-	return sum, nil
 }
