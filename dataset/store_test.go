@@ -3,6 +3,7 @@ package dataset_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
@@ -120,4 +121,25 @@ func mustInputs(t *testing.T, s dataset.Store, key string) []string {
 		t.Fatal(err)
 	}
 	return keys
+}
+
+func TestS3MissingCredentials(t *testing.T) {
+	cfg := storetest.S3Bucket(t, "")
+	// No keys anywhere, and no instance metadata lookup: that would leave
+	// this machine.
+	t.Setenv("AWS_ACCESS_KEY_ID", "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+	t.Setenv("AWS_PROFILE", "")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
+	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
+	_, err := dataset.NewS3Store(context.Background(), cfg)
+	if !errors.Is(err, dataset.ErrCredentials) {
+		t.Fatalf("no credentials: %v, want ErrCredentials", err)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
 }

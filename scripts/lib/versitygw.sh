@@ -22,6 +22,7 @@ vgw_start() {
   export AWS_ACCESS_KEY_ID=veil-test-access
   export AWS_SECRET_ACCESS_KEY=veil-test-secret-key-0123456789
   export AWS_REGION=us-east-1
+  export AWS_EC2_METADATA_DISABLED=true  # never ask instance metadata: tests stay on loopback
   # Try a few ports: another process may hold one.
   for attempt in 1 2 3 4 5; do
     port=$((20000 + RANDOM % 20000))
