@@ -1,0 +1,381 @@
+package accountant
+
+import (
+	"fmt"
+	"math"
+	"math/cmplx"
+
+	"gonum.org/v1/gonum/dsp/fourier"
+)
+
+// DefaultInterval is the default discretization interval of privacy losses,
+// dp_accounting's value_discretization_interval.
+const DefaultInterval = 1e-4
+
+// tailMass bounds the probability mass dropped by truncation at each step,
+// dp_accounting's tail_mass_truncation. It is added to the mass at infinity,
+// so the reported ε stays an upper bound.
+const tailMass = 1e-15
+
+// maxBins bounds the size of one discretized distribution (128 MiB of
+// float64s), so that absurd parameters fail instead of exhausting memory.
+const maxBins = 1 << 24
+
+// PLD is a privacy loss distribution accountant. Events are kept and
+// composed when Epsilon is asked, for both the remove and the add
+// direction of add-or-remove-one neighbouring.
+type PLD struct {
+	Interval float64 // discretization interval of losses
+	events   []Event
+}
+
+// NewPLD returns a PLD accountant with DefaultInterval.
+func NewPLD() *PLD { return &PLD{Interval: DefaultInterval} }
+
+// Name returns "pld".
+func (a *PLD) Name() string { return "pld" }
+
+// Compose adds e to the accountant.
+func (a *PLD) Compose(e Event) error {
+	if err := e.Validate(); err != nil {
+		return err
+	}
+	a.events = append(a.events, e)
+	return nil
+}
+
+// Epsilon composes the events and returns the smallest ε whose δ is at most
+// delta, the larger over the remove and add directions.
+func (a *PLD) Epsilon(delta float64) (Result, error) {
+	if err := CheckDelta(delta); err != nil {
+		return Result{}, err
+	}
+	if !(a.Interval > 0) {
+		return Result{}, fmt.Errorf("%w: discretization interval %v", ErrParam, a.Interval)
+	}
+	var eps float64
+	for _, dir := range []direction{remove, add} {
+		composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
+		for _, e := range a.events {
+			p, err := eventPMF(e, dir, a.Interval)
+			if err != nil {
+				return Result{}, err
+			}
+			if p, err = p.selfCompose(e.Count); err != nil {
+				return Result{}, err
+			}
+			if composed, err = composed.compose(p); err != nil {
+				return Result{}, err
+			}
+		}
+		eps = math.Max(eps, composed.epsilonForDelta(delta, a.Interval))
+	}
+	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
+}
+
+type direction int
+
+const (
+	remove direction = iota // μ_upper = M(D), μ_lower = M(D minus one subject)
+	add                     // μ_upper = M(D), μ_lower = M(D plus one subject)
+)
+
+// pmf is a discretized privacy loss distribution: probs[i] is the
+// probability of loss (lo+i)·interval, inf the probability of +∞.
+type pmf struct {
+	lo    int64
+	probs []float64
+	inf   float64
+}
+
+// eventPMF discretizes the privacy loss distribution of one release.
+func eventPMF(e Event, dir direction, h float64) (pmf, error) {
+	switch e.Mechanism {
+	case SubsampledGaussian:
+		return gaussianPMF(e.SamplingRate, e.NoiseMultiplier, dir, h)
+	case DiscreteGaussian:
+		s, d := e.Sigma, float64(e.Sensitivity)
+		k := int64(math.Ceil(9*s)) + int64(e.Sensitivity)
+		logW := func(x int64) float64 { return -float64(x*x) / (2 * s * s) }
+		return discretePMF(k, logW, func(x int64) float64 { return (d*d - 2*float64(x)*d) / (2 * s * s) }, h)
+	case DiscreteLaplace:
+		b, d := e.Scale, float64(e.Sensitivity)
+		k := int64(math.Ceil(40*b)) + int64(e.Sensitivity)
+		logW := func(x int64) float64 { return -math.Abs(float64(x)) / b }
+		return discretePMF(k, logW, func(x int64) float64 { return (math.Abs(float64(x)-d) - math.Abs(float64(x))) / b }, h)
+	}
+	return pmf{}, fmt.Errorf("%w: unknown mechanism %q", ErrParam, e.Mechanism)
+}
+
+// discretePMF builds the PLD of a symmetric additive noise on the integers
+// in [-k, k] with log-weights logW, rounding losses up to the grid (the
+// "privacy buckets" discretization, pessimistic). The noise mass outside
+// [-k, k] goes to +∞. Discrete noise is symmetric, so the add and remove
+// directions have the same PLD.
+func discretePMF(k int64, logW func(int64) float64, loss func(int64) float64, h float64) (pmf, error) {
+	var z float64
+	for x := -k; x <= k; x++ {
+		z += math.Exp(logW(x))
+	}
+	// Mass beyond ±k, bounded by the ratio of a tail term to the centre
+	// (the weights decay at least geometrically past k).
+	tail := 2 * math.Exp(logW(k)) / (1 - math.Exp(logW(k+1)-logW(k)))
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for x := -k; x <= k; x++ {
+		i := int64(math.Ceil(loss(x)/h - 1e-9))
+		lo, hi = min(lo, i), max(hi, i)
+	}
+	if hi-lo+1 > maxBins {
+		return pmf{}, fmt.Errorf("%w: the loss range needs %d bins; use a larger interval", ErrParam, hi-lo+1)
+	}
+	p := pmf{lo: lo, probs: make([]float64, hi-lo+1), inf: tail / (z + tail)}
+	for x := -k; x <= k; x++ {
+		i := int64(math.Ceil(loss(x)/h - 1e-9))
+		p.probs[i-lo] += math.Exp(logW(x)) / (z + tail)
+	}
+	return p, nil
+}
+
+// normCDF is Φ(z), accurate in the lower tail.
+func normCDF(z float64) float64 { return 0.5 * math.Erfc(-z/math.Sqrt2) }
+
+// normQuantile is Φ⁻¹(p).
+func normQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
+
+// gaussianPMF builds the PLD of the Poisson-subsampled Gaussian with the
+// pessimistic connect-the-dots discretization (Doroshenko, Ghazi, Kamath,
+// Kumar, Manurangsi 2022, Algorithm 1, fixed gaps): the PMF on the grid whose
+// hockey-stick curve equals the mechanism's at every grid point and lies
+// above it in between. With noise N(0, σ²) and sensitivity 1 (dp_accounting's
+// AdditiveNoisePrivacyLoss):
+//
+//	remove: μ_upper = (1-q)N(0,σ²) + qN(-1,σ²), μ_lower = N(0,σ²)
+//	add:    μ_upper = N(0,σ²),  μ_lower = (1-q)N(0,σ²) + qN(1,σ²)
+func gaussianPMF(q, sigma float64, dir direction, h float64) (pmf, error) {
+	// Privacy loss at x, decreasing in x, and δ(ε) in closed form.
+	s2 := sigma * sigma
+	var loss func(x float64) float64
+	var delta func(eps float64) float64
+	var lowerX, upperX float64
+	zTail := normQuantile(tailMass / 2) // about -8
+	if dir == remove {
+		loss = func(x float64) float64 {
+			return math.Log((1 - q) + q*math.Exp((-2*x-1)/(2*s2)))
+		}
+		delta = func(eps float64) float64 {
+			if q < 1 && eps <= math.Log1p(-q) {
+				return -math.Expm1(eps)
+			}
+			x := -s2*math.Log((math.Exp(eps)-(1-q))/q) - 0.5
+			return (1-q)*normCDF(x/sigma) + q*normCDF((x+1)/sigma) - math.Exp(eps)*normCDF(x/sigma)
+		}
+		lowerX, upperX = zTail*sigma-1, -zTail*sigma
+	} else {
+		loss = func(x float64) float64 {
+			return -math.Log((1 - q) + q*math.Exp((2*x-1)/(2*s2)))
+		}
+		delta = func(eps float64) float64 {
+			if q < 1 && eps >= -math.Log1p(-q) {
+				return 0
+			}
+			x := s2*math.Log((math.Exp(-eps)-(1-q))/q) + 0.5
+			return normCDF(x/sigma) - math.Exp(eps)*((1-q)*normCDF(x/sigma)+q*normCDF((x-1)/sigma))
+		}
+		lowerX, upperX = zTail*sigma, -zTail*sigma
+	}
+	epsHi, epsLo := loss(lowerX), loss(upperX)
+	lo := int64(math.Floor(epsLo / h))
+	hi := int64(math.Ceil(epsHi / h))
+	if hi-lo+1 > maxBins {
+		return pmf{}, fmt.Errorf("%w: noise multiplier %v needs %d loss bins; use a larger interval", ErrParam, sigma, hi-lo+1)
+	}
+	n := int(hi - lo + 1)
+	deltas := make([]float64, n)
+	for i := range deltas {
+		d := delta(float64(lo+int64(i)) * h)
+		deltas[i] = math.Min(1, math.Max(0, d))
+		if i > 0 && deltas[i] > deltas[i-1] {
+			deltas[i] = deltas[i-1] // δ(ε) is non-increasing; clear rounding
+		}
+	}
+	p := pmf{lo: lo, probs: make([]float64, n), inf: deltas[n-1]}
+	if n == 1 {
+		p.probs[0] = 1 - deltas[0]
+		return p, nil
+	}
+	em1, emm1, e := math.Expm1(h), math.Expm1(-h), math.Exp(h)
+	p.probs[0] = 1 - deltas[0] + (deltas[1]-deltas[0])/em1
+	for i := 1; i < n-1; i++ {
+		p.probs[i] = ((deltas[i+1] - deltas[i]) - e*(deltas[i]-deltas[i-1])) / em1
+	}
+	p.probs[n-1] = (deltas[n-1] - deltas[n-2]) / emm1
+	for i, v := range p.probs {
+		p.probs[i] = math.Max(0, v)
+	}
+	return p, nil
+}
+
+// deltaForEpsilon is the hockey-stick divergence of the PMF at eps.
+func (p pmf) deltaForEpsilon(eps, h float64) float64 {
+	d := p.inf
+	for i, v := range p.probs {
+		if l := float64(p.lo+int64(i)) * h; l > eps {
+			d += -math.Expm1(eps-l) * v
+		}
+	}
+	return d
+}
+
+// epsilonForDelta is the smallest ε ≥ 0 with deltaForEpsilon(ε) ≤ delta
+// (dp_accounting's _get_epsilon_for_delta), +Inf if the mass at infinity
+// alone exceeds delta.
+func (p pmf) epsilonForDelta(delta, h float64) float64 {
+	if p.inf > delta {
+		return math.Inf(1)
+	}
+	upper, lower := p.inf, 0.0
+	for i := len(p.probs) - 1; i >= 0; i-- {
+		l := float64(p.lo+int64(i)) * h
+		if upper > delta && lower > 0 && math.Log((upper-delta)/lower) >= l {
+			break
+		}
+		upper += p.probs[i]
+		lower += math.Exp(-l) * p.probs[i]
+		if upper >= delta && lower == 0 {
+			return math.Max(0, l)
+		}
+	}
+	if upper <= lower+delta {
+		return 0
+	}
+	return math.Log((upper - delta) / lower)
+}
+
+// selfCompose returns the n-fold composition of p: the n-fold convolution,
+// computed in one FFT over the support that Chernoff bounds leave after
+// dropping at most tailMass on each side. The dropped mass (and what the
+// cyclic convolution could fold) goes to +∞, so δ is never under-reported.
+func (p pmf) selfCompose(n int) (pmf, error) {
+	if n == 1 {
+		return p, nil
+	}
+	m := len(p.probs)
+	lower, upper := chernoffBounds(p.probs, n)
+	size := upper - lower + 1
+	if size > maxBins {
+		return pmf{}, fmt.Errorf("%w: composing %d releases needs %d loss bins; use a larger interval", ErrParam, n, size)
+	}
+	fftLen := 1
+	for fftLen < int(size) || fftLen < m {
+		fftLen <<= 1
+	}
+	seq := make([]float64, fftLen)
+	copy(seq, p.probs)
+	fft := fourier.NewFFT(fftLen)
+	coef := fft.Coefficients(nil, seq)
+	for i, c := range coef {
+		coef[i] = cmplx.Pow(c, complex(float64(n), 0))
+	}
+	out := fft.Sequence(nil, coef)
+	res := pmf{lo: p.lo*int64(n) + lower, probs: make([]float64, size)}
+	scale := 1 / float64(fftLen)
+	for s := lower; s <= upper; s++ {
+		v := out[int(s%int64(fftLen))] * scale
+		res.probs[s-lower] = math.Max(0, v)
+	}
+	// Mass at infinity after n compositions: 1 - (1 - inf)^n.
+	res.inf = -math.Expm1(float64(n)*math.Log1p(-p.inf)) + 2*tailMass
+	return res, nil
+}
+
+// chernoffBounds returns [lower, upper] such that the sum of n draws from
+// probs (values 0..len-1) lies outside with probability at most tailMass on
+// each side (dp_accounting's compute_self_convolve_bounds, with more orders).
+func chernoffBounds(probs []float64, n int) (int64, int64) {
+	m := len(probs)
+	lower, upper := int64(0), int64(m-1)*int64(n)
+	logTail := math.Log(1 / tailMass)
+	var orders []float64
+	for k := 1; k <= 20; k++ {
+		orders = append(orders, float64(k)/float64(m), -float64(k)/float64(m))
+	}
+	for j := -12; j <= 4; j++ {
+		t := math.Ldexp(1, j) / math.Sqrt(float64(n))
+		orders = append(orders, t, -t)
+	}
+	for _, t := range orders {
+		// log E[exp(t X)], with the largest exponent factored out.
+		maxE := math.Inf(-1)
+		for i, v := range probs {
+			if v > 0 {
+				maxE = math.Max(maxE, t*float64(i))
+			}
+		}
+		var sum float64
+		for i, v := range probs {
+			if v > 0 {
+				sum += v * math.Exp(t*float64(i)-maxE)
+			}
+		}
+		logMGF := math.Log(sum) + maxE
+		bound := (float64(n)*logMGF + logTail) / t
+		if t > 0 {
+			upper = min(upper, int64(math.Ceil(bound)))
+		} else {
+			lower = max(lower, int64(math.Floor(bound)))
+		}
+	}
+	if lower > upper {
+		lower = upper
+	}
+	return lower, upper
+}
+
+// compose returns the composition of p and o: their convolution by FFT,
+// with tails of at most tailMass moved pessimistically (the low tail to the
+// lowest kept loss, the high tail to +∞).
+func (p pmf) compose(o pmf) (pmf, error) {
+	if len(p.probs) == 1 && p.probs[0] == 1 && p.lo == 0 && p.inf == 0 {
+		return o, nil
+	}
+	n := len(p.probs) + len(o.probs) - 1
+	if n > maxBins {
+		return pmf{}, fmt.Errorf("%w: composition needs %d loss bins; use a larger interval", ErrParam, n)
+	}
+	fftLen := 1
+	for fftLen < n {
+		fftLen <<= 1
+	}
+	a := make([]float64, fftLen)
+	b := make([]float64, fftLen)
+	copy(a, p.probs)
+	copy(b, o.probs)
+	fft := fourier.NewFFT(fftLen)
+	ca := fft.Coefficients(nil, a)
+	cb := fft.Coefficients(nil, b)
+	for i := range ca {
+		ca[i] *= cb[i]
+	}
+	out := fft.Sequence(nil, ca)
+	res := pmf{lo: p.lo + o.lo, probs: make([]float64, n)}
+	for i := range res.probs {
+		res.probs[i] = math.Max(0, out[i]/float64(fftLen))
+	}
+	res.inf = p.inf + o.inf - p.inf*o.inf
+	// Truncate tails of at most tailMass/2 each.
+	var left, right float64
+	l, r := 0, len(res.probs)
+	for l < r-1 && left+res.probs[l] <= tailMass/2 {
+		left += res.probs[l]
+		l++
+	}
+	for r-1 > l && right+res.probs[r-1] <= tailMass/2 {
+		right += res.probs[r-1]
+		r--
+	}
+	res.probs[l] += left
+	res.inf += right
+	res.lo += int64(l)
+	res.probs = res.probs[l:r]
+	return res, nil
+}
