@@ -1,11 +1,12 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 // Exit codes of every command (README, "Exit codes").
@@ -42,8 +43,10 @@ func exitCode(err error) int {
 		errors.Is(err, dataset.ErrCredentials),
 		errors.Is(err, dataset.ErrNoBucket):
 		return exitUsage
-	case errors.Is(err, context.Canceled):
-		return exitRuntime
+	case errors.Is(err, budget.ErrExhausted):
+		return exitPolicy
+	case errors.Is(err, budget.ErrPolicy), errors.Is(err, accountant.ErrParam), errors.Is(err, accountant.ErrUnreachable):
+		return exitUsage
 	}
 	return exitRuntime
 }

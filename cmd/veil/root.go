@@ -99,6 +99,8 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newGenerateCmd(env),
 		newDatasetsCmd(env),
 		newDemoCmd(env),
+		newPrivacyCmd(env),
+		newBudgetCmd(env),
 	)
 	return root
 }

@@ -1,0 +1,315 @@
+package budget
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/accountant"
+)
+
+var (
+	// ErrExhausted is returned (inside a *RefusedError) when a spend would
+	// pass the budget. The CLI maps it to exit code 3.
+	ErrExhausted = errors.New("privacy budget exhausted")
+	// ErrTampered is returned when the ledger's hash chain is broken.
+	ErrTampered = errors.New("budget ledger is corrupt or was edited")
+	// ErrPolicy is returned for an invalid budget policy.
+	ErrPolicy = errors.New("invalid budget policy")
+)
+
+// Policy is the budget of one dataset: at most Epsilon at Delta per Period.
+type Policy struct {
+	Epsilon float64 `yaml:"epsilon" json:"epsilon"`
+	Delta   float64 `yaml:"delta" json:"delta"`
+	Period  string  `yaml:"period" json:"period"` // total, year, quarter, month, week or day
+}
+
+// Validate reports whether p is usable.
+func (p Policy) Validate() error {
+	if !(p.Epsilon > 0) || math.IsInf(p.Epsilon, 0) {
+		return fmt.Errorf("%w: epsilon %v must be positive and finite", ErrPolicy, p.Epsilon)
+	}
+	if !(p.Delta > 0 && p.Delta < 1) {
+		return fmt.Errorf("%w: delta %v must be in (0, 1)", ErrPolicy, p.Delta)
+	}
+	if _, err := PeriodKey(p.Period, time.Time{}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// PeriodKey names the budget period that day falls in.
+func PeriodKey(period string, day time.Time) (string, error) {
+	day = day.UTC()
+	switch period {
+	case "total", "":
+		return "total", nil
+	case "year":
+		return day.Format("2006"), nil
+	case "quarter":
+		return fmt.Sprintf("%d-Q%d", day.Year(), (int(day.Month())-1)/3+1), nil
+	case "month":
+		return day.Format("2006-01"), nil
+	case "week":
+		y, w := day.ISOWeek()
+		return fmt.Sprintf("%d-W%02d", y, w), nil
+	case "day":
+		return day.Format(time.DateOnly), nil
+	}
+	return "", fmt.Errorf("%w: period %q (want total, year, quarter, month, week or day)", ErrPolicy, period)
+}
+
+// Record is one spend. Records are never changed once written.
+type Record struct {
+	Seq         int                `json:"seq"`
+	Dataset     string             `json:"dataset"`
+	RunID       string             `json:"run_id"`
+	Job         string             `json:"job,omitempty"`
+	LogicalDate string             `json:"logical_date"`
+	Period      string             `json:"period"`
+	RecordedAt  time.Time          `json:"recorded_at"`
+	Accountant  string             `json:"accountant"`
+	Epsilon     float64            `json:"epsilon"` // what this run spends at Delta
+	Delta       float64            `json:"delta"`
+	Events      []accountant.Event `json:"events"`
+	PrevSHA256  string             `json:"prev_sha256"`
+}
+
+// RefusedError says why a spend was refused and what is left.
+type RefusedError struct {
+	Dataset   string
+	Period    string
+	Planned   float64 // ε of the planned spend alone
+	Spent     float64 // ε already spent in the period
+	Total     float64 // ε if the spend went ahead
+	Remaining float64 // ε left before the spend
+	Policy    Policy
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s: %v: period %s: the run would spend ε %.4g, bringing the period to ε %.4g of %.4g at δ %g; ε %.4g remains",
+		e.Dataset, ErrExhausted, e.Period, e.Planned, e.Total, e.Policy.Epsilon, e.Policy.Delta, math.Max(0, e.Remaining))
+}
+
+// Unwrap makes errors.Is(err, ErrExhausted) true.
+func (e *RefusedError) Unwrap() error { return ErrExhausted }
+
+// Ledger is the budget ledger under a prefix of a store.
+type Ledger struct {
+	store  dataset.Store
+	prefix string
+	now    func() time.Time
+}
+
+// Open returns the ledger under prefix in s.
+func Open(s dataset.Store, prefix string) *Ledger {
+	return &Ledger{store: s, prefix: strings.Trim(prefix, "/"), now: time.Now}
+}
+
+func (l *Ledger) datasetPrefix(name string) string {
+	return dataset.Join(l.prefix, url.PathEscape(name)) + "/"
+}
+
+// Records returns the records of a dataset in order, after checking the
+// hash chain.
+func (l *Ledger) Records(ctx context.Context, name string) ([]Record, error) {
+	var out []Record
+	prev := ""
+	for info, err := range l.store.List(ctx, l.datasetPrefix(name)) {
+		if err != nil {
+			return nil, fmt.Errorf("reading budget ledger of %s: %w", name, err)
+		}
+		data, err := dataset.ReadAll(ctx, l.store, info.Key)
+		if err != nil {
+			return nil, fmt.Errorf("reading budget ledger of %s: %w", name, err)
+		}
+		var r Record
+		if err := json.Unmarshal(data, &r); err != nil {
+			return nil, fmt.Errorf("%s/%s: %w: %v", l.store.Location(), info.Key, ErrTampered, err)
+		}
+		if want := l.key(name, len(out)+1); info.Key != want || r.Seq != len(out)+1 || r.PrevSHA256 != prev || r.Dataset != name {
+			return nil, fmt.Errorf("%s/%s: %w: record %d does not follow record %d", l.store.Location(), info.Key, ErrTampered, r.Seq, len(out))
+		}
+		sum := sha256.Sum256(data)
+		prev = hex.EncodeToString(sum[:])
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (l *Ledger) key(name string, seq int) string {
+	return fmt.Sprintf("%s%010d.json", l.datasetPrefix(name), seq)
+}
+
+// Request is a planned spend.
+type Request struct {
+	Dataset     string
+	RunID       string
+	Job         string
+	LogicalDate time.Time
+	Accountant  string // rdp or pld
+	Events      []accountant.Event
+	Policy      Policy
+}
+
+// periodSpent is the ε that records spend together at delta: the smaller
+// of basic composition (Σε when Σδ ≤ delta) and RDP composition of all their
+// events at delta. Both are valid upper bounds.
+func periodSpent(records []Record, delta float64) (float64, error) {
+	var sumEps, sumDelta float64
+	var events []accountant.Event
+	for _, r := range records {
+		sumEps += r.Epsilon
+		sumDelta += r.Delta
+		events = append(events, r.Events...)
+	}
+	if len(records) == 0 {
+		return 0, nil
+	}
+	basic := math.Inf(1)
+	if sumDelta <= delta {
+		basic = sumEps
+	}
+	rdp, err := accountant.Spent("rdp", delta, events...)
+	if err != nil {
+		return 0, err
+	}
+	return math.Min(basic, rdp.Epsilon), nil
+}
+
+// Spend records the planned spend of a run if the budget allows it, and
+// refuses it with a *RefusedError otherwise. Spending again for a run id
+// that already has a record returns that record and spends nothing: a
+// resumed or retried run never spends twice.
+func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
+	if err := req.Policy.Validate(); err != nil {
+		return Record{}, err
+	}
+	if req.RunID == "" || req.Dataset == "" {
+		return Record{}, fmt.Errorf("%w: a spend needs a dataset and a run id", ErrPolicy)
+	}
+	period, _ := PeriodKey(req.Policy.Period, req.LogicalDate)
+	planned, err := accountant.Spent(req.Accountant, req.Policy.Delta, req.Events...)
+	if err != nil {
+		return Record{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return Record{}, err
+		}
+		records, err := l.Records(ctx, req.Dataset)
+		if err != nil {
+			return Record{}, err
+		}
+		var inPeriod []Record
+		for _, r := range records {
+			if r.RunID == req.RunID {
+				return r, nil
+			}
+			if r.Period == period {
+				inPeriod = append(inPeriod, r)
+			}
+		}
+		spent, err := periodSpent(inPeriod, req.Policy.Delta)
+		if err != nil {
+			return Record{}, err
+		}
+		rec := Record{
+			Seq: len(records) + 1, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
+			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period,
+			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
+			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events,
+		}
+		total, err := periodSpent(append(inPeriod, rec), req.Policy.Delta)
+		if err != nil {
+			return Record{}, err
+		}
+		if total > req.Policy.Epsilon {
+			return Record{}, &RefusedError{Dataset: req.Dataset, Period: period, Planned: planned.Epsilon,
+				Spent: spent, Total: total, Remaining: req.Policy.Epsilon - spent, Policy: req.Policy}
+		}
+		if len(records) > 0 {
+			data, err := dataset.ReadAll(ctx, l.store, l.key(req.Dataset, len(records)))
+			if err != nil {
+				return Record{}, err
+			}
+			sum := sha256.Sum256(data)
+			rec.PrevSHA256 = hex.EncodeToString(sum[:])
+		}
+		data, err := json.MarshalIndent(rec, "", "  ")
+		if err != nil {
+			return Record{}, err
+		}
+		err = l.store.PutIfAbsent(ctx, l.key(req.Dataset, rec.Seq), strings.NewReader(string(data)+"\n"))
+		if errors.Is(err, dataset.ErrExist) && attempt < 100 {
+			continue // another job appended first: read again and re-check
+		}
+		if err != nil {
+			return Record{}, fmt.Errorf("writing budget ledger of %s: %w", req.Dataset, err)
+		}
+		return rec, nil
+	}
+}
+
+// Status summarizes the spend of one period of a dataset.
+type Status struct {
+	Dataset   string   `json:"dataset"`
+	Period    string   `json:"period"`
+	Policy    *Policy  `json:"policy,omitempty"`
+	Spent     float64  `json:"epsilon_spent"`
+	Delta     float64  `json:"delta"`
+	Remaining *float64 `json:"epsilon_remaining,omitempty"`
+	Runs      []Record `json:"runs"`
+}
+
+// Status returns what was spent in the period of day at the policy's δ, or
+// without a policy, everything spent, by basic composition (Σε at Σδ).
+func (l *Ledger) Status(ctx context.Context, name string, policy *Policy, day time.Time) (Status, error) {
+	records, err := l.Records(ctx, name)
+	if err != nil {
+		return Status{}, err
+	}
+	periodName := "total"
+	if policy != nil {
+		if err := policy.Validate(); err != nil {
+			return Status{}, err
+		}
+		periodName = policy.Period
+	}
+	period, err := PeriodKey(periodName, day)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}}
+	for _, r := range records {
+		if period == "total" || r.Period == period {
+			st.Runs = append(st.Runs, r)
+		}
+	}
+	if policy == nil {
+		// No policy: report basic composition, Σε at Σδ.
+		for _, r := range st.Runs {
+			st.Spent += r.Epsilon
+			st.Delta += r.Delta
+		}
+		return st, nil
+	}
+	st.Delta = policy.Delta
+	if st.Spent, err = periodSpent(st.Runs, st.Delta); err != nil {
+		return Status{}, err
+	}
+	if policy != nil {
+		rem := policy.Epsilon - st.Spent
+		st.Remaining = &rem
+	}
+	return st, nil
+}
