@@ -1,0 +1,17 @@
+package privacy
+
+import "errors"
+
+var (
+	// ErrPolicy is returned for an invalid policy file or a job that asks
+	// for what the policy does not allow (unknown purpose, a disallowed
+	// column). It is a usage error (exit 2).
+	ErrPolicy = errors.New("invalid privacy policy or request")
+
+	// ErrPII is returned (inside a *PIIError) when input holds direct
+	// identifiers. It is a refusal by policy (exit 3).
+	ErrPII = errors.New("input holds personal identifiers")
+
+	// ErrTCString is returned for a malformed IAB TCF TC string.
+	ErrTCString = errors.New("malformed TC string")
+)

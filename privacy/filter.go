@@ -1,0 +1,233 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+// Reason is why a row or a subject was dropped.
+type Reason uint8
+
+const (
+	Keep Reason = iota
+	ReasonErased
+	ReasonOptedOut
+	ReasonWithdrawn
+	ReasonDenied
+	ReasonMalformed
+	ReasonNoConsent
+	ReasonExpired
+	ReasonFuture
+	numReasons
+)
+
+var reasonNames = [...]string{"kept", "erased", "opted_out", "withdrawn", "denied", "malformed_consent", "no_consent", "expired", "after_logical_date"}
+
+func (r Reason) String() string { return reasonNames[r] }
+
+// stateReason orders consent states by which reason a drop reports.
+func stateReason(s State) Reason {
+	switch s {
+	case OptedOut:
+		return ReasonOptedOut
+	case Withdrawn:
+		return ReasonWithdrawn
+	case Denied:
+		return ReasonDenied
+	case Malformed:
+		return ReasonMalformed
+	case NoRecord:
+		return ReasonNoConsent
+	}
+	return Keep
+}
+
+// Filter decides, row by row, what a job with given purposes may process
+// at a logical date: subjects who granted every purpose and did not ask for
+// erasure, events inside the strictest retention window of the purposes.
+// Apply may be called from many goroutines; the counts it keeps make the
+// Report.
+type Filter struct {
+	ix        *ConsentIndex
+	purposes  []int
+	names     []string
+	retention int
+	cutoff    int64 // µs: events before this are expired
+	end       int64 // µs: events at or after this are after the logical date
+
+	rows    [numReasons]atomic.Int64
+	mu      sync.Mutex
+	subject map[subjectKey]uint8 // bit0: a row kept; bit1: a row expired; bits 4-7: consent reason
+}
+
+// NewFilter returns the filter for a job's purposes. It checks the
+// purposes against the policy.
+func NewFilter(pol *Policy, ix *ConsentIndex, purposes []string) (*Filter, error) {
+	if err := pol.CheckPurposes(purposes); err != nil {
+		return nil, err
+	}
+	days := pol.RetentionDays(purposes)
+	day := ix.LogicalDate.UTC().Truncate(24 * time.Hour)
+	f := &Filter{
+		ix: ix, names: purposes, retention: days,
+		cutoff:  day.AddDate(0, 0, 1-days).UnixMicro(), // the logical day and days-1 before it
+		end:     day.AddDate(0, 0, 1).UnixMicro(),
+		subject: make(map[subjectKey]uint8),
+	}
+	for _, p := range purposes {
+		f.purposes = append(f.purposes, purposeIndex(p))
+	}
+	return f, nil
+}
+
+// RetentionStart returns the first instant the filter keeps.
+func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UTC() }
+
+// decide returns the consent reason for a subject (Keep if it may be
+// processed).
+func (f *Filter) decide(k subjectKey) Reason {
+	v, ok := f.ix.state[k]
+	if !ok {
+		return ReasonNoConsent
+	}
+	if v&erasedBit != 0 {
+		return ReasonErased
+	}
+	worst := Keep
+	for _, p := range f.purposes {
+		r := stateReason(State(v >> (3 * p) & 7))
+		if r != Keep && (worst == Keep || r < worst) {
+			worst = r
+		}
+	}
+	return worst
+}
+
+// Apply sets keep[i] for every row of the batch (which must hold the
+// subject_id and event_time columns) and counts the drops. keep is grown to
+// the batch's length; the caller owns it.
+func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
+	subj, times := b.Column("subject_id"), b.Column("event_time")
+	if subj == nil || times == nil {
+		return keep, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
+	}
+	if cap(keep) < b.Rows {
+		keep = make([]bool, b.Rows)
+	}
+	keep = keep[:b.Rows]
+	dict := subj.Str.Dict
+	keys := make([]subjectKey, len(dict))
+	decision := make([]Reason, len(dict))
+	flags := make([]uint8, len(dict))
+	for i, token := range dict {
+		keys[i] = f.ix.keys.key(token)
+		decision[i] = f.decide(keys[i])
+	}
+	var counts [numReasons]int64
+	for i, x := range subj.Str.Index {
+		r := decision[x]
+		switch t := times.Int[i]; {
+		case r != Keep:
+		case t < f.cutoff:
+			r = ReasonExpired
+			flags[x] |= 2
+		case t >= f.end:
+			r = ReasonFuture
+			flags[x] |= 2
+		default:
+			flags[x] |= 1
+		}
+		keep[i] = r == Keep
+		counts[r]++
+	}
+	for r, n := range counts {
+		f.rows[r].Add(n)
+	}
+	f.mu.Lock()
+	for i, k := range keys {
+		used := flags[i] | uint8(decision[i])<<4
+		if decision[i] == Keep && flags[i] == 0 {
+			continue // in the dictionary but on no row of this batch
+		}
+		f.subject[k] |= used
+	}
+	f.mu.Unlock()
+	return keep, nil
+}
+
+// Report is what a filtered read kept and dropped, and why.
+type Report struct {
+	Purposes        []string         `json:"purposes"`
+	LogicalDate     string           `json:"logical_date"`
+	RetentionDays   int              `json:"retention_days"`
+	RetentionStart  time.Time        `json:"retention_start"`
+	RowsRead        int64            `json:"rows_read"`
+	RowsKept        int64            `json:"rows_kept"`
+	RowsDropped     map[string]int64 `json:"rows_dropped"`
+	SubjectsSeen    int64            `json:"subjects_seen"`
+	SubjectsKept    int64            `json:"subjects_kept"`
+	SubjectsDropped map[string]int64 `json:"subjects_dropped"`
+	Consent         ConsentStats     `json:"consent"`
+}
+
+// Report returns the counts so far.
+func (f *Filter) Report() Report {
+	r := Report{
+		Purposes: f.names, LogicalDate: f.ix.LogicalDate.UTC().Format(time.DateOnly),
+		RetentionDays: f.retention, RetentionStart: f.RetentionStart(),
+		RowsDropped: map[string]int64{}, SubjectsDropped: map[string]int64{}, Consent: f.ix.Stats(),
+	}
+	for i := range numReasons {
+		n := f.rows[i].Load()
+		r.RowsRead += n
+		if i == Keep {
+			r.RowsKept = n
+		} else {
+			r.RowsDropped[i.String()] = n
+		}
+	}
+	for i := ReasonErased; i < numReasons; i++ {
+		r.SubjectsDropped[i.String()] = 0
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, v := range f.subject {
+		r.SubjectsSeen++
+		switch reason := Reason(v >> 4); {
+		case v&1 != 0:
+			r.SubjectsKept++
+		case reason != Keep:
+			r.SubjectsDropped[reason.String()]++
+		default:
+			r.SubjectsDropped[ReasonExpired.String()]++ // only rows outside the window
+		}
+	}
+	return r
+}
+
+// FilteredScan opens the events that ref names for a job's purposes:
+// it checks the columns against the policy (a disallowed column is never
+// decoded), adds subject_id and event_time, and selects the dt= partitions
+// inside the retention window.
+func FilteredScan(ctx context.Context, pol *Policy, f *Filter, ref dataset.Ref, cols []string) (*dataset.Scan, error) {
+	if err := pol.CheckColumns(f.names, cols); err != nil {
+		return nil, err
+	}
+	need := []string{"subject_id", "event_time"}
+	for _, c := range cols {
+		if c != "subject_id" && c != "event_time" {
+			need = append(need, c)
+		}
+	}
+	w := dataset.Window{From: f.RetentionStart(), To: f.ix.LogicalDate}
+	keys, err := dataset.Inputs(ctx, ref, w)
+	if err != nil {
+		return nil, err
+	}
+	return dataset.OpenScan(ctx, ref.Store, keys, dataset.EventsContract, need...)
+}

@@ -1,0 +1,216 @@
+package privacy
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/strictyaml"
+)
+
+// The purposes veil knows. A job declares the ones it needs.
+const (
+	Analytics       = "analytics"
+	Segmentation    = "segmentation"
+	Personalization = "personalization"
+	Marketing       = "marketing"
+)
+
+// KnownPurposes lists the purposes in a fixed order; a purpose's index is
+// its position in consent states.
+var KnownPurposes = []string{Analytics, Segmentation, Personalization, Marketing}
+
+func purposeIndex(p string) int { return slices.Index(KnownPurposes, p) }
+
+// Policy is the privacy policy file (configs/policy.yaml).
+type Policy struct {
+	Version  int                      `yaml:"version"`
+	TCF      TCFPolicy                `yaml:"tcf"`
+	Purposes map[string]PurposePolicy `yaml:"purposes"`
+	OptOut   OptOutPolicy             `yaml:"opt_out"`
+	PII      PIIPolicy                `yaml:"pii"`
+}
+
+// TCFPolicy says how TC strings are read.
+type TCFPolicy struct {
+	// VendorID is this shop's id in the IAB Global Vendor List: a TC
+	// string grants a purpose only if it also gives this vendor consent.
+	VendorID int `yaml:"vendor_id"`
+}
+
+// PurposePolicy is what one purpose allows.
+type PurposePolicy struct {
+	TCFPurposes   []int    `yaml:"tcf_purposes"`   // IAB TCF v2.2 purposes (1-11) that must all be consented
+	Columns       []string `yaml:"columns"`        // event columns this purpose may read
+	RetentionDays int      `yaml:"retention_days"` // events older than this (from the logical date) are dropped
+	Description   string   `yaml:"description"`
+}
+
+// OptOutPolicy says what an opt-out of sale or sharing (a GPC signal, a
+// CCPA "do not sell or share") denies.
+type OptOutPolicy struct {
+	Sources  []string `yaml:"sources"`  // consent sources that are opt-outs when denied or withdrawn
+	Purposes []string `yaml:"purposes"` // purposes an opt-out denies, whatever else the subject said
+}
+
+// PIIPolicy tunes the PII guard.
+type PIIPolicy struct {
+	AllowColumns []string `yaml:"allow_columns"` // columns exempt from the scan
+	SampleRows   int      `yaml:"sample_rows"`   // rows read per large file (all rows of smaller files)
+}
+
+// DefaultPolicy returns the policy veil uses when none is given: the one in
+// configs/policy.yaml.
+func DefaultPolicy() *Policy {
+	all := []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity", "value", "region"}
+	return &Policy{
+		Version: 1,
+		TCF:     TCFPolicy{VendorID: 1},
+		Purposes: map[string]PurposePolicy{
+			Analytics:       {TCFPurposes: []int{8, 9}, Columns: all, RetentionDays: 395, Description: "measure and understand how the shop is used"},
+			Segmentation:    {TCFPurposes: []int{3, 5}, Columns: all, RetentionDays: 365, Description: "build profiles and cohorts"},
+			Personalization: {TCFPurposes: []int{6}, Columns: []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity"}, RetentionDays: 365, Description: "recommend products"},
+			Marketing:       {TCFPurposes: []int{4}, Columns: []string{"subject_id", "event_time", "event_type", "category", "value", "region"}, RetentionDays: 180, Description: "use cohorts in campaigns"},
+		},
+		OptOut: OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
+		PII:    PIIPolicy{SampleRows: 20000},
+	}
+}
+
+// LoadPolicy reads and validates a policy file. Errors name the file and,
+// for YAML problems, the line.
+func LoadPolicy(path string) (*Policy, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading policy: %v", ErrPolicy, err)
+	}
+	return ParsePolicy(path, data)
+}
+
+// ParsePolicy decodes and validates policy YAML; name is used in errors.
+func ParsePolicy(name string, data []byte) (*Policy, error) {
+	var p Policy
+	if err := strictyaml.Decode(name, data, &p); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	return &p, nil
+}
+
+// Validate reports whether the policy is complete and consistent.
+func (p *Policy) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrPolicy, fmt.Sprintf(format, args...))
+	}
+	if p.Version != 1 {
+		return bad("version %d is not supported (want 1)", p.Version)
+	}
+	if p.TCF.VendorID < 1 || p.TCF.VendorID > 65535 {
+		return bad("tcf.vendor_id %d must be in [1, 65535]", p.TCF.VendorID)
+	}
+	if len(p.Purposes) == 0 {
+		return bad("no purposes")
+	}
+	names := make([]string, 0, len(p.Purposes))
+	for name := range p.Purposes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		pp := p.Purposes[name]
+		if purposeIndex(name) < 0 {
+			return bad("unknown purpose %q (want one of %s)", name, strings.Join(KnownPurposes, ", "))
+		}
+		if len(pp.TCFPurposes) == 0 {
+			return bad("purpose %s maps to no TCF purpose", name)
+		}
+		for _, t := range pp.TCFPurposes {
+			if t < 1 || t > 11 {
+				return bad("purpose %s: TCF purpose %d is not in 1..11 (TCF v2.2)", name, t)
+			}
+		}
+		for _, c := range pp.Columns {
+			if _, ok := dataset.EventsContract.Column(c); !ok {
+				return bad("purpose %s: column %q is not an events column", name, c)
+			}
+		}
+		for _, c := range []string{"subject_id", "event_time"} {
+			if !slices.Contains(pp.Columns, c) {
+				return bad("purpose %s must allow column %s (consent and retention need it)", name, c)
+			}
+		}
+		if pp.RetentionDays < 1 {
+			return bad("purpose %s: retention_days %d must be at least 1", name, pp.RetentionDays)
+		}
+	}
+	for _, name := range p.OptOut.Purposes {
+		if _, ok := p.Purposes[name]; !ok {
+			return bad("opt_out.purposes names %q, which the policy does not define", name)
+		}
+	}
+	if p.PII.SampleRows < 0 {
+		return bad("pii.sample_rows %d is negative", p.PII.SampleRows)
+	}
+	return nil
+}
+
+// CheckPurposes validates a job's declared purposes against the policy.
+func (p *Policy) CheckPurposes(purposes []string) error {
+	if len(purposes) == 0 {
+		return fmt.Errorf("%w: a job must declare at least one purpose", ErrPolicy)
+	}
+	for _, name := range purposes {
+		if _, ok := p.Purposes[name]; !ok {
+			defined := make([]string, 0, len(p.Purposes))
+			for n := range p.Purposes {
+				defined = append(defined, n)
+			}
+			sort.Strings(defined)
+			return fmt.Errorf("%w: unknown purpose %q (the policy defines %s)", ErrPolicy, name, strings.Join(defined, ", "))
+		}
+	}
+	return nil
+}
+
+// AllowedColumns returns the event columns a job with these purposes may
+// read: those that at least one of its purposes allows (each column must be
+// justified by a declared purpose; the subject must consent to all of them).
+func (p *Policy) AllowedColumns(purposes []string) []string {
+	var cols []string
+	for _, c := range dataset.EventsContract.Columns {
+		for _, name := range purposes {
+			if slices.Contains(p.Purposes[name].Columns, c.Name) {
+				cols = append(cols, c.Name)
+				break
+			}
+		}
+	}
+	return cols
+}
+
+// CheckColumns refuses columns that the purposes do not allow.
+func (p *Policy) CheckColumns(purposes, cols []string) error {
+	allowed := p.AllowedColumns(purposes)
+	for _, c := range cols {
+		if !slices.Contains(allowed, c) {
+			return fmt.Errorf("%w: column %q may not be read for purposes %s (allowed: %s)", ErrPolicy, c, strings.Join(purposes, ", "), strings.Join(allowed, ", "))
+		}
+	}
+	return nil
+}
+
+// RetentionDays is the strictest retention of the purposes.
+func (p *Policy) RetentionDays(purposes []string) int {
+	days := 0
+	for _, name := range purposes {
+		if d := p.Purposes[name].RetentionDays; days == 0 || d < days {
+			days = d
+		}
+	}
+	return days
+}
