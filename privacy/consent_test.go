@@ -3,6 +3,9 @@ package privacy
 import (
 	"context"
 	"encoding/base64"
+	"errors"
+	"os"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -270,6 +273,10 @@ func TestPolicyFile(t *testing.T) {
 	if p.Purposes[Marketing].TCFPurposes[0] != 4 || p.RetentionDays([]string{Analytics, Marketing}) != 180 {
 		t.Errorf("policy %+v", p)
 	}
+	// The built-in default is the shipped file.
+	if !reflect.DeepEqual(p, DefaultPolicy()) {
+		t.Errorf("configs/policy.yaml and DefaultPolicy differ:\n%+v\n%+v", p, DefaultPolicy())
+	}
 	bad := map[string]string{
 		"unknown key":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10, colour: red}\n",
 		"unknown purpose":   "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  advertising: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
@@ -308,4 +315,22 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+func FuzzParsePolicy(f *testing.F) {
+	data, _ := os.ReadFile("../configs/policy.yaml")
+	f.Add(data)
+	f.Add([]byte("version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePolicy("fuzz.yaml", data)
+		if err != nil {
+			if !errors.Is(err, ErrPolicy) {
+				t.Fatalf("error %v does not wrap ErrPolicy", err)
+			}
+			return
+		}
+		if err := p.Validate(); err != nil {
+			t.Fatalf("accepted an invalid policy: %v", err)
+		}
+	})
 }

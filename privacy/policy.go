@@ -76,7 +76,7 @@ func DefaultPolicy() *Policy {
 			Marketing:       {TCFPurposes: []int{4}, Columns: []string{"subject_id", "event_time", "event_type", "category", "value", "region"}, RetentionDays: 180, Description: "use cohorts in campaigns"},
 		},
 		OptOut: OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
-		PII:    PIIPolicy{SampleRows: 20000},
+		PII:    PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
 	}
 }
 

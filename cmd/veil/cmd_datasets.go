@@ -71,7 +71,7 @@ the time range and the throughput. --from and --to select dt= partitions.`,
 	scan.Flags().StringVar(&to, "to", "", "last dt= partition to read (YYYY-MM-DD)")
 	scan.Flags().IntVar(&workers, "workers", runtime.GOMAXPROCS(0), "row groups decoded at once")
 	scan.Flags().BoolVar(&scanJSON, "json", false, "print JSON")
-	cmd.AddCommand(inspect, scan)
+	cmd.AddCommand(inspect, scan, newFilterCmd(env), newScanPIICmd(env))
 	return cmd
 }
 

@@ -5,8 +5,11 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
 // Exit codes of every command (README, "Exit codes").
@@ -43,8 +46,10 @@ func exitCode(err error) int {
 		errors.Is(err, dataset.ErrCredentials),
 		errors.Is(err, dataset.ErrNoBucket):
 		return exitUsage
-	case errors.Is(err, budget.ErrExhausted):
+	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
 		return exitPolicy
+	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid):
+		return exitUsage
 	case errors.Is(err, budget.ErrPolicy), errors.Is(err, accountant.ErrParam), errors.Is(err, accountant.ErrUnreachable):
 		return exitUsage
 	}

@@ -101,6 +101,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newDemoCmd(env),
 		newPrivacyCmd(env),
 		newBudgetCmd(env),
+		newPseudonymizeCmd(env),
 	)
 	return root
 }

@@ -33,11 +33,18 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return ErrInvalid }
 
 // Decode decodes data (the contents of file) into v, refusing unknown keys.
-func Decode(file string, data []byte, v any) error {
+// It never panics: go-yaml panics on some malformed input (found by
+// fuzzing), and that is the input's fault, so it becomes an error.
+func Decode(file string, data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &Error{File: file, Message: fmt.Sprintf("malformed YAML (%v)", r)}
+		}
+	}()
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return &Error{File: file, Message: "file is empty"}
 	}
-	err := yaml.UnmarshalWithOptions(data, v, yaml.Strict())
+	err = yaml.UnmarshalWithOptions(data, v, yaml.Strict())
 	if err == nil {
 		return nil
 	}

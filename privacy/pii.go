@@ -1,0 +1,283 @@
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+// PII kinds the guard detects.
+const (
+	PIIEmail = "email address"
+	PIIPhone = "phone number"
+	PIIIPv4  = "IPv4 address"
+	PIIIPv6  = "IPv6 address"
+	PIICard  = "payment card number"
+)
+
+var (
+	emailRE = regexp.MustCompile(`[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}`)
+	ipv4RE  = regexp.MustCompile(`(?:^|[^0-9.])((?:\d{1,3}\.){3}\d{1,3})(?:$|[^0-9.])`)
+	ipv6RE  = regexp.MustCompile(`[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}`)
+	cardRE  = regexp.MustCompile(`(?:^|[^0-9])(\d(?:[ -]?\d){12,18})(?:$|[^0-9])`)
+	// International (+ or 00 and a country code) or national (leading 0)
+	// numbers; dates and plain ids do not start that way.
+	phoneRE = regexp.MustCompile(`(?:^|[^0-9A-Za-z])((?:\+|00)[1-9][0-9 ().-]{6,18}[0-9]|\(?0[1-9][0-9]{1,3}\)?[ .-]?[0-9]{3,4}[ .-]?[0-9]{3,4})(?:$|[^0-9])`)
+)
+
+// DetectPII returns the kind of direct identifier s holds and the matching
+// text, if any.
+func DetectPII(s string) (kind, match string, ok bool) {
+	if len(s) > 4096 {
+		s = s[:4096] // identifiers are short; bound the work on long texts
+	}
+	if m := emailRE.FindString(s); m != "" {
+		return PIIEmail, m, true
+	}
+	for _, m := range cardRE.FindAllStringSubmatch(s, -1) {
+		digits := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
+		if len(digits) >= 13 && len(digits) <= 19 && luhn(digits) && strings.Trim(digits, digits[:1]) != "" {
+			return PIICard, m[1], true
+		}
+	}
+	for _, m := range ipv4RE.FindAllStringSubmatch(s, -1) {
+		if a, err := netip.ParseAddr(m[1]); err == nil && a.Is4() {
+			return PIIIPv4, m[1], true
+		}
+	}
+	for _, m := range ipv6RE.FindAllString(s, -1) {
+		if strings.Count(m, ":") < 2 {
+			continue
+		}
+		if a, err := netip.ParseAddr(m); err == nil && a.Is6() {
+			return PIIIPv6, m, true
+		}
+	}
+	for _, m := range phoneRE.FindAllStringSubmatch(s, -1) {
+		n := 0
+		for _, c := range m[1] {
+			if c >= '0' && c <= '9' {
+				n++
+			}
+		}
+		if n >= 9 && n <= 15 {
+			return PIIPhone, m[1], true
+		}
+	}
+	return "", "", false
+}
+
+// luhn reports whether a digit string passes the Luhn check.
+func luhn(d string) bool {
+	sum := 0
+	for i := range len(d) {
+		x := int(d[len(d)-1-i] - '0')
+		if i%2 == 1 {
+			x *= 2
+			if x > 9 {
+				x -= 9
+			}
+		}
+		sum += x
+	}
+	return sum%10 == 0
+}
+
+// Redact keeps the shape of an identifier and little of its content.
+func Redact(kind, s string) string {
+	mask := func(x string, keepStart, keepEnd int) string {
+		if len(x) <= keepStart+keepEnd {
+			return strings.Repeat("*", len(x))
+		}
+		return x[:keepStart] + strings.Repeat("*", len(x)-keepStart-keepEnd) + x[len(x)-keepEnd:]
+	}
+	switch kind {
+	case PIIEmail:
+		local, domain, _ := strings.Cut(s, "@")
+		host, tld := domain, ""
+		if i := strings.LastIndexByte(domain, '.'); i >= 0 {
+			host, tld = domain[:i], domain[i:]
+		}
+		return mask(local, 1, 0) + "@" + mask(host, 1, 0) + tld
+	case PIICard:
+		return mask(s, 0, 4)
+	case PIIIPv4:
+		parts := strings.Split(s, ".")
+		return parts[0] + ".*.*.*"
+	case PIIIPv6:
+		return mask(s, 4, 0)
+	}
+	return mask(s, 3, 2)
+}
+
+// PIIFinding is a column found to hold identifiers.
+type PIIFinding struct {
+	File    string `json:"file"`
+	Column  string `json:"column"`
+	Kind    string `json:"kind"`
+	Example string `json:"example"` // redacted
+	Where   string `json:"where"`   // "row group N" or "statistics of row group N"
+}
+
+// PIIError refuses input that holds identifiers.
+type PIIError struct{ Findings []PIIFinding }
+
+func (e *PIIError) Error() string {
+	f := e.Findings[0]
+	more := ""
+	if n := len(e.Findings) - 1; n > 0 {
+		more = fmt.Sprintf(" (and %d more columns)", n)
+	}
+	return fmt.Sprintf("%s: column %q: %v: %s such as %s in %s%s; refusing to read it (exempt the column in the policy's pii.allow_columns if this is expected)",
+		f.File, f.Column, ErrPII, f.Kind, f.Example, f.Where, more)
+}
+
+// Unwrap makes errors.Is(err, ErrPII) true.
+func (e *PIIError) Unwrap() error { return ErrPII }
+
+// PIIReport says what the guard read.
+type PIIReport struct {
+	Files       int          `json:"files"`
+	Columns     int          `json:"string_columns"`
+	RowsScanned int64        `json:"rows_scanned"`
+	RowsTotal   int64        `json:"rows_total"`
+	ValuesRead  int64        `json:"distinct_values_checked"`
+	Findings    []PIIFinding `json:"findings"`
+}
+
+// ScanPII scans the string columns of the Parquet files keys in s (except
+// the policy's allowed columns): every distinct value of every row group of
+// files up to pii.sample_rows rows, row groups spread over the file up to
+// that many rows for larger ones, and the min/max statistics of every row
+// group. It returns a *PIIError naming the first file, column and a redacted
+// example when anything is found.
+func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (*PIIReport, error) {
+	rep := &PIIReport{Findings: []PIIFinding{}}
+	sample := int64(pol.PII.SampleRows)
+	if sample == 0 {
+		sample = 20000
+	}
+	for _, key := range keys {
+		if err := scanFile(ctx, s, key, pol, sample, rep); err != nil {
+			return rep, err
+		}
+	}
+	if len(rep.Findings) > 0 {
+		return rep, &PIIError{Findings: rep.Findings}
+	}
+	return rep, nil
+}
+
+func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport) error {
+	name := s.Location() + "/" + key
+	// A contract of every string leaf column, so that the columnar reader
+	// decodes them (and only them).
+	probe, err := dataset.OpenParquet(ctx, s, key, &dataset.Contract{Name: "any"})
+	if err != nil {
+		return err
+	}
+	defer probe.Close()
+	c := &dataset.Contract{Name: "strings"}
+	leafIndex := map[string]int{}
+	for i, path := range probe.File().Schema().Columns() {
+		leaf, _ := probe.File().Schema().Lookup(path...)
+		t := leaf.Node.Type()
+		if len(path) != 1 || t.Kind() != parquet.ByteArray || leaf.MaxRepetitionLevel > 0 {
+			continue
+		}
+		if lt := t.LogicalType(); lt != nil {
+			switch lt.Value.(type) {
+			case *format.StringType, *format.EnumType, *format.JsonType:
+			default:
+				continue
+			}
+		}
+		if slices.Contains(pol.PII.AllowColumns, path[0]) {
+			continue
+		}
+		c.Columns = append(c.Columns, dataset.Column{Name: path[0], Kind: dataset.KindString, Nullable: true})
+		leafIndex[path[0]] = i
+	}
+	rep.Files++
+	rep.Columns += len(c.Columns)
+	rep.RowsTotal += probe.NumRows()
+	if len(c.Columns) == 0 {
+		return nil
+	}
+	found := map[string]bool{}
+	add := func(col, kind, match, where string) {
+		if !found[col] {
+			found[col] = true
+			rep.Findings = append(rep.Findings, PIIFinding{File: name, Column: col, Kind: kind, Example: Redact(kind, match), Where: where})
+		}
+	}
+	groups := probe.File().RowGroups()
+	// Statistics of every row group: the smallest and largest values.
+	for g, rg := range groups {
+		for _, col := range c.Columns {
+			chunk, ok := rg.ColumnChunks()[leafIndex[col.Name]].(*parquet.FileColumnChunk)
+			if !ok {
+				continue
+			}
+			if lo, hi, ok := chunk.Bounds(); ok {
+				for _, v := range []parquet.Value{lo, hi} {
+					if kind, m, ok := DetectPII(string(v.ByteArray())); ok {
+						add(col.Name, kind, m, fmt.Sprintf("statistics of row group %d", g))
+					}
+				}
+			}
+		}
+	}
+	// Row groups to read: all of a small file, else spread evenly.
+	var pick []int
+	if probe.NumRows() <= sample {
+		for g := range groups {
+			pick = append(pick, g)
+		}
+	} else {
+		var rows int64
+		step := max(1, len(groups)/max(1, int(sample/max(1, groups[0].NumRows()))))
+		for g := 0; g < len(groups) && rows < sample; g += step {
+			pick = append(pick, g)
+			rows += groups[g].NumRows()
+		}
+	}
+	f, err := dataset.OpenParquet(ctx, s, key, c)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	p, err := f.Project()
+	if err != nil {
+		return err
+	}
+	var b dataset.Batch
+	for _, g := range pick {
+		if err := f.ReadRowGroup(ctx, g, p, nil, &b); err != nil {
+			return err
+		}
+		rep.RowsScanned += int64(b.Rows)
+		for _, col := range b.Cols {
+			if found[col.Name] {
+				continue
+			}
+			// The dictionary holds every distinct value of the row group.
+			for _, v := range col.Str.Dict {
+				rep.ValuesRead++
+				if kind, m, ok := DetectPII(v); ok {
+					add(col.Name, kind, m, fmt.Sprintf("row group %d", g))
+					break
+				}
+			}
+		}
+	}
+	return nil
+}

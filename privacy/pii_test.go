@@ -1,0 +1,139 @@
+package privacy
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+func TestDetectPII(t *testing.T) {
+	tests := []struct {
+		in   string
+		kind string
+	}{
+		{"contact: jane.doe@example.co.uk", PIIEmail},
+		{"4111 1111 1111 1111", PIICard},
+		{"card 5500-0000-0000-0004 exp", PIICard},
+		{"from 192.168.10.42", PIIIPv4},
+		{"2001:db8::8a2e:370:7334", PIIIPv6},
+		{"::1", PIIIPv6},
+		{"+44 20 7946 0958", PIIPhone},
+		{"0044 20 7946 0958", PIIPhone},
+		{"(030) 1234 5678", PIIPhone},
+		// Not identifiers:
+		{"tok_synth_4bHk2Qx9-Zq0mN1vB8cT7yU6iO5pA3sD2fG1hJ0kL9z", ""},
+		{"SKU000123", ""},
+		{"85123A", ""},
+		{"2026-11-28", ""},
+		{"2026-11-28T10:15:00Z", ""},
+		{"4111 1111 1111 1112", ""}, // fails Luhn
+		{"1111111111111111", ""},    // one digit repeated
+		{"999.1.1.1", ""},
+		{"home/decor", ""},
+		{"US-CA", ""},
+		{"version 1.2.3", ""},
+		{"12:30:45", ""},
+	}
+	for _, tc := range tests {
+		kind, _, ok := DetectPII(tc.in)
+		if (tc.kind == "") == ok || kind != tc.kind {
+			t.Errorf("DetectPII(%q) = %q, %v; want %q", tc.in, kind, ok, tc.kind)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct{ kind, in, want string }{
+		{PIIEmail, "jane.doe@example.com", "j*******@e******.com"},
+		{PIICard, "4111111111111111", "************1111"},
+		{PIIIPv4, "192.168.10.42", "192.*.*.*"},
+		{PIIPhone, "+44 20 7946 0958", "+44***********58"},
+	} {
+		if got := Redact(tc.kind, tc.in); got != tc.want {
+			t.Errorf("Redact(%s, %q) = %q, want %q", tc.kind, tc.in, got, tc.want)
+		}
+	}
+}
+
+type leaky struct {
+	SubjectID string `parquet:"subject_id"`
+	Note      string `parquet:"note,dict"`
+	Code      int64  `parquet:"code"`
+}
+
+func writeLeaky(t *testing.T, s dataset.Store, key string, rows []leaky, opts ...parquet.WriterOption) {
+	t.Helper()
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[leaky](&buf, opts...)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	dataset.PutBytes(ctx, s, key, buf.Bytes())
+}
+
+func TestScanPII(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	clean := make([]leaky, 1000)
+	for i := range clean {
+		clean[i] = leaky{SubjectID: "tok_x_" + strings.Repeat("a", i%7), Note: "ok", Code: int64(i)}
+	}
+	writeLeaky(t, s, "clean.parquet", clean)
+	dirty := append([]leaky(nil), clean...)
+	dirty[777].Note = "call me on +44 20 7946 0958"
+	writeLeaky(t, s, "dirty.parquet", dirty)
+	pol := DefaultPolicy()
+	rep, err := ScanPII(ctx, s, []string{"clean.parquet"}, pol)
+	if err != nil || rep.Columns != 2 || rep.RowsScanned != 1000 {
+		t.Fatalf("clean: %+v, %v", rep, err)
+	}
+	_, err = ScanPII(ctx, s, []string{"clean.parquet", "dirty.parquet"}, pol)
+	var pe *PIIError
+	if !errors.As(err, &pe) || !errors.Is(err, ErrPII) {
+		t.Fatalf("dirty: %v, want a PIIError", err)
+	}
+	if f := pe.Findings[0]; f.Column != "note" || f.Kind != PIIPhone || !strings.Contains(f.File, "dirty.parquet") || strings.Contains(err.Error(), "7946") {
+		t.Errorf("finding %+v, error %q", f, err)
+	}
+	// An allowed column is not scanned.
+	pol.PII.AllowColumns = []string{"note"}
+	if _, err := ScanPII(ctx, s, []string{"dirty.parquet"}, pol); err != nil {
+		t.Errorf("allowed column: %v", err)
+	}
+	// A large file is sampled, but statistics catch an identifier in a row
+	// group that the sample skips when it is the smallest or largest value.
+	big := make([]leaky, 50000)
+	for i := range big {
+		big[i] = leaky{SubjectID: "tok_b", Note: "note-" + string(rune('a'+i%20)), Code: int64(i)}
+	}
+	big[49999].Note = "zz admin@shop.example"
+	writeLeaky(t, s, "big.parquet", big, parquet.MaxRowsPerRowGroup(5000))
+	pol = DefaultPolicy()
+	pol.PII.SampleRows = 10000
+	rep, err = ScanPII(ctx, s, []string{"big.parquet"}, pol)
+	if !errors.As(err, &pe) || pe.Findings[0].Kind != PIIEmail {
+		t.Fatalf("big: %v (report %+v)", err, rep)
+	}
+	if rep.RowsScanned > 15000 {
+		t.Errorf("scanned %d rows of a large file with a 10000-row sample", rep.RowsScanned)
+	}
+}
+
+func FuzzDetectPII(f *testing.F) {
+	for _, s := range []string{"jane@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "::1", "10.0.0.1", "tok_x"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if kind, m, ok := DetectPII(s); ok {
+			if kind == "" || m == "" {
+				t.Fatalf("found %q %q", kind, m)
+			}
+			Redact(kind, m)
+		}
+	})
+}
