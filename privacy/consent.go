@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"slices"
 	"sort"
 	"time"
 
@@ -43,17 +44,18 @@ func (k keyer) key(token string) subjectKey {
 
 // ConsentIndex answers, for every subject, its state per purpose at one
 // logical date, and whether it asked for erasure by then. It is immutable
-// once built and safe for concurrent use. It costs about 30 bytes per
-// subject (a 16-byte key and a 2-byte state in a Go map).
+// once built and safe for concurrent use. It is an open-addressing table of
+// 16-byte keys and 2-byte states at a load factor between 3/8 and 3/4: 24 to
+// 48 bytes per subject.
 type ConsentIndex struct {
 	LogicalDate time.Time
 	keys        keyer
-	// state packs 3 bits per purpose (KnownPurposes order) and bit 15 for
-	// erased.
-	state map[subjectKey]uint16
-	stats ConsentStats
+	table       subjectTable
+	stats       ConsentStats
 }
 
+// erasedBit marks a subject that asked for erasure; the low 12 bits hold 3
+// bits of State per purpose, in KnownPurposes order.
 const erasedBit = 1 << 15
 
 // ConsentStats counts what building the index read.
@@ -69,15 +71,16 @@ type ConsentStats struct {
 	Erased            int      `json:"erased_subjects"`
 }
 
-func (ix *ConsentIndex) get(k subjectKey, purpose int) State {
-	return State(ix.state[k] >> (3 * purpose) & 7)
-}
-
 // Stats returns the counts of the build.
 func (ix *ConsentIndex) Stats() ConsentStats { return ix.stats }
 
 // Len returns the number of subjects in the index.
-func (ix *ConsentIndex) Len() int { return len(ix.state) }
+func (ix *ConsentIndex) Len() int { return ix.table.n }
+
+// Bytes returns the memory the index holds.
+func (ix *ConsentIndex) Bytes() int { return len(ix.table.keys)*16 + len(ix.table.vals)*2 }
+
+func (ix *ConsentIndex) lookup(k subjectKey) (uint16, bool) { return ix.table.get(k) }
 
 // State returns the state of a subject for a purpose.
 func (ix *ConsentIndex) State(token, purpose string) State {
@@ -85,36 +88,94 @@ func (ix *ConsentIndex) State(token, purpose string) State {
 	if p < 0 {
 		return NoRecord
 	}
-	return ix.get(ix.keys.key(token), p)
+	v, _ := ix.lookup(ix.keys.key(token))
+	return State(v >> (3 * p) & 7)
 }
 
 // Erased reports whether the subject asked for erasure on or before the
 // logical date.
 func (ix *ConsentIndex) Erased(token string) bool {
-	return ix.state[ix.keys.key(token)]&erasedBit != 0
+	v, _ := ix.lookup(ix.keys.key(token))
+	return v&erasedBit != 0
+}
+
+// subjectTable is an open-addressing hash table with linear probing. Keys
+// are random 128-bit hashes, so their first word serves as the hash; the
+// zero key marks an empty slot (a real key is never zero: see set).
+type subjectTable struct {
+	keys []subjectKey
+	vals []uint16
+	mask uint64
+	n    int
+}
+
+func newSubjectTable(n int) subjectTable {
+	size := 16
+	for size*3 < n*4 { // load factor at most 3/4
+		size <<= 1
+	}
+	return subjectTable{keys: make([]subjectKey, size), vals: make([]uint16, size), mask: uint64(size - 1)}
+}
+
+func nonZero(k subjectKey) subjectKey {
+	if k == (subjectKey{}) {
+		k[1] = 1
+	}
+	return k
+}
+
+func (t *subjectTable) get(k subjectKey) (uint16, bool) {
+	if t.keys == nil {
+		return 0, false
+	}
+	k = nonZero(k)
+	for i := k[0] & t.mask; ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case k:
+			return t.vals[i], true
+		case subjectKey{}:
+			return 0, false
+		}
+	}
+}
+
+// set stores v for k; the table must have room (it is sized up front).
+func (t *subjectTable) set(k subjectKey, v uint16) {
+	k = nonZero(k)
+	for i := k[0] & t.mask; ; i = (i + 1) & t.mask {
+		switch t.keys[i] {
+		case k:
+			t.vals[i] = v
+			return
+		case subjectKey{}:
+			t.keys[i], t.vals[i] = k, v
+			t.n++
+			return
+		}
+	}
 }
 
 // pending is the per-subject state while building: the latest record per
 // purpose, and sticky flags.
 type pending struct {
-	at     [4]int64 // µs of the latest record per purpose, 0: none
+	at     [4]int64 // µs of the latest record per purpose
 	state  [4]State
 	sticky [4]State // OptedOut or Malformed, which no later record undoes
+	erased bool
 }
 
 // BuildConsentIndex reads the consent and erasure tables (nil refs are
 // skipped) and computes every subject's state at the logical date: the
-// latest record at or before it per (subject, purpose) decides; a later
-// record does not count; ties deny. A TC string record (source tcf) is a
-// record for every purpose of the policy: granted where all the purpose's
-// TCF purposes and our vendor have consent, denied elsewhere. An opt-out
-// (a policy opt-out source with status denied or withdrawn) denies the
-// policy's opt-out purposes for good. A malformed record (unknown status or
-// purpose, a bad TC string) makes the subject not consenting for the
-// purposes it touches, for good, and is counted.
+// latest record at or before the end of that day per (subject, purpose)
+// decides; later records do not count; ties deny. A TC string record (a
+// tc_string value) is a record for every purpose of the policy: granted
+// where all the purpose's TCF purposes and our vendor have consent, denied
+// elsewhere. An opt-out (a policy opt-out source with status denied or
+// withdrawn) denies the policy's opt-out purposes for good. A malformed
+// record (unknown status or purpose, a bad TC string) makes the subject not
+// consenting for the purposes it touches, for good, and is counted.
 func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *dataset.Ref, logicalDate time.Time) (*ConsentIndex, error) {
 	ix := &ConsentIndex{LogicalDate: logicalDate, keys: newKeyer()}
-	// The index covers the whole logical day.
 	cutoff := logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro() - 1
 	build := make(map[subjectKey]*pending)
 	get := func(token string) *pending {
@@ -126,15 +187,21 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		}
 		return p
 	}
-	malformed := func(r *dataset.Consent, why string) {
-		ix.stats.Malformed++
-		if len(ix.stats.MalformedExamples) < 5 {
-			ix.stats.MalformedExamples = append(ix.stats.MalformedExamples, fmt.Sprintf("%s at %s: %s", redactToken(r.SubjectID), r.RecordedAt.UTC().Format(time.RFC3339), why))
-		}
-	}
 	optOutSource := map[string]bool{}
 	for _, s := range pol.OptOut.Sources {
 		optOutSource[s] = true
+	}
+	optOut := make([]int, 0, len(pol.OptOut.Purposes))
+	for _, name := range pol.OptOut.Purposes {
+		optOut = append(optOut, purposeIndex(name))
+	}
+	type tcfPurpose struct {
+		index int
+		tcf   []int
+	}
+	var tcfPurposes []tcfPurpose
+	for name, pp := range pol.Purposes {
+		tcfPurposes = append(tcfPurposes, tcfPurpose{purposeIndex(name), pp.TCFPurposes})
 	}
 	set := func(p *pending, purpose int, at int64, s State) {
 		if at > p.at[purpose] || (at == p.at[purpose] && s != Granted) {
@@ -142,81 +209,102 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		}
 	}
 	if consent != nil {
-		err := readTable(ctx, *consent, dataset.ConsentContract, func(rows []dataset.Consent) error {
-			for i := range rows {
-				r := &rows[i]
+		err := scanTable(ctx, *consent, lenientConsent, func(b *dataset.Batch) error {
+			subj, purpose, status := &b.Column("subject_id").Str, &b.Column("purpose").Str, &b.Column("status").Str
+			source, tcs := &b.Column("source").Str, &b.Column("tc_string").Str
+			at := b.Column("recorded_at").Int
+			// Decode each distinct status once.
+			states := make([]State, len(status.Dict))
+			for i, s := range status.Dict {
+				switch s {
+				case "granted":
+					states[i] = Granted
+				case "denied":
+					states[i] = Denied
+				case "withdrawn":
+					states[i] = Withdrawn
+				default:
+					states[i] = Malformed
+				}
+			}
+			purposes := make([]int, len(purpose.Dict))
+			for i, s := range purpose.Dict {
+				purposes[i] = purposeIndex(s)
+			}
+			malformed := func(i int, why string) {
+				ix.stats.Malformed++
+				if len(ix.stats.MalformedExamples) < 5 {
+					token, _ := subj.At(i)
+					ix.stats.MalformedExamples = append(ix.stats.MalformedExamples,
+						fmt.Sprintf("%s at %s: %s", redactToken(token), time.UnixMicro(at[i]).UTC().Format(time.RFC3339), why))
+				}
+			}
+			for i := range b.Rows {
 				ix.stats.Records++
-				at := r.RecordedAt.UnixMicro()
-				if at > cutoff {
+				token, ok := subj.At(i)
+				if !ok {
+					malformed(i, "no subject_id")
+					continue
+				}
+				p := get(token)
+				if b.Column("recorded_at").Null(i) || status.Index[i] < 0 {
+					malformed(i, "no recorded_at or no status")
+					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
+					continue
+				}
+				if at[i] > cutoff {
 					ix.stats.Future++
 					continue
 				}
-				p := get(r.SubjectID)
-				var st State
-				switch r.Status {
-				case "granted":
-					st = Granted
-				case "denied":
-					st = Denied
-				case "withdrawn":
-					st = Withdrawn
-				default:
-					malformed(r, fmt.Sprintf("unknown status %q", r.Status))
-					for k := range p.sticky {
-						p.sticky[k] = max(p.sticky[k], Malformed)
-					}
+				st := states[status.Index[i]]
+				if st == Malformed {
+					malformed(i, fmt.Sprintf("unknown status %q", status.Dict[status.Index[i]]))
+					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
 					continue
 				}
-				if optOutSource[r.Source] && st != Granted {
+				if src, _ := source.At(i); optOutSource[src] && st != Granted {
 					ix.stats.OptOuts++
-					for _, name := range pol.OptOut.Purposes {
-						k := purposeIndex(name)
+					for _, k := range optOut {
 						if p.sticky[k] != Malformed {
 							p.sticky[k] = OptedOut
 						}
 					}
 					continue
 				}
-				if r.TCString != nil && *r.TCString != "" {
+				if tc, ok := tcs.At(i); ok && tc != "" {
 					ix.stats.TCStrings++
-					tc, err := DecodeTCString(*r.TCString)
+					dec, err := DecodeTCString(tc)
 					if err != nil {
-						malformed(r, err.Error())
-						for k := range p.sticky {
-							p.sticky[k] = Malformed
-						}
+						malformed(i, err.Error())
+						p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
 						continue
 					}
-					vendor := tc.VendorConsent(pol.TCF.VendorID)
-					for name, pp := range pol.Purposes {
+					vendor := dec.VendorConsent(pol.TCF.VendorID)
+					for _, tp := range tcfPurposes {
 						ok := vendor && st == Granted
-						for _, t := range pp.TCFPurposes {
-							ok = ok && tc.PurposeConsent(t)
+						for _, t := range tp.tcf {
+							ok = ok && dec.PurposeConsent(t)
 						}
 						s := Denied
 						if ok {
 							s = Granted
 						}
-						set(p, purposeIndex(name), at, s)
+						set(p, tp.index, at[i], s)
 					}
 					continue
 				}
-				if r.Purpose == nil {
-					malformed(r, "no purpose and no TC string")
-					for k := range p.sticky {
-						p.sticky[k] = Malformed
-					}
+				x := purpose.Index[i]
+				if x < 0 {
+					malformed(i, "no purpose and no TC string")
+					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
 					continue
 				}
-				k := purposeIndex(*r.Purpose)
-				if k < 0 {
-					malformed(r, fmt.Sprintf("unknown purpose %q", *r.Purpose))
-					for k := range p.sticky {
-						p.sticky[k] = Malformed
-					}
+				if purposes[x] < 0 {
+					malformed(i, fmt.Sprintf("unknown purpose %q", purpose.Dict[x]))
+					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
 					continue
 				}
-				set(p, k, at, st)
+				set(p, purposes[x], at[i], st)
 			}
 			return nil
 		})
@@ -224,7 +312,27 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 			return nil, err
 		}
 	}
-	ix.state = make(map[subjectKey]uint16, len(build))
+	if erasure != nil {
+		err := scanTable(ctx, *erasure, dataset.ErasureContract, func(b *dataset.Batch) error {
+			subj, at := &b.Column("subject_id").Str, b.Column("requested_at").Int
+			for i := range b.Rows {
+				ix.stats.ErasureRequests++
+				if at[i] > cutoff {
+					continue
+				}
+				token, _ := subj.At(i)
+				if p := get(token); !p.erased {
+					p.erased = true
+					ix.stats.Erased++
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	ix.table = newSubjectTable(len(build))
 	for k, p := range build {
 		var v uint16
 		for i := range 4 {
@@ -234,51 +342,42 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 			}
 			v |= uint16(s) << (3 * i)
 		}
-		ix.state[k] = v
-	}
-	ix.stats.Subjects = len(ix.state)
-	build = nil
-	if erasure != nil {
-		err := readTable(ctx, *erasure, dataset.ErasureContract, func(rows []dataset.Erasure) error {
-			for _, r := range rows {
-				ix.stats.ErasureRequests++
-				if r.RequestedAt.UnixMicro() > cutoff {
-					continue
-				}
-				k := ix.keys.key(r.SubjectID)
-				if ix.state[k]&erasedBit == 0 {
-					ix.stats.Erased++
-				}
-				ix.state[k] |= erasedBit
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
+		if p.erased {
+			v |= erasedBit
 		}
+		ix.table.set(k, v)
 	}
+	ix.stats.Subjects = ix.table.n
 	return ix, nil
 }
 
-// readTable reads every row of the committed table at ref.
-func readTable[T any](ctx context.Context, ref dataset.Ref, c *dataset.Contract, fn func([]T) error) error {
+// lenientConsent is the consent contract with nulls allowed where the
+// contract requires values, so that a bad row is counted as malformed (and
+// its subject treated as not consenting) instead of failing the whole
+// ledger.
+var lenientConsent = func() *dataset.Contract {
+	c := *dataset.ConsentContract
+	c.Columns = slices.Clone(c.Columns)
+	for i := range c.Columns {
+		c.Columns[i].Nullable = true
+	}
+	return &c
+}()
+
+// scanTable decodes every row group of the committed table at ref, in
+// order, on one goroutine.
+func scanTable(ctx context.Context, ref dataset.Ref, c *dataset.Contract, fn func(*dataset.Batch) error) error {
 	keys, err := dataset.Inputs(ctx, ref, dataset.Window{})
 	if err != nil {
 		return fmt.Errorf("reading %s table: %w", c.Name, err)
 	}
 	sort.Strings(keys)
-	for _, k := range keys {
-		f, err := dataset.OpenParquet(ctx, ref.Store, k, c)
-		if err != nil {
-			return err
-		}
-		err = dataset.ReadRows(ctx, f, fn)
-		f.Close()
-		if err != nil {
-			return err
-		}
+	sc, err := dataset.OpenScan(ctx, ref.Store, keys, c)
+	if err != nil {
+		return err
 	}
-	return nil
+	defer sc.Close()
+	return sc.Run(ctx, 1, func(_ int, _ dataset.Unit, b *dataset.Batch) error { return fn(b) })
 }
 
 // redactToken keeps enough of a token to find it again, not to guess it.

@@ -211,6 +211,34 @@ func TestConsentIndex(t *testing.T) {
 	}
 }
 
+// A consent file with nulls where values are required is read: the bad
+// rows are malformed and their subjects do not consent.
+func TestConsentNulls(t *testing.T) {
+	type loose struct {
+		SubjectID  *string    `parquet:"subject_id,optional"`
+		Purpose    *string    `parquet:"purpose,optional"`
+		Status     *string    `parquet:"status,optional"`
+		RecordedAt *time.Time `parquet:"recorded_at,optional,timestamp(microsecond)"`
+		Source     string     `parquet:"source"`
+	}
+	s := dataset.NewMemStore(t.Name())
+	w := at(10)
+	rows := []loose{
+		{ptr("ok"), ptr(Segmentation), ptr("granted"), &w, "cmp"},
+		{ptr("notime"), ptr(Segmentation), ptr("granted"), nil, "cmp"},
+		{ptr("nostatus"), ptr(Segmentation), nil, &w, "cmp"},
+		{nil, ptr(Segmentation), ptr("granted"), &w, "cmp"},
+	}
+	ref := writeTable(t, s, "consent", nil, rows)
+	ix, err := BuildConsentIndex(ctx, DefaultPolicy(), ref, nil, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ix.State("ok", Segmentation) != Granted || ix.State("notime", Segmentation) != Malformed || ix.State("nostatus", Segmentation) != Malformed || ix.Stats().Malformed != 3 {
+		t.Errorf("states %v %v %v, stats %+v", ix.State("ok", Segmentation), ix.State("notime", Segmentation), ix.State("nostatus", Segmentation), ix.Stats())
+	}
+}
+
 func TestFilterApply(t *testing.T) {
 	consent, erasure := ledger(t)
 	pol := DefaultPolicy()

@@ -91,7 +91,7 @@ func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UT
 // decide returns the consent reason for a subject (Keep if it may be
 // processed).
 func (f *Filter) decide(k subjectKey) Reason {
-	v, ok := f.ix.state[k]
+	v, ok := f.ix.lookup(k)
 	if !ok {
 		return ReasonNoConsent
 	}

@@ -39,37 +39,72 @@ func DetectPII(s string) (kind, match string, ok bool) {
 	if len(s) > 4096 {
 		s = s[:4096] // identifiers are short; bound the work on long texts
 	}
-	if m := emailRE.FindString(s); m != "" {
-		return PIIEmail, m, true
+	// One pass over the bytes decides which patterns can match at all, so
+	// that the regular expressions run only on plausible values.
+	var digits, dots, colons int
+	var at, plus bool
+	for i := range len(s) {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.':
+			dots++
+		case c == ':':
+			colons++
+		case c == '@':
+			at = true
+		case c == '+' || c == '(':
+			plus = true
+		}
 	}
+	if at {
+		if m := emailRE.FindString(s); m != "" {
+			return PIIEmail, m, true
+		}
+	}
+	if digits >= 13 {
+		if kind, m, ok := detectCard(s); ok {
+			return kind, m, true
+		}
+	}
+	if dots >= 3 && digits >= 4 {
+		for _, m := range ipv4RE.FindAllStringSubmatch(s, -1) {
+			if a, err := netip.ParseAddr(m[1]); err == nil && a.Is4() {
+				return PIIIPv4, m[1], true
+			}
+		}
+	}
+	if colons >= 2 {
+		for _, m := range ipv6RE.FindAllString(s, -1) {
+			if strings.Count(m, ":") < 2 {
+				continue
+			}
+			if a, err := netip.ParseAddr(m); err == nil && a.Is6() {
+				return PIIIPv6, m, true
+			}
+		}
+	}
+	if digits >= 9 && (plus || strings.Contains(s, "0")) {
+		for _, m := range phoneRE.FindAllStringSubmatch(s, -1) {
+			n := 0
+			for _, c := range m[1] {
+				if c >= '0' && c <= '9' {
+					n++
+				}
+			}
+			if n >= 9 && n <= 15 {
+				return PIIPhone, m[1], true
+			}
+		}
+	}
+	return "", "", false
+}
+
+func detectCard(s string) (string, string, bool) {
 	for _, m := range cardRE.FindAllStringSubmatch(s, -1) {
 		digits := strings.NewReplacer(" ", "", "-", "").Replace(m[1])
 		if len(digits) >= 13 && len(digits) <= 19 && luhn(digits) && strings.Trim(digits, digits[:1]) != "" {
 			return PIICard, m[1], true
-		}
-	}
-	for _, m := range ipv4RE.FindAllStringSubmatch(s, -1) {
-		if a, err := netip.ParseAddr(m[1]); err == nil && a.Is4() {
-			return PIIIPv4, m[1], true
-		}
-	}
-	for _, m := range ipv6RE.FindAllString(s, -1) {
-		if strings.Count(m, ":") < 2 {
-			continue
-		}
-		if a, err := netip.ParseAddr(m); err == nil && a.Is6() {
-			return PIIIPv6, m, true
-		}
-	}
-	for _, m := range phoneRE.FindAllStringSubmatch(s, -1) {
-		n := 0
-		for _, c := range m[1] {
-			if c >= '0' && c <= '9' {
-				n++
-			}
-		}
-		if n >= 9 && n <= 15 {
-			return PIIPhone, m[1], true
 		}
 	}
 	return "", "", false
