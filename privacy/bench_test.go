@@ -89,8 +89,9 @@ func BenchmarkFilteredScan(b *testing.B) {
 		}
 		keeps := make([][]bool, runtime.GOMAXPROCS(0))
 		err = sc.Run(ctx, runtime.GOMAXPROCS(0), func(w int, _ dataset.Unit, batch *dataset.Batch) error {
-			keeps[w], err = f.Apply(batch, keeps[w])
-			return err
+			var aerr error
+			keeps[w], aerr = f.Apply(batch, keeps[w])
+			return aerr
 		})
 		sc.Close()
 		if err != nil {

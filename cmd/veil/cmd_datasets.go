@@ -178,7 +178,7 @@ func scanEvents(ctx context.Context, ref dataset.Ref, w dataset.Window, workers 
 			counts[x]++
 		}
 		times := b.Column("event_time").Int
-		blo, bhi := lo, hi
+		var blo, bhi int64 = 1<<63 - 1, -1 << 63
 		for _, t := range times {
 			blo, bhi = min(blo, t), max(bhi, t)
 		}

@@ -136,8 +136,9 @@ func runFilter(ctx context.Context, env *Env, url string, o filterOptions) error
 	}
 	keeps := make([][]bool, max(1, o.workers))
 	err = sc.Run(ctx, o.workers, func(w int, _ dataset.Unit, b *dataset.Batch) error {
-		keeps[w], err = flt.Apply(b, keeps[w])
-		return err
+		var aerr error
+		keeps[w], aerr = flt.Apply(b, keeps[w])
+		return aerr
 	})
 	if err != nil {
 		return err
