@@ -472,3 +472,85 @@ func TestReadRowsConsent(t *testing.T) {
 		t.Fatalf("consent as events: %v, want ErrSchema", err)
 	}
 }
+
+// The output tables round-trip through the writer and the contract check.
+func TestOutputTables(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	roundTrip := func(name string, c *dataset.Contract, write func(*dataset.Output) error, read func(*dataset.ParquetFile) (int, error), want int) {
+		t.Helper()
+		out, err := dataset.NewOutput(ctx, s, name, c, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := write(out); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := out.Commit(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+		keys, err := dataset.Inputs(ctx, dataset.Ref{Store: s, Key: name}, dataset.Window{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := dataset.OpenParquet(ctx, s, keys[0], c)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		defer f.Close()
+		n, err := read(f)
+		if err != nil || n != want {
+			t.Fatalf("%s: read %d rows (%v), want %d", name, n, err, want)
+		}
+	}
+	roundTrip("cohorts", dataset.CohortAssignmentsContract, func(o *dataset.Output) error {
+		w, _ := dataset.CreateParquet[dataset.CohortAssignment](ctx, o, "a.parquet")
+		w.Write([]dataset.CohortAssignment{{SubjectID: "tok_a", CohortID: 3, Distance: 1.5, RunID: "r1"}})
+		return w.Close()
+	}, func(f *dataset.ParquetFile) (int, error) {
+		n := 0
+		err := dataset.ReadRows(ctx, f, func(rows []dataset.CohortAssignment) error {
+			if rows[0].CohortID != 3 || rows[0].RunID != "r1" {
+				t.Errorf("read %+v", rows[0])
+			}
+			n += len(rows)
+			return nil
+		})
+		return n, err
+	}, 1)
+	roundTrip("factors", dataset.ItemFactorsContract, func(o *dataset.Output) error {
+		w, _ := dataset.CreateParquet[dataset.ItemFactor](ctx, o, "f.parquet")
+		w.Write([]dataset.ItemFactor{{ItemID: "SKU1", Bias: 0.5, Vector: []float32{1, 2, 3}}, {ItemID: "SKU2", Vector: []float32{4, 5, 6}}})
+		return w.Close()
+	}, func(f *dataset.ParquetFile) (int, error) {
+		n := 0
+		err := dataset.ReadRows(ctx, f, func(rows []dataset.ItemFactor) error {
+			if len(rows[1].Vector) != 3 || rows[1].Vector[2] != 6 {
+				t.Errorf("read %+v", rows[1])
+			}
+			n += len(rows)
+			return nil
+		})
+		return n, err
+	}, 2)
+	roundTrip("recs", dataset.RecommendationsContract, func(o *dataset.Output) error {
+		w, _ := dataset.CreateParquet[dataset.Recommendation](ctx, o, "r.parquet")
+		w.Write([]dataset.Recommendation{{SubjectID: "tok_a", Rank: 1, ItemID: "SKU1", Score: 0.9}})
+		return w.Close()
+	}, func(f *dataset.ParquetFile) (int, error) {
+		n := 0
+		err := dataset.ReadRows(ctx, f, func(rows []dataset.Recommendation) error { n += len(rows); return nil })
+		return n, err
+	}, 1)
+	// A factors file whose vector is not a list breaks the contract.
+	type flat struct {
+		ItemID string  `parquet:"item_id"`
+		Bias   float64 `parquet:"bias"`
+		Vector float64 `parquet:"vector"`
+	}
+	var buf bytes.Buffer
+	parquet.Write(&buf, []flat{{"x", 1, 2}})
+	dataset.PutBytes(ctx, s, "flat.parquet", buf.Bytes())
+	if _, err := dataset.OpenParquet(ctx, s, "flat.parquet", dataset.ItemFactorsContract); !errors.Is(err, dataset.ErrSchema) {
+		t.Errorf("flat vector: %v, want ErrSchema", err)
+	}
+}
