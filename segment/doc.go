@@ -1,4 +1,6 @@
-// Package segment will hold feature building, k-means, DP k-means, the cohort
-// floor, cohort profiles and exports. It is empty until the segmentation
-// issue lands; nothing here pretends to work.
+// Package segment builds cohorts: per-subject features from consented
+// events, k-means (exact Lloyd iterations accelerated with Hamerly's distance
+// bounds, k-means++ and k-means|| seeding, restarts, empty-cluster repair,
+// mini-batch k-means for data that does not fit in memory), DP k-means, a
+// cohort floor, plain-language cohort profiles and exports for marketing.
 package segment

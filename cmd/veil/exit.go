@@ -10,6 +10,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
+	"github.com/veil-privacy/veil/segment"
 )
 
 // Exit codes of every command (README, "Exit codes").
@@ -59,4 +60,13 @@ func exitCode(err error) int {
 // oneLine flattens an error (errors.Join puts one per line) into one line.
 func oneLine(err error) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}
+
+// usageIfConfig makes a clustering configuration error a usage error; bad
+// data stays a runtime failure.
+func usageIfConfig(err error) error {
+	if errors.Is(err, segment.ErrConfig) {
+		return usagef(err)
+	}
+	return err
 }

@@ -102,6 +102,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newPrivacyCmd(env),
 		newBudgetCmd(env),
 		newPseudonymizeCmd(env),
+		newSegmentCmd(env),
 	)
 	return root
 }
