@@ -231,3 +231,28 @@ func FilteredScan(ctx context.Context, pol *Policy, f *Filter, ref dataset.Ref, 
 	}
 	return dataset.OpenScan(ctx, ref.Store, keys, dataset.EventsContract, need...)
 }
+
+// Decide returns Keep if the subject may be processed for every purpose at
+// the index's logical date, else why not. Exports use it to check a second
+// set of purposes (marketing) on subjects already selected.
+func (ix *ConsentIndex) Decide(token string, purposes []string) Reason {
+	v, ok := ix.lookup(ix.keys.key(token))
+	if !ok {
+		return ReasonNoConsent
+	}
+	if v&erasedBit != 0 {
+		return ReasonErased
+	}
+	worst := Keep
+	for _, name := range purposes {
+		p := purposeIndex(name)
+		if p < 0 {
+			return ReasonNoConsent
+		}
+		r := stateReason(State(v >> (3 * p) & 7))
+		if r != Keep && (worst == Keep || r < worst) {
+			worst = r
+		}
+	}
+	return worst
+}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/segment"
 )
 
 type demoOptions struct {
@@ -27,8 +29,10 @@ func newDemoCmd(env *Env) *cobra.Command {
 		Use:   "demo",
 		Short: "Generate a small shop into a local folder and run the pipeline on it",
 		Long: `Generate a small synthetic shop into a local folder and run what the pipeline
-has so far on it: a streaming, column-projected scan of the events that writes
-an event summary as a committed output. It prints where everything is.`,
+has so far on it: a streaming scan of the events that writes an event
+summary, then segmentation (consent-filtered features, k-means with k chosen
+by silhouette, the cohort floor, noisy cohort sizes spent against the budget
+ledger, exports for marketing). It prints where everything is.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), env, opts)
@@ -85,6 +89,23 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	for _, t := range types {
 		fmt.Fprintf(env.Stdout, "  %-12s %d\n", t, sum.EventTypes[t])
 	}
-	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n", store.Location(), out.Location())
+	// Segmentation: consented features, k-means, the cohort floor, noisy
+	// sizes spent against the budget ledger, exports for marketing.
+	seg := segment.DefaultConfig()
+	seg.Events = filepath.Join(dir, "shop", "events")
+	seg.Output = filepath.Join(dir, "out", "segments")
+	seg.KMeans.K, seg.KMeans.KMin, seg.KMeans.KMax = "auto", 3, 8
+	seg.Floor.MinSize = max(20, opts.Subjects/40)
+	seg.NoisySizes = 5
+	seg.Budget = &segment.BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 10, Delta: 1e-6, Period: "month"}}
+	fmt.Fprintln(env.Stdout)
+	rep, err := segment.Run(ctx, seg, cfg.End, env.urlOptions(), env.logger())
+	if err != nil {
+		return usageIfConfig(err)
+	}
+	if err := printSegmentReport(env, rep, false); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n  segments       %s\n  budget ledger  %s/ledger\n", store.Location(), out.Location(), rep.Output, store.Location())
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -14,12 +15,65 @@ import (
 )
 
 func newSegmentCmd(env *Env) *cobra.Command {
+	var configFile, date string
+	var asJSON bool
 	cmd := &cobra.Command{
-		Use:   "segment",
-		Short: "Build cohort segments with k-means",
+		Use:   "segment --config FILE --logical-date D",
+		Short: "Build cohort segments with k-means and export them for marketing",
+		Long: `Run a segmentation job: consent-filtered features per subject (purpose
+segmentation), k-means, the cohort floor, profiles that explain each cohort
+in words, and exports (Parquet and CSV) of cohort assignments for subjects who
+also allow marketing, committed under OUTPUT/dt=D/run=RUN_ID/ with a manifest.
+See configs/segment.yaml.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			if configFile == "" || date == "" {
+				return usagef(fmt.Errorf("--config and --logical-date are required (or use veil segment kmeans)"))
+			}
+			day, err := time.Parse(time.DateOnly, date)
+			if err != nil {
+				return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", date))
+			}
+			cfg, err := segment.LoadConfig(configFile)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			rep, err := segment.Run(cmd.Context(), cfg, day, env.urlOptions(), env.logger())
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			return printSegmentReport(env, rep, asJSON)
+		}),
 	}
+	cmd.Flags().StringVar(&configFile, "config", "", "job file (see configs/segment.yaml)")
+	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	cmd.AddCommand(newKMeansCmd(env))
 	return cmd
+}
+
+func printSegmentReport(env *Env, rep *segment.Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	w := env.Stdout
+	fmt.Fprintf(w, "segmentation run %s for %s: %d subjects (%d events) from %d rows read\n", rep.RunID, rep.LogicalDate, rep.Subjects, rep.Events, rep.Filter.RowsRead)
+	fmt.Fprintf(w, "k=%d, inertia %.4g after %d iterations, silhouette %.3f; %d cohorts after the floor (%d subjects suppressed)\n",
+		rep.K, rep.Inertia, rep.Iterations, rep.Silhouette, rep.Cohorts, rep.Suppressed)
+	for _, p := range rep.Profiles {
+		size := strconv.Itoa(p.Size)
+		if p.NoisySize != nil {
+			size = fmt.Sprintf("%d (noisy %d)", p.Size, *p.NoisySize)
+		}
+		fmt.Fprintf(w, "  cohort %d, %s subjects: %s\n", p.CohortID, size, p.Explanation)
+		if p.Note != "" {
+			fmt.Fprintf(w, "    (%s)\n", p.Note)
+		}
+	}
+	fmt.Fprintf(w, "exported %d assignments (not exported: %v) to %s\n", rep.Exported, rep.NotExported, rep.Output)
+	return nil
 }
 
 type kmeansOptions struct {

@@ -1,0 +1,404 @@
+package segment
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/dp"
+)
+
+// Config is a segmentation job (configs/segment.yaml).
+type Config struct {
+	Events   string        `yaml:"events"`  // URL of the events
+	Consent  string        `yaml:"consent"` // default: consent/ next to events
+	Erasure  string        `yaml:"erasure"` // default: erasure/ next to events
+	Output   string        `yaml:"output"`  // URL prefix of the outputs
+	Policy   string        `yaml:"policy"`  // policy file; default: the built-in policy
+	Features FeatureConfig `yaml:"features"`
+	KMeans   KMeansConfig  `yaml:"kmeans"`
+	Floor    Floor         `yaml:"cohort_floor"`
+	// NoisySizes releases each cohort's size with discrete Gaussian noise
+	// of this scale; 0 turns it off. It is a DP release and needs Budget.
+	NoisySizes float64       `yaml:"noisy_sizes_sigma"`
+	Budget     *BudgetConfig `yaml:"budget"`
+	Workers    int           `yaml:"workers"`
+}
+
+// KMeansConfig is the k-means part of a job.
+type KMeansConfig struct {
+	K       string  `yaml:"k"` // a number, or "auto"
+	KMin    int     `yaml:"k_min"`
+	KMax    int     `yaml:"k_max"`
+	NInit   int     `yaml:"n_init"`
+	MaxIter int     `yaml:"max_iter"`
+	Tol     float64 `yaml:"tol"`
+	Seed    uint64  `yaml:"seed"`
+}
+
+// BudgetConfig names the ledger and the budget that DP releases spend.
+type BudgetConfig struct {
+	Ledger        string `yaml:"ledger"`
+	Dataset       string `yaml:"dataset"` // name spends are recorded under; default: the events URL
+	budget.Policy `yaml:",inline"`
+}
+
+// DefaultConfig returns the defaults of every optional field.
+func DefaultConfig() Config {
+	return Config{
+		Features: DefaultFeatureConfig(),
+		KMeans:   KMeansConfig{K: "8", KMin: 2, KMax: 12, NInit: 4, MaxIter: 100, Tol: 1e-4, Seed: 1},
+		Floor:    Floor{MinSize: 100, Small: "merge"},
+	}
+}
+
+// LoadConfig reads a job file, strictly.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	c := DefaultConfig()
+	if err := strictyaml.Decode(path, data, &c); err != nil {
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := c.Validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate reports whether the job can run.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
+	}
+	if c.Events == "" || c.Output == "" {
+		return bad("events and output are required")
+	}
+	if c.KMeans.K != "auto" {
+		k, err := strconv.Atoi(c.KMeans.K)
+		if err != nil || k < 1 {
+			return bad("kmeans.k %q must be a positive number or auto", c.KMeans.K)
+		}
+	} else if c.KMeans.KMin < 2 || c.KMeans.KMax < c.KMeans.KMin {
+		return bad("kmeans k_min %d and k_max %d: want 2 <= k_min <= k_max", c.KMeans.KMin, c.KMeans.KMax)
+	}
+	if c.NoisySizes < 0 {
+		return bad("noisy_sizes_sigma %v is negative", c.NoisySizes)
+	}
+	if c.NoisySizes > 0 {
+		if c.Budget == nil || c.Budget.Ledger == "" {
+			return bad("noisy cohort sizes are a DP release: a budget with a ledger is required")
+		}
+		if err := c.Budget.Policy.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Report is what a segmentation run did.
+type Report struct {
+	RunID       string          `json:"run_id"`
+	LogicalDate string          `json:"logical_date"`
+	Output      string          `json:"output"`
+	Filter      privacy.Report  `json:"filter"`
+	Subjects    int             `json:"subjects"`
+	Events      int64           `json:"events_used"`
+	Bounded     int             `json:"subjects_sampled_down"`
+	K           int             `json:"k"`
+	Inertia     float64         `json:"inertia"`
+	Iterations  int             `json:"iterations"`
+	Silhouette  float64         `json:"silhouette"`
+	KScores     map[int]float64 `json:"k_silhouettes,omitempty"`
+	Cohorts     int             `json:"cohorts"`
+	Suppressed  int             `json:"suppressed_subjects"`
+	Exported    int             `json:"exported_assignments"`
+	NotExported map[string]int  `json:"not_exported"`
+	Spent       *budget.Record  `json:"budget_spent,omitempty"`
+	Profiles    []Profile       `json:"profiles"`
+	Seconds     float64         `json:"seconds"`
+}
+
+// Run runs a segmentation job at a logical date.
+func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*Report, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	pol := privacy.DefaultPolicy()
+	if cfg.Policy != "" {
+		var err error
+		if pol, err = privacy.LoadPolicy(cfg.Policy); err != nil {
+			return nil, err
+		}
+	}
+	build := []string{privacy.Segmentation}
+	export := []string{privacy.Marketing}
+	if err := pol.CheckPurposes(append(build, export...)); err != nil {
+		return nil, err
+	}
+	events, err := dataset.ParseRef(ctx, cfg.Events, opt)
+	if err != nil {
+		return nil, err
+	}
+	sibling := func(flag, name string) (*dataset.Ref, error) {
+		u := flag
+		if u == "" {
+			u = siblingURL(cfg.Events, name)
+		}
+		r, err := dataset.ParseRef(ctx, u, opt)
+		return &r, err
+	}
+	consent, err := sibling(cfg.Consent, "consent")
+	if err != nil {
+		return nil, err
+	}
+	erasure, err := sibling(cfg.Erasure, "erasure")
+	if err != nil {
+		return nil, err
+	}
+	runID := uuid.Must(uuid.NewV7()).String()
+	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{}}
+
+	// Plan the DP releases and ask the ledger before reading any data.
+	var ledger *budget.Ledger
+	var spend budget.Request
+	if cfg.NoisySizes > 0 {
+		store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
+		if err != nil {
+			return nil, err
+		}
+		ledger = budget.Open(store, "")
+		name := cfg.Budget.Dataset
+		if name == "" {
+			name = cfg.Events
+		}
+		// Cohorts partition the subjects: adding or removing one changes
+		// one count by one, so the histogram is one release of
+		// sensitivity 1.
+		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: "pld",
+			Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
+			Policy: cfg.Budget.Policy}
+		rec, err := ledger.Spend(ctx, spend)
+		if err != nil {
+			return nil, err
+		}
+		rep.Spent = &rec
+	}
+
+	ix, err := privacy.BuildConsentIndex(ctx, pol, consent, erasure, day)
+	if err != nil {
+		return nil, err
+	}
+	flt, err := privacy.NewFilter(pol, ix, build)
+	if err != nil {
+		return nil, err
+	}
+	// The PII guard reads the files the job would read.
+	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "category", "value"})
+	if err != nil {
+		return nil, err
+	}
+	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, pol)
+	sc.Close()
+	if err != nil {
+		return nil, err
+	}
+	feats, err := BuildFeatures(ctx, pol, flt, events, cfg.Features, day, workers)
+	if err != nil {
+		return nil, err
+	}
+	rep.Filter = feats.Filter
+	rep.Subjects, rep.Events, rep.Bounded = len(feats.Subjects), feats.Events, feats.Bounded
+	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
+
+	// k-means, choosing k by silhouette on a sample when asked.
+	fit := func(k int) (*Result, error) {
+		km := KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
+		if feats.X.N > 100000 {
+			km.Init = "k-means||"
+		}
+		return km.Fit(ctx, feats.X)
+	}
+	var res *Result
+	if cfg.KMeans.K == "auto" {
+		rep.KScores = map[int]float64{}
+		best := -2.0
+		for k := cfg.KMeans.KMin; k <= min(cfg.KMeans.KMax, feats.X.N-1); k++ {
+			r, err := fit(k)
+			if err != nil {
+				return nil, err
+			}
+			s := Silhouette(feats.X, r.Labels, k, 2000, cfg.KMeans.Seed)
+			rep.KScores[k] = s
+			if s > best {
+				best, res = s, r
+			}
+		}
+		if res == nil {
+			return nil, fmt.Errorf("%w: %d subjects are too few to choose k in [%d, %d]", ErrInput, feats.X.N, cfg.KMeans.KMin, cfg.KMeans.KMax)
+		}
+	} else {
+		k, _ := strconv.Atoi(cfg.KMeans.K)
+		if res, err = fit(k); err != nil {
+			return nil, err
+		}
+	}
+	rep.K, rep.Inertia, rep.Iterations = res.Centroids.N, res.Inertia, res.Iterations
+	rep.Silhouette = Silhouette(feats.X, res.Labels, res.Centroids.N, 2000, cfg.KMeans.Seed)
+	cohorts, suppressed, err := ApplyFloor(feats.X, res.Labels, res.Centroids.N, cfg.Floor)
+	if err != nil {
+		return nil, err
+	}
+	rep.Cohorts, rep.Suppressed = len(cohorts), len(suppressed)
+	rep.Profiles = Profiles(feats, cohorts)
+	if cfg.NoisySizes > 0 {
+		r := rand.New(dp.NewSecureSource())
+		for i := range rep.Profiles {
+			z, err := dp.DiscreteGaussian(r, cfg.NoisySizes)
+			if err != nil {
+				return nil, err
+			}
+			n := max(0, int64(rep.Profiles[i].Size)+z)
+			rep.Profiles[i].NoisySize = &n
+		}
+	}
+
+	// Exports: assignments only for subjects who also allow marketing.
+	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	if err != nil {
+		return nil, err
+	}
+	prefix := dataset.Join(outRef.Key, "dt="+rep.LogicalDate, "run="+runID)
+	out, err := dataset.NewOutput(ctx, outRef.Store, prefix, nil, "veil segment")
+	if err != nil {
+		return nil, err
+	}
+	rep.Output = out.Location()
+	if err := writeExports(ctx, out, feats, cohorts, res, ix, export, rep); err != nil {
+		out.Abort(ctx)
+		return nil, err
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if _, err := out.Commit(ctx, map[string]string{"run_id": runID, "logical_date": rep.LogicalDate, "job": "segment"}); err != nil {
+		out.Abort(ctx)
+		return nil, err
+	}
+	return rep, nil
+}
+
+// siblingURL names the table next to an events URL: .../events -> .../name.
+func siblingURL(events, name string) string {
+	u, q := events, ""
+	if i := bytes.IndexByte([]byte(u), '?'); i >= 0 {
+		u, q = u[:i], u[i:]
+	}
+	for len(u) > 1 && u[len(u)-1] == '/' {
+		u = u[:len(u)-1]
+	}
+	if i := bytes.LastIndexByte([]byte(u), '/'); i >= 0 {
+		return u[:i+1] + name + q
+	}
+	return name + q
+}
+
+// ProfileRow is one row of the profiles export.
+type ProfileRow struct {
+	CohortID    int64  `parquet:"cohort_id"`
+	Size        int64  `parquet:"size"`
+	NoisySize   *int64 `parquet:"noisy_size,optional"`
+	Centroid    string `parquet:"centroid"`     // JSON: feature -> mean in original units
+	TopFeatures string `parquet:"top_features"` // JSON list
+	Explanation string `parquet:"explanation"`
+	Note        string `parquet:"note"`
+}
+
+func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, rep *Report) error {
+	var rows []dataset.CohortAssignment
+	for _, c := range cohorts {
+		for _, i := range c.Members {
+			if r := ix.Decide(f.Subjects[i], purposes); r != privacy.Keep {
+				rep.NotExported[r.String()]++
+				continue
+			}
+			rows = append(rows, dataset.CohortAssignment{SubjectID: f.Subjects[i], CohortID: int64(c.ID), Distance: float64(res.Dist[i]), RunID: rep.RunID})
+		}
+	}
+	rep.Exported = len(rows)
+	w, err := dataset.CreateParquet[dataset.CohortAssignment](ctx, out, "assignments.parquet")
+	if err != nil {
+		return err
+	}
+	if err := w.Write(rows); err != nil {
+		w.Abort()
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	cw := csv.NewWriter(&buf)
+	cw.Write([]string{"subject_id", "cohort_id", "distance", "run_id"})
+	for _, r := range rows {
+		cw.Write([]string{r.SubjectID, strconv.FormatInt(r.CohortID, 10), strconv.FormatFloat(r.Distance, 'g', 6, 64), r.RunID})
+	}
+	cw.Flush()
+	if err := out.PutFile(ctx, "assignments.csv", buf.Bytes(), int64(len(rows))); err != nil {
+		return err
+	}
+	prows := make([]ProfileRow, len(rep.Profiles))
+	buf.Reset()
+	cw = csv.NewWriter(&buf)
+	cw.Write([]string{"cohort_id", "size", "noisy_size", "explanation", "note", "centroid", "top_features"})
+	for i, p := range rep.Profiles {
+		cj, _ := json.Marshal(p.Centroid)
+		tj, _ := json.Marshal(p.Top)
+		prows[i] = ProfileRow{CohortID: int64(p.CohortID), Size: int64(p.Size), NoisySize: p.NoisySize, Centroid: string(cj), TopFeatures: string(tj), Explanation: p.Explanation, Note: p.Note}
+		noisy := ""
+		if p.NoisySize != nil {
+			noisy = strconv.FormatInt(*p.NoisySize, 10)
+		}
+		cw.Write([]string{strconv.Itoa(p.CohortID), strconv.Itoa(p.Size), noisy, p.Explanation, p.Note, string(cj), string(tj)})
+	}
+	cw.Flush()
+	pw, err := dataset.CreateParquet[ProfileRow](ctx, out, "profiles.parquet")
+	if err != nil {
+		return err
+	}
+	if err := pw.Write(prows); err != nil {
+		pw.Abort()
+		return err
+	}
+	if err := pw.Close(); err != nil {
+		return err
+	}
+	if err := out.PutFile(ctx, "profiles.csv", buf.Bytes(), int64(len(prows))); err != nil {
+		return err
+	}
+	js, _ := json.MarshalIndent(rep.Profiles, "", "  ")
+	return out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(prows)))
+}
