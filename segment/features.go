@@ -336,3 +336,35 @@ func (f *Features) standardize() {
 		}
 	}
 }
+
+// dpCaps are the data-independent scales of DP features: each raw value is
+// mapped to log1p(min(v, cap)) / log1p(cap), in [0, 1].
+func dpCaps(f *Features, cfg FeatureConfig) []float64 {
+	caps := make([]float64, len(f.Names))
+	for j, n := range f.Names {
+		switch n.Kind {
+		case "days":
+			caps[j] = 3660
+		case "money":
+			caps[j] = 100000
+		default:
+			caps[j] = float64(cfg.MaxEvents)
+		}
+	}
+	return caps
+}
+
+// ScaledForDP returns the features scaled with data-independent constants
+// (see dpCaps), as DP k-means needs: standardizing with the data's own mean
+// and deviation would be an unaccounted release.
+func (f *Features) ScaledForDP(cfg FeatureConfig) *Matrix {
+	caps := dpCaps(f, cfg)
+	x := NewMatrix(f.Raw.N, f.Raw.D)
+	for i := range f.Raw.N {
+		for j := range f.Raw.D {
+			v := math.Min(float64(f.Raw.Data[i*f.Raw.D+j]), caps[j])
+			x.Data[i*x.D+j] = float32(math.Log1p(math.Max(0, v)) / math.Log1p(caps[j]))
+		}
+	}
+	return x
+}

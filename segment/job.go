@@ -37,7 +37,11 @@ type Config struct {
 	// of this scale; 0 turns it off. It is a DP release and needs Budget.
 	NoisySizes float64       `yaml:"noisy_sizes_sigma"`
 	Budget     *BudgetConfig `yaml:"budget"`
-	Workers    int           `yaml:"workers"`
+	// Privacy turns on DP k-means: centres are released under (ε, δ)-DP,
+	// features are scaled with data-independent constants, the floor and the
+	// profiles use only released quantities. It needs NoisySizes and Budget.
+	Privacy *DPConfig `yaml:"privacy"`
+	Workers int       `yaml:"workers"`
 }
 
 // KMeansConfig is the k-means part of a job.
@@ -102,6 +106,17 @@ func (c *Config) Validate() error {
 	if c.NoisySizes < 0 {
 		return bad("noisy_sizes_sigma %v is negative", c.NoisySizes)
 	}
+	if c.Privacy != nil {
+		if err := c.Privacy.Validate(); err != nil {
+			return err
+		}
+		if c.KMeans.K == "auto" {
+			return bad("DP k-means needs a fixed k: choosing k by silhouette would look at the data without noise")
+		}
+		if c.NoisySizes <= 0 {
+			return bad("DP k-means needs noisy_sizes_sigma > 0: the cohort floor and the profiles use noisy sizes")
+		}
+	}
 	if c.NoisySizes > 0 {
 		if c.Budget == nil || c.Budget.Ledger == "" {
 			return bad("noisy cohort sizes are a DP release: a budget with a ledger is required")
@@ -123,6 +138,7 @@ type Report struct {
 	Events      int64           `json:"events_used"`
 	Bounded     int             `json:"subjects_sampled_down"`
 	K           int             `json:"k"`
+	DP          *DPReport       `json:"dp,omitempty"`
 	Inertia     float64         `json:"inertia"`
 	Iterations  int             `json:"iterations"`
 	Silhouette  float64         `json:"silhouette"`
@@ -134,6 +150,21 @@ type Report struct {
 	Spent       *budget.Record  `json:"budget_spent,omitempty"`
 	Profiles    []Profile       `json:"profiles"`
 	Seconds     float64         `json:"seconds"`
+}
+
+// DPReport is what a DP k-means run released and how well it did.
+type DPReport struct {
+	Epsilon    float64 `json:"epsilon"`
+	Delta      float64 `json:"delta"`
+	Accountant string  `json:"accountant"`
+	Sigma      float64 `json:"noise_sigma"`
+	Iterations int     `json:"iterations"`
+	ClipRadius float64 `json:"clip_radius"`
+	Clipped    int     `json:"subjects_clipped"`
+	// NormalizedObjective is the k-means objective of the DP centres over
+	// that of non-private k-means on the same scaled, clipped data (1 is as
+	// good; the non-private run is for this report only).
+	NormalizedObjective float64 `json:"normalized_objective"`
 }
 
 // Run runs a segmentation job at a logical date.
@@ -203,6 +234,16 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: "pld",
 			Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
 			Policy: cfg.Budget.Policy}
+		if cfg.Privacy != nil {
+			sigma, ev, spent, err := cfg.Privacy.Plan()
+			if err != nil {
+				return nil, err
+			}
+			spend.Events = append(spend.Events, ev)
+			spend.Accountant = cfg.Privacy.Accountant
+			rep.DP = &DPReport{Epsilon: spent.Epsilon, Delta: cfg.Privacy.Delta, Accountant: cfg.Privacy.Accountant, Sigma: sigma,
+				Iterations: cfg.Privacy.Iterations, ClipRadius: cfg.Privacy.ClipRadius}
+		}
 		rec, err := ledger.Spend(ctx, spend)
 		if err != nil {
 			return nil, err
@@ -236,6 +277,9 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	rep.Subjects, rep.Events, rep.Bounded = len(feats.Subjects), feats.Events, feats.Bounded
 	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
 
+	if cfg.Privacy != nil {
+		return runDP(ctx, cfg, feats, ix, export, rep, outRefFor(ctx, cfg, opt), start)
+	}
 	// k-means, choosing k by silhouette on a sample when asked.
 	fit := func(k int) (*Result, error) {
 		km := KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
@@ -401,4 +445,72 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 	}
 	js, _ := json.MarshalIndent(rep.Profiles, "", "  ")
 	return out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(prows)))
+}
+
+func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (dataset.Ref, error) {
+	return func() (dataset.Ref, error) { return dataset.ParseRef(ctx, cfg.Output, opt) }
+}
+
+// runDP is the DP k-means part of Run: the budget was spent before any data
+// was read; from here on only released quantities leave the run, except
+// each consented subject's own assignment (computed from the released
+// centres and the subject's own features).
+func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.ConsentIndex, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time) (*Report, error) {
+	k, _ := strconv.Atoi(cfg.KMeans.K)
+	x := feats.ScaledForDP(cfg.Features)
+	rep.DP.Clipped = clipRows(x, cfg.Privacy.ClipRadius)
+	res, err := FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)
+	if err != nil {
+		return nil, err
+	}
+	labels, dist := Assign(x, res.Centroids)
+	np, err := (&KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: cfg.Workers}).Fit(ctx, x)
+	if err != nil {
+		return nil, err
+	}
+	if np.Inertia > 0 {
+		rep.DP.NormalizedObjective = Objective(x, res.Centroids) / np.Inertia
+	}
+	rep.K, rep.Iterations = k, res.Iterations
+	// Noisy sizes of the final assignment (the budget has them), used by
+	// the floor and the profiles.
+	r := rand.New(dp.NewSecureSource())
+	exact := make([]int, k)
+	for _, l := range labels {
+		exact[l]++
+	}
+	noisy := make([]int64, k)
+	for c := range k {
+		z, err := dp.DiscreteGaussian(r, cfg.NoisySizes)
+		if err != nil {
+			return nil, err
+		}
+		noisy[c] = max(0, int64(exact[c])+z)
+	}
+	cohorts, suppressed, err := ApplyFloorSizes(x, labels, k, cfg.Floor, noisy, res.Centroids)
+	if err != nil {
+		return nil, err
+	}
+	rep.Cohorts, rep.Suppressed = len(cohorts), len(suppressed)
+	rep.Profiles = DPProfiles(feats, cfg.Features, res.Centroids, cohorts, noisy)
+	ref, err := outRef()
+	if err != nil {
+		return nil, err
+	}
+	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
+	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil segment")
+	if err != nil {
+		return nil, err
+	}
+	rep.Output = out.Location()
+	if err := writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, rep); err != nil {
+		out.Abort(ctx)
+		return nil, err
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	if _, err := out.Commit(ctx, map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment", "dp": "true"}); err != nil {
+		out.Abort(ctx)
+		return nil, err
+	}
+	return rep, nil
 }

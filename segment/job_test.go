@@ -210,8 +210,10 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	if _, err := LoadConfig("../configs/segment.yaml"); err != nil {
-		t.Errorf("the shipped config: %v", err)
+	for _, f := range []string{"../configs/segment.yaml", "../configs/segment-dp.yaml"} {
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("the shipped config %s: %v", f, err)
+		}
 	}
 }
 

@@ -16,8 +16,138 @@ type Floor struct {
 // Cohort is one cohort after the floor.
 type Cohort struct {
 	ID      int
+	Cluster int   // the k-means cluster the cohort is built on
 	Members []int // rows of the feature matrix
 	Note    string
+	// NoisySize is the cohort's released size in DP runs: the noisy sizes
+	// of its cluster and of those merged into it.
+	NoisySize int64
+}
+
+// ApplyFloorSizes is ApplyFloor deciding on the given (noisy) sizes and
+// centroids instead of the exact ones, for DP runs: what the floor does then
+// depends only on released quantities.
+func ApplyFloorSizes(x *Matrix, labels []int32, k int, fl Floor, sizes []int64, centroids *Matrix) ([]Cohort, []int, error) {
+	if fl.MinSize < 1 || (fl.Small != "merge" && fl.Small != "suppress") {
+		return ApplyFloor(x, labels, k, fl) // reports the configuration error
+	}
+	into := make([]int, k)
+	size := append([]int64(nil), sizes...)
+	alive := make([]bool, k)
+	for c := range k {
+		into[c], alive[c] = c, true
+	}
+	notes := make([][]string, k)
+	for {
+		small := -1
+		n := 0
+		for c := range k {
+			if alive[c] {
+				n++
+				if size[c] < int64(fl.MinSize) && (small < 0 || size[c] < size[small]) {
+					small = c
+				}
+			}
+		}
+		if small < 0 {
+			break
+		}
+		alive[small] = false
+		if fl.Small == "suppress" || n == 1 {
+			into[small] = -1
+			continue
+		}
+		best, bestD := -1, math.Inf(1)
+		for c := range k {
+			if alive[c] {
+				if d := sqDist64(centroids.Row(small), centroids.Row(c)); d < bestD {
+					best, bestD = c, d
+				}
+			}
+		}
+		size[best] += size[small]
+		into[small] = best
+		notes[best] = append(notes[best], fmt.Sprintf("absorbed a cohort with a noisy size below the floor of %d", fl.MinSize))
+	}
+	final := func(c int) int {
+		for c >= 0 && into[c] != c {
+			c = into[c]
+		}
+		return c
+	}
+	ids := map[int]int{}
+	var out []Cohort
+	var suppressed []int
+	for c := range k {
+		if alive[c] {
+			ids[c] = len(out)
+			out = append(out, Cohort{ID: len(out), Cluster: c, Note: strings.Join(notes[c], "; "), NoisySize: size[c]})
+		}
+	}
+	for i, l := range labels {
+		if f := final(int(l)); f >= 0 {
+			out[ids[f]].Members = append(out[ids[f]].Members, i)
+		} else {
+			suppressed = append(suppressed, i)
+		}
+	}
+	if len(out) == 0 {
+		return nil, suppressed, fmt.Errorf("%w: every cohort's noisy size is below the floor of %d", ErrInput, fl.MinSize)
+	}
+	return out, suppressed, nil
+}
+
+// DPProfiles describes DP cohorts from released quantities only: the
+// released centres mapped back to original units, z-scores against the
+// noisy-size-weighted mean and spread of the centres, and the noisy sizes.
+func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohort, noisy []int64) []Profile {
+	caps := dpCaps(f, cfg)
+	d := centres.D
+	mean, sq := make([]float64, d), make([]float64, d)
+	var w float64
+	for c := range centres.N {
+		n := float64(noisy[c])
+		w += n
+		for j, v := range centres.Row(c) {
+			mean[j] += n * float64(v)
+			sq[j] += n * float64(v) * float64(v)
+		}
+	}
+	sd := make([]float64, d)
+	for j := range d {
+		mean[j] /= math.Max(w, 1)
+		sd[j] = math.Sqrt(math.Max(0, sq[j]/math.Max(w, 1)-mean[j]*mean[j]))
+	}
+	orig := func(j int, v float64) float64 { return math.Expm1(math.Max(0, v) * math.Log1p(caps[j])) }
+	var out []Profile
+	for _, co := range cohorts {
+		noisy := co.NoisySize
+		p := Profile{CohortID: co.ID, Size: len(co.Members), NoisySize: &noisy, Centroid: map[string]float64{}, Note: co.Note}
+		z := make([]float64, d)
+		row := centres.Row(co.Cluster)
+		for j := range d {
+			v := float64(row[j])
+			p.Centroid[f.Names[j].Name] = round2(orig(j, v))
+			if sd[j] > 1e-12 {
+				z[j] = (v - mean[j]) / sd[j]
+			}
+		}
+		order := make([]int, d)
+		for j := range order {
+			order[j] = j
+		}
+		sort.SliceStable(order, func(a, b int) bool { return math.Abs(z[order[a]]) > math.Abs(z[order[b]]) })
+		for _, j := range order {
+			if len(p.Top) == 4 || math.Abs(z[j]) < 0.5 {
+				break
+			}
+			p.Top = append(p.Top, TopFeature{Feature: f.Names[j].Name, Description: f.Names[j].Description, Z: round2(z[j]),
+				Value: round2(orig(j, float64(row[j]))), Population: round2(orig(j, mean[j]))})
+		}
+		p.Explanation = explain(p.Top, f.Names)
+		out = append(out, p)
+	}
+	return out
 }
 
 // ApplyFloor turns k-means labels into cohorts of at least MinSize
@@ -96,7 +226,7 @@ func ApplyFloor(x *Matrix, labels []int32, k int, fl Floor) ([]Cohort, []int, er
 	for c := range k {
 		if alive[c] {
 			sort.Ints(members[c])
-			out = append(out, Cohort{ID: len(out), Members: members[c], Note: strings.Join(notes[c], "; ")})
+			out = append(out, Cohort{ID: len(out), Cluster: c, Members: members[c], Note: strings.Join(notes[c], "; ")})
 		}
 	}
 	if len(out) == 0 {

@@ -60,8 +60,14 @@ func printSegmentReport(env *Env, rep *segment.Report, asJSON bool) error {
 	}
 	w := env.Stdout
 	fmt.Fprintf(w, "segmentation run %s for %s: %d subjects (%d events) from %d rows read\n", rep.RunID, rep.LogicalDate, rep.Subjects, rep.Events, rep.Filter.RowsRead)
-	fmt.Fprintf(w, "k=%d, inertia %.4g after %d iterations, silhouette %.3f; %d cohorts after the floor (%d subjects suppressed)\n",
-		rep.K, rep.Inertia, rep.Iterations, rep.Silhouette, rep.Cohorts, rep.Suppressed)
+	if d := rep.DP; d != nil {
+		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %g (%s), %d iterations, noise σ %.3g, clip radius %g (%d subjects clipped); objective %.2f× non-private\n",
+			rep.K, d.Epsilon, d.Delta, d.Accountant, d.Iterations, d.Sigma, d.ClipRadius, d.Clipped, d.NormalizedObjective)
+		fmt.Fprintf(w, "%d cohorts after the floor on noisy sizes (%d subjects suppressed)\n", rep.Cohorts, rep.Suppressed)
+	} else {
+		fmt.Fprintf(w, "k=%d, inertia %.4g after %d iterations, silhouette %.3f; %d cohorts after the floor (%d subjects suppressed)\n",
+			rep.K, rep.Inertia, rep.Iterations, rep.Silhouette, rep.Cohorts, rep.Suppressed)
+	}
 	for _, p := range rep.Profiles {
 		size := strconv.Itoa(p.Size)
 		if p.NoisySize != nil {

@@ -1,0 +1,103 @@
+package segment
+
+import (
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/dp"
+)
+
+func TestFitDPNoiseMatters(t *testing.T) {
+	x, _ := blobs(20000, 4, 4, 3, 9)
+	// Blobs live in a box of ±10: move them into [0, 1]^4, inside the ball
+	// of radius 1.
+	for i := range x.Data {
+		x.Data[i] = (x.Data[i] + 11) / 44
+	}
+	cfg := DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 15, ClipRadius: 1}
+	np, _ := (&KMeans{K: 4, NInit: 4, Seed: 1}).Fit(ctx, x)
+	// The median over seeds of the objective, relative to non-private
+	// k-means (DP-Lloyd starts from data-independent centres, so some
+	// seeds land in worse local optima).
+	objective := func(sigma float64) float64 {
+		var ratios []float64
+		for seed := range uint64(7) {
+			r, err := FitDP(ctx, x, 4, cfg, sigma, dp.NewTestSource(seed), seed)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ratios = append(ratios, Objective(x, r.Centroids)/np.Inertia)
+		}
+		slices.Sort(ratios)
+		return ratios[len(ratios)/2]
+	}
+	quiet, loud := objective(1e-3), objective(2000)
+	if quiet > 1.5 {
+		t.Errorf("with almost no noise the objective is %.2f times the non-private one", quiet)
+	}
+	if !(loud > quiet) {
+		t.Errorf("more noise did not hurt: %.2f vs %.2f", loud, quiet)
+	}
+	t.Logf("normalized objective: σ 1e-3 → %.3f, σ 2000 → %.3f", quiet, loud)
+}
+
+func TestDPPlan(t *testing.T) {
+	cfg := DPConfig{Epsilon: 2, Delta: 1e-6, Iterations: 8, ClipRadius: 1, Accountant: "rdp"}
+	sigma, ev, spent, err := cfg.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spent.Epsilon > 2 || ev.Count != 8 || ev.SamplingRate != 1 {
+		t.Fatalf("plan %v %+v %+v", sigma, ev, spent)
+	}
+	// The spend is the Gaussian mechanism with noise multiplier σ/√2, 8 times.
+	again, _ := accountant.Spent("rdp", 1e-6, accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: sigma / 1.4142135623730951, Count: 8})
+	if diff := again.Epsilon - spent.Epsilon; diff > 1e-9 || diff < -1e-9 {
+		t.Errorf("σ %v does not give the planned ε: %v vs %v", sigma, again.Epsilon, spent.Epsilon)
+	}
+}
+
+func TestRunDP(t *testing.T) {
+	dir, _ := shop(t, 3000, 20)
+	cfg := DefaultConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "out")
+	cfg.KMeans.K = "5"
+	cfg.Floor = Floor{MinSize: 50, Small: "merge"}
+	cfg.NoisySizes = 3
+	cfg.Privacy = &DPConfig{Epsilon: 4, Delta: 1e-6, Iterations: 6}
+	cfg.Budget = &BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Dataset: "shop", Policy: budget.Policy{Epsilon: 10, Delta: 1e-5, Period: "total"}}
+	rep, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.DP == nil || rep.DP.Epsilon > 4 || rep.DP.NormalizedObjective < 0.9 || rep.Cohorts == 0 || rep.Exported == 0 {
+		t.Fatalf("report %+v %+v", rep, rep.DP)
+	}
+	for _, p := range rep.Profiles {
+		if p.NoisySize == nil || *p.NoisySize < 50 {
+			t.Errorf("profile %+v below the floor by its noisy size", p)
+		}
+	}
+	store, _ := dataset.NewFileStore(dir)
+	recs, err := budget.Open(store, "ledger").Records(ctx, "shop")
+	if err != nil || len(recs) != 1 || len(recs[0].Events) != 2 {
+		t.Fatalf("ledger %+v, %v", recs, err)
+	}
+	t.Logf("DP k-means ε %.3f: normalized objective %.3f, %d cohorts", rep.DP.Epsilon, rep.DP.NormalizedObjective, rep.Cohorts)
+	// A fixed k is required, and noisy sizes.
+	bad := cfg
+	bad.KMeans.K = "auto"
+	if err := bad.Validate(); err == nil {
+		t.Error("DP with k auto accepted")
+	}
+	bad = cfg
+	bad.NoisySizes = 0
+	if err := bad.Validate(); err == nil {
+		t.Error("DP without noisy sizes accepted")
+	}
+}
