@@ -6,8 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/veil-privacy/veil/dataset"
 )
 
@@ -27,47 +25,20 @@ func LoadMatrix(ctx context.Context, ref dataset.Ref) (*Matrix, error) {
 		}
 		return x, nil
 	}
-	probe, err := dataset.OpenParquet(ctx, ref.Store, ref.Key, &dataset.Contract{Name: "matrix"})
+	pm, err := OpenParquetMatrix(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-	defer probe.Close()
-	c := &dataset.Contract{Name: "matrix"}
-	for _, path := range probe.File().Schema().Columns() {
-		leaf, _ := probe.File().Schema().Lookup(path...)
-		k := leaf.Node.Type().Kind()
-		if len(path) == 1 && (k == parquet.Float || k == parquet.Double) && leaf.Node.Type().LogicalType() == nil {
-			c.Columns = append(c.Columns, dataset.Column{Name: path[0], Kind: dataset.KindDouble})
-		}
-	}
-	if len(c.Columns) == 0 {
-		return nil, fmt.Errorf("%s: %w: no FLOAT or DOUBLE columns", ref, ErrInput)
-	}
-	f, err := dataset.OpenParquet(ctx, ref.Store, ref.Key, c)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	p, err := f.Project()
-	if err != nil {
-		return nil, err
-	}
-	x := NewMatrix(int(f.NumRows()), len(c.Columns))
-	var b dataset.Batch
+	defer pm.Close()
+	x := NewMatrix(int(pm.f.NumRows()), pm.Dims())
+	var piece *Matrix
 	row := 0
-	for g := range f.NumRowGroups() {
-		if err := f.ReadRowGroup(ctx, g, p, nil, &b); err != nil {
+	for g := range pm.Pieces() {
+		if piece, err = pm.Read(ctx, g, piece); err != nil {
 			return nil, err
 		}
-		for j, col := range b.Cols {
-			for i, v := range col.Float {
-				x.Data[(row+i)*x.D+j] = float32(v)
-			}
-		}
-		row += b.Rows
-	}
-	if err := x.Check(); err != nil {
-		return nil, fmt.Errorf("%s: %w", ref, err)
+		copy(x.Data[row*x.D:], piece.Data)
+		row += piece.N
 	}
 	return x, nil
 }

@@ -86,6 +86,8 @@ type kmeansOptions struct {
 	in, init, initMethod string
 	k, maxIter, nInit    int
 	workers              int
+	minibatch            bool
+	batchSize, epochs    int
 	tol                  float64
 	seed                 uint64
 	asJSON               bool
@@ -131,6 +133,9 @@ scripts). Time excludes loading.`,
 	f.IntVar(&o.nInit, "n-init", 1, "restarts, the best kept")
 	f.Uint64Var(&o.seed, "seed", 0, "random seed")
 	f.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "goroutines")
+	f.BoolVar(&o.minibatch, "minibatch", false, "mini-batch k-means streaming a Parquet matrix row group by row group (for data larger than memory)")
+	f.IntVar(&o.batchSize, "batch-size", 4096, "points per mini-batch update")
+	f.IntVar(&o.epochs, "epochs", 2, "mini-batch passes over the data")
 	f.BoolVar(&o.asJSON, "json", false, "print JSON")
 	cmd.MarkFlagRequired("in")
 	cmd.MarkFlagRequired("k")
@@ -144,6 +149,9 @@ func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
 			return nil, err
 		}
 		return segment.LoadMatrix(ctx, ref)
+	}
+	if o.minibatch {
+		return runMiniBatch(ctx, env, o)
 	}
 	t0 := time.Now()
 	x, err := load(o.in)
@@ -170,5 +178,30 @@ func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
 		return json.NewEncoder(env.Stdout).Encode(rep)
 	}
 	_, err = fmt.Fprintf(env.Stdout, "inertia %.6g after %d iterations (converged %v) in %.3fs on %d×%d, k=%d\n", rep.Inertia, rep.Iterations, rep.Converged, rep.Seconds, x.N, x.D, o.k)
+	return err
+}
+
+func runMiniBatch(ctx context.Context, env *Env, o kmeansOptions) error {
+	ref, err := dataset.ParseRef(ctx, o.in, env.urlOptions())
+	if err != nil {
+		return err
+	}
+	src, err := segment.OpenParquetMatrix(ctx, ref)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+	r, err := (&segment.MiniBatch{K: o.k, BatchSize: o.batchSize, Epochs: o.epochs, Seed: o.seed}).FitStream(ctx, src)
+	if err != nil {
+		return usageIfConfig(err)
+	}
+	rep := kmeansReport{D: src.Dims(), K: o.k, Init: "mini-batch", Inertia: r.Inertia, Iterations: r.Iterations, Seconds: r.Duration.Seconds(), Workers: 1}
+	for _, n := range r.Sizes {
+		rep.N += n
+	}
+	if o.asJSON {
+		return json.NewEncoder(env.Stdout).Encode(rep)
+	}
+	_, err = fmt.Fprintf(env.Stdout, "mini-batch inertia %.6g after %d batches in %.3fs on %d×%d, k=%d\n", rep.Inertia, rep.Iterations, rep.Seconds, rep.N, rep.D, o.k)
 	return err
 }
