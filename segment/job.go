@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime"
@@ -444,7 +445,44 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 		return err
 	}
 	js, _ := json.MarshalIndent(rep.Profiles, "", "  ")
-	return out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(prows)))
+	if err := out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(prows))); err != nil {
+		return err
+	}
+	return writePlots(ctx, out, f, rep.Profiles)
+}
+
+// writePlots adds the cohort sizes and the centroid map as PNG files. The
+// centroids plotted are the profiles' (in original units, log1p-scaled so
+// that spend does not dominate), which in DP runs are released values.
+func writePlots(ctx context.Context, out *dataset.Output, f *Features, profiles []Profile) error {
+	png, err := PlotSizes(profiles)
+	if err != nil {
+		return err
+	}
+	if err := out.PutFile(ctx, "cohort_sizes.png", png, 0); err != nil {
+		return err
+	}
+	if len(profiles) < 2 {
+		return nil
+	}
+	cents := make([][]float64, len(profiles))
+	sizes := make([]float64, len(profiles))
+	labels := make([]string, len(profiles))
+	for i, p := range profiles {
+		cents[i] = make([]float64, len(f.Names))
+		for j, n := range f.Names {
+			cents[i][j] = math.Log1p(math.Max(0, p.Centroid[n.Name]))
+		}
+		sizes[i] = float64(p.Size)
+		if p.NoisySize != nil {
+			sizes[i] = float64(*p.NoisySize)
+		}
+		labels[i] = fmt.Sprintf("cohort %d", p.CohortID)
+	}
+	if png, err = PlotCentroids(cents, sizes, labels); err != nil {
+		return err
+	}
+	return out.PutFile(ctx, "cohort_map.png", png, 0)
 }
 
 func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (dataset.Ref, error) {

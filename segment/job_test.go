@@ -1,7 +1,9 @@
 package segment
 
 import (
+	"bytes"
 	"errors"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,8 +61,16 @@ func TestRunEndToEnd(t *testing.T) {
 	store, _ := dataset.NewFileStore(dir)
 	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
-	if err != nil || len(m.Files) != 5 {
+	if err != nil || len(m.Files) != 7 {
 		t.Fatalf("manifest %+v, %v", m, err)
+	}
+	for _, f := range m.Files {
+		if strings.HasSuffix(f.Key, ".png") {
+			data, _ := dataset.ReadAll(ctx, ref.Store, ref.Key+"/"+f.Key)
+			if img, err := png.Decode(bytes.NewReader(data)); err != nil || img.Bounds().Dx() < 300 {
+				t.Errorf("%s is not a readable plot: %v", f.Key, err)
+			}
+		}
 	}
 	ix, _ := privacy.BuildConsentIndex(ctx, privacy.DefaultPolicy(),
 		&dataset.Ref{Store: store, Key: "shop/consent"}, &dataset.Ref{Store: store, Key: "shop/erasure"}, logical)
