@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/privacy"
 )
 
 type generateOptions struct {
@@ -46,6 +50,7 @@ flags; each table is committed with a manifest.`,
 	f.IntVar(&opts.Config.Workers, "workers", opts.Config.Workers, "days generated in parallel")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	cmd.MarkFlagRequired("out")
+	cmd.AddCommand(newGenerateConsentCmd(env))
 	return cmd
 }
 
@@ -81,5 +86,119 @@ func runGenerate(ctx context.Context, env *Env, opts generateOptions) error {
 	}
 	fmt.Fprintf(env.Stdout, "generated %d events, %d consent records, %d erasure requests in %.1fs\n", st.Events, st.Consent, st.Erasure, elapsed.Seconds())
 	fmt.Fprintf(env.Stdout, "  events   %s/events\n  consent  %s/consent\n  erasure  %s/erasure\n", store.Location(), store.Location(), store.Location())
+	return nil
+}
+
+type consentOptions struct {
+	events, out, date string
+	purposes          []string
+}
+
+func newGenerateConsentCmd(env *Env) *cobra.Command {
+	var o consentOptions
+	cmd := &cobra.Command{
+		Use:   "consent --events URL --out URL --purposes P[,P] --recorded-at D",
+		Short: "Write a consent table granting purposes to every subject of an events dataset (test and benchmark data only)",
+		Long: `Write a consent table (and an empty erasure table) that grants the given
+purposes, recorded at --recorded-at, to every subject of an events dataset.
+
+This is for data sets that come without consent records, such as the UCI
+Online Retail benchmark after veil pseudonymize: it states consent that
+nobody gave, so never use it on real customers' data.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			return runGenerateConsent(cmd.Context(), env, o)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.events, "events", "", "events dataset (required)")
+	f.StringVar(&o.out, "out", "", "output URL: consent/ and erasure/ are written under it (required)")
+	f.StringSliceVar(&o.purposes, "purposes", nil, "purposes to grant (required)")
+	f.StringVar(&o.date, "recorded-at", "", "day the grants are recorded (YYYY-MM-DD, required)")
+	for _, n := range []string{"events", "out", "purposes", "recorded-at"} {
+		cmd.MarkFlagRequired(n)
+	}
+	return cmd
+}
+
+func runGenerateConsent(ctx context.Context, env *Env, o consentOptions) error {
+	day, err := time.Parse(time.DateOnly, o.date)
+	if err != nil {
+		return usagef(fmt.Errorf("--recorded-at %q is not a date (YYYY-MM-DD)", o.date))
+	}
+	if err := privacy.DefaultPolicy().CheckPurposes(o.purposes); err != nil {
+		return err
+	}
+	ref, err := dataset.ParseRef(ctx, o.events, env.urlOptions())
+	if err != nil {
+		return err
+	}
+	keys, err := dataset.Inputs(ctx, ref, dataset.Window{})
+	if err != nil {
+		return err
+	}
+	sc, err := dataset.OpenScan(ctx, ref.Store, keys, dataset.EventsContract, "subject_id")
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	subjects := map[string]struct{}{}
+	var b dataset.Batch
+	for _, u := range sc.Units() {
+		if err := sc.Read(ctx, u, &b); err != nil {
+			return err
+		}
+		for _, s := range b.Column("subject_id").Str.Dict {
+			subjects[s] = struct{}{}
+		}
+	}
+	var rows []dataset.Consent
+	jur := "UNKNOWN"
+	for _, s := range slices.Sorted(maps.Keys(subjects)) {
+		for i := range o.purposes {
+			rows = append(rows, dataset.Consent{SubjectID: s, Purpose: &o.purposes[i], Status: "granted", RecordedAt: day, Source: "synthetic", Jurisdiction: &jur})
+		}
+	}
+	store, err := dataset.OpenStore(ctx, o.out, env.urlOptions())
+	if err != nil {
+		return err
+	}
+	write := func(prefix string, c *dataset.Contract, put func(*dataset.Output) error) error {
+		out, err := dataset.NewOutput(ctx, store, prefix, c, "veil generate consent")
+		if err != nil {
+			return err
+		}
+		if err := put(out); err != nil {
+			out.Abort(ctx)
+			return err
+		}
+		_, err = out.Commit(ctx, map[string]string{"synthetic": "true"})
+		return err
+	}
+	err = write("consent", dataset.ConsentContract, func(out *dataset.Output) error {
+		w, err := dataset.CreateParquet[dataset.Consent](ctx, out, "part-00000.parquet")
+		if err != nil {
+			return err
+		}
+		if err := w.Write(rows); err != nil {
+			w.Abort()
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return err
+	}
+	err = write("erasure", dataset.ErasureContract, func(out *dataset.Output) error {
+		w, err := dataset.CreateParquet[dataset.Erasure](ctx, out, "part-00000.parquet")
+		if err != nil {
+			return err
+		}
+		return w.Close()
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "granted %s to %d subjects: %s/consent (synthetic consent: test and benchmark data only)\n", strings.Join(o.purposes, ", "), len(subjects), store.Location())
 	return nil
 }

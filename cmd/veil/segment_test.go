@@ -81,3 +81,22 @@ func TestSegmentJobCommand(t *testing.T) {
 		t.Errorf("no config: exit %d", code)
 	}
 }
+
+func TestGenerateConsent(t *testing.T) {
+	dir := t.TempDir()
+	k := writeKey(t, dir, "k", 0o600)
+	if code, _, msg := run(t, "pseudonymize", "--in", "testdata/online_retail_sample.csv", "--out", filepath.Join(dir, "retail", "events"), "--id-column", "CustomerID", "--key-file", k); code != 0 {
+		t.Fatal(msg)
+	}
+	code, out, msg := run(t, "generate", "consent", "--events", filepath.Join(dir, "retail", "events"), "--out", filepath.Join(dir, "retail"), "--purposes", "segmentation,marketing", "--recorded-at", "2010-11-01")
+	if code != 0 || !strings.Contains(out, "synthetic") {
+		t.Fatalf("%d %s %s", code, msg, out)
+	}
+	code, out, _ = run(t, "datasets", "filter", filepath.Join(dir, "retail", "events"), "--purposes", "segmentation,marketing", "--logical-date", "2010-12-02", "--json")
+	if code != 0 || !strings.Contains(out, `"rows_kept"`) || strings.Contains(out, `"rows_kept": 0`) {
+		t.Errorf("filter after synthetic consent: %d %s", code, out)
+	}
+	if code, _, _ := run(t, "generate", "consent", "--events", filepath.Join(dir, "retail", "events"), "--out", dir, "--purposes", "advertising", "--recorded-at", "2010-11-01"); code != 2 {
+		t.Errorf("unknown purpose: exit %d", code)
+	}
+}
