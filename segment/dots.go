@@ -51,6 +51,30 @@ func (b *centreBlock) load(centres *Matrix) {
 // the GEMM formulation scikit-learn also uses. scratch holds kp floats.
 func (b *centreBlock) nearest2(x []float32, xx float32, scratch []float32) (int32, float32, float32) {
 	dots(scratch, x, b.ct, b.kp)
+	return b.pick(xx, scratch)
+}
+
+// nearest2Pair is nearest2 for two points; scratch holds 2·kp floats.
+func (b *centreBlock) nearest2Pair(x1, x2 []float32, xx1, xx2 float32, scratch []float32) (a1 int32, d11, d12 float32, a2 int32, d21, d22 float32) {
+	s1, s2 := scratch[:b.kp], scratch[b.kp:2*b.kp]
+	dots2(s1, s2, x1, x2, b.ct, b.kp)
+	a1, d11, d12 = b.pick(xx1, s1)
+	a2, d21, d22 = b.pick(xx2, s2)
+	return
+}
+
+func sqrt32(v float32) float32 { return float32(math.Sqrt(float64(max(v, 0)))) }
+
+// pick finds the nearest and second nearest centres from the dots.
+func (b *centreBlock) pick(xx float32, scratch []float32) (int32, float32, float32) {
+	if a, d1, d2, ok := b.pickLanes(xx, scratch); ok {
+		return a, d1, d2
+	}
+	return b.pickGeneric(xx, scratch)
+}
+
+// pickGeneric is the portable pick.
+func (b *centreBlock) pickGeneric(xx float32, scratch []float32) (int32, float32, float32) {
 	norms, sc := b.norms[:b.k], scratch[:b.k]
 	// |x|² is the same for every centre: compare |c|² - 2x·c. The inner
 	// branch is rarely taken, so it predicts well.

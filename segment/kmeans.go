@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -82,7 +83,7 @@ func (c *KMeans) defaults(x *Matrix) (KMeans, error) {
 // Fit clusters the rows of x. It is deterministic for a seed and a number of
 // workers.
 func (c *KMeans) Fit(ctx context.Context, x *Matrix) (*Result, error) {
-	if err := x.Check(); err != nil {
+	if err := x.checkParallel(max(1, c.Workers)); err != nil {
 		return nil, err
 	}
 	cfg, err := c.defaults(x)
@@ -90,7 +91,10 @@ func (c *KMeans) Fit(ctx context.Context, x *Matrix) (*Result, error) {
 		return nil, err
 	}
 	start := time.Now()
-	tol := cfg.Tol * meanVariance(x)
+	var tol float64
+	if cfg.Tol > 0 {
+		tol = cfg.Tol * meanVariance(x)
+	}
 	var best *Result
 	for run := range cfg.NInit {
 		rng := rand.New(rand.NewPCG(cfg.Seed, uint64(run)))
@@ -118,18 +122,22 @@ func (c *KMeans) Fit(ctx context.Context, x *Matrix) (*Result, error) {
 	return best, nil
 }
 
-// meanVariance is the mean over features of their variance.
+// meanVariance is the mean over features of their variance, read row by
+// row.
 func meanVariance(x *Matrix) float64 {
+	s := make([]float64, x.D)
+	s2 := make([]float64, x.D)
+	for i := range x.N {
+		for j, v := range x.Row(i) {
+			f := float64(v)
+			s[j] += f
+			s2[j] += f * f
+		}
+	}
 	var total float64
 	for j := range x.D {
-		var s, s2 float64
-		for i := range x.N {
-			v := float64(x.Data[i*x.D+j])
-			s += v
-			s2 += v * v
-		}
-		m := s / float64(x.N)
-		total += s2/float64(x.N) - m*m
+		m := s[j] / float64(x.N)
+		total += s2[j]/float64(x.N) - m*m
 	}
 	return total / float64(x.D)
 }
@@ -152,6 +160,28 @@ func parallel(n, w int, fn func(worker, lo, hi int)) {
 		go func() {
 			defer wg.Done()
 			fn(i, c[0], c[1])
+		}()
+	}
+	wg.Wait()
+}
+
+// parallelChunks runs fn over nchunks chunks of [0, n) on workers
+// goroutines, which take chunks in turn; fn gets the worker and the chunk.
+func parallelChunks(n, nchunks, workers int, fn func(worker, chunk, lo, hi int)) {
+	cs := chunks(n, nchunks)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range max(1, min(workers, len(cs))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c := int(next.Add(1) - 1)
+				if c >= len(cs) {
+					return
+				}
+				fn(w, c, cs[c][0], cs[c][1])
+			}
 		}()
 	}
 	wg.Wait()
@@ -191,7 +221,7 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 	blk.load(centres)
 	scratch := make([][]float32, workers)
 	for w := range scratch {
-		scratch[w] = make([]float32, blk.kp)
+		scratch[w] = make([]float32, 2*blk.kp)
 	}
 
 	type local struct {
@@ -200,23 +230,35 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 		evals  int64
 		change int
 	}
-	locals := make([]local, workers)
+	// Work is cut into more chunks than workers, taken in turn, so that
+	// a worker that finishes early helps; sums are kept per chunk and merged
+	// in chunk order, so results do not depend on which worker took what.
+	nchunks := min(n, 8*workers)
+	locals := make([]local, nchunks)
 	for w := range locals {
 		locals[w] = local{delta: make([]float64, k*d), counts: make([]int, k)}
 	}
 
 	// First assignment: every distance.
-	parallel(n, workers, func(w, lo, hi int) {
-		l := &locals[w]
-		for i := lo; i < hi; i++ {
-			a, d1, d2 := blk.nearest2(x.Row(i), norms[i], scratch[w])
+	parallelChunks(n, nchunks, workers, func(w, c, lo, hi int) {
+		l := &locals[c]
+		set := func(i int, a int32, d1, d2 float32) {
 			labels[i], upper[i], lower[i] = a, d1, d2
 			l.evals += int64(k)
 			l.counts[a]++
-			row := x.Row(i)
-			for j, v := range row {
+			for j, v := range x.Row(i) {
 				l.delta[int(a)*d+j] += float64(v)
 			}
+		}
+		i := lo
+		for ; i+1 < hi; i += 2 {
+			a1, d11, d12, a2, d21, d22 := blk.nearest2Pair(x.Row(i), x.Row(i+1), norms[i], norms[i+1], scratch[w])
+			set(i, a1, d11, d12)
+			set(i+1, a2, d21, d22)
+		}
+		if i < hi {
+			a, d1, d2 := blk.nearest2(x.Row(i), norms[i], scratch[w])
+			set(i, a, d1, d2)
 		}
 	})
 	merge := func() (changes int) {
@@ -290,8 +332,25 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 			}
 			half[j] = best / 2
 		}
-		parallel(n, workers, func(w, lo, hi int) {
-			l := &locals[w]
+		parallelChunks(n, nchunks, workers, func(w, c, lo, hi int) {
+			l := &locals[c]
+			// Points whose bounds do not settle them are evaluated in
+			// pairs, which share the loads of the centres.
+			update := func(i int, b int32, d1, d2 float32) {
+				l.evals += int64(k)
+				upper[i], lower[i] = d1, d2
+				if a := labels[i]; b != a {
+					labels[i] = b
+					l.change++
+					l.counts[a]--
+					l.counts[b]++
+					for t, v := range x.Row(i) {
+						l.delta[int(a)*d+t] -= float64(v)
+						l.delta[int(b)*d+t] += float64(v)
+					}
+				}
+			}
+			pending := -1
 			for i := lo; i < hi; i++ {
 				a := labels[i]
 				upper[i] += moved[a]
@@ -305,24 +364,23 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 					continue
 				}
 				row := x.Row(i)
-				upper[i] = float32(math.Sqrt(float64(sqDist(row, centres.Row(int(a))))))
+				upper[i] = float32(math.Sqrt(float64(sqDistFast(row, centres.Row(int(a))))))
 				l.evals++
 				if upper[i] <= bound {
 					continue
 				}
-				b, d1, d2 := blk.nearest2(row, norms[i], scratch[w])
-				l.evals += int64(k)
-				upper[i], lower[i] = d1, d2
-				if b != a {
-					labels[i] = b
-					l.change++
-					l.counts[a]--
-					l.counts[b]++
-					for t, v := range row {
-						l.delta[int(a)*d+t] -= float64(v)
-						l.delta[int(b)*d+t] += float64(v)
-					}
+				if pending < 0 {
+					pending = i
+					continue
 				}
+				b1, d11, d12, b2, d21, d22 := blk.nearest2Pair(x.Row(pending), row, norms[pending], norms[i], scratch[w])
+				update(pending, b1, d11, d12)
+				update(i, b2, d21, d22)
+				pending = -1
+			}
+			if pending >= 0 {
+				b, d1, d2 := blk.nearest2(x.Row(pending), norms[pending], scratch[w])
+				update(pending, b, d1, d2)
 			}
 		})
 		for j := range moved {

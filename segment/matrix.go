@@ -31,6 +31,29 @@ func (m *Matrix) Check() error {
 	return nil
 }
 
+// checkParallel is Check on several goroutines, for large matrices.
+func (m *Matrix) checkParallel(workers int) error {
+	if m.N < 1 || m.D < 1 || len(m.Data) != m.N*m.D || m.N < 1<<14 {
+		return m.Check()
+	}
+	bad := make([]int, workers)
+	parallel(m.N, workers, func(w, lo, hi int) {
+		bad[w] = -1
+		for i, v := range m.Data[lo*m.D : hi*m.D] {
+			if f := float64(v); math.IsNaN(f) || math.IsInf(f, 0) {
+				bad[w] = lo*m.D + i
+				return
+			}
+		}
+	})
+	for _, i := range bad {
+		if i >= 0 {
+			return fmt.Errorf("%w: row %d, column %d is %v", ErrInput, i/m.D, i%m.D, m.Data[i])
+		}
+	}
+	return nil
+}
+
 // sqDist returns the squared Euclidean distance between x and c, which have
 // the same length. It accumulates in four float32 lanes; the callers compare
 // distances, and the inertia is recomputed in float64.
