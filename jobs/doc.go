@@ -1,4 +1,8 @@
-// Package jobs will hold the runner of veil's scheduled jobs: pipeline specs,
-// run ids and logical dates, locks, atomic commits, retries and metrics.
-// It is empty until the jobs issue lands; nothing here pretends to work.
+// Package jobs runs veil's pipelines for schedulers (cron, Kubernetes
+// CronJob, Airflow): a strict YAML spec of steps with dependencies, run for a
+// logical date under a lease lock, each step's completion recorded so that a
+// crashed run resumes where it stopped, a latest pointer switched only when
+// every step committed, budget spends keyed by a stable run id so that a
+// retry never spends twice, and Prometheus metrics for a Pushgateway or a
+// node_exporter textfile.
 package jobs

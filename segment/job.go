@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,6 +44,10 @@ type Config struct {
 	// profiles use only released quantities. It needs NoisySizes and Budget.
 	Privacy *DPConfig `yaml:"privacy"`
 	Workers int       `yaml:"workers"`
+	// RunID names the run (outputs, budget spend); empty: a new UUIDv7.
+	// A scheduler that retries a run passes the same id, so that the budget
+	// ledger does not count the retry's spend twice.
+	RunID string `yaml:"-"`
 }
 
 // KMeansConfig is the k-means part of a job.
@@ -213,7 +218,10 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if err != nil {
 		return nil, err
 	}
-	runID := uuid.Must(uuid.NewV7()).String()
+	runID := cfg.RunID
+	if runID == "" {
+		runID = uuid.Must(uuid.NewV7()).String()
+	}
 	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{}}
 
 	// Plan the DP releases and ask the ledger before reading any data.
@@ -495,6 +503,13 @@ func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (
 // centres and the subject's own features).
 func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.ConsentIndex, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time) (*Report, error) {
 	k, _ := strconv.Atoi(cfg.KMeans.K)
+	// Which category is most common in a hash bucket is a count of the
+	// data: DP runs name buckets by number only.
+	for j := range feats.Names {
+		if strings.HasPrefix(feats.Names[j].Name, "category_") {
+			feats.Names[j].Description = "category bucket " + strings.TrimPrefix(feats.Names[j].Name, "category_")
+		}
+	}
 	x := feats.ScaledForDP(cfg.Features)
 	rep.DP.Clipped = clipRows(x, cfg.Privacy.ClipRadius)
 	res, err := FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 )
@@ -28,11 +29,13 @@ func newDemoCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Generate a small shop into a local folder and run the pipeline on it",
-		Long: `Generate a small synthetic shop into a local folder and run what the pipeline
-has so far on it: a streaming scan of the events that writes an event
-summary, then segmentation (consent-filtered features, k-means with k chosen
-by silhouette, the cohort floor, noisy cohort sizes spent against the budget
-ledger, exports for marketing). It prints where everything is.`,
+		Long: `Generate a small synthetic shop into a local folder and run the pipeline on
+it: a streaming scan of the events that writes an event summary, then the
+nightly pipeline of configs/nightly.yaml through the job runner (veil run):
+segmentation (consent-filtered features, k-means with k chosen by silhouette,
+the cohort floor, noisy cohort sizes spent against the budget ledger, exports
+for marketing) and DP k-means. Running it again is a no-op for the pipeline.
+It prints where everything is.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runDemo(cmd.Context(), env, opts)
@@ -89,23 +92,60 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	for _, t := range types {
 		fmt.Fprintf(env.Stdout, "  %-12s %d\n", t, sum.EventTypes[t])
 	}
-	// Segmentation: consented features, k-means, the cohort floor, noisy
-	// sizes spent against the budget ledger, exports for marketing.
-	seg := segment.DefaultConfig()
-	seg.Events = filepath.Join(dir, "shop", "events")
-	seg.Output = filepath.Join(dir, "out", "segments")
-	seg.KMeans.K, seg.KMeans.KMin, seg.KMeans.KMax = "auto", 3, 8
-	seg.Floor.MinSize = max(20, opts.Subjects/40)
-	seg.NoisySizes = 5
-	seg.Budget = &segment.BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 10, Delta: 1e-6, Period: "month"}}
+	// The nightly pipeline (configs/nightly.yaml) through the job runner:
+	// segmentation with noisy sizes spent against the budget ledger, then DP
+	// k-means, each step committed, the latest pointer switched at the end.
+	spec := demoSpec(dir, opts.Subjects)
 	fmt.Fprintln(env.Stdout)
-	rep, err := segment.Run(ctx, seg, cfg.End, env.urlOptions(), env.logger())
+	m := jobs.NewMetrics(spec.Name)
+	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: env.urlOptions(), Log: env.logger(), OnStep: m.Step})
+	m.Finish(err == nil, time.Now())
 	if err != nil {
-		return usageIfConfig(err)
-	}
-	if err := printSegmentReport(env, rep, false); err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n  segments       %s\n  budget ledger  %s/ledger\n", store.Location(), out.Location(), rep.Output, store.Location())
+	if err := m.Write(spec.Metrics); err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, res.Message)
+	for _, st := range res.Steps {
+		if r := st.Segment; r != nil {
+			if err := printSegmentReport(env, r, false); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n", store.Location(), out.Location())
+	for _, st := range res.Steps {
+		fmt.Fprintf(env.Stdout, "  %-14s %s\n", st.Step, st.Output)
+	}
+	fmt.Fprintf(env.Stdout, "  budget ledger  %s/ledger\n  run state      %s/state\n  metrics        %s\n", store.Location(), store.Location(), spec.Metrics.Textfile)
 	return nil
+}
+
+// demoSpec is configs/nightly.yaml for a shop under dir.
+func demoSpec(dir string, subjects int) *jobs.Spec {
+	floor := segment.Floor{MinSize: max(20, subjects/40), Small: "merge"}
+	ledger := &segment.BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 10, Delta: 1e-6, Period: "month"}}
+	step := func(name, out string) *segment.Config {
+		c := segment.DefaultConfig()
+		c.Events = filepath.Join(dir, "shop", "events")
+		c.Output = filepath.Join(dir, "out", out)
+		c.Floor, c.NoisySizes, c.Budget = floor, 5, ledger
+		return &c
+	}
+	cohorts := step("cohorts", "cohorts")
+	cohorts.KMeans.K, cohorts.KMeans.KMin, cohorts.KMeans.KMax = "auto", 3, 8
+	dp := step("cohorts-dp", "cohorts-dp")
+	dp.KMeans.K = "5"
+	dp.Privacy = &segment.DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 6, ClipRadius: 1.5, Accountant: "pld"}
+	return &jobs.Spec{
+		Name: "nightly", State: filepath.Join(dir, "state"),
+		Lock:    jobs.LockSpec{TTL: 10 * time.Minute},
+		Retries: jobs.RetrySpec{Attempts: 1, Backoff: time.Second},
+		Metrics: jobs.MetricsSpec{Textfile: filepath.Join(dir, "veil.prom")},
+		Steps: []jobs.StepSpec{
+			{Name: "cohorts", Segment: cohorts},
+			{Name: "cohorts-dp", DependsOn: []string{"cohorts"}, Segment: dp},
+		},
+	}
 }

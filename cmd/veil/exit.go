@@ -6,6 +6,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -47,9 +48,12 @@ func exitCode(err error) int {
 		errors.Is(err, dataset.ErrCredentials),
 		errors.Is(err, dataset.ErrNoBucket):
 		return exitUsage
+	case errors.Is(err, jobs.ErrLocked):
+		return exitLocked
 	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
 		return exitPolicy
-	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid):
+	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid),
+		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig):
 		return exitUsage
 	case errors.Is(err, budget.ErrPolicy), errors.Is(err, accountant.ErrParam), errors.Is(err, accountant.ErrUnreachable):
 		return exitUsage

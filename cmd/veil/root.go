@@ -103,6 +103,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newBudgetCmd(env),
 		newPseudonymizeCmd(env),
 		newSegmentCmd(env),
+		newRunCmd(env),
 	)
 	return root
 }

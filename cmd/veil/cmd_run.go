@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/veil-privacy/veil/jobs"
+)
+
+type runOptions struct {
+	date        string
+	plan, force bool
+	asJSON      bool
+}
+
+func newRunCmd(env *Env) *cobra.Command {
+	var o runOptions
+	cmd := &cobra.Command{
+		Use:   "run SPEC --logical-date D",
+		Short: "Run a pipeline for a logical date (for cron, Kubernetes CronJob, Airflow)",
+		Long: `Run the pipeline of SPEC (see configs/nightly.yaml) for a logical date.
+
+The run takes a lease lock for (pipeline, date); resumes an unfinished
+attempt of the same spec from its last completed step; runs the remaining
+steps in dependency order; switches the date's latest pointer only when every
+step committed; and writes metrics. A date already completed with the same
+spec is a no-op unless --force, which makes a new run that supersedes it.
+--plan prints the steps, what they read and write and the DP releases they
+plan, without reading data.
+
+Exit codes: 0 success or no-op, 1 runtime failure, 2 invalid usage or spec,
+3 refused by policy (consent, PII guard, budget), 4 another run holds the
+lock for this pipeline and date.`,
+		Args: exactArgs(1),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			return runPipeline(cmd.Context(), env, args[0], o)
+		}),
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.date, "logical-date", "", "logical date YYYY-MM-DD (required unless --plan)")
+	f.BoolVar(&o.plan, "plan", false, "print what would run, without reading data")
+	f.BoolVar(&o.force, "force", false, "run a completed date again")
+	f.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	return cmd
+}
+
+func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error {
+	spec, err := jobs.LoadSpec(file)
+	if err != nil {
+		return usagef(err)
+	}
+	if o.plan {
+		p, err := jobs.MakePlan(spec)
+		if err != nil {
+			return usagef(err)
+		}
+		if o.asJSON {
+			enc := json.NewEncoder(env.Stdout)
+			enc.SetIndent("", "  ")
+			return enc.Encode(p)
+		}
+		fmt.Fprintf(env.Stdout, "pipeline %s\n", p.Job)
+		for i, s := range p.Steps {
+			fmt.Fprintf(env.Stdout, "%d. %s", i+1, s.Step)
+			if len(s.DependsOn) > 0 {
+				fmt.Fprintf(env.Stdout, " (after %s)", strings.Join(s.DependsOn, ", "))
+			}
+			fmt.Fprintf(env.Stdout, "\n   reads    %s\n   purposes %s\n   writes   %s\n", strings.Join(s.Reads, "; "), strings.Join(s.Purposes, ", "), s.Writes)
+			for _, r := range s.Releases {
+				fmt.Fprintf(env.Stdout, "   releases %s\n", r)
+			}
+			if s.Epsilon > 0 {
+				fmt.Fprintf(env.Stdout, "   spends   ε %.4g (DP k-means)\n", s.Epsilon)
+			}
+			if s.Budget != "" {
+				fmt.Fprintf(env.Stdout, "   budget   %s\n", s.Budget)
+			}
+		}
+		return nil
+	}
+	day, err := time.Parse(time.DateOnly, o.date)
+	if err != nil {
+		return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", o.date))
+	}
+	log := env.logger().With("job", spec.Name, "logical_date", o.date)
+	m := jobs.NewMetrics(spec.Name)
+	res, err := jobs.Run(ctx, spec, jobs.Options{
+		LogicalDate: day, Force: o.force, URL: env.urlOptions(), Log: log,
+		Failpoint: env.Getenv("VEIL_FAILPOINT"), OnStep: m.Step,
+	})
+	m.Finish(err == nil, time.Now())
+	if merr := m.Write(spec.Metrics); merr != nil {
+		log.Warn("metrics not written", "error", merr.Error())
+	}
+	if err != nil {
+		log.Error("run failed", "error", oneLine(err))
+		return err
+	}
+	log.Info(res.Message, "run_id", res.RunID, "no_op", res.NoOp, "seconds", res.Seconds)
+	if o.asJSON {
+		enc := json.NewEncoder(env.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(res)
+	}
+	fmt.Fprintln(env.Stdout, res.Message)
+	for _, s := range res.Steps {
+		state := "ran"
+		if s.Skipped {
+			state = "done earlier"
+		}
+		fmt.Fprintf(env.Stdout, "  %-12s %-12s %s\n", s.Step, state, s.Output)
+		if r := s.Segment; r != nil && !s.Skipped {
+			for _, p := range r.Profiles {
+				fmt.Fprintf(env.Stdout, "    cohort %d (%d): %s\n", p.CohortID, p.Size, p.Explanation)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+// TestMain lets tests run veil itself as a subprocess (to crash it and to
+// send it signals): with VEIL_TEST_MAIN=1 the test binary is veil.
+func TestMain(m *testing.M) {
+	if os.Getenv("VEIL_TEST_MAIN") == "1" {
+		main()
+		return
+	}
+	os.Exit(m.Run())
+}
+
+// veil runs the binary as a subprocess and returns its exit code and output.
+func veil(t *testing.T, env []string, args ...string) (int, string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "VEIL_TEST_MAIN=1"), env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode(), out.String()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return 0, out.String()
+}
+
+func writeSpec(t *testing.T, dir string, subjects int) string {
+	t.Helper()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", fmt.Sprint(subjects), "--items", "200", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	spec := filepath.Join(dir, "nightly.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`name: nightly
+state: %[1]s/state
+lock: {ttl: 2s}
+metrics: {textfile: %[1]s/veil.prom}
+steps:
+  - name: cohorts
+    segment:
+      events: %[1]s/shop/events
+      output: %[1]s/out/cohorts
+      kmeans: {k: "3", seed: 1}
+      cohort_floor: {min_size: 30, small: merge}
+      noisy_sizes_sigma: 3
+      budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: 5, delta: 1.0e-6, period: total}
+  - name: more
+    depends_on: [cohorts]
+    segment:
+      events: %[1]s/shop/events
+      output: %[1]s/out/more
+      kmeans: {k: "4", seed: 2}
+      cohort_floor: {min_size: 30, small: merge}
+`, dir)), 0o644)
+	return spec
+}
+
+func ledgerRecords(t *testing.T, dir string) int {
+	t.Helper()
+	s, _ := dataset.NewFileStore(dir)
+	recs, err := budget.Open(s, "ledger").Records(context.Background(), "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(recs)
+}
+
+// A run killed after its first step leaves the lock until the lease
+// expires; the next run then resumes from the second step and spends no
+// budget twice. A run killed before switching the pointer is finished by the
+// next one without running its steps again.
+func TestCrashAndResume(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, 600)
+	args := []string{"run", spec, "--logical-date", "2026-11-27", "--log-format", "json"}
+	if code, out := veil(t, []string{"VEIL_FAILPOINT=after-step:cohorts"}, args...); code != 137 {
+		t.Fatalf("crash: exit %d\n%s", code, out)
+	}
+	if code, out := veil(t, nil, args...); code != 4 || !strings.Contains(out, "holds") {
+		t.Fatalf("run while the crashed holder's lease lasts: exit %d\n%s", code, out)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	code, out := veil(t, nil, args...)
+	if code != 0 || !strings.Contains(out, "done earlier") || !strings.Contains(out, "completed as run") {
+		t.Fatalf("resume: exit %d\n%s", code, out)
+	}
+	if n := ledgerRecords(t, dir); n != 1 {
+		t.Errorf("%d budget records after a crash and a resume, want 1", n)
+	}
+	if code, out := veil(t, nil, args...); code != 0 || !strings.Contains(out, "nothing to do") {
+		t.Fatalf("rerun: exit %d\n%s", code, out)
+	}
+	// A forced run killed just before the pointer switch.
+	force := append(args, "--force")
+	if code, out := veil(t, []string{"VEIL_FAILPOINT=before-pointer"}, force...); code != 137 {
+		t.Fatalf("crash before the pointer: exit %d\n%s", code, out)
+	}
+	time.Sleep(2100 * time.Millisecond)
+	code, out = veil(t, nil, force...)
+	if code != 0 || strings.Count(out, "done earlier") != 2 || !strings.Contains(out, "superseding") {
+		t.Fatalf("finish the forced run: exit %d\n%s", code, out)
+	}
+	if n := ledgerRecords(t, dir); n != 2 {
+		t.Errorf("%d budget records after two runs, want 2", n)
+	}
+	prom, _ := os.ReadFile(filepath.Join(dir, "veil.prom"))
+	if !strings.Contains(string(prom), `veil_job_last_run_ok{job="nightly"} 1`) {
+		t.Errorf("metrics textfile:\n%s", prom)
+	}
+}
+
+// SIGTERM stops a run at the next step boundary or cancellation point: exit
+// 1, the lock released at once, no pointer.
+func TestSigterm(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, 6000)
+	cmd := exec.Command(os.Args[0], "run", spec, "--logical-date", "2026-11-27")
+	cmd.Env = append(os.Environ(), "VEIL_TEST_MAIN=1")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGTERM)
+	err := cmd.Wait()
+	ee, ok := err.(*exec.ExitError)
+	if !ok || ee.ExitCode() != 1 {
+		t.Skipf("the run finished before the signal (%v): %s", err, out.String())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "state", "nightly", "dt=2026-11-27", "latest.json")); err == nil {
+		t.Error("an interrupted run switched the pointer")
+	}
+	// The lock was released: the next run does not wait for the lease.
+	code, o := veil(t, nil, "run", spec, "--logical-date", "2026-11-27")
+	if code != 0 {
+		t.Fatalf("run after SIGTERM: exit %d\n%s", code, o)
+	}
+}

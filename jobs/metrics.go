@@ -1,0 +1,127 @@
+package jobs
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/push"
+)
+
+// Metrics collects a run's Prometheus metrics, for the node_exporter
+// textfile collector or a Pushgateway (the conventions for batch jobs).
+type Metrics struct {
+	reg      *prometheus.Registry
+	duration *prometheus.GaugeVec
+	rowsRead *prometheus.GaugeVec
+	dropped  *prometheus.GaugeVec
+	epsilon  *prometheus.GaugeVec
+	success  *prometheus.GaugeVec
+	status   *prometheus.GaugeVec
+	job      string
+}
+
+// NewMetrics returns the metrics of a job.
+func NewMetrics(job string) *Metrics {
+	m := &Metrics{reg: prometheus.NewRegistry(), job: job}
+	g := func(name, help string, labels ...string) *prometheus.GaugeVec {
+		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: name, Help: help}, labels)
+		m.reg.MustRegister(v)
+		return v
+	}
+	m.duration = g("veil_step_duration_seconds", "Duration of the last run of a step.", "job", "step")
+	m.rowsRead = g("veil_step_rows_read", "Rows read by the last run of a step.", "job", "step")
+	m.dropped = g("veil_step_rows_dropped", "Rows dropped by the privacy filter in the last run of a step, by reason.", "job", "step", "reason")
+	m.epsilon = g("veil_step_epsilon_spent", "Privacy budget (epsilon) spent by the last run of a step.", "job", "step")
+	m.success = g("veil_job_last_success_timestamp_seconds", "Unix time of the last successful run.", "job")
+	m.status = g("veil_job_last_run_ok", "1 if the last run succeeded or was a no-op, 0 if it failed.", "job")
+	return m
+}
+
+// Step records a finished step.
+func (m *Metrics) Step(r StepResult) {
+	m.duration.WithLabelValues(m.job, r.Step).Set(r.Seconds)
+	if s := r.Segment; s != nil {
+		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
+		for reason, n := range s.Filter.RowsDropped {
+			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
+		}
+		if s.Spent != nil {
+			m.epsilon.WithLabelValues(m.job, r.Step).Set(s.Spent.Epsilon)
+		}
+	}
+}
+
+// Finish records the outcome of the run.
+func (m *Metrics) Finish(ok bool, now time.Time) {
+	if ok {
+		m.status.WithLabelValues(m.job).Set(1)
+		m.success.WithLabelValues(m.job).Set(float64(now.Unix()))
+	} else {
+		m.status.WithLabelValues(m.job).Set(0)
+	}
+}
+
+// Write sends the metrics where the spec says.
+func (m *Metrics) Write(spec MetricsSpec) error {
+	if spec.Textfile != "" {
+		if err := prometheus.WriteToTextfile(spec.Textfile, m.reg); err != nil {
+			return fmt.Errorf("writing metrics to %s: %w", spec.Textfile, err)
+		}
+	}
+	if spec.Pushgateway != "" {
+		if err := push.New(spec.Pushgateway, "veil").Grouping("veil_job", m.job).Gatherer(m.reg).Push(); err != nil {
+			return fmt.Errorf("pushing metrics to %s: %w", spec.Pushgateway, err)
+		}
+	}
+	return nil
+}
+
+// Plan says what a run would do without reading data.
+type Plan struct {
+	Job   string     `json:"job"`
+	Steps []StepPlan `json:"steps"`
+}
+
+// StepPlan is one step of a Plan.
+type StepPlan struct {
+	Step      string   `json:"step"`
+	DependsOn []string `json:"depends_on,omitempty"`
+	Reads     []string `json:"reads"`
+	Purposes  []string `json:"purposes"`
+	Writes    string   `json:"writes"`
+	Releases  []string `json:"dp_releases,omitempty"`
+	Epsilon   float64  `json:"epsilon_planned,omitempty"`
+	Budget    string   `json:"budget,omitempty"`
+}
+
+// MakePlan lists the steps in order with their inputs, outputs and planned
+// DP releases.
+func MakePlan(spec *Spec) (*Plan, error) {
+	order, err := spec.Order()
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Job: spec.Name}
+	for _, st := range order {
+		c := st.Segment
+		sp := StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
+			Purposes: []string{"segmentation (build)", "marketing (export)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
+		if c.NoisySizes > 0 {
+			sp.Releases = append(sp.Releases, fmt.Sprintf("noisy cohort sizes (discrete Gaussian, σ %g)", c.NoisySizes))
+		}
+		if c.Privacy != nil {
+			sigma, ev, spent, err := c.Privacy.Plan()
+			if err != nil {
+				return nil, err
+			}
+			sp.Releases = append(sp.Releases, fmt.Sprintf("DP k-means centres: %d iterations, noise σ %.3g (%s)", ev.Count, sigma, ev.Note))
+			sp.Epsilon = spent.Epsilon
+		}
+		if b := c.Budget; b != nil {
+			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, b.Period, b.Ledger)
+		}
+		p.Steps = append(p.Steps, sp)
+	}
+	return p, nil
+}

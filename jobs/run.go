@@ -1,0 +1,293 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/segment"
+)
+
+// Options are what a run takes besides the spec.
+type Options struct {
+	LogicalDate time.Time
+	Force       bool   // run again although the date completed: a new run that supersedes the old one
+	Holder      string // who runs (for the lock and records); default user@host:pid
+	URL         dataset.URLOptions
+	Log         *slog.Logger
+	Now         func() time.Time
+	// Failpoint, for crash tests, names a point at which the process
+	// exits at once (as kill -9 would): "after-lock", "after-step:NAME",
+	// "before-pointer".
+	Failpoint string
+	// OnStep is called after each step with its report (for metrics).
+	OnStep func(StepResult)
+}
+
+// StepResult is what one step did.
+type StepResult struct {
+	Step     string          `json:"step"`
+	RunID    string          `json:"run_id"`
+	Skipped  bool            `json:"skipped,omitempty"` // completed by an earlier attempt of this run
+	Output   string          `json:"output"`
+	Seconds  float64         `json:"seconds"`
+	Segment  *segment.Report `json:"segment,omitempty"`
+	Finished time.Time       `json:"finished_at"`
+}
+
+// Result is what veil run did.
+type Result struct {
+	Job         string       `json:"job"`
+	LogicalDate string       `json:"logical_date"`
+	RunID       string       `json:"run_id"`
+	NoOp        bool         `json:"no_op,omitempty"`
+	Message     string       `json:"message"`
+	Steps       []StepResult `json:"steps"`
+	Seconds     float64      `json:"seconds"`
+}
+
+// pointer is the latest pointer of a (job, logical date).
+type pointer struct {
+	RunID      string            `json:"run_id"`
+	SpecHash   string            `json:"spec_sha256"`
+	Completed  time.Time         `json:"completed_at"`
+	Outputs    map[string]string `json:"outputs"`
+	Supersedes string            `json:"supersedes,omitempty"`
+}
+
+// attempt is the record of a run in progress for a (job, date): its run id
+// survives crashes so that a retry resumes it.
+type attempt struct {
+	RunID    string    `json:"run_id"`
+	SpecHash string    `json:"spec_sha256"`
+	Started  time.Time `json:"started_at"`
+	Force    bool      `json:"force,omitempty"`
+}
+
+// Hash is the SHA-256 of a spec's canonical JSON: a changed spec is a new
+// pipeline for idempotency.
+func (s *Spec) Hash() string {
+	b, _ := json.Marshal(s)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Run runs the pipeline for a logical date: it takes the lock, resumes or
+// starts the date's attempt, runs the steps not yet done in dependency
+// order, switches the latest pointer, and releases the lock. A date whose
+// pointer exists for the same spec is a no-op unless Force.
+func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
+	start := time.Now()
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	if opt.Holder == "" {
+		opt.Holder = defaultHolder()
+	}
+	order, err := spec.Order()
+	if err != nil {
+		return nil, err
+	}
+	store, err := dataset.OpenStore(ctx, spec.State, opt.URL)
+	if err != nil {
+		return nil, err
+	}
+	day := opt.LogicalDate.UTC().Format(time.DateOnly)
+	prefix := dataset.Join(spec.Name, "dt="+day)
+	res := &Result{Job: spec.Name, LogicalDate: day}
+	hash := spec.Hash()
+
+	// Idempotency: a completed date is a no-op.
+	var old *pointer
+	if data, err := dataset.ReadAll(ctx, store, dataset.Join(prefix, "latest.json")); err == nil {
+		var p pointer
+		if err := json.Unmarshal(data, &p); err != nil {
+			return nil, fmt.Errorf("%s/%s/latest.json: %w", store.Location(), prefix, err)
+		}
+		old = &p
+		if p.SpecHash == hash && !opt.Force {
+			res.RunID, res.NoOp = p.RunID, true
+			res.Message = fmt.Sprintf("%s for %s was completed by run %s at %s; nothing to do (--force runs it again)", spec.Name, day, p.RunID, p.Completed.Format(time.RFC3339))
+			return res, nil
+		}
+	} else if !errors.Is(err, dataset.ErrNotExist) {
+		return nil, err
+	}
+
+	lock, err := acquire(ctx, store, dataset.Join(prefix, "lock"), opt.Holder, spec.Lock.TTL, opt.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release(context.WithoutCancel(ctx))
+	failpoint(opt, "after-lock")
+
+	// The attempt: resume an unfinished one for this spec, else start anew.
+	att, err := loadAttempt(ctx, store, prefix)
+	if err != nil {
+		return nil, err
+	}
+	if att == nil || att.SpecHash != hash || (opt.Force && !att.Force) || (old != nil && old.RunID == att.RunID) {
+		att = &attempt{RunID: uuid.Must(uuid.NewV7()).String(), SpecHash: hash, Started: opt.Now().UTC(), Force: opt.Force}
+		if err := putJSON(ctx, store, dataset.Join(prefix, "attempt.json"), att); err != nil {
+			return nil, err
+		}
+	} else {
+		opt.Log.Info("resuming run", "job", spec.Name, "logical_date", day, "run_id", att.RunID)
+	}
+	res.RunID = att.RunID
+	outputs := map[string]string{}
+	for _, st := range order {
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		if err := lock.renew(ctx); err != nil {
+			return res, err
+		}
+		stepKey := dataset.Join(prefix, "runs", att.RunID, st.Name+".json")
+		if data, err := dataset.ReadAll(ctx, store, stepKey); err == nil {
+			var done StepResult
+			if err := json.Unmarshal(data, &done); err == nil {
+				done.Skipped = true
+				res.Steps = append(res.Steps, done)
+				outputs[st.Name] = done.Output
+				opt.Log.Info("step already done", "step", st.Name, "output", done.Output)
+				continue
+			}
+		}
+		sr, err := runStep(ctx, spec, st, att.RunID, opt)
+		if err != nil {
+			return res, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if err := putJSON(ctx, store, stepKey, sr); err != nil {
+			return res, err
+		}
+		res.Steps = append(res.Steps, *sr)
+		outputs[st.Name] = sr.Output
+		if opt.OnStep != nil {
+			opt.OnStep(*sr)
+		}
+		failpoint(opt, "after-step:"+st.Name)
+	}
+	failpoint(opt, "before-pointer")
+	p := pointer{RunID: att.RunID, SpecHash: hash, Completed: opt.Now().UTC(), Outputs: outputs}
+	if old != nil {
+		p.Supersedes = old.RunID
+	}
+	if err := putJSON(ctx, store, dataset.Join(prefix, "latest.json"), p); err != nil {
+		return res, err
+	}
+	res.Message = fmt.Sprintf("%s for %s completed as run %s", spec.Name, day, att.RunID)
+	if p.Supersedes != "" {
+		res.Message += ", superseding run " + p.Supersedes
+	}
+	res.Seconds = time.Since(start).Seconds()
+	return res, nil
+}
+
+// runStep runs one step with retries of runtime failures.
+func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Options) (*StepResult, error) {
+	backoff := spec.Retries.Backoff
+	var err error
+	for a := 1; a <= spec.Retries.Attempts; a++ {
+		t0 := time.Now()
+		cfg := *st.Segment
+		// A stable id per (run, step): a retried step spends no budget twice
+		// and lands in the same run directory.
+		cfg.RunID = stableID(runID, st.Name)
+		var rep *segment.Report
+		rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name))
+		if err == nil {
+			return &StepResult{Step: st.Name, RunID: cfg.RunID, Output: rep.Output, Seconds: time.Since(t0).Seconds(), Segment: rep, Finished: opt.Now().UTC()}, nil
+		}
+		if !Retryable(err) || a == spec.Retries.Attempts {
+			break
+		}
+		opt.Log.Warn("step failed, retrying", "step", st.Name, "attempt", a, "error", err.Error())
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		backoff *= 2
+	}
+	return nil, err
+}
+
+// Retryable reports whether a step error may pass on a retry: runtime
+// failures, not refusals, usage errors or cancellation.
+func Retryable(err error) bool {
+	return classify(err) == "runtime"
+}
+
+// stableID derives a step's run id from the pipeline run id.
+func stableID(runID, step string) string {
+	return uuid.NewSHA1(uuid.MustParse(runID), []byte(step)).String()
+}
+
+func loadAttempt(ctx context.Context, s dataset.Store, prefix string) (*attempt, error) {
+	data, err := dataset.ReadAll(ctx, s, dataset.Join(prefix, "attempt.json"))
+	if errors.Is(err, dataset.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var a attempt
+	if err := json.Unmarshal(data, &a); err != nil {
+		return nil, fmt.Errorf("%s/%s/attempt.json: %w", s.Location(), prefix, err)
+	}
+	return &a, nil
+}
+
+func putJSON(ctx context.Context, s dataset.Store, key string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return dataset.PutBytes(ctx, s, key, append(b, '\n'))
+}
+
+func failpoint(opt Options, at string) {
+	if opt.Failpoint == at {
+		os.Exit(137)
+	}
+}
+
+func defaultHolder() string {
+	host, _ := os.Hostname()
+	user := os.Getenv("USER")
+	if user == "" {
+		user = "unknown"
+	}
+	return fmt.Sprintf("%s@%s:%d", user, host, os.Getpid())
+}
+
+// classify sorts errors for retries.
+func classify(err error) string {
+	if err == nil {
+		return "ok"
+	}
+	msg := err.Error()
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig):
+		return "usage"
+	case strings.Contains(msg, "privacy budget exhausted"), strings.Contains(msg, "personal identifiers"):
+		return "refused"
+	}
+	return "runtime"
+}

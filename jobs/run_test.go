@@ -1,0 +1,153 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+var ctx = context.Background()
+
+func testSpec(t *testing.T) (*Spec, string) {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := synth.DefaultConfig()
+	cfg.Subjects, cfg.Items, cfg.Days = 800, 200, 10
+	s, _ := synth.New(cfg)
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	if _, err := s.Write(ctx, store, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`name: nightly
+state: %[1]s/state
+lock: {ttl: 2s}
+steps:
+  - name: cohorts
+    segment:
+      events: %[1]s/shop/events
+      output: %[1]s/out/cohorts
+      kmeans: {k: "3", seed: 1}
+      cohort_floor: {min_size: 30, small: merge}
+      noisy_sizes_sigma: 3
+      budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: 5, delta: 1.0e-6, period: total}
+  - name: more
+    depends_on: [cohorts]
+    segment:
+      events: %[1]s/shop/events
+      output: %[1]s/out/more
+      kmeans: {k: "4", seed: 2}
+      cohort_floor: {min_size: 30, small: suppress}
+`, dir)
+	path := filepath.Join(dir, "spec.yaml")
+	os.WriteFile(path, []byte(doc), 0o644)
+	spec, err := LoadSpec(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spec, dir
+}
+
+var day = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+func TestRunNoOpAndForce(t *testing.T) {
+	spec, dir := testSpec(t)
+	r1, err := Run(ctx, spec, Options{LogicalDate: day})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r1.Steps) != 2 || r1.NoOp || r1.Steps[0].Step != "cohorts" {
+		t.Fatalf("first run %+v", r1)
+	}
+	r2, err := Run(ctx, spec, Options{LogicalDate: day})
+	if err != nil || !r2.NoOp || r2.RunID != r1.RunID {
+		t.Fatalf("rerun: %+v, %v", r2, err)
+	}
+	r3, err := Run(ctx, spec, Options{LogicalDate: day, Force: true})
+	if err != nil || r3.NoOp || r3.RunID == r1.RunID || !strings.Contains(r3.Message, "superseding run "+r1.RunID) {
+		t.Fatalf("forced run: %+v, %v", r3, err)
+	}
+	// Each run spent once for its noisy sizes: two records.
+	store, _ := dataset.NewFileStore(dir)
+	recs, err := budget.Open(store, "ledger").Records(ctx, "shop")
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ledger: %d records, %v", len(recs), err)
+	}
+	// Another date is a new run.
+	if r4, err := Run(ctx, spec, Options{LogicalDate: day.AddDate(0, 0, -1)}); err != nil || r4.NoOp {
+		t.Fatalf("another date: %+v, %v", r4, err)
+	}
+}
+
+func TestLock(t *testing.T) {
+	spec, dir := testSpec(t)
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "state"))
+	now := time.Now
+	held, err := acquire(ctx, store, "nightly/dt=2026-11-27/lock", "other@host:42", time.Hour, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(ctx, spec, Options{LogicalDate: day})
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "other@host:42") {
+		t.Fatalf("run under a held lock: %v", err)
+	}
+	// Once the lease expires, a run takes the lock over.
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	if _, err := Run(ctx, spec, Options{LogicalDate: day, Now: later}); err != nil {
+		t.Fatalf("run after the lease expired: %v", err)
+	}
+	// The old holder finds out when it renews.
+	if err := held.renew(ctx); !errors.Is(err, ErrLocked) {
+		t.Errorf("renewing a lost lease: %v", err)
+	}
+	// Two racing takers: one wins.
+	store2, _ := dataset.NewFileStore(t.TempDir())
+	errs := make(chan error, 2)
+	for i := range 2 {
+		go func() {
+			_, err := acquire(ctx, store2, "l", fmt.Sprint("racer", i), time.Hour, now)
+			errs <- err
+		}()
+	}
+	e1, e2 := <-errs, <-errs
+	if (e1 == nil) == (e2 == nil) {
+		t.Errorf("two takers: %v, %v", e1, e2)
+	}
+}
+
+func TestSpecErrors(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"unknown key":  "name: n\nstate: s\ncolour: red\nsteps: []\n",
+		"bad name":     "name: Nightly!\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"no steps":     "name: n\nstate: s\n",
+		"no state":     "name: n\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"unknown dep":  "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}]\n",
+		"cycle":        "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}, {name: b, depends_on: [a], segment: {events: e, output: o}}]\n",
+		"duplicate":    "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}, {name: a, segment: {events: e, output: o}}]\n",
+		"no work":      "name: n\nstate: s\nsteps: [{name: a}]\n",
+		"bad step cfg": "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o, kmeans: {k: zero}}}]\n",
+		"bad ttl":      "name: n\nstate: s\nlock: {ttl: forever}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"wrong type":   "name: n\nstate: s\nretries: {attempts: many}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+	} {
+		p := filepath.Join(dir, "s.yaml")
+		os.WriteFile(p, []byte(doc), 0o644)
+		_, err := LoadSpec(p)
+		if !errors.Is(err, ErrSpec) {
+			t.Errorf("%s: %v, want ErrSpec", name, err)
+		} else if !strings.Contains(err.Error(), "s.yaml") {
+			t.Errorf("%s: error %q does not name the file", name, err)
+		}
+	}
+	if _, err := LoadSpec("../configs/nightly.yaml"); err != nil {
+		t.Errorf("configs/nightly.yaml: %v", err)
+	}
+}

@@ -1,0 +1,187 @@
+package jobs
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/segment"
+)
+
+var (
+	// ErrSpec is returned for an invalid pipeline spec (exit 2).
+	ErrSpec = errors.New("invalid pipeline spec")
+	// ErrLocked is returned when another run holds the lock (exit 4).
+	ErrLocked = errors.New("another run holds the lock")
+)
+
+// Spec is a pipeline (configs/nightly.yaml).
+type Spec struct {
+	Name    string      `yaml:"name"`
+	State   string      `yaml:"state"` // URL where locks, step records and latest pointers live
+	Lock    LockSpec    `yaml:"lock"`
+	Metrics MetricsSpec `yaml:"metrics"`
+	Steps   []StepSpec  `yaml:"steps"`
+	Retries RetrySpec   `yaml:"retries"`
+}
+
+// LockSpec sets the lease of the run lock.
+type LockSpec struct {
+	TTL time.Duration `yaml:"ttl"` // a holder that does not renew within this loses the lock (default 10m)
+}
+
+// RetrySpec retries a failed step (runtime failures only, never refusals).
+type RetrySpec struct {
+	Attempts int           `yaml:"attempts"` // per step, including the first (default 1)
+	Backoff  time.Duration `yaml:"backoff"`  // before the second attempt, doubling (default 10s)
+}
+
+// MetricsSpec says where Prometheus metrics go after a run.
+type MetricsSpec struct {
+	Textfile    string `yaml:"textfile"`    // node_exporter textfile collector path (*.prom)
+	Pushgateway string `yaml:"pushgateway"` // Pushgateway URL
+}
+
+// StepSpec is one step. Exactly one kind of work is set.
+type StepSpec struct {
+	Name      string          `yaml:"name"`
+	DependsOn []string        `yaml:"depends_on"`
+	Segment   *segment.Config `yaml:"segment"`
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
+
+// LoadSpec reads and validates a spec file; errors name the file and line.
+func LoadSpec(path string) (*Spec, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+	}
+	var s Spec
+	if err := strictyaml.Decode(path, data, &s); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+	}
+	s.defaults()
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &s, nil
+}
+
+func (s *Spec) defaults() {
+	if s.Lock.TTL == 0 {
+		s.Lock.TTL = 10 * time.Minute
+	}
+	if s.Retries.Attempts == 0 {
+		s.Retries.Attempts = 1
+	}
+	if s.Retries.Backoff == 0 {
+		s.Retries.Backoff = 10 * time.Second
+	}
+	for i := range s.Steps {
+		if c := s.Steps[i].Segment; c != nil {
+			d := segment.DefaultConfig()
+			// Fill zero values of a step's config from the defaults.
+			if c.Features.CategoryBuckets == 0 {
+				c.Features = d.Features
+			}
+			if c.KMeans.K == "" {
+				c.KMeans = d.KMeans
+			}
+			if c.Floor.MinSize == 0 {
+				c.Floor.MinSize = d.Floor.MinSize
+			}
+			if c.Floor.Small == "" {
+				c.Floor.Small = d.Floor.Small
+			}
+		}
+	}
+}
+
+// Validate checks names, kinds, dependencies (known, acyclic) and every
+// step's own configuration.
+func (s *Spec) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrSpec, fmt.Sprintf(format, args...))
+	}
+	if !nameRE.MatchString(s.Name) {
+		return bad("name %q must be lower case letters, digits, - and _", s.Name)
+	}
+	if s.State == "" {
+		return bad("state (where locks and pointers live) is required")
+	}
+	if s.Lock.TTL < time.Second {
+		return bad("lock.ttl %v is too short", s.Lock.TTL)
+	}
+	if s.Retries.Attempts < 1 || s.Retries.Attempts > 10 {
+		return bad("retries.attempts %d must be in [1, 10]", s.Retries.Attempts)
+	}
+	if len(s.Steps) == 0 {
+		return bad("no steps")
+	}
+	seen := map[string]bool{}
+	for _, st := range s.Steps {
+		if !nameRE.MatchString(st.Name) {
+			return bad("step name %q must be lower case letters, digits, - and _", st.Name)
+		}
+		if seen[st.Name] {
+			return bad("step %q is defined twice", st.Name)
+		}
+		seen[st.Name] = true
+		if st.Segment == nil {
+			return bad("step %s has no work (segment)", st.Name)
+		}
+		if err := st.Segment.Validate(); err != nil {
+			return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
+		}
+	}
+	for _, st := range s.Steps {
+		for _, d := range st.DependsOn {
+			if !seen[d] {
+				return bad("step %s depends on %q, which is not a step", st.Name, d)
+			}
+		}
+	}
+	if _, err := s.Order(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Order returns the steps in dependency order (spec order among equals).
+func (s *Spec) Order() ([]StepSpec, error) {
+	done := map[string]bool{}
+	var out []StepSpec
+	for len(out) < len(s.Steps) {
+		progress := false
+		for _, st := range s.Steps {
+			if done[st.Name] {
+				continue
+			}
+			ready := true
+			for _, d := range st.DependsOn {
+				ready = ready && done[d]
+			}
+			if ready {
+				done[st.Name] = true
+				out = append(out, st)
+				progress = true
+			}
+		}
+		if !progress {
+			var left []string
+			for _, st := range s.Steps {
+				if !done[st.Name] {
+					left = append(left, st.Name)
+				}
+			}
+			slices.Sort(left)
+			return nil, fmt.Errorf("%w: the dependencies of steps %v form a cycle", ErrSpec, left)
+		}
+	}
+	return out, nil
+}
