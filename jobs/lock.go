@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -27,6 +28,7 @@ type lease struct {
 type Lock struct {
 	store  dataset.Store
 	prefix string
+	mu     sync.Mutex // guards me: the run and keepAlive both renew
 	me     lease
 	ttl    time.Duration
 	now    func() time.Time
@@ -86,6 +88,8 @@ func acquire(ctx context.Context, s dataset.Store, prefix, holder string, ttl ti
 
 // renew extends the lease, after checking that nobody took the lock over.
 func (l *Lock) renew(ctx context.Context) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	gen, cur, err := current(ctx, l.store, l.prefix)
 	if err != nil {
 		return err
@@ -98,8 +102,28 @@ func (l *Lock) renew(ctx context.Context) error {
 	return dataset.PutBytes(ctx, l.store, l.key(l.me.Gen), b)
 }
 
+// keepAlive renews the lease every third of its length until ctx ends; if
+// the lease is lost it cancels ctx with the reason.
+func (l *Lock) keepAlive(ctx context.Context, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(l.ttl / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := l.renew(ctx); err != nil && ctx.Err() == nil {
+				cancel(err)
+				return
+			}
+		}
+	}
+}
+
 // release ends the lease at once (a released generation has no holder).
 func (l *Lock) release(ctx context.Context) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if gen, cur, err := current(ctx, l.store, l.prefix); err == nil && gen == l.me.Gen && cur.Holder == l.me.Holder {
 		b, _ := json.Marshal(lease{Gen: l.me.Gen, Expires: l.now().UTC()})
 		dataset.PutBytes(ctx, l.store, l.key(l.me.Gen), b)

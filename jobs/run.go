@@ -132,6 +132,11 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		return nil, err
 	}
 	defer lock.release(context.WithoutCancel(ctx))
+	// Renew the lease in the background, so that a step longer than the
+	// lease keeps the lock; losing it cancels the run.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go lock.keepAlive(ctx, cancel)
 	failpoint(opt, "after-lock")
 
 	// The attempt: resume an unfinished one for this spec, else start anew.
@@ -150,7 +155,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	res.RunID = att.RunID
 	outputs := map[string]string{}
 	for _, st := range order {
-		if err := ctx.Err(); err != nil {
+		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 			return res, err
 		}
 		if err := lock.renew(ctx); err != nil {

@@ -151,3 +151,23 @@ func TestSpecErrors(t *testing.T) {
 		t.Errorf("configs/nightly.yaml: %v", err)
 	}
 }
+
+// A step longer than the lease keeps the lock: the lease is renewed in the
+// background.
+func TestLeaseRenewedDuringLongStep(t *testing.T) {
+	store, _ := dataset.NewFileStore(t.TempDir())
+	l, err := acquire(ctx, store, "lk", "me", 300*time.Millisecond, time.Now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go l.keepAlive(c, cancel)
+	time.Sleep(time.Second)
+	if _, err := acquire(ctx, store, "lk", "other", time.Minute, time.Now); !errors.Is(err, ErrLocked) {
+		t.Fatalf("the lease lapsed while renewed: %v", err)
+	}
+	if c.Err() != nil {
+		t.Fatalf("keepAlive gave up: %v", context.Cause(c))
+	}
+}
