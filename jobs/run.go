@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -32,6 +33,12 @@ type Options struct {
 	Failpoint string
 	// OnStep is called after each step with its report (for metrics).
 	OnStep func(StepResult)
+	// Getenv reads the environment (API keys, principal); nil: os.Getenv.
+	Getenv func(string) string
+	// Console receives events when the spec asks for console lineage.
+	Console io.Writer
+	// Version is veil's version, for the processing_engine facet.
+	Version string
 }
 
 // StepResult is what one step did.
@@ -88,6 +95,9 @@ func (s *Spec) Hash() string {
 // pointer exists for the same spec is a no-op unless Force.
 func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	start := time.Now()
+	if opt.Getenv == nil {
+		opt.Getenv = os.Getenv
+	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
@@ -153,6 +163,21 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		opt.Log.Info("resuming run", "job", spec.Name, "logical_date", day, "run_id", att.RunID)
 	}
 	res.RunID = att.RunID
+	rec, err := newRecorder(ctx, spec, opt, att.RunID)
+	if err != nil {
+		return res, err
+	}
+	rec.start(ctx)
+	res, err = runSteps(ctx, spec, opt, store, prefix, att, old, hash, order, res, rec, lock)
+	rec.finish(ctx, res, err)
+	if err == nil {
+		res.Seconds = time.Since(start).Seconds()
+	}
+	return res, err
+}
+
+func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store, prefix string, att *attempt, old *pointer, hash string, order []StepSpec, res *Result, rec *recorder, lock *Lock) (*Result, error) {
+	day := opt.LogicalDate.UTC().Format(time.DateOnly)
 	outputs := map[string]string{}
 	for _, st := range order {
 		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
@@ -172,7 +197,10 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 				continue
 			}
 		}
+		stepID := stableID(att.RunID, st.Name)
+		rec.stepStart(ctx, st, stepID)
 		sr, err := runStep(ctx, spec, st, att.RunID, opt)
+		rec.stepEnd(ctx, st, stepID, sr, err)
 		if err != nil {
 			return res, fmt.Errorf("step %s: %w", st.Name, err)
 		}
@@ -198,7 +226,6 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if p.Supersedes != "" {
 		res.Message += ", superseding run " + p.Supersedes
 	}
-	res.Seconds = time.Since(start).Seconds()
 	return res, nil
 }
 

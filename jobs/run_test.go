@@ -2,6 +2,7 @@ package jobs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
 
@@ -169,5 +172,89 @@ func TestLeaseRenewedDuringLongStep(t *testing.T) {
 	}
 	if c.Err() != nil {
 		t.Fatalf("keepAlive gave up: %v", context.Cause(c))
+	}
+}
+
+// Every event a run emits validates against OpenLineage 2-0-2 and the facet
+// schemas, and the events link inputs to runs to outputs; the audit log
+// verifies.
+func TestLineageAndAudit(t *testing.T) {
+	spec, dir := testSpec(t)
+	res, err := Run(ctx, spec, Options{LogicalDate: day, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := lineagetest.New("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "state"))
+	type ev struct {
+		EventType string
+		Run       struct {
+			RunID  string
+			Facets map[string]map[string]any
+		}
+		Job     struct{ Name string }
+		Inputs  []struct{ Namespace, Name string }
+		Outputs []struct{ Namespace, Name string }
+	}
+	var events []ev
+	for info, err := range store.List(ctx, "lineage/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := dataset.ReadAll(ctx, store, info.Key)
+		if err := v.Validate(data); err != nil {
+			t.Errorf("%s: %v", info.Key, err)
+		}
+		var e ev
+		json.Unmarshal(data, &e)
+		events = append(events, e)
+	}
+	kinds := map[string]int{}
+	outputs := map[string]bool{}
+	for _, e := range events {
+		kinds[e.Job.Name+" "+e.EventType]++
+		if strings.Contains(e.Job.Name, ".") {
+			parent := e.Run.Facets["parent"]["run"].(map[string]any)["runId"]
+			if parent != res.RunID {
+				t.Errorf("step %s has parent %v, want %s", e.Job.Name, parent, res.RunID)
+			}
+			if e.EventType == "COMPLETE" {
+				if len(e.Inputs) != 1 || !strings.HasSuffix(e.Inputs[0].Name, "shop/events") {
+					t.Errorf("step inputs %+v", e.Inputs)
+				}
+				for _, o := range e.Outputs {
+					outputs[o.Name] = true
+				}
+				if e.Run.Facets["veil_privacy"] == nil {
+					t.Errorf("step %s has no veil_privacy facet", e.Job.Name)
+				}
+			}
+		}
+	}
+	for _, k := range []string{"nightly START", "nightly COMPLETE", "nightly.cohorts START", "nightly.cohorts COMPLETE", "nightly.more START", "nightly.more COMPLETE"} {
+		if kinds[k] != 1 {
+			t.Errorf("%d %q events: %v", kinds[k], k, kinds)
+		}
+	}
+	for _, s := range res.Steps {
+		if !outputs[strings.TrimPrefix(s.Output, "file://")] {
+			t.Errorf("output %s of step %s is in no COMPLETE event", s.Output, s.Step)
+		}
+	}
+	recs, err := lineage.OpenAudit(store, "audit").Verify(ctx)
+	if err != nil || len(recs) != 4 || recs[3].Outcome != "completed" {
+		t.Fatalf("audit: %v %+v", err, recs)
+	}
+	// A refused step: FAIL events, and the audit log says so.
+	spec.Steps[0].Segment.Budget.Epsilon = 0.01
+	if _, err := Run(ctx, spec, Options{LogicalDate: day.AddDate(0, 0, -2)}); err == nil {
+		t.Fatal("a run over budget succeeded")
+	}
+	recs, _ = lineage.OpenAudit(store, "audit").Verify(ctx)
+	if last := recs[len(recs)-1]; last.Outcome != "failed" || !strings.Contains(last.Error, "budget") {
+		t.Errorf("last audit record %+v", last)
 	}
 }

@@ -27,6 +27,19 @@ type Spec struct {
 	Metrics MetricsSpec `yaml:"metrics"`
 	Steps   []StepSpec  `yaml:"steps"`
 	Retries RetrySpec   `yaml:"retries"`
+	Lineage LineageSpec `yaml:"lineage"`
+	// Audit is the URL of the audit log (default: STATE/audit).
+	Audit string `yaml:"audit"`
+}
+
+// LineageSpec says where OpenLineage events go. Events are always written
+// as JSON lines under Store; HTTP and Console add transports.
+type LineageSpec struct {
+	Store   string `yaml:"store"`       // default: STATE/lineage
+	HTTP    string `yaml:"http"`        // Marquez-compatible base URL; events POST to /api/v1/lineage
+	APIKey  string `yaml:"api_key_env"` // environment variable holding the API key (never the key itself)
+	Spool   string `yaml:"spool"`       // where undelivered HTTP events wait (default: STATE/lineage-spool)
+	Console bool   `yaml:"console"`     // also print events to stderr
 }
 
 // LockSpec sets the lease of the run lock.

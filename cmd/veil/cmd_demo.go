@@ -98,7 +98,7 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	spec := demoSpec(dir, opts.Subjects)
 	fmt.Fprintln(env.Stdout)
 	m := jobs.NewMetrics(spec.Name)
-	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: env.urlOptions(), Log: env.logger(), OnStep: m.Step})
+	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: env.urlOptions(), Log: env.logger(), OnStep: m.Step, Getenv: env.Getenv, Version: Version})
 	m.Finish(err == nil, time.Now())
 	if err != nil {
 		return err
@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	for _, st := range res.Steps {
 		fmt.Fprintf(env.Stdout, "  %-14s %s\n", st.Step, st.Output)
 	}
-	fmt.Fprintf(env.Stdout, "  budget ledger  %s/ledger\n  run state      %s/state\n  metrics        %s\n", store.Location(), store.Location(), spec.Metrics.Textfile)
+	fmt.Fprintf(env.Stdout, "  budget ledger  %s/ledger\n  run state      %s/state (lineage events in state/lineage, audit log in state/audit)\n  metrics        %s\n", store.Location(), store.Location(), spec.Metrics.Textfile)
 	return nil
 }
 

@@ -92,6 +92,7 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 	res, err := jobs.Run(ctx, spec, jobs.Options{
 		LogicalDate: day, Force: o.force, URL: env.urlOptions(), Log: log,
 		Failpoint: env.Getenv("VEIL_FAILPOINT"), OnStep: m.Step,
+		Getenv: env.Getenv, Console: env.Stderr, Version: Version,
 	})
 	m.Finish(err == nil, time.Now())
 	if merr := m.Write(spec.Metrics); merr != nil {

@@ -104,6 +104,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newPseudonymizeCmd(env),
 		newSegmentCmd(env),
 		newRunCmd(env),
+		newAuditCmd(env),
 	)
 	return root
 }

@@ -155,3 +155,23 @@ func TestSigterm(t *testing.T) {
 		t.Fatalf("run after SIGTERM: exit %d\n%s", code, o)
 	}
 }
+
+func TestAuditVerifyCommand(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, 400)
+	if code, _, msg := run(t, "run", spec, "--logical-date", "2026-11-27"); code != 0 {
+		t.Fatal(msg)
+	}
+	audit := filepath.Join(dir, "state", "audit")
+	code, out, msg := run(t, "audit", "verify", audit)
+	if code != 0 || !strings.Contains(out, "4 records, chain intact") {
+		t.Fatalf("verify: %d %s\n%s", code, msg, out)
+	}
+	rec := filepath.Join(audit, "0000000002.json")
+	data, _ := os.ReadFile(rec)
+	os.WriteFile(rec, bytes.Replace(data, []byte(`"completed"`), []byte(`"failed!!!"`), 1), 0o644)
+	code, _, msg = run(t, "audit", "verify", audit)
+	if code != 1 || !strings.Contains(msg, "0000000003.json") {
+		t.Errorf("tampered log: exit %d: %s", code, msg)
+	}
+}

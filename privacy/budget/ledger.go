@@ -2,8 +2,6 @@ package budget
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,39 +113,24 @@ func Open(s dataset.Store, prefix string) *Ledger {
 	return &Ledger{store: s, prefix: strings.Trim(prefix, "/"), now: time.Now}
 }
 
-func (l *Ledger) datasetPrefix(name string) string {
-	return dataset.Join(l.prefix, url.PathEscape(name)) + "/"
+func (l *Ledger) chain(name string) dataset.Chain {
+	return dataset.Chain{Store: l.store, Prefix: dataset.Join(l.prefix, url.PathEscape(name))}
 }
 
 // Records returns the records of a dataset in order, after checking the
 // hash chain.
 func (l *Ledger) Records(ctx context.Context, name string) ([]Record, error) {
-	var out []Record
-	prev := ""
-	for info, err := range l.store.List(ctx, l.datasetPrefix(name)) {
-		if err != nil {
-			return nil, fmt.Errorf("reading budget ledger of %s: %w", name, err)
+	entries, err := l.chain(name).Read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("budget ledger of %s: %w: %w", name, ErrTampered, err)
+	}
+	out := make([]Record, len(entries))
+	for i, e := range entries {
+		if err := json.Unmarshal(e.Data, &out[i]); err != nil || out[i].Dataset != name {
+			return nil, fmt.Errorf("%s: %w: record %d", e.Key, ErrTampered, e.Seq)
 		}
-		data, err := dataset.ReadAll(ctx, l.store, info.Key)
-		if err != nil {
-			return nil, fmt.Errorf("reading budget ledger of %s: %w", name, err)
-		}
-		var r Record
-		if err := json.Unmarshal(data, &r); err != nil {
-			return nil, fmt.Errorf("%s/%s: %w: %v", l.store.Location(), info.Key, ErrTampered, err)
-		}
-		if want := l.key(name, len(out)+1); info.Key != want || r.Seq != len(out)+1 || r.PrevSHA256 != prev || r.Dataset != name {
-			return nil, fmt.Errorf("%s/%s: %w: record %d does not follow record %d", l.store.Location(), info.Key, ErrTampered, r.Seq, len(out))
-		}
-		sum := sha256.Sum256(data)
-		prev = hex.EncodeToString(sum[:])
-		out = append(out, r)
 	}
 	return out, nil
-}
-
-func (l *Ledger) key(name string, seq int) string {
-	return fmt.Sprintf("%s%010d.json", l.datasetPrefix(name), seq)
 }
 
 // Request is a planned spend.
@@ -202,18 +185,18 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	if err != nil {
 		return Record{}, err
 	}
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return Record{}, err
-		}
-		records, err := l.Records(ctx, req.Dataset)
-		if err != nil {
-			return Record{}, err
-		}
+	var rec Record
+	var existing *Record
+	_, err = l.chain(req.Dataset).Append(ctx, func(entries []dataset.ChainEntry, seq int, prev string) ([]byte, error) {
 		var inPeriod []Record
-		for _, r := range records {
+		for _, e := range entries {
+			var r Record
+			if err := json.Unmarshal(e.Data, &r); err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Key, ErrTampered)
+			}
 			if r.RunID == req.RunID {
-				return r, nil
+				existing = &r
+				return nil, errAlreadySpent
 			}
 			if r.Period == period {
 				inPeriod = append(inPeriod, r)
@@ -221,44 +204,38 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 		}
 		spent, err := periodSpent(inPeriod, req.Policy.Delta)
 		if err != nil {
-			return Record{}, err
+			return nil, err
 		}
-		rec := Record{
-			Seq: len(records) + 1, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
+		rec = Record{
+			Seq: seq, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
 			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period,
 			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
-			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events,
+			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events, PrevSHA256: prev,
 		}
 		total, err := periodSpent(append(inPeriod, rec), req.Policy.Delta)
 		if err != nil {
-			return Record{}, err
+			return nil, err
 		}
 		if total > req.Policy.Epsilon {
-			return Record{}, &RefusedError{Dataset: req.Dataset, Period: period, Planned: planned.Epsilon,
+			return nil, &RefusedError{Dataset: req.Dataset, Period: period, Planned: planned.Epsilon,
 				Spent: spent, Total: total, Remaining: req.Policy.Epsilon - spent, Policy: req.Policy}
 		}
-		if len(records) > 0 {
-			data, err := dataset.ReadAll(ctx, l.store, l.key(req.Dataset, len(records)))
-			if err != nil {
-				return Record{}, err
-			}
-			sum := sha256.Sum256(data)
-			rec.PrevSHA256 = hex.EncodeToString(sum[:])
-		}
 		data, err := json.MarshalIndent(rec, "", "  ")
-		if err != nil {
-			return Record{}, err
-		}
-		err = l.store.PutIfAbsent(ctx, l.key(req.Dataset, rec.Seq), strings.NewReader(string(data)+"\n"))
-		if errors.Is(err, dataset.ErrExist) && attempt < 100 {
-			continue // another job appended first: read again and re-check
-		}
-		if err != nil {
-			return Record{}, fmt.Errorf("writing budget ledger of %s: %w", req.Dataset, err)
-		}
-		return rec, nil
+		return append(data, '\n'), err
+	})
+	switch {
+	case errors.Is(err, errAlreadySpent):
+		return *existing, nil
+	case errors.Is(err, dataset.ErrChainBroken):
+		return Record{}, fmt.Errorf("budget ledger of %s: %w: %w", req.Dataset, ErrTampered, err)
+	case err != nil:
+		return Record{}, err
 	}
+	return rec, nil
 }
+
+// errAlreadySpent stops an append when the run already has a record.
+var errAlreadySpent = errors.New("run already spent")
 
 // Status summarizes the spend of one period of a dataset.
 type Status struct {

@@ -1,0 +1,110 @@
+package dataset
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// ErrChainBroken is returned when a hash chain was edited: a record changed,
+// deleted, inserted or moved.
+var ErrChainBroken = errors.New("hash chain is broken")
+
+// Chain is an append-only, hash-chained log of JSON records in a store: one
+// object per record, PREFIX/NNNNNNNNNN.json, each holding the SHA-256 of the
+// previous object's bytes in its "prev_sha256" field, created with
+// PutIfAbsent so that two writers can never both append record n. The budget
+// ledger and the audit log are chains.
+type Chain struct {
+	Store  Store
+	Prefix string
+}
+
+// ChainEntry is one record as stored.
+type ChainEntry struct {
+	Seq  int
+	Key  string
+	Data []byte
+	SHA  string // of Data
+}
+
+type chainHeader struct {
+	Seq  int    `json:"seq"`
+	Prev string `json:"prev_sha256"`
+}
+
+func (c Chain) key(seq int) string { return Join(c.Prefix, fmt.Sprintf("%010d.json", seq)) }
+
+func (c Chain) listPrefix() string {
+	if p := strings.Trim(c.Prefix, "/"); p != "" {
+		return p + "/"
+	}
+	return ""
+}
+
+// Read returns every record in order after checking the chain: record n has
+// key n, field seq n and the hash of record n-1. The first bad record is
+// named in the error.
+func (c Chain) Read(ctx context.Context) ([]ChainEntry, error) {
+	var out []ChainEntry
+	prev := ""
+	for info, err := range c.Store.List(ctx, c.listPrefix()) {
+		if err != nil {
+			return nil, err
+		}
+		data, err := ReadAll(ctx, c.Store, info.Key)
+		if err != nil {
+			return nil, err
+		}
+		seq := len(out) + 1
+		var h chainHeader
+		if err := json.Unmarshal(data, &h); err != nil {
+			return out, fmt.Errorf("%s/%s: %w: record %d is not JSON: %v", c.Store.Location(), info.Key, ErrChainBroken, seq, err)
+		}
+		if info.Key != c.key(seq) || h.Seq != seq {
+			return out, fmt.Errorf("%s/%s: %w: record %d is missing or out of place (found seq %d)", c.Store.Location(), info.Key, ErrChainBroken, seq, h.Seq)
+		}
+		if h.Prev != prev {
+			return out, fmt.Errorf("%s/%s: %w: record %d does not follow record %d (edited, inserted or reordered)", c.Store.Location(), info.Key, ErrChainBroken, seq, seq-1)
+		}
+		sum := sha256.Sum256(data)
+		prev = hex.EncodeToString(sum[:])
+		out = append(out, ChainEntry{Seq: seq, Key: info.Key, Data: data, SHA: prev})
+	}
+	return out, nil
+}
+
+// Append reads the chain, calls build with the records so far, the next
+// sequence number and the previous hash, and stores what build returns
+// (which must carry seq and prev_sha256). When another writer appended
+// first, it reads again and calls build again, up to 100 times. build may
+// return ErrNoAppend to append nothing.
+func (c Chain) Append(ctx context.Context, build func(records []ChainEntry, seq int, prev string) ([]byte, error)) ([]byte, error) {
+	for range 100 {
+		records, err := c.Read(ctx)
+		if err != nil {
+			return nil, err
+		}
+		prev := ""
+		if n := len(records); n > 0 {
+			prev = records[n-1].SHA
+		}
+		data, err := build(records, len(records)+1, prev)
+		if err != nil {
+			return nil, err
+		}
+		err = c.Store.PutIfAbsent(ctx, c.key(len(records)+1), strings.NewReader(string(data)))
+		if errors.Is(err, ErrExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return data, nil
+	}
+	return nil, fmt.Errorf("%s/%s: too many concurrent appends", c.Store.Location(), c.Prefix)
+}

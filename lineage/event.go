@@ -1,0 +1,171 @@
+package lineage
+
+import (
+	"time"
+)
+
+// Producer and schema URLs of what veil emits.
+const (
+	Producer      = "https://github.com/veil-privacy/veil"
+	SpecSchemaURL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+	// Namespace is the OpenLineage namespace of veil's jobs.
+	Namespace = "veil"
+	// PrivacyFacetSchemaURL is the schema of the veil_privacy run facet,
+	// kept in this repository at lineage/schemas/VeilPrivacyRunFacet.json.
+	PrivacyFacetSchemaURL = "https://raw.githubusercontent.com/veil-privacy/veil/main/lineage/schemas/VeilPrivacyRunFacet.json"
+)
+
+// Facet schema URLs of the standard facets veil uses (OpenLineage facets as
+// shipped with spec 2-0-2).
+var facetSchema = map[string]string{
+	"nominalTime":        "https://openlineage.io/spec/facets/1-0-1/NominalTimeRunFacet.json#/$defs/NominalTimeRunFacet",
+	"processing_engine":  "https://openlineage.io/spec/facets/1-1-1/ProcessingEngineRunFacet.json#/$defs/ProcessingEngineRunFacet",
+	"parent":             "https://openlineage.io/spec/facets/1-2-0/ParentRunFacet.json#/$defs/ParentRunFacet",
+	"errorMessage":       "https://openlineage.io/spec/facets/1-0-1/ErrorMessageRunFacet.json#/$defs/ErrorMessageRunFacet",
+	"jobType":            "https://openlineage.io/spec/facets/2-0-4/JobTypeJobFacet.json#/$defs/JobTypeJobFacet",
+	"documentation":      "https://openlineage.io/spec/facets/1-1-0/DocumentationJobFacet.json#/$defs/DocumentationJobFacet",
+	"outputStatistics":   "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
+	"dataSource":         "https://openlineage.io/spec/facets/1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
+	"dataQualityMetrics": "https://openlineage.io/spec/facets/1-0-3/DataQualityMetricsInputDatasetFacet.json#/$defs/DataQualityMetricsInputDatasetFacet",
+}
+
+// Facet is one facet: its own fields plus _producer and _schemaURL.
+type Facet map[string]any
+
+// NewFacet returns the standard facet name with fields.
+func NewFacet(name string, fields map[string]any) Facet {
+	f := Facet{"_producer": Producer, "_schemaURL": facetSchema[name]}
+	for k, v := range fields {
+		f[k] = v
+	}
+	return f
+}
+
+// Event is an OpenLineage RunEvent.
+type Event struct {
+	EventType string    `json:"eventType"` // START, COMPLETE, ABORT, FAIL
+	EventTime time.Time `json:"eventTime"`
+	Producer  string    `json:"producer"`
+	SchemaURL string    `json:"schemaURL"`
+	Run       Run       `json:"run"`
+	Job       Job       `json:"job"`
+	Inputs    []Dataset `json:"inputs,omitempty"`
+	Outputs   []Dataset `json:"outputs,omitempty"`
+}
+
+// Run is the run of an event.
+type Run struct {
+	RunID  string           `json:"runId"`
+	Facets map[string]Facet `json:"facets,omitempty"`
+}
+
+// Job is the job of an event.
+type Job struct {
+	Namespace string           `json:"namespace"`
+	Name      string           `json:"name"`
+	Facets    map[string]Facet `json:"facets,omitempty"`
+}
+
+// Dataset is an input or output dataset, named by the OpenLineage naming
+// spec: namespace file or s3://bucket, name the path.
+type Dataset struct {
+	Namespace    string           `json:"namespace"`
+	Name         string           `json:"name"`
+	Facets       map[string]Facet `json:"facets,omitempty"`
+	InputFacets  map[string]Facet `json:"inputFacets,omitempty"`
+	OutputFacets map[string]Facet `json:"outputFacets,omitempty"`
+}
+
+// DatasetFromURL names a dataset by its location: file:///a/b -> (file,
+// /a/b); s3://bucket/key -> (s3://bucket, key).
+func DatasetFromURL(url string) Dataset {
+	switch {
+	case len(url) > 7 && url[:7] == "file://":
+		return Dataset{Namespace: "file", Name: url[7:]}
+	case len(url) > 5 && url[:5] == "s3://":
+		rest := url[5:]
+		for i := range len(rest) {
+			if rest[i] == '/' {
+				return Dataset{Namespace: "s3://" + rest[:i], Name: rest[i+1:]}
+			}
+		}
+		return Dataset{Namespace: "s3://" + rest, Name: "/"}
+	}
+	return Dataset{Namespace: "file", Name: url}
+}
+
+// NewEvent returns an event with the common fields set.
+func NewEvent(eventType string, at time.Time, runID, job string) Event {
+	return Event{
+		EventType: eventType, EventTime: at.UTC(), Producer: Producer, SchemaURL: SpecSchemaURL,
+		Run: Run{RunID: runID, Facets: map[string]Facet{}},
+		Job: Job{Namespace: Namespace, Name: job, Facets: map[string]Facet{}},
+	}
+}
+
+// Standard run facets.
+
+// NominalTime is the logical date as the nominal start and end.
+func NominalTime(day time.Time) Facet {
+	d := day.UTC().Truncate(24 * time.Hour)
+	return NewFacet("nominalTime", map[string]any{"nominalStartTime": d.Format(time.RFC3339), "nominalEndTime": d.AddDate(0, 0, 1).Format(time.RFC3339)})
+}
+
+// ProcessingEngine names veil and its version.
+func ProcessingEngine(version string) Facet {
+	return NewFacet("processing_engine", map[string]any{"name": "veil", "version": version, "openlineageAdapterVersion": "2-0-2"})
+}
+
+// Parent links a step's run to the pipeline's run.
+func Parent(runID, job string) Facet {
+	return NewFacet("parent", map[string]any{"run": map[string]any{"runId": runID}, "job": map[string]any{"namespace": Namespace, "name": job}})
+}
+
+// ErrorMessage describes a failure.
+func ErrorMessage(msg string) Facet {
+	return NewFacet("errorMessage", map[string]any{"message": msg, "programmingLanguage": "go"})
+}
+
+// JobType marks a batch job of veil.
+func JobType(kind string) Facet {
+	return NewFacet("jobType", map[string]any{"processingType": "BATCH", "integration": "VEIL", "jobType": kind})
+}
+
+// OutputStatistics counts what an output holds.
+func OutputStatistics(rows, bytes int64, files int) Facet {
+	return NewFacet("outputStatistics", map[string]any{"rowCount": rows, "size": bytes, "fileCount": files})
+}
+
+// DataQualityMetrics counts what was read of an input.
+func DataQualityMetrics(rows int64) Facet {
+	return NewFacet("dataQualityMetrics", map[string]any{"rowCount": rows, "columnMetrics": map[string]any{}})
+}
+
+// Privacy is veil's own run facet: what the privacy layer did.
+type Privacy struct {
+	Purposes       []string         `json:"purposes"`
+	LogicalDate    string           `json:"logicalDate"`
+	RowsRead       int64            `json:"rowsRead"`
+	RowsKept       int64            `json:"rowsKept"`
+	RowsDropped    map[string]int64 `json:"rowsDropped"`
+	SubjectsKept   int64            `json:"subjectsKept"`
+	ConsentRecords int64            `json:"consentRecords"`
+	Epsilon        float64          `json:"epsilon,omitempty"`
+	Delta          float64          `json:"delta,omitempty"`
+	Accountant     string           `json:"accountant,omitempty"`
+	CohortFloor    int              `json:"cohortFloor,omitempty"`
+}
+
+// Facet turns the privacy record into the veil_privacy facet.
+func (p Privacy) Facet() Facet {
+	f := Facet{"_producer": Producer, "_schemaURL": PrivacyFacetSchemaURL,
+		"purposes": p.Purposes, "logicalDate": p.LogicalDate, "rowsRead": p.RowsRead, "rowsKept": p.RowsKept,
+		"rowsDropped": p.RowsDropped, "subjectsKept": p.SubjectsKept, "consentRecords": p.ConsentRecords}
+	if p.Accountant != "" {
+		f["epsilon"], f["delta"], f["accountant"] = p.Epsilon, p.Delta, p.Accountant
+	}
+	if p.CohortFloor > 0 {
+		f["cohortFloor"] = p.CohortFloor
+	}
+	return f
+}
