@@ -100,6 +100,12 @@ func (o *Output) Location() string { return o.store.Location() + "/" + o.prefix 
 // WriteID returns the id that names this write's files.
 func (o *Output) WriteID() string { return o.writeID }
 
+// FileLocation is the URL of the file rel of this write.
+func (o *Output) FileLocation(rel string) (string, error) {
+	key, err := o.fileKey(rel)
+	return o.Location() + "/" + key, err
+}
+
 // fileKey names the file rel of this write, unique to the write so that a
 // committed output is never overwritten in place.
 func (o *Output) fileKey(rel string) (string, error) {

@@ -132,6 +132,9 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
 		}
 		ev.Run.Facets["veil_privacy"] = p.Facet()
+		if c := rep.Contributors; c != nil {
+			ev.Run.Facets["veil_contributors"] = lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}.Facet()
+		}
 		a.Writes = []string{rep.Output}
 		a.RowsRead, a.RowsKept = rep.Filter.RowsRead, rep.Filter.RowsKept
 	}

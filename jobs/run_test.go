@@ -228,8 +228,8 @@ func TestLineageAndAudit(t *testing.T) {
 				for _, o := range e.Outputs {
 					outputs[o.Name] = true
 				}
-				if e.Run.Facets["veil_privacy"] == nil {
-					t.Errorf("step %s has no veil_privacy facet", e.Job.Name)
+				if e.Run.Facets["veil_privacy"] == nil || e.Run.Facets["veil_contributors"] == nil {
+					t.Errorf("step %s lacks the veil_privacy or veil_contributors facet", e.Job.Name)
 				}
 			}
 		}

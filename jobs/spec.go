@@ -111,6 +111,9 @@ func (s *Spec) defaults() {
 			if c.Floor.Small == "" {
 				c.Floor.Small = d.Floor.Small
 			}
+			if c.ContributorsFPR == 0 {
+				c.ContributorsFPR = d.ContributorsFPR
+			}
 		}
 	}
 }

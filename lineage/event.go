@@ -13,6 +13,11 @@ const (
 	// PrivacyFacetSchemaURL is the schema of the veil_privacy run facet,
 	// kept in this repository at lineage/schemas/VeilPrivacyRunFacet.json.
 	PrivacyFacetSchemaURL = "https://raw.githubusercontent.com/veil-privacy/veil/main/lineage/schemas/VeilPrivacyRunFacet.json"
+	// ContributorsFacetSchemaURL is the schema of the veil_contributors run
+	// facet, lineage/schemas/VeilContributorsRunFacet.json.
+	ContributorsFacetSchemaURL = "https://raw.githubusercontent.com/veil-privacy/veil/main/lineage/schemas/VeilContributorsRunFacet.json"
+	// BloomEncoding names the encoding of Bloom.MarshalBinary.
+	BloomEncoding = "veil-bloom-v1"
 )
 
 // Facet schema URLs of the standard facets veil uses (OpenLineage facets as
@@ -168,4 +173,20 @@ func (p Privacy) Facet() Facet {
 		f["cohortFloor"] = p.CohortFloor
 	}
 	return f
+}
+
+// Contributors is veil's run facet that locates the Bloom filter of the
+// subjects who contributed to the run's outputs.
+type Contributors struct {
+	Filter   string  `json:"filter"`
+	Subjects int     `json:"subjects"`
+	FPR      float64 `json:"falsePositiveRate"`
+	Bits     uint64  `json:"bits"`
+	Hashes   uint32  `json:"hashes"`
+}
+
+// Facet turns the record into the veil_contributors facet.
+func (c Contributors) Facet() Facet {
+	return Facet{"_producer": Producer, "_schemaURL": ContributorsFacetSchemaURL, "encoding": BloomEncoding,
+		"filter": c.Filter, "subjects": c.Subjects, "falsePositiveRate": c.FPR, "bits": c.Bits, "hashes": c.Hashes}
 }

@@ -1,12 +1,16 @@
 package lineage
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +33,8 @@ func sampleEvents() []Event {
 	step.Run.Facets["parent"] = Parent(start.Run.RunID, "nightly")
 	step.Run.Facets["veil_privacy"] = Privacy{Purposes: []string{"segmentation", "marketing"}, LogicalDate: "2026-11-27", RowsRead: 100, RowsKept: 60,
 		RowsDropped: map[string]int64{"denied": 40}, SubjectsKept: 10, ConsentRecords: 50, Epsilon: 0.8, Delta: 1e-6, Accountant: "pld", CohortFloor: 50}.Facet()
+	step.Run.Facets["veil_contributors"] = Contributors{Filter: "file:///srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7/contributors-0f3a.bloom",
+		Subjects: 10, FPR: 0.0098, Bits: 128, Hashes: 7}.Facet()
 	in := DatasetFromURL("s3://shop-data/events")
 	in.InputFacets = map[string]Facet{"dataQualityMetrics": DataQualityMetrics(100)}
 	out := DatasetFromURL("file:///srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7")
@@ -62,6 +68,40 @@ func TestEventsValidate(t *testing.T) {
 	data, _ = json.Marshal(bad)
 	if err := v.Validate(data); err == nil {
 		t.Error("a veil_privacy facet with an unknown purpose validated")
+	}
+	bad = sampleEvents()[1]
+	bad.Run.Facets["veil_contributors"]["hashes"] = 0
+	data, _ = json.Marshal(bad)
+	if err := v.Validate(data); err == nil {
+		t.Error("a veil_contributors facet with no hashes validated")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+// The events' JSON is pinned by a golden file: a change to what stewards'
+// tools read shows up in review (go test ./lineage -update rewrites it).
+func TestEventsGolden(t *testing.T) {
+	var buf bytes.Buffer
+	for _, ev := range sampleEvents() {
+		data, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.Write(append(data, '\n'))
+	}
+	golden := filepath.Join("testdata", "events.golden.jsonl")
+	if *update {
+		if err := os.WriteFile(golden, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./lineage -update to create it)", err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Errorf("events differ from %s (go test ./lineage -update accepts them):\n%s", golden, buf.String())
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -44,6 +45,10 @@ type Config struct {
 	// profiles use only released quantities. It needs NoisySizes and Budget.
 	Privacy *DPConfig `yaml:"privacy"`
 	Workers int       `yaml:"workers"`
+	// ContributorsFPR is the false-positive rate of the Bloom filter of
+	// contributing subjects written with each output (contributors.bloom),
+	// which traces erasure requests to the outputs they affect.
+	ContributorsFPR float64 `yaml:"contributors_fpr"`
 	// RunID names the run (outputs, budget spend); empty: a new UUIDv7.
 	// A scheduler that retries a run passes the same id, so that the budget
 	// ledger does not count the retry's spend twice.
@@ -74,6 +79,8 @@ func DefaultConfig() Config {
 		Features: DefaultFeatureConfig(),
 		KMeans:   KMeansConfig{K: "8", KMin: 2, KMax: 12, NInit: 4, MaxIter: 100, Tol: 1e-4, Seed: 1},
 		Floor:    Floor{MinSize: 100, Small: "merge"},
+
+		ContributorsFPR: 0.01,
 	}
 }
 
@@ -108,6 +115,9 @@ func (c *Config) Validate() error {
 		}
 	} else if c.KMeans.KMin < 2 || c.KMeans.KMax < c.KMeans.KMin {
 		return bad("kmeans k_min %d and k_max %d: want 2 <= k_min <= k_max", c.KMeans.KMin, c.KMeans.KMax)
+	}
+	if !(c.ContributorsFPR > 0 && c.ContributorsFPR < 0.5) {
+		return bad("contributors_fpr %v must be in (0, 0.5)", c.ContributorsFPR)
 	}
 	if c.NoisySizes < 0 {
 		return bad("noisy_sizes_sigma %v is negative", c.NoisySizes)
@@ -154,8 +164,20 @@ type Report struct {
 	Exported    int             `json:"exported_assignments"`
 	NotExported map[string]int  `json:"not_exported"`
 	Spent       *budget.Record  `json:"budget_spent,omitempty"`
-	Profiles    []Profile       `json:"profiles"`
-	Seconds     float64         `json:"seconds"`
+	// Contributors describes the Bloom filter of the subjects whose data
+	// shaped the output (every subject with features, exported or not).
+	Contributors *Contributors `json:"contributors,omitempty"`
+	Profiles     []Profile     `json:"profiles"`
+	Seconds      float64       `json:"seconds"`
+}
+
+// Contributors locates and sizes a run's filter of contributing subjects.
+type Contributors struct {
+	File     string  `json:"file"` // URL of the filter
+	Subjects int     `json:"subjects"`
+	FPR      float64 `json:"false_positive_rate"`
+	Bits     uint64  `json:"bits"`
+	Hashes   uint32  `json:"hashes"`
 }
 
 // DPReport is what a DP k-means run released and how well it did.
@@ -352,7 +374,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		return nil, err
 	}
 	rep.Output = out.Location()
-	if err := writeExports(ctx, out, feats, cohorts, res, ix, export, rep); err != nil {
+	if err := writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.ContributorsFPR, rep); err != nil {
 		out.Abort(ctx)
 		return nil, err
 	}
@@ -390,7 +412,10 @@ type ProfileRow struct {
 	Note        string `parquet:"note"`
 }
 
-func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, rep *Report) error {
+func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, fpr float64, rep *Report) error {
+	if err := writeContributors(ctx, out, f.Subjects, fpr, rep); err != nil {
+		return err
+	}
 	var rows []dataset.CohortAssignment
 	for _, c := range cohorts {
 		for _, i := range c.Members {
@@ -556,7 +581,7 @@ func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.Consent
 		return nil, err
 	}
 	rep.Output = out.Location()
-	if err := writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, rep); err != nil {
+	if err := writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, cfg.ContributorsFPR, rep); err != nil {
 		out.Abort(ctx)
 		return nil, err
 	}
@@ -567,3 +592,26 @@ func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.Consent
 	}
 	return rep, nil
 }
+
+// writeContributors records every subject with features, exported or
+// suppressed, in a Bloom filter beside the exports: each of them shaped the
+// centres, so an erasure of any of them concerns this output.
+func writeContributors(ctx context.Context, out *dataset.Output, subjects []string, fpr float64, rep *Report) error {
+	b, err := lineage.NewBloom(len(subjects), fpr)
+	if err != nil {
+		return err
+	}
+	for _, s := range subjects {
+		b.Add(s)
+	}
+	data, _ := b.MarshalBinary()
+	if err := out.PutFile(ctx, ContributorsFile, data, 0); err != nil {
+		return err
+	}
+	url, _ := out.FileLocation(ContributorsFile)
+	rep.Contributors = &Contributors{File: url, Subjects: b.Len(), FPR: b.FPR(), Bits: b.Bits(), Hashes: b.Hashes()}
+	return nil
+}
+
+// ContributorsFile is the name of the contributors filter in an output.
+const ContributorsFile = "contributors.bloom"

@@ -61,7 +61,7 @@ func TestRunEndToEnd(t *testing.T) {
 	store, _ := dataset.NewFileStore(dir)
 	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
-	if err != nil || len(m.Files) != 7 {
+	if err != nil || len(m.Files) != 8 {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	for _, f := range m.Files {

@@ -105,6 +105,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newSegmentCmd(env),
 		newRunCmd(env),
 		newAuditCmd(env),
+		newLineageCmd(env),
 	)
 	return root
 }

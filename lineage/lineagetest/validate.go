@@ -68,12 +68,14 @@ func New(root string) (*Validator, error) {
 			return nil, fmt.Errorf("%s: %w", file, err)
 		}
 	}
-	privID, err := add(filepath.Join(root, "lineage/schemas/VeilPrivacyRunFacet.json"))
-	if err != nil {
-		return nil, err
-	}
-	if v.facets["veil_privacy"], err = c.Compile(privID); err != nil {
-		return nil, err
+	for key, file := range map[string]string{"veil_privacy": "VeilPrivacyRunFacet.json", "veil_contributors": "VeilContributorsRunFacet.json"} {
+		id, err := add(filepath.Join(root, "lineage/schemas", file))
+		if err != nil {
+			return nil, err
+		}
+		if v.facets[key], err = c.Compile(id); err != nil {
+			return nil, err
+		}
 	}
 	return v, nil
 }
@@ -110,7 +112,7 @@ func (v *Validator) Validate(data []byte) error {
 				return fmt.Errorf("facet %q has no schema", key)
 			}
 			var doc any
-			if key == "veil_privacy" {
+			if strings.HasPrefix(key, "veil_") {
 				doc, _ = jsonschema.UnmarshalJSON(bytes.NewReader(raw))
 			} else {
 				doc, _ = jsonschema.UnmarshalJSON(strings.NewReader(fmt.Sprintf(`{%q: %s}`, key, raw)))
