@@ -1,8 +1,10 @@
 package segment
 
 import (
+	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -87,6 +89,12 @@ func TestRunDP(t *testing.T) {
 	recs, err := budget.Open(store, "ledger").Records(ctx, "shop")
 	if err != nil || len(recs) != 1 || len(recs[0].Events) != 2 {
 		t.Fatalf("ledger %+v, %v", recs, err)
+	}
+	// The datasheet travels with the export: under DP it gives noisy sizes
+	// and no exact count of the clustered subjects.
+	sheet := datasheet(t, rep)
+	if !strings.Contains(sheet, "about ") || !strings.Contains(sheet, "differential privacy with ε = ") || strings.Contains(sheet, fmt.Sprint(rep.Subjects)) {
+		t.Errorf("DP datasheet:\n%s", sheet)
 	}
 	t.Logf("DP k-means ε %.3f: normalized objective %.3f, %d cohorts", rep.DP.Epsilon, rep.DP.NormalizedObjective, rep.Cohorts)
 	// A fixed k is required, and noisy sizes.

@@ -309,7 +309,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
 
 	if cfg.Privacy != nil {
-		return runDP(ctx, cfg, feats, ix, export, rep, outRefFor(ctx, cfg, opt), start)
+		return runDP(ctx, cfg, pol, feats, ix, build, export, rep, outRefFor(ctx, cfg, opt), start)
 	}
 	// k-means, choosing k by silhouette on a sample when asked.
 	fit := func(k int) (*Result, error) {
@@ -374,7 +374,11 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		return nil, err
 	}
 	rep.Output = out.Location()
-	if err := writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.ContributorsFPR, rep); err != nil {
+	err = writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.ContributorsFPR, rep)
+	if err == nil {
+		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
+	}
+	if err != nil {
 		out.Abort(ctx)
 		return nil, err
 	}
@@ -526,7 +530,7 @@ func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (
 // was read; from here on only released quantities leave the run, except
 // each consented subject's own assignment (computed from the released
 // centres and the subject's own features).
-func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.ConsentIndex, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time) (*Report, error) {
+func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features, ix *privacy.ConsentIndex, build, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time) (*Report, error) {
 	k, _ := strconv.Atoi(cfg.KMeans.K)
 	// Which category is most common in a hash bucket is a count of the
 	// data: DP runs name buckets by number only.
@@ -581,7 +585,11 @@ func runDP(ctx context.Context, cfg Config, feats *Features, ix *privacy.Consent
 		return nil, err
 	}
 	rep.Output = out.Location()
-	if err := writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, cfg.ContributorsFPR, rep); err != nil {
+	err = writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, cfg.ContributorsFPR, rep)
+	if err == nil {
+		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
+	}
+	if err != nil {
 		out.Abort(ctx)
 		return nil, err
 	}

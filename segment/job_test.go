@@ -2,7 +2,9 @@ package segment
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"image/png"
 	"os"
 	"path/filepath"
@@ -61,8 +63,20 @@ func TestRunEndToEnd(t *testing.T) {
 	store, _ := dataset.NewFileStore(dir)
 	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
-	if err != nil || len(m.Files) != 8 {
+	if err != nil || len(m.Files) != 9 {
 		t.Fatalf("manifest %+v, %v", m, err)
+	}
+	sheet := datasheet(t, rep)
+	for _, want := range []string{"## Motivation", "## Composition", "## Collection process", "## Preprocessing", "## Uses", "## Distribution", "## Maintenance and retention",
+		fmt.Sprintf("%d exported customers", rep.Exported), fmt.Sprintf("describe %d customers", rep.Subjects), "within 180 days", "contributors.bloom"} {
+		if !strings.Contains(sheet, want) {
+			t.Errorf("datasheet lacks %q:\n%s", want, sheet)
+		}
+	}
+	for _, p := range rep.Profiles {
+		if !strings.Contains(sheet, p.Explanation) {
+			t.Errorf("datasheet lacks cohort %d's explanation", p.CohortID)
+		}
 	}
 	for _, f := range m.Files {
 		if strings.HasSuffix(f.Key, ".png") {
@@ -257,4 +271,25 @@ func TestFeaturesBounded(t *testing.T) {
 	if again.Events != bounded.Events {
 		t.Error("contribution bounding is not deterministic")
 	}
+}
+
+// datasheet reads the datasheet of a run's output.
+func datasheet(t *testing.T, rep *Report) string {
+	t.Helper()
+	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	m, err := dataset.ReadManifest(context.Background(), ref.Store, ref.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Key, "datasheet-") {
+			data, err := dataset.ReadAll(context.Background(), ref.Store, ref.Key+"/"+f.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(data)
+		}
+	}
+	t.Fatalf("no datasheet in %s", rep.Output)
+	return ""
 }

@@ -1,0 +1,107 @@
+package segment
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// DatasheetFile is the name of the datasheet in an export.
+const DatasheetFile = "datasheet.md"
+
+// Datasheet writes the datasheet of a cohort export, in the sections of
+// Gebru et al., "Datasheets for Datasets" (motivation, composition,
+// collection process, preprocessing, uses, distribution, maintenance), for
+// the marketing team that receives the export and the steward who reviews
+// it. Under DP k-means it states only what the export already reveals and
+// what was released with noise: exact counts of subjects who were
+// clustered but not exported are left out.
+func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []string) []byte {
+	var b bytes.Buffer
+	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	purposeList := func(ps []string) string {
+		var parts []string
+		for _, name := range ps {
+			parts = append(parts, fmt.Sprintf("%s (%s)", name, pol.Purposes[name].Description))
+		}
+		return strings.Join(parts, " and ")
+	}
+	p("# Datasheet: customer cohorts for %s\n\n", rep.LogicalDate)
+	p("Run `%s`, produced by veil. Output: `%s`.\n\n", rep.RunID, rep.Output)
+
+	p("## Motivation\n\n")
+	p("These cohorts group the shop's customers by how they shop, so that campaigns can address each group in its own way. ")
+	p("They were built for the purposes %s, and exported for %s, under privacy policy version %d. ", purposeList(build), purposeList(export), pol.Version)
+	p("Only customers who consented to those purposes are in them.\n\n")
+
+	p("## Composition\n\n")
+	p("Each row of `assignments.parquet` (and `assignments.csv`) is one customer, named by a pseudonymous token, with the cohort they belong to and how far they are from its centre. ")
+	p("`profiles.*` describe each cohort in plain words. There are %d cohorts and %d exported customers.\n\n", rep.Cohorts, rep.Exported)
+	p("Cohort sizes count every customer clustered, also those not exported because they did not allow %s.\n\n", strings.Join(export, " and "))
+	p("| cohort | customers | in words |\n|---:|---:|---|\n")
+	for _, pr := range rep.Profiles {
+		size := fmt.Sprint(pr.Size)
+		if pr.NoisySize != nil {
+			size = fmt.Sprintf("about %d", *pr.NoisySize)
+		}
+		words := pr.Explanation
+		if pr.Note != "" {
+			words += " (" + pr.Note + ")"
+		}
+		p("| %d | %s | %s |\n", pr.CohortID, size, strings.ReplaceAll(words, "|", "/"))
+	}
+	p("\nNo cohort smaller than %d customers is exported: smaller groups were %s. ", cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small])
+	if rep.DP != nil {
+		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant), so the cohorts reveal almost nothing about any one customer.\n\n", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
+	} else {
+		if rep.Spent != nil {
+			p("The cohort sizes marked \"about\" carry random noise (differential privacy, ε = %.3g, δ = %.3g). ", rep.Spent.Epsilon, rep.Spent.Delta)
+		}
+		p("The data describe %d customers (%d events) who allowed %s; %d of them also allowed %s and were not erased or opted out, and are exported.\n\n",
+			rep.Subjects, rep.Events, strings.Join(build, " and "), rep.Exported, strings.Join(export, " and "))
+	}
+	p("The data hold no names, e-mail addresses, phone numbers or other direct identifiers: the tokens are keyed hashes of the shop's customer ids, and veil refuses input in which its PII scan finds such values.\n\n")
+
+	p("## Collection process\n\n")
+	p("The shop recorded its customers' browsing and purchases (events) and their consent choices (a consent ledger, %d consent records as of the logical date). ", rep.Filter.Consent.Records)
+	p("For each customer veil used the latest consent choice recorded on or before %s: a customer who never consented, denied, withdrew, opted out of sale or sharing, or asked to be erased is left out. ", rep.LogicalDate)
+	if rep.DP == nil && len(rep.Filter.RowsDropped) > 0 {
+		var reasons []string
+		for r, n := range rep.Filter.RowsDropped {
+			if n > 0 {
+				reasons = append(reasons, fmt.Sprintf("%s: %d", strings.ReplaceAll(r, "_", " "), n))
+			}
+		}
+		sort.Strings(reasons)
+		p("Of %d events read, %d were used; the others were dropped (%s).", rep.Filter.RowsRead, rep.Filter.RowsKept, strings.Join(reasons, ", "))
+	}
+	p("\n\n")
+
+	p("## Preprocessing\n\n")
+	p("Events older than %d days before the logical date were not used (the retention of the purposes). ", rep.Filter.RetentionDays)
+	p("Each customer's events were summarized into features (recency, frequency, spending, browsing and the share of each product category); at most %d events per customer were used, so that no single customer weighs much. ", cfg.Features.MaxEvents)
+	if rep.DP != nil {
+		p("Features were scaled with fixed constants and clipped, and %d rounds of noisy k-means found %d cohorts.\n\n", rep.DP.Iterations, rep.K)
+	} else {
+		p("Features were log-scaled and standardized, and k-means found %d cohorts (silhouette %.2f).\n\n", rep.K, rep.Silhouette)
+	}
+
+	p("## Uses\n\n")
+	p("Use these cohorts for %s only. ", purposeList(export))
+	p("Do not try to identify the customers behind the tokens, do not combine the export with other data to do so, do not use it for decisions with legal or similarly significant effects on a person (credit, employment, pricing for an individual), and do not use it for another purpose without a new consent basis.\n\n")
+
+	p("## Distribution\n\n")
+	p("The export is for the shop's marketing team and its processors under contract. It is written once, with a manifest of checksums (`_manifest.json`); `veil lineage verify %s` checks that nothing was changed. It is not to be published.\n\n", rep.RunID)
+
+	p("## Maintenance and retention\n\n")
+	p("veil builds a new export every run; use the latest (the `latest.json` pointer of the pipeline) and delete older ones within %d days, the retention of the %s purpose. ", pol.RetentionDays(export), strings.Join(export, " and "))
+	p("A customer who withdraws consent or asks to be erased is left out of the next run. ")
+	if rep.Contributors != nil {
+		p("`contributors.bloom` records who contributed to this export (false-positive rate %.2g), so that `veil lineage impact --subject TOKEN` can list the exports an erasure request affects, which must then be deleted or rebuilt.", rep.Contributors.FPR)
+	}
+	p("\n")
+	return b.Bytes()
+}
