@@ -17,7 +17,9 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+
 	"github.com/parquet-go/parquet-go/compress/snappy"
+	"github.com/veil-privacy/veil/internal/failpoint"
 )
 
 // Object names with meaning inside an output prefix. Names that start with
@@ -67,6 +69,7 @@ type Output struct {
 	writeID  string
 	old      *Manifest
 	pending  bool
+	stale    string // write id of a crashed first write, whose files Commit removes
 
 	mu     sync.Mutex
 	files  []ManifestFile
@@ -84,6 +87,11 @@ func NewOutput(ctx context.Context, s Store, prefix string, contract *Contract, 
 	case err == nil:
 		o.old = old
 	case errors.Is(err, ErrNotExist), errors.Is(err, ErrNotCommitted):
+		if errors.Is(err, ErrNotCommitted) {
+			if b, err := ReadAll(ctx, s, Join(o.prefix, PendingName)); err == nil {
+				o.stale = strings.TrimSpace(string(b))
+			}
+		}
 		if err := PutBytes(ctx, s, Join(o.prefix, PendingName), []byte(o.writeID+"\n")); err != nil {
 			return nil, fmt.Errorf("starting output %s/%s: %w", s.Location(), o.prefix, err)
 		}
@@ -139,6 +147,7 @@ func (o *Output) PutFile(ctx context.Context, rel string, data []byte, rows int6
 	}
 	sum := sha256.Sum256(data)
 	o.add(ManifestFile{Key: key, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), Rows: rows}, "")
+	failpoint.Inject("output:after-file:" + rel)
 	return nil
 }
 
@@ -163,6 +172,7 @@ func (o *Output) Commit(ctx context.Context, meta map[string]string) (*Manifest,
 	if err != nil {
 		return nil, err
 	}
+	failpoint.Inject("output:before-manifest")
 	if err := PutBytes(ctx, o.store, Join(o.prefix, ManifestName), append(data, '\n')); err != nil {
 		return nil, fmt.Errorf("committing %s: %w", o.Location(), err)
 	}
@@ -171,6 +181,21 @@ func (o *Output) Commit(ctx context.Context, meta map[string]string) (*Manifest,
 	cctx := context.WithoutCancel(ctx)
 	if o.pending {
 		o.store.Delete(cctx, Join(o.prefix, PendingName))
+	}
+	if o.stale != "" && o.stale != o.writeID {
+		// The files of a write that crashed before its first commit.
+		var gone []string
+		for info, err := range o.store.List(cctx, o.prefix+"/") {
+			if err != nil {
+				break
+			}
+			if strings.Contains(path.Base(info.Key), "-"+o.stale+".") {
+				gone = append(gone, info.Key)
+			}
+		}
+		for _, k := range gone {
+			o.store.Delete(cctx, k)
+		}
 	}
 	if o.old != nil {
 		keep := make(map[string]bool, len(m.Files))
@@ -263,6 +288,7 @@ func VerifyManifest(ctx context.Context, s Store, prefix string) (*Manifest, err
 // Rows are buffered one row group at a time and uploaded as they are
 // encoded, so memory is bounded by the row group size.
 type ParquetWriter[T any] struct {
+	rel  string
 	o    *Output
 	key  string
 	pw   *io.PipeWriter
@@ -295,7 +321,7 @@ func CreateParquet[T any](ctx context.Context, o *Output, rel string, opts ...pa
 		parquet.Compression(&snappy.Codec{}),
 		parquet.CreatedBy("veil", "1", ""),
 	}, opts...)
-	return &ParquetWriter[T]{o: o, key: key, pw: pw, sink: sink, w: parquet.NewGenericWriter[T](sink, opts...), done: done}, nil
+	return &ParquetWriter[T]{o: o, rel: rel, key: key, pw: pw, sink: sink, w: parquet.NewGenericWriter[T](sink, opts...), done: done}, nil
 }
 
 // Write writes rows. The writer does not keep rows after it returns.
@@ -324,6 +350,7 @@ func (w *ParquetWriter[T]) Close() error {
 		return err
 	}
 	w.o.add(ManifestFile{Key: w.key, Size: w.sink.n, SHA256: hex.EncodeToString(w.sink.h.Sum(nil)), Rows: w.rows}, w.w.Schema().String())
+	failpoint.Inject("output:after-file:" + w.rel)
 	return nil
 }
 

@@ -403,6 +403,31 @@ func TestOutputAbort(t *testing.T) {
 	}
 }
 
+// A first write that crashed (no Commit, no Abort) leaves files and the
+// _PENDING marker; the next write's Commit removes them.
+func TestOutputCrashedFirstWrite(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	crashed, _ := dataset.NewOutput(ctx, s, "o", nil, "test")
+	crashed.PutFile(ctx, "a.json", []byte("{}"), 0)
+	crashed.PutFile(ctx, "b.json", []byte("{}"), 0)
+	if _, err := dataset.ReadManifest(ctx, s, "o"); !errors.Is(err, dataset.ErrNotCommitted) {
+		t.Fatalf("crashed write: %v, want ErrNotCommitted", err)
+	}
+	out, _ := dataset.NewOutput(ctx, s, "o", nil, "test")
+	out.PutFile(ctx, "a.json", []byte("[]"), 0)
+	m, err := out.Commit(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for info := range s.List(ctx, "") {
+		keys = append(keys, info.Key)
+	}
+	if want := []string{"o/_manifest.json", "o/" + m.Files[0].Key}; !slices.Equal(keys, want) {
+		t.Errorf("after the rewrite: %v, want %v", keys, want)
+	}
+}
+
 func TestInputsWindow(t *testing.T) {
 	s := dataset.NewMemStore(t.Name())
 	var buf bytes.Buffer

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/failpoint"
 	"github.com/veil-privacy/veil/privacy/accountant"
 )
 
@@ -231,6 +232,7 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	case err != nil:
 		return Record{}, err
 	}
+	failpoint.Inject("budget:after-spend")
 	return rec, nil
 }
 
