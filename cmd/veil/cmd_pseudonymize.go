@@ -93,18 +93,7 @@ func openInput(ctx context.Context, env *Env, url string) (io.Reader, func(), er
 	return io.NewSectionReader(obj, 0, obj.Size()), func() { obj.Close() }, nil
 }
 
-type pseudonymizeSummary struct {
-	Out      string `json:"out"`
-	KeyID    string `json:"key_id"`
-	Subjects int    `json:"subjects"`
-	Files    int    `json:"files"`
-	ingest.Stats
-	Seconds    float64 `json:"seconds"`
-	RowsPerSec float64 `json:"rows_per_second"`
-}
-
 func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error {
-	start := time.Now()
 	key, err := o.key.load(env, "")
 	if err != nil {
 		return err
@@ -126,61 +115,11 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 	if err != nil {
 		return err
 	}
-	out, err := dataset.NewOutput(ctx, outRef.Store, outRef.Key, dataset.EventsContract, "veil "+Version)
+	sum, err := ingest.Pseudonymize(ctx, in, o.in, format, o.idColumn, key, outRef, "veil "+Version)
 	if err != nil {
 		return err
 	}
-	w := &partitionWriter{ctx: ctx, out: out, files: map[string]int{}}
-	tokens := map[string]string{}
-	var st ingest.Stats
-	batch := make([]dataset.Event, 0, 4096)
-	for row, err := range ingest.Read(in, format, o.idColumn, &st) {
-		if err == nil {
-			tok, ok := tokens[row.RawID]
-			if !ok {
-				tok = key.Token(row.RawID)
-				tokens[row.RawID] = tok
-			}
-			row.Event.SubjectID = tok
-			day := row.Event.EventTime.Format(time.DateOnly)
-			if day != w.day && len(batch) > 0 {
-				err = w.write(batch)
-				batch = batch[:0]
-			}
-			if err == nil {
-				w.next = day
-				batch = append(batch, row.Event)
-				if len(batch) == cap(batch) {
-					err = w.write(batch)
-					batch = batch[:0]
-				}
-			}
-		}
-		if err != nil {
-			w.abort()
-			out.Abort(ctx)
-			return fmt.Errorf("pseudonymizing %s: %w", o.in, err)
-		}
-	}
-	if err := w.write(batch); err != nil {
-		w.abort()
-		out.Abort(ctx)
-		return fmt.Errorf("pseudonymizing %s: %w", o.in, err)
-	}
-	if err := w.close(); err != nil {
-		out.Abort(ctx)
-		return err
-	}
-	if st.Events == 0 {
-		out.Abort(ctx)
-		return fmt.Errorf("pseudonymizing %s: no events left after mapping (%d rows read)", o.in, st.Rows)
-	}
-	if _, err := out.Commit(ctx, map[string]string{"key_id": key.ID(), "source_format": string(format)}); err != nil {
-		out.Abort(ctx)
-		return err
-	}
-	sum := pseudonymizeSummary{Out: out.Location(), KeyID: key.ID(), Subjects: len(tokens), Files: w.nfiles, Stats: st, Seconds: time.Since(start).Seconds()}
-	sum.RowsPerSec = float64(st.Rows) / sum.Seconds
+	st := sum.Stats
 	env.logger().Info("pseudonymized", "out", sum.Out, "key_id", sum.KeyID, "rows", st.Rows, "events", st.Events, "subjects", sum.Subjects)
 	if o.asJSON {
 		return json.NewEncoder(env.Stdout).Encode(sum)
@@ -192,53 +131,6 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 	}
 	fmt.Fprintf(env.Stdout, "  no region        %d\n  no category      %d\n", st.NoRegion, st.NoCategory)
 	return nil
-}
-
-// partitionWriter writes events into dt= partitions, one file at a time;
-// input sorted by time makes one file per day.
-type partitionWriter struct {
-	ctx       context.Context
-	out       *dataset.Output
-	day, next string
-	w         *dataset.ParquetWriter[dataset.Event]
-	files     map[string]int
-	nfiles    int
-}
-
-func (p *partitionWriter) write(rows []dataset.Event) error {
-	if len(rows) == 0 {
-		return nil
-	}
-	if p.next != p.day || p.w == nil {
-		if err := p.close(); err != nil {
-			return err
-		}
-		n := p.files[p.next]
-		p.files[p.next]++
-		w, err := dataset.CreateParquet[dataset.Event](p.ctx, p.out, fmt.Sprintf("dt=%s/part-%05d.parquet", p.next, n))
-		if err != nil {
-			return err
-		}
-		p.w, p.day = w, p.next
-		p.nfiles++
-	}
-	return p.w.Write(rows)
-}
-
-func (p *partitionWriter) close() error {
-	if p.w == nil {
-		return nil
-	}
-	err := p.w.Close()
-	p.w = nil
-	return err
-}
-
-func (p *partitionWriter) abort() {
-	if p.w != nil {
-		p.w.Abort()
-		p.w = nil
-	}
 }
 
 type rekeyOptions struct {

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
@@ -33,7 +34,7 @@ func TestPseudonymizeAndRekey(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("pseudonymize: %d %s", code, msg)
 	}
-	var sum pseudonymizeSummary
+	var sum ingest.Summary
 	if err := json.Unmarshal([]byte(stdout), &sum); err != nil {
 		t.Fatal(err)
 	}
