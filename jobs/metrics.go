@@ -31,7 +31,7 @@ func NewMetrics(job string) *Metrics {
 	}
 	m.duration = g("veil_step_duration_seconds", "Duration of the last run of a step.", "job", "step")
 	m.rowsRead = g("veil_step_rows_read", "Rows read by the last run of a step.", "job", "step")
-	m.dropped = g("veil_step_rows_dropped", "Rows dropped by the privacy filter in the last run of a step, by reason.", "job", "step", "reason")
+	m.dropped = g("veil_step_rows_dropped", "Rows dropped in the last run of a step, by reason (privacy filter or input mapping).", "job", "step", "reason")
 	m.epsilon = g("veil_step_epsilon_spent", "Privacy budget (epsilon) spent by the last run of a step.", "job", "step")
 	m.success = g("veil_job_last_success_timestamp_seconds", "Unix time of the last successful run.", "job")
 	m.status = g("veil_job_last_run_ok", "1 if the last run succeeded or was a no-op, 0 if it failed.", "job")
@@ -41,6 +41,12 @@ func NewMetrics(job string) *Metrics {
 // Step records a finished step.
 func (m *Metrics) Step(r StepResult) {
 	m.duration.WithLabelValues(m.job, r.Step).Set(r.Seconds)
+	if p := r.Pseudonymize; p != nil {
+		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(p.Rows))
+		for reason, n := range p.Dropped {
+			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
+		}
+	}
 	if s := r.Segment; s != nil {
 		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
 		for reason, n := range s.Filter.RowsDropped {
@@ -104,6 +110,11 @@ func MakePlan(spec *Spec) (*Plan, error) {
 	}
 	p := &Plan{Job: spec.Name}
 	for _, st := range order {
+		if ps := st.Pseudonymize; ps != nil {
+			p.Steps = append(p.Steps, StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{ps.In + " (raw, with direct identifiers)"},
+				Purposes: []string{"none: pseudonymization, before any purpose"}, Writes: ps.Out + " (replaced atomically)"})
+			continue
+		}
 		c := st.Segment
 		sp := StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
 			Purposes: []string{"segmentation (build)", "marketing (export)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}

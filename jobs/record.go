@@ -73,9 +73,11 @@ func (r *recorder) start(ctx context.Context) {
 	r.auditAppend(ctx, lineage.AuditRecord{Action: "run", Job: r.spec.Name, RunID: r.runID, Outcome: "started"})
 }
 
-func (r *recorder) version() string {
-	if r.opt.Version != "" {
-		return r.opt.Version
+func (r *recorder) version() string { return r.opt.version() }
+
+func (o Options) version() string {
+	if o.Version != "" {
+		return o.Version
 	}
 	return "dev"
 }
@@ -98,7 +100,21 @@ func (r *recorder) stepStart(ctx context.Context, st StepSpec, id string) {
 	if c := st.Segment; c != nil {
 		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(c.Events)}
 	}
+	if p := st.Pseudonymize; p != nil {
+		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(p.In)}
+	}
 	r.emit.Emit(ctx, ev)
+}
+
+// outputDataset names an output with its statistics from its manifest.
+func (r *recorder) outputDataset(ctx context.Context, url string) lineage.Dataset {
+	out := lineage.DatasetFromURL(url)
+	if ref, err := dataset.ParseRef(ctx, url, r.opt.URL); err == nil {
+		if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil {
+			out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(m.Rows, m.Bytes, len(m.Files))}
+		}
+	}
+	return out
 }
 
 func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *StepResult, err error) {
@@ -111,20 +127,25 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		a.Reads = []string{c.Events}
 		a.Purposes = []string{"segmentation", "marketing"}
 	}
+	if p := st.Pseudonymize; p != nil {
+		a.Reads, a.Writes = []string{p.In}, []string{p.Out}
+	}
 	if err != nil {
 		ev.Run.Facets["errorMessage"] = lineage.ErrorMessage(err.Error())
 		a.Error = err.Error()
+	}
+	if sr != nil && sr.Pseudonymize != nil {
+		sum := sr.Pseudonymize
+		in := lineage.DatasetFromURL(st.Pseudonymize.In)
+		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(sum.Rows)}
+		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out)}
+		a.RowsRead, a.RowsKept = sum.Rows, sum.Events
 	}
 	if sr != nil && sr.Segment != nil {
 		rep := sr.Segment
 		in := lineage.DatasetFromURL(st.Segment.Events)
 		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
-		out := lineage.DatasetFromURL(rep.Output)
-		if ref, perr := dataset.ParseRef(ctx, rep.Output, r.opt.URL); perr == nil {
-			if m, merr := dataset.ReadManifest(ctx, ref.Store, ref.Key); merr == nil {
-				out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(m.Rows, m.Bytes, len(m.Files))}
-			}
-		}
+		out := r.outputDataset(ctx, rep.Output)
 		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
 		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
 			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records, CohortFloor: st.Segment.Floor.MinSize}

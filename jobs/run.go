@@ -16,6 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -43,13 +45,15 @@ type Options struct {
 
 // StepResult is what one step did.
 type StepResult struct {
-	Step     string          `json:"step"`
-	RunID    string          `json:"run_id"`
-	Skipped  bool            `json:"skipped,omitempty"` // completed by an earlier attempt of this run
-	Output   string          `json:"output"`
-	Seconds  float64         `json:"seconds"`
-	Segment  *segment.Report `json:"segment,omitempty"`
-	Finished time.Time       `json:"finished_at"`
+	Step    string          `json:"step"`
+	RunID   string          `json:"run_id"`
+	Skipped bool            `json:"skipped,omitempty"` // completed by an earlier attempt of this run
+	Output  string          `json:"output"`
+	Seconds float64         `json:"seconds"`
+	Segment *segment.Report `json:"segment,omitempty"`
+	// Pseudonymize is set for a pseudonymize step.
+	Pseudonymize *ingest.Summary `json:"pseudonymize,omitempty"`
+	Finished     time.Time       `json:"finished_at"`
 }
 
 // Result is what veil run did.
@@ -235,14 +239,23 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 	var err error
 	for a := 1; a <= spec.Retries.Attempts; a++ {
 		t0 := time.Now()
-		cfg := *st.Segment
 		// A stable id per (run, step): a retried step spends no budget twice
 		// and lands in the same run directory.
-		cfg.RunID = stableID(runID, st.Name)
-		var rep *segment.Report
-		rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name))
+		id := stableID(runID, st.Name)
+		var sr *StepResult
+		if st.Pseudonymize != nil {
+			sr, err = runPseudonymize(ctx, st.Pseudonymize, opt)
+		} else {
+			cfg := *st.Segment
+			cfg.RunID = id
+			var rep *segment.Report
+			if rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
+				sr = &StepResult{Output: rep.Output, Segment: rep}
+			}
+		}
 		if err == nil {
-			return &StepResult{Step: st.Name, RunID: cfg.RunID, Output: rep.Output, Seconds: time.Since(t0).Seconds(), Segment: rep, Finished: opt.Now().UTC()}, nil
+			sr.Step, sr.RunID, sr.Seconds, sr.Finished = st.Name, id, time.Since(t0).Seconds(), opt.Now().UTC()
+			return sr, nil
 		}
 		if !Retryable(err) || a == spec.Retries.Attempts {
 			break
@@ -256,6 +269,44 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		backoff *= 2
 	}
 	return nil, err
+}
+
+func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*StepResult, error) {
+	var key *pseudonym.Key
+	var err error
+	if p.KeyFile != "" {
+		key, err = pseudonym.LoadKeyFile(p.KeyFile)
+	} else {
+		key, err = pseudonym.LoadKeyEnv(p.KeyEnv, opt.Getenv)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ref, err := dataset.ParseRef(ctx, p.In, opt.URL)
+	if err != nil {
+		return nil, err
+	}
+	if ref.Key == "" {
+		return nil, fmt.Errorf("%w: pseudonymize input %s names a directory or bucket, not a file", ErrSpec, p.In)
+	}
+	obj, err := ref.Store.Open(ctx, ref.Key)
+	if err != nil {
+		return nil, err
+	}
+	defer obj.Close()
+	out, err := dataset.ParseRef(ctx, p.Out, opt.URL)
+	if err != nil {
+		return nil, err
+	}
+	format := ingest.Format(p.Format)
+	if p.Format == "auto" {
+		format = ""
+	}
+	sum, err := ingest.Pseudonymize(ctx, io.NewSectionReader(obj, 0, obj.Size()), p.In, format, p.IDColumn, key, out, "veil "+opt.version())
+	if err != nil {
+		return nil, err
+	}
+	return &StepResult{Output: sum.Out, Pseudonymize: sum}, nil
 }
 
 // Retryable reports whether a step error may pass on a retry: runtime
@@ -316,8 +367,10 @@ func classify(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled"
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig):
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, pseudonym.ErrKey):
 		return "usage"
+	case errors.Is(err, ingest.ErrFormat):
+		return "input"
 	case strings.Contains(msg, "privacy budget exhausted"), strings.Contains(msg, "personal identifiers"):
 		return "refused"
 	}

@@ -61,9 +61,39 @@ type MetricsSpec struct {
 
 // StepSpec is one step. Exactly one kind of work is set.
 type StepSpec struct {
-	Name      string          `yaml:"name"`
-	DependsOn []string        `yaml:"depends_on"`
-	Segment   *segment.Config `yaml:"segment"`
+	Name         string            `yaml:"name"`
+	DependsOn    []string          `yaml:"depends_on"`
+	Pseudonymize *PseudonymizeStep `yaml:"pseudonymize"`
+	Segment      *segment.Config   `yaml:"segment"`
+}
+
+// PseudonymizeStep turns a raw export with direct identifiers into the
+// events contract (veil pseudonymize). The output is the table itself, not
+// a run directory: steps after it read it at Out, and a rerun replaces it
+// atomically.
+type PseudonymizeStep struct {
+	In       string `yaml:"in"`        // raw CSV file or object (plain or gzip)
+	Out      string `yaml:"out"`       // URL of the events table
+	IDColumn string `yaml:"id_column"` // column with the direct identifier
+	Format   string `yaml:"format"`    // auto (default), online-retail or csv
+	KeyFile  string `yaml:"key_file"`  // pseudonymization key file, or
+	KeyEnv   string `yaml:"key_env"`   // the environment variable holding it
+}
+
+// Validate checks the step's own settings.
+func (p *PseudonymizeStep) Validate() error {
+	switch {
+	case p.In == "" || p.Out == "" || p.IDColumn == "":
+		return errors.New("in, out and id_column are required")
+	case (p.KeyFile == "") == (p.KeyEnv == ""):
+		return errors.New("exactly one of key_file and key_env is required")
+	}
+	switch p.Format {
+	case "", "auto", "online-retail", "csv":
+	default:
+		return fmt.Errorf("format %q: want auto, online-retail or csv", p.Format)
+	}
+	return nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
@@ -148,11 +178,19 @@ func (s *Spec) Validate() error {
 			return bad("step %q is defined twice", st.Name)
 		}
 		seen[st.Name] = true
-		if st.Segment == nil {
-			return bad("step %s has no work (segment)", st.Name)
-		}
-		if err := st.Segment.Validate(); err != nil {
-			return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
+		switch {
+		case st.Segment == nil && st.Pseudonymize == nil:
+			return bad("step %s has no work (pseudonymize or segment)", st.Name)
+		case st.Segment != nil && st.Pseudonymize != nil:
+			return bad("step %s has two kinds of work: pseudonymize and segment are separate steps", st.Name)
+		case st.Segment != nil:
+			if err := st.Segment.Validate(); err != nil {
+				return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
+			}
+		default:
+			if err := st.Pseudonymize.Validate(); err != nil {
+				return bad("step %s: pseudonymize: %v", st.Name, err)
+			}
 		}
 	}
 	for _, st := range s.Steps {

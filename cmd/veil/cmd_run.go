@@ -115,6 +115,9 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 			state = "done earlier"
 		}
 		fmt.Fprintf(env.Stdout, "  %-12s %-12s %s\n", s.Step, state, s.Output)
+		if p := s.Pseudonymize; p != nil && !s.Skipped {
+			fmt.Fprintf(env.Stdout, "    %d rows read, %d events of %d subjects (key %s)\n", p.Rows, p.Events, p.Subjects, p.KeyID)
+		}
 		if r := s.Segment; r != nil && !s.Skipped {
 			for _, p := range r.Profiles {
 				fmt.Fprintf(env.Stdout, "    cohort %d (%d): %s\n", p.CohortID, p.Size, p.Explanation)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
 )
 
 // The steward's commands on a real run: the graph links the events input
@@ -94,5 +95,70 @@ func TestLineageCommands(t *testing.T) {
 	code, text, msg = run(t, "lineage", "verify", step.RunID, "--spec", spec)
 	if code != 1 || !strings.Contains(text, "FAIL file://"+out) || !strings.Contains(msg, out) {
 		t.Errorf("verify after edit: %d %s\n%s", code, msg, text)
+	}
+}
+
+// A pseudonymize step in a pipeline: the raw export becomes the events
+// table, the plan says it reads raw identifiers, the lineage links the raw
+// file to the table, and a rerun is a no-op.
+func TestRunPseudonymizeStep(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t, dir, "k1", 0o600)
+	raw, _ := filepath.Abs("testdata/online_retail_sample.csv")
+	spec := filepath.Join(dir, "ingest.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`name: ingest
+state: %[1]s/state
+steps:
+  - name: pseudonymize
+    pseudonymize: {in: %[2]s, out: %[1]s/shop/events, id_column: CustomerID, key_file: %[3]s}
+`, dir, raw, key)), 0o644)
+	code, text, msg := run(t, "run", spec, "--logical-date", "2026-11-27", "--plan")
+	if code != 0 || !strings.Contains(text, "raw, with direct identifiers") {
+		t.Fatalf("plan: %d %s\n%s", code, msg, text)
+	}
+	code, text, msg = run(t, "run", spec, "--logical-date", "2026-11-27")
+	if code != 0 || !strings.Contains(text, "events of") {
+		t.Fatalf("run: %d %s\n%s", code, msg, text)
+	}
+	code, text, _ = run(t, "datasets", "inspect", filepath.Join(dir, "shop", "events"), "--json")
+	if code != 0 || !strings.Contains(text, `"events v1"`) {
+		t.Errorf("inspect: %d\n%s", code, text)
+	}
+	data, _ := os.ReadFile(filepath.Join(dir, "shop", "events", "_manifest.json"))
+	if strings.Contains(string(data), "17850") {
+		t.Error("a raw customer id reached the manifest")
+	}
+	code, text, _ = run(t, "lineage", "show", "online_retail_sample.csv", "--spec", spec)
+	if code != 0 || !strings.Contains(text, "read by    ingest.pseudonymize") {
+		t.Errorf("lineage: %d\n%s", code, text)
+	}
+	v, err := lineagetest.New("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "state", "lineage", "*", "*", "*.json"))
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if err := v.Validate(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	if len(files) != 4 {
+		t.Errorf("%d lineage events, want 4", len(files))
+	}
+	if code, text, _ := run(t, "run", spec, "--logical-date", "2026-11-27"); code != 0 || !strings.Contains(text, "nothing to do") {
+		t.Errorf("rerun: %d\n%s", code, text)
+	}
+	// Spec mistakes of this kind are caught before anything runs.
+	for _, bad := range []string{
+		"pseudonymize: {in: x.csv, out: y, id_column: C}",
+		"pseudonymize: {in: x.csv, out: y, id_column: C, key_file: k, key_env: K}",
+		"pseudonymize: {in: x.csv, out: y, key_file: k}",
+		"pseudonymize: {in: x.csv, out: y, id_column: C, key_file: k, format: xml}",
+	} {
+		os.WriteFile(spec, []byte(fmt.Sprintf("name: ingest\nstate: %s/state\nsteps:\n  - name: p\n    %s\n", dir, bad)), 0o644)
+		if code, _, msg := run(t, "run", spec, "--logical-date", "2026-11-27"); code != 2 {
+			t.Errorf("%s: exit %d %s", bad, code, msg)
+		}
 	}
 }
