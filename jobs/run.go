@@ -35,6 +35,9 @@ type Options struct {
 	Failpoint string
 	// OnStep is called after each step with its report (for metrics).
 	OnStep func(StepResult)
+	// OnStart is called before the i-th step (0-based) of n, also for a
+	// step an earlier attempt completed (for progress bars).
+	OnStart func(i, n int, step string)
 	// Getenv reads the environment (API keys, principal); nil: os.Getenv.
 	Getenv func(string) string
 	// Console receives events when the spec asks for console lineage.
@@ -183,12 +186,15 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store, prefix string, att *attempt, old *pointer, hash string, order []StepSpec, res *Result, rec *recorder, lock *Lock) (*Result, error) {
 	day := opt.LogicalDate.UTC().Format(time.DateOnly)
 	outputs := map[string]string{}
-	for _, st := range order {
+	for i, st := range order {
 		if err := context.Cause(ctx); err != nil && ctx.Err() != nil {
 			return res, err
 		}
 		if err := lock.renew(ctx); err != nil {
 			return res, err
+		}
+		if opt.OnStart != nil {
+			opt.OnStart(i, len(order), st.Name)
 		}
 		stepKey := dataset.Join(prefix, "runs", att.RunID, st.Name+".json")
 		if data, err := dataset.ReadAll(ctx, store, stepKey); err == nil {

@@ -115,10 +115,16 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 	if err != nil {
 		return err
 	}
-	sum, err := ingest.Pseudonymize(ctx, in, o.in, format, o.idColumn, key, outRef, "veil "+Version)
+	var size int64 = -1
+	if sr, ok := in.(*io.SectionReader); ok {
+		size = sr.Size()
+	}
+	bar := env.newBar(size, "pseudonymizing", true)
+	sum, err := ingest.Pseudonymize(ctx, barReader(in, bar), o.in, format, o.idColumn, key, outRef, "veil "+Version)
 	if err != nil {
 		return err
 	}
+	barFinish(bar)
 	st := sum.Stats
 	env.logger().Info("pseudonymized", "out", sum.Out, "key_id", sum.KeyID, "rows", st.Rows, "events", st.Events, "subjects", sum.Subjects)
 	if o.asJSON {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/jobs"
@@ -89,11 +90,26 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 	}
 	log := env.logger().With("job", spec.Name, "logical_date", o.date)
 	m := jobs.NewMetrics(spec.Name)
+	var bar *progressbar.ProgressBar
 	res, err := jobs.Run(ctx, spec, jobs.Options{
 		LogicalDate: day, Force: o.force, URL: env.urlOptions(), Log: log,
 		Failpoint: env.Getenv("VEIL_FAILPOINT"), OnStep: m.Step,
+		OnStart: func(i, n int, step string) {
+			if bar == nil {
+				bar = env.newBar(int64(n), spec.Name, false)
+			}
+			if bar != nil {
+				bar.Describe(fmt.Sprintf("%s: step %s", spec.Name, step))
+				bar.Set(i)
+			}
+		},
 		Getenv: env.Getenv, Console: env.Stderr, Version: Version,
 	})
+	if err == nil {
+		barFinish(bar)
+	} else if bar != nil {
+		fmt.Fprintln(env.Stderr)
+	}
 	m.Finish(err == nil, time.Now())
 	if merr := m.Write(spec.Metrics); merr != nil {
 		log.Warn("metrics not written", "error", merr.Error())

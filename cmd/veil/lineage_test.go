@@ -1,9 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/csv"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -160,5 +163,38 @@ steps:
 		if code, _, msg := run(t, "run", spec, "--logical-date", "2026-11-27"); code != 2 {
 			t.Errorf("%s: exit %d %s", bad, code, msg)
 		}
+	}
+}
+
+// --progress always draws bars on stderr (auto draws them only on a
+// terminal); stdout is unchanged.
+func TestProgressBars(t *testing.T) {
+	dir := t.TempDir()
+	spec := writeSpec(t, dir, 300)
+	var stdout, stderr bytes.Buffer
+	env := &Env{Stdout: &stdout, Stderr: &stderr, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler)}
+	if err := execute(context.Background(), env, []string{"run", spec, "--logical-date", "2026-11-27", "--progress", "always"}); err != nil {
+		t.Fatal(err)
+	}
+	if s := stderr.String(); !strings.Contains(s, "nightly: step more") || !strings.Contains(s, "100%") || strings.Contains(stdout.String(), "100%") {
+		t.Errorf("run bar: stderr %q", s)
+	}
+	stderr.Reset()
+	key := writeKey(t, dir, "k", 0o600)
+	args := []string{"pseudonymize", "--in", "testdata/online_retail_sample.csv", "--out", filepath.Join(dir, "ev"), "--id-column", "CustomerID", "--key-file", key}
+	env = &Env{Stdout: io.Discard, Stderr: &stderr, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler)}
+	if err := execute(context.Background(), env, append(args, "--progress", "always")); err != nil {
+		t.Fatal(err)
+	}
+	if s := stderr.String(); !strings.Contains(s, "pseudonymizing 100%") {
+		t.Errorf("pseudonymize bar: %q", s)
+	}
+	stderr.Reset()
+	env = &Env{Stdout: io.Discard, Stderr: &stderr, Getenv: os.Getenv, Logger: slog.New(slog.DiscardHandler)}
+	if err := execute(context.Background(), env, append(args, "--progress", "auto")); err != nil || stderr.Len() != 0 {
+		t.Errorf("auto with a buffer for stderr drew %q (%v)", stderr.String(), err)
+	}
+	if code, _, _ := run(t, "version", "--progress", "sometimes"); code != 2 {
+		t.Errorf("--progress sometimes: exit %d", code)
 	}
 }

@@ -25,7 +25,8 @@ type Env struct {
 	Logger         *slog.Logger // made from the global flags when nil
 
 	logFormat, logLevel string
-	started             bool // a command's own code ran: parsing is over
+	progress            string // auto, always or never
+	started             bool   // a command's own code ran: parsing is over
 }
 
 // execute runs veil with args. An error before the command's own code ran
@@ -86,6 +87,11 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 			default:
 				return usagef(fmt.Errorf("--log-format must be auto, json or text, not %q", env.logFormat))
 			}
+			switch env.progress {
+			case "auto", "always", "never":
+			default:
+				return usagef(fmt.Errorf("--progress must be auto, always or never, not %q", env.progress))
+			}
 			return nil
 		},
 	}
@@ -93,6 +99,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 	root.SetErr(env.Stderr)
 	root.PersistentFlags().StringVar(&env.logFormat, "log-format", "auto", "log format: auto (JSON unless stderr is a terminal), json or text")
 	root.PersistentFlags().StringVar(&env.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&env.progress, "progress", "auto", "progress bars on stderr: auto (when it is a terminal), always or never")
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error { return usagef(err) })
 	root.AddCommand(
 		newVersionCmd(env),
