@@ -324,6 +324,19 @@ func CreateParquet[T any](ctx context.Context, o *Output, rel string, opts ...pa
 	return &ParquetWriter[T]{o: o, rel: rel, key: key, pw: pw, sink: sink, w: parquet.NewGenericWriter[T](sink, opts...), done: done}, nil
 }
 
+// PutParquet writes rows as one whole Parquet file rel of the output.
+func PutParquet[T any](ctx context.Context, o *Output, rel string, rows []T) error {
+	w, err := CreateParquet[T](ctx, o, rel)
+	if err != nil {
+		return err
+	}
+	if err := w.Write(rows); err != nil {
+		w.Abort()
+		return err
+	}
+	return w.Close()
+}
+
 // Write writes rows. The writer does not keep rows after it returns.
 func (w *ParquetWriter[T]) Write(rows []T) error {
 	n, err := w.w.Write(rows)

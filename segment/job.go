@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -368,8 +369,15 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if err != nil {
 		return nil, err
 	}
-	prefix := dataset.Join(outRef.Key, "dt="+rep.LogicalDate, "run="+runID)
-	out, err := dataset.NewOutput(ctx, outRef.Store, prefix, nil, "veil segment")
+	return exportRun(ctx, outRef, cfg, pol, feats, cohorts, res, ix, build, export, rep, start, nil)
+}
+
+// exportRun writes a run's exports and datasheet under
+// OUTPUT/dt=DATE/run=RUN_ID and commits them: all or nothing.
+func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Policy, feats *Features, cohorts []Cohort, res *Result,
+	ix *privacy.ConsentIndex, build, export []string, rep *Report, start time.Time, meta map[string]string) (*Report, error) {
+	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
+	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil segment")
 	if err != nil {
 		return nil, err
 	}
@@ -383,7 +391,9 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		return nil, err
 	}
 	rep.Seconds = time.Since(start).Seconds()
-	if _, err := out.Commit(ctx, map[string]string{"run_id": runID, "logical_date": rep.LogicalDate, "job": "segment"}); err != nil {
+	m := map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment"}
+	maps.Copy(m, meta)
+	if _, err := out.Commit(ctx, m); err != nil {
 		out.Abort(ctx)
 		return nil, err
 	}
@@ -431,15 +441,7 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 		}
 	}
 	rep.Exported = len(rows)
-	w, err := dataset.CreateParquet[dataset.CohortAssignment](ctx, out, "assignments.parquet")
-	if err != nil {
-		return err
-	}
-	if err := w.Write(rows); err != nil {
-		w.Abort()
-		return err
-	}
-	if err := w.Close(); err != nil {
+	if err := dataset.PutParquet(ctx, out, "assignments.parquet", rows); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -467,15 +469,7 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 		cw.Write([]string{strconv.Itoa(p.CohortID), strconv.Itoa(p.Size), noisy, p.Explanation, p.Note, string(cj), string(tj)})
 	}
 	cw.Flush()
-	pw, err := dataset.CreateParquet[ProfileRow](ctx, out, "profiles.parquet")
-	if err != nil {
-		return err
-	}
-	if err := pw.Write(prows); err != nil {
-		pw.Abort()
-		return err
-	}
-	if err := pw.Close(); err != nil {
+	if err := dataset.PutParquet(ctx, out, "profiles.parquet", prows); err != nil {
 		return err
 	}
 	if err := out.PutFile(ctx, "profiles.csv", buf.Bytes(), int64(len(prows))); err != nil {
@@ -579,26 +573,7 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	if err != nil {
 		return nil, err
 	}
-	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
-	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil segment")
-	if err != nil {
-		return nil, err
-	}
-	rep.Output = out.Location()
-	err = writeExports(ctx, out, feats, cohorts, &Result{Dist: dist}, ix, export, cfg.ContributorsFPR, rep)
-	if err == nil {
-		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
-	}
-	if err != nil {
-		out.Abort(ctx)
-		return nil, err
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	if _, err := out.Commit(ctx, map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment", "dp": "true"}); err != nil {
-		out.Abort(ctx)
-		return nil, err
-	}
-	return rep, nil
+	return exportRun(ctx, ref, cfg, pol, feats, cohorts, &Result{Dist: dist}, ix, build, export, rep, start, map[string]string{"dp": "true"})
 }
 
 // writeContributors records every subject with features, exported or
