@@ -176,25 +176,13 @@ func runGenerateConsent(ctx context.Context, env *Env, o consentOptions) error {
 		return err
 	}
 	err = write("consent", dataset.ConsentContract, func(out *dataset.Output) error {
-		w, err := dataset.CreateParquet[dataset.Consent](ctx, out, "part-00000.parquet")
-		if err != nil {
-			return err
-		}
-		if err := w.Write(rows); err != nil {
-			w.Abort()
-			return err
-		}
-		return w.Close()
+		return dataset.PutParquet(ctx, out, "part-00000.parquet", rows)
 	})
 	if err != nil {
 		return err
 	}
 	err = write("erasure", dataset.ErasureContract, func(out *dataset.Output) error {
-		w, err := dataset.CreateParquet[dataset.Erasure](ctx, out, "part-00000.parquet")
-		if err != nil {
-			return err
-		}
-		return w.Close()
+		return dataset.PutParquet[dataset.Erasure](ctx, out, "part-00000.parquet", nil) // no erasure requests
 	})
 	if err != nil {
 		return err
