@@ -104,6 +104,11 @@ func LoadSpec(path string) (*Spec, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
 	}
+	return ParseSpec(path, data)
+}
+
+// ParseSpec decodes and validates a spec; file names it in errors.
+func ParseSpec(path string, data []byte) (*Spec, error) {
 	var s Spec
 	if err := strictyaml.Decode(path, data, &s); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
@@ -125,27 +130,8 @@ func (s *Spec) defaults() {
 	if s.Retries.Backoff == 0 {
 		s.Retries.Backoff = 10 * time.Second
 	}
-	for i := range s.Steps {
-		if c := s.Steps[i].Segment; c != nil {
-			d := segment.DefaultConfig()
-			// Fill zero values of a step's config from the defaults.
-			if c.Features.CategoryBuckets == 0 {
-				c.Features = d.Features
-			}
-			if c.KMeans.K == "" {
-				c.KMeans = d.KMeans
-			}
-			if c.Floor.MinSize == 0 {
-				c.Floor.MinSize = d.Floor.MinSize
-			}
-			if c.Floor.Small == "" {
-				c.Floor.Small = d.Floor.Small
-			}
-			if c.ContributorsFPR == 0 {
-				c.ContributorsFPR = d.ContributorsFPR
-			}
-		}
-	}
+	// A step's segment config gets segment.DefaultConfig for what it
+	// leaves out (segment.Config.UnmarshalYAML).
 }
 
 // Validate checks names, kinds, dependencies (known, acyclic) and every

@@ -85,6 +85,19 @@ func DefaultConfig() Config {
 	}
 }
 
+// UnmarshalYAML fills what the YAML leaves out from DefaultConfig, also
+// inside nested sections, so that a config embedded in a pipeline spec gets
+// the same defaults as a job file.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Config
+	p := plain(DefaultConfig())
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*c = Config(p)
+	return nil
+}
+
 // LoadConfig reads a job file, strictly.
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
