@@ -134,11 +134,13 @@ func Read(r io.Reader, format Format, idColumn string, st *Stats) iter.Seq2[Row,
 			if err == io.EOF {
 				return
 			}
-			line, _ := cr.FieldPos(0)
 			if err != nil {
-				yield(Row{}, fmt.Errorf("%w: line %d: %v", ErrFormat, line, err))
+				// A *csv.ParseError names its own line and column; FieldPos
+				// is only defined after a successful Read.
+				yield(Row{}, fmt.Errorf("%w: %v", ErrFormat, err))
 				return
 			}
+			line, _ := cr.FieldPos(0)
 			st.Rows++
 			row, drop, err := mapRow(rec)
 			if err != nil {
