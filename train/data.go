@@ -1,0 +1,202 @@
+// Package train fits recommendation factors under user-level differential
+// privacy: implicit-feedback matrix factorization whose item factors are
+// trained with DP-SGD (each subject's whole gradient clipped, Gaussian noise
+// from the secure source, Poisson sampling of subjects, accounting through
+// privacy/accountant), while each subject's own factor is solved from that
+// subject's data and the released item factors and never released (joint
+// DP, the "billboard" model).
+package train
+
+import (
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ErrInput reports interactions that cannot be trained on.
+var ErrInput = errors.New("invalid interactions")
+
+// Interaction is one subject-item pair.
+type Interaction struct {
+	Item   int32
+	Weight float32
+	Time   int64 // Unix seconds; 0 when unknown
+}
+
+// Data holds each subject's interactions, items by index.
+type Data struct {
+	Subjects []string
+	Items    []string
+	Rows     [][]Interaction // Rows[s]: subject s's interactions, by time
+}
+
+// Builder collects interactions; repeated (subject, item) pairs add their
+// weights and keep the latest time.
+type Builder struct {
+	subj, item map[string]int32
+	d          Data
+	at         []map[int32]int // per subject: item -> index in Rows[s]
+}
+
+// NewBuilder returns an empty builder.
+func NewBuilder() *Builder {
+	return &Builder{subj: map[string]int32{}, item: map[string]int32{}}
+}
+
+// Add records one interaction.
+func (b *Builder) Add(subject, item string, weight float64, at time.Time) error {
+	if subject == "" || item == "" {
+		return fmt.Errorf("%w: empty subject or item id", ErrInput)
+	}
+	if math.IsNaN(weight) || math.IsInf(weight, 0) || weight <= 0 {
+		return fmt.Errorf("%w: weight %v of subject %s, item %s: want a positive finite number", ErrInput, weight, subject, item)
+	}
+	s, ok := b.subj[subject]
+	if !ok {
+		s = int32(len(b.d.Subjects))
+		b.subj[subject] = s
+		b.d.Subjects = append(b.d.Subjects, subject)
+		b.d.Rows = append(b.d.Rows, nil)
+		b.at = append(b.at, map[int32]int{})
+	}
+	it, ok := b.item[item]
+	if !ok {
+		it = int32(len(b.d.Items))
+		b.item[item] = it
+		b.d.Items = append(b.d.Items, item)
+	}
+	var t int64
+	if !at.IsZero() {
+		t = at.Unix()
+	}
+	if k, ok := b.at[s][it]; ok {
+		r := &b.d.Rows[s][k]
+		r.Weight += float32(weight)
+		r.Time = max(r.Time, t)
+		return nil
+	}
+	b.at[s][it] = len(b.d.Rows[s])
+	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: float32(weight), Time: t})
+	return nil
+}
+
+// Data returns the interactions, each subject's sorted by time.
+func (b *Builder) Data() (*Data, error) {
+	if len(b.d.Subjects) == 0 {
+		return nil, fmt.Errorf("%w: no interactions", ErrInput)
+	}
+	for _, r := range b.d.Rows {
+		slices.SortStableFunc(r, func(a, c Interaction) int { return int(sign(a.Time - c.Time)) })
+	}
+	d := b.d
+	return &d, nil
+}
+
+func sign(x int64) int64 {
+	switch {
+	case x < 0:
+		return -1
+	case x > 0:
+		return 1
+	}
+	return 0
+}
+
+// ReadCSV reads interactions from a CSV with a header naming subject_id
+// and item_id, and optionally event_time (RFC 3339 or YYYY-MM-DD) and
+// weight.
+func ReadCSV(r io.Reader, name string) (*Data, error) {
+	cr := csv.NewReader(r)
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: no header: %v", ErrInput, name, err)
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.TrimSpace(strings.ToLower(h))] = i
+	}
+	si, ok1 := col["subject_id"]
+	ii, ok2 := col["item_id"]
+	if !ok1 || !ok2 {
+		return nil, fmt.Errorf("%w: %s: the header needs subject_id and item_id (has %v)", ErrInput, name, header)
+	}
+	ti, hasTime := col["event_time"]
+	wi, hasWeight := col["weight"]
+	b := NewBuilder()
+	for line := 2; ; line++ {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrInput, name, err)
+		}
+		w := 1.0
+		if hasWeight {
+			if w, err = strconv.ParseFloat(strings.TrimSpace(rec[wi]), 64); err != nil {
+				return nil, fmt.Errorf("%w: %s line %d: weight %q is not a number", ErrInput, name, line, rec[wi])
+			}
+		}
+		var at time.Time
+		if hasTime && rec[ti] != "" {
+			v := strings.TrimSpace(rec[ti])
+			if at, err = time.Parse(time.RFC3339, v); err != nil {
+				if at, err = time.Parse(time.DateOnly, v); err != nil {
+					return nil, fmt.Errorf("%w: %s line %d: event_time %q is not RFC 3339 or YYYY-MM-DD", ErrInput, name, line, v)
+				}
+			}
+		}
+		if err := b.Add(strings.TrimSpace(rec[si]), strings.TrimSpace(rec[ii]), w, at); err != nil {
+			return nil, fmt.Errorf("%s line %d: %w", name, line, err)
+		}
+	}
+	return b.Data()
+}
+
+// Split holds out each subject's last k interactions by time (k >= 1), or
+// a random fraction when k is 0 and frac > 0; subjects with too few
+// interactions to keep one for training are training-only.
+func (d *Data) Split(k int, frac float64, seed uint64) (trainD *Data, test [][]int32) {
+	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	t := &Data{Subjects: d.Subjects, Items: d.Items, Rows: make([][]Interaction, len(d.Rows))}
+	test = make([][]int32, len(d.Rows))
+	for s, rows := range d.Rows {
+		n := 0
+		switch {
+		case k > 0:
+			n = k
+		case frac > 0:
+			n = int(math.Round(frac * float64(len(rows))))
+		}
+		if n <= 0 || len(rows) <= n {
+			t.Rows[s] = rows
+			continue
+		}
+		rows = slices.Clone(rows)
+		if k == 0 {
+			r.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
+		}
+		t.Rows[s] = rows[:len(rows)-n]
+		for _, x := range rows[len(rows)-n:] {
+			test[s] = append(test[s], x.Item)
+		}
+	}
+	return t, test
+}
+
+// Interactions counts all rows.
+func (d *Data) Interactions() int {
+	n := 0
+	for _, r := range d.Rows {
+		n += len(r)
+	}
+	return n
+}

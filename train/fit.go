@@ -1,0 +1,368 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/veil-privacy/veil/privacy/dp"
+)
+
+// Stats describe a training run.
+type Stats struct {
+	Plan           Plan    `json:"plan"`
+	Private        bool    `json:"private"`
+	Clip           float64 `json:"clip_norm,omitempty"`
+	Subjects       int     `json:"subjects"`
+	Items          int     `json:"items"`
+	Interactions   int     `json:"interactions_used"` // after bounding
+	Bounded        int     `json:"subjects_sampled_down"`
+	StepsDone      int     `json:"steps_done"`
+	SubjectsSeen   int64   `json:"subject_gradients"`  // sampled subject gradients over all steps
+	ClippedShare   float64 `json:"clipped_share"`      // of subject gradients, those the clip scaled down
+	MeanNorm       float64 `json:"mean_gradient_norm"` // before clipping (diagnostic, not a DP release)
+	Seconds        float64 `json:"seconds"`
+	SubjectsPerSec float64 `json:"subjects_per_second"`
+	SecondsPerEp   float64 `json:"seconds_per_epoch"`
+}
+
+// Fit trains item factors and biases on d. Under DP (cfg.Private) the plan
+// must come from cfg.MakePlan(len(d.Subjects)) and its spend must have been
+// accepted by the budget ledger before Fit is called: Fit reads the data.
+func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) (*Model, *Stats, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if len(d.Items) == 0 || d.Interactions() == 0 {
+		return nil, nil, fmt.Errorf("%w: no interactions", ErrInput)
+	}
+	if plan.Subjects != len(d.Subjects) {
+		return nil, nil, fmt.Errorf("%w: the plan is for %d subjects, the data has %d", ErrConfig, plan.Subjects, len(d.Subjects))
+	}
+	private := cfg.Private()
+	if private && !(plan.NoiseMultiplier > 0) {
+		return nil, nil, fmt.Errorf("%w: a private run needs a calibrated noise multiplier", ErrConfig)
+	}
+	start := time.Now()
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	dim, nItems := cfg.Dim, len(d.Items)
+	w := dim + 1
+	newSource := cfg.source
+	if newSource == nil {
+		newSource = func() rand.Source { return dp.NewSecureSource() }
+	}
+	// Contribution bounding, once per subject, data-independent per subject.
+	st := &Stats{Plan: plan, Private: private, Subjects: len(d.Subjects), Items: nItems}
+	if private {
+		st.Clip = cfg.Clip
+	}
+	// Each subject's randomness (bounding, negatives) is keyed by its own
+	// id, never drawn from a stream shared with other subjects: adding or
+	// removing a subject changes nothing in anyone else's gradient.
+	keys := make([]uint64, len(d.Subjects))
+	rows := make([][]Interaction, len(d.Rows))
+	for s, r := range d.Rows {
+		keys[s] = subjectKey(d.Subjects[s])
+		rows[s] = bound(r, cfg.MaxInteractions, rand.New(rand.NewPCG(cfg.Seed^keys[s], 0xb0d)))
+		if len(rows[s]) < len(r) {
+			st.Bounded++
+		}
+		st.Interactions += len(rows[s])
+	}
+	// Initialization from the seed only.
+	m := &Model{Dim: dim, Items: d.Items, P: make([]float64, nItems*w), Lambda: cfg.Lambda, Unobserved: cfg.Unobserved}
+	ir := rand.New(rand.NewPCG(cfg.Seed, 0x1417))
+	for j := range nItems {
+		r := m.row(j)
+		for p := range dim {
+			r[p] = ir.NormFloat64() * 0.1 / math.Sqrt(float64(dim))
+		}
+	}
+	adam := newAdam(len(m.P), cfg.LearningRate)
+	adam.sgd = cfg.Optimizer == "sgd"
+	// Each subject's released vector is its sparse gradient on the items it
+	// touched, followed by α·[u uᵀ, u, 1]: the statistics from which the
+	// gradient of the unobserved items (all of them) follows for every item
+	// at once. The whole vector is clipped to C and noised as one Gaussian
+	// mechanism.
+	nStats := dim*dim + dim + 1
+	accs := make([][]float64, workers)
+	for i := range accs {
+		accs[i] = make([]float64, len(m.P)+nStats)
+	}
+	noise := make([]float64, len(m.P)+nStats)
+	grad := make([]float64, len(m.P))
+	expected := plan.SamplingRate * float64(len(d.Subjects))
+	sampler := rand.New(newSource())
+	var clipped int64
+	var normSum float64
+	batch := make([]int, 0, int(expected*1.5)+16)
+	for step := range plan.Steps {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		batch = batch[:0]
+		for s := range d.Subjects {
+			if plan.SamplingRate >= 1 || sampler.Float64() < plan.SamplingRate {
+				batch = append(batch, s)
+			}
+		}
+		solver := NewSolver(m)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var firstErr error
+		for wk := range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				acc := accs[wk]
+				clear(acc)
+				g := newGradScratch(dim, nItems)
+				var nClip int64
+				for k := wk; k < len(batch); k += workers {
+					s := batch[k]
+					g.pcg.Seed(cfg.Seed^keys[s], uint64(step))
+					c, err := g.subject(solver, rows[s], cfg, private, acc)
+					if err != nil {
+						mu.Lock()
+						firstErr = err
+						mu.Unlock()
+						return
+					}
+					if c {
+						nClip++
+					}
+				}
+				mu.Lock()
+				normSum += g.normSum
+				clipped += nClip
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+		if firstErr != nil {
+			return nil, nil, firstErr
+		}
+		sum := accs[0]
+		for _, a := range accs[1:] {
+			for i, v := range a {
+				sum[i] += v
+			}
+		}
+		if private {
+			dp.GaussianParallel(noise, plan.NoiseMultiplier*cfg.Clip, newSource)
+			for i := range sum {
+				sum[i] += noise[i]
+			}
+		}
+		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
+		inv := 1 / expected
+		for i := range grad {
+			grad[i] *= inv
+		}
+		adam.step(m.P, grad)
+		st.SubjectsSeen += int64(len(batch))
+		st.StepsDone = step + 1
+		if !finite(m.P) {
+			return nil, nil, fmt.Errorf("%w: item factors stopped being finite at step %d (lower learning_rate)", ErrDiverged, step+1)
+		}
+		if (step+1)%max(1, plan.Steps/10) == 0 {
+			log.Debug("training", "step", step+1, "of", plan.Steps, "batch", len(batch))
+		}
+	}
+	st.Seconds = time.Since(start).Seconds()
+	if st.SubjectsSeen > 0 {
+		st.ClippedShare = float64(clipped) / float64(st.SubjectsSeen)
+		st.MeanNorm = normSum / float64(st.SubjectsSeen)
+	}
+	st.SubjectsPerSec = float64(st.SubjectsSeen) / st.Seconds
+	st.SecondsPerEp = st.Seconds / (float64(plan.Steps) * plan.SamplingRate)
+	return m, st, nil
+}
+
+func finite(x []float64) bool {
+	for _, v := range x {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// unobservedGrad adds to the summed observed-item gradient the gradient of
+// the unobserved term for every item j, 2·w0·Σ_s (u_s·v_j + b_j)·[u_s, 1],
+// from the summed statistics S = Σ u uᵀ, s = Σ u, n = Σ 1 (released with
+// the gradient, scaled by alpha), into grad.
+func unobservedGrad(m *Model, sparse, stats []float64, alpha float64, grad []float64) {
+	d := m.Dim
+	w := d + 1
+	S := stats[:d*d]
+	sv := stats[d*d : d*d+d]
+	n := stats[d*d+d] / alpha
+	k := 2 * m.Unobserved / alpha
+	for j := range m.Items {
+		r := m.row(j)
+		g := grad[j*w : (j+1)*w]
+		sp := sparse[j*w : (j+1)*w]
+		b := r[d]
+		sb := 0.0
+		for p := range d {
+			t := 0.0
+			Sp := S[p*d : (p+1)*d]
+			for q := range d {
+				t += Sp[q] * r[q]
+			}
+			g[p] = sp[p] + k*(t+b*sv[p])
+			sb += sv[p] * r[p]
+		}
+		g[d] = sp[d] + k*sb + 2*m.Unobserved*n*b
+	}
+}
+
+// gradScratch is one worker's scratch for subject gradients.
+type gradScratch struct {
+	u, a, rhs []float64
+	pos       []int32 // item -> 1 + index in items, for the current subject
+	items     []int32
+	coef      []float64
+	pcg       *rand.PCG // negatives: seeded per (subject, step)
+	r         *rand.Rand
+	normSum   float64
+}
+
+func newGradScratch(dim, nItems int) *gradScratch {
+	pcg := rand.NewPCG(0, 0)
+	return &gradScratch{u: make([]float64, dim), a: make([]float64, dim*dim), rhs: make([]float64, dim),
+		pos: make([]int32, nItems), pcg: pcg, r: rand.New(pcg)}
+}
+
+// subjectKey hashes a subject id (FNV-1a) to key its randomness.
+func subjectKey(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range len(id) {
+		h ^= uint64(id[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+// subject adds one subject's (clipped) gradient to acc and reports whether
+// the clip scaled it down. The gradient, with the subject's factor u held
+// fixed, is -2 c_j (p_j - u·v_j - b_j) [u, 1] for each item j: every
+// observed item, and the unobserved ones estimated from Negatives·|items|
+// uniform draws scaled by items/draws.
+func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private bool, acc []float64) (bool, error) {
+	if len(rows) == 0 {
+		return false, nil
+	}
+	m, d := s.m, s.m.Dim
+	if err := s.Solve(rows, g.u, g.a, g.rhs); err != nil {
+		return false, err
+	}
+	g.items, g.coef = g.items[:0], g.coef[:0]
+	_ = cfg.Negatives
+	add := func(j int32, c float64) {
+		if k := g.pos[j]; k > 0 {
+			g.coef[k-1] += c
+			return
+		}
+		g.items = append(g.items, j)
+		g.coef = append(g.coef, c)
+		g.pos[j] = int32(len(g.items))
+	}
+	pred := func(j int32) float64 {
+		r := m.row(int(j))
+		p := r[d]
+		for q := range d {
+			p += g.u[q] * r[q]
+		}
+		return p
+	}
+	w0 := m.Unobserved
+	for _, x := range rows {
+		p := pred(x.Item)
+		add(x.Item, -2*(float64(x.Weight)*(1-p)+w0*p))
+	}
+	uu := 0.0
+	for _, v := range g.u {
+		uu += v * v
+	}
+	norm2 := 0.0
+	for _, c := range g.coef {
+		norm2 += c * c
+	}
+	alpha := cfg.StatsScale
+	norm := math.Sqrt(norm2*(uu+1) + alpha*alpha*(uu*uu+uu+1))
+	g.normSum += norm
+	f, wasClipped := 1.0, false
+	if private && norm > cfg.Clip {
+		f, wasClipped = cfg.Clip/norm, true
+	}
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return false, fmt.Errorf("%w: a subject gradient is not finite", ErrDiverged)
+	}
+	stats := acc[len(m.P):]
+	fa := f * alpha
+	for p := range d {
+		up := g.u[p] * fa
+		sp := stats[p*d : (p+1)*d]
+		for q := range d {
+			sp[q] += up * g.u[q]
+		}
+		stats[d*d+p] += up
+	}
+	stats[d*d+d] += fa
+	w := d + 1
+	for k, j := range g.items {
+		c := g.coef[k] * f
+		row := acc[int(j)*w : int(j)*w+w]
+		for q := range d {
+			row[q] += c * g.u[q]
+		}
+		row[d] += c
+		g.pos[j] = 0
+	}
+	return wasClipped, nil
+}
+
+// adam is Adam on the noisy gradient: post-processing of DP releases.
+type adam struct {
+	m1, m2 []float64
+	lr     float64
+	t      int
+	sgd    bool // SGD with momentum 0.9 instead
+}
+
+func newAdam(n int, lr float64) *adam {
+	return &adam{m1: make([]float64, n), m2: make([]float64, n), lr: lr}
+}
+
+func (a *adam) step(x, g []float64) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	a.t++
+	if a.sgd {
+		for i, gi := range g {
+			a.m1[i] = b1*a.m1[i] + gi
+			x[i] -= a.lr * a.m1[i]
+		}
+		return
+	}
+	c1 := 1 - math.Pow(b1, float64(a.t))
+	c2 := 1 - math.Pow(b2, float64(a.t))
+	for i, gi := range g {
+		a.m1[i] = b1*a.m1[i] + (1-b1)*gi
+		a.m2[i] = b2*a.m2[i] + (1-b2)*gi*gi
+		x[i] -= a.lr * (a.m1[i] / c1) / (math.Sqrt(a.m2[i]/c2) + eps)
+	}
+}

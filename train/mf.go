@@ -1,0 +1,258 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	"github.com/veil-privacy/veil/privacy/accountant"
+)
+
+// Config sets up a training run.
+type Config struct {
+	Dim             int     `yaml:"dim"`               // factor dimension d (default 32)
+	Epochs          float64 `yaml:"epochs"`            // passes, in expected subjects (default 10)
+	BatchSize       int     `yaml:"batch_size"`        // expected subjects per step; q = batch/subjects (default 1000)
+	LearningRate    float64 `yaml:"learning_rate"`     // Adam step (default 0.02)
+	Optimizer       string  `yaml:"optimizer"`         // adam (default) or sgd (momentum 0.9)
+	Lambda          float64 `yaml:"lambda"`            // ridge of each subject's own solve (default 1)
+	Unobserved      float64 `yaml:"unobserved_weight"` // weight of items a subject did not touch (default 0.05)
+	Negatives       int     `yaml:"negatives"`         // sampled unobserved items per positive, for the item gradient (default 4)
+	MaxInteractions int     `yaml:"max_interactions"`  // per subject, sampled uniformly (default 200)
+	Clip            float64 `yaml:"clip_norm"`         // L2 bound C of a subject's whole gradient (default 1)
+	// StatsScale weighs a subject's statistics [u uᵀ, u, 1] against its
+	// item gradient inside the clipped vector (default 0.3).
+	StatsScale float64 `yaml:"stats_scale"`
+	// Epsilon and Delta are the target; Epsilon <= 0 or +Inf trains
+	// without privacy (no clipping, no noise) on the same code path.
+	Epsilon    float64 `yaml:"epsilon"`
+	Delta      float64 `yaml:"delta"`
+	Accountant string  `yaml:"accountant"` // rdp or pld (default pld)
+	Seed       uint64  `yaml:"seed"`       // initialization and negatives; noise is never seeded
+	Workers    int     `yaml:"workers"`
+
+	// Source of noise and sampling; nil: the secure source. Tests only.
+	source func() rand.Source
+}
+
+// DefaultConfig returns the defaults above.
+func DefaultConfig() Config {
+	return Config{Dim: 32, Epochs: 10, BatchSize: 1000, LearningRate: 0.02, Lambda: 1, Unobserved: 0.05, Negatives: 4,
+		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 0, Accountant: "pld", Seed: 1}
+}
+
+// Private reports whether the config asks for DP.
+func (c Config) Private() bool { return c.Epsilon > 0 && !math.IsInf(c.Epsilon, 1) }
+
+// Validate checks the settings.
+func (c Config) Validate() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...)) }
+	switch {
+	case c.Dim < 1 || c.Dim > 512:
+		return bad("dim %d: want 1..512", c.Dim)
+	case !(c.Epochs > 0) || c.Epochs > 1000:
+		return bad("epochs %v: want (0, 1000]", c.Epochs)
+	case c.BatchSize < 1:
+		return bad("batch_size %d: want at least 1", c.BatchSize)
+	case !(c.LearningRate > 0):
+		return bad("learning_rate %v: want > 0", c.LearningRate)
+	case !(c.Lambda > 0):
+		return bad("lambda %v: want > 0", c.Lambda)
+	case !(c.Unobserved > 0):
+		return bad("unobserved_weight %v: want > 0", c.Unobserved)
+	case c.Negatives < 1:
+		return bad("negatives %d: want at least 1", c.Negatives)
+	case !(c.StatsScale > 0):
+		return bad("stats_scale %v: want > 0", c.StatsScale)
+	case c.MaxInteractions < 1:
+		return bad("max_interactions %d: want at least 1", c.MaxInteractions)
+	case math.IsNaN(c.Epsilon):
+		return bad("epsilon is NaN")
+	}
+	if c.Private() {
+		if !(c.Clip > 0) {
+			return bad("clip_norm %v: want > 0", c.Clip)
+		}
+		if err := accountant.CheckDelta(c.Delta); err != nil {
+			return bad("%v", err)
+		}
+		if c.Accountant != "rdp" && c.Accountant != "pld" {
+			return bad("accountant %q: want rdp or pld", c.Accountant)
+		}
+	}
+	return nil
+}
+
+// Plan is the privacy plan of a run: what the accountant is asked.
+type Plan struct {
+	Subjects        int     `json:"subjects"`
+	SamplingRate    float64 `json:"sampling_rate"`
+	Steps           int     `json:"steps"`
+	NoiseMultiplier float64 `json:"noise_multiplier"` // σ: noise std is σ·C
+	Epsilon         float64 `json:"epsilon"`          // what the plan spends (never above the target)
+	Delta           float64 `json:"delta"`
+	Accountant      string  `json:"accountant"`
+}
+
+// Event is the plan as an accountant event.
+func (p Plan) Event() accountant.Event {
+	return accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: p.SamplingRate, NoiseMultiplier: p.NoiseMultiplier,
+		Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"}
+}
+
+// MakePlan calibrates σ for the target. The number of subjects sets q and
+// is treated as public, as in Opacus and TF Privacy.
+func (c Config) MakePlan(subjects int) (Plan, error) {
+	if subjects < 1 {
+		return Plan{}, fmt.Errorf("%w: no subjects to train on", ErrInput)
+	}
+	q := min(1, float64(c.BatchSize)/float64(subjects))
+	steps := max(1, int(math.Ceil(c.Epochs/q)))
+	p := Plan{Subjects: subjects, SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1)}
+	if !c.Private() {
+		return p, nil
+	}
+	cal, err := accountant.Calibrate(c.Accountant, c.Epsilon, q, steps, c.Delta)
+	if err != nil {
+		return Plan{}, fmt.Errorf("%w: calibrating noise for ε %v, δ %v, q %.4g, %d steps: %w", ErrConfig, c.Epsilon, c.Delta, q, steps, err)
+	}
+	p.NoiseMultiplier, p.Epsilon = cal.NoiseMultiplier, cal.Epsilon
+	return p, nil
+}
+
+// Model is the released model: item factors and biases.
+type Model struct {
+	Dim   int
+	Items []string
+	P     []float64 // item j: P[j*(Dim+1):][:Dim] factors, P[j*(Dim+1)+Dim] bias
+	// Solve settings subjects use with the released model.
+	Lambda, Unobserved float64
+}
+
+func (m *Model) row(j int) []float64 { w := m.Dim + 1; return m.P[j*w : (j+1)*w : (j+1)*w] }
+
+// Solver solves subjects' factors from a model: the closed form of the
+// implicit-feedback objective (Hu, Koren and Volinsky 2008) with weight 1
+// on a subject's items (times their weight) and Unobserved on all others,
+// from the Gramian of the item factors.
+type Solver struct {
+	m    *Model
+	gram []float64 // Unobserved * VᵀV
+	vtb  []float64 // Unobserved * Vᵀb
+}
+
+// NewSolver precomputes the Gramians.
+func NewSolver(m *Model) *Solver {
+	d := m.Dim
+	s := &Solver{m: m, gram: make([]float64, d*d), vtb: make([]float64, d)}
+	for j := range m.Items {
+		r := m.row(j)
+		for a := range d {
+			ra := r[a]
+			g := s.gram[a*d : (a+1)*d]
+			for c := range d {
+				g[c] += ra * r[c]
+			}
+			s.vtb[a] += ra * r[d]
+		}
+	}
+	for i := range s.gram {
+		s.gram[i] *= m.Unobserved
+	}
+	for i := range s.vtb {
+		s.vtb[i] *= m.Unobserved
+	}
+	return s
+}
+
+// Solve returns the factor u of a subject with these interactions; a and
+// rhs are scratch of d*d and d.
+func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
+	m, d := s.m, s.m.Dim
+	copy(a, s.gram)
+	for i := range d {
+		a[i*d+i] += m.Lambda
+		rhs[i] = -s.vtb[i]
+	}
+	w0 := m.Unobserved
+	for _, x := range rows {
+		r := m.row(int(x.Item))
+		c := float64(x.Weight) // confidence of an observed item
+		extra := c - w0
+		b := r[d]
+		for p := range d {
+			rp := r[p]
+			ap := a[p*d : (p+1)*d]
+			for q := range d {
+				ap[q] += extra * rp * r[q]
+			}
+			// target 1 with weight c, minus the w0 already counted with target 0
+			rhs[p] += c*(1-b)*rp + w0*b*rp
+		}
+	}
+	return cholSolve(a, rhs, u, d)
+}
+
+// cholSolve solves a x = b for symmetric positive definite a (d×d, row
+// major, overwritten).
+func cholSolve(a, b, x []float64, d int) error {
+	for j := range d {
+		s := a[j*d+j]
+		for k := range j {
+			s -= a[j*d+k] * a[j*d+k]
+		}
+		if !(s > 0) {
+			return fmt.Errorf("%w: subject system not positive definite", ErrDiverged)
+		}
+		s = math.Sqrt(s)
+		a[j*d+j] = s
+		for i := j + 1; i < d; i++ {
+			t := a[i*d+j]
+			for k := range j {
+				t -= a[i*d+k] * a[j*d+k]
+			}
+			a[i*d+j] = t / s
+		}
+	}
+	for i := range d {
+		t := b[i]
+		for k := range i {
+			t -= a[i*d+k] * x[k]
+		}
+		x[i] = t / a[i*d+i]
+	}
+	for i := d - 1; i >= 0; i-- {
+		t := x[i]
+		for k := i + 1; k < d; k++ {
+			t -= a[k*d+i] * x[k]
+		}
+		x[i] = t / a[i*d+i]
+	}
+	return nil
+}
+
+// Score writes u·v_j + b_j for every item into scores.
+func (m *Model) Score(u []float64, scores []float64) {
+	d := m.Dim
+	for j := range m.Items {
+		r := m.row(j)
+		s := r[d]
+		for p := range d {
+			s += u[p] * r[p]
+		}
+		scores[j] = s
+	}
+}
+
+// bound samples at most max interactions of a subject, uniformly.
+func bound(rows []Interaction, limit int, r *rand.Rand) []Interaction {
+	if len(rows) <= limit {
+		return rows
+	}
+	idx := r.Perm(len(rows))[:limit]
+	out := make([]Interaction, limit)
+	for i, k := range idx {
+		out[i] = rows[k]
+	}
+	return out
+}
