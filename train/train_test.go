@@ -65,13 +65,36 @@ func TestPlantedQuality(t *testing.T) {
 	np, st := fitEval(t, d, cfg)
 	t.Logf("popularity %+v", pop)
 	t.Logf("non-private %+v (%.2fs, mean norm %.3g)", np, st.Seconds, st.MeanNorm)
-	for _, eps := range []float64{8, 1000} {
-		for _, lr := range []float64{0.1, 0.3, 1} {
-			cfg := testConfig()
-			cfg.Optimizer, cfg.LearningRate, cfg.Accountant, cfg.BatchSize = "sgd", lr, "rdp", 1000
-			cfg.Epsilon, cfg.Delta = eps, 1e-5
-			met, st := fitEval(t, d, cfg)
-			t.Logf("ε=%v lr %v σ=%.3f clipped %.2f norm %.3g: R20 %.3f", eps, lr, st.Plan.NoiseMultiplier, st.ClippedShare, st.MeanNorm, met.Recall20)
+	type trial struct {
+		eps, lr, clip, alpha float64
+		batch                int
+		epochs               float64
+		opt                  string
+	}
+	for _, tr := range []trial{
+		{8, 0.1, 1, 0.3, 2000, 4, "adam"},
+		{8, 0.05, 1, 0.3, 2000, 10, "adam"},
+		{8, 0.1, 1, 0.3, 4000, 10, "adam"},
+		{8, 0.05, 1, 1, 2000, 4, "adam"},
+		{4, 0.05, 1, 0.3, 2000, 4, "adam"},
+		{1, 0.05, 1, 0.3, 2000, 4, "adam"},
+		{1000, 0.05, 1, 0.3, 2000, 10, "adam"},
+	} {
+		cfg := testConfig()
+		cfg.Optimizer, cfg.LearningRate, cfg.Accountant, cfg.BatchSize = tr.opt, tr.lr, "rdp", tr.batch
+		cfg.Clip, cfg.StatsScale, cfg.Epochs = tr.clip, tr.alpha, tr.epochs
+		cfg.Epsilon, cfg.Delta = tr.eps, 1e-5
+		tr2, test := d.Split(2, 0, 1)
+		plan, err := cfg.MakePlan(len(tr2.Subjects))
+		if err != nil {
+			t.Fatal(err)
 		}
+		m, st, err := Fit(context.Background(), tr2, cfg, plan, nil)
+		if err != nil {
+			t.Logf("%+v: %v", tr, err)
+			continue
+		}
+		met, _ := Evaluate(tr2, test, ModelRanker(m), 2)
+		t.Logf("%+v steps %d σ=%.3f norm %.3g: R20 %.3f", tr, plan.Steps, plan.NoiseMultiplier, st.MeanNorm, met.Recall20)
 	}
 }
