@@ -31,10 +31,25 @@ type Stats struct {
 	SecondsPerEp   float64 `json:"seconds_per_epoch"`
 }
 
+// FitOptions are the operational settings of Fit.
+type FitOptions struct {
+	Log *slog.Logger
+	// Checkpoint, when set, is called with the state every
+	// CheckpointEvery steps (default: every tenth of the plan) and after
+	// the last step; an error stops training.
+	Checkpoint      func(*Checkpoint) error
+	CheckpointEvery int
+	// Resume continues from a checkpoint of the same plan, settings and
+	// items; its steps count toward the plan, never again.
+	Resume *Checkpoint
+	RunID  string // recorded in checkpoints
+}
+
 // Fit trains item factors and biases on d. Under DP (cfg.Private) the plan
-// must come from cfg.MakePlan(len(d.Subjects)) and its spend must have been
-// accepted by the budget ledger before Fit is called: Fit reads the data.
-func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) (*Model, *Stats, error) {
+// must come from cfg.MakePlan and its spend must have been accepted by the
+// budget ledger before Fit is called: Fit reads the data.
+func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*Model, *Stats, error) {
+	log := opt.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -44,8 +59,8 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) 
 	if len(d.Items) == 0 || d.Interactions() == 0 {
 		return nil, nil, fmt.Errorf("%w: no interactions", ErrInput)
 	}
-	if plan.Subjects != len(d.Subjects) {
-		return nil, nil, fmt.Errorf("%w: the plan is for %d subjects, the data has %d", ErrConfig, plan.Subjects, len(d.Subjects))
+	if plan.SamplingRate != cfg.SamplingRate {
+		return nil, nil, fmt.Errorf("%w: the plan samples at q %v, the config at %v", ErrConfig, plan.SamplingRate, cfg.SamplingRate)
 	}
 	private := cfg.Private()
 	if private && !(plan.NoiseMultiplier > 0) {
@@ -91,6 +106,38 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) 
 	}
 	adam := newAdam(len(m.P), cfg.LearningRate)
 	adam.sgd = cfg.Optimizer == "sgd"
+	var clipped int64
+	var normSum, prevSeconds float64
+	first := 0
+	if c := opt.Resume; c != nil {
+		switch {
+		case c.Plan != plan:
+			return nil, nil, fmt.Errorf("%w: it was made by another privacy plan (%+v, now %+v)", ErrCheckpoint, c.Plan, plan)
+		case c.Config != cfg.fingerprint():
+			return nil, nil, fmt.Errorf("%w: it was made with other training settings", ErrCheckpoint)
+		case c.Items != itemsFingerprint(d.Items) || c.Dim != dim || len(c.P) != len(m.P):
+			return nil, nil, fmt.Errorf("%w: it was made for another item list or dimension", ErrCheckpoint)
+		}
+		copy(m.P, c.P)
+		copy(adam.m1, c.M1)
+		copy(adam.m2, c.M2)
+		adam.t, first = c.AdamT, c.StepsDone
+		st.SubjectsSeen, clipped, normSum, prevSeconds = c.Seen, c.Clipped, c.NormSum, c.Seconds
+		st.StepsDone = first
+		log.Info("resuming training", "step", first, "of", plan.Steps)
+	}
+	every := opt.CheckpointEvery
+	if every <= 0 {
+		every = max(1, plan.Steps/10)
+	}
+	save := func(step int) error {
+		if opt.Checkpoint == nil {
+			return nil
+		}
+		return opt.Checkpoint(&Checkpoint{RunID: opt.RunID, Plan: plan, Config: cfg.fingerprint(), Items: itemsFingerprint(d.Items),
+			Dim: dim, NItems: nItems, StepsDone: step, AdamT: adam.t, Seen: st.SubjectsSeen, Clipped: clipped, NormSum: normSum,
+			Seconds: prevSeconds + time.Since(start).Seconds(), P: m.P, M1: adam.m1, M2: adam.m2})
+	}
 	// Each subject's released vector is its sparse gradient on the items it
 	// touched, followed by α·[u uᵀ, u, 1]: the statistics from which the
 	// gradient of the unobserved items (all of them) follows for every item
@@ -105,10 +152,8 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) 
 	grad := make([]float64, len(m.P))
 	expected := plan.SamplingRate * float64(len(d.Subjects))
 	sampler := rand.New(newSource())
-	var clipped int64
-	var normSum float64
 	batch := make([]int, 0, int(expected*1.5)+16)
-	for step := range plan.Steps {
+	for step := first; step < plan.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
@@ -175,13 +220,16 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) 
 		st.SubjectsSeen += int64(len(batch))
 		st.StepsDone = step + 1
 		if !finite(m.P) {
-			return nil, nil, fmt.Errorf("%w: item factors stopped being finite at step %d (lower learning_rate)", ErrDiverged, step+1)
+			return nil, nil, fmt.Errorf("%w: item factors diverged at step %d (lower learning_rate)", ErrDiverged, step+1)
 		}
-		if (step+1)%max(1, plan.Steps/10) == 0 {
+		if (step+1)%every == 0 || step+1 == plan.Steps {
 			log.Debug("training", "step", step+1, "of", plan.Steps, "batch", len(batch))
+			if err := save(step + 1); err != nil {
+				return nil, nil, fmt.Errorf("checkpoint after step %d: %w", step+1, err)
+			}
 		}
 	}
-	st.Seconds = time.Since(start).Seconds()
+	st.Seconds = prevSeconds + time.Since(start).Seconds()
 	if st.SubjectsSeen > 0 {
 		st.ClippedShare = float64(clipped) / float64(st.SubjectsSeen)
 		st.MeanNorm = normSum / float64(st.SubjectsSeen)
@@ -191,9 +239,11 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, log *slog.Logger) 
 	return m, st, nil
 }
 
+// finite reports whether every factor is a number of a sane size: factors
+// beyond 1e8 mean the optimizer diverged long before they overflow.
 func finite(x []float64) bool {
 	for _, v := range x {
-		if math.IsNaN(v) || math.IsInf(v, 0) {
+		if !(math.Abs(v) <= 1e8) {
 			return false
 		}
 	}
@@ -239,6 +289,7 @@ type gradScratch struct {
 	pcg       *rand.PCG // negatives: seeded per (subject, step)
 	r         *rand.Rand
 	normSum   float64
+	lastNorm  float64
 }
 
 func newGradScratch(dim, nItems int) *gradScratch {
@@ -259,9 +310,9 @@ func subjectKey(id string) uint64 {
 
 // subject adds one subject's (clipped) gradient to acc and reports whether
 // the clip scaled it down. The gradient, with the subject's factor u held
-// fixed, is -2 c_j (p_j - u·v_j - b_j) [u, 1] for each item j: every
-// observed item, and the unobserved ones estimated from Negatives·|items|
-// uniform draws scaled by items/draws.
+// fixed, is -2 c_j (p_j - u·v_j - b_j) [u, 1] for each observed item j;
+// the unobserved items' part follows from the statistics [u uᵀ, u, 1]
+// (see unobservedGrad), so no item is sampled.
 func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private bool, acc []float64) (bool, error) {
 	if len(rows) == 0 {
 		return false, nil
@@ -271,7 +322,6 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 		return false, err
 	}
 	g.items, g.coef = g.items[:0], g.coef[:0]
-	_ = cfg.Negatives
 	add := func(j int32, c float64) {
 		if k := g.pos[j]; k > 0 {
 			g.coef[k-1] += c
@@ -305,6 +355,7 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 	alpha := cfg.StatsScale
 	norm := math.Sqrt(norm2*(uu+1) + alpha*alpha*(uu*uu+uu+1))
 	g.normSum += norm
+	g.lastNorm = norm
 	f, wasClipped := 1.0, false
 	if private && norm > cfg.Clip {
 		f, wasClipped = cfg.Clip/norm, true

@@ -11,13 +11,12 @@ import (
 // Config sets up a training run.
 type Config struct {
 	Dim             int     `yaml:"dim"`               // factor dimension d (default 32)
-	Epochs          float64 `yaml:"epochs"`            // passes, in expected subjects (default 10)
-	BatchSize       int     `yaml:"batch_size"`        // expected subjects per step; q = batch/subjects (default 1000)
-	LearningRate    float64 `yaml:"learning_rate"`     // Adam step (default 0.02)
+	Epochs          float64 `yaml:"epochs"`            // passes over the subjects, in expectation (default 2)
+	SamplingRate    float64 `yaml:"sampling_rate"`     // q: each subject joins each step with this probability (default 0.4)
+	LearningRate    float64 `yaml:"learning_rate"`     // Adam step (default 0.05)
 	Optimizer       string  `yaml:"optimizer"`         // adam (default) or sgd (momentum 0.9)
 	Lambda          float64 `yaml:"lambda"`            // ridge of each subject's own solve (default 1)
 	Unobserved      float64 `yaml:"unobserved_weight"` // weight of items a subject did not touch (default 0.05)
-	Negatives       int     `yaml:"negatives"`         // sampled unobserved items per positive, for the item gradient (default 4)
 	MaxInteractions int     `yaml:"max_interactions"`  // per subject, sampled uniformly (default 200)
 	Clip            float64 `yaml:"clip_norm"`         // L2 bound C of a subject's whole gradient (default 1)
 	// StatsScale weighs a subject's statistics [u uᵀ, u, 1] against its
@@ -37,8 +36,8 @@ type Config struct {
 
 // DefaultConfig returns the defaults above.
 func DefaultConfig() Config {
-	return Config{Dim: 32, Epochs: 10, BatchSize: 1000, LearningRate: 0.02, Lambda: 1, Unobserved: 0.05, Negatives: 4,
-		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 0, Accountant: "pld", Seed: 1}
+	return Config{Dim: 32, Epochs: 2, SamplingRate: 0.4, LearningRate: 0.05, Optimizer: "adam", Lambda: 1, Unobserved: 0.05,
+		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1}
 }
 
 // Private reports whether the config asks for DP.
@@ -52,16 +51,16 @@ func (c Config) Validate() error {
 		return bad("dim %d: want 1..512", c.Dim)
 	case !(c.Epochs > 0) || c.Epochs > 1000:
 		return bad("epochs %v: want (0, 1000]", c.Epochs)
-	case c.BatchSize < 1:
-		return bad("batch_size %d: want at least 1", c.BatchSize)
+	case !(c.SamplingRate > 0 && c.SamplingRate <= 1):
+		return bad("sampling_rate %v: want (0, 1]", c.SamplingRate)
+	case c.Optimizer != "adam" && c.Optimizer != "sgd":
+		return bad("optimizer %q: want adam or sgd", c.Optimizer)
 	case !(c.LearningRate > 0):
 		return bad("learning_rate %v: want > 0", c.LearningRate)
 	case !(c.Lambda > 0):
 		return bad("lambda %v: want > 0", c.Lambda)
 	case !(c.Unobserved > 0):
 		return bad("unobserved_weight %v: want > 0", c.Unobserved)
-	case c.Negatives < 1:
-		return bad("negatives %d: want at least 1", c.Negatives)
 	case !(c.StatsScale > 0):
 		return bad("stats_scale %v: want > 0", c.StatsScale)
 	case c.MaxInteractions < 1:
@@ -85,7 +84,6 @@ func (c Config) Validate() error {
 
 // Plan is the privacy plan of a run: what the accountant is asked.
 type Plan struct {
-	Subjects        int     `json:"subjects"`
 	SamplingRate    float64 `json:"sampling_rate"`
 	Steps           int     `json:"steps"`
 	NoiseMultiplier float64 `json:"noise_multiplier"` // σ: noise std is σ·C
@@ -100,15 +98,16 @@ func (p Plan) Event() accountant.Event {
 		Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"}
 }
 
-// MakePlan calibrates σ for the target. The number of subjects sets q and
-// is treated as public, as in Opacus and TF Privacy.
-func (c Config) MakePlan(subjects int) (Plan, error) {
-	if subjects < 1 {
-		return Plan{}, fmt.Errorf("%w: no subjects to train on", ErrInput)
+// MakePlan calibrates σ for the target. It depends on the settings only,
+// never on the data, so that the spend is known and checked against the
+// budget before any data is read.
+func (c Config) MakePlan() (Plan, error) {
+	if err := c.Validate(); err != nil {
+		return Plan{}, err
 	}
-	q := min(1, float64(c.BatchSize)/float64(subjects))
+	q := c.SamplingRate
 	steps := max(1, int(math.Ceil(c.Epochs/q)))
-	p := Plan{Subjects: subjects, SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1)}
+	p := Plan{SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1)}
 	if !c.Private() {
 		return p, nil
 	}
