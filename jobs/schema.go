@@ -2,7 +2,9 @@ package jobs
 
 import (
 	"encoding/json"
+	"path"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/invopop/jsonschema"
@@ -15,6 +17,16 @@ func SpecSchema() ([]byte, error) {
 	r := &jsonschema.Reflector{
 		FieldNameTag:               "yaml",
 		RequiredFromJSONSchemaTags: true,
+		// Types from other packages are named with their package
+		// (segment.Config is SegmentConfig, budget.Config BudgetConfig),
+		// so that types of the same name do not collide.
+		Namer: func(t reflect.Type) string {
+			pkg := path.Base(t.PkgPath())
+			if pkg == "jobs" || pkg == "." || strings.HasPrefix(t.Name(), strings.ToUpper(pkg[:1])+pkg[1:]) {
+				return t.Name()
+			}
+			return strings.ToUpper(pkg[:1]) + pkg[1:] + t.Name()
+		},
 		Mapper: func(t reflect.Type) *jsonschema.Schema {
 			if t == reflect.TypeFor[time.Duration]() {
 				return &jsonschema.Schema{Type: "string", Pattern: `^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$`, Description: "a duration such as 90s, 10m or 1h30m"}

@@ -1,11 +1,14 @@
 package lineage
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
 // Bloom is a Bloom filter of subject tokens: it answers "may this subject
@@ -114,4 +117,25 @@ func (b *Bloom) UnmarshalBinary(data []byte) error {
 		b.bits[i] = binary.LittleEndian.Uint64(words[i*8:])
 	}
 	return nil
+}
+
+// ContributorsFile is the name of the contributors filter in an output.
+const ContributorsFile = "contributors.bloom"
+
+// WriteContributors writes the filter of the subjects whose data shaped an
+// output into it as ContributorsFile, and describes it.
+func WriteContributors(ctx context.Context, out *dataset.Output, subjects []string, fpr float64) (Contributors, error) {
+	b, err := NewBloom(len(subjects), fpr)
+	if err != nil {
+		return Contributors{}, err
+	}
+	for _, s := range subjects {
+		b.Add(s)
+	}
+	data, _ := b.MarshalBinary()
+	if err := out.PutFile(ctx, ContributorsFile, data, 0); err != nil {
+		return Contributors{}, err
+	}
+	url, _ := out.FileLocation(ContributorsFile)
+	return Contributors{Filter: url, Subjects: b.Len(), FPR: b.FPR(), Bits: b.Bits(), Hashes: b.Hashes()}, nil
 }

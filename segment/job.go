@@ -68,11 +68,7 @@ type KMeansConfig struct {
 }
 
 // BudgetConfig names the ledger and the budget that DP releases spend.
-type BudgetConfig struct {
-	Ledger        string `yaml:"ledger"`
-	Dataset       string `yaml:"dataset"` // name spends are recorded under; default: the events URL
-	budget.Policy `yaml:",inline"`
-}
+type BudgetConfig = budget.Config
 
 // DefaultConfig returns the defaults of every optional field.
 func DefaultConfig() Config {
@@ -593,21 +589,13 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 // suppressed, in a Bloom filter beside the exports: each of them shaped the
 // centres, so an erasure of any of them concerns this output.
 func writeContributors(ctx context.Context, out *dataset.Output, subjects []string, fpr float64, rep *Report) error {
-	b, err := lineage.NewBloom(len(subjects), fpr)
+	c, err := lineage.WriteContributors(ctx, out, subjects, fpr)
 	if err != nil {
 		return err
 	}
-	for _, s := range subjects {
-		b.Add(s)
-	}
-	data, _ := b.MarshalBinary()
-	if err := out.PutFile(ctx, ContributorsFile, data, 0); err != nil {
-		return err
-	}
-	url, _ := out.FileLocation(ContributorsFile)
-	rep.Contributors = &Contributors{File: url, Subjects: b.Len(), FPR: b.FPR(), Bits: b.Bits(), Hashes: b.Hashes()}
+	rep.Contributors = &Contributors{File: c.Filter, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}
 	return nil
 }
 
 // ContributorsFile is the name of the contributors filter in an output.
-const ContributorsFile = "contributors.bloom"
+const ContributorsFile = lineage.ContributorsFile

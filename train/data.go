@@ -87,16 +87,41 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 	return nil
 }
 
-// Data returns the interactions, each subject's sorted by time.
+// Data returns the interactions in a canonical order that does not depend
+// on the order they were added in: subjects and items sorted by id, each
+// subject's interactions by time, then item.
 func (b *Builder) Data() (*Data, error) {
 	if len(b.d.Subjects) == 0 {
 		return nil, fmt.Errorf("%w: no interactions", ErrInput)
 	}
-	for _, r := range b.d.Rows {
-		slices.SortStableFunc(r, func(a, c Interaction) int { return int(sign(a.Time - c.Time)) })
+	items := slices.Clone(b.d.Items)
+	slices.Sort(items)
+	remap := make([]int32, len(items))
+	for j, it := range items {
+		remap[b.item[it]] = int32(j)
 	}
-	d := b.d
-	return &d, nil
+	order := make([]int32, len(b.d.Subjects))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(b.d.Subjects[x], b.d.Subjects[y]) })
+	d := &Data{Subjects: make([]string, len(order)), Items: items, Rows: make([][]Interaction, len(order))}
+	for k, s := range order {
+		d.Subjects[k] = b.d.Subjects[s]
+		r := b.d.Rows[s]
+		for i := range r {
+			r[i].Item = remap[r[i].Item]
+		}
+		slices.SortFunc(r, func(a, c Interaction) int {
+			if a.Time != c.Time {
+				return int(sign(a.Time - c.Time))
+			}
+			return int(a.Item - c.Item)
+		})
+		d.Rows[k] = r
+	}
+	*b = *NewBuilder() // the rows now belong to d
+	return d, nil
 }
 
 func sign(x int64) int64 {

@@ -32,6 +32,14 @@ type Policy struct {
 	Period  string  `yaml:"period" json:"period"` // total, year, quarter, month, week or day
 }
 
+// Config names the ledger and the budget a job's DP releases spend: the
+// budget section of a job file.
+type Config struct {
+	Ledger  string `yaml:"ledger"`  // URL of the ledger
+	Dataset string `yaml:"dataset"` // name spends are recorded under; default: the events URL
+	Policy  `yaml:",inline"`
+}
+
 // Validate reports whether p is usable.
 func (p Policy) Validate() error {
 	if !(p.Epsilon > 0) || math.IsInf(p.Epsilon, 0) {

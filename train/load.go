@@ -1,0 +1,108 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sync"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// Interactions turns events into interactions.
+type Interactions struct {
+	// EventWeights gives each event type's weight; types not listed are
+	// not interactions. Default: view 1, add_to_cart 2, purchase 4.
+	EventWeights map[string]float64 `yaml:"event_weights"`
+	// WindowDays is how far back from the logical date events count
+	// (default 90; the policy's retention still applies).
+	WindowDays int `yaml:"window_days"`
+}
+
+// DefaultInteractions returns the defaults above.
+func DefaultInteractions() Interactions {
+	return Interactions{EventWeights: map[string]float64{"view": 1, "add_to_cart": 2, "purchase": 4}, WindowDays: 90}
+}
+
+// Validate checks the settings.
+func (c Interactions) Validate() error {
+	if len(c.EventWeights) == 0 {
+		return fmt.Errorf("%w: event_weights is empty: no event would be an interaction", ErrConfig)
+	}
+	for t, w := range c.EventWeights {
+		if !(w > 0) || math.IsInf(w, 0) {
+			return fmt.Errorf("%w: event_weights[%s] %v: want a positive finite number", ErrConfig, t, w)
+		}
+	}
+	if c.WindowDays < 1 {
+		return fmt.Errorf("%w: window_days %d: want at least 1", ErrConfig, c.WindowDays)
+	}
+	return nil
+}
+
+// LoadEvents reads the interactions of the events the filter keeps (consent
+// for the job's purposes, no erasure, retention), within the window ending
+// on the logical date. A subject-item pair's weight is the sum of its
+// events' weights; its time is the latest event's.
+func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, ic Interactions, day time.Time, workers int) (*Data, privacy.Report, error) {
+	if err := ic.Validate(); err != nil {
+		return nil, privacy.Report{}, err
+	}
+	end := day.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
+	from, to := end.AddDate(0, 0, -ic.WindowDays).UnixMicro(), end.UnixMicro()
+	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "item_id"})
+	if err != nil {
+		return nil, privacy.Report{}, err
+	}
+	defer sc.Close()
+	b := NewBuilder()
+	var mu sync.Mutex
+	keeps := make([][]bool, max(1, workers))
+	type row struct {
+		s, i int32
+		w    float64
+		at   int64
+	}
+	err = sc.Run(ctx, workers, func(w int, _ dataset.Unit, batch *dataset.Batch) error {
+		var err error
+		if keeps[w], err = flt.Apply(batch, keeps[w]); err != nil {
+			return err
+		}
+		keep := keeps[w]
+		subj, item, typ := batch.Column("subject_id").Str, batch.Column("item_id").Str, batch.Column("event_type").Str
+		at := batch.Column("event_time").Int
+		weight := make([]float64, len(typ.Dict))
+		for k, t := range typ.Dict {
+			weight[k] = ic.EventWeights[t]
+		}
+		var rows []row
+		for i, x := range subj.Index {
+			if !keep[i] || at[i] < from || at[i] >= to {
+				continue
+			}
+			if wt := weight[typ.Index[i]]; wt > 0 {
+				rows = append(rows, row{x, item.Index[i], wt, at[i]})
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, r := range rows {
+			if err := b.Add(subj.Dict[r.s], item.Dict[r.i], r.w, time.UnixMicro(r.at)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	rep := flt.Report()
+	if err != nil {
+		return nil, rep, err
+	}
+	d, err := b.Data()
+	if err != nil {
+		return nil, rep, fmt.Errorf("%w: no consented interactions in the %d days to %s (%d rows read, %d kept by consent and retention)",
+			ErrInput, ic.WindowDays, day.Format(time.DateOnly), rep.RowsRead, rep.RowsKept)
+	}
+	return d, rep, nil
+}
