@@ -114,6 +114,19 @@ func (o *Output) FileLocation(rel string) (string, error) {
 	return o.Location() + "/" + key, err
 }
 
+// Find returns the committed file written as rel (its key carries the
+// write id: name-WRITEID.ext).
+func (m *Manifest) Find(rel string) (ManifestFile, bool) {
+	ext := path.Ext(rel)
+	want := strings.TrimSuffix(rel, ext) + "-" + m.WriteID + ext
+	for _, f := range m.Files {
+		if f.Key == want {
+			return f, true
+		}
+	}
+	return ManifestFile{}, false
+}
+
 // fileKey names the file rel of this write, unique to the write so that a
 // committed output is never overwritten in place.
 func (o *Output) fileKey(rel string) (string, error) {

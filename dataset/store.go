@@ -125,3 +125,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	}
 	return c.r.Read(p)
 }
+
+// SiblingURL names the table next to a table URL: .../events -> .../name,
+// keeping any query.
+func SiblingURL(table, name string) string {
+	u, q, _ := strings.Cut(table, "?")
+	if q != "" {
+		q = "?" + q
+	}
+	u = strings.TrimRight(u, "/")
+	if i := strings.LastIndexByte(u, '/'); i >= 0 {
+		return u[:i+1] + name + q
+	}
+	return name + q
+}

@@ -256,3 +256,42 @@ func (ix *ConsentIndex) Decide(token string, purposes []string) Reason {
 	}
 	return worst
 }
+
+// JobInputs are what a job that reads events opens first: its policy (the
+// built-in one when policyPath is empty, its purposes checked) and its
+// tables (consent and erasure default to the tables next to the events).
+type JobInputs struct {
+	Policy                   *Policy
+	Events, Consent, Erasure dataset.Ref
+}
+
+// OpenJobInputs loads the policy, checks the job's purposes against it and
+// parses the table URLs.
+func OpenJobInputs(ctx context.Context, policyPath, events, consent, erasure string, purposes []string, opt dataset.URLOptions) (*JobInputs, error) {
+	in := &JobInputs{Policy: DefaultPolicy()}
+	if policyPath != "" {
+		var err error
+		if in.Policy, err = LoadPolicy(policyPath); err != nil {
+			return nil, err
+		}
+	}
+	if err := in.Policy.CheckPurposes(purposes); err != nil {
+		return nil, err
+	}
+	var err error
+	if in.Events, err = dataset.ParseRef(ctx, events, opt); err != nil {
+		return nil, err
+	}
+	for _, t := range []struct {
+		url, name string
+		ref       *dataset.Ref
+	}{{consent, "consent", &in.Consent}, {erasure, "erasure", &in.Erasure}} {
+		if t.url == "" {
+			t.url = dataset.SiblingURL(events, t.name)
+		}
+		if *t.ref, err = dataset.ParseRef(ctx, t.url, opt); err != nil {
+			return nil, err
+		}
+	}
+	return in, nil
+}

@@ -218,38 +218,13 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	pol := privacy.DefaultPolicy()
-	if cfg.Policy != "" {
-		var err error
-		if pol, err = privacy.LoadPolicy(cfg.Policy); err != nil {
-			return nil, err
-		}
-	}
 	build := []string{privacy.Segmentation}
 	export := []string{privacy.Marketing}
-	if err := pol.CheckPurposes(append(build, export...)); err != nil {
-		return nil, err
-	}
-	events, err := dataset.ParseRef(ctx, cfg.Events, opt)
+	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, append(build, export...), opt)
 	if err != nil {
 		return nil, err
 	}
-	sibling := func(flag, name string) (*dataset.Ref, error) {
-		u := flag
-		if u == "" {
-			u = siblingURL(cfg.Events, name)
-		}
-		r, err := dataset.ParseRef(ctx, u, opt)
-		return &r, err
-	}
-	consent, err := sibling(cfg.Consent, "consent")
-	if err != nil {
-		return nil, err
-	}
-	erasure, err := sibling(cfg.Erasure, "erasure")
-	if err != nil {
-		return nil, err
-	}
+	pol, events, consent, erasure := in.Policy, in.Events, &in.Consent, &in.Erasure
 	runID := cfg.RunID
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
@@ -407,21 +382,6 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 		return nil, err
 	}
 	return rep, nil
-}
-
-// siblingURL names the table next to an events URL: .../events -> .../name.
-func siblingURL(events, name string) string {
-	u, q := events, ""
-	if i := bytes.IndexByte([]byte(u), '?'); i >= 0 {
-		u, q = u[:i], u[i:]
-	}
-	for len(u) > 1 && u[len(u)-1] == '/' {
-		u = u[:len(u)-1]
-	}
-	if i := bytes.LastIndexByte([]byte(u), '/'); i >= 0 {
-		return u[:i+1] + name + q
-	}
-	return name + q
 }
 
 // ProfileRow is one row of the profiles export.

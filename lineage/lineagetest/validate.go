@@ -130,3 +130,32 @@ type datasetFacets struct {
 	InputFacets  map[string]json.RawMessage `json:"inputFacets"`
 	OutputFacets map[string]json.RawMessage `json:"outputFacets"`
 }
+
+// ValidateCard checks a model card (JSON) against the Model Card Toolkit
+// schema v0.0.2 (lineage/testdata/schemas/model-card under root).
+func ValidateCard(root string, data []byte) error {
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	c.AssertContent()
+	path := filepath.Join(root, "lineage/testdata/schemas/model-card/model_card.schema.v0.0.2.json")
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	if err := c.AddResource("model_card.schema.json", doc); err != nil {
+		return err
+	}
+	s, err := c.Compile("model_card.schema.json")
+	if err != nil {
+		return err
+	}
+	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	return s.Validate(inst)
+}

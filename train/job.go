@@ -1,0 +1,440 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/failpoint"
+	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+// JobConfig is a training job (configs/train.yaml).
+type JobConfig struct {
+	Events       string       `yaml:"events"`  // URL of the events
+	Consent      string       `yaml:"consent"` // default: consent/ next to events
+	Erasure      string       `yaml:"erasure"` // default: erasure/ next to events
+	Output       string       `yaml:"output"`  // URL prefix of the outputs
+	Policy       string       `yaml:"policy"`  // policy file; default: the built-in policy
+	Interactions Interactions `yaml:"interactions"`
+	Model        Config       `yaml:"model"`
+	Evaluation   Evaluation   `yaml:"evaluation"`
+	// TopK recommendations are written for each subject who allows
+	// personalization; 0 writes none.
+	TopK   int            `yaml:"top_k"`
+	Budget *budget.Config `yaml:"budget"`
+	// ContributorsFPR is the false-positive rate of the filter of the
+	// subjects whose data trained the model (contributors.bloom).
+	ContributorsFPR float64 `yaml:"contributors_fpr"`
+	// CheckpointEvery steps the state is saved, so that a crashed run
+	// resumes where it stopped (0: every tenth of the plan).
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	Workers         int `yaml:"workers"`
+	// RunID names the run; empty: a new UUIDv7, or the id of the run whose
+	// checkpoint is resumed.
+	RunID string `yaml:"-"`
+}
+
+// Evaluation sets up the evaluation of a training run.
+type Evaluation struct {
+	HoldoutLast     int     `yaml:"holdout_last"`     // each subject's last k interactions by time (default 2)
+	HoldoutFraction float64 `yaml:"holdout_fraction"` // or a random fraction, when holdout_last is 0
+	// Baselines trains a non-private model on the same split, for the
+	// report only (never written), beside popularity.
+	Baselines bool `yaml:"baselines"`
+	// Curve trains one more model per ε in CurveEpsilons (each a DP
+	// release that spends budget) for the privacy-utility curve.
+	Curve         bool      `yaml:"curve"`
+	CurveEpsilons []float64 `yaml:"curve_epsilons"`
+	Seed          uint64    `yaml:"seed"`
+}
+
+// DefaultJobConfig returns the defaults of every optional field.
+func DefaultJobConfig() JobConfig {
+	return JobConfig{Interactions: DefaultInteractions(), Model: DefaultConfig(),
+		Evaluation: Evaluation{HoldoutLast: 2, Baselines: true, CurveEpsilons: []float64{1, 2, 4, 8}, Seed: 1},
+		TopK:       20, ContributorsFPR: 0.01}
+}
+
+// UnmarshalYAML fills what the YAML leaves out from DefaultJobConfig, also
+// inside nested sections.
+func (c *JobConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain JobConfig
+	p := plain(DefaultJobConfig())
+	p.Interactions.EventWeights = nil
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	if p.Interactions.EventWeights == nil {
+		p.Interactions.EventWeights = DefaultInteractions().EventWeights
+	}
+	*c = JobConfig(p)
+	return nil
+}
+
+// LoadJobConfig reads a job file, strictly.
+func LoadJobConfig(path string) (JobConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return JobConfig{}, fmt.Errorf("%w: %v", ErrConfig, err)
+	}
+	var c JobConfig
+	if err := strictyaml.Decode(path, data, &c); err != nil {
+		return JobConfig{}, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if err := c.Validate(); err != nil {
+		return JobConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Validate reports whether the job can run.
+func (c *JobConfig) Validate() error {
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...)) }
+	if c.Events == "" || c.Output == "" {
+		return bad("events and output are required")
+	}
+	if err := c.Interactions.Validate(); err != nil {
+		return err
+	}
+	if err := c.Model.Validate(); err != nil {
+		return fmt.Errorf("model: %w", err)
+	}
+	e := c.Evaluation
+	if e.HoldoutLast < 0 || e.HoldoutFraction < 0 || e.HoldoutFraction >= 1 || (e.HoldoutLast == 0 && e.HoldoutFraction == 0) {
+		return bad("evaluation: holdout_last %d, holdout_fraction %v: want holdout_last >= 1 or a fraction in (0, 1)", e.HoldoutLast, e.HoldoutFraction)
+	}
+	for _, eps := range e.CurveEpsilons {
+		if !(eps > 0) || math.IsInf(eps, 0) {
+			return bad("evaluation: curve_epsilons %v: want positive finite values (∞ is the non-private baseline)", e.CurveEpsilons)
+		}
+	}
+	if e.Curve && len(e.CurveEpsilons) == 0 {
+		return bad("evaluation: curve is on but curve_epsilons is empty")
+	}
+	if c.TopK < 0 || c.TopK > 1000 {
+		return bad("top_k %d: want 0..1000", c.TopK)
+	}
+	if !(c.ContributorsFPR > 0 && c.ContributorsFPR < 0.5) {
+		return bad("contributors_fpr %v must be in (0, 0.5)", c.ContributorsFPR)
+	}
+	if c.Model.Private() || e.Curve {
+		if c.Budget == nil || c.Budget.Ledger == "" {
+			return bad("DP training is a release: a budget with a ledger is required")
+		}
+		if err := c.Budget.Policy.Validate(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Report is what a training run did; metrics.json in the output.
+type Report struct {
+	RunID        string         `json:"run_id"`
+	LogicalDate  string         `json:"logical_date"`
+	Output       string         `json:"output"`
+	Events       string         `json:"events"`
+	Purposes     []string       `json:"purposes"`
+	Filter       privacy.Report `json:"filter"`
+	Subjects     int            `json:"subjects"`
+	Items        int            `json:"items"`
+	Interactions int            `json:"interactions"`
+	Model        Config         `json:"-"`
+	Training     *Stats         `json:"training"`
+	Guarantee    *Guarantee     `json:"privacy,omitempty"` // nil: non-private
+	Eval         Eval           `json:"evaluation"`
+	Curve        []CurvePoint   `json:"curve,omitempty"`
+	Spent        *budget.Record `json:"budget_spent,omitempty"`
+	ResumedAt    int            `json:"resumed_at_step,omitempty"`
+
+	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
+	Recommended     int                   `json:"subjects_recommended"`
+	NotRecommended  map[string]int        `json:"not_recommended,omitempty"`
+	Seconds         float64               `json:"seconds"`
+	CurvePNG        []byte                `json:"-"`
+	recommendations []dataset.Recommendation
+}
+
+// Guarantee states what the released item factors are private for.
+type Guarantee struct {
+	Epsilon         float64 `json:"epsilon"`
+	Delta           float64 `json:"delta"`
+	Unit            string  `json:"unit"`
+	Accountant      string  `json:"accountant"`
+	NoiseMultiplier float64 `json:"noise_multiplier"`
+	SamplingRate    float64 `json:"sampling_rate"`
+	Steps           int     `json:"steps"`
+	Clip            float64 `json:"clip_norm"`
+	MaxInteractions int     `json:"max_interactions"`
+}
+
+// Eval is the evaluation of a run and its baselines on the same split.
+type Eval struct {
+	Holdout    string   `json:"holdout"`
+	Model      Metrics  `json:"model"`
+	Popularity Metrics  `json:"popularity"`
+	NonPrivate *Metrics `json:"non_private,omitempty"`
+}
+
+// CurvePoint is one point of the privacy-utility curve.
+type CurvePoint struct {
+	Epsilon float64 `json:"epsilon"` // +Inf: non-private (JSON: null)
+	Metrics Metrics `json:"metrics"`
+}
+
+// MarshalJSON writes ε = ∞ as null.
+func (p CurvePoint) MarshalJSON() ([]byte, error) {
+	var e any = p.Epsilon
+	if math.IsInf(p.Epsilon, 1) {
+		e = nil
+	}
+	return json.Marshal(struct {
+		Epsilon any     `json:"epsilon"`
+		Metrics Metrics `json:"metrics"`
+	}{e, p.Metrics})
+}
+
+// Files of a training output.
+const (
+	FactorsFile         = "item_factors.parquet"
+	RecommendationsFile = "recommendations.parquet"
+	MetricsFile         = "metrics.json"
+	CardJSONFile        = "model_card.json"
+	CardMarkdownFile    = "model_card.md"
+	CurvePNGFile        = "privacy_utility.png"
+	checkpointFile      = "train.ckpt"
+)
+
+// Purposes a training job needs: building the model and showing each
+// subject recommendations are both personalization (TCF purpose 6).
+var Purposes = []string{privacy.Personalization}
+
+// Run runs a training job at a logical date: plan and spend the budget,
+// read the consented interactions, train (resuming a checkpoint of the same
+// run), evaluate, and commit factors, recommendations, metrics and the
+// model card together.
+func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*Report, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	start := time.Now()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	cfg.Model.Workers = workers
+	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, Purposes, opt)
+	if err != nil {
+		return nil, err
+	}
+	pol, events := in.Policy, in.Events
+	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{LogicalDate: day.Format(time.DateOnly), Events: cfg.Events, Purposes: Purposes, Model: cfg.Model, NotRecommended: map[string]int{}}
+
+	// A checkpoint of this job and date resumes its run, under its run id.
+	ckptKey := dataset.Join(outRef.Key, "_checkpoints", "dt="+rep.LogicalDate, checkpointFile)
+	var resume *Checkpoint
+	switch data, err := dataset.ReadAll(ctx, outRef.Store, ckptKey); {
+	case err == nil:
+		if resume, err = UnmarshalCheckpoint(data); err != nil {
+			return nil, fmt.Errorf("%s: %w (delete it to start over)", outRef.Store.Location()+"/"+ckptKey, err)
+		}
+		if cfg.RunID != "" && cfg.RunID != resume.RunID {
+			return nil, fmt.Errorf("%w: %s belongs to run %s, not %s (delete it to start over)", ErrCheckpoint, ckptKey, resume.RunID, cfg.RunID)
+		}
+		cfg.RunID = resume.RunID
+		rep.ResumedAt = resume.StepsDone
+	case !errors.Is(err, dataset.ErrNotExist):
+		return nil, err
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = uuid.Must(uuid.NewV7()).String()
+	}
+	rep.RunID = cfg.RunID
+
+	// Plan every DP release and ask the ledger before reading any data.
+	plan, err := cfg.Model.MakePlan()
+	if err != nil {
+		return nil, err
+	}
+	var curvePlans []Plan
+	if cfg.Evaluation.Curve {
+		for _, eps := range cfg.Evaluation.CurveEpsilons {
+			c := cfg.Model
+			c.Epsilon = eps
+			p, err := c.MakePlan()
+			if err != nil {
+				return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
+			}
+			curvePlans = append(curvePlans, p)
+		}
+	}
+	if cfg.Model.Private() || len(curvePlans) > 0 {
+		if rep.Spent, err = spend(ctx, cfg, opt, day, plan, curvePlans); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Model.Private() {
+		rep.Guarantee = &Guarantee{Epsilon: plan.Epsilon, Delta: plan.Delta, Unit: "subject", Accountant: plan.Accountant,
+			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
+	}
+
+	ix, err := privacy.BuildConsentIndex(ctx, pol, &in.Consent, &in.Erasure, day)
+	if err != nil {
+		return nil, err
+	}
+	flt, err := privacy.NewFilter(pol, ix, Purposes)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "item_id"})
+	if err != nil {
+		return nil, err
+	}
+	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, pol)
+	sc.Close()
+	if err != nil {
+		return nil, err
+	}
+	data, filtered, err := LoadEvents(ctx, pol, flt, events, cfg.Interactions, day, workers)
+	if err != nil {
+		return nil, err
+	}
+	rep.Filter = filtered
+	rep.Subjects, rep.Items, rep.Interactions = len(data.Subjects), len(data.Items), data.Interactions()
+	log.Info("interactions loaded", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
+
+	// Train on the split, so that the released model is the one evaluated.
+	ev := cfg.Evaluation
+	tr, test := data.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.Seed)
+	rep.Eval.Holdout = holdoutText(ev)
+	save := func(c *Checkpoint) error {
+		if err := dataset.PutBytes(ctx, outRef.Store, ckptKey, c.Marshal()); err != nil {
+			return err
+		}
+		failpoint.Inject(fmt.Sprintf("train:after-checkpoint:%d", c.StepsDone))
+		return nil
+	}
+	m, st, err := Fit(ctx, tr, cfg.Model, plan, FitOptions{Log: log, Checkpoint: save, CheckpointEvery: cfg.CheckpointEvery, Resume: resume, RunID: rep.RunID})
+	if err != nil {
+		return nil, err
+	}
+	rep.Training = st
+	if rep.Eval.Model, err = Evaluate(tr, test, ModelRanker(m), workers); err != nil {
+		return nil, err
+	}
+	if rep.Eval.Popularity, err = Evaluate(tr, test, PopularityRanker(tr), workers); err != nil {
+		return nil, err
+	}
+	np := func() (*Metrics, error) {
+		c := cfg.Model
+		c.Epsilon = math.Inf(1)
+		p, _ := c.MakePlan()
+		nm, _, err := Fit(ctx, tr, c, p, FitOptions{Log: log})
+		if err != nil {
+			return nil, fmt.Errorf("non-private baseline: %w", err)
+		}
+		met, err := Evaluate(tr, test, ModelRanker(nm), workers)
+		return &met, err
+	}
+	if cfg.Model.Private() && (ev.Baselines || ev.Curve) {
+		if rep.Eval.NonPrivate, err = np(); err != nil {
+			return nil, err
+		}
+	}
+	if ev.Curve {
+		for i, eps := range ev.CurveEpsilons {
+			c := cfg.Model
+			c.Epsilon = eps
+			cm, _, err := Fit(ctx, tr, c, curvePlans[i], FitOptions{Log: log})
+			if err != nil {
+				return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
+			}
+			met, err := Evaluate(tr, test, ModelRanker(cm), workers)
+			if err != nil {
+				return nil, err
+			}
+			rep.Curve = append(rep.Curve, CurvePoint{Epsilon: eps, Metrics: met})
+			log.Info("curve point", "epsilon", eps, "recall_at_20", met.Recall20)
+		}
+		npm := rep.Eval.NonPrivate
+		if npm == nil {
+			npm = &rep.Eval.Model
+		}
+		rep.Curve = append(rep.Curve, CurvePoint{Epsilon: math.Inf(1), Metrics: *npm})
+		if rep.CurvePNG, err = PlotCurve(rep.Curve, rep.Eval.Popularity.Recall20); err != nil {
+			return nil, err
+		}
+	}
+
+	// Recommendations: from the released factors and each subject's own
+	// (training) interactions, only for subjects who allow personalization.
+	if cfg.TopK > 0 {
+		if err := recommend(rep, tr, m, ix, cfg.TopK, workers); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeOutputs(ctx, outRef, cfg, m, data.Subjects, rep, start); err != nil {
+		return nil, err
+	}
+	if err := outRef.Store.Delete(ctx, ckptKey); err != nil && !errors.Is(err, dataset.ErrNotExist) {
+		log.Warn("could not delete the checkpoint of a committed run", "key", ckptKey, "err", err)
+	}
+	return rep, nil
+}
+
+// spend records the run's releases in the budget ledger, refusing the run
+// when they would exceed the budget. A retry with the same run id is not
+// charged twice.
+func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, plan Plan, curve []Plan) (*budget.Record, error) {
+	store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
+	if err != nil {
+		return nil, err
+	}
+	name := cfg.Budget.Dataset
+	if name == "" {
+		name = cfg.Events
+	}
+	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: "train", LogicalDate: day, Accountant: plan.Accountant, Policy: cfg.Budget.Policy}
+	if cfg.Model.Private() {
+		req.Events = append(req.Events, plan.Event())
+	}
+	for _, p := range curve {
+		e := p.Event()
+		e.Note = fmt.Sprintf("privacy-utility curve point ε %g", p.Epsilon)
+		req.Events = append(req.Events, e)
+		req.Accountant = p.Accountant
+	}
+	rec, err := budget.Open(store, "").Spend(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	failpoint.Inject("budget:after-spend")
+	return &rec, nil
+}
+
+func holdoutText(e Evaluation) string {
+	if e.HoldoutLast > 0 {
+		return fmt.Sprintf("each subject's last %d interactions by time (subjects with no more than that many are training-only)", e.HoldoutLast)
+	}
+	return fmt.Sprintf("a random %.0f%% of each subject's interactions", 100*e.HoldoutFraction)
+}

@@ -1,0 +1,215 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"image/png"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var logical = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+
+func shop(t *testing.T, subjects int) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := synth.DefaultConfig()
+	cfg.Subjects, cfg.Items, cfg.Days, cfg.Groups = subjects, 300, 30, 5
+	s, err := synth.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	if _, err := s.Write(context.Background(), store, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func jobConfig(dir string) JobConfig {
+	cfg := DefaultJobConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "out")
+	cfg.Model.Dim, cfg.Model.Epsilon, cfg.Model.Accountant = 16, 8, "rdp"
+	cfg.Budget = &budget.Config{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 40, Delta: 1e-4, Period: "month"}}
+	return cfg
+}
+
+func TestJobEndToEnd(t *testing.T) {
+	dir := shop(t, 3000)
+	cfg := jobConfig(dir)
+	cfg.Evaluation.Curve = true
+	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("subjects %d items %d: model %+v, non-private %+v, popularity %+v", rep.Subjects, rep.Items, rep.Eval.Model, *rep.Eval.NonPrivate, rep.Eval.Popularity)
+	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 5 {
+		t.Fatalf("privacy: %+v, spent %+v", rep.Guarantee, rep.Spent)
+	}
+	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Subjects != rep.Subjects {
+		t.Fatalf("report %+v", rep)
+	}
+	if rep.Eval.NonPrivate.Recall20 <= rep.Eval.Popularity.Recall20 {
+		t.Errorf("non-private Recall@20 %.3f not above popularity %.3f", rep.Eval.NonPrivate.Recall20, rep.Eval.Popularity.Recall20)
+	}
+	// Committed outputs, all listed in the manifest.
+	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	m, err := dataset.VerifyManifest(context.Background(), ref.Store, ref.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{FactorsFile, RecommendationsFile, MetricsFile, CardJSONFile, CardMarkdownFile, CurvePNGFile, lineage.ContributorsFile} {
+		if _, ok := m.Find(f); !ok {
+			t.Errorf("output lacks %s (has %v)", f, m.Files)
+		}
+	}
+	key := func(name string) string { f, _ := m.Find(name); return dataset.Join(ref.Key, f.Key) }
+	read := func(name string) []byte {
+		b, err := dataset.ReadAll(context.Background(), ref.Store, key(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if _, err := png.Decode(bytes.NewReader(read(CurvePNGFile))); err != nil {
+		t.Errorf("curve: %v", err)
+	}
+	if err := lineagetest.ValidateCard("..", read(CardJSONFile)); err != nil {
+		t.Errorf("model card does not validate: %v", err)
+	}
+	md := string(read(CardMarkdownFile))
+	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "![privacy-utility curve](privacy_utility-", "## Limitations"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("card lacks %q:\n%s", want, md)
+		}
+	}
+	var metrics map[string]any
+	if err := json.Unmarshal(read(MetricsFile), &metrics); err != nil {
+		t.Fatalf("metrics.json: %v", err)
+	}
+	// Factors: one row per item; recommendations only for consenting
+	// subjects, never an item the subject already has.
+	f, err := dataset.OpenParquet(context.Background(), ref.Store, key(FactorsFile), dataset.ItemFactorsContract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.NumRows() != int64(rep.Items) {
+		t.Errorf("%d factor rows for %d items", f.NumRows(), rep.Items)
+	}
+	// No checkpoint left behind.
+	if _, err := os.Stat(filepath.Join(dir, "out", "_checkpoints", "dt=2026-11-27", checkpointFile)); !os.IsNotExist(err) {
+		t.Errorf("checkpoint left after commit: %v", err)
+	}
+}
+
+func TestJobRefusals(t *testing.T) {
+	dir := shop(t, 500)
+	cfg := jobConfig(dir)
+	cfg.Budget.Policy.Epsilon = 5
+	if _, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil); !errors.Is(err, budget.ErrExhausted) {
+		t.Fatalf("ε 8 against a budget of 5: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("a refused run wrote output: %v", err)
+	}
+	cfg = jobConfig(dir)
+	cfg.Budget = nil
+	if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
+		t.Errorf("DP without a budget: %v", err)
+	}
+	cfg = jobConfig(dir)
+	cfg.Interactions.EventWeights = map[string]float64{"wishlist": 1}
+	if _, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil); !errors.Is(err, ErrInput) {
+		t.Errorf("no interactions: %v", err)
+	}
+}
+
+// TestJobResumesAfterCrash kills a training run after a checkpoint (in a
+// child process, by failpoint) and checks that the rerun resumes it under
+// the same run id without spending budget twice.
+func TestJobResumesAfterCrash(t *testing.T) {
+	if dir := os.Getenv("VEIL_TRAIN_CHILD"); dir != "" {
+		cfg := jobConfig(dir)
+		cfg.CheckpointEvery = 1
+		Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
+		os.Exit(0)
+	}
+	dir := shop(t, 800)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestJobResumesAfterCrash$")
+	cmd.Env = append(os.Environ(), "VEIL_TRAIN_CHILD="+dir, "VEIL_FAILPOINT=train:after-checkpoint:2")
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 137 {
+		t.Fatalf("child: %v", err)
+	}
+	ckpt := filepath.Join(dir, "out", "_checkpoints", "dt=2026-11-27", checkpointFile)
+	data, err := os.ReadFile(ckpt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := UnmarshalCheckpoint(data)
+	if err != nil || c.StepsDone != 2 {
+		t.Fatalf("checkpoint %+v, %v", c, err)
+	}
+	cfg := jobConfig(dir)
+	cfg.CheckpointEvery = 1
+	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.RunID != c.RunID || rep.ResumedAt != 2 || rep.Training.StepsDone != rep.Training.Plan.Steps {
+		t.Fatalf("rerun: run %s (checkpoint %s), resumed at %d, %d of %d steps", rep.RunID, c.RunID, rep.ResumedAt, rep.Training.StepsDone, rep.Training.Plan.Steps)
+	}
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "ledger"))
+	recs, err := budget.Open(store, "").Records(context.Background(), cfg.Events)
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("ledger has %d records (want 1: the retry is not charged again): %v", len(recs), err)
+	}
+}
+
+func TestCardGolden(t *testing.T) {
+	rep := &Report{RunID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", LogicalDate: "2026-11-27", Output: "file:///srv/veil/models/dt=2026-11-27/run=0193a1b2",
+		Events: "file:///srv/veil/shop/events", Purposes: Purposes, Subjects: 48211, Items: 19874, Interactions: 1893345, Model: DefaultConfig(),
+		Guarantee: &Guarantee{Epsilon: 7.98, Delta: 1e-6, Unit: "subject", Accountant: "pld", NoiseMultiplier: 1.07, SamplingRate: 0.4, Steps: 5, Clip: 1, MaxInteractions: 200},
+		Eval: Eval{Holdout: holdoutText(DefaultJobConfig().Evaluation), Model: Metrics{Recall10: 0.31, Recall20: 0.45, NDCG10: 0.22, NDCG20: 0.26, Coverage: 0.4},
+			NonPrivate: &Metrics{Recall10: 0.33, Recall20: 0.48, NDCG10: 0.24, NDCG20: 0.28, Coverage: 0.5}, Popularity: Metrics{Recall10: 0.03, Recall20: 0.05, NDCG10: 0.02, NDCG20: 0.03, Coverage: 0.001}},
+		Recommended: 30112}
+	rep.Filter.RowsRead, rep.Filter.RowsKept = 9000000, 7000000
+	c := Card(rep)
+	js, _ := json.MarshalIndent(c, "", "  ")
+	if err := lineagetest.ValidateCard("..", js); err != nil {
+		t.Fatal(err)
+	}
+	md := lineage.RenderCard(c, CurvePNGFile)
+	golden := filepath.Join("testdata", "model_card.golden.md")
+	if *update {
+		os.MkdirAll("testdata", 0o755)
+		if err := os.WriteFile(golden, md, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(md, want) {
+		t.Errorf("card Markdown differs from %s (go test ./train -run CardGolden -update):\n%s", golden, md)
+	}
+}

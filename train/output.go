@@ -1,0 +1,216 @@
+package train
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"image/color"
+	"math"
+	"path"
+	"sync"
+	"time"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// recommend ranks, for every subject who allows personalization, the items
+// the subject has not touched, by the released factors and the subject's
+// own factor (solved from its own interactions only).
+func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, workers int) error {
+	var eligible []int
+	for s, id := range d.Subjects {
+		if r := ix.Decide(id, Purposes); r != privacy.Keep {
+			rep.NotRecommended[r.String()]++
+			continue
+		}
+		if len(d.Rows[s]) > 0 {
+			eligible = append(eligible, s)
+		}
+	}
+	per := make([][]dataset.Recommendation, len(eligible))
+	solver := NewSolver(m)
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			u, a, rhs := make([]float64, m.Dim), make([]float64, m.Dim*m.Dim), make([]float64, m.Dim)
+			scores := make([]float64, len(m.Items))
+			idx := make([]int32, 0, k)
+			for e := w; e < len(eligible); e += workers {
+				s := eligible[e]
+				if err := solver.Solve(d.Rows[s], u, a, rhs); err != nil {
+					errs[w] = err
+					return
+				}
+				m.Score(u, scores)
+				for _, x := range d.Rows[s] {
+					scores[x.Item] = math.Inf(-1)
+				}
+				idx = topK(scores, k, idx[:0])
+				recs := make([]dataset.Recommendation, 0, len(idx))
+				for r, j := range idx {
+					if math.IsInf(scores[j], -1) {
+						break
+					}
+					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[j], Score: scores[j]})
+				}
+				per[e] = recs
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	for _, r := range per {
+		rep.recommendations = append(rep.recommendations, r...)
+	}
+	rep.Recommended = len(eligible)
+	return nil
+}
+
+// Factors returns the released model as rows of the item factors output.
+func (m *Model) Factors() []dataset.ItemFactor {
+	rows := make([]dataset.ItemFactor, len(m.Items))
+	for j, id := range m.Items {
+		r := m.row(j)
+		v := make([]float32, m.Dim)
+		for p := range v {
+			v[p] = float32(r[p])
+		}
+		rows[j] = dataset.ItemFactor{ItemID: id, Bias: r[m.Dim], Vector: v}
+	}
+	return rows
+}
+
+// writeOutputs writes a run's outputs under OUTPUT/dt=DATE/run=RUN_ID and
+// commits them: all or nothing.
+func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model, contributors []string, rep *Report, start time.Time) error {
+	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
+	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil train")
+	if err != nil {
+		return err
+	}
+	rep.Output = out.Location()
+	err = func() error {
+		c, err := lineage.WriteContributors(ctx, out, contributors, cfg.ContributorsFPR)
+		if err != nil {
+			return err
+		}
+		rep.Contributors = &c
+		if err := dataset.PutParquet(ctx, out, FactorsFile, m.Factors()); err != nil {
+			return err
+		}
+		if cfg.TopK > 0 {
+			if err := dataset.PutParquet(ctx, out, RecommendationsFile, rep.recommendations); err != nil {
+				return err
+			}
+		}
+		if rep.CurvePNG != nil {
+			if err := out.PutFile(ctx, CurvePNGFile, rep.CurvePNG, 0); err != nil {
+				return err
+			}
+		}
+		rep.Seconds = time.Since(start).Seconds()
+		metrics, _ := json.MarshalIndent(rep, "", "  ")
+		if err := out.PutFile(ctx, MetricsFile, append(metrics, '\n'), 0); err != nil {
+			return err
+		}
+		card := Card(rep)
+		js, err := json.MarshalIndent(card, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := out.PutFile(ctx, CardJSONFile, append(js, '\n'), 0); err != nil {
+			return err
+		}
+		png, _ := out.FileLocation(CurvePNGFile)
+		return out.PutFile(ctx, CardMarkdownFile, lineage.RenderCard(card, path.Base(png)), 0)
+	}()
+	if err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	if _, err := out.Commit(ctx, map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "train"}); err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	return nil
+}
+
+// PlotCurve draws Recall@20 against ε (log scale), with the non-private
+// model and popularity as horizontal references.
+func PlotCurve(points []CurvePoint, popularity float64) ([]byte, error) {
+	var pts plotter.XYs
+	np := math.NaN()
+	for _, p := range points {
+		if math.IsInf(p.Epsilon, 1) {
+			np = p.Metrics.Recall20
+			continue
+		}
+		pts = append(pts, plotter.XY{X: p.Epsilon, Y: p.Metrics.Recall20})
+	}
+	if len(pts) == 0 {
+		return nil, fmt.Errorf("%w: no private points to plot", ErrInput)
+	}
+	p := plot.New()
+	p.Title.Text = "Privacy-utility: Recall@20 against ε (δ fixed)"
+	p.X.Label.Text = "ε (smaller is more private)"
+	p.Y.Label.Text = "Recall@20 on held-out interactions"
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks(pts))
+	line, dots, err := plotter.NewLinePoints(pts)
+	if err != nil {
+		return nil, err
+	}
+	blue := color.RGBA{R: 55, G: 110, B: 180, A: 255}
+	line.Color, dots.Color = blue, blue
+	p.Add(line, dots)
+	p.Legend.Add("DP model", line, dots)
+	ref := func(y float64, c color.Color, name string) {
+		h := plotter.NewFunction(func(float64) float64 { return y })
+		h.Color, h.Dashes = c, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(h)
+		p.Legend.Add(name, h)
+	}
+	top := 0.0
+	for _, q := range pts {
+		top = math.Max(top, q.Y)
+	}
+	if !math.IsNaN(np) {
+		ref(np, color.RGBA{R: 40, G: 150, B: 70, A: 255}, "non-private")
+		top = math.Max(top, np)
+	}
+	ref(popularity, color.RGBA{R: 200, G: 80, B: 60, A: 255}, "popularity")
+	p.X.Min, p.X.Max = pts[0].X/1.3, pts[len(pts)-1].X*1.3
+	p.Y.Min, p.Y.Max = 0, math.Max(top, popularity)*1.25+0.01
+	p.Legend.Top, p.Legend.Left = true, true
+	c := vgimg.New(6*vg.Inch, 4*vg.Inch)
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+func ticks(pts plotter.XYs) []plot.Tick {
+	t := make([]plot.Tick, len(pts))
+	for i, p := range pts {
+		t[i] = plot.Tick{Value: p.X, Label: fmt.Sprintf("%g", p.X)}
+	}
+	return t
+}
