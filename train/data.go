@@ -135,9 +135,9 @@ func sign(x int64) int64 {
 }
 
 // ReadCSV reads interactions from a CSV with a header naming subject_id
-// and item_id, and optionally event_time (RFC 3339 or YYYY-MM-DD) and
-// weight.
-func ReadCSV(r io.Reader, name string) (*Data, error) {
+// and item_id, and optionally event_time (RFC 3339 or YYYY-MM-DD), weight
+// and event_type; with types, only rows whose event_type is one of them.
+func ReadCSV(r io.Reader, name string, types []string) (*Data, error) {
 	cr := csv.NewReader(r)
 	cr.ReuseRecord = true
 	header, err := cr.Read()
@@ -155,6 +155,10 @@ func ReadCSV(r io.Reader, name string) (*Data, error) {
 	}
 	ti, hasTime := col["event_time"]
 	wi, hasWeight := col["weight"]
+	ei, hasType := col["event_type"]
+	if len(types) > 0 && !hasType {
+		return nil, fmt.Errorf("%w: %s: event types %v asked for, but the header has no event_type (has %v)", ErrInput, name, types, header)
+	}
 	b := NewBuilder()
 	for line := 2; ; line++ {
 		rec, err := cr.Read()
@@ -163,6 +167,9 @@ func ReadCSV(r io.Reader, name string) (*Data, error) {
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s: %v", ErrInput, name, err)
+		}
+		if len(types) > 0 && !slices.Contains(types, strings.TrimSpace(rec[ei])) {
+			continue
 		}
 		w := 1.0
 		if hasWeight {
@@ -187,9 +194,10 @@ func ReadCSV(r io.Reader, name string) (*Data, error) {
 }
 
 // Split holds out each subject's last k interactions by time (k >= 1), or
-// a random fraction when k is 0 and frac > 0; subjects with too few
-// interactions to keep one for training are training-only.
-func (d *Data) Split(k int, frac float64, seed uint64) (trainD *Data, test [][]int32) {
+// when k is 0 the last fraction frac of them by time (a random fraction
+// when random is set); subjects with too few interactions to keep one for
+// training are training-only.
+func (d *Data) Split(k int, frac float64, random bool, seed uint64) (trainD *Data, test [][]int32) {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
 	t := &Data{Subjects: d.Subjects, Items: d.Items, Rows: make([][]Interaction, len(d.Rows))}
 	test = make([][]int32, len(d.Rows))
@@ -206,7 +214,7 @@ func (d *Data) Split(k int, frac float64, seed uint64) (trainD *Data, test [][]i
 			continue
 		}
 		rows = slices.Clone(rows)
-		if k == 0 {
+		if k == 0 && random {
 			r.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 		}
 		t.Rows[s] = rows[:len(rows)-n]

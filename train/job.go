@@ -50,7 +50,8 @@ type JobConfig struct {
 // Evaluation sets up the evaluation of a training run.
 type Evaluation struct {
 	HoldoutLast     int     `yaml:"holdout_last"`     // each subject's last k interactions by time (default 2)
-	HoldoutFraction float64 `yaml:"holdout_fraction"` // or a random fraction, when holdout_last is 0
+	HoldoutFraction float64 `yaml:"holdout_fraction"` // or the most recent fraction, when holdout_last is 0
+	HoldoutRandom   bool    `yaml:"holdout_random"`   // a random fraction instead of the most recent
 	// Baselines trains a non-private model on the same split, for the
 	// report only (never written), beside popularity.
 	Baselines bool `yaml:"baselines"`
@@ -108,6 +109,9 @@ func (c *JobConfig) Validate() error {
 	}
 	if err := c.Interactions.Validate(); err != nil {
 		return err
+	}
+	if c.Model.Epsilon == 0 {
+		return bad("model.epsilon is required: a target ε, or .inf to train without privacy")
 	}
 	if err := c.Model.Validate(); err != nil {
 		return fmt.Errorf("model: %w", err)
@@ -278,14 +282,8 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	}
 	var curvePlans []Plan
 	if cfg.Evaluation.Curve {
-		for _, eps := range cfg.Evaluation.CurveEpsilons {
-			c := cfg.Model
-			c.Epsilon = eps
-			p, err := c.MakePlan()
-			if err != nil {
-				return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
-			}
-			curvePlans = append(curvePlans, p)
+		if curvePlans, err = CurvePlans(cfg.Model, cfg.Evaluation.CurveEpsilons); err != nil {
+			return nil, err
 		}
 	}
 	if cfg.Model.Private() || len(curvePlans) > 0 {
@@ -325,8 +323,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 
 	// Train on the split, so that the released model is the one evaluated.
 	ev := cfg.Evaluation
-	tr, test := data.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.Seed)
-	rep.Eval.Holdout = holdoutText(ev)
+	tr, test := data.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
 	save := func(c *Checkpoint) error {
 		if err := dataset.PutBytes(ctx, outRef.Store, ckptKey, c.Marshal()); err != nil {
 			return err
@@ -334,62 +331,19 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		failpoint.Inject(fmt.Sprintf("train:after-checkpoint:%d", c.StepsDone))
 		return nil
 	}
-	m, st, err := Fit(ctx, tr, cfg.Model, plan, FitOptions{Log: log, Checkpoint: save, CheckpointEvery: cfg.CheckpointEvery, Resume: resume, RunID: rep.RunID})
+	x, err := RunExperiment(ctx, tr, test, cfg.Model, plan, ev, curvePlans,
+		FitOptions{Log: log, Checkpoint: save, CheckpointEvery: cfg.CheckpointEvery, Resume: resume, RunID: rep.RunID}, workers)
 	if err != nil {
 		return nil, err
 	}
-	rep.Training = st
-	if rep.Eval.Model, err = Evaluate(tr, test, ModelRanker(m), workers); err != nil {
-		return nil, err
-	}
-	if rep.Eval.Popularity, err = Evaluate(tr, test, PopularityRanker(tr), workers); err != nil {
-		return nil, err
-	}
-	np := func() (*Metrics, error) {
-		c := cfg.Model
-		c.Epsilon = math.Inf(1)
-		p, _ := c.MakePlan()
-		nm, _, err := Fit(ctx, tr, c, p, FitOptions{Log: log})
-		if err != nil {
-			return nil, fmt.Errorf("non-private baseline: %w", err)
-		}
-		met, err := Evaluate(tr, test, ModelRanker(nm), workers)
-		return &met, err
-	}
-	if cfg.Model.Private() && (ev.Baselines || ev.Curve) {
-		if rep.Eval.NonPrivate, err = np(); err != nil {
-			return nil, err
-		}
-	}
-	if ev.Curve {
-		for i, eps := range ev.CurveEpsilons {
-			c := cfg.Model
-			c.Epsilon = eps
-			cm, _, err := Fit(ctx, tr, c, curvePlans[i], FitOptions{Log: log})
-			if err != nil {
-				return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
-			}
-			met, err := Evaluate(tr, test, ModelRanker(cm), workers)
-			if err != nil {
-				return nil, err
-			}
-			rep.Curve = append(rep.Curve, CurvePoint{Epsilon: eps, Metrics: met})
-			log.Info("curve point", "epsilon", eps, "recall_at_20", met.Recall20)
-		}
-		npm := rep.Eval.NonPrivate
-		if npm == nil {
-			npm = &rep.Eval.Model
-		}
-		rep.Curve = append(rep.Curve, CurvePoint{Epsilon: math.Inf(1), Metrics: *npm})
-		if rep.CurvePNG, err = PlotCurve(rep.Curve, rep.Eval.Popularity.Recall20); err != nil {
-			return nil, err
-		}
-	}
+	m := x.Model
+	rep.Training, rep.Eval = x.Stats, x.Eval
+	rep.Curve, rep.CurvePNG = x.Curve, x.CurvePNG
 
 	// Recommendations: from the released factors and each subject's own
-	// (training) interactions, only for subjects who allow personalization.
+	// interactions, only for subjects who allow personalization.
 	if cfg.TopK > 0 {
-		if err := recommend(rep, tr, m, ix, cfg.TopK, workers); err != nil {
+		if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
 			return nil, err
 		}
 	}
@@ -436,5 +390,8 @@ func holdoutText(e Evaluation) string {
 	if e.HoldoutLast > 0 {
 		return fmt.Sprintf("each subject's last %d interactions by time (subjects with no more than that many are training-only)", e.HoldoutLast)
 	}
-	return fmt.Sprintf("a random %.0f%% of each subject's interactions", 100*e.HoldoutFraction)
+	if e.HoldoutRandom {
+		return fmt.Sprintf("a random %.0f%% of each subject's interactions", 100*e.HoldoutFraction)
+	}
+	return fmt.Sprintf("the most recent %.0f%% of each subject's interactions by time", 100*e.HoldoutFraction)
 }

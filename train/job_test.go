@@ -213,3 +213,19 @@ func TestCardGolden(t *testing.T) {
 		t.Errorf("card Markdown differs from %s (go test ./train -run CardGolden -update):\n%s", golden, md)
 	}
 }
+
+func TestShippedConfig(t *testing.T) {
+	c, err := LoadJobConfig("../configs/train.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Model.Epsilon != 8 || c.Model.Dim != 32 || c.Evaluation.HoldoutLast != 2 || c.Budget.Epsilon != 20 {
+		t.Errorf("configs/train.yaml read as %+v", c)
+	}
+	// Unknown keys are errors that name the line.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("events: e\noutput: o\nmodel:\n  dimension: 8\n"), 0o644)
+	if _, err := LoadJobConfig(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "4") {
+		t.Errorf("unknown key: %v", err)
+	}
+}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -90,6 +91,21 @@ type Plan struct {
 	Epsilon         float64 `json:"epsilon"`          // what the plan spends (never above the target)
 	Delta           float64 `json:"delta"`
 	Accountant      string  `json:"accountant"`
+
+	target float64 // the ε asked for (curve points)
+}
+
+// MarshalJSON writes the ε of a non-private plan (+Inf) as null.
+func (p Plan) MarshalJSON() ([]byte, error) {
+	type plain Plan
+	v := struct {
+		plain
+		Epsilon *float64 `json:"epsilon"`
+	}{plain: plain(p)}
+	if !math.IsInf(p.Epsilon, 1) {
+		v.Epsilon = &p.Epsilon
+	}
+	return json.Marshal(v)
 }
 
 // Event is the plan as an accountant event.

@@ -63,7 +63,7 @@ func fitEval(t *testing.T, tr *Data, test [][]int32, cfg Config) (Metrics, *Stat
 func TestPlantedQuality(t *testing.T) {
 	n := 20000
 	d := planted(n, 1000, 20, 20, 1)
-	tr, test := d.Split(2, 0, 1)
+	tr, test := d.Split(2, 0, false, 1)
 	pop, err := Evaluate(tr, test, PopularityRanker(tr), 2)
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestBadInput(t *testing.T) {
 	if _, err := b.Data(); !errors.Is(err, ErrInput) {
 		t.Errorf("no interactions: %v", err)
 	}
-	if _, err := ReadCSV(strings.NewReader("subject_id,item_id,weight\ns1,i1,x\n"), "in.csv"); err == nil || !strings.Contains(err.Error(), "in.csv line 2") {
+	if _, err := ReadCSV(strings.NewReader("subject_id,item_id,weight\ns1,i1,x\n"), "in.csv", nil); err == nil || !strings.Contains(err.Error(), "in.csv line 2") {
 		t.Errorf("bad weight: %v", err)
 	}
 	cfg := testConfig()

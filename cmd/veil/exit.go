@@ -12,6 +12,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 // Exit codes of every command (README, "Exit codes").
@@ -53,7 +54,7 @@ func exitCode(err error) int {
 	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
 		return exitPolicy
 	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid),
-		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig):
+		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig):
 		return exitUsage
 	case errors.Is(err, budget.ErrPolicy), errors.Is(err, accountant.ErrParam), errors.Is(err, accountant.ErrUnreachable):
 		return exitUsage
@@ -69,7 +70,7 @@ func oneLine(err error) string {
 // usageIfConfig makes a clustering configuration error a usage error; bad
 // data stays a runtime failure.
 func usageIfConfig(err error) error {
-	if errors.Is(err, segment.ErrConfig) {
+	if errors.Is(err, segment.ErrConfig) || errors.Is(err, train.ErrConfig) {
 		return usagef(err)
 	}
 	return err

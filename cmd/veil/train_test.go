@@ -1,0 +1,83 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestTrainMFCommand(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("subject_id,item_id,event_time,weight\n")
+	for s := range 1500 {
+		g := s % 5
+		for k := range 12 {
+			it := g*20 + (s*7+k*3)%20
+			if k%4 == 3 {
+				it = (s*13 + k) % 100
+			}
+			fmt.Fprintf(&b, "s%d,i%d,2026-11-%02dT10:00:00Z,1\n", s, it, 1+k)
+		}
+	}
+	in := filepath.Join(dir, "in.csv")
+	os.WriteFile(in, []byte(b.String()), 0o644)
+	ledger := filepath.Join(dir, "ledger")
+	code, out, msg := run(t, "train", "mf", "--in", in, "--epsilon", "8", "--ledger", ledger, "--dim", "8", "--json", "--accountant", "rdp")
+	if code != 0 {
+		t.Fatalf("train mf: %d %s", code, msg)
+	}
+	var r mfReport
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Subjects != 1500 || r.Spent == nil || r.Spent.Epsilon > 8 || r.Eval.NonPrivate == nil {
+		t.Fatalf("report %s (%v)", out, err)
+	}
+	if r.Eval.NonPrivate.Recall20 <= r.Eval.Popularity.Recall20 {
+		t.Errorf("non-private %.3f not above popularity %.3f", r.Eval.NonPrivate.Recall20, r.Eval.Popularity.Recall20)
+	}
+	// Non-private: no ledger needed, spent is null.
+	code, out, msg = run(t, "train", "mf", "--in", in, "--epsilon", "inf", "--dim", "8", "--json")
+	if code != 0 || !strings.Contains(out, `"spent": null`) {
+		t.Fatalf("non-private: %d %s %s", code, msg, out)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"--in", in, "--epsilon", "8"}, 2, "--ledger"},
+		{[]string{"--in", in, "--epsilon", "zero"}, 2, "--epsilon"},
+		{[]string{"--in", in, "--epsilon", "0.0001", "--ledger", ledger}, 2, "noise multiplier"},
+		{[]string{"--in", in, "--epsilon", "8", "--ledger", ledger, "--budget-epsilon", "10", "--budget-delta", "1e-6"}, 3, "budget"},
+		{[]string{"--in", filepath.Join(dir, "missing.csv"), "--epsilon", "inf"}, 1, "missing.csv"},
+	} {
+		code, _, msg := run(t, append([]string{"train", "mf"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(msg, tc.msg) {
+			t.Errorf("%v: exit %d (%s), want %d and %q", tc.args, code, msg, tc.code, tc.msg)
+		}
+	}
+	os.WriteFile(in, []byte("subject_id,item_id,weight\ns1,i1,NaN\n"), 0o644)
+	if code, _, msg := run(t, "train", "mf", "--in", in, "--epsilon", "inf"); code != 1 || !strings.Contains(msg, "line 2") {
+		t.Errorf("NaN weight: exit %d (%s)", code, msg)
+	}
+}
+
+func TestTrainJobCommand(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "1500", "--items", "200", "--days", "20"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 8}\nbudget: {ledger: %s, epsilon: 20, delta: 1.0e-5, period: month}\n",
+		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))), 0o644)
+	code, out, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27")
+	if code != 0 || !strings.Contains(out, "-DP per subject") || !strings.Contains(out, "popularity") {
+		t.Fatalf("train: %d %s\n%s", code, msg, out)
+	}
+	os.WriteFile(cfg, []byte("events: x\noutput: y\nmodel: {dim: 0}\n"), 0o644)
+	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27"); code != 2 {
+		t.Errorf("bad config: %d %s", code, msg)
+	}
+}
