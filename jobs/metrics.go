@@ -16,6 +16,7 @@ type Metrics struct {
 	rowsRead *prometheus.GaugeVec
 	dropped  *prometheus.GaugeVec
 	epsilon  *prometheus.GaugeVec
+	recall   *prometheus.GaugeVec
 	success  *prometheus.GaugeVec
 	status   *prometheus.GaugeVec
 	job      string
@@ -33,6 +34,7 @@ func NewMetrics(job string) *Metrics {
 	m.rowsRead = g("veil_step_rows_read", "Rows read by the last run of a step.", "job", "step")
 	m.dropped = g("veil_step_rows_dropped", "Rows dropped in the last run of a step, by reason (privacy filter or input mapping).", "job", "step", "reason")
 	m.epsilon = g("veil_step_epsilon_spent", "Privacy budget (epsilon) spent by the last run of a step.", "job", "step")
+	m.recall = g("veil_train_recall_at_20", "Recall@20 on held-out interactions of the model of the last run of a training step.", "job", "step")
 	m.success = g("veil_job_last_success_timestamp_seconds", "Unix time of the last successful run.", "job")
 	m.status = g("veil_job_last_run_ok", "1 if the last run succeeded or was a no-op, 0 if it failed.", "job")
 	return m
@@ -46,6 +48,16 @@ func (m *Metrics) Step(r StepResult) {
 		for reason, n := range p.Dropped {
 			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
 		}
+	}
+	if s := r.Train; s != nil {
+		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
+		for reason, n := range s.Filter.RowsDropped {
+			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
+		}
+		if g := s.Guarantee; g != nil {
+			m.epsilon.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
+		}
+		m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
 	}
 	if s := r.Segment; s != nil {
 		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
@@ -113,6 +125,29 @@ func MakePlan(spec *Spec) (*Plan, error) {
 		if ps := st.Pseudonymize; ps != nil {
 			p.Steps = append(p.Steps, StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{ps.In + " (raw, with direct identifiers)"},
 				Purposes: []string{"none: pseudonymization, before any purpose"}, Writes: ps.Out + " (replaced atomically)"})
+			continue
+		}
+		if c := st.Train; c != nil {
+			sp := StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
+				Purposes: []string{"personalization (training and recommendations)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
+			plan, err := c.Model.MakePlan()
+			if err != nil {
+				return nil, err
+			}
+			if c.Model.Private() {
+				sp.Releases = append(sp.Releases, fmt.Sprintf("item factors by DP-SGD: %d steps at q %.3g, noise multiplier %.4g, clip %g (%s)",
+					plan.Steps, plan.SamplingRate, plan.NoiseMultiplier, c.Model.Clip, plan.Accountant))
+				sp.Epsilon = plan.Epsilon
+			} else {
+				sp.Releases = append(sp.Releases, "item factors WITHOUT differential privacy")
+			}
+			if c.Evaluation.Curve {
+				sp.Releases = append(sp.Releases, fmt.Sprintf("privacy-utility curve: one more DP model per ε in %v", c.Evaluation.CurveEpsilons))
+			}
+			if b := c.Budget; b != nil {
+				sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, b.Period, b.Ledger)
+			}
+			p.Steps = append(p.Steps, sp)
 			continue
 		}
 		c := st.Segment

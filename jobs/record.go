@@ -7,6 +7,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/train"
 )
 
 // recorder emits the lineage events and audit records of a run: START and
@@ -103,6 +104,9 @@ func (r *recorder) stepStart(ctx context.Context, st StepSpec, id string) {
 	if p := st.Pseudonymize; p != nil {
 		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(p.In)}
 	}
+	if c := st.Train; c != nil {
+		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(c.Events)}
+	}
 	r.emit.Emit(ctx, ev)
 }
 
@@ -130,6 +134,9 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	if p := st.Pseudonymize; p != nil {
 		a.Reads, a.Writes = []string{p.In}, []string{p.Out}
 	}
+	if c := st.Train; c != nil {
+		a.Reads, a.Purposes = []string{c.Events}, train.Purposes
+	}
 	if err != nil {
 		ev.Run.Facets["errorMessage"] = lineage.ErrorMessage(err.Error())
 		a.Error = err.Error()
@@ -155,6 +162,24 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		ev.Run.Facets["veil_privacy"] = p.Facet()
 		if c := rep.Contributors; c != nil {
 			ev.Run.Facets["veil_contributors"] = lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}.Facet()
+		}
+		a.Writes = []string{rep.Output}
+		a.RowsRead, a.RowsKept = rep.Filter.RowsRead, rep.Filter.RowsKept
+	}
+	if sr != nil && sr.Train != nil {
+		rep := sr.Train
+		in := lineage.DatasetFromURL(st.Train.Events)
+		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
+		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, rep.Output)}
+		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
+			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records}
+		if g := rep.Guarantee; g != nil {
+			p.Epsilon, p.Delta, p.Accountant = g.Epsilon, g.Delta, g.Accountant
+			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions}
+		}
+		ev.Run.Facets["veil_privacy"] = p.Facet()
+		if c := rep.Contributors; c != nil {
+			ev.Run.Facets["veil_contributors"] = c.Facet()
 		}
 		a.Writes = []string{rep.Output}
 		a.RowsRead, a.RowsKept = rep.Filter.RowsRead, rep.Filter.RowsKept

@@ -19,6 +19,7 @@ import (
 	"github.com/veil-privacy/veil/dataset/ingest"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 // Options are what a run takes besides the spec.
@@ -54,6 +55,7 @@ type StepResult struct {
 	Output  string          `json:"output"`
 	Seconds float64         `json:"seconds"`
 	Segment *segment.Report `json:"segment,omitempty"`
+	Train   *train.Report   `json:"train,omitempty"`
 	// Pseudonymize is set for a pseudonymize step.
 	Pseudonymize *ingest.Summary `json:"pseudonymize,omitempty"`
 	Finished     time.Time       `json:"finished_at"`
@@ -249,9 +251,17 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		// and lands in the same run directory.
 		id := stableID(runID, st.Name)
 		var sr *StepResult
-		if st.Pseudonymize != nil {
+		switch {
+		case st.Pseudonymize != nil:
 			sr, err = runPseudonymize(ctx, st.Pseudonymize, opt)
-		} else {
+		case st.Train != nil:
+			cfg := *st.Train
+			cfg.RunID = id
+			var rep *train.Report
+			if rep, err = train.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
+				sr = &StepResult{Output: rep.Output, Train: rep}
+			}
+		default:
 			cfg := *st.Segment
 			cfg.RunID = id
 			var rep *segment.Report
@@ -373,7 +383,7 @@ func classify(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled"
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, pseudonym.ErrKey):
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, train.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
 		return "usage"
 	case errors.Is(err, ingest.ErrFormat):
 		return "input"

@@ -49,6 +49,12 @@ steps:
       output: %[1]s/out/more
       kmeans: {k: "4", seed: 2}
       cohort_floor: {min_size: 30, small: suppress}
+  - name: recs
+    train:
+      events: %[1]s/shop/events
+      output: %[1]s/out/models
+      model: {dim: 8, epsilon: 4, accountant: rdp}
+      budget: {ledger: %[1]s/ledger, dataset: shop-models, epsilon: 20, delta: 1.0e-5, period: total}
 `, dir)
 	path := filepath.Join(dir, "spec.yaml")
 	os.WriteFile(path, []byte(doc), 0o644)
@@ -67,7 +73,7 @@ func TestRunNoOpAndForce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r1.Steps) != 2 || r1.NoOp || r1.Steps[0].Step != "cohorts" {
+	if len(r1.Steps) != 3 || r1.NoOp || r1.Steps[0].Step != "cohorts" {
 		t.Fatalf("first run %+v", r1)
 	}
 	r2, err := Run(ctx, spec, Options{LogicalDate: day})
@@ -231,10 +237,14 @@ func TestLineageAndAudit(t *testing.T) {
 				if e.Run.Facets["veil_privacy"] == nil || e.Run.Facets["veil_contributors"] == nil {
 					t.Errorf("step %s lacks the veil_privacy or veil_contributors facet", e.Job.Name)
 				}
+				if e.Job.Name == "nightly.recs" && e.Run.Facets["veil_privacy"]["dpsgd"] == nil {
+					t.Errorf("the training step's veil_privacy facet lacks dpsgd: %v", e.Run.Facets["veil_privacy"])
+				}
 			}
 		}
 	}
-	for _, k := range []string{"nightly START", "nightly COMPLETE", "nightly.cohorts START", "nightly.cohorts COMPLETE", "nightly.more START", "nightly.more COMPLETE"} {
+	for _, k := range []string{"nightly START", "nightly COMPLETE", "nightly.cohorts START", "nightly.cohorts COMPLETE", "nightly.more START", "nightly.more COMPLETE",
+		"nightly.recs START", "nightly.recs COMPLETE"} {
 		if kinds[k] != 1 {
 			t.Errorf("%d %q events: %v", kinds[k], k, kinds)
 		}
@@ -245,7 +255,7 @@ func TestLineageAndAudit(t *testing.T) {
 		}
 	}
 	recs, err := lineage.OpenAudit(store, "audit").Verify(ctx)
-	if err != nil || len(recs) != 4 || recs[3].Outcome != "completed" {
+	if err != nil || len(recs) != 5 || recs[4].Outcome != "completed" {
 		t.Fatalf("audit: %v %+v", err, recs)
 	}
 	// A refused step: FAIL events, and the audit log says so.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 var (
@@ -65,6 +66,18 @@ type StepSpec struct {
 	DependsOn    []string          `yaml:"depends_on"`
 	Pseudonymize *PseudonymizeStep `yaml:"pseudonymize"`
 	Segment      *segment.Config   `yaml:"segment"`
+	Train        *train.JobConfig  `yaml:"train"`
+}
+
+// kinds counts the kinds of work a step sets.
+func (st StepSpec) kinds() int {
+	n := 0
+	for _, set := range []bool{st.Pseudonymize != nil, st.Segment != nil, st.Train != nil} {
+		if set {
+			n++
+		}
+	}
+	return n
 }
 
 // PseudonymizeStep turns a raw export with direct identifiers into the
@@ -165,10 +178,14 @@ func (s *Spec) Validate() error {
 		}
 		seen[st.Name] = true
 		switch {
-		case st.Segment == nil && st.Pseudonymize == nil:
-			return bad("step %s has no work (pseudonymize or segment)", st.Name)
-		case st.Segment != nil && st.Pseudonymize != nil:
-			return bad("step %s has two kinds of work: pseudonymize and segment are separate steps", st.Name)
+		case st.kinds() == 0:
+			return bad("step %s has no work (pseudonymize, segment or train)", st.Name)
+		case st.kinds() > 1:
+			return bad("step %s has more than one kind of work: pseudonymize, segment and train are separate steps", st.Name)
+		case st.Train != nil:
+			if err := st.Train.Validate(); err != nil {
+				return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
+			}
 		case st.Segment != nil:
 			if err := st.Segment.Validate(); err != nil {
 				return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)

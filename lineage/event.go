@@ -159,6 +159,17 @@ type Privacy struct {
 	Delta          float64          `json:"delta,omitempty"`
 	Accountant     string           `json:"accountant,omitempty"`
 	CohortFloor    int              `json:"cohortFloor,omitempty"`
+	DPSGD          *DPSGD           `json:"dpsgd,omitempty"`
+}
+
+// DPSGD records the DP-SGD settings of a training run.
+type DPSGD struct {
+	Unit            string  `json:"unit"`
+	NoiseMultiplier float64 `json:"noiseMultiplier"`
+	SamplingRate    float64 `json:"samplingRate"`
+	Steps           int     `json:"steps"`
+	ClipNorm        float64 `json:"clipNorm"`
+	MaxInteractions int     `json:"maxInteractionsPerSubject"`
 }
 
 // Facet turns the privacy record into the veil_privacy facet.
@@ -171,6 +182,9 @@ func (p Privacy) Facet() Facet {
 	}
 	if p.CohortFloor > 0 {
 		f["cohortFloor"] = p.CohortFloor
+	}
+	if p.DPSGD != nil {
+		f["dpsgd"] = p.DPSGD
 	}
 	return f
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 type demoOptions struct {
@@ -34,7 +35,8 @@ it: a streaming scan of the events that writes an event summary, then the
 nightly pipeline of configs/nightly.yaml through the job runner (veil run):
 segmentation (consent-filtered features, k-means with k chosen by silhouette,
 the cohort floor, noisy cohort sizes spent against the budget ledger, exports
-for marketing) and DP k-means. Running it again is a no-op for the pipeline.
+for marketing), DP k-means, and DP training of recommendation factors with
+its evaluation, privacy-utility curve (printed as a table) and model card. Running it again is a no-op for the pipeline.
 It prints where everything is.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
@@ -113,6 +115,11 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 				return err
 			}
 		}
+		if r := st.Train; r != nil {
+			if err := printTrainReport(env.Stdout, r, false); err != nil {
+				return err
+			}
+		}
 	}
 	fmt.Fprintf(env.Stdout, "\noutputs:\n  shop           %s/shop\n  event summary  %s\n", store.Location(), out.Location())
 	for _, st := range res.Steps {
@@ -122,10 +129,12 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	return nil
 }
 
-// demoSpec is configs/nightly.yaml for a shop under dir.
+// demoSpec is configs/nightly.yaml for a shop under dir, with the
+// privacy-utility curve of the training step on and a budget to pay for it.
 func demoSpec(dir string, subjects int) *jobs.Spec {
 	floor := segment.Floor{MinSize: max(20, subjects/40), Small: "merge"}
-	ledger := &segment.BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 10, Delta: 1e-6, Period: "month"}}
+	// One budget for the shop's subjects, whatever step spends it.
+	ledger := &budget.Config{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 40, Delta: 1e-5, Period: "month"}}
 	step := func(name, out string) *segment.Config {
 		c := segment.DefaultConfig()
 		c.Events = filepath.Join(dir, "shop", "events")
@@ -138,6 +147,9 @@ func demoSpec(dir string, subjects int) *jobs.Spec {
 	dp := step("cohorts-dp", "cohorts-dp")
 	dp.KMeans.K = "5"
 	dp.Privacy = &segment.DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 6, ClipRadius: 1.5, Accountant: "pld"}
+	recs := train.DefaultJobConfig()
+	recs.Events, recs.Output, recs.Budget = filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out", "models"), ledger
+	recs.Model.Epsilon, recs.Evaluation.Curve = 8, true
 	return &jobs.Spec{
 		Name: "nightly", State: filepath.Join(dir, "state"),
 		Lock:    jobs.LockSpec{TTL: 10 * time.Minute},
@@ -146,6 +158,7 @@ func demoSpec(dir string, subjects int) *jobs.Spec {
 		Steps: []jobs.StepSpec{
 			{Name: "cohorts", Segment: cohorts},
 			{Name: "cohorts-dp", DependsOn: []string{"cohorts"}, Segment: dp},
+			{Name: "recs", DependsOn: []string{"cohorts-dp"}, Train: &recs},
 		},
 	}
 }

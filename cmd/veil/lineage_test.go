@@ -23,6 +23,7 @@ import (
 func TestLineageCommands(t *testing.T) {
 	dir := t.TempDir()
 	spec := writeSpec(t, dir, 400)
+	addTrainStep(t, spec, dir)
 	if code, _, msg := run(t, "run", spec, "--logical-date", "2026-11-27"); code != 0 {
 		t.Fatal(msg)
 	}
@@ -32,14 +33,19 @@ func TestLineageCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := lineage.BuildGraph(events)
-	var pipeline, step *lineage.RunNode
+	var pipeline, step, recs *lineage.RunNode
 	for _, r := range g.Runs {
 		switch r.Job {
 		case "nightly":
 			pipeline = r
 		case "nightly.cohorts":
 			step = r
+		case "nightly.recs":
+			recs = r
 		}
+	}
+	if recs == nil || recs.Parent != pipeline.RunID || len(recs.Outputs) != 1 || len(recs.Inputs) != 1 {
+		t.Fatalf("graph: training step %+v", recs)
 	}
 	if pipeline == nil || step == nil || step.Parent != pipeline.RunID || len(step.Outputs) != 1 {
 		t.Fatalf("graph: pipeline %+v step %+v", pipeline, step)
@@ -52,7 +58,7 @@ func TestLineageCommands(t *testing.T) {
 		t.Errorf("show run: %d %s\n%s", code, msg, text)
 	}
 	code, text, _ = run(t, "lineage", "show", "shop/events", "--spec", spec)
-	if code != 0 || strings.Count(text, "read by") != 2 {
+	if code != 0 || strings.Count(text, "read by") != 3 {
 		t.Errorf("show dataset: %d\n%s", code, text)
 	}
 	code, text, _ = run(t, "lineage", "show", pipeline.RunID, "--store", filepath.Join(dir, "state", "lineage"), "--format", "dot")
@@ -75,13 +81,13 @@ func TestLineageCommands(t *testing.T) {
 	f.Close()
 	token := rows[1][0]
 	code, text, msg = run(t, "lineage", "impact", "--subject", token, "--spec", spec)
-	if code != 0 || !strings.Contains(text, "2 of 2 runs may contain it") || !strings.Contains(text, "output file://"+out) {
+	if code != 0 || !strings.Contains(text, "of 3 runs may contain it") || !strings.Contains(text, "output file://"+out) {
 		t.Errorf("impact: %d %s\n%s", code, msg, text)
 	}
 	false_ := 0
 	for i := range 50 {
 		_, text, _ := run(t, "lineage", "impact", "--subject", fmt.Sprintf("tok_never_%d", i), "--spec", spec)
-		if !strings.Contains(text, "0 of 2 runs") {
+		if !strings.Contains(text, "0 of 3 runs") {
 			false_++
 		}
 	}
@@ -91,14 +97,48 @@ func TestLineageCommands(t *testing.T) {
 
 	// verify: intact, then a changed export is named (exit 1).
 	code, text, msg = run(t, "lineage", "verify", pipeline.RunID, "--spec", spec)
-	if code != 0 || strings.Count(text, "checksums match") != 2 {
+	if code != 0 || strings.Count(text, "checksums match") != 3 {
 		t.Fatalf("verify: %d %s\n%s", code, msg, text)
 	}
+	// The training step's model card, by run id (prefix), by pipeline run
+	// and by output location.
+	code, text, msg = run(t, "card", "show", recs.RunID[:13], "--spec", spec)
+	if code != 0 || !strings.HasPrefix(text, "# Model card: veil item factors 2026-11-27") || !strings.Contains(text, "(ε = 4") {
+		t.Errorf("card show: %d %s\n%s", code, msg, text)
+	}
+	if code, text2, _ := run(t, "card", "show", pipeline.RunID, "--spec", spec); code != 0 || text2 != text {
+		t.Errorf("card show of the pipeline run: %d\n%s", code, text2)
+	}
+	if code, js, msg := run(t, "card", "show", recs.Outputs[0].URL(), "--json"); code != 0 || lineagetest.ValidateCard("../..", []byte(js)) != nil {
+		t.Errorf("card show --json of the output: %d %s %v", code, msg, lineagetest.ValidateCard("../..", []byte(js)))
+	}
+	if code, _, msg := run(t, "card", "show", step.RunID, "--spec", spec); code != 2 || !strings.Contains(msg, "no model card") {
+		t.Errorf("card show of a segmentation run: %d %s", code, msg)
+	}
+
 	os.WriteFile(files[0], []byte("subject_id,cohort_id\nedited,1\n"), 0o644)
 	code, text, msg = run(t, "lineage", "verify", step.RunID, "--spec", spec)
 	if code != 1 || !strings.Contains(text, "FAIL file://"+out) || !strings.Contains(msg, out) {
 		t.Errorf("verify after edit: %d %s\n%s", code, msg, text)
 	}
+}
+
+// addTrainStep appends a training step to a spec that writeSpec wrote.
+func addTrainStep(t *testing.T, spec, dir string) {
+	t.Helper()
+	f, err := os.OpenFile(spec, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(f, `  - name: recs
+    train:
+      events: %[1]s/shop/events
+      output: %[1]s/out/models
+      model: {dim: 8, epsilon: 4, accountant: rdp}
+      top_k: 10
+      budget: {ledger: %[1]s/ledger, dataset: shop-models, epsilon: 20, delta: 1.0e-5, period: total}
+`, dir)
+	f.Close()
 }
 
 // A pseudonymize step in a pipeline: the raw export becomes the events

@@ -114,6 +114,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newRunCmd(env),
 		newAuditCmd(env),
 		newLineageCmd(env),
+		newCardCmd(env),
 	)
 	return root
 }

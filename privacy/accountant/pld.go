@@ -303,18 +303,36 @@ func chernoffBounds(probs []float64, n int) (int64, int64) {
 		t := math.Ldexp(1, j) / math.Sqrt(float64(n))
 		orders = append(orders, t, -t)
 	}
-	for _, t := range orders {
-		// log E[exp(t X)], with the largest exponent factored out.
-		maxE := math.Inf(-1)
-		for i, v := range probs {
-			if v > 0 {
-				maxE = math.Max(maxE, t*float64(i))
+	first, last := -1, -1
+	for i, v := range probs {
+		if v > 0 {
+			if first < 0 {
+				first = i
 			}
+			last = i
 		}
-		var sum float64
-		for i, v := range probs {
-			if v > 0 {
-				sum += v * math.Exp(t*float64(i)-maxE)
+	}
+	if first < 0 {
+		return lower, upper
+	}
+	for _, t := range orders {
+		// log E[exp(t X)], with the largest exponent factored out: walk
+		// from the end where t·i is largest, multiplying by exp(-|t|) per
+		// step (one exp per order instead of one per value).
+		var sum, maxE float64
+		if t > 0 {
+			maxE = t * float64(last)
+			f, step := 1.0, math.Exp(-t)
+			for i := last; i >= first && f > 0; i-- {
+				sum += probs[i] * f
+				f *= step
+			}
+		} else {
+			maxE = t * float64(first)
+			f, step := 1.0, math.Exp(t)
+			for i := first; i <= last && f > 0; i++ {
+				sum += probs[i] * f
+				f *= step
 			}
 		}
 		logMGF := math.Log(sum) + maxE
