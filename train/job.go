@@ -33,8 +33,10 @@ type JobConfig struct {
 	Evaluation   Evaluation   `yaml:"evaluation"`
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
-	TopK   int            `yaml:"top_k"`
-	Budget *budget.Config `yaml:"budget"`
+	TopK int `yaml:"top_k"`
+	// FactorsArrow also writes the item factors as an Arrow IPC file.
+	FactorsArrow bool           `yaml:"factors_arrow"`
+	Budget       *budget.Config `yaml:"budget"`
 	// ContributorsFPR is the false-positive rate of the filter of the
 	// subjects whose data trained the model (contributors.bloom).
 	ContributorsFPR float64 `yaml:"contributors_fpr"`

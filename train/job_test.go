@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage"
@@ -54,7 +56,7 @@ func jobConfig(dir string) JobConfig {
 func TestJobEndToEnd(t *testing.T) {
 	dir := shop(t, 3000)
 	cfg := jobConfig(dir)
-	cfg.Evaluation.Curve = true
+	cfg.Evaluation.Curve, cfg.FactorsArrow = true, true
 	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -112,6 +114,13 @@ func TestJobEndToEnd(t *testing.T) {
 	}
 	if f.NumRows() != int64(rep.Items) {
 		t.Errorf("%d factor rows for %d items", f.NumRows(), rep.Items)
+	}
+	ar, err := ipc.NewFileReader(bytes.NewReader(read(FactorsArrowFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := ar.RecordBatch(0); err != nil || rec.NumRows() != int64(rep.Items) || rec.Schema().Field(2).Type.String() != "fixed_size_list<item: float32, nullable>[16]" {
+		t.Errorf("Arrow factors: %v rows, schema %v, %v", rec.NumRows(), rec.Schema(), err)
 	}
 	// No checkpoint left behind.
 	if _, err := os.Stat(filepath.Join(dir, "out", "_checkpoints", "dt=2026-11-27", checkpointFile)); !os.IsNotExist(err) {

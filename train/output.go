@@ -114,6 +114,15 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 		if err := dataset.PutParquet(ctx, out, FactorsFile, m.Factors()); err != nil {
 			return err
 		}
+		if cfg.FactorsArrow {
+			data, err := m.FactorsArrow()
+			if err != nil {
+				return err
+			}
+			if err := out.PutFile(ctx, FactorsArrowFile, data, int64(len(m.Items))); err != nil {
+				return err
+			}
+		}
 		if cfg.TopK > 0 {
 			if err := dataset.PutParquet(ctx, out, RecommendationsFile, rep.recommendations); err != nil {
 				return err
