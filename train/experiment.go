@@ -43,6 +43,9 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
 		c := cfg
 		c.Epsilon = math.Inf(1)
+		if ev.BaselineEpochs > 0 {
+			c.Epochs = ev.BaselineEpochs
+		}
 		p, _ := c.MakePlan()
 		met, err := fitEval(c, p)
 		if err != nil {

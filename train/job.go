@@ -57,6 +57,10 @@ type Evaluation struct {
 	// Baselines trains a non-private model on the same split, for the
 	// report only (never written), beside popularity.
 	Baselines bool `yaml:"baselines"`
+	// BaselineEpochs trains the non-private baseline longer than the DP
+	// model (default 10): without noise more passes help, and a fair
+	// baseline is the best the same model does without privacy.
+	BaselineEpochs float64 `yaml:"baseline_epochs"`
 	// Curve trains one more model per ε in CurveEpsilons (each a DP
 	// release that spends budget) for the privacy-utility curve.
 	Curve         bool      `yaml:"curve"`
@@ -67,7 +71,7 @@ type Evaluation struct {
 // DefaultJobConfig returns the defaults of every optional field.
 func DefaultJobConfig() JobConfig {
 	return JobConfig{Interactions: DefaultInteractions(), Model: DefaultConfig(),
-		Evaluation: Evaluation{HoldoutLast: 2, Baselines: true, CurveEpsilons: []float64{1, 2, 4, 8}, Seed: 1},
+		Evaluation: Evaluation{HoldoutLast: 2, Baselines: true, BaselineEpochs: 10, CurveEpsilons: []float64{1, 2, 4, 8}, Seed: 1},
 		TopK:       20, ContributorsFPR: 0.01}
 }
 
@@ -121,6 +125,9 @@ func (c *JobConfig) Validate() error {
 	e := c.Evaluation
 	if e.HoldoutLast < 0 || e.HoldoutFraction < 0 || e.HoldoutFraction >= 1 || (e.HoldoutLast == 0 && e.HoldoutFraction == 0) {
 		return bad("evaluation: holdout_last %d, holdout_fraction %v: want holdout_last >= 1 or a fraction in (0, 1)", e.HoldoutLast, e.HoldoutFraction)
+	}
+	if e.BaselineEpochs < 0 || e.BaselineEpochs > 1000 {
+		return bad("evaluation: baseline_epochs %v: want (0, 1000], or 0 for the model's epochs", e.BaselineEpochs)
 	}
 	for _, eps := range e.CurveEpsilons {
 		if !(eps > 0) || math.IsInf(eps, 0) {

@@ -117,6 +117,7 @@ type mfOptions struct {
 	holdoutLast                   int
 	holdoutFrac                   float64
 	holdoutRandom                 bool
+	baselineEpochs                float64
 	curve, baselines, asJSON      bool
 }
 
@@ -181,6 +182,7 @@ compare veil with other tools.`,
 	f.Float64Var(&o.holdoutFrac, "holdout-fraction", 0, "or the most recent fraction of each subject's interactions (with --holdout-last 0)")
 	f.BoolVar(&o.holdoutRandom, "holdout-random", false, "hold out a random fraction instead of the most recent")
 	f.BoolVar(&o.baselines, "baselines", true, "also train the non-private model for comparison")
+	f.Float64Var(&o.baselineEpochs, "baseline-epochs", 10, "epochs of the non-private baseline")
 	f.BoolVar(&o.curve, "curve", false, "privacy-utility curve over ε ∈ {1, 2, 4, 8, ∞}")
 	f.StringVar(&o.curvePNG, "curve-png", "", "write the curve's plot to this PNG file")
 	f.StringVar(&o.ledger, "ledger", "", "budget ledger URL (required for private runs)")
@@ -203,7 +205,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	}
 	cfg := o.cfg
 	cfg.Epsilon = eps
-	ev := train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, Seed: cfg.Seed}
+	ev := train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, BaselineEpochs: o.baselineEpochs, Seed: cfg.Seed}
 	if o.curve {
 		ev.Curve, ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
 	}
