@@ -50,13 +50,16 @@ func NewBuilder() *Builder {
 	return &Builder{subj: map[string]int32{}, item: map[string]int32{}}
 }
 
+// MaxWeight bounds one interaction's weight, so that sums stay finite.
+const MaxWeight = 1e6
+
 // Add records one interaction.
 func (b *Builder) Add(subject, item string, weight float64, at time.Time) error {
 	if subject == "" || item == "" {
 		return fmt.Errorf("%w: empty subject or item id", ErrInput)
 	}
-	if math.IsNaN(weight) || math.IsInf(weight, 0) || weight <= 0 {
-		return fmt.Errorf("%w: weight %v of subject %s, item %s: want a positive finite number", ErrInput, weight, subject, item)
+	if !(weight > 0 && weight <= MaxWeight) {
+		return fmt.Errorf("%w: weight %v of subject %s, item %s: want a number in (0, %g]", ErrInput, weight, subject, item, float64(MaxWeight))
 	}
 	s, ok := b.subj[subject]
 	if !ok {
@@ -78,7 +81,7 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 	}
 	if k, ok := b.at[s][it]; ok {
 		r := &b.d.Rows[s][k]
-		r.Weight += float32(weight)
+		r.Weight = min(r.Weight+float32(weight), MaxWeight)
 		r.Time = max(r.Time, t)
 		return nil
 	}

@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
 	"sync"
 	"time"
 
@@ -34,8 +33,8 @@ func (c Interactions) Validate() error {
 		return fmt.Errorf("%w: event_weights is empty: no event would be an interaction", ErrConfig)
 	}
 	for t, w := range c.EventWeights {
-		if !(w > 0) || math.IsInf(w, 0) {
-			return fmt.Errorf("%w: event_weights[%s] %v: want a positive finite number", ErrConfig, t, w)
+		if !(w > 0 && w <= MaxWeight) {
+			return fmt.Errorf("%w: event_weights[%s] %v: want a number in (0, %g]", ErrConfig, t, w, float64(MaxWeight))
 		}
 	}
 	if c.WindowDays < 1 {
