@@ -11,7 +11,7 @@ import (
 )
 
 // ErrChainBroken is returned when a hash chain was edited: a record changed,
-// deleted, inserted or moved.
+// deleted (the last one too), inserted or moved.
 var ErrChainBroken = errors.New("hash chain is broken")
 
 // Chain is an append-only, hash-chained log of JSON records in a store: one
@@ -19,6 +19,13 @@ var ErrChainBroken = errors.New("hash chain is broken")
 // previous object's bytes in its "prev_sha256" field, created with
 // PutIfAbsent so that two writers can never both append record n. The budget
 // ledger and the audit log are chains.
+//
+// A hash chain alone cannot tell a deleted last record from one never
+// written, so each append also writes PREFIX/_head.json, the sequence number
+// and hash of the newest record. Read requires the head to name a record
+// that exists with that hash (it may lag behind: a writer that crashed
+// between the two writes, or two racing writers), so truncating the chain,
+// or deleting the head, is detected.
 type Chain struct {
 	Store  Store
 	Prefix string
@@ -39,6 +46,13 @@ type chainHeader struct {
 
 func (c Chain) key(seq int) string { return Join(c.Prefix, fmt.Sprintf("%010d.json", seq)) }
 
+func (c Chain) headKey() string { return Join(c.Prefix, "_head.json") }
+
+type chainHead struct {
+	Seq    int    `json:"seq"`
+	SHA256 string `json:"sha256"`
+}
+
 func (c Chain) listPrefix() string {
 	if p := strings.Trim(c.Prefix, "/"); p != "" {
 		return p + "/"
@@ -55,6 +69,9 @@ func (c Chain) Read(ctx context.Context) ([]ChainEntry, error) {
 	for info, err := range c.Store.List(ctx, c.listPrefix()) {
 		if err != nil {
 			return nil, err
+		}
+		if info.Key == c.headKey() {
+			continue
 		}
 		data, err := ReadAll(ctx, c.Store, info.Key)
 		if err != nil {
@@ -75,7 +92,33 @@ func (c Chain) Read(ctx context.Context) ([]ChainEntry, error) {
 		prev = hex.EncodeToString(sum[:])
 		out = append(out, ChainEntry{Seq: seq, Key: info.Key, Data: data, SHA: prev})
 	}
-	return out, nil
+	return out, c.checkHead(ctx, out)
+}
+
+// checkHead checks that the head names an existing record by its hash.
+func (c Chain) checkHead(ctx context.Context, records []ChainEntry) error {
+	loc := c.Store.Location() + "/" + c.headKey()
+	data, err := ReadAll(ctx, c.Store, c.headKey())
+	if errors.Is(err, ErrNotExist) {
+		if len(records) == 0 {
+			return nil
+		}
+		return fmt.Errorf("%s: %w: the head is missing while %d records exist (deleted, or a writer crashed after its first record)", loc, ErrChainBroken, len(records))
+	}
+	if err != nil {
+		return err
+	}
+	var h chainHead
+	if err := json.Unmarshal(data, &h); err != nil || h.Seq < 1 {
+		return fmt.Errorf("%s: %w: the head is not a head (%q)", loc, ErrChainBroken, data)
+	}
+	if h.Seq > len(records) {
+		return fmt.Errorf("%s: %w: the head names record %d but the chain ends at record %d (the last records were deleted)", loc, ErrChainBroken, h.Seq, len(records))
+	}
+	if records[h.Seq-1].SHA != h.SHA256 {
+		return fmt.Errorf("%s: %w: record %d does not have the hash the head recorded (edited)", loc, ErrChainBroken, h.Seq)
+	}
+	return nil
 }
 
 // Append reads the chain, calls build with the records so far, the next
@@ -103,6 +146,11 @@ func (c Chain) Append(ctx context.Context, build func(records []ChainEntry, seq 
 		}
 		if err != nil {
 			return nil, err
+		}
+		sum := sha256.Sum256(data)
+		head, _ := json.Marshal(chainHead{Seq: len(records) + 1, SHA256: hex.EncodeToString(sum[:])})
+		if err := PutBytes(ctx, c.Store, c.headKey(), head); err != nil {
+			return nil, fmt.Errorf("record %d is written but the head is not: %w", len(records)+1, err)
 		}
 		return data, nil
 	}

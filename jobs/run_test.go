@@ -165,14 +165,16 @@ func TestSpecErrors(t *testing.T) {
 // background.
 func TestLeaseRenewedDuringLongStep(t *testing.T) {
 	store, _ := dataset.NewFileStore(t.TempDir())
-	l, err := acquire(ctx, store, "lk", "me", 300*time.Millisecond, time.Now)
+	// A lease of 2 s renewed every 0.67 s: it lapses only if the renewer
+	// stalls for 2 s, which a loaded test machine does not do.
+	l, err := acquire(ctx, store, "lk", "me", 2*time.Second, time.Now)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go l.keepAlive(c, cancel)
-	time.Sleep(time.Second)
+	time.Sleep(3 * time.Second)
 	if _, err := acquire(ctx, store, "lk", "other", time.Minute, time.Now); !errors.Is(err, ErrLocked) {
 		t.Fatalf("the lease lapsed while renewed: %v", err)
 	}
