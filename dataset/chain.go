@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -103,19 +104,19 @@ func (c Chain) checkHead(ctx context.Context, records []ChainEntry) error {
 		if len(records) == 0 {
 			return nil
 		}
-		return fmt.Errorf("%s: %w: the head is missing while %d records exist (deleted, or a writer crashed after its first record)", loc, ErrChainBroken, len(records))
+		return fmt.Errorf("%s: %w: the head is missing while %d records exist (deleted)", loc, ErrChainBroken, len(records))
 	}
 	if err != nil {
 		return err
 	}
 	var h chainHead
-	if err := json.Unmarshal(data, &h); err != nil || h.Seq < 1 {
+	if err := json.Unmarshal(data, &h); err != nil || h.Seq < 0 {
 		return fmt.Errorf("%s: %w: the head is not a head (%q)", loc, ErrChainBroken, data)
 	}
 	if h.Seq > len(records) {
 		return fmt.Errorf("%s: %w: the head names record %d but the chain ends at record %d (the last records were deleted)", loc, ErrChainBroken, h.Seq, len(records))
 	}
-	if records[h.Seq-1].SHA != h.SHA256 {
+	if h.Seq > 0 && records[h.Seq-1].SHA != h.SHA256 {
 		return fmt.Errorf("%s: %w: record %d does not have the hash the head recorded (edited)", loc, ErrChainBroken, h.Seq)
 	}
 	return nil
@@ -139,6 +140,15 @@ func (c Chain) Append(ctx context.Context, build func(records []ChainEntry, seq 
 		data, err := build(records, len(records)+1, prev)
 		if err != nil {
 			return nil, err
+		}
+		if len(records) == 0 {
+			// The head exists before the first record, so that a missing
+			// head always means a deleted one (concurrent first writers
+			// race here harmlessly).
+			head, _ := json.Marshal(chainHead{})
+			if err := c.Store.PutIfAbsent(ctx, c.headKey(), bytes.NewReader(head)); err != nil && !errors.Is(err, ErrExist) {
+				return nil, err
+			}
 		}
 		err = c.Store.PutIfAbsent(ctx, c.key(len(records)+1), strings.NewReader(string(data)))
 		if errors.Is(err, ErrExist) {

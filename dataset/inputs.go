@@ -2,9 +2,13 @@ package dataset
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 	"time"
 )
@@ -129,4 +133,38 @@ func (r Ref) Base() string {
 		return path.Base(r.Key)
 	}
 	return path.Base(r.Store.Location())
+}
+
+// Fingerprint identifies the contents of Parquet files cheaply: the SHA-256
+// of each key, its size and its footer (the file metadata, with every
+// column chunk's offsets, sizes and statistics), in key order. Rewriting a
+// file with other rows changes it; reading the data pages is not needed.
+func Fingerprint(ctx context.Context, s Store, keys []string) (string, error) {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
+	h := sha256.New()
+	for _, k := range keys {
+		obj, err := s.Open(ctx, k)
+		if err != nil {
+			return "", err
+		}
+		size := obj.Size()
+		var tail [8]byte
+		if size >= 12 {
+			_, err = obj.ReadAt(tail[:], size-8)
+		}
+		n := int64(binary.LittleEndian.Uint32(tail[:4]))
+		footer := []byte{}
+		if err == nil && string(tail[4:]) == "PAR1" && n > 0 && n <= size-12 && n < 64<<20 {
+			footer = make([]byte, n)
+			_, err = obj.ReadAt(footer, size-8-n)
+		}
+		obj.Close()
+		if err != nil {
+			return "", fmt.Errorf("%s/%s: %w", s.Location(), k, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", k, size)
+		h.Write(footer)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -3,6 +3,8 @@ package jobs
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -69,12 +71,20 @@ func (r *recorder) start(ctx context.Context) {
 	ev := lineage.NewEvent("START", r.now(), r.runID, r.spec.Name)
 	ev.Run.Facets["nominalTime"] = lineage.NominalTime(r.opt.LogicalDate)
 	ev.Run.Facets["processing_engine"] = lineage.ProcessingEngine(r.version())
-	ev.Job.Facets["jobType"] = lineage.JobType("PIPELINE")
+	r.jobFacets(&ev, "PIPELINE", r.pipelineDoc())
 	r.emit.Emit(ctx, ev)
 	r.auditAppend(ctx, lineage.AuditRecord{Action: "run", Job: r.spec.Name, RunID: r.runID, Outcome: "started"})
 }
 
 func (r *recorder) version() string { return r.opt.version() }
+
+func (r *recorder) pipelineDoc() string {
+	names := make([]string, len(r.spec.Steps))
+	for i, st := range r.spec.Steps {
+		names[i] = st.Name
+	}
+	return fmt.Sprintf("veil pipeline %s: steps %s, run once per logical date.", r.spec.Name, strings.Join(names, ", "))
+}
 
 func (o Options) version() string {
 	if o.Version != "" {
@@ -93,26 +103,81 @@ func (r *recorder) auditAppend(ctx context.Context, a lineage.AuditRecord) {
 
 func (r *recorder) stepJob(st StepSpec) string { return r.spec.Name + "." + st.Name }
 
+// jobFacets sets what every event of a job carries: its type, what it does
+// and who owns it.
+func (r *recorder) jobFacets(ev *lineage.Event, kind, doc string) {
+	ev.Job.Facets["jobType"] = lineage.JobType(kind)
+	ev.Job.Facets["documentation"] = lineage.Documentation(doc)
+	owners := r.spec.Owners
+	if len(owners) == 0 {
+		owners = []string{"user:" + r.who}
+	}
+	ev.Job.Facets["ownership"] = lineage.Ownership(owners...)
+}
+
+// stepDoc says what a step does, for the documentation facet.
+func stepDoc(st StepSpec) string {
+	switch {
+	case st.Pseudonymize != nil:
+		return "Pseudonymize a raw export: direct identifiers become HMAC-SHA-256 tokens; rows are mapped to the events contract."
+	case st.Train != nil:
+		return "Train recommendation item factors under subject-level DP-SGD on the interactions of subjects who allow personalization; write factors, recommendations and a model card."
+	}
+	return "Segment subjects who allow segmentation into cohorts with k-means; export cohort assignments of subjects who also allow marketing."
+}
+
+// tableDataset names a table read or written with its data source and,
+// when known, its schema.
+func tableDataset(url string, c *dataset.Contract) lineage.Dataset {
+	d := lineage.DatasetFromURL(url)
+	d.Facets = map[string]lineage.Facet{"dataSource": lineage.DataSource(url)}
+	if c != nil {
+		d.Facets["schema"] = lineage.Schema(c)
+	}
+	return d
+}
+
+// exportLineage says how an output's columns follow from the events.
+func exportLineage(events lineage.Dataset, st StepSpec) lineage.Facet {
+	in := func(field, typ, sub string, masking bool) lineage.InputField {
+		return lineage.InputField{Dataset: events, Field: field, Type: typ, Subtype: sub, Masking: masking}
+	}
+	consent := []lineage.InputField{in("subject_id", "INDIRECT", "FILTER", false)}
+	if st.Train != nil {
+		return lineage.ColumnLineage(map[string][]lineage.InputField{
+			"item_id": {in("item_id", "DIRECT", "IDENTITY", false)},
+			"bias":    {in("subject_id", "DIRECT", "AGGREGATION", true), in("item_id", "DIRECT", "AGGREGATION", true), in("event_type", "DIRECT", "AGGREGATION", true)},
+			"vector":  {in("subject_id", "DIRECT", "AGGREGATION", true), in("item_id", "DIRECT", "AGGREGATION", true), in("event_type", "DIRECT", "AGGREGATION", true)},
+		}, consent)
+	}
+	features := []lineage.InputField{in("event_type", "DIRECT", "AGGREGATION", false), in("category", "DIRECT", "AGGREGATION", false), in("value", "DIRECT", "AGGREGATION", false), in("event_time", "DIRECT", "AGGREGATION", false)}
+	return lineage.ColumnLineage(map[string][]lineage.InputField{
+		"subject_id": {in("subject_id", "DIRECT", "IDENTITY", false)},
+		"cohort_id":  features,
+		"distance":   features,
+	}, consent)
+}
+
 func (r *recorder) stepStart(ctx context.Context, st StepSpec, id string) {
 	ev := lineage.NewEvent("START", r.now(), id, r.stepJob(st))
 	ev.Run.Facets["parent"] = lineage.Parent(r.runID, r.spec.Name)
 	ev.Run.Facets["nominalTime"] = lineage.NominalTime(r.opt.LogicalDate)
-	ev.Job.Facets["jobType"] = lineage.JobType("JOB")
+	r.jobFacets(&ev, "JOB", stepDoc(st))
 	if c := st.Segment; c != nil {
-		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(c.Events)}
+		ev.Inputs = []lineage.Dataset{tableDataset(c.Events, dataset.EventsContract)}
 	}
 	if p := st.Pseudonymize; p != nil {
-		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(p.In)}
+		ev.Inputs = []lineage.Dataset{tableDataset(p.In, nil)}
 	}
 	if c := st.Train; c != nil {
-		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(c.Events)}
+		ev.Inputs = []lineage.Dataset{tableDataset(c.Events, dataset.EventsContract)}
 	}
 	r.emit.Emit(ctx, ev)
 }
 
 // outputDataset names an output with its statistics from its manifest.
-func (r *recorder) outputDataset(ctx context.Context, url string) lineage.Dataset {
-	out := lineage.DatasetFromURL(url)
+func (r *recorder) outputDataset(ctx context.Context, url string, c *dataset.Contract) lineage.Dataset {
+	out := tableDataset(url, c)
 	if ref, err := dataset.ParseRef(ctx, url, r.opt.URL); err == nil {
 		if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil {
 			out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(m.Rows, m.Bytes, len(m.Files))}
@@ -125,7 +190,7 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	kind := endType(err)
 	ev := lineage.NewEvent(kind, r.now(), id, r.stepJob(st))
 	ev.Run.Facets["parent"] = lineage.Parent(r.runID, r.spec.Name)
-	ev.Job.Facets["jobType"] = lineage.JobType("JOB")
+	r.jobFacets(&ev, "JOB", stepDoc(st))
 	a := lineage.AuditRecord{Action: "step", Job: r.stepJob(st), RunID: id, Outcome: outcome(kind)}
 	if c := st.Segment; c != nil {
 		a.Reads = []string{c.Events}
@@ -143,19 +208,21 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	}
 	if sr != nil && sr.Pseudonymize != nil {
 		sum := sr.Pseudonymize
-		in := lineage.DatasetFromURL(st.Pseudonymize.In)
+		in := tableDataset(st.Pseudonymize.In, nil)
 		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(sum.Rows)}
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out)}
+		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out, dataset.EventsContract)}
 		a.RowsRead, a.RowsKept = sum.Rows, sum.Events
 	}
 	if sr != nil && sr.Segment != nil {
 		rep := sr.Segment
-		in := lineage.DatasetFromURL(st.Segment.Events)
+		in := tableDataset(st.Segment.Events, dataset.EventsContract)
 		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
-		out := r.outputDataset(ctx, rep.Output)
+		out := r.outputDataset(ctx, rep.Output, dataset.CohortAssignmentsContract)
+		out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(st.Segment.Events), st)
 		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
 		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
-			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records, CohortFloor: st.Segment.Floor.MinSize}
+			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records, CohortFloor: st.Segment.Floor.MinSize,
+			ConsentSnapshot: rep.Filter.Consent.Snapshot}
 		if rep.Spent != nil {
 			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
 		}
@@ -168,11 +235,14 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	}
 	if sr != nil && sr.Train != nil {
 		rep := sr.Train
-		in := lineage.DatasetFromURL(st.Train.Events)
+		in := tableDataset(st.Train.Events, dataset.EventsContract)
 		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, rep.Output)}
+		out := r.outputDataset(ctx, rep.Output, dataset.ItemFactorsContract)
+		out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(st.Train.Events), st)
+		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
 		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
-			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records}
+			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records,
+			ConsentSnapshot: rep.Filter.Consent.Snapshot}
 		if g := rep.Guarantee; g != nil {
 			p.Epsilon, p.Delta, p.Accountant = g.Epsilon, g.Delta, g.Accountant
 			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions}
@@ -193,7 +263,7 @@ func (r *recorder) finish(ctx context.Context, res *Result, err error) {
 	ev := lineage.NewEvent(kind, r.now(), r.runID, r.spec.Name)
 	ev.Run.Facets["nominalTime"] = lineage.NominalTime(r.opt.LogicalDate)
 	ev.Run.Facets["processing_engine"] = lineage.ProcessingEngine(r.version())
-	ev.Job.Facets["jobType"] = lineage.JobType("PIPELINE")
+	r.jobFacets(&ev, "PIPELINE", r.pipelineDoc())
 	a := lineage.AuditRecord{Action: "run", Job: r.spec.Name, RunID: r.runID, Outcome: outcome(kind)}
 	if err != nil {
 		ev.Run.Facets["errorMessage"] = lineage.ErrorMessage(err.Error())

@@ -203,9 +203,15 @@ func TestLineageAndAudit(t *testing.T) {
 			RunID  string
 			Facets map[string]map[string]any
 		}
-		Job     struct{ Name string }
+		Job struct {
+			Name   string
+			Facets map[string]map[string]any
+		}
 		Inputs  []struct{ Namespace, Name string }
-		Outputs []struct{ Namespace, Name string }
+		Outputs []struct {
+			Namespace, Name string
+			Facets          map[string]map[string]any
+		}
 	}
 	var events []ev
 	for info, err := range store.List(ctx, "lineage/") {
@@ -238,6 +244,15 @@ func TestLineageAndAudit(t *testing.T) {
 				}
 				if e.Run.Facets["veil_privacy"] == nil || e.Run.Facets["veil_contributors"] == nil {
 					t.Errorf("step %s lacks the veil_privacy or veil_contributors facet", e.Job.Name)
+				}
+				if snap, _ := e.Run.Facets["veil_privacy"]["consentSnapshot"].(string); len(snap) != 64 {
+					t.Errorf("step %s: consent snapshot %q", e.Job.Name, snap)
+				}
+				if o := e.Outputs[0].Facets; o["columnLineage"] == nil || o["schema"] == nil || o["dataSource"] == nil {
+					t.Errorf("step %s output facets: %v", e.Job.Name, o)
+				}
+				if e.Job.Facets["ownership"] == nil || e.Job.Facets["documentation"] == nil {
+					t.Errorf("step %s job facets: %v", e.Job.Name, e.Job.Facets)
 				}
 				if e.Job.Name == "nightly.recs" && e.Run.Facets["veil_privacy"]["dpsgd"] == nil {
 					t.Errorf("the training step's veil_privacy facet lacks dpsgd: %v", e.Run.Facets["veil_privacy"])

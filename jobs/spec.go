@@ -31,6 +31,9 @@ type Spec struct {
 	Lineage LineageSpec `yaml:"lineage"`
 	// Audit is the URL of the audit log (default: STATE/audit).
 	Audit string `yaml:"audit"`
+	// Owners of the pipeline, as URNs (team:data, user:jdoe), for the
+	// lineage ownership facet; default: the user who runs it.
+	Owners []string `yaml:"owners"`
 }
 
 // LineageSpec says where OpenLineage events go. Events are always written

@@ -1,7 +1,10 @@
 package lineage
 
 import (
+	"strings"
 	"time"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
 // Producer and schema URLs of what veil emits.
@@ -32,6 +35,9 @@ var facetSchema = map[string]string{
 	"outputStatistics":   "https://openlineage.io/spec/facets/1-0-2/OutputStatisticsOutputDatasetFacet.json#/$defs/OutputStatisticsOutputDatasetFacet",
 	"dataSource":         "https://openlineage.io/spec/facets/1-0-1/DatasourceDatasetFacet.json#/$defs/DatasourceDatasetFacet",
 	"dataQualityMetrics": "https://openlineage.io/spec/facets/1-0-3/DataQualityMetricsInputDatasetFacet.json#/$defs/DataQualityMetricsInputDatasetFacet",
+	"schema":             "https://openlineage.io/spec/facets/1-2-0/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet",
+	"ownership":          "https://openlineage.io/spec/facets/1-0-1/OwnershipJobFacet.json#/$defs/OwnershipJobFacet",
+	"columnLineage":      "https://openlineage.io/spec/facets/1-2-0/ColumnLineageDatasetFacet.json#/$defs/ColumnLineageDatasetFacet",
 }
 
 // Facet is one facet: its own fields plus _producer and _schemaURL.
@@ -160,6 +166,8 @@ type Privacy struct {
 	Accountant     string           `json:"accountant,omitempty"`
 	CohortFloor    int              `json:"cohortFloor,omitempty"`
 	DPSGD          *DPSGD           `json:"dpsgd,omitempty"`
+	// ConsentSnapshot fingerprints the consent and erasure files read.
+	ConsentSnapshot string `json:"consentSnapshot,omitempty"`
 }
 
 // DPSGD records the DP-SGD settings of a training run.
@@ -186,6 +194,9 @@ func (p Privacy) Facet() Facet {
 	if p.DPSGD != nil {
 		f["dpsgd"] = p.DPSGD
 	}
+	if p.ConsentSnapshot != "" {
+		f["consentSnapshot"] = p.ConsentSnapshot
+	}
 	return f
 }
 
@@ -203,4 +214,82 @@ type Contributors struct {
 func (c Contributors) Facet() Facet {
 	return Facet{"_producer": Producer, "_schemaURL": ContributorsFacetSchemaURL, "encoding": BloomEncoding,
 		"filter": c.Filter, "subjects": c.Subjects, "falsePositiveRate": c.FPR, "bits": c.Bits, "hashes": c.Hashes}
+}
+
+// DataSource is the dataSource facet of a dataset at url.
+func DataSource(url string) Facet {
+	d := DatasetFromURL(url)
+	uri := url
+	if !strings.Contains(uri, "://") {
+		uri = "file://" + uri
+	}
+	return NewFacet("dataSource", map[string]any{"name": d.Namespace, "uri": uri})
+}
+
+// Schema is the schema facet of a table of contract c.
+func Schema(c *dataset.Contract) Facet {
+	fields := make([]map[string]any, len(c.Columns))
+	for i, col := range c.Columns {
+		f := map[string]any{"name": col.Name, "type": col.Kind.String(), "ordinal_position": i + 1}
+		if col.Doc != "" {
+			f["description"] = col.Doc
+		}
+		fields[i] = f
+	}
+	return NewFacet("schema", map[string]any{"fields": fields})
+}
+
+// Documentation is the documentation job facet.
+func Documentation(text string) Facet {
+	return NewFacet("documentation", map[string]any{"description": text, "contentType": "text/plain"})
+}
+
+// Ownership is the ownership job facet: owners named as URNs (user:jdoe,
+// team:data).
+func Ownership(owners ...string) Facet {
+	list := make([]map[string]any, len(owners))
+	for i, o := range owners {
+		list[i] = map[string]any{"name": o, "type": "MAINTAINER"}
+	}
+	return NewFacet("ownership", map[string]any{"owners": list})
+}
+
+// InputField is a column an output column depends on, with how.
+type InputField struct {
+	Dataset   Dataset
+	Field     string
+	Type      string // DIRECT or INDIRECT
+	Subtype   string // IDENTITY, TRANSFORMATION, AGGREGATION; JOIN, FILTER, GROUP_BY, ...
+	Masking   bool   // the output does not reveal the input (hashing, DP noise)
+	Describes string
+}
+
+func (f InputField) json() map[string]any {
+	t := map[string]any{"type": f.Type, "subtype": f.Subtype, "masking": f.Masking}
+	if f.Describes != "" {
+		t["description"] = f.Describes
+	}
+	return map[string]any{"namespace": f.Dataset.Namespace, "name": f.Dataset.Name, "field": f.Field, "transformations": []any{t}}
+}
+
+// ColumnLineage is the columnLineage facet: each output column's inputs,
+// and the inputs that shape the whole dataset (filters, grouping).
+func ColumnLineage(fields map[string][]InputField, whole []InputField) Facet {
+	out := map[string]any{}
+	for col, ins := range fields {
+		list := make([]any, len(ins))
+		for i, in := range ins {
+			list[i] = in.json()
+		}
+		out[col] = map[string]any{"inputFields": list}
+	}
+	f := map[string]any{"fields": out}
+	if len(whole) > 0 {
+		list := make([]any, len(whole))
+		for i, in := range whole {
+			list[i] = in.json()
+		}
+		f["dataset"] = list
+	}
+	return NewFacet("columnLineage", f)
 }

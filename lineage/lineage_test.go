@@ -32,12 +32,21 @@ func sampleEvents() []Event {
 	step := NewEvent("COMPLETE", at.Add(time.Minute), "51921ab7-c488-51f0-a5d6-30640357b473", "nightly.cohorts")
 	step.Run.Facets["parent"] = Parent(start.Run.RunID, "nightly")
 	step.Run.Facets["veil_privacy"] = Privacy{Purposes: []string{"segmentation", "marketing"}, LogicalDate: "2026-11-27", RowsRead: 100, RowsKept: 60,
-		RowsDropped: map[string]int64{"denied": 40}, SubjectsKept: 10, ConsentRecords: 50, Epsilon: 0.8, Delta: 1e-6, Accountant: "pld", CohortFloor: 50}.Facet()
+		RowsDropped: map[string]int64{"denied": 40}, SubjectsKept: 10, ConsentRecords: 50, Epsilon: 0.8, Delta: 1e-6, Accountant: "pld", CohortFloor: 50,
+		ConsentSnapshot: "9f2c1e0d8b7a69584736251403f2e1d0c9b8a79685746352413020f1e2d3c4b5"}.Facet()
+	step.Job.Facets["documentation"] = Documentation("Segment subjects into cohorts.")
+	step.Job.Facets["ownership"] = Ownership("team:data")
 	step.Run.Facets["veil_contributors"] = Contributors{Filter: "file:///srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7/contributors-0f3a.bloom",
 		Subjects: 10, FPR: 0.0098, Bits: 128, Hashes: 7}.Facet()
 	in := DatasetFromURL("s3://shop-data/events")
+	in.Facets = map[string]Facet{"dataSource": DataSource("s3://shop-data/events"), "schema": Schema(dataset.EventsContract)}
 	in.InputFacets = map[string]Facet{"dataQualityMetrics": DataQualityMetrics(100)}
 	out := DatasetFromURL("file:///srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7")
+	out.Facets = map[string]Facet{"dataSource": DataSource("/srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7"), "schema": Schema(dataset.CohortAssignmentsContract),
+		"columnLineage": ColumnLineage(map[string][]InputField{
+			"subject_id": {{Dataset: in, Field: "subject_id", Type: "DIRECT", Subtype: "IDENTITY"}},
+			"cohort_id":  {{Dataset: in, Field: "event_type", Type: "DIRECT", Subtype: "AGGREGATION"}},
+		}, []InputField{{Dataset: in, Field: "subject_id", Type: "INDIRECT", Subtype: "FILTER", Describes: "consent"}})}
 	out.OutputFacets = map[string]Facet{"outputStatistics": OutputStatistics(60, 4096, 7)}
 	step.Inputs, step.Outputs = []Dataset{in}, []Dataset{out}
 	fail := NewEvent("FAIL", at.Add(2*time.Minute), start.Run.RunID, "nightly")

@@ -2,7 +2,10 @@ package privacy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"hash/maphash"
 	"math"
 	"slices"
@@ -69,6 +72,10 @@ type ConsentStats struct {
 	Subjects          int      `json:"subjects"`
 	ErasureRequests   int64    `json:"erasure_requests"`
 	Erased            int      `json:"erased_subjects"`
+	// Snapshot fingerprints the consent and erasure files read (their
+	// keys, sizes and Parquet footers): two runs with the same snapshot
+	// decided consent from the same records.
+	Snapshot string `json:"snapshot_sha256,omitempty"`
 }
 
 // Stats returns the counts of the build.
@@ -176,6 +183,8 @@ type pending struct {
 // consenting for the purposes it touches, for good, and is counted.
 func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *dataset.Ref, logicalDate time.Time) (*ConsentIndex, error) {
 	ix := &ConsentIndex{LogicalDate: logicalDate, keys: newKeyer()}
+	snapshot := sha256.New()
+	fmt.Fprintf(snapshot, "%s\n", logicalDate.UTC().Format(time.DateOnly))
 	cutoff := logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro() - 1
 	build := make(map[subjectKey]*pending)
 	get := func(token string) *pending {
@@ -209,7 +218,7 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		}
 	}
 	if consent != nil {
-		err := scanTable(ctx, *consent, lenientConsent, func(b *dataset.Batch) error {
+		err := scanTable(ctx, *consent, lenientConsent, snapshot, func(b *dataset.Batch) error {
 			subj, purpose, status := &b.Column("subject_id").Str, &b.Column("purpose").Str, &b.Column("status").Str
 			source, tcs := &b.Column("source").Str, &b.Column("tc_string").Str
 			at := b.Column("recorded_at").Int
@@ -313,7 +322,7 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		}
 	}
 	if erasure != nil {
-		err := scanTable(ctx, *erasure, dataset.ErasureContract, func(b *dataset.Batch) error {
+		err := scanTable(ctx, *erasure, dataset.ErasureContract, snapshot, func(b *dataset.Batch) error {
 			subj, at := &b.Column("subject_id").Str, b.Column("requested_at").Int
 			for i := range b.Rows {
 				ix.stats.ErasureRequests++
@@ -332,6 +341,7 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 			return nil, err
 		}
 	}
+	ix.stats.Snapshot = hex.EncodeToString(snapshot.Sum(nil))
 	ix.table = newSubjectTable(len(build))
 	for k, p := range build {
 		var v uint16
@@ -366,12 +376,17 @@ var lenientConsent = func() *dataset.Contract {
 
 // scanTable decodes every row group of the committed table at ref, in
 // order, on one goroutine.
-func scanTable(ctx context.Context, ref dataset.Ref, c *dataset.Contract, fn func(*dataset.Batch) error) error {
+func scanTable(ctx context.Context, ref dataset.Ref, c *dataset.Contract, snapshot hash.Hash, fn func(*dataset.Batch) error) error {
 	keys, err := dataset.Inputs(ctx, ref, dataset.Window{})
 	if err != nil {
 		return fmt.Errorf("reading %s table: %w", c.Name, err)
 	}
 	sort.Strings(keys)
+	fp, err := dataset.Fingerprint(ctx, ref.Store, keys)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(snapshot, "%s\x00%s\x00%s\n", c.Name, ref, fp)
 	sc, err := dataset.OpenScan(ctx, ref.Store, keys, c)
 	if err != nil {
 		return err

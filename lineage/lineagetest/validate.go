@@ -62,6 +62,7 @@ func New(root string) (*Validator, error) {
 		"parent": "ParentRunFacet.json", "errorMessage": "ErrorMessageRunFacet.json", "jobType": "JobTypeJobFacet.json",
 		"outputStatistics": "OutputStatisticsOutputDatasetFacet.json", "dataSource": "DatasourceDatasetFacet.json",
 		"dataQualityMetrics": "DataQualityMetricsInputDatasetFacet.json", "documentation": "DocumentationJobFacet.json",
+		"schema": "SchemaDatasetFacet.json", "ownership": "OwnershipJobFacet.json", "columnLineage": "ColumnLineageDatasetFacet.json",
 	} {
 		// A facet file's schema is an object whose property is the facet.
 		if v.facets[key], err = c.Compile(ids[file]); err != nil {
