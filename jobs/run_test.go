@@ -146,6 +146,10 @@ func TestSpecErrors(t *testing.T) {
 		"bad step cfg": "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o, kmeans: {k: zero}}}]\n",
 		"bad ttl":      "name: n\nstate: s\nlock: {ttl: forever}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
 		"wrong type":   "name: n\nstate: s\nretries: {attempts: many}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"two kinds":    "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
+		"no epsilon":   "name: n\nstate: s\nsteps: [{name: a, train: {events: e, output: o}}]\n",
+		"purpose":      "name: n\nstate: s\npurposes: [segmentation, marketing]\nsteps: [{name: a, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
+		"bad purpose":  "name: n\nstate: s\npurposes: [advertising]\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
 	} {
 		p := filepath.Join(dir, "s.yaml")
 		os.WriteFile(p, []byte(doc), 0o644)

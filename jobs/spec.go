@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
 )
@@ -34,6 +35,22 @@ type Spec struct {
 	// Owners of the pipeline, as URNs (team:data, user:jdoe), for the
 	// lineage ownership facet; default: the user who runs it.
 	Owners []string `yaml:"owners"`
+	// Purposes the pipeline declares (analytics, segmentation,
+	// personalization, marketing): when set, a step that needs another
+	// purpose is a spec error, so a reviewer sees every purpose in one
+	// place.
+	Purposes []string `yaml:"purposes"`
+}
+
+// purposes lists what a step's work needs.
+func (st StepSpec) purposes() []string {
+	switch {
+	case st.Segment != nil:
+		return []string{privacy.Segmentation, privacy.Marketing}
+	case st.Train != nil:
+		return train.Purposes
+	}
+	return nil
 }
 
 // LineageSpec says where OpenLineage events go. Events are always written
@@ -199,7 +216,17 @@ func (s *Spec) Validate() error {
 			}
 		}
 	}
+	for _, p := range s.Purposes {
+		if !slices.Contains(privacy.KnownPurposes, p) {
+			return bad("purpose %q is not one of %v", p, privacy.KnownPurposes)
+		}
+	}
 	for _, st := range s.Steps {
+		for _, p := range st.purposes() {
+			if len(s.Purposes) > 0 && !slices.Contains(s.Purposes, p) {
+				return bad("step %s needs purpose %s, which the spec does not declare in purposes %v", st.Name, p, s.Purposes)
+			}
+		}
 		for _, d := range st.DependsOn {
 			if !seen[d] {
 				return bad("step %s depends on %q, which is not a step", st.Name, d)
