@@ -226,6 +226,9 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		if rep.Spent != nil {
 			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
 		}
+		if rep.DP != nil {
+			p.ClipNorm = rep.DP.ClipRadius
+		}
 		ev.Run.Facets["veil_privacy"] = p.Facet()
 		if c := rep.Contributors; c != nil {
 			ev.Run.Facets["veil_contributors"] = lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}.Facet()

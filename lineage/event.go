@@ -166,6 +166,9 @@ type Privacy struct {
 	Accountant     string           `json:"accountant,omitempty"`
 	CohortFloor    int              `json:"cohortFloor,omitempty"`
 	DPSGD          *DPSGD           `json:"dpsgd,omitempty"`
+	// ClipNorm bounds each subject's contribution to a DP release other
+	// than DP-SGD (the clip radius of DP k-means).
+	ClipNorm float64 `json:"clipNorm,omitempty"`
 	// ConsentSnapshot fingerprints the consent and erasure files read.
 	ConsentSnapshot string `json:"consentSnapshot,omitempty"`
 }
@@ -193,6 +196,9 @@ func (p Privacy) Facet() Facet {
 	}
 	if p.DPSGD != nil {
 		f["dpsgd"] = p.DPSGD
+	}
+	if p.ClipNorm > 0 {
+		f["clipNorm"] = p.ClipNorm
 	}
 	if p.ConsentSnapshot != "" {
 		f["consentSnapshot"] = p.ConsentSnapshot

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
 )
 
 // run executes veil with args the way main does and returns the exit code,
@@ -104,11 +105,35 @@ func TestDemo(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("demo: %d %s", code, msg)
 	}
-	if !strings.Contains(out, "event summary") || !strings.Contains(out, "purchase") {
-		t.Errorf("demo printed:\n%s", out)
+	for _, want := range []string{"event summary", "purchase", "DP k-means", "privacy-utility curve:", "∞", "popularity"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q:\n%s", want, out)
+		}
 	}
 	s, _ := dataset.NewFileStore(dir)
 	if _, err := dataset.VerifyManifest(context.Background(), s, "out/event-summary"); err != nil {
 		t.Error(err)
+	}
+	// Every lineage event of the three steps (segmentation, DP k-means,
+	// training) validates.
+	v, err := lineagetest.New("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for info, err := range s.List(context.Background(), "state/lineage/") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := dataset.ReadAll(context.Background(), s, info.Key)
+		for _, line := range bytes.Split(bytes.TrimSpace(data), []byte("\n")) {
+			if err := v.Validate(line); err != nil {
+				t.Errorf("%s: %v", info.Key, err)
+			}
+			n++
+		}
+	}
+	if n != 8 {
+		t.Errorf("%d lineage events, want 8 (pipeline and three steps, START and COMPLETE)", n)
 	}
 }
