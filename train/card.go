@@ -98,6 +98,9 @@ func Card(rep *Report) *lineage.ModelCard {
 			{Description: "Products are only those seen in the training window; new products get no factors until the next run."},
 		},
 	}
+	for _, w := range rep.Warnings {
+		cons.Limitations = append(cons.Limitations, lineage.CardText{Description: "Warning: " + w + "."})
+	}
 	if private {
 		g := rep.Guarantee
 		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{

@@ -176,6 +176,7 @@ type Report struct {
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
 	Recommended     int                   `json:"subjects_recommended"`
 	NotRecommended  map[string]int        `json:"not_recommended,omitempty"`
+	Warnings        []string              `json:"warnings,omitempty"`
 	Seconds         float64               `json:"seconds"`
 	CurvePNG        []byte                `json:"-"`
 	recommendations []dataset.Recommendation
@@ -328,6 +329,12 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	}
 	rep.Filter = filtered
 	rep.Subjects, rep.Items, rep.Interactions = len(data.Subjects), len(data.Items), data.Interactions()
+	if g := rep.Guarantee; g != nil && g.Delta*float64(rep.Subjects) >= 1 {
+		// δ must be well below 1/n: a mechanism that publishes one random
+		// subject's data in full is (0, 1/n)-DP.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("δ = %g is not below 1/%d subjects: the guarantee is weak; lower model.delta", g.Delta, rep.Subjects))
+		log.Warn("delta is not below 1/subjects", "delta", g.Delta, "subjects", rep.Subjects)
+	}
 	log.Info("interactions loaded", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
 
 	// Train on the split, so that the released model is the one evaluated.

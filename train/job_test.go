@@ -128,6 +128,22 @@ func TestJobEndToEnd(t *testing.T) {
 	}
 }
 
+func TestJobWarnsOfLargeDelta(t *testing.T) {
+	dir := shop(t, 500)
+	cfg := jobConfig(dir)
+	cfg.Model.Delta, cfg.Budget.Delta, cfg.TopK = 0.01, 0.5, 0
+	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "not below 1/") {
+		t.Fatalf("warnings %v", rep.Warnings)
+	}
+	if md := string(lineage.RenderCard(Card(rep), "")); !strings.Contains(md, "Warning: δ = 0.01") {
+		t.Errorf("the card does not carry the warning:\n%s", md)
+	}
+}
+
 func TestJobRefusals(t *testing.T) {
 	dir := shop(t, 500)
 	cfg := jobConfig(dir)

@@ -80,6 +80,9 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 	} else {
 		fmt.Fprintln(w, "trained WITHOUT differential privacy")
 	}
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warning)
+	}
 	printEval(w, rep.Eval, rep.Curve)
 	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v); outputs in %s\n", rep.Recommended, rep.NotRecommended, rep.Output)
 	return nil
