@@ -180,26 +180,33 @@ func RenderCard(c *ModelCard, imageFile string) []byte {
 		p("")
 		p("## How well it does")
 		p("")
-		// One row per slice, one column per metric type, in order of appearance.
-		var types, rows []string
+		// One row per slice, one column per metric type, in order of
+		// appearance; consecutive slices with the same metrics share a
+		// table, so that different kinds of figures are not mixed.
+		var rows []string
+		types := map[string][]string{}
 		val := map[[2]string]string{}
 		for _, m := range q.PerformanceMetrics {
-			if !slices.Contains(types, m.Type) {
-				types = append(types, m.Type)
-			}
 			if !slices.Contains(rows, m.Slice) {
 				rows = append(rows, m.Slice)
 			}
+			if !slices.Contains(types[m.Slice], m.Type) {
+				types[m.Slice] = append(types[m.Slice], m.Type)
+			}
 			val[[2]string{m.Slice, m.Type}] = m.Value
 		}
-		p("| model | %s |", strings.Join(types, " | "))
-		p("|---%s|", strings.Repeat("|---", len(types)))
-		for _, s := range rows {
-			row := make([]string, len(types))
-			for i, t := range types {
-				if row[i] = val[[2]string{s, t}]; row[i] == "" {
-					row[i] = "–"
+		for k, s := range rows {
+			cols := types[s]
+			if k == 0 || !slices.Equal(cols, types[rows[k-1]]) {
+				if k > 0 {
+					p("")
 				}
+				p("| model | %s |", strings.Join(cols, " | "))
+				p("|---%s|", strings.Repeat("|---", len(cols)))
+			}
+			row := make([]string, len(cols))
+			for i, t := range cols {
+				row[i] = val[[2]string{s, t}]
 			}
 			name := s
 			if name == "" {

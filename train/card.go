@@ -82,6 +82,17 @@ func Card(rep *Report) *lineage.ModelCard {
 			q.PerformanceMetrics = append(q.PerformanceMetrics, metrics(fmt.Sprintf("curve: ε = %g", pt.Epsilon), pt.Metrics)...)
 		}
 	}
+	if a := rep.Audit; a != nil {
+		slice := "privacy audit (one training run with canaries)"
+		proven := "∞"
+		if a.ProvenEpsilon != nil {
+			proven = fmt.Sprintf("%.4g", *a.ProvenEpsilon)
+		}
+		q.PerformanceMetrics = append(q.PerformanceMetrics,
+			lineage.CardMetric{Type: "proven ε", Value: proven, Slice: slice},
+			lineage.CardMetric{Type: fmt.Sprintf("empirical ε lower bound (%.0f%%)", 100*a.Confidence), Value: fmt.Sprintf("%.3g", a.EpsilonLowerBound), Slice: slice},
+			lineage.CardMetric{Type: "membership inference AUC", Value: fmt.Sprintf("%.3f", a.MembershipAUC), Slice: slice})
+	}
 	if rep.CurvePNG != nil {
 		q.Graphics = &lineage.CardGraphics{
 			Description: "How recommendation quality (Recall@20) changes with the privacy parameter ε: smaller ε protects customers more and costs accuracy.",
@@ -120,6 +131,15 @@ func Card(rep *Report) *lineage.ModelCard {
 		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
 			Name:               "Revealing a customer's history through the released model",
 			MitigationStrategy: "None: this model was trained without differential privacy. Do not release it outside the shop's trusted systems.",
+		})
+	}
+	if a := rep.Audit; a != nil {
+		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
+			Name: "Checking the guarantee empirically",
+			MitigationStrategy: fmt.Sprintf("A one-run privacy audit (Steinke, Nasr and Jagielski 2023) trained the same model once more with %d made-up canary customers, each included by a coin flip, and guessed %d of them right out of %d: "+
+				"with %.0f%% confidence the training is not better than ε = %.3g, which must stay below the proven ε (it does, or this run would have failed). "+
+				"A membership-inference attack that compares how well the model fits customers it saw and did not see scores an AUC of %.3f (0.5 is a coin flip).",
+				a.Canaries, a.Correct, a.Guesses, 100*a.Confidence, a.EpsilonLowerBound, a.MembershipAUC),
 		})
 	}
 	cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{

@@ -205,7 +205,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 				sum[i] += v
 			}
 		}
-		if private {
+		if private && !cfg.brokenNoNoise {
 			dp.GaussianParallel(noise, plan.NoiseMultiplier*cfg.Clip, newSource)
 			for i := range sum {
 				sum[i] += noise[i]

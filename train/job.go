@@ -18,6 +18,7 @@ import (
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
 
@@ -65,7 +66,12 @@ type Evaluation struct {
 	// release that spends budget) for the privacy-utility curve.
 	Curve         bool      `yaml:"curve"`
 	CurveEpsilons []float64 `yaml:"curve_epsilons"`
-	Seed          uint64    `yaml:"seed"`
+	// PrivacyAudit runs the one-run privacy audit (one more training run
+	// with canaries, which spends budget like the model) and the
+	// membership-inference baseline; the card shows the empirical ε lower
+	// bound beside the proven ε.
+	PrivacyAudit *AuditConfig `yaml:"privacy_audit"`
+	Seed         uint64       `yaml:"seed"`
 }
 
 // DefaultJobConfig returns the defaults of every optional field.
@@ -134,6 +140,11 @@ func (c *JobConfig) Validate() error {
 			return bad("evaluation: curve_epsilons %v: want positive finite values (∞ is the non-private baseline)", e.CurveEpsilons)
 		}
 	}
+	if e.PrivacyAudit != nil {
+		if err := e.PrivacyAudit.Validate(c.Model); err != nil {
+			return err
+		}
+	}
 	if e.Curve && len(e.CurveEpsilons) == 0 {
 		return bad("evaluation: curve is on but curve_epsilons is empty")
 	}
@@ -171,6 +182,7 @@ type Report struct {
 	Eval         Eval           `json:"evaluation"`
 	Curve        []CurvePoint   `json:"curve,omitempty"`
 	Spent        *budget.Record `json:"budget_spent,omitempty"`
+	Audit        *AuditResult   `json:"privacy_audit,omitempty"`
 	ResumedAt    int            `json:"resumed_at_step,omitempty"`
 
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
@@ -257,7 +269,6 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err != nil {
 		return nil, err
 	}
-	pol, events := in.Policy, in.Events
 	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err
@@ -296,8 +307,8 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			return nil, err
 		}
 	}
-	if cfg.Model.Private() || len(curvePlans) > 0 {
-		if rep.Spent, err = spend(ctx, cfg, opt, day, plan, curvePlans); err != nil {
+	if evs := releases(cfg, plan, curvePlans); len(evs) > 0 {
+		if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
 			return nil, err
 		}
 	}
@@ -306,24 +317,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
 	}
 
-	ix, err := privacy.BuildConsentIndex(ctx, pol, &in.Consent, &in.Erasure, day)
-	if err != nil {
-		return nil, err
-	}
-	flt, err := privacy.NewFilter(pol, ix, Purposes)
-	if err != nil {
-		return nil, err
-	}
-	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "item_id"})
-	if err != nil {
-		return nil, err
-	}
-	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, pol)
-	sc.Close()
-	if err != nil {
-		return nil, err
-	}
-	data, filtered, err := LoadEvents(ctx, pol, flt, events, cfg.Interactions, day, workers)
+	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, day, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -356,6 +350,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	rep.Training, rep.Eval = x.Stats, x.Eval
 	rep.Curve, rep.CurvePNG = x.Curve, x.CurvePNG
 
+	if ac := cfg.Evaluation.PrivacyAudit; ac != nil {
+		if rep.Audit, err = AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
+			return nil, err
+		}
+		log.Info("privacy audit", "epsilon_lower_bound", rep.Audit.EpsilonLowerBound, "membership_auc", rep.Audit.MembershipAUC)
+	}
+
 	// Recommendations: from the released factors and each subject's own
 	// interactions, only for subjects who allow personalization.
 	if cfg.TopK > 0 {
@@ -372,10 +373,54 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	return rep, nil
 }
 
+// releases lists the DP releases of a training run: the model, one more
+// model per curve point, and the audit's training run.
+func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
+	var evs []accountant.Event
+	if cfg.Model.Private() {
+		evs = append(evs, plan.Event())
+	}
+	for _, p := range curve {
+		e := p.Event()
+		e.Note = fmt.Sprintf("privacy-utility curve point ε %g", p.target)
+		evs = append(evs, e)
+	}
+	if cfg.Evaluation.PrivacyAudit != nil && cfg.Model.Private() {
+		e := plan.Event()
+		e.Note = "one-run privacy audit: a training run with canaries (its guesses are released)"
+		evs = append(evs, e)
+	}
+	return evs
+}
+
+// loadConsented reads the interactions of subjects who allow the training
+// purposes, after the PII guard has read the files.
+func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, day time.Time, workers int) (*Data, *privacy.ConsentIndex, privacy.Report, error) {
+	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
+	if err != nil {
+		return nil, nil, privacy.Report{}, err
+	}
+	flt, err := privacy.NewFilter(in.Policy, ix, Purposes)
+	if err != nil {
+		return nil, nil, privacy.Report{}, err
+	}
+	sc, err := privacy.FilteredScan(ctx, in.Policy, flt, in.Events, []string{"event_type", "item_id"})
+	if err != nil {
+		return nil, nil, privacy.Report{}, err
+	}
+	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, in.Policy)
+	sc.Close()
+	if err != nil {
+		return nil, nil, privacy.Report{}, err
+	}
+	d, rep, err := LoadEvents(ctx, in.Policy, flt, in.Events, ic, day, workers)
+	return d, ix, rep, err
+}
+
 // spend records the run's releases in the budget ledger, refusing the run
 // when they would exceed the budget. A retry with the same run id is not
 // charged twice.
-func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, plan Plan, curve []Plan) (*budget.Record, error) {
+func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, job string, releases []accountant.Event) (*budget.Record, error) {
 	store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
 	if err != nil {
 		return nil, err
@@ -384,16 +429,7 @@ func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.
 	if name == "" {
 		name = cfg.Events
 	}
-	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: "train", LogicalDate: day, Accountant: plan.Accountant, Policy: cfg.Budget.Policy}
-	if cfg.Model.Private() {
-		req.Events = append(req.Events, plan.Event())
-	}
-	for _, p := range curve {
-		e := p.Event()
-		e.Note = fmt.Sprintf("privacy-utility curve point ε %g", p.Epsilon)
-		req.Events = append(req.Events, e)
-		req.Accountant = p.Accountant
-	}
+	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
 	rec, err := budget.Open(store, "").Spend(ctx, req)
 	if err != nil {
 		return nil, err
@@ -410,4 +446,48 @@ func holdoutText(e Evaluation) string {
 		return fmt.Sprintf("a random %.0f%% of each subject's interactions", 100*e.HoldoutFraction)
 	}
 	return fmt.Sprintf("the most recent %.0f%% of each subject's interactions by time", 100*e.HoldoutFraction)
+}
+
+// RunAudit runs the one-run privacy audit of a training job's settings on
+// its data at a logical date, without writing a model: the audit's
+// training run is a DP release like any other, so its spend is recorded
+// (job "audit privacy") before any data is read.
+func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*AuditResult, *budget.Record, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg.Evaluation.PrivacyAudit = &ac
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	cfg.Model.Workers = workers
+	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, Purposes, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := cfg.Model.MakePlan()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = uuid.Must(uuid.NewV7()).String()
+	}
+	var rec *budget.Record
+	if cfg.Model.Private() {
+		e := plan.Event()
+		e.Note = "one-run privacy audit: a training run with canaries (its guesses are released)"
+		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", []accountant.Event{e}); err != nil {
+			return nil, nil, err
+		}
+	}
+	data, _, _, err := loadConsented(ctx, in, cfg.Interactions, day, workers)
+	if err != nil {
+		return nil, rec, err
+	}
+	res, err := AuditPrivacy(ctx, data, cfg.Model, plan, ac, log)
+	return res, rec, err
 }

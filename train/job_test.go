@@ -57,16 +57,22 @@ func TestJobEndToEnd(t *testing.T) {
 	dir := shop(t, 3000)
 	cfg := jobConfig(dir)
 	cfg.Evaluation.Curve, cfg.FactorsArrow = true, true
+	ac := DefaultAuditConfig()
+	ac.Canaries, ac.CanaryItems = 200, 5
+	cfg.Evaluation.PrivacyAudit = &ac
 	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("subjects %d items %d: model %+v, non-private %+v, popularity %+v", rep.Subjects, rep.Items, rep.Eval.Model, *rep.Eval.NonPrivate, rep.Eval.Popularity)
-	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 5 {
+	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 6 {
 		t.Fatalf("privacy: %+v, spent %+v", rep.Guarantee, rep.Spent)
 	}
 	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Subjects != rep.Subjects {
 		t.Fatalf("report %+v", rep)
+	}
+	if a := rep.Audit; a == nil || a.Violation || a.ProvenEpsilon == nil || a.Canaries != 200 {
+		t.Errorf("privacy audit %+v", a)
 	}
 	if rep.Eval.NonPrivate.Recall20 <= rep.Eval.Popularity.Recall20 {
 		t.Errorf("non-private Recall@20 %.3f not above popularity %.3f", rep.Eval.NonPrivate.Recall20, rep.Eval.Popularity.Recall20)
@@ -97,7 +103,7 @@ func TestJobEndToEnd(t *testing.T) {
 		t.Errorf("model card does not validate: %v", err)
 	}
 	md := string(read(CardMarkdownFile))
-	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "![privacy-utility curve](privacy_utility-", "## Limitations"} {
+	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "empirical ε lower bound (95%)", "membership inference AUC", "Checking the guarantee empirically", "![privacy-utility curve](privacy_utility-", "## Limitations"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("card lacks %q:\n%s", want, md)
 		}
@@ -217,6 +223,9 @@ func TestCardGolden(t *testing.T) {
 			NonPrivate: &Metrics{Recall10: 0.33, Recall20: 0.48, NDCG10: 0.24, NDCG20: 0.28, Coverage: 0.5}, Popularity: Metrics{Recall10: 0.03, Recall20: 0.05, NDCG10: 0.02, NDCG20: 0.03, Coverage: 0.001}},
 		Recommended: 30112}
 	rep.Filter.RowsRead, rep.Filter.RowsKept = 9000000, 7000000
+	proven := 7.98
+	rep.Audit = &AuditResult{Canaries: 1000, Included: 507, Guesses: 200, Correct: 104, EpsilonLowerBound: 0, ProvenEpsilon: &proven, Delta: 1e-6, Confidence: 0.95,
+		MembershipAUC: 0.503, Members: 5000, NonMembers: 4821}
 	c := Card(rep)
 	js, _ := json.MarshalIndent(c, "", "  ")
 	if err := lineagetest.ValidateCard("..", js); err != nil {

@@ -33,6 +33,9 @@ type Config struct {
 
 	// Source of noise and sampling; nil: the secure source. Tests only.
 	source func() rand.Source
+	// brokenNoNoise skips the noise while the plan still claims its ε: a
+	// deliberately broken trainer, for the privacy audit's tests only.
+	brokenNoNoise bool
 }
 
 // DefaultConfig returns the defaults above.

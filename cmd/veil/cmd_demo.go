@@ -36,7 +36,8 @@ nightly pipeline of configs/nightly.yaml through the job runner (veil run):
 segmentation (consent-filtered features, k-means with k chosen by silhouette,
 the cohort floor, noisy cohort sizes spent against the budget ledger, exports
 for marketing), DP k-means, and DP training of recommendation factors with
-its evaluation, privacy-utility curve (printed as a table) and model card. Running it again is a no-op for the pipeline.
+its evaluation, privacy-utility curve (printed as a table), one-run privacy
+audit and model card. Running it again is a no-op for the pipeline.
 It prints where everything is.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
@@ -150,6 +151,9 @@ func demoSpec(dir string, subjects int) *jobs.Spec {
 	recs := train.DefaultJobConfig()
 	recs.Events, recs.Output, recs.Budget = filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out", "models"), ledger
 	recs.Model.Epsilon, recs.Evaluation.Curve = 8, true
+	audit := train.DefaultAuditConfig()
+	audit.Canaries = 500
+	recs.Evaluation.PrivacyAudit = &audit
 	return &jobs.Spec{
 		Name: "nightly", State: filepath.Join(dir, "state"),
 		Lock:    jobs.LockSpec{TTL: 10 * time.Minute},

@@ -84,6 +84,9 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 		fmt.Fprintf(w, "WARNING: %s\n", warning)
 	}
 	printEval(w, rep.Eval, rep.Curve)
+	if rep.Audit != nil {
+		printAudit(w, rep.Audit)
+	}
 	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v); outputs in %s\n", rep.Recommended, rep.NotRecommended, rep.Output)
 	return nil
 }

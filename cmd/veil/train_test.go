@@ -81,3 +81,33 @@ func TestTrainJobCommand(t *testing.T) {
 		t.Errorf("bad config: %d %s", code, msg)
 	}
 }
+
+func TestAuditPrivacyCommand(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "1500", "--items", "200", "--days", "20"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 2}\nbudget: {ledger: %s, epsilon: 20, delta: 1.0e-5, period: month}\n",
+		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))), 0o644)
+	code, out, msg := run(t, "audit", "privacy", "--config", cfg, "--logical-date", "2026-11-27", "--canaries", "300", "--canary-items", "4", "--json")
+	if code != 0 {
+		t.Fatalf("audit privacy: %d %s\n%s", code, msg, out)
+	}
+	var r struct {
+		Canaries  int      `json:"canaries"`
+		Lower     float64  `json:"epsilon_lower_bound"`
+		Proven    *float64 `json:"proven_epsilon"`
+		Violation bool     `json:"violation"`
+		AUC       float64  `json:"membership_inference_auc"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Canaries != 300 || r.Proven == nil || r.Violation || r.Lower > *r.Proven || r.AUC <= 0 {
+		t.Fatalf("result %s (%v)", out, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); !os.IsNotExist(err) {
+		t.Errorf("the audit wrote outputs: %v", err)
+	}
+	if code, _, msg := run(t, "audit", "privacy", "--config", cfg, "--logical-date", "2026-11-27", "--canaries", "5"); code != 2 || !strings.Contains(msg, "canaries") {
+		t.Errorf("5 canaries: exit %d %s", code, msg)
+	}
+}
