@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -68,12 +67,9 @@ budget like the job. A lower bound above the proven ε means the trainer or
 its accounting is broken: exit 1.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
-			if configFile == "" || date == "" {
-				return usagef(fmt.Errorf("--config and --logical-date are required"))
-			}
-			day, err := time.Parse(time.DateOnly, date)
+			day, err := jobArgs(configFile, date, "")
 			if err != nil {
-				return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", date))
+				return err
 			}
 			cfg, err := train.LoadJobConfig(configFile)
 			if err != nil {

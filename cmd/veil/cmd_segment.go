@@ -27,12 +27,9 @@ also allow marketing, committed under OUTPUT/dt=D/run=RUN_ID/ with a manifest.
 See configs/segment.yaml.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
-			if configFile == "" || date == "" {
-				return usagef(fmt.Errorf("--config and --logical-date are required (or use veil segment kmeans)"))
-			}
-			day, err := time.Parse(time.DateOnly, date)
+			day, err := jobArgs(configFile, date, "(or use veil segment kmeans)")
 			if err != nil {
-				return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", date))
+				return err
 			}
 			cfg, err := segment.LoadConfig(configFile)
 			if err != nil {

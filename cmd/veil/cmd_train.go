@@ -36,12 +36,9 @@ A crashed run resumes from its checkpoint under the same run id.
 See configs/train.yaml; veil train mf trains on a plain interactions file.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
-			if configFile == "" || date == "" {
-				return usagef(fmt.Errorf("--config and --logical-date are required (or use veil train mf)"))
-			}
-			day, err := time.Parse(time.DateOnly, date)
+			day, err := jobArgs(configFile, date, "(or use veil train mf)")
 			if err != nil {
-				return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", date))
+				return err
 			}
 			cfg, err := train.LoadJobConfig(configFile)
 			if err != nil {

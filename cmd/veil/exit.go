@@ -2,7 +2,9 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"strings"
+	"time"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
@@ -74,4 +76,21 @@ func usageIfConfig(err error) error {
 		return usagef(err)
 	}
 	return err
+}
+
+// jobArgs checks a job command's --config and --logical-date and parses the
+// date; hint says what to use instead when they are missing.
+func jobArgs(configFile, date, hint string) (time.Time, error) {
+	if configFile == "" || date == "" {
+		msg := "--config and --logical-date are required"
+		if hint != "" {
+			msg += " " + hint
+		}
+		return time.Time{}, usagef(errors.New(msg))
+	}
+	day, err := time.Parse(time.DateOnly, date)
+	if err != nil {
+		return time.Time{}, usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", date))
+	}
+	return day, nil
 }
