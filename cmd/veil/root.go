@@ -115,6 +115,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newAuditCmd(env),
 		newLineageCmd(env),
 		newCardCmd(env),
+		newExportsCmd(env),
 	)
 	return root
 }

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -98,5 +101,101 @@ func TestGenerateConsent(t *testing.T) {
 	}
 	if code, _, _ := run(t, "generate", "consent", "--events", filepath.Join(dir, "retail", "events"), "--out", dir, "--purposes", "advertising", "--recorded-at", "2010-11-01"); code != 2 {
 		t.Errorf("unknown purpose: exit %d", code)
+	}
+}
+
+// Subjects who withdraw or ask for erasure after an export are found by
+// veil exports recheck, with the reason, and counted in the metric.
+func TestExportsRecheck(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "800", "--items", "200", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "seg.yaml")
+	os.WriteFile(cfg, []byte("events: "+filepath.Join(dir, "shop", "events")+"\noutput: "+filepath.Join(dir, "out")+"\nkmeans: {k: \"3\"}\ncohort_floor: {min_size: 30, small: merge}\n"), 0o644)
+	code, out, msg := run(t, "segment", "--config", cfg, "--logical-date", "2026-11-27", "--json")
+	if code != 0 {
+		t.Fatal(msg)
+	}
+	var rep segment.Report
+	json.Unmarshal([]byte(out), &rep)
+	// Nothing to recall on the export's own date.
+	code, out, msg = run(t, "exports", "recheck", "--config", cfg, "--logical-date", "2026-11-27", "--json")
+	var rc segment.Recheck
+	if code != 0 || json.Unmarshal([]byte(out), &rc) != nil || len(rc.Exports) != 1 || rc.Recall != 0 || rc.Subjects != rep.Exported {
+		t.Fatalf("recheck on the export date: %d %s\n%s", code, msg, out)
+	}
+	// Two exported subjects change their minds on 2026-11-28, a third asks
+	// for erasure: new consent and erasure tables with the extra records.
+	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	m, _ := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	f, _ := m.Find("assignments.parquet")
+	pf, err := dataset.OpenParquet(ctx, ref.Store, dataset.Join(ref.Key, f.Key), dataset.CohortAssignmentsContract)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tokens []string
+	dataset.ReadRows(ctx, pf, func(rows []dataset.CohortAssignment) error {
+		for _, r := range rows {
+			tokens = append(tokens, r.SubjectID)
+		}
+		return nil
+	})
+	pf.Close()
+	shop, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	var consent []dataset.Consent
+	keys, _ := dataset.Inputs(ctx, dataset.Ref{Store: shop, Key: "consent"}, dataset.Window{})
+	for _, k := range keys {
+		cf, err := dataset.OpenParquet(ctx, shop, k, dataset.ConsentContract)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dataset.ReadRows(ctx, cf, func(rows []dataset.Consent) error { consent = append(consent, rows...); return nil })
+		cf.Close()
+	}
+	later := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	marketing := "marketing"
+	for _, tok := range tokens[:2] {
+		consent = append(consent, dataset.Consent{SubjectID: tok, Purpose: &marketing, Status: "withdrawn", RecordedAt: later, Source: "cmp"})
+	}
+	put := func(name string, rows any) {
+		o, err := dataset.NewOutput(ctx, shop, name, nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch r := rows.(type) {
+		case []dataset.Consent:
+			err = dataset.PutParquet(ctx, o, "part.parquet", r)
+		case []dataset.Erasure:
+			err = dataset.PutParquet(ctx, o, "part.parquet", r)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := o.Commit(ctx, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("consent2", consent)
+	put("erasure2", []dataset.Erasure{{SubjectID: tokens[2], RequestedAt: later}})
+	os.WriteFile(cfg, []byte("events: "+filepath.Join(dir, "shop", "events")+"\nconsent: "+filepath.Join(dir, "shop", "consent2")+"\nerasure: "+filepath.Join(dir, "shop", "erasure2")+
+		"\noutput: "+filepath.Join(dir, "out")+"\nkmeans: {k: \"3\"}\ncohort_floor: {min_size: 30, small: merge}\n"), 0o644)
+	prom := filepath.Join(dir, "recheck.prom")
+	code, out, msg = run(t, "exports", "recheck", "--config", cfg, "--logical-date", "2026-11-28", "--metrics-textfile", prom, "--json")
+	rc = segment.Recheck{}
+	if code != 0 || json.Unmarshal([]byte(out), &rc) != nil || rc.Recall != 3 {
+		t.Fatalf("recheck a day later: %d %s\n%s", code, msg, out)
+	}
+	got := map[string]string{}
+	for _, s := range rc.Exports[0].Recall {
+		got[s.SubjectID] = s.Reason
+	}
+	if got[tokens[0]] != "withdrawn" || got[tokens[1]] != "withdrawn" || got[tokens[2]] != "erased" {
+		t.Errorf("recall list %v", got)
+	}
+	metrics, _ := os.ReadFile(prom)
+	if !strings.Contains(string(metrics), "veil_exports_subjects_to_recall{") || !strings.Contains(string(metrics), "} 3") {
+		t.Errorf("metrics:\n%s", metrics)
 	}
 }
