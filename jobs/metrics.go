@@ -17,6 +17,8 @@ type Metrics struct {
 	dropped  *prometheus.GaugeVec
 	epsilon  *prometheus.GaugeVec
 	recall   *prometheus.GaugeVec
+	warnings *prometheus.GaugeVec
+	drift    *prometheus.GaugeVec
 	success  *prometheus.GaugeVec
 	status   *prometheus.GaugeVec
 	job      string
@@ -35,6 +37,8 @@ func NewMetrics(job string) *Metrics {
 	m.dropped = g("veil_step_rows_dropped", "Rows dropped in the last run of a step, by reason (privacy filter or input mapping).", "job", "step", "reason")
 	m.epsilon = g("veil_step_epsilon_spent", "Privacy budget (epsilon) spent by the last run of a step.", "job", "step")
 	m.recall = g("veil_train_recall_at_20", "Recall@20 on held-out interactions of the model of the last run of a training step.", "job", "step")
+	m.warnings = g("veil_step_monitoring_warnings", "Monitoring warnings (drift, over- or under-represented groups, exposure, weak δ) of the last run of a step.", "job", "step")
+	m.drift = g("veil_step_drift_psi_max", "Largest population stability index of a feature against the previous run, of the last run of a segmentation step.", "job", "step")
 	m.success = g("veil_job_last_success_timestamp_seconds", "Unix time of the last successful run.", "job")
 	m.status = g("veil_job_last_run_ok", "1 if the last run succeeded or was a no-op, 0 if it failed.", "job")
 	return m
@@ -58,6 +62,7 @@ func (m *Metrics) Step(r StepResult) {
 			m.epsilon.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
 		}
 		m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
+		m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))
 	}
 	if s := r.Segment; s != nil {
 		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
@@ -66,6 +71,12 @@ func (m *Metrics) Step(r StepResult) {
 		}
 		if s.Spent != nil {
 			m.epsilon.WithLabelValues(m.job, r.Step).Set(s.Spent.Epsilon)
+		}
+		if mo := s.Monitoring; mo != nil {
+			m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(mo.Warnings)))
+			if mo.Drift != nil {
+				m.drift.WithLabelValues(m.job, r.Step).Set(mo.Drift.Max.PSI)
+			}
 		}
 	}
 }

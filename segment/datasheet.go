@@ -2,7 +2,9 @@ package segment
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -98,10 +100,40 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 
 	p("## Maintenance and retention\n\n")
 	p("veil builds a new export every run; use the latest (the `latest.json` pointer of the pipeline) and delete older ones within %d days, the retention of the %s purpose. ", pol.RetentionDays(export), strings.Join(export, " and "))
-	p("A customer who withdraws consent or asks to be erased is left out of the next run. ")
+	p("A customer who withdraws consent or asks to be erased is left out of the next run; `veil exports recheck` lists who must be recalled from exports already handed out. ")
 	if rep.Contributors != nil {
 		p("`contributors.bloom` records who contributed to this export (false-positive rate %.2g), so that `veil lineage impact --subject TOKEN` can list the exports an erasure request affects, which must then be deleted or rebuilt.", rep.Contributors.FPR)
 	}
 	p("\n")
+	if m := rep.Monitoring; m != nil {
+		p("\n## Monitoring\n\n")
+		if len(m.Warnings) == 0 {
+			p("No warnings.\n\n")
+		}
+		for _, w := range m.Warnings {
+			p("- **Warning**: %s.\n", w)
+		}
+		if len(m.Warnings) > 0 {
+			p("\n")
+		}
+		if c := m.Composition; c != nil && c.MaxOver != nil {
+			p("**Who is in which cohort.** Each cohort's make-up by region and by jurisdiction (the privacy law of the customer's region) against all exported cohorts together, for groups of at least %d customers. ", cfg.Monitoring.MinGroupSubjects)
+			p("Most over-represented: %s %s in cohort %d (%.0f%% of the cohort, %.0f%% overall, %.2f×). ", c.MaxOver.Dimension, c.MaxOver.Group, c.MaxOver.Cohort, 100*c.MaxOver.CohortShare, 100*c.MaxOver.PopulationShare, c.MaxOver.Ratio)
+			p("Most under-represented: %s %s in cohort %d (%.0f%% of the cohort, %.0f%% overall, %.2f×). ", c.MaxUnder.Dimension, c.MaxUnder.Group, c.MaxUnder.Cohort, 100*c.MaxUnder.CohortShare, 100*c.MaxUnder.PopulationShare, c.MaxUnder.Ratio)
+			p("A cohort that gathers one region or jurisdiction can turn a campaign into unequal treatment by place; the full table is in the run report.\n\n")
+		}
+		if d := m.Drift; d != nil {
+			p("**Drift since the previous run** (%s, %s): population stability index (PSI; below 0.1 stable, above 0.2 a real shift) of every feature against that run's deciles, and of the cohort sizes (cohorts matched by nearest centre).\n\n", d.PreviousRun, d.PreviousDate)
+			p("| what | PSI |\n|---|---|\n| cohort sizes | %.3f |\n", d.CohortPSI)
+			feats := slices.Clone(d.Features)
+			slices.SortFunc(feats, func(a, b FeatureDrift) int { return cmp.Compare(b.PSI, a.PSI) })
+			for _, f := range feats[:min(len(feats), 8)] {
+				p("| %s | %.3f |\n", f.Feature, f.PSI)
+			}
+			p("\n")
+		} else {
+			p("**Drift**: no earlier run of this job to compare with.\n")
+		}
+	}
 	return b.Bytes()
 }

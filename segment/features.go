@@ -51,6 +51,9 @@ type Features struct {
 	// Filter is the consent filter's report of the first pass over the
 	// events (the second pass reads the same rows again).
 	Filter privacy.Report
+	// Regions holds each subject's region (ISO 3166 code of its events;
+	// "" when unknown), for the composition report, never a feature.
+	Regions []string
 }
 
 // The fixed feature columns; category buckets follow.
@@ -76,7 +79,7 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	if cfg.MaxEvents < 1 {
 		return nil, fmt.Errorf("%w: max_events_per_subject %d must be at least 1", ErrConfig, cfg.MaxEvents)
 	}
-	cols := []string{"event_type", "category", "value"}
+	cols := []string{"event_type", "category", "value", "region"}
 	end := logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro()
 	type ev struct {
 		key   uint64
@@ -141,6 +144,7 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	d := numFixed + nb
 	raw := NewMatrix(len(subjects), d)
 	last := make([]int64, len(subjects))
+	regions := make([]string, len(subjects))
 	for i := range last {
 		last[i] = math.MinInt64
 	}
@@ -187,6 +191,7 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	}
 	err = scan(func(b *dataset.Batch, keep []bool) {
 		subj, typ, cat := b.Column("subject_id").Str, b.Column("event_type").Str, b.Column("category").Str
+		reg := b.Column("region").Str
 		val, at := b.Column("value"), b.Column("event_time").Int
 		types := make([]uint8, len(typ.Dict))
 		for i, t := range typ.Dict {
@@ -222,6 +227,9 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		for i, x := range subj.Index {
 			if !keep[i] || rows[x] < 0 || types[typ.Index[i]] == 255 {
 				continue
+			}
+			if r := rows[x]; regions[r] == "" && len(reg.Index) > i && reg.Index[i] >= 0 {
+				regions[r] = reg.Dict[reg.Index[i]]
 			}
 			e := ev{typ: types[typ.Index[i]], cat: -1, at: at[i]}
 			if c := cat.Index[i]; c >= 0 {
@@ -293,7 +301,7 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		}
 		names = append(names, Feature{Name: fmt.Sprintf("category_%02d", b), Description: top, Kind: "count"})
 	}
-	f := &Features{Subjects: subjects, Names: names, Raw: raw, Events: used, Bounded: len(heavy), Filter: firstPass}
+	f := &Features{Subjects: subjects, Names: names, Raw: raw, Events: used, Bounded: len(heavy), Filter: firstPass, Regions: regions}
 	f.standardize()
 	return f, nil
 }

@@ -50,6 +50,9 @@ type Config struct {
 	// contributing subjects written with each output (contributors.bloom),
 	// which traces erasure requests to the outputs they affect.
 	ContributorsFPR float64 `yaml:"contributors_fpr"`
+	// Monitoring sets the thresholds of the composition (bias) and drift
+	// reports of non-DP runs.
+	Monitoring MonitorConfig `yaml:"monitoring"`
 	// RunID names the run (outputs, budget spend); empty: a new UUIDv7.
 	// A scheduler that retries a run passes the same id, so that the budget
 	// ledger does not count the retry's spend twice.
@@ -78,6 +81,7 @@ func DefaultConfig() Config {
 		Floor:    Floor{MinSize: 100, Small: "merge"},
 
 		ContributorsFPR: 0.01,
+		Monitoring:      DefaultMonitorConfig(),
 	}
 }
 
@@ -129,6 +133,9 @@ func (c *Config) Validate() error {
 	if !(c.ContributorsFPR > 0 && c.ContributorsFPR < 0.5) {
 		return bad("contributors_fpr %v must be in (0, 0.5)", c.ContributorsFPR)
 	}
+	if err := c.Monitoring.Validate(); err != nil {
+		return err
+	}
 	if c.NoisySizes < 0 {
 		return bad("noisy_sizes_sigma %v is negative", c.NoisySizes)
 	}
@@ -178,7 +185,10 @@ type Report struct {
 	// shaped the output (every subject with features, exported or not).
 	Contributors *Contributors `json:"contributors,omitempty"`
 	Profiles     []Profile     `json:"profiles"`
-	Seconds      float64       `json:"seconds"`
+	// Monitoring is the composition and drift report (non-DP runs only:
+	// it counts subjects exactly).
+	Monitoring *Monitoring `json:"monitoring,omitempty"`
+	Seconds    float64     `json:"seconds"`
 }
 
 // Contributors locates and sizes a run's filter of contributing subjects.
@@ -367,6 +377,9 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 	}
 	rep.Output = out.Location()
 	err = writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.ContributorsFPR, rep)
+	if err == nil && cfg.Privacy == nil {
+		err = monitor(ctx, out, ref, cfg, feats, cohorts, rep)
+	}
 	if err == nil {
 		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
 	}
