@@ -82,6 +82,14 @@ func Card(rep *Report) *lineage.ModelCard {
 			q.PerformanceMetrics = append(q.PerformanceMetrics, metrics(fmt.Sprintf("curve: ε = %g", pt.Epsilon), pt.Metrics)...)
 		}
 	}
+	if e := rep.Exposure; e != nil {
+		slice := "exposure of the recommendations"
+		q.PerformanceMetrics = append(q.PerformanceMetrics,
+			lineage.CardMetric{Type: "catalog coverage", Value: fmt.Sprintf("%.3f", e.Coverage), Slice: slice},
+			lineage.CardMetric{Type: "Gini of exposure", Value: fmt.Sprintf("%.3f", e.Gini), Slice: slice},
+			lineage.CardMetric{Type: "share to the top 10% items", Value: fmt.Sprintf("%.3f", e.PopularShare), Slice: slice},
+			lineage.CardMetric{Type: "their share of interactions", Value: fmt.Sprintf("%.3f", e.PopularInteractionShare), Slice: slice})
+	}
 	if a := rep.Audit; a != nil {
 		slice := "privacy audit (one training run with canaries)"
 		proven := "∞"
@@ -107,6 +115,7 @@ func Card(rep *Report) *lineage.ModelCard {
 			{Description: "Quality was measured on " + rep.Eval.Holdout + "; it says how well the model predicts what customers did next, not whether they liked it."},
 			{Description: "Customers with few interactions get recommendations close to the most popular products."},
 			{Description: "Products are only those seen in the training window; new products get no factors until the next run."},
+			{Description: "Exposure is measured over products, not over regions: the personalization purpose may not read the region column (the policy decides)."},
 		},
 	}
 	for _, w := range rep.Warnings {

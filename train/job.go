@@ -35,6 +35,8 @@ type JobConfig struct {
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
 	TopK int `yaml:"top_k"`
+	// Exposure turns concentrated recommendations into a warning.
+	Exposure ExposureConfig `yaml:"exposure"`
 	// FactorsArrow also writes the item factors as an Arrow IPC file.
 	FactorsArrow bool           `yaml:"factors_arrow"`
 	Budget       *budget.Config `yaml:"budget"`
@@ -78,7 +80,7 @@ type Evaluation struct {
 func DefaultJobConfig() JobConfig {
 	return JobConfig{Interactions: DefaultInteractions(), Model: DefaultConfig(),
 		Evaluation: Evaluation{HoldoutLast: 2, Baselines: true, BaselineEpochs: 10, CurveEpsilons: []float64{1, 2, 4, 8}, Seed: 1},
-		TopK:       20, ContributorsFPR: 0.01}
+		TopK:       20, ContributorsFPR: 0.01, Exposure: ExposureConfig{MaxGini: 0.95}}
 }
 
 // UnmarshalYAML fills what the YAML leaves out from DefaultJobConfig, also
@@ -148,6 +150,9 @@ func (c *JobConfig) Validate() error {
 	if e.Curve && len(e.CurveEpsilons) == 0 {
 		return bad("evaluation: curve is on but curve_epsilons is empty")
 	}
+	if !(c.Exposure.MaxGini > 0 && c.Exposure.MaxGini <= 1) {
+		return bad("exposure.max_gini %v: want (0, 1]", c.Exposure.MaxGini)
+	}
 	if c.TopK < 0 || c.TopK > 1000 {
 		return bad("top_k %d: want 0..1000", c.TopK)
 	}
@@ -183,6 +188,7 @@ type Report struct {
 	Curve        []CurvePoint   `json:"curve,omitempty"`
 	Spent        *budget.Record `json:"budget_spent,omitempty"`
 	Audit        *AuditResult   `json:"privacy_audit,omitempty"`
+	Exposure     *Exposure      `json:"exposure,omitempty"`
 	ResumedAt    int            `json:"resumed_at_step,omitempty"`
 
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
@@ -362,6 +368,19 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if cfg.TopK > 0 {
 		if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
 			return nil, err
+		}
+		items := make([]int32, len(rep.recommendations))
+		index := make(map[string]int32, len(data.Items))
+		for j, id := range data.Items {
+			index[id] = int32(j)
+		}
+		for i, r := range rep.recommendations {
+			items[i] = index[r.ItemID]
+		}
+		e := exposure(data, items)
+		rep.Exposure = &e
+		if w := e.warning(cfg.Exposure); w != "" {
+			rep.Warnings = append(rep.Warnings, w)
 		}
 	}
 	if err := writeOutputs(ctx, outRef, cfg, m, data.Subjects, rep, start); err != nil {

@@ -71,6 +71,9 @@ func TestJobEndToEnd(t *testing.T) {
 	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Subjects != rep.Subjects {
 		t.Fatalf("report %+v", rep)
 	}
+	if e := rep.Exposure; e == nil || e.Recommendations == 0 || !(e.Gini > 0 && e.Gini < 1) {
+		t.Errorf("exposure %+v", e)
+	}
 	if a := rep.Audit; a == nil || a.Violation || a.ProvenEpsilon == nil || a.Canaries != 200 {
 		t.Errorf("privacy audit %+v", a)
 	}
