@@ -122,6 +122,9 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 			p("Most under-represented: %s %s in cohort %d (%.0f%% of the cohort, %.0f%% overall, %.2f×). ", c.MaxUnder.Dimension, c.MaxUnder.Group, c.MaxUnder.Cohort, 100*c.MaxUnder.CohortShare, 100*c.MaxUnder.PopulationShare, c.MaxUnder.Ratio)
 			p("A cohort that gathers one region or jurisdiction can turn a campaign into unequal treatment by place; the full table is in the run report.\n\n")
 		}
+		if m.Plot != "" {
+			p("![composition and drift](%s)\n\n", m.Plot)
+		}
 		if d := m.Drift; d != nil {
 			p("**Drift since the previous run** (%s, %s): population stability index (PSI; below 0.1 stable, above 0.2 a real shift) of every feature against that run's deciles, and of the cohort sizes (cohorts matched by nearest centre).\n\n", d.PreviousRun, d.PreviousDate)
 			p("| what | PSI |\n|---|---|\n| cohort sizes | %.3f |\n", d.CohortPSI)

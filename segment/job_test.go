@@ -63,7 +63,7 @@ func TestRunEndToEnd(t *testing.T) {
 	store, _ := dataset.NewFileStore(dir)
 	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
-	if err != nil || len(m.Files) != 10 {
+	if err != nil || len(m.Files) != 11 {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	sheet := datasheet(t, rep)

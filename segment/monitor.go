@@ -1,15 +1,23 @@
 package segment
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image/color"
 	"math"
 	"path"
 	"slices"
 	"strings"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/veil-privacy/veil/dataset"
 )
@@ -49,6 +57,7 @@ type Monitoring struct {
 	Composition *Composition `json:"composition,omitempty"`
 	Drift       *Drift       `json:"drift,omitempty"`
 	Warnings    []string     `json:"warnings,omitempty"`
+	Plot        string       `json:"plot,omitempty"` // file name of the plot in the output
 }
 
 // Composition compares each cohort's make-up by region and jurisdiction
@@ -87,6 +96,9 @@ type FeatureDrift struct {
 // StatsFile holds what the next run's drift check needs: each feature's
 // decile edges and bin shares, and each cohort's centroid and share.
 const StatsFile = "feature_stats.json"
+
+// MonitoringPlotFile is the plot of the composition and drift reports.
+const MonitoringPlotFile = "monitoring.png"
 
 type runStats struct {
 	Features []featureStats `json:"features"`
@@ -386,6 +398,96 @@ func monitor(ctx context.Context, out *dataset.Output, ref dataset.Ref, cfg Conf
 			g.Dimension, g.Group, g.Cohort, 100*g.CohortShare, 100*g.PopulationShare, g.Ratio))
 	}
 	rep.Monitoring = m
+	png, err := PlotMonitoring(m, mc)
+	if err != nil {
+		return err
+	}
+	if err := out.PutFile(ctx, MonitoringPlotFile, png, 0); err != nil {
+		return err
+	}
+	loc, _ := out.FileLocation(MonitoringPlotFile)
+	m.Plot = path.Base(loc)
 	data, _ := json.MarshalIndent(cur, "", "  ")
 	return out.PutFile(ctx, StatsFile, append(data, '\n'), 0)
+}
+
+// PlotMonitoring draws the monitoring report: each jurisdiction's share of
+// every cohort against its share of the population (ratio 1 is fair), and,
+// when there is a previous run, the PSI of every feature.
+func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
+	if m == nil || m.Composition == nil {
+		return nil, fmt.Errorf("%w: nothing to plot", ErrInput)
+	}
+	var labels []string
+	var ratios plotter.Values
+	for _, g := range m.Composition.Groups {
+		if g.Dimension == "jurisdiction" {
+			labels = append(labels, fmt.Sprintf("c%d %s", g.Cohort, strings.Fields(g.Group)[0]))
+			ratios = append(ratios, g.Ratio)
+		}
+	}
+	rows := 1
+	if m.Drift != nil {
+		rows = 2
+	}
+	plots := make([][]*plot.Plot, rows)
+	comp := plot.New()
+	comp.Title.Text = "Share of each cohort against share of all customers, by jurisdiction"
+	comp.Y.Label.Text = "ratio (1 = as in the population)"
+	if len(ratios) > 0 {
+		bars, err := plotter.NewBarChart(ratios, vg.Points(10))
+		if err != nil {
+			return nil, err
+		}
+		bars.Color = color.RGBA{R: 55, G: 110, B: 180, A: 255}
+		bars.LineStyle.Width = 0
+		comp.Add(bars)
+		comp.NominalX(labels...)
+		comp.X.Tick.Label.Rotation = math.Pi / 3
+		comp.X.Tick.Label.XAlign, comp.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+		for _, y := range []float64{cfg.RepresentationRatio, 1 / cfg.RepresentationRatio} {
+			h := plotter.NewFunction(func(float64) float64 { return y })
+			h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+			comp.Add(h)
+		}
+	}
+	plots[0] = []*plot.Plot{comp}
+	if d := m.Drift; d != nil {
+		dp := plot.New()
+		dp.Title.Text = "Drift since the previous run (PSI per feature)"
+		dp.Y.Label.Text = "PSI"
+		vals := make(plotter.Values, len(d.Features))
+		names := make([]string, len(d.Features))
+		for i, f := range d.Features {
+			vals[i], names[i] = f.PSI, f.Feature
+		}
+		if len(vals) > 0 {
+			bars, err := plotter.NewBarChart(vals, vg.Points(8))
+			if err != nil {
+				return nil, err
+			}
+			bars.Color = color.RGBA{R: 230, G: 140, B: 40, A: 255}
+			bars.LineStyle.Width = 0
+			dp.Add(bars)
+			dp.NominalX(names...)
+			dp.X.Tick.Label.Rotation = math.Pi / 3
+			dp.X.Tick.Label.XAlign, dp.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+			h := plotter.NewFunction(func(float64) float64 { return cfg.DriftPSI })
+			h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+			dp.Add(h)
+		}
+		plots[1] = []*plot.Plot{dp}
+	}
+	c := vgimg.New(8*vg.Inch, vg.Length(4*rows)*vg.Inch)
+	dc := draw.New(c)
+	tiles := draw.Tiles{Rows: rows, Cols: 1, PadY: vg.Points(12)}
+	canvases := plot.Align(plots, tiles, dc)
+	for i := range plots {
+		plots[i][0].Draw(canvases[i][0])
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
