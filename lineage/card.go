@@ -122,9 +122,10 @@ type CardRisk struct {
 
 // RenderCard renders a card as Markdown for a reader who is not an
 // engineer: what the model is, what privacy it guarantees, how well it
-// does (a table per slice), the privacy-utility plot (imageFile, beside the
-// card, when the card has graphics) and its limits.
-func RenderCard(c *ModelCard, imageFile string) []byte {
+// does (a table per slice), its plots (images[i] names the file, beside
+// the card, of graphic i; the graphics themselves stay in the JSON) and its
+// limits.
+func RenderCard(c *ModelCard, images ...string) []byte {
 	var b bytes.Buffer
 	p := func(f string, a ...any) { fmt.Fprintf(&b, f, a...); b.WriteByte('\n') }
 	d := c.ModelDetails
@@ -215,13 +216,17 @@ func RenderCard(c *ModelCard, imageFile string) []byte {
 			p("| %s | %s |", cell(name), strings.Join(row, " | "))
 		}
 	}
-	if q.Graphics != nil && len(q.Graphics.Collection) > 0 && imageFile != "" {
+	if q.Graphics != nil && len(q.Graphics.Collection) > 0 && len(images) > 0 {
 		p("")
 		if q.Graphics.Description != "" {
 			p("%s", q.Graphics.Description)
-			p("")
 		}
-		p("![%s](%s)", q.Graphics.Collection[0].Name, imageFile)
+		for i, g := range q.Graphics.Collection {
+			if i < len(images) && images[i] != "" {
+				p("")
+				p("![%s](%s)", g.Name, images[i])
+			}
+		}
 	}
 	cs := c.Considerations
 	section := func(title string, items []CardText) {

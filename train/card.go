@@ -101,11 +101,12 @@ func Card(rep *Report) *lineage.ModelCard {
 			lineage.CardMetric{Type: fmt.Sprintf("empirical ε lower bound (%.0f%%)", 100*a.Confidence), Value: fmt.Sprintf("%.3g", a.EpsilonLowerBound), Slice: slice},
 			lineage.CardMetric{Type: "membership inference AUC", Value: fmt.Sprintf("%.3f", a.MembershipAUC), Slice: slice})
 	}
-	if rep.CurvePNG != nil {
-		q.Graphics = &lineage.CardGraphics{
-			Description: "How recommendation quality (Recall@20) changes with the privacy parameter ε: smaller ε protects customers more and costs accuracy.",
-			Collection:  []lineage.CardGraphic{{Name: "privacy-utility curve", Image: base64.StdEncoding.EncodeToString(rep.CurvePNG)}},
+	for _, g := range rep.graphics() {
+		if q.Graphics == nil {
+			q.Graphics = &lineage.CardGraphics{Description: "The privacy-utility curve shows how recommendation quality (Recall@20) changes with the privacy parameter ε: smaller ε protects customers more and costs accuracy. " +
+				"The exposure curve shows how evenly recommendations spread over the products: the further below the diagonal, the more they go to a few."}
 		}
+		q.Graphics.Collection = append(q.Graphics.Collection, lineage.CardGraphic{Name: g.name, Image: base64.StdEncoding.EncodeToString(g.png)})
 	}
 	c.QuantitativeAnalysis = q
 	cons := lineage.CardConsiderations{
@@ -165,4 +166,21 @@ func linkOf(u string) string {
 		return u
 	}
 	return ""
+}
+
+type graphic struct {
+	name, file string
+	png        []byte
+}
+
+// graphics lists the run's plots in the order the card shows them.
+func (rep *Report) graphics() []graphic {
+	var gs []graphic
+	if rep.CurvePNG != nil {
+		gs = append(gs, graphic{"privacy-utility curve", CurvePNGFile, rep.CurvePNG})
+	}
+	if rep.ExposurePNG != nil {
+		gs = append(gs, graphic{"exposure of the recommendations", ExposurePNGFile, rep.ExposurePNG})
+	}
+	return gs
 }

@@ -197,6 +197,7 @@ type Report struct {
 	Warnings        []string              `json:"warnings,omitempty"`
 	Seconds         float64               `json:"seconds"`
 	CurvePNG        []byte                `json:"-"`
+	ExposurePNG     []byte                `json:"-"`
 	recommendations []dataset.Recommendation
 }
 
@@ -247,6 +248,7 @@ const (
 	CardJSONFile        = "model_card.json"
 	CardMarkdownFile    = "model_card.md"
 	CurvePNGFile        = "privacy_utility.png"
+	ExposurePNGFile     = "exposure.png"
 	checkpointFile      = "train.ckpt"
 )
 
@@ -379,6 +381,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 		e := exposure(data, items)
 		rep.Exposure = &e
+		counts := make([]float64, len(data.Items))
+		for _, j := range items {
+			counts[j]++
+		}
+		if rep.ExposurePNG, err = PlotExposure(counts); err != nil {
+			return nil, err
+		}
 		if w := e.warning(cfg.Exposure); w != "" {
 			rep.Warnings = append(rep.Warnings, w)
 		}

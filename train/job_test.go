@@ -86,7 +86,7 @@ func TestJobEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{FactorsFile, RecommendationsFile, MetricsFile, CardJSONFile, CardMarkdownFile, CurvePNGFile, lineage.ContributorsFile} {
+	for _, f := range []string{FactorsFile, RecommendationsFile, MetricsFile, CardJSONFile, CardMarkdownFile, CurvePNGFile, ExposurePNGFile, lineage.ContributorsFile} {
 		if _, ok := m.Find(f); !ok {
 			t.Errorf("output lacks %s (has %v)", f, m.Files)
 		}
@@ -106,7 +106,7 @@ func TestJobEndToEnd(t *testing.T) {
 		t.Errorf("model card does not validate: %v", err)
 	}
 	md := string(read(CardMarkdownFile))
-	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "empirical ε lower bound (95%)", "membership inference AUC", "Checking the guarantee empirically", "![privacy-utility curve](privacy_utility-", "## Limitations"} {
+	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "empirical ε lower bound (95%)", "membership inference AUC", "Checking the guarantee empirically", "![privacy-utility curve](privacy_utility-", "![exposure of the recommendations](exposure-", "## Limitations"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("card lacks %q:\n%s", want, md)
 		}

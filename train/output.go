@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"math"
 	"path"
+	"slices"
 	"sync"
 	"time"
 
@@ -128,10 +129,13 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 				return err
 			}
 		}
-		if rep.CurvePNG != nil {
-			if err := out.PutFile(ctx, CurvePNGFile, rep.CurvePNG, 0); err != nil {
+		var images []string
+		for _, g := range rep.graphics() {
+			if err := out.PutFile(ctx, g.file, g.png, 0); err != nil {
 				return err
 			}
+			loc, _ := out.FileLocation(g.file)
+			images = append(images, path.Base(loc))
 		}
 		rep.Seconds = time.Since(start).Seconds()
 		metrics, _ := json.MarshalIndent(rep, "", "  ")
@@ -146,8 +150,7 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 		if err := out.PutFile(ctx, CardJSONFile, append(js, '\n'), 0); err != nil {
 			return err
 		}
-		png, _ := out.FileLocation(CurvePNGFile)
-		return out.PutFile(ctx, CardMarkdownFile, lineage.RenderCard(card, path.Base(png)), 0)
+		return out.PutFile(ctx, CardMarkdownFile, lineage.RenderCard(card, images...), 0)
 	}()
 	if err != nil {
 		out.Abort(ctx)
@@ -222,4 +225,53 @@ func ticks(pts plotter.XYs) []plot.Tick {
 		t[i] = plot.Tick{Value: p.X, Label: fmt.Sprintf("%g", p.X)}
 	}
 	return t
+}
+
+// PlotExposure draws the Lorenz curve of recommendation exposure over the
+// items: the share of all recommendations that the least recommended x% of
+// items receive; the diagonal is an even spread.
+func PlotExposure(counts []float64) ([]byte, error) {
+	if len(counts) == 0 {
+		return nil, fmt.Errorf("%w: no items to plot", ErrInput)
+	}
+	s := append([]float64(nil), counts...)
+	slices.Sort(s)
+	total := 0.0
+	for _, v := range s {
+		total += v
+	}
+	pts := make(plotter.XYs, 0, len(s)+1)
+	pts = append(pts, plotter.XY{})
+	cum := 0.0
+	for i, v := range s {
+		cum += v
+		y := 0.0
+		if total > 0 {
+			y = cum / total
+		}
+		pts = append(pts, plotter.XY{X: float64(i+1) / float64(len(s)), Y: y})
+	}
+	p := plot.New()
+	p.Title.Text = "Exposure: share of recommendations by share of products"
+	p.X.Label.Text = "share of products, least recommended first"
+	p.Y.Label.Text = "share of recommendations"
+	line, err := plotter.NewLine(pts)
+	if err != nil {
+		return nil, err
+	}
+	line.Color = color.RGBA{R: 55, G: 110, B: 180, A: 255}
+	eq := plotter.NewFunction(func(x float64) float64 { return x })
+	eq.Color, eq.Dashes = color.RGBA{R: 120, G: 120, B: 120, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+	p.Add(line, eq)
+	p.Legend.Add("recommendations", line)
+	p.Legend.Add("even spread", eq)
+	p.Legend.Top, p.Legend.Left = true, true
+	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 1
+	c := vgimg.New(5*vg.Inch, 4*vg.Inch)
+	p.Draw(draw.New(c))
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: c}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
