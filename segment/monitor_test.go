@@ -96,3 +96,37 @@ func TestDriftAgainstPreviousRun(t *testing.T) {
 		t.Errorf("datasheet lacks the monitoring section:\n%s", sheet)
 	}
 }
+
+// A generated shop with a planted region skew (taste groups live in home
+// regions): the composition report of a real run finds it and warns; the
+// same shop without the skew does not.
+func TestCompositionOnSkewedShop(t *testing.T) {
+	run := func(skew float64) *Report {
+		dir := t.TempDir()
+		c := synth.DefaultConfig()
+		c.Subjects, c.Items, c.Days, c.Groups, c.RegionSkew = 3000, 200, 20, 5, skew
+		s, _ := synth.New(c)
+		store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+		if _, err := s.Write(ctx, store, "", "test"); err != nil {
+			t.Fatal(err)
+		}
+		cfg := DefaultConfig()
+		cfg.Events, cfg.Output = filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out")
+		cfg.KMeans.K = "5"
+		cfg.Floor = Floor{MinSize: 40, Small: "merge"}
+		rep, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	skewed, fair := run(0.9), run(0)
+	so, fo := skewed.Monitoring.Composition.MaxOver, fair.Monitoring.Composition.MaxOver
+	t.Logf("most over-represented: skewed %+v; fair %+v", *so, *fo)
+	if so.Ratio < 2*fo.Ratio || !strings.Contains(fmt.Sprint(skewed.Monitoring.Warnings), "over-represented") {
+		t.Errorf("skew not found: skewed %.2f×, fair %.2f×, warnings %v", so.Ratio, fo.Ratio, skewed.Monitoring.Warnings)
+	}
+	if strings.Contains(fmt.Sprint(fair.Monitoring.Warnings), "represented") {
+		t.Errorf("a fair shop warns: %v", fair.Monitoring.Warnings)
+	}
+}

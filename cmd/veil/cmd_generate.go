@@ -47,6 +47,7 @@ flags; each table is committed with a manifest.`,
 	f.Uint64Var(&opts.Config.Seed, "seed", opts.Config.Seed, "random seed")
 	f.IntVar(&opts.Config.Groups, "groups", opts.Config.Groups, "latent taste groups")
 	f.Float64Var(&opts.Config.SessionRate, "session-rate", opts.Config.SessionRate, "mean sessions per subject per day")
+	f.Float64Var(&opts.Config.RegionSkew, "region-skew", 0, "plant a bias: share of subjects living in their taste group's home region")
 	f.IntVar(&opts.Config.Workers, "workers", opts.Config.Workers, "days generated in parallel")
 	f.BoolVar(&opts.JSON, "json", false, "print the summary as JSON")
 	cmd.MarkFlagRequired("out")

@@ -32,6 +32,10 @@ type Config struct {
 	Groups      int       // latent taste groups
 	SessionRate float64   // mean sessions per subject per day
 	Workers     int       // days generated at once
+	// RegionSkew plants a bias: with this probability a subject lives in
+	// its taste group's home region instead of one drawn by population, so
+	// that cohorts over-represent regions (0: no skew).
+	RegionSkew float64
 }
 
 // DefaultConfig returns a small shop: 2,000 subjects, 500 items, 30 days.
@@ -61,6 +65,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("groups must be in [1, 64], got %d", c.Groups)
 	case !(c.SessionRate > 0 && c.SessionRate <= 20):
 		return fmt.Errorf("session rate must be in (0, 20], got %v", c.SessionRate)
+	case !(c.RegionSkew >= 0 && c.RegionSkew <= 1):
+		return fmt.Errorf("region skew must be in [0, 1], got %v", c.RegionSkew)
 	case c.End.IsZero():
 		return errors.New("end date is not set")
 	}
@@ -200,6 +206,9 @@ func New(cfg Config) (*Shop, error) {
 			group:    int8(r.IntN(cfg.Groups)),
 			region:   int8(search(regionCDF, r.Float64())),
 			activity: float32(math.Exp(0.8 * r.NormFloat64())),
+		}
+		if cfg.RegionSkew > 0 && r.Float64() < cfg.RegionSkew {
+			s.subjects[i].region = int8(int(s.subjects[i].group) % len(regions))
 		}
 	}
 	return s, nil
