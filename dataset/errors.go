@@ -39,6 +39,8 @@ var (
 	// ErrCorrupt is returned when data inside a valid Parquet file breaks
 	// the contract, such as a null in a required column.
 	ErrCorrupt = errors.New("corrupt data")
+	// ErrInsecure reports a store set-up that would send data unencrypted.
+	ErrInsecure = errors.New("insecure store configuration")
 
 	// ErrNotCommitted is returned when an output prefix has no manifest, so
 	// it must not be read.

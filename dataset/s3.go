@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -27,6 +30,15 @@ type S3Config struct {
 	Region    string `yaml:"region"`     // empty: from the environment, else us-east-1
 	Endpoint  string `yaml:"endpoint"`   // empty: AWS, or AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL
 	PathStyle bool   `yaml:"path_style"` // bucket in the path, as S3-compatible servers want
+	// SSE is the server-side encryption every write asks for: "" (the
+	// bucket's default), "AES256" (SSE-S3) or "aws:kms" (SSE-KMS, with
+	// SSEKMSKeyID or the account's default KMS key).
+	SSE         string `yaml:"sse"`
+	SSEKMSKeyID string `yaml:"sse_kms_key_id"`
+	// AllowHTTP lets a plain http:// endpoint that is not on the loopback
+	// interface be used; without it such an endpoint is refused, since
+	// data and credentials would cross the network unencrypted.
+	AllowHTTP bool `yaml:"allow_http"`
 
 	MaxAttempts int   `yaml:"max_attempts"` // per request, with exponential backoff and jitter
 	PartSize    int64 `yaml:"part_size"`    // multipart part size in bytes (at least 5 MiB)
@@ -53,6 +65,12 @@ func (c S3Config) Validate() error {
 	switch {
 	case c.Bucket == "":
 		return fmt.Errorf("%w: s3 bucket is empty", ErrBadURL)
+	case c.SSE != "" && c.SSE != "AES256" && c.SSE != "aws:kms":
+		return fmt.Errorf("%w: s3 sse %q: want AES256 or aws:kms", ErrBadURL, c.SSE)
+	case c.SSEKMSKeyID != "" && c.SSE != "aws:kms":
+		return fmt.Errorf("%w: s3 sse_kms_key_id needs sse aws:kms", ErrBadURL)
+	case c.Endpoint != "" && !c.AllowHTTP && insecureEndpoint(c.Endpoint):
+		return fmt.Errorf("%w: s3 endpoint %s is plain HTTP off the loopback interface: use https, or allow_http=true if the network is trusted", ErrInsecure, c.Endpoint)
 	case c.PartSize < 5<<20:
 		return fmt.Errorf("%w: s3 part_size %d is below the S3 minimum of 5 MiB", ErrBadURL, c.PartSize)
 	case c.BlockSize < 4<<10:
@@ -324,19 +342,24 @@ func (o *s3Object) fetch(first, last int64, sequential bool) error {
 		last-- // do not refetch cached blocks at the end of the span
 	}
 	lo, hi := first*bs, min((last+1)*bs, o.info.Size)
-	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{
-		Bucket:  aws.String(o.s.cfg.Bucket),
-		Key:     aws.String(o.s.objectKey(o.key)),
-		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi-1)),
-		IfMatch: aws.String(o.info.ETag),
-	})
-	if err != nil {
-		return o.s.mapErr("reading", o.key, err)
-	}
-	defer out.Body.Close()
 	buf := make([]byte, hi-lo)
-	if _, err := io.ReadFull(out.Body, buf); err != nil {
-		return fmt.Errorf("reading %s/%s bytes %d-%d: %w", o.s.Location(), o.key, lo, hi-1, err)
+	// The SDK retries failed requests, not bodies cut off half way (a
+	// reset or truncated response): those are fetched again here, with
+	// the same backoff budget.
+	for attempt := 1; ; attempt++ {
+		err := o.getRange(lo, hi, buf)
+		if err == nil {
+			break
+		}
+		var se *bodyError
+		if !errors.As(err, &se) || attempt >= o.s.cfg.MaxAttempts || o.ctx.Err() != nil {
+			return err
+		}
+		select {
+		case <-time.After(time.Duration(attempt*attempt) * 50 * time.Millisecond):
+		case <-o.ctx.Done():
+			return fmt.Errorf("reading %s/%s: %w", o.s.Location(), o.key, o.ctx.Err())
+		}
 	}
 	o.s.count(func(st *S3Stats) { st.RangeGets++; st.BytesFetched += hi - lo })
 	for b := first; b <= last; b++ {
@@ -347,6 +370,30 @@ func (o *s3Object) fetch(first, last int64, sequential bool) error {
 	for len(o.order) > o.s.cfg.CacheBlocks {
 		delete(o.blocks, o.order[0])
 		o.order = o.order[1:]
+	}
+	return nil
+}
+
+// bodyError is a response body that ended early or broke off.
+type bodyError struct{ err error }
+
+func (e *bodyError) Error() string { return e.err.Error() }
+func (e *bodyError) Unwrap() error { return e.err }
+
+// getRange fetches bytes [lo, hi) of the object into buf.
+func (o *s3Object) getRange(lo, hi int64, buf []byte) error {
+	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{
+		Bucket:  aws.String(o.s.cfg.Bucket),
+		Key:     aws.String(o.s.objectKey(o.key)),
+		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi-1)),
+		IfMatch: aws.String(o.info.ETag),
+	})
+	if err != nil {
+		return o.s.mapErr("reading", o.key, err)
+	}
+	defer out.Body.Close()
+	if _, err := io.ReadFull(out.Body, buf); err != nil {
+		return &bodyError{fmt.Errorf("reading %s/%s bytes %d-%d: %w", o.s.Location(), o.key, lo, hi-1, err)}
 	}
 	return nil
 }
@@ -378,10 +425,17 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 		return fmt.Errorf("writing %s/%s: %w", s.Location(), key, err)
 	}
 	if n < len(buf) {
-		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
+		in := &s3.PutObjectInput{
 			Bucket: bucket, Key: okey, Body: bytes.NewReader(buf[:n]),
 			ContentLength: aws.Int64(int64(n)), IfNoneMatch: ifNoneMatch,
-		})
+		}
+		if s.cfg.SSE != "" {
+			in.ServerSideEncryption = types.ServerSideEncryption(s.cfg.SSE)
+			if s.cfg.SSEKMSKeyID != "" {
+				in.SSEKMSKeyId = aws.String(s.cfg.SSEKMSKeyID)
+			}
+		}
+		_, err := s.client.PutObject(ctx, in)
 		if err != nil {
 			return s.mapErr("writing", key, err)
 		}
@@ -389,7 +443,14 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 		return nil
 	}
 
-	mp, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: bucket, Key: okey})
+	cin := &s3.CreateMultipartUploadInput{Bucket: bucket, Key: okey}
+	if s.cfg.SSE != "" {
+		cin.ServerSideEncryption = types.ServerSideEncryption(s.cfg.SSE)
+		if s.cfg.SSEKMSKeyID != "" {
+			cin.SSEKMSKeyId = aws.String(s.cfg.SSEKMSKeyID)
+		}
+	}
+	mp, err := s.client.CreateMultipartUpload(ctx, cin)
 	if err != nil {
 		return s.mapErr("writing", key, err)
 	}
@@ -441,4 +502,19 @@ func (s *S3Store) Delete(ctx context.Context, key string) error {
 		return s.mapErr("deleting", key, err)
 	}
 	return nil
+}
+
+// insecureEndpoint reports whether an endpoint is plain HTTP to a host off
+// the loopback interface.
+func insecureEndpoint(endpoint string) bool {
+	u, err := url.Parse(endpoint)
+	if err != nil || u.Scheme != "http" {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip == nil || !ip.IsLoopback()
 }

@@ -17,6 +17,17 @@ type URLOptions struct {
 	Getenv func(string) string
 	// Mem resolves mem://NAME URLs (tests only); nil refuses them.
 	Mem map[string]*MemStore
+	// S3 holds the defaults of every s3:// URL opened with these options
+	// (a pipeline spec's storage section): server-side encryption and
+	// whether plain HTTP may leave the machine. URL parameters override.
+	S3 S3Defaults
+}
+
+// S3Defaults are store settings a spec applies to all its s3:// URLs.
+type S3Defaults struct {
+	SSE         string `yaml:"sse"`            // AES256 or aws:kms
+	SSEKMSKeyID string `yaml:"sse_kms_key_id"` // with aws:kms
+	AllowHTTP   bool   `yaml:"allow_http"`     // plain http:// endpoints off the loopback interface
 }
 
 func (o URLOptions) getenv(k string) string {
@@ -32,7 +43,9 @@ func (o URLOptions) getenv(k string) string {
 //	s3://bucket/prefix            S3; query parameters endpoint, region,
 //	                              path_style=true|false override the
 //	                              environment (AWS_ENDPOINT_URL_S3,
-//	                              AWS_ENDPOINT_URL, AWS_REGION, ...)
+//	                              AWS_ENDPOINT_URL, AWS_REGION, ...);
+//	                              sse=AES256|aws:kms, sse_kms_key_id and
+//	                              allow_http=true override opt.S3
 //	mem://name                    an in-memory store (tests)
 //
 // Path-style addressing is on by default when an endpoint is set, since
@@ -87,8 +100,22 @@ func openS3(ctx context.Context, u *url.URL, opt URLOptions) (Store, error) {
 		cfg.PathStyle = b
 	}
 	cfg.Region = q.Get("region")
+	cfg.SSE, cfg.SSEKMSKeyID, cfg.AllowHTTP = opt.S3.SSE, opt.S3.SSEKMSKeyID, opt.S3.AllowHTTP
+	if v := q.Get("sse"); v != "" {
+		cfg.SSE = v
+	}
+	if v := q.Get("sse_kms_key_id"); v != "" {
+		cfg.SSEKMSKeyID = v
+	}
+	if v := q.Get("allow_http"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: allow_http=%q is not a boolean", ErrBadURL, u.Redacted(), v)
+		}
+		cfg.AllowHTTP = b
+	}
 	for k := range q {
-		if k != "endpoint" && k != "path_style" && k != "region" {
+		if k != "endpoint" && k != "path_style" && k != "region" && k != "sse" && k != "sse_kms_key_id" && k != "allow_http" {
 			return nil, fmt.Errorf("%w: %s: unknown parameter %q", ErrBadURL, u.Redacted(), k)
 		}
 	}

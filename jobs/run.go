@@ -113,6 +113,10 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
+	// The spec's storage settings apply to every s3:// URL it opens.
+	if st := spec.Storage; st != (dataset.S3Defaults{}) {
+		opt.URL.S3 = st
+	}
 	if opt.Holder == "" {
 		opt.Holder = defaultHolder()
 	}

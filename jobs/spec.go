@@ -8,6 +8,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
@@ -40,6 +41,10 @@ type Spec struct {
 	// purpose is a spec error, so a reviewer sees every purpose in one
 	// place.
 	Purposes []string `yaml:"purposes"`
+	// Storage applies to every s3:// URL of the spec: server-side
+	// encryption (sse: AES256 or aws:kms, with sse_kms_key_id) and whether
+	// plain HTTP may leave the machine (allow_http).
+	Storage dataset.S3Defaults `yaml:"storage"`
 }
 
 // purposes lists what a step's work needs.
@@ -214,6 +219,13 @@ func (s *Spec) Validate() error {
 			if err := st.Pseudonymize.Validate(); err != nil {
 				return bad("step %s: pseudonymize: %v", st.Name, err)
 			}
+		}
+	}
+	if c := s.Storage; c.SSE != "" || c.SSEKMSKeyID != "" {
+		probe := dataset.DefaultS3Config("probe", "")
+		probe.SSE, probe.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
+		if err := probe.Validate(); err != nil {
+			return bad("storage: %v", err)
 		}
 	}
 	for _, p := range s.Purposes {

@@ -46,6 +46,8 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"generate", "--out", "ftp://x/y"}, 2, []string{"ftp"}},
 		{[]string{"datasets", "inspect"}, 2, []string{"arg"}},
 		{[]string{"datasets", "inspect", "gopher://x"}, 2, []string{"gopher"}},
+		{[]string{"datasets", "inspect", "s3://b/events?endpoint=http://10.20.30.40:9000"}, 2, []string{"plain HTTP", "10.20.30.40"}},
+		{[]string{"datasets", "inspect", "s3://b/events?sse=rot13"}, 2, []string{"rot13"}},
 		{[]string{"datasets", "inspect", dir + "/notes.parquet"}, 1, []string{"notes.parquet", "not a readable Parquet file"}},
 		{[]string{"datasets", "inspect", dir + "/absent"}, 1, []string{"absent"}},
 		{[]string{"--log-format", "xml", "version"}, 2, []string{"log-format"}},
