@@ -165,7 +165,14 @@ func (c *Contract) Check(file string, schema *parquet.Schema, cols []string) ([]
 	return idx, nil
 }
 
-func checkKind(f parquet.Field, want Kind) string {
+func checkKind(f parquet.Field, want Kind) (problem string) {
+	// parquet-go panics on some impossible schemas (a LIST annotation on a
+	// leaf: its Kind panics); a corrupt file is a problem, not a crash.
+	defer func() {
+		if r := recover(); r != nil {
+			problem = fmt.Sprintf("has a type parquet cannot read (%v), want %s", r, want)
+		}
+	}()
 	if want == KindFloat32List {
 		if f.Leaf() || len(f.Fields()) != 1 {
 			return fmt.Sprintf("has type %s, want %s", f.Type(), want)

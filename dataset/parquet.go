@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -53,6 +54,19 @@ func openParquet(name string, obj Object) (f *parquet.File, err error) {
 	if obj.Size() < 12 {
 		return nil, fmt.Errorf("%s: %w: %d bytes is too short", name, ErrNotParquet, obj.Size())
 	}
+	// parquet-go allocates the footer length the file claims before it
+	// checks it against the file: a corrupt length must not make it
+	// allocate gigabytes (found by fuzzing the consent reader).
+	var tail [8]byte
+	if _, err := obj.ReadAt(tail[:], obj.Size()-8); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if string(tail[4:]) != "PAR1" {
+		return nil, fmt.Errorf("%s: %w: no PAR1 magic at the end", name, ErrNotParquet)
+	}
+	if n := int64(binary.LittleEndian.Uint32(tail[:4])); n == 0 || n > obj.Size()-12 {
+		return nil, fmt.Errorf("%s: %w: footer of %d bytes in a file of %d", name, ErrNotParquet, n, obj.Size())
+	}
 	f, err = parquet.OpenFile(obj, obj.Size(),
 		parquet.SkipPageIndex(true),
 		parquet.SkipBloomFilters(true),
@@ -78,6 +92,16 @@ func (f *ParquetFile) File() *parquet.File { return f.file }
 
 // NumRows returns the number of rows in the file.
 func (f *ParquetFile) NumRows() int64 { return f.file.NumRows() }
+
+// LargestRowGroup returns the most rows any row group's metadata claims
+// (the footer's file-level count may say otherwise).
+func (f *ParquetFile) LargestRowGroup() int64 {
+	var n int64
+	for _, g := range f.file.RowGroups() {
+		n = max(n, g.NumRows())
+	}
+	return max(n, f.file.NumRows())
+}
 
 // NumRowGroups returns the number of row groups.
 func (f *ParquetFile) NumRowGroups() int { return len(f.file.RowGroups()) }
@@ -171,6 +195,12 @@ func (b *Batch) Column(name string) *ColumnData {
 	return nil
 }
 
+// MaxRowGroupRows bounds the rows of one row group: decoding is row group
+// at a time, so a footer that claims billions of rows would otherwise make
+// the reader allocate for them before finding out that the pages do not
+// hold them.
+const MaxRowGroupRows = 1 << 24
+
 // ReadRowGroup decodes row group rg of the projection into dst, reading
 // pages from src (the file's own object when src is nil). A null in a
 // column the contract requires is an error wrapping ErrCorrupt.
@@ -179,6 +209,9 @@ func (f *ParquetFile) ReadRowGroup(ctx context.Context, rg int, p *Projection, s
 		src = f.obj
 	}
 	group := f.file.RowGroups()[rg]
+	if r := group.NumRows(); r < 0 || r > MaxRowGroupRows {
+		return fmt.Errorf("%s: %w: row group %d claims %d rows; veil reads at most %d per row group (rewrite the file with smaller row groups)", f.Name, ErrCorrupt, rg, r, MaxRowGroupRows)
+	}
 	n := int(group.NumRows())
 	dst.Rows = n
 	if cap(dst.Cols) < len(p.Names) {

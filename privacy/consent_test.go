@@ -1,6 +1,7 @@
 package privacy
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/veil-privacy/veil/dataset"
 )
@@ -359,6 +362,43 @@ func FuzzParsePolicy(f *testing.F) {
 		}
 		if err := p.Validate(); err != nil {
 			t.Fatalf("accepted an invalid policy: %v", err)
+		}
+	})
+}
+
+// FuzzConsentParquet feeds arbitrary bytes as the consent table: building
+// the index must return an error or an index, never panic.
+func FuzzConsentParquet(f *testing.F) {
+	var buf bytes.Buffer
+	purpose := "marketing"
+	tc := "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"
+	w := parquet.NewGenericWriter[dataset.Consent](&buf, parquet.MaxRowsPerRowGroup(2))
+	w.Write([]dataset.Consent{
+		{SubjectID: "tok_a", Purpose: &purpose, Status: "granted", RecordedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Source: "cmp"},
+		{SubjectID: "tok_b", Status: "granted", RecordedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Source: "tcf", TCString: &tc},
+		{SubjectID: "tok_c", Purpose: &purpose, Status: "withdrawn", RecordedAt: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), Source: "gpc"},
+	})
+	w.Close()
+	f.Add(buf.Bytes())
+	f.Add(buf.Bytes()[:buf.Len()/2])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) > 1<<20 {
+			return
+		}
+		s := dataset.NewMemStore("fuzz")
+		dataset.PutBytes(context.Background(), s, "consent/part.parquet", data)
+		if pf, err := dataset.OpenParquet(context.Background(), s, "consent/part.parquet", lenientConsent); err == nil {
+			// A footer may claim any number of rows (up to the reader's
+			// limit); decoding millions of them is not the point here.
+			big := pf.LargestRowGroup() > 1<<16
+			pf.Close()
+			if big {
+				return
+			}
+		}
+		ix, err := BuildConsentIndex(context.Background(), DefaultPolicy(), &dataset.Ref{Store: s, Key: "consent"}, nil, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
+		if err == nil {
+			ix.Decide("tok_a", []string{Marketing})
 		}
 	})
 }
