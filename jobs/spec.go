@@ -284,3 +284,67 @@ func (s *Spec) Order() ([]StepSpec, error) {
 	}
 	return out, nil
 }
+
+// Access is a location a pipeline reads or writes.
+type Access struct {
+	URL   string
+	Write bool
+	What  string
+}
+
+// Kind says "read" or "write".
+func (a Access) Kind() string {
+	if a.Write {
+		return "write"
+	}
+	return "read"
+}
+
+// Accesses lists every location the spec reads or writes, for access
+// checks: step inputs and outputs, the state, lineage records, the audit
+// log and budget ledgers.
+func (s *Spec) Accesses() []Access {
+	var out []Access
+	add := func(u string, write bool, what string) {
+		if u != "" {
+			out = append(out, Access{URL: u, Write: write, What: what})
+		}
+	}
+	add(s.State, true, "run state and locks")
+	add(s.Lineage.Store, true, "lineage records")
+	add(s.Audit, true, "audit log")
+	tables := func(events, consent, erasure string, step string) {
+		add(events, false, step+" events")
+		add(cmpOr(consent, dataset.SiblingURL(events, "consent")), false, step+" consent")
+		add(cmpOr(erasure, dataset.SiblingURL(events, "erasure")), false, step+" erasure requests")
+	}
+	for _, st := range s.Steps {
+		switch {
+		case st.Pseudonymize != nil:
+			add(st.Pseudonymize.In, false, st.Name+" raw export")
+			add(st.Pseudonymize.Out, true, st.Name+" events table")
+		case st.Segment != nil:
+			c := st.Segment
+			tables(c.Events, c.Consent, c.Erasure, st.Name)
+			add(c.Output, true, st.Name+" exports")
+			if c.Budget != nil {
+				add(c.Budget.Ledger, true, st.Name+" budget ledger")
+			}
+		case st.Train != nil:
+			c := st.Train
+			tables(c.Events, c.Consent, c.Erasure, st.Name)
+			add(c.Output, true, st.Name+" models")
+			if c.Budget != nil {
+				add(c.Budget.Ledger, true, st.Name+" budget ledger")
+			}
+		}
+	}
+	return out
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -32,6 +32,33 @@ type Policy struct {
 	Purposes map[string]PurposePolicy `yaml:"purposes"`
 	OptOut   OptOutPolicy             `yaml:"opt_out"`
 	PII      PIIPolicy                `yaml:"pii"`
+	// Roles says who may read and write which part of the store, by key
+	// prefix from the store's root (a * matches within a key).
+	Roles map[string]Role `yaml:"roles"`
+}
+
+// Role is a set of people or services and the keys they may touch.
+type Role struct {
+	Description string   `yaml:"description"`
+	Read        []string `yaml:"read"`
+	Write       []string `yaml:"write"`
+}
+
+// DefaultRoles are the built-in roles, for the layout of configs/: inputs
+// under shop/, outputs under out/, run state (locks, lineage, audit) under
+// state/, the budget ledger under ledger/.
+func DefaultRoles() map[string]Role {
+	return map[string]Role{
+		"scheduler": {Description: "the service account veil run uses: reads inputs, writes outputs, state and the ledger",
+			Read:  []string{"raw/", "shop/", "out/", "state/", "ledger/"},
+			Write: []string{"shop/events/", "out/", "state/", "ledger/"}},
+		"marketing": {Description: "reads committed cohort exports, nothing else",
+			Read: []string{"out/cohorts/*/assignments-*", "out/cohorts/*/profiles-*", "out/cohorts/*/datasheet-*", "out/cohorts/*/_manifest.json"}},
+		"steward": {Description: "reviews lineage, the audit log, the budget ledger, model cards, datasheets and manifests",
+			Read: []string{"state/lineage/", "state/audit/", "ledger/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/metrics-*", "out/*/_manifest.json", "out/*/contributors-*"}},
+		"engineer": {Description: "tunes models: reads released factors, metrics and cards, never subject-level data",
+			Read: []string{"out/models/*/item_factors-*", "out/models/*/metrics-*", "out/models/*/model_card-*", "out/models/*/privacy_utility-*", "out/models/*/exposure-*"}},
+	}
 }
 
 // TCFPolicy says how TC strings are read.
@@ -77,6 +104,7 @@ func DefaultPolicy() *Policy {
 		},
 		OptOut: OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
 		PII:    PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
+		Roles:  DefaultRoles(),
 	}
 }
 
@@ -95,6 +123,9 @@ func ParsePolicy(name string, data []byte) (*Policy, error) {
 	var p Policy
 	if err := strictyaml.Decode(name, data, &p); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrPolicy, err)
+	}
+	if p.Roles == nil {
+		p.Roles = DefaultRoles()
 	}
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
@@ -155,6 +186,16 @@ func (p *Policy) Validate() error {
 	}
 	if p.PII.SampleRows < 0 {
 		return bad("pii.sample_rows %d is negative", p.PII.SampleRows)
+	}
+	for name, r := range p.Roles {
+		if name == "" || len(r.Read)+len(r.Write) == 0 {
+			return bad("role %q grants nothing", name)
+		}
+		for _, k := range append(slices.Clone(r.Read), r.Write...) {
+			if k == "" || strings.HasPrefix(k, "/") || strings.Contains(k, "..") {
+				return bad("role %s: prefix %q must be a relative key prefix", name, k)
+			}
+		}
 	}
 	return nil
 }

@@ -116,6 +116,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newLineageCmd(env),
 		newCardCmd(env),
 		newExportsCmd(env),
+		newPolicyCmd(env),
 	)
 	return root
 }
