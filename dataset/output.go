@@ -43,6 +43,15 @@ type Manifest struct {
 	Files     []ManifestFile    `json:"files"`
 	Schema    string            `json:"schema,omitempty"`
 	Meta      map[string]string `json:"meta,omitempty"`
+	// Encryption names how the files are encrypted client-side, and with
+	// which key id; never the key.
+	Encryption *ManifestEncryption `json:"encryption,omitempty"`
+}
+
+// ManifestEncryption records client-side envelope encryption.
+type ManifestEncryption struct {
+	Scheme string `json:"scheme"`
+	KeyID  string `json:"key_id"`
 }
 
 // ManifestFile is one file of an output, with its key relative to the
@@ -175,6 +184,9 @@ func (o *Output) Commit(ctx context.Context, meta map[string]string) (*Manifest,
 	o.mu.Unlock()
 	if o.contract != nil {
 		m.Contract = o.contract.Name
+	}
+	if e, ok := o.store.(interface{ EncryptionKeyID() string }); ok && e.EncryptionKeyID() != "" {
+		m.Encryption = &ManifestEncryption{Scheme: EncryptionScheme, KeyID: e.EncryptionKeyID()}
 	}
 	slices.SortFunc(m.Files, func(a, b ManifestFile) int { return strings.Compare(a.Key, b.Key) })
 	for _, f := range m.Files {

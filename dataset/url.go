@@ -21,6 +21,10 @@ type URLOptions struct {
 	// (a pipeline spec's storage section): server-side encryption and
 	// whether plain HTTP may leave the machine. URL parameters override.
 	S3 S3Defaults
+	// Encryption, when set, wraps every store opened: objects are written
+	// envelope-encrypted with its key id (if any) and encrypted objects are
+	// decrypted as they are read.
+	Encryption *Encryption
 }
 
 // S3Defaults are store settings a spec applies to all its s3:// URLs.
@@ -28,6 +32,29 @@ type S3Defaults struct {
 	SSE         string `yaml:"sse"`            // AES256 or aws:kms
 	SSEKMSKeyID string `yaml:"sse_kms_key_id"` // with aws:kms
 	AllowHTTP   bool   `yaml:"allow_http"`     // plain http:// endpoints off the loopback interface
+	// Encryption turns on client-side envelope encryption of everything
+	// the pipeline writes (any store, not only S3): key_id names the key
+	// new objects are written with; keys_dir holds the keys as ID.key files
+	// (older ids stay readable). Never the key itself.
+	Encryption *EncryptionSpec `yaml:"encryption"`
+}
+
+// EncryptionSpec is the spec's encryption section.
+type EncryptionSpec struct {
+	KeyID   string `yaml:"key_id"`
+	KeysDir string `yaml:"keys_dir"`
+}
+
+// Options returns the encryption a spec asks for.
+func (e *EncryptionSpec) Options() (*Encryption, error) {
+	if e.KeyID == "" || e.KeysDir == "" {
+		return nil, fmt.Errorf("%w: storage.encryption needs key_id and keys_dir", ErrBadURL)
+	}
+	enc := &Encryption{KeyID: e.KeyID, Keys: KeyDir(e.KeysDir)}
+	if _, err := enc.Keys(e.KeyID); err != nil {
+		return nil, err
+	}
+	return enc, nil
 }
 
 func (o URLOptions) getenv(k string) string {
@@ -51,6 +78,14 @@ func (o URLOptions) getenv(k string) string {
 // Path-style addressing is on by default when an endpoint is set, since
 // S3-compatible servers expect it.
 func OpenStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
+	s, err := openStore(ctx, raw, opt)
+	if err != nil || opt.Encryption == nil {
+		return s, err
+	}
+	return NewEncryptedStore(s, *opt.Encryption)
+}
+
+func openStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
 	if raw == "" {
 		return nil, fmt.Errorf("%w: empty", ErrBadURL)
 	}

@@ -114,8 +114,15 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	// The spec's storage settings apply to every s3:// URL it opens.
-	if st := spec.Storage; st != (dataset.S3Defaults{}) {
+	if st := spec.Storage; st.SSE != "" || st.SSEKMSKeyID != "" || st.AllowHTTP || st.Encryption != nil {
 		opt.URL.S3 = st
+	}
+	if e := spec.Storage.Encryption; e != nil {
+		enc, err := e.Options()
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrSpec, err)
+		}
+		opt.URL.Encryption = enc
 	}
 	if opt.Holder == "" {
 		opt.Holder = defaultHolder()

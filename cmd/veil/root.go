@@ -41,7 +41,15 @@ func execute(ctx context.Context, env *Env, args []string) error {
 	return err
 }
 
-func (e *Env) urlOptions() dataset.URLOptions { return dataset.URLOptions{Getenv: e.Getenv} }
+func (e *Env) urlOptions() dataset.URLOptions {
+	o := dataset.URLOptions{Getenv: e.Getenv}
+	// Client-side encryption: keys in VEIL_KEYS_DIR (ID.key files) decrypt
+	// what veil reads; VEIL_ENCRYPTION_KEY_ID also encrypts what it writes.
+	if dir := e.Getenv("VEIL_KEYS_DIR"); dir != "" {
+		o.Encryption = &dataset.Encryption{KeyID: e.Getenv("VEIL_ENCRYPTION_KEY_ID"), Keys: dataset.KeyDir(dir)}
+	}
+	return o
+}
 
 func (e *Env) logger() *slog.Logger {
 	if e.Logger != nil {
