@@ -230,10 +230,11 @@ func (s *EncryptedStore) Open(ctx context.Context, key string) (Object, error) {
 	if plain < 0 {
 		return nil, bad("truncated")
 	}
-	return &encObject{inner: obj, aead: gcm(dek), header: header, base: header[encHeader-12:], size: plain, segs: segs, name: s.Location() + "/" + key, cached: -1}, nil
+	return &encObject{ctx: ctx, inner: obj, aead: gcm(dek), header: header, base: header[encHeader-12:], size: plain, segs: segs, name: s.Location() + "/" + key, cached: -1}, nil
 }
 
 type encObject struct {
+	ctx    context.Context
 	inner  Object
 	aead   cipher.AEAD
 	header []byte
@@ -275,6 +276,9 @@ func (o *encObject) segment(i int64) ([]byte, error) {
 func (o *encObject) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%s: negative offset", o.name)
+	}
+	if err := o.ctx.Err(); err != nil {
+		return 0, fmt.Errorf("reading %s: %w", o.name, err)
 	}
 	n := 0
 	for n < len(p) {

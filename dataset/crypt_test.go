@@ -103,3 +103,20 @@ func TestEnvelopeEncryption(t *testing.T) {
 		t.Errorf("section read %d of %d", sink.Len(), obj.Size())
 	}
 }
+
+// The same on a real S3 server: ranged GETs of ciphertext, multipart
+// uploads of encrypted streams.
+func TestEncryptedS3Conformance(t *testing.T) {
+	keys := keyring(map[string][]byte{"k1": bytes.Repeat([]byte{9}, 32)})
+	storetest.Run(t, func(t *testing.T) dataset.Store {
+		s3, err := dataset.NewS3Store(context.Background(), storetest.S3Bucket(t, "enc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := dataset.NewEncryptedStore(s3, dataset.Encryption{KeyID: "k1", Keys: keys})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}, storetest.Options{})
+}
