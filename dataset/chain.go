@@ -63,8 +63,27 @@ func (c Chain) listPrefix() string {
 
 // Read returns every record in order after checking the chain: record n has
 // key n, field seq n and the hash of record n-1. The first bad record is
-// named in the error.
+// named in the error. The head is read before the records: writers write a
+// record before moving the head, so the head can only lag behind what the
+// listing finds, even while others append.
 func (c Chain) Read(ctx context.Context) ([]ChainEntry, error) {
+	for attempt := 1; ; attempt++ {
+		head, err := c.readHead(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out, err := c.readRecords(ctx)
+		if err != nil {
+			return out, err
+		}
+		if head == nil && len(out) > 0 && attempt < 3 {
+			continue // a first writer created the head after we looked
+		}
+		return out, c.checkHead(head, out)
+	}
+}
+
+func (c Chain) readRecords(ctx context.Context) ([]ChainEntry, error) {
 	var out []ChainEntry
 	prev := ""
 	for info, err := range c.Store.List(ctx, c.listPrefix()) {
@@ -93,25 +112,39 @@ func (c Chain) Read(ctx context.Context) ([]ChainEntry, error) {
 		prev = hex.EncodeToString(sum[:])
 		out = append(out, ChainEntry{Seq: seq, Key: info.Key, Data: data, SHA: prev})
 	}
-	return out, c.checkHead(ctx, out)
+	return out, nil
+}
+
+// readHead reads the head; nil when there is none. A head that another
+// writer replaces while it is read (a changed ETag) is read again.
+func (c Chain) readHead(ctx context.Context) (*chainHead, error) {
+	loc := c.Store.Location() + "/" + c.headKey()
+	for attempt := 1; ; attempt++ {
+		data, err := ReadAll(ctx, c.Store, c.headKey())
+		switch {
+		case errors.Is(err, ErrNotExist):
+			return nil, nil
+		case errors.Is(err, ErrExist) && attempt < 10:
+			continue
+		case err != nil:
+			return nil, err
+		}
+		var h chainHead
+		if err := json.Unmarshal(data, &h); err != nil || h.Seq < 0 {
+			return nil, fmt.Errorf("%s: %w: the head is not a head (%q)", loc, ErrChainBroken, data)
+		}
+		return &h, nil
+	}
 }
 
 // checkHead checks that the head names an existing record by its hash.
-func (c Chain) checkHead(ctx context.Context, records []ChainEntry) error {
+func (c Chain) checkHead(h *chainHead, records []ChainEntry) error {
 	loc := c.Store.Location() + "/" + c.headKey()
-	data, err := ReadAll(ctx, c.Store, c.headKey())
-	if errors.Is(err, ErrNotExist) {
+	if h == nil {
 		if len(records) == 0 {
 			return nil
 		}
 		return fmt.Errorf("%s: %w: the head is missing while %d records exist (deleted)", loc, ErrChainBroken, len(records))
-	}
-	if err != nil {
-		return err
-	}
-	var h chainHead
-	if err := json.Unmarshal(data, &h); err != nil || h.Seq < 0 {
-		return fmt.Errorf("%s: %w: the head is not a head (%q)", loc, ErrChainBroken, data)
 	}
 	if h.Seq > len(records) {
 		return fmt.Errorf("%s: %w: the head names record %d but the chain ends at record %d (the last records were deleted)", loc, ErrChainBroken, h.Seq, len(records))
