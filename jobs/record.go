@@ -9,6 +9,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -215,14 +216,12 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	}
 	if sr != nil && sr.Segment != nil {
 		rep := sr.Segment
-		in := tableDataset(st.Segment.Events, dataset.EventsContract)
-		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
-		out := r.outputDataset(ctx, rep.Output, dataset.CohortAssignmentsContract)
-		out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(st.Segment.Events), st)
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
-		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
-			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records, CohortFloor: st.Segment.Floor.MinSize,
-			ConsentSnapshot: rep.Filter.Consent.Snapshot}
+		var contributors *lineage.Contributors
+		if c := rep.Contributors; c != nil {
+			contributors = &lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}
+		}
+		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors)
+		p.CohortFloor = st.Segment.Floor.MinSize
 		if rep.Spent != nil {
 			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
 		}
@@ -230,35 +229,38 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 			p.ClipNorm = rep.DP.ClipRadius
 		}
 		ev.Run.Facets["veil_privacy"] = p.Facet()
-		if c := rep.Contributors; c != nil {
-			ev.Run.Facets["veil_contributors"] = lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}.Facet()
-		}
-		a.Writes = []string{rep.Output}
-		a.RowsRead, a.RowsKept = rep.Filter.RowsRead, rep.Filter.RowsKept
 	}
 	if sr != nil && sr.Train != nil {
 		rep := sr.Train
-		in := tableDataset(st.Train.Events, dataset.EventsContract)
-		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(rep.Filter.RowsRead)}
-		out := r.outputDataset(ctx, rep.Output, dataset.ItemFactorsContract)
-		out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(st.Train.Events), st)
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
-		p := lineage.Privacy{Purposes: rep.Filter.Purposes, LogicalDate: rep.LogicalDate, RowsRead: rep.Filter.RowsRead, RowsKept: rep.Filter.RowsKept,
-			RowsDropped: rep.Filter.RowsDropped, SubjectsKept: rep.Filter.SubjectsKept, ConsentRecords: rep.Filter.Consent.Records,
-			ConsentSnapshot: rep.Filter.Consent.Snapshot}
+		p := r.consentedRun(ctx, &ev, &a, st, st.Train.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.ItemFactorsContract, rep.Contributors)
 		if g := rep.Guarantee; g != nil {
 			p.Epsilon, p.Delta, p.Accountant = g.Epsilon, g.Delta, g.Accountant
 			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions}
 		}
 		ev.Run.Facets["veil_privacy"] = p.Facet()
-		if c := rep.Contributors; c != nil {
-			ev.Run.Facets["veil_contributors"] = c.Facet()
-		}
-		a.Writes = []string{rep.Output}
-		a.RowsRead, a.RowsKept = rep.Filter.RowsRead, rep.Filter.RowsKept
 	}
 	r.emit.Emit(ctx, ev)
 	r.auditAppend(ctx, a)
+}
+
+// consentedRun records what every step that reads consented events
+// shares: the input with its row count, the output with its schema and
+// column lineage, the contributors filter, the audit's counts; it returns
+// the filter's part of the veil_privacy facet for the step to complete.
+func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *lineage.AuditRecord, st StepSpec, events string, f privacy.Report, day, output string,
+	c *dataset.Contract, contributors *lineage.Contributors) lineage.Privacy {
+	in := tableDataset(events, dataset.EventsContract)
+	in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(f.RowsRead)}
+	out := r.outputDataset(ctx, output, c)
+	out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(events), st)
+	ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
+	if contributors != nil {
+		ev.Run.Facets["veil_contributors"] = contributors.Facet()
+	}
+	a.Writes = []string{output}
+	a.RowsRead, a.RowsKept = f.RowsRead, f.RowsKept
+	return lineage.Privacy{Purposes: f.Purposes, LogicalDate: day, RowsRead: f.RowsRead, RowsKept: f.RowsKept,
+		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot}
 }
 
 func (r *recorder) finish(ctx context.Context, res *Result, err error) {
