@@ -431,50 +431,21 @@ func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
 		rows = 2
 	}
 	plots := make([][]*plot.Plot, rows)
-	comp := plot.New()
-	comp.Title.Text = "Share of each cohort against share of all customers, by jurisdiction"
-	comp.Y.Label.Text = "ratio (1 = as in the population)"
-	if len(ratios) > 0 {
-		bars, err := plotter.NewBarChart(ratios, vg.Points(10))
-		if err != nil {
-			return nil, err
-		}
-		bars.Color = color.RGBA{R: 55, G: 110, B: 180, A: 255}
-		bars.LineStyle.Width = 0
-		comp.Add(bars)
-		comp.NominalX(labels...)
-		comp.X.Tick.Label.Rotation = math.Pi / 3
-		comp.X.Tick.Label.XAlign, comp.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
-		for _, y := range []float64{cfg.RepresentationRatio, 1 / cfg.RepresentationRatio} {
-			h := plotter.NewFunction(func(float64) float64 { return y })
-			h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
-			comp.Add(h)
-		}
+	comp, err := barPlot("Share of each cohort against share of all customers, by jurisdiction", "ratio (1 = as in the population)",
+		labels, ratios, color.RGBA{R: 55, G: 110, B: 180, A: 255}, cfg.RepresentationRatio, 1/cfg.RepresentationRatio)
+	if err != nil {
+		return nil, err
 	}
 	plots[0] = []*plot.Plot{comp}
 	if d := m.Drift; d != nil {
-		dp := plot.New()
-		dp.Title.Text = "Drift since the previous run (PSI per feature)"
-		dp.Y.Label.Text = "PSI"
 		vals := make(plotter.Values, len(d.Features))
 		names := make([]string, len(d.Features))
 		for i, f := range d.Features {
 			vals[i], names[i] = f.PSI, f.Feature
 		}
-		if len(vals) > 0 {
-			bars, err := plotter.NewBarChart(vals, vg.Points(8))
-			if err != nil {
-				return nil, err
-			}
-			bars.Color = color.RGBA{R: 230, G: 140, B: 40, A: 255}
-			bars.LineStyle.Width = 0
-			dp.Add(bars)
-			dp.NominalX(names...)
-			dp.X.Tick.Label.Rotation = math.Pi / 3
-			dp.X.Tick.Label.XAlign, dp.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
-			h := plotter.NewFunction(func(float64) float64 { return cfg.DriftPSI })
-			h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
-			dp.Add(h)
+		dp, err := barPlot("Drift since the previous run (PSI per feature)", "PSI", names, vals, color.RGBA{R: 230, G: 140, B: 40, A: 255}, cfg.DriftPSI)
+		if err != nil {
+			return nil, err
 		}
 		plots[1] = []*plot.Plot{dp}
 	}
@@ -490,4 +461,29 @@ func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// barPlot draws labelled bars with dashed threshold lines.
+func barPlot(title, ylabel string, labels []string, vals plotter.Values, c color.Color, thresholds ...float64) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text, p.Y.Label.Text = title, ylabel
+	if len(vals) == 0 {
+		return p, nil
+	}
+	bars, err := plotter.NewBarChart(vals, vg.Points(8))
+	if err != nil {
+		return nil, err
+	}
+	bars.Color = c
+	bars.LineStyle.Width = 0
+	p.Add(bars)
+	p.NominalX(labels...)
+	p.X.Tick.Label.Rotation = math.Pi / 3
+	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
+	for _, y := range thresholds {
+		h := plotter.NewFunction(func(float64) float64 { return y })
+		h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
+		p.Add(h)
+	}
+	return p, nil
 }
