@@ -126,6 +126,17 @@ func (c ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
+// ChildURL returns the URL of name under base, keeping base's query
+// parameters (s3://b/state?endpoint=E and audit give
+// s3://b/state/audit?endpoint=E).
+func ChildURL(base, name string) string {
+	u, q, _ := strings.Cut(base, "?")
+	if q != "" {
+		q = "?" + q
+	}
+	return strings.TrimRight(u, "/") + "/" + name + q
+}
+
 // SiblingURL names the table next to a table URL: .../events -> .../name,
 // keeping any query.
 func SiblingURL(table, name string) string {

@@ -26,10 +26,10 @@ type recorder struct {
 }
 
 func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*recorder, error) {
-	r := &recorder{spec: spec, opt: opt, runID: runID, who: lineage.Principal(opt.Getenv), emit: &lineage.Emitter{Log: opt.Log}}
+	r := &recorder{spec: spec, opt: opt, runID: runID, who: principal(ctx, spec, opt), emit: &lineage.Emitter{Log: opt.Log}}
 	url := spec.Lineage.Store
 	if url == "" {
-		url = spec.State + "/lineage"
+		url = dataset.ChildURL(spec.State, "lineage")
 	}
 	store, err := dataset.OpenStore(ctx, url, opt.URL)
 	if err != nil {
@@ -39,7 +39,7 @@ func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*r
 	if h := spec.Lineage.HTTP; h != "" {
 		spoolURL := spec.Lineage.Spool
 		if spoolURL == "" {
-			spoolURL = spec.State + "/lineage-spool"
+			spoolURL = dataset.ChildURL(spec.State, "lineage-spool")
 		}
 		spool, err := dataset.OpenStore(ctx, spoolURL, opt.URL)
 		if err != nil {
@@ -56,7 +56,7 @@ func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*r
 	}
 	auditURL := spec.Audit
 	if auditURL == "" {
-		auditURL = spec.State + "/audit"
+		auditURL = dataset.ChildURL(spec.State, "audit")
 	}
 	as, err := dataset.OpenStore(ctx, auditURL, opt.URL)
 	if err != nil {
@@ -296,4 +296,31 @@ func endType(err error) string {
 
 func outcome(kind string) string {
 	return map[string]string{"COMPLETE": "completed", "ABORT": "aborted", "FAIL": "failed"}[kind]
+}
+
+// principal names who runs the pipeline, for the audit log and the
+// ownership facet: VEIL_PRINCIPAL if set; for a pipeline on S3 the AWS
+// caller identity (the ARN of the role or user whose credentials the run
+// uses); else, or when STS cannot answer (S3-compatible servers have none),
+// the operating system user.
+func principal(ctx context.Context, spec *Spec, opt Options) string {
+	if p := opt.Getenv("VEIL_PRINCIPAL"); p != "" {
+		return p
+	}
+	onS3 := strings.HasPrefix(spec.State, "s3://")
+	for _, a := range spec.Accesses() {
+		onS3 = onS3 || strings.HasPrefix(a.URL, "s3://")
+	}
+	if onS3 {
+		uo := opt.URL
+		if uo.Getenv == nil {
+			uo.Getenv = opt.Getenv
+		}
+		arn, err := dataset.CallerIdentity(ctx, uo, 5*time.Second)
+		if err == nil {
+			return arn
+		}
+		opt.Log.Warn("AWS caller identity unknown; the audit log records the operating system user", "error", err.Error())
+	}
+	return lineage.Principal(opt.Getenv)
 }

@@ -33,7 +33,7 @@ func (f *lineageFlags) graph(ctx context.Context, env *Env) (*lineage.Graph, err
 			return nil, err
 		}
 		if url = spec.Lineage.Store; url == "" {
-			url = spec.State + "/lineage"
+			url = dataset.ChildURL(spec.State, "lineage")
 		}
 	case url == "":
 		return nil, usagef(errors.New("--store or --spec is required"))
