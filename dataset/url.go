@@ -25,6 +25,58 @@ type URLOptions struct {
 	// envelope-encrypted with its key id (if any) and encrypted objects are
 	// decrypted as they are read.
 	Encryption *Encryption
+	// Scoped replaces S3 and Encryption for the URLs under a prefix (the
+	// longest matching prefix wins): a segregated pipeline writes each
+	// zone's outputs with the zone's keys and its shared ledger with the
+	// spec's.
+	Scoped []ScopedOptions
+}
+
+// ScopedOptions are the storage settings of the URLs under Prefix (a URL
+// or a path; the query string is ignored).
+type ScopedOptions struct {
+	Prefix     string
+	S3         S3Defaults
+	Encryption *Encryption
+}
+
+// forURL returns the options that apply to raw: those of the longest
+// scope whose prefix is raw or a parent of it, else o without scopes.
+func (o URLOptions) forURL(raw string) URLOptions {
+	if len(o.Scoped) == 0 {
+		return o
+	}
+	u := normalURL(raw)
+	best := -1
+	for i, sc := range o.Scoped {
+		p := normalURL(sc.Prefix)
+		if (u == p || strings.HasPrefix(u, p+"/")) && (best < 0 || len(p) > len(normalURL(o.Scoped[best].Prefix))) {
+			best = i
+		}
+	}
+	out := o
+	out.Scoped = nil
+	if best >= 0 {
+		out.S3, out.Encryption = o.Scoped[best].S3, o.Scoped[best].Encryption
+	}
+	return out
+}
+
+// normalURL puts a URL or path in one form for prefix matching: paths as
+// absolute file:// URLs, no query, no trailing slash.
+func normalURL(raw string) string {
+	if !strings.Contains(raw, "://") {
+		if abs, err := filepath.Abs(raw); err == nil {
+			raw = "file://" + filepath.ToSlash(abs)
+		}
+	}
+	if strings.HasPrefix(raw, "file://") {
+		if u, err := url.Parse(raw); err == nil {
+			return "file://" + strings.TrimRight(path.Clean("/"+u.Path), "/")
+		}
+	}
+	raw, _, _ = strings.Cut(raw, "?")
+	return strings.TrimRight(raw, "/")
 }
 
 // S3Defaults are store settings a spec applies to all its s3:// URLs.
@@ -78,6 +130,7 @@ func (o URLOptions) getenv(k string) string {
 // Path-style addressing is on by default when an endpoint is set, since
 // S3-compatible servers expect it.
 func OpenStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
+	opt = opt.forURL(raw)
 	s, err := openStore(ctx, raw, opt)
 	if err != nil || opt.Encryption == nil {
 		return s, err
@@ -168,6 +221,8 @@ func ParseRef(ctx context.Context, raw string, opt URLOptions) (Ref, error) {
 		}
 		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	}
+	// The settings of the URL itself, not of its parent directory.
+	opt = opt.forURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
 		return Ref{}, fmt.Errorf("%w: %v", ErrBadURL, err)

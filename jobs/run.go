@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -114,15 +115,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
 	// The spec's storage settings apply to every s3:// URL it opens.
-	if st := spec.Storage; st.SSE != "" || st.SSEKMSKeyID != "" || st.AllowHTTP || st.Encryption != nil {
-		opt.URL.S3 = st
-	}
-	if e := spec.Storage.Encryption; e != nil {
-		enc, err := e.Options()
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrSpec, err)
-		}
-		opt.URL.Encryption = enc
+	var err error
+	if opt.URL, err = withStorage(opt.URL, spec.Storage); err != nil {
+		return nil, err
 	}
 	if opt.Holder == "" {
 		opt.Holder = defaultHolder()
@@ -130,6 +125,14 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	order, err := spec.Order()
 	if err != nil {
 		return nil, err
+	}
+	// Each zone's steps open their stores with the zone's settings.
+	for _, st := range order {
+		if z := st.Zone(); z != nil && z.Storage != nil {
+			if _, err := withStorage(opt.URL, *z.Storage); err != nil {
+				return nil, fmt.Errorf("zone %s: %w", z.Name, err)
+			}
+		}
 	}
 	store, err := dataset.OpenStore(ctx, spec.State, opt.URL)
 	if err != nil {
@@ -252,9 +255,39 @@ func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store,
 	return res, nil
 }
 
+// withStorage returns base with the storage settings of s applied: those
+// s sets replace base's, so a zone's key id overrides the spec's.
+func withStorage(base dataset.URLOptions, s dataset.S3Defaults) (dataset.URLOptions, error) {
+	out := base
+	if s.SSE != "" || s.SSEKMSKeyID != "" {
+		out.S3.SSE, out.S3.SSEKMSKeyID = s.SSE, s.SSEKMSKeyID
+	}
+	out.S3.AllowHTTP = out.S3.AllowHTTP || s.AllowHTTP
+	if e := s.Encryption; e != nil {
+		enc, err := e.Options()
+		if err != nil {
+			return out, fmt.Errorf("%w: %w", ErrSpec, err)
+		}
+		out.S3.Encryption, out.Encryption = e, enc
+	}
+	return out, nil
+}
+
 // runStep runs one step with retries of runtime failures.
 func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Options) (*StepResult, error) {
 	backoff := spec.Retries.Backoff
+	// A zone's storage settings (its own keys) apply to the URLs that name
+	// the zone, not to what the zones share (a budget ledger, say).
+	if z := st.Zone(); z != nil && z.Storage != nil {
+		zo, err := withStorage(opt.URL, *z.Storage)
+		if err != nil {
+			return nil, err
+		}
+		opt.URL.Scoped = slices.Clone(opt.URL.Scoped)
+		for _, u := range st.zoned {
+			opt.URL.Scoped = append(opt.URL.Scoped, dataset.ScopedOptions{Prefix: u, S3: zo.S3, Encryption: zo.Encryption})
+		}
+	}
 	var err error
 	for a := 1; a <= spec.Retries.Attempts; a++ {
 		t0 := time.Now()

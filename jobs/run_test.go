@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -135,21 +136,32 @@ func TestLock(t *testing.T) {
 func TestSpecErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, doc := range map[string]string{
-		"unknown key":  "name: n\nstate: s\ncolour: red\nsteps: []\n",
-		"bad name":     "name: Nightly!\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
-		"no steps":     "name: n\nstate: s\n",
-		"no state":     "name: n\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
-		"unknown dep":  "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}]\n",
-		"cycle":        "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}, {name: b, depends_on: [a], segment: {events: e, output: o}}]\n",
-		"duplicate":    "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}, {name: a, segment: {events: e, output: o}}]\n",
-		"no work":      "name: n\nstate: s\nsteps: [{name: a}]\n",
-		"bad step cfg": "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o, kmeans: {k: zero}}}]\n",
-		"bad ttl":      "name: n\nstate: s\nlock: {ttl: forever}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
-		"wrong type":   "name: n\nstate: s\nretries: {attempts: many}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
-		"two kinds":    "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
-		"no epsilon":   "name: n\nstate: s\nsteps: [{name: a, train: {events: e, output: o}}]\n",
-		"purpose":      "name: n\nstate: s\npurposes: [segmentation, marketing]\nsteps: [{name: a, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
-		"bad purpose":  "name: n\nstate: s\npurposes: [advertising]\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"unknown key":    "name: n\nstate: s\ncolour: red\nsteps: []\n",
+		"bad name":       "name: Nightly!\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"no steps":       "name: n\nstate: s\n",
+		"no state":       "name: n\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"unknown dep":    "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}]\n",
+		"cycle":          "name: n\nstate: s\nsteps: [{name: a, depends_on: [b], segment: {events: e, output: o}}, {name: b, depends_on: [a], segment: {events: e, output: o}}]\n",
+		"duplicate":      "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}, {name: a, segment: {events: e, output: o}}]\n",
+		"no work":        "name: n\nstate: s\nsteps: [{name: a}]\n",
+		"bad step cfg":   "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o, kmeans: {k: zero}}}]\n",
+		"bad ttl":        "name: n\nstate: s\nlock: {ttl: forever}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"wrong type":     "name: n\nstate: s\nretries: {attempts: many}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"two kinds":      "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
+		"no epsilon":     "name: n\nstate: s\nsteps: [{name: a, train: {events: e, output: o}}]\n",
+		"purpose":        "name: n\nstate: s\npurposes: [segmentation, marketing]\nsteps: [{name: a, train: {events: e, output: o, model: {epsilon: .inf}}}]\n",
+		"bad purpose":    "name: n\nstate: s\npurposes: [advertising]\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"zone unused":    "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"no zones":       "name: n\nstate: s\nsegregation: {zones: []}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"zone by":        "name: n\nstate: s\nsegregation: {by: region, zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"zone twice":     "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}, {name: eu, jurisdictions: [CCPA]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"shared law":     "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}, {name: us, jurisdictions: [CCPA, GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"no laws":        "name: n\nstate: s\nsegregation: {zones: [{name: eu}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"zone name":      "name: n\nstate: s\nsegregation: {zones: [{name: E.U, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"zone sse":       "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR], storage: {sse: rot13}}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
+		"step laws":      "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}, jurisdictions: [CCPA]}}]\n",
+		"no placeholder": "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"raw unzoned":    "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: p, pseudonymize: {in: raw.csv, out: e/{zone}, id_column: id, key_env: K}}]\n",
 	} {
 		p := filepath.Join(dir, "s.yaml")
 		os.WriteFile(p, []byte(doc), 0o644)
@@ -160,8 +172,60 @@ func TestSpecErrors(t *testing.T) {
 			t.Errorf("%s: error %q does not name the file", name, err)
 		}
 	}
-	if _, err := LoadSpec("../configs/nightly.yaml"); err != nil {
-		t.Errorf("configs/nightly.yaml: %v", err)
+	for _, f := range []string{"nightly.yaml", "nightly-zones.yaml"} {
+		if _, err := LoadSpec("../configs/" + f); err != nil {
+			t.Errorf("configs/%s: %v", f, err)
+		}
+	}
+}
+
+// Under segregation each step runs once per zone, named STEP.ZONE, its
+// dependencies within the zone, its URLs and jurisdictions the zone's.
+func TestSegregationExpands(t *testing.T) {
+	doc := `name: n
+state: s
+segregation:
+  zones:
+    - {name: eu, jurisdictions: [GDPR, UK-GDPR], storage: {sse: aws:kms, sse_kms_key_id: eu-key}}
+    - {name: us, jurisdictions: [CCPA]}
+steps:
+  - {name: b, depends_on: [a], train: {events: "s3://shop/{zone}/events", output: "s3://out-{zone}/models", model: {epsilon: 4}, budget: {ledger: s3://state/ledger, epsilon: 10, delta: 1.0e-5}}}
+  - {name: a, segment: {events: s3://shop/events, output: "s3://out-{zone}/cohorts"}}
+`
+	spec, err := ParseSpec("s.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	order, err := spec.Order()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, st := range order {
+		names = append(names, st.Name)
+	}
+	if want := "a.eu a.us b.eu b.us"; strings.Join(names, " ") != want {
+		t.Fatalf("order %v, want %s", names, want)
+	}
+	b := order[2]
+	if b.Train.Events != "s3://shop/eu/events" || b.Train.Output != "s3://out-eu/models" || b.Train.Budget.Ledger != "s3://state/ledger" ||
+		strings.Join(b.Train.Jurisdictions, ",") != "GDPR,UK-GDPR" || b.DependsOn[0] != "a.eu" || b.Zone().Name != "eu" ||
+		strings.Join(b.zoned, " ") != "s3://shop/eu/events s3://out-eu/models" {
+		t.Errorf("b.eu: %+v %+v", b, b.Train)
+	}
+	// The spec's own steps are untouched.
+	if spec.Steps[0].Train.Output != "s3://out-{zone}/models" || spec.Steps[0].Train.Jurisdictions != nil {
+		t.Errorf("expansion changed the spec: %+v", spec.Steps[0].Train)
+	}
+	// Every location of every zone is listed for access checks.
+	var urls []string
+	for _, a := range spec.Accesses() {
+		urls = append(urls, a.URL)
+	}
+	for _, u := range []string{"s3://out-eu/cohorts", "s3://out-us/models", "s3://shop/us/events"} {
+		if !slices.Contains(urls, u) {
+			t.Errorf("accesses lack %s: %v", u, urls)
+		}
 	}
 }
 

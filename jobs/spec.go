@@ -6,11 +6,13 @@ import (
 	"os"
 	"regexp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
 )
@@ -45,6 +47,214 @@ type Spec struct {
 	// encryption (sse: AES256 or aws:kms, with sse_kms_key_id) and whether
 	// plain HTTP may leave the machine (allow_http).
 	Storage dataset.S3Defaults `yaml:"storage"`
+	// Segregation, when set, runs every step once per zone, on the
+	// subjects of that zone's jurisdictions only, into the zone's own
+	// outputs (the {zone} placeholder of the step's URLs) with the zone's
+	// own storage settings and keys.
+	Segregation *Segregation `yaml:"segregation"`
+}
+
+// Segregation partitions a pipeline's work by jurisdiction: no output of a
+// segregated pipeline holds subjects of two zones.
+type Segregation struct {
+	// By names what partitions subjects; "jurisdiction" (the default, and
+	// the only one) is the legal regime named by a subject's latest consent
+	// record at or before the logical date.
+	By    string `yaml:"by"`
+	Zones []Zone `yaml:"zones"`
+}
+
+// Zone is one partition of a segregated pipeline.
+type Zone struct {
+	// Name replaces {zone} in the step URLs (eu, us).
+	Name string `yaml:"name"`
+	// Jurisdictions whose subjects the zone holds (GDPR, UK-GDPR); zones
+	// may not share one. Subjects of no zone's jurisdiction, or of none,
+	// are left out of every output.
+	Jurisdictions []string `yaml:"jurisdictions"`
+	// Storage overrides the spec's storage for the zone's steps: its own
+	// SSE-KMS key, its own envelope key id.
+	Storage *dataset.S3Defaults `yaml:"storage"`
+}
+
+// zonePlaceholder is replaced by the zone's name in a segregated step's
+// URLs.
+const zonePlaceholder = "{zone}"
+
+var zoneRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+
+// validateSegregation checks the zones and that every step writes per zone.
+func (s *Spec) validateSegregation() error {
+	g := s.Segregation
+	if g == nil {
+		for _, st := range s.Steps {
+			for _, u := range st.urls() {
+				if strings.Contains(u, zonePlaceholder) {
+					return fmt.Errorf("%w: step %s uses %s, but the spec has no segregation zones", ErrSpec, st.Name, zonePlaceholder)
+				}
+			}
+		}
+		return nil
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: segregation: %s", ErrSpec, fmt.Sprintf(format, args...))
+	}
+	if g.By != "" && g.By != "jurisdiction" {
+		return bad("by %q: only jurisdiction is supported", g.By)
+	}
+	if len(g.Zones) == 0 {
+		return bad("no zones")
+	}
+	names, owner := map[string]bool{}, map[string]string{}
+	for _, z := range g.Zones {
+		if !zoneRE.MatchString(z.Name) {
+			return bad("zone name %q must be lower case letters, digits and -", z.Name)
+		}
+		if names[z.Name] {
+			return bad("zone %s is defined twice", z.Name)
+		}
+		names[z.Name] = true
+		if len(z.Jurisdictions) == 0 {
+			return bad("zone %s has no jurisdictions", z.Name)
+		}
+		for _, j := range z.Jurisdictions {
+			if j == "" {
+				return bad("zone %s: empty jurisdiction", z.Name)
+			}
+			if o, ok := owner[j]; ok {
+				return bad("jurisdiction %s is in zones %s and %s", j, o, z.Name)
+			}
+			owner[j] = z.Name
+		}
+		if z.Storage != nil {
+			if err := validateStorage(*z.Storage); err != nil {
+				return bad("zone %s: storage: %v", z.Name, err)
+			}
+		}
+	}
+	for _, st := range s.Steps {
+		var out []string
+		switch {
+		case st.Pseudonymize != nil:
+			out = []string{st.Pseudonymize.In, st.Pseudonymize.Out}
+		case st.Segment != nil:
+			out = []string{st.Segment.Output}
+			if len(st.Segment.Jurisdictions) > 0 {
+				return bad("step %s sets its own jurisdictions; the zones set them", st.Name)
+			}
+		case st.Train != nil:
+			out = []string{st.Train.Output}
+			if len(st.Train.Jurisdictions) > 0 {
+				return bad("step %s sets its own jurisdictions; the zones set them", st.Name)
+			}
+		}
+		for _, u := range out {
+			if !strings.Contains(u, zonePlaceholder) {
+				return bad("step %s: %s has no %s, so its zones would share one output", st.Name, u, zonePlaceholder)
+			}
+		}
+	}
+	return nil
+}
+
+// urls returns the step's URLs that may hold {zone}.
+func (st StepSpec) urls() []string {
+	var u []*string
+	st.zoneURLs(func(p *string) { u = append(u, p) })
+	out := make([]string, len(u))
+	for i, p := range u {
+		out[i] = *p
+	}
+	return out
+}
+
+// zoneURLs calls fn on every URL field of the step's work.
+func (st StepSpec) zoneURLs(fn func(*string)) {
+	switch {
+	case st.Pseudonymize != nil:
+		fn(&st.Pseudonymize.In)
+		fn(&st.Pseudonymize.Out)
+	case st.Segment != nil:
+		jobURLs(&st.Segment.JobTables, &st.Segment.Output, st.Segment.Budget, fn)
+	case st.Train != nil:
+		jobURLs(&st.Train.JobTables, &st.Train.Output, st.Train.Budget, fn)
+	}
+}
+
+func jobURLs(t *privacy.JobTables, output *string, b *budget.Config, fn func(*string)) {
+	t.URLs(fn)
+	fn(output)
+	if b != nil {
+		fn(&b.Ledger)
+		fn(&b.Dataset)
+	}
+}
+
+// inZone returns the step's copy for a zone: named STEP.ZONE, depending on
+// the zone's copies of its dependencies, with {zone} replaced in its URLs
+// and its work restricted to the zone's jurisdictions.
+func (st StepSpec) inZone(z *Zone) StepSpec {
+	out := st
+	out.Name = st.Name + "." + z.Name
+	out.zone = z
+	out.DependsOn = nil
+	for _, d := range st.DependsOn {
+		out.DependsOn = append(out.DependsOn, d+"."+z.Name)
+	}
+	switch {
+	case st.Pseudonymize != nil:
+		p := *st.Pseudonymize
+		out.Pseudonymize = &p
+	case st.Segment != nil:
+		c := *st.Segment
+		if c.Budget != nil {
+			b := *c.Budget
+			c.Budget = &b
+		}
+		c.Jurisdictions = slices.Clone(z.Jurisdictions)
+		out.Segment = &c
+	case st.Train != nil:
+		c := *st.Train
+		if c.Budget != nil {
+			b := *c.Budget
+			c.Budget = &b
+		}
+		c.Jurisdictions = slices.Clone(z.Jurisdictions)
+		out.Train = &c
+	}
+	out.zoned = nil
+	out.zoneURLs(func(p *string) {
+		if strings.Contains(*p, zonePlaceholder) {
+			*p = strings.ReplaceAll(*p, zonePlaceholder, z.Name)
+			out.zoned = append(out.zoned, *p)
+		}
+	})
+	return out
+}
+
+// Expanded returns the steps a run runs: the spec's steps, or under
+// segregation each step once per zone (zone by zone, in spec order).
+func (s *Spec) Expanded() []StepSpec {
+	if s.Segregation == nil {
+		return s.Steps
+	}
+	var out []StepSpec
+	for i := range s.Segregation.Zones {
+		for _, st := range s.Steps {
+			out = append(out, st.inZone(&s.Segregation.Zones[i]))
+		}
+	}
+	return out
+}
+
+// validateStorage checks the server-side encryption settings.
+func validateStorage(c dataset.S3Defaults) error {
+	if c.SSE == "" && c.SSEKMSKeyID == "" {
+		return nil
+	}
+	probe := dataset.DefaultS3Config("probe", "")
+	probe.SSE, probe.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
+	return probe.Validate()
 }
 
 // purposes lists what a step's work needs.
@@ -92,7 +302,14 @@ type StepSpec struct {
 	Pseudonymize *PseudonymizeStep `yaml:"pseudonymize"`
 	Segment      *segment.Config   `yaml:"segment"`
 	Train        *train.JobConfig  `yaml:"train"`
+	// zone is the segregation zone of an expanded step (Spec.Expanded),
+	// and zoned its URLs that named the zone: those get its storage.
+	zone  *Zone
+	zoned []string
 }
+
+// Zone returns the segregation zone the step runs in, or nil.
+func (st StepSpec) Zone() *Zone { return st.zone }
 
 // kinds counts the kinds of work a step sets.
 func (st StepSpec) kinds() int {
@@ -221,12 +438,11 @@ func (s *Spec) Validate() error {
 			}
 		}
 	}
-	if c := s.Storage; c.SSE != "" || c.SSEKMSKeyID != "" {
-		probe := dataset.DefaultS3Config("probe", "")
-		probe.SSE, probe.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
-		if err := probe.Validate(); err != nil {
-			return bad("storage: %v", err)
-		}
+	if err := validateStorage(s.Storage); err != nil {
+		return bad("storage: %v", err)
+	}
+	if err := s.validateSegregation(); err != nil {
+		return err
 	}
 	for _, p := range s.Purposes {
 		if !slices.Contains(privacy.KnownPurposes, p) {
@@ -251,13 +467,15 @@ func (s *Spec) Validate() error {
 	return nil
 }
 
-// Order returns the steps in dependency order (spec order among equals).
+// Order returns the steps a run runs (Expanded) in dependency order (spec
+// order among equals).
 func (s *Spec) Order() ([]StepSpec, error) {
+	steps := s.Expanded()
 	done := map[string]bool{}
 	var out []StepSpec
-	for len(out) < len(s.Steps) {
+	for len(out) < len(steps) {
 		progress := false
-		for _, st := range s.Steps {
+		for _, st := range steps {
 			if done[st.Name] {
 				continue
 			}
@@ -273,7 +491,7 @@ func (s *Spec) Order() ([]StepSpec, error) {
 		}
 		if !progress {
 			var left []string
-			for _, st := range s.Steps {
+			for _, st := range steps {
 				if !done[st.Name] {
 					left = append(left, st.Name)
 				}
@@ -318,7 +536,7 @@ func (s *Spec) Accesses() []Access {
 		add(cmpOr(consent, dataset.SiblingURL(events, "consent")), false, step+" consent")
 		add(cmpOr(erasure, dataset.SiblingURL(events, "erasure")), false, step+" erasure requests")
 	}
-	for _, st := range s.Steps {
+	for _, st := range s.Expanded() {
 		switch {
 		case st.Pseudonymize != nil:
 			add(st.Pseudonymize.In, false, st.Name+" raw export")

@@ -46,20 +46,29 @@ func (k keyer) key(token string) subjectKey {
 }
 
 // ConsentIndex answers, for every subject, its state per purpose at one
-// logical date, and whether it asked for erasure by then. It is immutable
-// once built and safe for concurrent use. It is an open-addressing table of
-// 16-byte keys and 2-byte states at a load factor between 3/8 and 3/4: 24 to
-// 48 bytes per subject.
+// logical date, whether it asked for erasure by then, and the jurisdiction
+// (legal regime) its latest consent record names. It is immutable once
+// built and safe for concurrent use. It is an open-addressing table of
+// 16-byte keys and 4-byte states at a load factor between 3/8 and 3/4: 27
+// to 53 bytes per subject.
 type ConsentIndex struct {
 	LogicalDate time.Time
 	keys        keyer
 	table       subjectTable
 	stats       ConsentStats
+	// jurisdictions names the codes stored in a value's high 16 bits
+	// (code c is jurisdictions[c-1]; 0 is none).
+	jurisdictions []string
 }
 
 // erasedBit marks a subject that asked for erasure; the low 12 bits hold 3
-// bits of State per purpose, in KnownPurposes order.
-const erasedBit = 1 << 15
+// bits of State per purpose, in KnownPurposes order, and the high 16 bits
+// the subject's jurisdiction code.
+const (
+	erasedBit        = 1 << 15
+	jurisdictionBits = 16
+	maxJurisdictions = 1<<16 - 1
+)
 
 // ConsentStats counts what building the index read.
 type ConsentStats struct {
@@ -72,6 +81,9 @@ type ConsentStats struct {
 	Subjects          int      `json:"subjects"`
 	ErasureRequests   int64    `json:"erasure_requests"`
 	Erased            int      `json:"erased_subjects"`
+	// Jurisdictions counts subjects by the jurisdiction of their latest
+	// consent record that names one ("" for none).
+	Jurisdictions map[string]int `json:"subjects_by_jurisdiction,omitempty"`
 	// Snapshot fingerprints the consent and erasure files read (their
 	// keys, sizes and Parquet footers): two runs with the same snapshot
 	// decided consent from the same records.
@@ -85,9 +97,24 @@ func (ix *ConsentIndex) Stats() ConsentStats { return ix.stats }
 func (ix *ConsentIndex) Len() int { return ix.table.n }
 
 // Bytes returns the memory the index holds.
-func (ix *ConsentIndex) Bytes() int { return len(ix.table.keys)*16 + len(ix.table.vals)*2 }
+func (ix *ConsentIndex) Bytes() int { return len(ix.table.keys)*16 + len(ix.table.vals)*4 }
 
-func (ix *ConsentIndex) lookup(k subjectKey) (uint16, bool) { return ix.table.get(k) }
+func (ix *ConsentIndex) lookup(k subjectKey) (uint32, bool) { return ix.table.get(k) }
+
+// Jurisdiction returns the legal regime (GDPR, CCPA, ...) named by the
+// subject's latest consent record at or before the logical date that names
+// one, or "" if none does.
+func (ix *ConsentIndex) Jurisdiction(token string) string {
+	v, _ := ix.lookup(ix.keys.key(token))
+	return ix.jurisdictionOf(v)
+}
+
+func (ix *ConsentIndex) jurisdictionOf(v uint32) string {
+	if c := v >> jurisdictionBits; c > 0 {
+		return ix.jurisdictions[c-1]
+	}
+	return ""
+}
 
 // State returns the state of a subject for a purpose.
 func (ix *ConsentIndex) State(token, purpose string) State {
@@ -111,7 +138,7 @@ func (ix *ConsentIndex) Erased(token string) bool {
 // zero key marks an empty slot (a real key is never zero: see set).
 type subjectTable struct {
 	keys []subjectKey
-	vals []uint16
+	vals []uint32
 	mask uint64
 	n    int
 }
@@ -121,7 +148,7 @@ func newSubjectTable(n int) subjectTable {
 	for size*3 < n*4 { // load factor at most 3/4
 		size <<= 1
 	}
-	return subjectTable{keys: make([]subjectKey, size), vals: make([]uint16, size), mask: uint64(size - 1)}
+	return subjectTable{keys: make([]subjectKey, size), vals: make([]uint32, size), mask: uint64(size - 1)}
 }
 
 func nonZero(k subjectKey) subjectKey {
@@ -131,7 +158,7 @@ func nonZero(k subjectKey) subjectKey {
 	return k
 }
 
-func (t *subjectTable) get(k subjectKey) (uint16, bool) {
+func (t *subjectTable) get(k subjectKey) (uint32, bool) {
 	if t.keys == nil {
 		return 0, false
 	}
@@ -147,7 +174,7 @@ func (t *subjectTable) get(k subjectKey) (uint16, bool) {
 }
 
 // set stores v for k; the table must have room (it is sized up front).
-func (t *subjectTable) set(k subjectKey, v uint16) {
+func (t *subjectTable) set(k subjectKey, v uint32) {
 	k = nonZero(k)
 	for i := k[0] & t.mask; ; i = (i + 1) & t.mask {
 		switch t.keys[i] {
@@ -169,6 +196,8 @@ type pending struct {
 	state  [4]State
 	sticky [4]State // OptedOut or Malformed, which no later record undoes
 	erased bool
+	jurAt  int64 // µs of the latest record that names a jurisdiction
+	jur    uint32
 }
 
 // BuildConsentIndex reads the consent and erasure tables (nil refs are
@@ -191,7 +220,7 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		k := ix.keys.key(token)
 		p := build[k]
 		if p == nil {
-			p = &pending{at: [4]int64{math.MinInt64, math.MinInt64, math.MinInt64, math.MinInt64}}
+			p = &pending{at: [4]int64{math.MinInt64, math.MinInt64, math.MinInt64, math.MinInt64}, jurAt: math.MinInt64}
 			build[k] = p
 		}
 		return p
@@ -217,10 +246,31 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 			p.at[purpose], p.state[purpose] = at, s
 		}
 	}
+	jurCode := map[string]uint32{}
 	if consent != nil {
 		err := scanTable(ctx, *consent, lenientConsent, snapshot, func(b *dataset.Batch) error {
 			subj, purpose, status := &b.Column("subject_id").Str, &b.Column("purpose").Str, &b.Column("status").Str
 			source, tcs := &b.Column("source").Str, &b.Column("tc_string").Str
+			jurs := &b.Column("jurisdiction").Str
+			// Code each distinct jurisdiction once; of two records at the
+			// same time, the later name in sort order wins, so the choice
+			// does not depend on row order.
+			codes := make([]uint32, len(jurs.Dict))
+			for i, j := range jurs.Dict {
+				if j == "" {
+					continue
+				}
+				c, ok := jurCode[j]
+				if !ok {
+					if len(ix.jurisdictions) == maxJurisdictions {
+						return fmt.Errorf("%w: consent records name more than %d jurisdictions", ErrPolicy, maxJurisdictions)
+					}
+					ix.jurisdictions = append(ix.jurisdictions, j)
+					c = uint32(len(ix.jurisdictions))
+					jurCode[j] = c
+				}
+				codes[i] = c
+			}
 			at := b.Column("recorded_at").Int
 			// Decode each distinct status once.
 			states := make([]State, len(status.Dict))
@@ -264,6 +314,9 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 				if at[i] > cutoff {
 					ix.stats.Future++
 					continue
+				}
+				if x := jurs.Index[i]; x >= 0 && codes[x] != 0 && (at[i] > p.jurAt || at[i] == p.jurAt && ix.jurisdictions[codes[x]-1] > ix.jurisdictionOf(p.jur<<jurisdictionBits)) {
+					p.jurAt, p.jur = at[i], codes[x]
 				}
 				st := states[status.Index[i]]
 				if st == Malformed {
@@ -343,17 +396,24 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 	}
 	ix.stats.Snapshot = hex.EncodeToString(snapshot.Sum(nil))
 	ix.table = newSubjectTable(len(build))
+	if len(ix.jurisdictions) > 0 {
+		ix.stats.Jurisdictions = map[string]int{}
+	}
 	for k, p := range build {
-		var v uint16
+		var v uint32
 		for i := range 4 {
 			s := p.state[i]
 			if p.sticky[i] != NoRecord {
 				s = p.sticky[i]
 			}
-			v |= uint16(s) << (3 * i)
+			v |= uint32(s) << (3 * i)
 		}
 		if p.erased {
 			v |= erasedBit
+		}
+		v |= p.jur << jurisdictionBits
+		if ix.stats.Jurisdictions != nil {
+			ix.stats.Jurisdictions[ix.jurisdictionOf(v)]++
 		}
 		ix.table.set(k, v)
 	}

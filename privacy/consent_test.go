@@ -402,3 +402,79 @@ func FuzzConsentParquet(f *testing.F) {
 		}
 	})
 }
+
+// A subject's jurisdiction is the one its latest record (at or before the
+// logical date) names; a restricted filter drops every other subject as
+// other_jurisdiction, and subjects with no records still as no_consent.
+func TestJurisdictionSegregation(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	juris := func(rows []dataset.Consent, j string) []dataset.Consent {
+		for i := range rows {
+			if j == "" {
+				rows[i].Jurisdiction = nil
+			} else {
+				rows[i].Jurisdiction = ptr(j)
+			}
+		}
+		return rows
+	}
+	var rows []dataset.Consent
+	rows = append(rows, juris(grantAll("eu", at(10)), "GDPR")...)
+	rows = append(rows, juris(grantAll("us", at(10)), "CCPA")...)
+	rows = append(rows, juris(grantAll("mover", at(100)), "GDPR")...) // moved to California
+	rows = append(rows, juris([]dataset.Consent{consentRow("mover", Analytics, "granted", at(5))}, "CCPA")...)
+	rows = append(rows, juris(grantAll("later", at(10)), "GDPR")...) // moves only after the logical date
+	rows = append(rows, juris([]dataset.Consent{consentRow("later", Analytics, "granted", at(-2))}, "CCPA")...)
+	rows = append(rows, juris(grantAll("nowhere", at(10)), "")...) // no jurisdiction on record
+	rows = append(rows, juris(grantAll("tie", at(10)), "CCPA")...) // two names at one time: the later in sort order
+	rows = append(rows, juris([]dataset.Consent{consentRow("tie", Analytics, "granted", at(10))}, "GDPR")...)
+	ix, err := BuildConsentIndex(ctx, DefaultPolicy(), writeTable(t, s, "consent", nil, rows), nil, day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"eu": "GDPR", "us": "CCPA", "mover": "CCPA", "later": "GDPR", "nowhere": "", "tie": "GDPR", "stranger": ""}
+	for subj, j := range want {
+		if got := ix.Jurisdiction(subj); got != j {
+			t.Errorf("Jurisdiction(%s) = %q, want %q", subj, got, j)
+		}
+	}
+	if got := ix.Stats().Jurisdictions; got["GDPR"] != 3 || got["CCPA"] != 2 || got[""] != 1 {
+		t.Errorf("subjects by jurisdiction %v", got)
+	}
+	// Segregation keeps the states of the purposes intact.
+	if ix.State("mover", Segmentation) != Granted || ix.State("tie", Marketing) != Granted {
+		t.Errorf("states changed by the jurisdiction bits")
+	}
+
+	f, err := NewFilter(DefaultPolicy(), ix, []string{Segmentation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RestrictJurisdictions([]string{"CCPA", "LGPD"}); err != nil {
+		t.Fatal(err)
+	}
+	subjects := []string{"eu", "us", "mover", "later", "nowhere", "tie", "stranger"}
+	b := &dataset.Batch{Rows: len(subjects), Cols: []dataset.ColumnData{
+		{Name: "subject_id", Kind: dataset.KindString, Str: dataset.Strings{Dict: subjects}},
+		{Name: "event_time", Kind: dataset.KindTimestamp},
+	}}
+	for i := range subjects {
+		b.Cols[0].Str.Index = append(b.Cols[0].Str.Index, int32(i))
+		b.Cols[1].Int = append(b.Cols[1].Int, at(1).UnixMicro())
+	}
+	keep, err := f.Apply(b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantKeep := []bool{false, true, true, false, false, false, false}
+	if !reflect.DeepEqual(keep, wantKeep) {
+		t.Errorf("keep %v, want %v", keep, wantKeep)
+	}
+	r := f.Report()
+	if r.SubjectsDropped["other_jurisdiction"] != 4 || r.SubjectsDropped["no_consent"] != 1 || r.SubjectsKept != 2 || !reflect.DeepEqual(r.Jurisdictions, []string{"CCPA", "LGPD"}) {
+		t.Errorf("report %+v", r)
+	}
+	if err := f.RestrictJurisdictions(nil); err == nil {
+		t.Error("restricting to no jurisdiction accepted")
+	}
+}

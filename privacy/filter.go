@@ -3,6 +3,7 @@ package privacy
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,10 +24,11 @@ const (
 	ReasonNoConsent
 	ReasonExpired
 	ReasonFuture
+	ReasonOtherJurisdiction
 	numReasons
 )
 
-var reasonNames = [...]string{"kept", "erased", "opted_out", "withdrawn", "denied", "malformed_consent", "no_consent", "expired", "after_logical_date"}
+var reasonNames = [...]string{"kept", "erased", "opted_out", "withdrawn", "denied", "malformed_consent", "no_consent", "expired", "after_logical_date", "other_jurisdiction"}
 
 func (r Reason) String() string { return reasonNames[r] }
 
@@ -59,6 +61,10 @@ type Filter struct {
 	retention int
 	cutoff    int64 // µs: events before this are expired
 	end       int64 // µs: events at or after this are after the logical date
+	// zone, when set, holds the jurisdictions the job may process (by
+	// code); subjects of any other, or of none, are dropped.
+	zone      map[uint32]bool
+	zoneNames []string
 
 	rows    [numReasons]atomic.Int64
 	mu      sync.Mutex
@@ -85,6 +91,28 @@ func NewFilter(pol *Policy, ix *ConsentIndex, purposes []string) (*Filter, error
 	return f, nil
 }
 
+// RestrictJurisdictions limits the filter to subjects whose jurisdiction
+// (ConsentIndex.Jurisdiction) is one of names: the others, and subjects
+// whose consent records name none, are dropped as other_jurisdiction. It
+// must be called before Apply. A name no record uses selects no one; that
+// is not an error, since a zone may be empty on a given day.
+func (f *Filter) RestrictJurisdictions(names []string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("%w: no jurisdictions to restrict to", ErrPolicy)
+	}
+	f.zone = map[uint32]bool{}
+	for _, n := range names {
+		if n == "" {
+			return fmt.Errorf("%w: empty jurisdiction name", ErrPolicy)
+		}
+		if i := slices.Index(f.ix.jurisdictions, n); i >= 0 {
+			f.zone[uint32(i+1)] = true
+		}
+	}
+	f.zoneNames = slices.Clone(names)
+	return nil
+}
+
 // RetentionStart returns the first instant the filter keeps.
 func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UTC() }
 
@@ -94,6 +122,9 @@ func (f *Filter) decide(k subjectKey) Reason {
 	v, ok := f.ix.lookup(k)
 	if !ok {
 		return ReasonNoConsent
+	}
+	if f.zone != nil && !f.zone[v>>jurisdictionBits] {
+		return ReasonOtherJurisdiction
 	}
 	if v&erasedBit != 0 {
 		return ReasonErased
@@ -162,7 +193,9 @@ func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
 
 // Report is what a filtered read kept and dropped, and why.
 type Report struct {
-	Purposes        []string         `json:"purposes"`
+	Purposes []string `json:"purposes"`
+	// Jurisdictions the run was restricted to (segregation), if any.
+	Jurisdictions   []string         `json:"jurisdictions,omitempty"`
 	LogicalDate     string           `json:"logical_date"`
 	RetentionDays   int              `json:"retention_days"`
 	RetentionStart  time.Time        `json:"retention_start"`
@@ -178,7 +211,7 @@ type Report struct {
 // Report returns the counts so far.
 func (f *Filter) Report() Report {
 	r := Report{
-		Purposes: f.names, LogicalDate: f.ix.LogicalDate.UTC().Format(time.DateOnly),
+		Purposes: f.names, Jurisdictions: f.zoneNames, LogicalDate: f.ix.LogicalDate.UTC().Format(time.DateOnly),
 		RetentionDays: f.retention, RetentionStart: f.RetentionStart(),
 		RowsDropped: map[string]int64{}, SubjectsDropped: map[string]int64{}, Consent: f.ix.Stats(),
 	}
@@ -255,6 +288,51 @@ func (ix *ConsentIndex) Decide(token string, purposes []string) Reason {
 		}
 	}
 	return worst
+}
+
+// JobTables are what a job that reads events names (segment and train jobs
+// embed it): the tables, the policy and the jurisdictions it is limited to.
+type JobTables struct {
+	Events  string `yaml:"events"`  // URL of the events
+	Consent string `yaml:"consent"` // default: consent/ next to events
+	Erasure string `yaml:"erasure"` // default: erasure/ next to events
+	Policy  string `yaml:"policy"`  // policy file; default: the built-in policy
+	// Jurisdictions, when set, limits the job to subjects whose latest
+	// consent record names one of them (geographic segregation).
+	Jurisdictions []string `yaml:"jurisdictions"`
+}
+
+// Validate checks what a job needs of its tables.
+func (t *JobTables) Validate() error {
+	if t.Events == "" {
+		return fmt.Errorf("%w: events is required", ErrPolicy)
+	}
+	if slices.Contains(t.Jurisdictions, "") {
+		return fmt.Errorf("%w: jurisdictions: empty name", ErrPolicy)
+	}
+	return nil
+}
+
+// URLs calls fn on each URL field (the policy path included), for
+// rewriting them.
+func (t *JobTables) URLs(fn func(*string)) {
+	for _, p := range []*string{&t.Events, &t.Consent, &t.Erasure, &t.Policy} {
+		fn(p)
+	}
+}
+
+// Open loads the policy, checks the purposes and parses the table URLs
+// (OpenJobInputs).
+func (t *JobTables) Open(ctx context.Context, purposes []string, opt dataset.URLOptions) (*JobInputs, error) {
+	return OpenJobInputs(ctx, t.Policy, t.Events, t.Consent, t.Erasure, purposes, opt)
+}
+
+// Restrict limits the filter to the jurisdictions, if any are set.
+func (t *JobTables) Restrict(f *Filter) error {
+	if len(t.Jurisdictions) == 0 {
+		return nil
+	}
+	return f.RestrictJurisdictions(t.Jurisdictions)
 }
 
 // JobInputs are what a job that reads events opens first: its policy (the

@@ -29,14 +29,11 @@ import (
 
 // Config is a segmentation job (configs/segment.yaml).
 type Config struct {
-	Events   string        `yaml:"events"`  // URL of the events
-	Consent  string        `yaml:"consent"` // default: consent/ next to events
-	Erasure  string        `yaml:"erasure"` // default: erasure/ next to events
-	Output   string        `yaml:"output"`  // URL prefix of the outputs
-	Policy   string        `yaml:"policy"`  // policy file; default: the built-in policy
-	Features FeatureConfig `yaml:"features"`
-	KMeans   KMeansConfig  `yaml:"kmeans"`
-	Floor    Floor         `yaml:"cohort_floor"`
+	privacy.JobTables `yaml:",inline"`
+	Output            string        `yaml:"output"` // URL prefix of the outputs
+	Features          FeatureConfig `yaml:"features"`
+	KMeans            KMeansConfig  `yaml:"kmeans"`
+	Floor             Floor         `yaml:"cohort_floor"`
 	// NoisySizes releases each cohort's size with discrete Gaussian noise
 	// of this scale; 0 turns it off. It is a DP release and needs Budget.
 	NoisySizes float64       `yaml:"noisy_sizes_sigma"`
@@ -121,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Events == "" || c.Output == "" {
 		return bad("events and output are required")
+	}
+	if err := c.JobTables.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.KMeans.K != "auto" {
 		k, err := strconv.Atoi(c.KMeans.K)
@@ -230,7 +230,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	}
 	build := []string{privacy.Segmentation}
 	export := []string{privacy.Marketing}
-	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, append(build, export...), opt)
+	in, err := cfg.Open(ctx, append(build, export...), opt)
 	if err != nil {
 		return nil, err
 	}
@@ -283,6 +283,9 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	}
 	flt, err := privacy.NewFilter(pol, ix, build)
 	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Restrict(flt); err != nil {
 		return nil, err
 	}
 	// The PII guard reads the files the job would read.

@@ -47,7 +47,7 @@ type RecallSubject struct {
 // recalled. Exports of logical dates after day are left out.
 func RecheckExports(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions) (*Recheck, error) {
 	purposes := []string{privacy.Segmentation, privacy.Marketing}
-	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, purposes, opt)
+	in, err := cfg.Open(ctx, purposes, opt)
 	if err != nil {
 		return nil, err
 	}

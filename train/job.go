@@ -24,14 +24,11 @@ import (
 
 // JobConfig is a training job (configs/train.yaml).
 type JobConfig struct {
-	Events       string       `yaml:"events"`  // URL of the events
-	Consent      string       `yaml:"consent"` // default: consent/ next to events
-	Erasure      string       `yaml:"erasure"` // default: erasure/ next to events
-	Output       string       `yaml:"output"`  // URL prefix of the outputs
-	Policy       string       `yaml:"policy"`  // policy file; default: the built-in policy
-	Interactions Interactions `yaml:"interactions"`
-	Model        Config       `yaml:"model"`
-	Evaluation   Evaluation   `yaml:"evaluation"`
+	privacy.JobTables `yaml:",inline"`
+	Output            string       `yaml:"output"` // URL prefix of the outputs
+	Interactions      Interactions `yaml:"interactions"`
+	Model             Config       `yaml:"model"`
+	Evaluation        Evaluation   `yaml:"evaluation"`
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
 	TopK int `yaml:"top_k"`
@@ -123,6 +120,9 @@ func (c *JobConfig) Validate() error {
 	}
 	if err := c.Interactions.Validate(); err != nil {
 		return err
+	}
+	if err := c.JobTables.Validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.Model.Epsilon == 0 {
 		return bad("model.epsilon is required: a target ε, or .inf to train without privacy")
@@ -273,7 +273,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		workers = runtime.GOMAXPROCS(0)
 	}
 	cfg.Model.Workers = workers
-	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, Purposes, opt)
+	in, err := cfg.Open(ctx, Purposes, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
 	}
 
-	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, day, workers)
+	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -423,13 +423,16 @@ func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
 
 // loadConsented reads the interactions of subjects who allow the training
 // purposes, after the PII guard has read the files.
-func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, day time.Time, workers int) (*Data, *privacy.ConsentIndex, privacy.Report, error) {
+func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, tables privacy.JobTables, day time.Time, workers int) (*Data, *privacy.ConsentIndex, privacy.Report, error) {
 	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
 	if err != nil {
 		return nil, nil, privacy.Report{}, err
 	}
 	flt, err := privacy.NewFilter(in.Policy, ix, Purposes)
 	if err != nil {
+		return nil, nil, privacy.Report{}, err
+	}
+	if err := tables.Restrict(flt); err != nil {
 		return nil, nil, privacy.Report{}, err
 	}
 	sc, err := privacy.FilteredScan(ctx, in.Policy, flt, in.Events, []string{"event_type", "item_id"})
@@ -493,7 +496,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 		workers = runtime.GOMAXPROCS(0)
 	}
 	cfg.Model.Workers = workers
-	in, err := privacy.OpenJobInputs(ctx, cfg.Policy, cfg.Events, cfg.Consent, cfg.Erasure, Purposes, opt)
+	in, err := cfg.Open(ctx, Purposes, opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -512,7 +515,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 			return nil, nil, err
 		}
 	}
-	data, _, _, err := loadConsented(ctx, in, cfg.Interactions, day, workers)
+	data, _, _, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
 	if err != nil {
 		return nil, rec, err
 	}
