@@ -37,7 +37,11 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	p("## Motivation\n\n")
 	p("These cohorts group the shop's customers by how they shop, so that campaigns can address each group in its own way. ")
 	p("They were built for the purposes %s, and exported for %s, under privacy policy version %d. ", purposeList(build), purposeList(export), pol.Version)
-	p("Only customers who consented to those purposes are in them.\n\n")
+	p("Only customers who consented to those purposes are in them.")
+	if js := rep.Filter.Jurisdictions; len(js) > 0 {
+		p(" Only customers whose latest consent record names %s are in them (geographic segregation): other regions' customers are in other exports, with their own keys.", strings.Join(js, " or "))
+	}
+	p("\n\n")
 
 	p("## Composition\n\n")
 	p("Each row of `assignments.parquet` (and `assignments.csv`) is one customer, named by a pseudonymous token, with the cohort they belong to and how far they are from its centre. ")

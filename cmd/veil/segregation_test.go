@@ -141,6 +141,16 @@ steps:
 		if seen == 0 {
 			t.Errorf("%s: %s is empty", s.Step, file)
 		}
+		// The datasheet or the model card says whom the output holds.
+		doc := "datasheet.md"
+		if s.Train != nil {
+			doc = "model_card.md"
+		}
+		df, _ := m.Find(doc)
+		text, err := dataset.ReadAll(ctx, ref.Store, dataset.Join(ref.Key, df.Key))
+		if err != nil || !strings.Contains(string(text), strings.Join(zones[zone], " or ")) {
+			t.Errorf("%s: %s does not name the zone's jurisdictions (%v)", s.Step, doc, err)
+		}
 		// The other zone's key cannot read it.
 		other := map[string]string{"eu": "us", "us": "eu"}[zone]
 		wrong, _ := dataset.ParseRef(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(filepath.Join(dir, "keys-"+other))}})
