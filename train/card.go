@@ -44,7 +44,7 @@ func Card(rep *Report) *lineage.ModelCard {
 		Data: []lineage.CardDataset{{
 			Name: "events", Link: linkOf(rep.Events),
 			Description: fmt.Sprintf("Pseudonymized shop events of customers who consented to %s as of %s, within the retention window; %d customers, %d products, %d customer-product interactions (%d rows read, %d kept).",
-				strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)+zoneNote(rep.Filter.Jurisdictions),
+				strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept) + zoneNote(rep.Filter.Jurisdictions),
 			Sensitive: &lineage.CardSensitive{SensitiveData: []string{
 				"customer ids are pseudonymous tokens (HMAC-SHA-256), never raw identifiers",
 				"browsing and purchase history, which can reveal personal circumstances",
