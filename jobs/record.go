@@ -260,7 +260,7 @@ func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *linea
 	a.Writes = []string{output}
 	a.RowsRead, a.RowsKept = f.RowsRead, f.RowsKept
 	return lineage.Privacy{Purposes: f.Purposes, LogicalDate: day, RowsRead: f.RowsRead, RowsKept: f.RowsKept,
-		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot}
+		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot, Jurisdictions: f.Jurisdictions}
 }
 
 func (r *recorder) finish(ctx context.Context, res *Result, err error) {

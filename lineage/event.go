@@ -171,6 +171,8 @@ type Privacy struct {
 	ClipNorm float64 `json:"clipNorm,omitempty"`
 	// ConsentSnapshot fingerprints the consent and erasure files read.
 	ConsentSnapshot string `json:"consentSnapshot,omitempty"`
+	// Jurisdictions the run was limited to (segregation), if any.
+	Jurisdictions []string `json:"jurisdictions,omitempty"`
 }
 
 // DPSGD records the DP-SGD settings of a training run.
@@ -202,6 +204,9 @@ func (p Privacy) Facet() Facet {
 	}
 	if p.ConsentSnapshot != "" {
 		f["consentSnapshot"] = p.ConsentSnapshot
+	}
+	if len(p.Jurisdictions) > 0 {
+		f["jurisdictions"] = p.Jurisdictions
 	}
 	return f
 }

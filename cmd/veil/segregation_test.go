@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -157,6 +158,40 @@ steps:
 		if _, err := dataset.ReadAll(ctx, wrong.Store, dataset.Join(wrong.Key, f.Key)); err == nil {
 			t.Errorf("%s: %s decrypts with the %s key", s.Step, file, other)
 		}
+	}
+
+	// The lineage events are valid OpenLineage, and each zone step's
+	// veil_privacy facet names the zone's jurisdictions.
+	v, err := lineagetest.New("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "state", "lineage", "*", "*", "*.json"))
+	withZone := 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if err := v.Validate(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		var ev struct {
+			Job struct{ Name string }
+			Run struct {
+				Facets struct {
+					Privacy *struct{ Jurisdictions []string } `json:"veil_privacy"`
+				}
+			}
+		}
+		json.Unmarshal(data, &ev)
+		if p := ev.Run.Facets.Privacy; p != nil {
+			zone := ev.Job.Name[strings.LastIndexByte(ev.Job.Name, '.')+1:]
+			if !slices.Equal(p.Jurisdictions, zones[zone]) {
+				t.Errorf("%s: veil_privacy jurisdictions %v, want %v", ev.Job.Name, p.Jurisdictions, zones[zone])
+			}
+			withZone++
+		}
+	}
+	if withZone != 4 {
+		t.Errorf("%d events with the privacy facet, want 4 (one per zone step)", withZone)
 	}
 
 	// A spec whose zoned step would write one output for all zones is
