@@ -122,6 +122,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if opt.Holder == "" {
 		opt.Holder = defaultHolder()
 	}
+	if u := spec.unencryptedWrites(); len(u) > 0 {
+		opt.Log.Warn("the pipeline writes to S3 without encryption at rest; set storage.sse (aws:kms) or storage.encryption in the spec", "locations", u)
+	}
 	order, err := spec.Order()
 	if err != nil {
 		return nil, err

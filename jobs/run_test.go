@@ -172,7 +172,7 @@ func TestSpecErrors(t *testing.T) {
 			t.Errorf("%s: error %q does not name the file", name, err)
 		}
 	}
-	for _, f := range []string{"nightly.yaml", "nightly-zones.yaml"} {
+	for _, f := range []string{"nightly.yaml", "nightly-zones.yaml", "nightly-s3.yaml"} {
 		if _, err := LoadSpec("../configs/" + f); err != nil {
 			t.Errorf("configs/%s: %v", f, err)
 		}
@@ -212,6 +212,11 @@ steps:
 		strings.Join(b.Train.Jurisdictions, ",") != "GDPR,UK-GDPR" || b.DependsOn[0] != "a.eu" || b.Zone().Name != "eu" ||
 		strings.Join(b.zoned, " ") != "s3://shop/eu/events s3://out-eu/models" {
 		t.Errorf("b.eu: %+v %+v", b, b.Train)
+	}
+	// The shared ledger and the US outputs are written unencrypted; the
+	// EU zone's outputs ask for SSE-KMS.
+	if got := strings.Join(spec.unencryptedWrites(), " "); got != "s3://state/ledger s3://out-us/models s3://out-us/cohorts" {
+		t.Errorf("unencrypted writes: %s", got)
 	}
 	// The spec's own steps are untouched.
 	if spec.Steps[0].Train.Output != "s3://out-{zone}/models" || spec.Steps[0].Train.Jurisdictions != nil {

@@ -52,9 +52,11 @@ func TestSpecsValidateAgainstSchema(t *testing.T) {
 		}
 		return sch.Validate(inst)
 	}
-	nightly, _ := os.ReadFile("../configs/nightly.yaml")
-	if err := check(nightly); err != nil {
-		t.Errorf("configs/nightly.yaml: %v", err)
+	for _, f := range []string{"nightly.yaml", "nightly-zones.yaml", "nightly-s3.yaml"} {
+		doc, _ := os.ReadFile("../configs/" + f)
+		if err := check(doc); err != nil {
+			t.Errorf("configs/%s: %v", f, err)
+		}
 	}
 	if err := check([]byte("name: n\nstate: s\ncolour: red\nsteps: []\n")); err == nil {
 		t.Error("an unknown key passed the schema")

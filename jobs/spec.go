@@ -566,3 +566,28 @@ func cmpOr(a, b string) string {
 	}
 	return b
 }
+
+// unencryptedWrites lists the s3:// locations the spec writes with neither
+// server-side nor envelope encryption asked for (by the spec's storage, a
+// zone's, or the URL's sse parameter).
+func (s *Spec) unencryptedWrites() []string {
+	encrypted := func(st dataset.S3Defaults) bool { return st.SSE != "" || st.Encryption != nil }
+	if encrypted(s.Storage) {
+		return nil
+	}
+	zoned := map[string]bool{}
+	for _, st := range s.Expanded() {
+		if z := st.Zone(); z != nil && z.Storage != nil && encrypted(*z.Storage) {
+			for _, u := range st.zoned {
+				zoned[u] = true
+			}
+		}
+	}
+	var out []string
+	for _, a := range s.Accesses() {
+		if a.Write && strings.HasPrefix(a.URL, "s3://") && !strings.Contains(a.URL, "sse=") && !zoned[a.URL] && !slices.Contains(out, a.URL) {
+			out = append(out, a.URL)
+		}
+	}
+	return out
+}

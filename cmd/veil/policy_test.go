@@ -101,6 +101,11 @@ func TestPolicyCheck(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("nightly.yaml: %d %s\n%s", code, msg, out)
 	}
+	for _, tc := range []struct{ spec, root string }{{"nightly-zones.yaml", "veil-demo"}, {"nightly-s3.yaml", "s3://acme-veil"}} {
+		if code, out, msg := run(t, "policy", "check", "--spec", "../../configs/"+tc.spec, "--root", tc.root, "--role", "scheduler"); code != 0 {
+			t.Errorf("%s: %d %s\n%s", tc.spec, code, msg, out)
+		}
+	}
 	dir := t.TempDir()
 	spec := filepath.Join(dir, "s.yaml")
 	os.WriteFile(spec, []byte("name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/tmp/cohorts}\n  - name: b\n    segment: {events: /elsewhere/events, output: veil-demo/out/x}\n"), 0o644)
