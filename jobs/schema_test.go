@@ -90,7 +90,7 @@ func TestStepDefaults(t *testing.T) {
 // Specs come from outside: no input makes the decoder or the validation
 // panic, and what is accepted validates again.
 func FuzzParseSpec(f *testing.F) {
-	for _, file := range []string{"../configs/nightly.yaml"} {
+	for _, file := range []string{"../configs/nightly.yaml", "../configs/nightly-zones.yaml", "../configs/nightly-s3.yaml"} {
 		data, err := os.ReadFile(file)
 		if err != nil {
 			f.Fatal(err)
@@ -108,5 +108,9 @@ func FuzzParseSpec(f *testing.F) {
 			t.Fatalf("accepted spec fails validation: %v", err)
 		}
 		MakePlan(s)
+		if _, err := s.Order(); err != nil {
+			t.Fatalf("accepted spec has no order: %v", err)
+		}
+		s.unencryptedWrites()
 	})
 }

@@ -374,8 +374,8 @@ func FuzzConsentParquet(f *testing.F) {
 	tc := "CPXxRfAPXxRfAAfKABENB-CgAAAAAAAAAAYgAAAAAAAA"
 	w := parquet.NewGenericWriter[dataset.Consent](&buf, parquet.MaxRowsPerRowGroup(2))
 	w.Write([]dataset.Consent{
-		{SubjectID: "tok_a", Purpose: &purpose, Status: "granted", RecordedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Source: "cmp"},
-		{SubjectID: "tok_b", Status: "granted", RecordedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Source: "tcf", TCString: &tc},
+		{SubjectID: "tok_a", Purpose: &purpose, Status: "granted", RecordedAt: time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC), Source: "cmp", Jurisdiction: ptr("GDPR")},
+		{SubjectID: "tok_b", Status: "granted", RecordedAt: time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), Source: "tcf", TCString: &tc, Jurisdiction: ptr("CCPA")},
 		{SubjectID: "tok_c", Purpose: &purpose, Status: "withdrawn", RecordedAt: time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC), Source: "gpc"},
 	})
 	w.Close()
@@ -399,6 +399,10 @@ func FuzzConsentParquet(f *testing.F) {
 		ix, err := BuildConsentIndex(context.Background(), DefaultPolicy(), &dataset.Ref{Store: s, Key: "consent"}, nil, time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC))
 		if err == nil {
 			ix.Decide("tok_a", []string{Marketing})
+			ix.Jurisdiction("tok_b")
+			if f, err := NewFilter(DefaultPolicy(), ix, []string{Marketing}); err == nil {
+				f.RestrictJurisdictions([]string{"GDPR"})
+			}
 		}
 	})
 }
