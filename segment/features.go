@@ -3,9 +3,7 @@ package segment
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -71,28 +69,18 @@ const (
 // window the filter allows. Two passes: the first counts each subject's
 // events, the second aggregates, keeping for subjects above MaxEvents the
 // events with the smallest seeded hash (a uniform sample, independent of
-// the order of reading).
+// the order of reading). The result does not depend on the number of
+// workers or the layout of the files: see partial.go.
 func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, cfg FeatureConfig, logicalDate time.Time, workers int) (*Features, error) {
-	if cfg.CategoryBuckets < 1 || cfg.CategoryBuckets > 1024 {
-		return nil, fmt.Errorf("%w: category_buckets %d must be in [1, 1024]", ErrConfig, cfg.CategoryBuckets)
-	}
-	if cfg.MaxEvents < 1 {
-		return nil, fmt.Errorf("%w: max_events_per_subject %d must be at least 1", ErrConfig, cfg.MaxEvents)
-	}
-	cols := []string{"event_type", "category", "value", "region"}
-	end := logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro()
-	type ev struct {
-		key   uint64
-		typ   uint8
-		cat   int32 // bucket, -1 none
-		value float32
-		at    int64
+	dec, err := NewEventDecoder(cfg)
+	if err != nil {
+		return nil, err
 	}
 	// Pass 1: events per subject.
 	var mu sync.Mutex
 	counts := map[string]int32{}
 	scan := func(fn func(b *dataset.Batch, keep []bool)) error {
-		sc, err := privacy.FilteredScan(ctx, pol, flt, events, cols)
+		sc, err := privacy.FilteredScan(ctx, pol, flt, events, dec.Columns())
 		if err != nil {
 			return err
 		}
@@ -107,18 +95,14 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 			return nil
 		})
 	}
-	err := scan(func(b *dataset.Batch, keep []bool) {
-		subj := b.Column("subject_id").Str
-		local := make([]int32, len(subj.Dict))
-		for i, x := range subj.Index {
-			if keep[i] {
-				local[x]++
-			}
-		}
+	err = scan(func(b *dataset.Batch, keep []bool) {
+		dict := b.Column("subject_id").Str.Dict
+		local := make([]int32, len(dict))
+		dec.Decode(b, keep, func(x int32, _ FeatureEvent, _, _ string) { local[x]++ })
 		mu.Lock()
 		for x, n := range local {
 			if n > 0 {
-				counts[subj.Dict[x]] += n
+				counts[dict[x]] += n
 			}
 		}
 		mu.Unlock()
@@ -141,179 +125,84 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	}
 	// Pass 2: aggregate; heavy subjects keep a bounded sample.
 	nb := cfg.CategoryBuckets
-	d := numFixed + nb
-	raw := NewMatrix(len(subjects), d)
+	raw := NewMatrix(len(subjects), numFixed+nb)
+	money := make([]int64, len(subjects))
 	last := make([]int64, len(subjects))
 	regions := make([]string, len(subjects))
+	regionAt := make([]int64, len(subjects))
 	for i := range last {
 		last[i] = math.MinInt64
 	}
-	heavy := map[int32][]ev{}
+	heavy := map[int32]*SubjectPartial{}
 	bucketNames := make([]map[string]int64, nb)
 	for i := range bucketNames {
 		bucketNames[i] = map[string]int64{}
 	}
-	hashKey := func(subject string, at int64, typ, item uint32) uint64 {
-		h := fnv.New64a()
-		var buf [8]byte
-		for i := range 8 {
-			buf[i] = byte(cfg.Seed >> (8 * i))
-		}
-		h.Write(buf[:])
-		h.Write([]byte(subject))
-		for i := range 8 {
-			buf[i] = byte(uint64(at) >> (8 * i))
-		}
-		h.Write(buf[:])
-		h.Write([]byte{byte(typ), byte(item), byte(item >> 8), byte(item >> 16)})
-		return h.Sum64()
-	}
 	var used int64
-	add := func(r int32, e ev) {
-		f := raw.Row(int(r))
-		switch e.typ {
-		case 0:
-			f[fViews]++
-		case 1:
-			f[fCarts]++
-		case 2:
-			f[fPurchases]++
-			f[fMonetary] += e.value
-			last[r] = max(last[r], e.at)
-		case 3:
-			f[fReturns]++
-			f[fMonetary] += e.value // negative
-		}
-		if e.cat >= 0 {
-			f[numFixed+int(e.cat)]++
-		}
-		used++
-	}
 	err = scan(func(b *dataset.Batch, keep []bool) {
-		subj, typ, cat := b.Column("subject_id").Str, b.Column("event_type").Str, b.Column("category").Str
-		reg := b.Column("region").Str
-		val, at := b.Column("value"), b.Column("event_time").Int
-		types := make([]uint8, len(typ.Dict))
-		for i, t := range typ.Dict {
-			switch t {
-			case "view":
-				types[i] = 0
-			case "add_to_cart":
-				types[i] = 1
-			case "purchase":
-				types[i] = 2
-			case "return":
-				types[i] = 3
-			default:
-				types[i] = 255
-			}
-		}
-		buckets := make([]int32, len(cat.Dict))
-		local := make([]map[string]int64, nb)
-		for i, c := range cat.Dict {
-			h := fnv.New32a()
-			h.Write([]byte(c))
-			buckets[i] = int32(h.Sum32() % uint32(nb))
-		}
-		rows := make([]int32, len(subj.Dict))
-		for i, s := range subj.Dict {
+		dict := b.Column("subject_id").Str.Dict
+		rows := make([]int32, len(dict))
+		for i, s := range dict {
 			rows[i] = -1
 			if r, ok := row[s]; ok {
 				rows[i] = r
 			}
 		}
+		type item struct {
+			r        int32
+			e        FeatureEvent
+			region   string
+			category string
+		}
+		var items []item
+		dec.Decode(b, keep, func(x int32, e FeatureEvent, region, category string) {
+			if r := rows[x]; r >= 0 {
+				if counts[dict[x]] > int32(cfg.MaxEvents) {
+					e.Key = dec.Key(dict[x], e)
+				}
+				items = append(items, item{r, e, region, category})
+			}
+		})
 		mu.Lock()
 		defer mu.Unlock()
-		for i, x := range subj.Index {
-			if !keep[i] || rows[x] < 0 || types[typ.Index[i]] == 255 {
+		for _, it := range items {
+			r := it.r
+			if laterRegion(it.e.At, it.region, regionAt[r], regions[r]) {
+				regionAt[r], regions[r] = it.e.At, it.region
+			}
+			if it.category != "" {
+				bucketNames[it.e.Cat][it.category]++
+			}
+			if counts[subjects[r]] <= int32(cfg.MaxEvents) {
+				accumulate(raw.Row(int(r)), &money[r], &last[r], it.e)
+				used++
 				continue
 			}
-			if r := rows[x]; regions[r] == "" && len(reg.Index) > i && reg.Index[i] >= 0 {
-				regions[r] = reg.Dict[reg.Index[i]]
+			p := heavy[r]
+			if p == nil {
+				p = &SubjectPartial{}
+				heavy[r] = p
 			}
-			e := ev{typ: types[typ.Index[i]], cat: -1, at: at[i]}
-			if c := cat.Index[i]; c >= 0 {
-				e.cat = buckets[c]
-				if local[e.cat] == nil {
-					local[e.cat] = map[string]int64{}
-				}
-				local[e.cat][cat.Dict[c]]++
-			}
-			if !val.Null(i) {
-				e.value = float32(val.Float[i])
-			}
-			r := rows[x]
-			if counts[subj.Dict[x]] <= int32(cfg.MaxEvents) {
-				add(r, e)
-				continue
-			}
-			e.key = hashKey(subj.Dict[x], at[i], uint32(e.typ), uint32(typ.Index[i]))
-			heavy[r] = append(heavy[r], e)
-			if len(heavy[r]) > 2*cfg.MaxEvents {
-				slices.SortFunc(heavy[r], func(a, b ev) int { return cmpU64(a.key, b.key) })
-				heavy[r] = heavy[r][:cfg.MaxEvents]
-			}
-		}
-		for j, m := range local {
-			for name, n := range m {
-				bucketNames[j][name] += n
-			}
+			p.Add(it.e, "", cfg.MaxEvents)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	for r, evs := range heavy {
-		slices.SortFunc(evs, func(a, b ev) int { return cmpU64(a.key, b.key) })
-		for _, e := range evs[:min(len(evs), cfg.MaxEvents)] {
-			add(r, e)
+	for r, p := range heavy {
+		p.Normalize(cfg.MaxEvents)
+		for _, e := range p.Sample {
+			accumulate(raw.Row(int(r)), &money[r], &last[r], e)
+			used++
 		}
 	}
-	// Recency: days from the last purchase to the end of the logical day;
-	// subjects without a purchase in the window get the window's length.
-	windowDays := float32(math.Ceil(float64(end-flt.RetentionStart().UnixMicro()) / 86400e6))
+	end, windowDays := featureWindow(flt, logicalDate)
 	for i := range subjects {
-		f := raw.Row(i)
-		if last[i] == math.MinInt64 {
-			f[fRecency] = windowDays
-		} else {
-			f[fRecency] = float32(float64(end-last[i]) / 86400e6)
-		}
-		f[fMonetary] = max(0, f[fMonetary])
+		finishRow(raw.Row(i), money[i], last[i], end, windowDays)
 	}
-	names := []Feature{
-		{"recency_days", "days since the last purchase", "days"},
-		{"purchases", "purchases", "count"},
-		{"net_spend", "spend net of returns", "money"},
-		{"views", "product views", "count"},
-		{"carts", "products added to the cart", "count"},
-		{"returns", "returns", "count"},
-	}
-	for b := range nb {
-		top, n := "", int64(-1)
-		for name, c := range bucketNames[b] {
-			if c > n || (c == n && name < top) {
-				top, n = name, c
-			}
-		}
-		if top == "" {
-			top = fmt.Sprintf("bucket %d", b)
-		}
-		names = append(names, Feature{Name: fmt.Sprintf("category_%02d", b), Description: top, Kind: "count"})
-	}
-	f := &Features{Subjects: subjects, Names: names, Raw: raw, Events: used, Bounded: len(heavy), Filter: firstPass, Regions: regions}
+	f := &Features{Subjects: subjects, Names: featureNames(bucketNames), Raw: raw, Events: used, Bounded: len(heavy), Filter: firstPass, Regions: regions}
 	f.standardize()
 	return f, nil
-}
-
-func cmpU64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // transform maps a raw value to the value k-means sees before

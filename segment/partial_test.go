@@ -1,0 +1,124 @@
+package segment
+
+import (
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+)
+
+// Features built from per-row-group partials merged in any grouping and
+// order (as a distributed engine does) equal BuildFeatures' to the bit, on
+// one worker or several, with heavy subjects sampled down.
+func TestPartialsMergeToBuildFeatures(t *testing.T) {
+	dir, _ := shop(t, 400, 20)
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	pol := privacy.DefaultPolicy()
+	ix, _ := privacy.BuildConsentIndex(ctx, pol, &dataset.Ref{Store: store, Key: "consent"}, &dataset.Ref{Store: store, Key: "erasure"}, logical)
+	events := dataset.Ref{Store: store, Key: "events"}
+	cfg := DefaultFeatureConfig()
+	cfg.MaxEvents = 12 // many heavy subjects
+	newFilter := func() *privacy.Filter {
+		flt, err := privacy.NewFilter(pol, ix, []string{privacy.Segmentation})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return flt
+	}
+	one, err := BuildFeatures(ctx, pol, newFilter(), events, cfg, logical, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	four, err := BuildFeatures(ctx, pol, newFilter(), events, cfg, logical, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if one.Bounded == 0 {
+		t.Fatal("no subject was sampled down: the test needs heavy subjects")
+	}
+	if !slices.Equal(one.Raw.Data, four.Raw.Data) || !slices.Equal(one.Regions, four.Regions) || one.Events != four.Events {
+		t.Fatal("features depend on the number of workers")
+	}
+
+	// The distributed way: a partial per (row group, subject), merged in
+	// random groups and orders.
+	flt := newFilter()
+	dec, _ := NewEventDecoder(cfg)
+	sc, err := privacy.FilteredScan(ctx, pol, flt, events, dec.Columns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	var parts []map[string]*SubjectPartial
+	names := map[int32]map[string]int64{}
+	var b dataset.Batch
+	var keep []bool
+	for _, u := range sc.Units() {
+		if err := sc.Read(ctx, u, &b); err != nil {
+			t.Fatal(err)
+		}
+		if keep, err = flt.Apply(&b, keep); err != nil {
+			t.Fatal(err)
+		}
+		parts = append(parts, dec.Partials(&b, keep, names))
+	}
+	if len(parts) < 4 {
+		t.Fatalf("%d row groups: the test needs several", len(parts))
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	r.Shuffle(len(parts), func(i, j int) { parts[i], parts[j] = parts[j], parts[i] })
+	// Combine in two levels, as combiner lifting does.
+	merged := map[string]*SubjectPartial{}
+	for lo := 0; lo < len(parts); {
+		hi := min(len(parts), lo+1+r.IntN(3))
+		group := map[string]*SubjectPartial{}
+		for _, m := range parts[lo:hi] {
+			for s, p := range m {
+				if group[s] == nil {
+					group[s] = &SubjectPartial{}
+				}
+				group[s].Merge(p, cfg.MaxEvents)
+			}
+		}
+		for s, p := range group {
+			if merged[s] == nil {
+				merged[s] = &SubjectPartial{}
+			}
+			merged[s].Merge(p, cfg.MaxEvents)
+		}
+		lo = hi
+	}
+	end, windowDays := FeatureWindow(flt, logical)
+	if len(merged) != len(one.Subjects) {
+		t.Fatalf("%d subjects from partials, %d from BuildFeatures", len(merged), len(one.Subjects))
+	}
+	bounded := 0
+	for i, s := range one.Subjects {
+		p := merged[s]
+		if p == nil {
+			t.Fatalf("subject %s has no partial", s)
+		}
+		row, heavy := p.Row(cfg, end, windowDays)
+		if heavy {
+			bounded++
+		}
+		for j, v := range row {
+			if math.Float32bits(v) != math.Float32bits(one.Raw.Row(i)[j]) {
+				t.Fatalf("subject %s feature %s: %v from partials, %v from BuildFeatures", s, one.Names[j].Name, v, one.Raw.Row(i)[j])
+			}
+		}
+		if p.Region != one.Regions[i] {
+			t.Fatalf("subject %s: region %q from partials, %q from BuildFeatures", s, p.Region, one.Regions[i])
+		}
+	}
+	if bounded != one.Bounded {
+		t.Errorf("%d subjects bounded from partials, %d from BuildFeatures", bounded, one.Bounded)
+	}
+	if got := FeatureNames(cfg, names); !slices.Equal(got, one.Names) {
+		t.Errorf("feature names differ:\n%v\n%v", got, one.Names)
+	}
+}
