@@ -3,6 +3,7 @@ package privacy
 import (
 	"context"
 	"fmt"
+	"iter"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -139,29 +140,66 @@ func (f *Filter) decide(k subjectKey) Reason {
 	return worst
 }
 
-// Apply sets keep[i] for every row of the batch (which must hold the
-// subject_id and event_time columns) and counts the drops. keep is grown to
-// the batch's length; the caller owns it.
-func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
+// RowCounts counts rows by reason.
+type RowCounts [numReasons]int64
+
+// SubjectMark is what the rows of a subject seen so far say: whether a row
+// was kept, whether one fell outside the window, and the subject's consent
+// reason. Marks of the same subject merge with Merge, in any order.
+type SubjectMark uint8
+
+// Merge combines two marks of one subject.
+func (m SubjectMark) Merge(o SubjectMark) SubjectMark { return m | o }
+
+// Tally is what filtering one batch counted, for engines that combine the
+// counts of many workers themselves (Filter.Apply keeps them in the
+// filter instead).
+type Tally struct {
+	Rows  RowCounts
+	Marks map[string]SubjectMark
+}
+
+// Classify sets keep[i] for every row of the batch (which must hold the
+// subject_id and event_time columns) and returns what it counted, without
+// touching the filter's own counts. keep is grown to the batch's length;
+// the caller owns it.
+func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) {
+	keep, counts, marks, err := f.classify(b, keep)
+	if err != nil {
+		return keep, Tally{}, err
+	}
+	t := Tally{Rows: counts, Marks: make(map[string]SubjectMark, len(marks))}
+	dict := b.Column("subject_id").Str.Dict
+	for x, m := range marks {
+		if m != 0 {
+			t.Marks[dict[x]] = m
+		}
+	}
+	return keep, t, nil
+}
+
+// classify decides each row and returns the row counts and each dictionary
+// entry's mark (0 for a subject on no row of the batch that was kept).
+func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, error) {
+	var counts RowCounts
 	subj, times := b.Column("subject_id"), b.Column("event_time")
 	if subj == nil || times == nil {
-		return keep, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
+		return keep, counts, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
 	}
 	if cap(keep) < b.Rows {
 		keep = make([]bool, b.Rows)
 	}
 	keep = keep[:b.Rows]
 	dict := subj.Str.Dict
-	keys := make([]subjectKey, len(dict))
 	decision := make([]Reason, len(dict))
 	flags := make([]uint8, len(dict))
 	for i, token := range dict {
-		keys[i] = f.ix.keys.key(token)
-		decision[i] = f.decide(keys[i])
+		decision[i] = f.decide(f.ix.keys.key(token))
 	}
-	var counts [numReasons]int64
+	seen := make([]bool, len(dict))
 	for i, x := range subj.Str.Index {
 		r := decision[x]
+		seen[x] = true
 		switch t := times.Int[i]; {
 		case r != Keep:
 		case t < f.cutoff:
@@ -176,16 +214,40 @@ func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
 		keep[i] = r == Keep
 		counts[r]++
 	}
+	marks := make([]SubjectMark, len(dict))
+	for i := range dict {
+		if seen[i] && (decision[i] != Keep || flags[i] != 0) {
+			marks[i] = SubjectMark(flags[i] | uint8(decision[i])<<4)
+		}
+	}
+	return keep, counts, marks, nil
+}
+
+// Apply sets keep[i] for every row of the batch (which must hold the
+// subject_id and event_time columns) and counts the drops. keep is grown to
+// the batch's length; the caller owns it.
+func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
+	keep, counts, marks, err := f.classify(b, keep)
+	if err != nil {
+		return keep, err
+	}
 	for r, n := range counts {
 		f.rows[r].Add(n)
 	}
-	f.mu.Lock()
-	for i, k := range keys {
-		used := flags[i] | uint8(decision[i])<<4
-		if decision[i] == Keep && flags[i] == 0 {
-			continue // in the dictionary but on no row of this batch
+	dict := b.Column("subject_id").Str.Dict
+	keys := make([]subjectKey, 0, len(dict))
+	for i, m := range marks {
+		if m != 0 {
+			keys = append(keys, f.ix.keys.key(dict[i]))
 		}
-		f.subject[k] |= used
+	}
+	f.mu.Lock()
+	j := 0
+	for _, m := range marks {
+		if m != 0 {
+			f.subject[keys[j]] |= uint8(m)
+			j++
+		}
 	}
 	f.mu.Unlock()
 	return keep, nil
@@ -210,13 +272,31 @@ type Report struct {
 
 // Report returns the counts so far.
 func (f *Filter) Report() Report {
+	var rows RowCounts
+	for i := range numReasons {
+		rows[i] = f.rows[i].Load()
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ReportOf(rows, func(yield func(SubjectMark) bool) {
+		for _, v := range f.subject {
+			if !yield(SubjectMark(v)) {
+				return
+			}
+		}
+	})
+}
+
+// ReportOf makes the report of counts combined elsewhere: the rows by
+// reason, and each subject's merged mark.
+func (f *Filter) ReportOf(rows RowCounts, marks iter.Seq[SubjectMark]) Report {
 	r := Report{
 		Purposes: f.names, Jurisdictions: f.zoneNames, LogicalDate: f.ix.LogicalDate.UTC().Format(time.DateOnly),
 		RetentionDays: f.retention, RetentionStart: f.RetentionStart(),
 		RowsDropped: map[string]int64{}, SubjectsDropped: map[string]int64{}, Consent: f.ix.Stats(),
 	}
 	for i := range numReasons {
-		n := f.rows[i].Load()
+		n := rows[i]
 		r.RowsRead += n
 		if i == Keep {
 			r.RowsKept = n
@@ -227,9 +307,7 @@ func (f *Filter) Report() Report {
 	for i := ReasonErased; i < numReasons; i++ {
 		r.SubjectsDropped[i.String()] = 0
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, v := range f.subject {
+	for v := range marks {
 		r.SubjectsSeen++
 		switch reason := Reason(v >> 4); {
 		case v&1 != 0:

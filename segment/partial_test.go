@@ -1,9 +1,11 @@
 package segment
 
 import (
+	"maps"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -57,14 +59,31 @@ func TestPartialsMergeToBuildFeatures(t *testing.T) {
 	names := map[int32]map[string]int64{}
 	var b dataset.Batch
 	var keep []bool
+	var rows privacy.RowCounts
+	marks := map[string]privacy.SubjectMark{}
 	for _, u := range sc.Units() {
 		if err := sc.Read(ctx, u, &b); err != nil {
 			t.Fatal(err)
 		}
-		if keep, err = flt.Apply(&b, keep); err != nil {
+		var tally privacy.Tally
+		if keep, tally, err = flt.Classify(&b, keep); err != nil {
 			t.Fatal(err)
 		}
+		for r, n := range tally.Rows {
+			rows[r] += n
+		}
+		for s, m := range tally.Marks {
+			marks[s] = marks[s].Merge(m)
+		}
 		parts = append(parts, dec.Partials(&b, keep, names))
+	}
+	// The filter report from tallies combined outside the filter is the
+	// one BuildFeatures' filter kept.
+	if got := flt.ReportOf(rows, maps.Values(marks)); !reflect.DeepEqual(got, one.Filter) {
+		t.Errorf("report from tallies:\n%+v\nfrom the filter:\n%+v", got, one.Filter)
+	}
+	if r := flt.Report(); r.RowsRead != 0 {
+		t.Errorf("Classify counted into the filter: %+v", r)
 	}
 	if len(parts) < 4 {
 		t.Fatalf("%d row groups: the test needs several", len(parts))
