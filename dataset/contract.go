@@ -98,6 +98,11 @@ var (
 		{"bias", KindDouble, false, "item bias"},
 		{"vector", KindFloat32List, false, "item factor"},
 	}}
+	SubjectFeaturesContract = &Contract{Name: "subject_features", Version: 1, Columns: []Column{
+		{"subject_id", KindString, false, "pseudonymous subject token"},
+		{"region", KindString, true, "region of the subject's latest event"},
+		{"features", KindFloat32List, false, "raw features in original units, in the order of feature_names.json"},
+	}}
 	RecommendationsContract = &Contract{Name: "recommendations", Version: 1, Columns: []Column{
 		{"subject_id", KindString, false, "pseudonymous subject token"},
 		{"rank", KindInt64, false, "1 for the best"},
@@ -114,6 +119,7 @@ var Contracts = map[string]*Contract{
 	CohortAssignmentsContract.Name: CohortAssignmentsContract,
 	ItemFactorsContract.Name:       ItemFactorsContract,
 	RecommendationsContract.Name:   RecommendationsContract,
+	SubjectFeaturesContract.Name:   SubjectFeaturesContract,
 }
 
 // Check verifies that schema satisfies the contract for the named columns

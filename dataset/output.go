@@ -111,6 +111,64 @@ func NewOutput(ctx context.Context, s Store, prefix string, contract *Contract, 
 	return o, nil
 }
 
+// ResumeOutput joins the write writeID that NewOutput started elsewhere (in
+// the driver of a distributed job): workers write files into it and report
+// them (Files); one of them adds all files (AddFiles) and commits. It
+// does not mark the prefix again; it reads the committed manifest, if
+// any, so that Commit removes the files it replaces.
+func ResumeOutput(ctx context.Context, s Store, prefix string, contract *Contract, producer, writeID string) (*Output, error) {
+	if writeID == "" || strings.ContainsAny(writeID, "/.-") {
+		return nil, fmt.Errorf("%w: write id %q", ErrBadKey, writeID)
+	}
+	o := &Output{store: s, prefix: strings.Trim(prefix, "/"), contract: contract, producer: producer, writeID: writeID}
+	old, err := ReadManifest(ctx, s, o.prefix)
+	switch {
+	case err == nil:
+		o.old = old
+	case errors.Is(err, ErrNotCommitted):
+		o.pending = true
+	case errors.Is(err, ErrNotExist):
+	default:
+		return nil, err
+	}
+	return o, nil
+}
+
+// Files returns the files written so far.
+func (o *Output) Files() []ManifestFile {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return slices.Clone(o.files)
+}
+
+// AddFiles adds files that other processes wrote into this write (see
+// ResumeOutput); each must carry this write's id.
+func (o *Output) AddFiles(files []ManifestFile, schema string) error {
+	for _, f := range files {
+		if !strings.Contains(path.Base(f.Key), "-"+o.writeID+".") {
+			return fmt.Errorf("%w: %s is not a file of write %s", ErrBadKey, f.Key, o.writeID)
+		}
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, f := range files {
+		// A retried worker may report a file again: the last report wins.
+		o.files = slices.DeleteFunc(o.files, func(g ManifestFile) bool { return g.Key == f.Key })
+		o.files = append(o.files, f)
+	}
+	if schema != "" {
+		o.schema = schema
+	}
+	return nil
+}
+
+// Schema returns the Parquet schema of the files written so far.
+func (o *Output) Schema() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.schema
+}
+
 // Location returns the URL of the output prefix.
 func (o *Output) Location() string { return o.store.Location() + "/" + o.prefix }
 

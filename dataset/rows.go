@@ -55,6 +55,13 @@ type ItemFactor struct {
 	Vector []float32 `parquet:"vector,list"`
 }
 
+// SubjectFeatures is one row of a prepared features table.
+type SubjectFeatures struct {
+	SubjectID string    `parquet:"subject_id"`
+	Region    *string   `parquet:"region,optional"`
+	Features  []float32 `parquet:"features,list"`
+}
+
 // Recommendation is one row of the recommendations output.
 type Recommendation struct {
 	SubjectID string  `parquet:"subject_id,dict"`

@@ -234,7 +234,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if err != nil {
 		return nil, err
 	}
-	pol, events, consent, erasure := in.Policy, in.Events, &in.Consent, &in.Erasure
+	pol, events := in.Policy, in.Events
 	runID := cfg.RunID
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
@@ -277,27 +277,15 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		rep.Spent = &rec
 	}
 
-	ix, err := privacy.BuildConsentIndex(ctx, pol, consent, erasure, day)
+	filtered, err := newFiltered(ctx, cfg, in, day)
 	if err != nil {
-		return nil, err
-	}
-	flt, err := privacy.NewFilter(pol, ix, build)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Restrict(flt); err != nil {
 		return nil, err
 	}
 	// The PII guard reads the files the job would read.
-	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "category", "value"})
-	if err != nil {
+	if err := filtered.GuardPII(ctx); err != nil {
 		return nil, err
 	}
-	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, pol)
-	sc.Close()
-	if err != nil {
-		return nil, err
-	}
+	ix, flt := filtered.Index, filtered.Filter
 	feats, err := BuildFeatures(ctx, pol, flt, events, cfg.Features, day, workers)
 	if err != nil {
 		return nil, err

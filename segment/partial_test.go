@@ -1,6 +1,7 @@
 package segment
 
 import (
+	"fmt"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -139,5 +140,66 @@ func TestPartialsMergeToBuildFeatures(t *testing.T) {
 	}
 	if got := FeatureNames(cfg, names); !slices.Equal(got, one.Names) {
 		t.Errorf("feature names differ:\n%v\n%v", got, one.Names)
+	}
+}
+
+// A prepared table reads back as the features it was built from, and a
+// rerun replaces it atomically.
+func TestPrepareRoundTrip(t *testing.T) {
+	dir, _ := shop(t, 500, 10)
+	cfg := DefaultConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "unused")
+	out := filepath.Join(dir, "prepared")
+	rep, err := Prepare(ctx, cfg, logical, out, 3, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFiltered(ctx, cfg, logical, dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := BuildFeatures(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, cfg.Features, logical, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	got, grep, err := ReadPrepared(ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Subjects, want.Subjects) || !slices.Equal(got.Raw.Data, want.Raw.Data) || !slices.Equal(got.Regions, want.Regions) ||
+		!slices.Equal(got.Names, want.Names) || !slices.Equal(got.X.Data, want.X.Data) {
+		t.Fatal("the prepared table does not read back as the features")
+	}
+	if grep.Subjects != len(want.Subjects) || grep.Filter.RowsKept != want.Filter.RowsKept || grep.Shards != 3 {
+		t.Errorf("report %+v", grep)
+	}
+	m, _ := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if len(m.Files) != 5 || m.Contract != "subject_features" {
+		t.Errorf("manifest: %d files, contract %q", len(m.Files), m.Contract)
+	}
+	// Each subject is in its shard.
+	for _, mf := range m.Files {
+		var shard int
+		if _, err := fmt.Sscanf(mf.Key, "part-%05d-", &shard); err != nil {
+			continue
+		}
+		pf, err := dataset.OpenParquet(ctx, ref.Store, dataset.Join(ref.Key, mf.Key), dataset.SubjectFeaturesContract)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dataset.ReadRows(ctx, pf, func(rs []dataset.SubjectFeatures) error {
+			for _, r := range rs {
+				if Shard(r.SubjectID, 3) != shard {
+					t.Errorf("%s in shard %d", r.SubjectID, shard)
+				}
+			}
+			return nil
+		})
+		pf.Close()
+	}
+	if _, err := Prepare(ctx, cfg, logical, out, 0, dataset.URLOptions{}, nil); err == nil {
+		t.Error("0 shards accepted")
 	}
 }

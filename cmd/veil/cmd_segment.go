@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
@@ -45,7 +46,54 @@ See configs/segment.yaml.`,
 	cmd.Flags().StringVar(&configFile, "config", "", "job file (see configs/segment.yaml)")
 	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	cmd.AddCommand(newKMeansCmd(env))
+	cmd.AddCommand(newKMeansCmd(env), newPrepareCmd(env))
+	return cmd
+}
+
+func newPrepareCmd(env *Env) *cobra.Command {
+	var configFile, date, out string
+	var shards int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prepare --config FILE --logical-date D --out URL [--shards N]",
+		Short: "Write the consent-filtered features of a segmentation job as a prepared table",
+		Long: `Build the features of a segmentation job (consent, retention, erasure and
+contribution bounding as veil segment does) and write them as a prepared
+table under OUT/dt=D: shards part-NNNNN.parquet (subject_features contract),
+feature_names.json and prepare_report.json, committed by the manifest.
+veil-beam prepare writes the same table on a Beam runner.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			day, err := jobArgs(configFile, date, "")
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				return usagef(errors.New("--out is required"))
+			}
+			cfg, err := segment.LoadConfig(configFile)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			rep, err := segment.Prepare(cmd.Context(), cfg, day, out, shards, env.urlOptions(), env.logger())
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			if asJSON {
+				enc := json.NewEncoder(env.Stdout)
+				enc.SetIndent("", "  ")
+				return enc.Encode(rep)
+			}
+			fmt.Fprintf(env.Stdout, "prepared %d subjects (%d events, %d sampled down) from %d rows read, %d kept, in %.1fs: %s\n",
+				rep.Subjects, rep.EventsUsed, rep.Bounded, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Seconds, rep.Output)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "segmentation job file (see configs/segment.yaml)")
+	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
+	cmd.Flags().StringVar(&out, "out", "", "URL of the prepared table (the date's partition goes under it)")
+	cmd.Flags().IntVar(&shards, "shards", segment.DefaultShards, "files of the table (subjects split by a hash of their token)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
 }
 
