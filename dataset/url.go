@@ -32,6 +32,18 @@ type URLOptions struct {
 	Scoped []ScopedOptions
 }
 
+// URLOptionsFromEnv returns the options of commands and workers: the
+// environment through getenv, and client-side encryption with the keys in
+// VEIL_KEYS_DIR (ID.key files), which decrypt what veil reads;
+// VEIL_ENCRYPTION_KEY_ID also encrypts what it writes.
+func URLOptionsFromEnv(getenv func(string) string) URLOptions {
+	o := URLOptions{Getenv: getenv}
+	if dir := getenv("VEIL_KEYS_DIR"); dir != "" {
+		o.Encryption = &Encryption{KeyID: getenv("VEIL_ENCRYPTION_KEY_ID"), Keys: KeyDir(dir)}
+	}
+	return o
+}
+
 // ScopedOptions are the storage settings of the URLs under Prefix (a URL
 // or a path; the query string is ignored).
 type ScopedOptions struct {

@@ -6,7 +6,8 @@
 #   3. checks gofmt, runs go vet, go test -race over every package (the S3
 #      conformance suite among them, which may not skip under CI=true), and
 #      short fuzz runs of every fuzz target;
-#   4. stops the server it started.
+#   4. vets and tests the Beam module (beam/, its own go.mod) on Prism;
+#   5. stops the server it started.
 # Usage: scripts/test.sh [extra go test flags]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,9 +29,12 @@ go test -race -count=1 "$@" ./...
 
 echo "== fuzz (short)"
 # Every Fuzz function, 10 seconds each.
-grep -rl --include='*_test.go' '^func Fuzz' . | while read -r file; do
+grep -rl --include='*_test.go' --exclude-dir=beam '^func Fuzz' . | while read -r file; do
   pkg=./$(dirname "${file#./}")
   for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
     go test -run '^$' -fuzz "^$fn\$" -fuzztime 10s "$pkg"
   done
 done
+
+echo "== beam module: go vet, go test -race on Prism"
+(cd beam && go vet ./... && go test -race -count=1 "$@" ./...)

@@ -113,10 +113,16 @@ func newFiltered(ctx context.Context, cfg Config, in *privacy.JobInputs, day tim
 	return &Filtered{Inputs: in, Index: ix, Filter: flt}, nil
 }
 
+// Scan opens the events the filter selects (the files of the retention
+// window), projected to the columns features read.
+func (f *Filtered) Scan(ctx context.Context) (*dataset.Scan, error) {
+	return privacy.FilteredScan(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, featureColumns)
+}
+
 // GuardPII runs the PII guard on the files the job reads (exit 3 on a
 // finding).
 func (f *Filtered) GuardPII(ctx context.Context) error {
-	sc, err := privacy.FilteredScan(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, featureColumns)
+	sc, err := f.Scan(ctx)
 	if err != nil {
 		return err
 	}
@@ -125,14 +131,24 @@ func (f *Filtered) GuardPII(ctx context.Context) error {
 	return err
 }
 
+// PreparedLocation returns the store and prefix of a date's prepared
+// table under the URL.
+func PreparedLocation(ctx context.Context, outURL string, day time.Time, opt dataset.URLOptions) (dataset.Store, string, error) {
+	ref, err := dataset.ParseRef(ctx, outURL, opt)
+	if err != nil {
+		return nil, "", err
+	}
+	return ref.Store, dataset.Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly)), nil
+}
+
 // PreparedOutput starts the output of a prepared table for a date under
 // the URL.
 func PreparedOutput(ctx context.Context, outURL string, day time.Time, producer string, opt dataset.URLOptions) (*dataset.Output, error) {
-	ref, err := dataset.ParseRef(ctx, outURL, opt)
+	s, prefix, err := PreparedLocation(ctx, outURL, day, opt)
 	if err != nil {
 		return nil, err
 	}
-	return dataset.NewOutput(ctx, ref.Store, dataset.Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly)), dataset.SubjectFeaturesContract, producer)
+	return dataset.NewOutput(ctx, s, prefix, dataset.SubjectFeaturesContract, producer)
 }
 
 // Prepare builds the features of a segmentation job on this machine and

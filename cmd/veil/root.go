@@ -42,13 +42,7 @@ func execute(ctx context.Context, env *Env, args []string) error {
 }
 
 func (e *Env) urlOptions() dataset.URLOptions {
-	o := dataset.URLOptions{Getenv: e.Getenv}
-	// Client-side encryption: keys in VEIL_KEYS_DIR (ID.key files) decrypt
-	// what veil reads; VEIL_ENCRYPTION_KEY_ID also encrypts what it writes.
-	if dir := e.Getenv("VEIL_KEYS_DIR"); dir != "" {
-		o.Encryption = &dataset.Encryption{KeyID: e.Getenv("VEIL_ENCRYPTION_KEY_ID"), Keys: dataset.KeyDir(dir)}
-	}
-	return o
+	return dataset.URLOptionsFromEnv(e.Getenv)
 }
 
 func (e *Env) logger() *slog.Logger {

@@ -1,0 +1,123 @@
+// Command veil-beam runs veil's data-heavy stages on Apache Beam: on Prism
+// (Beam's embedded runner, the default), or on Flink, Spark or Dataflow
+// through their job services. It is a module of its own, so that veil
+// itself stays free of Beam's dependencies.
+//
+//	veil-beam prepare --config segment.yaml --logical-date D --out URL [--shards N] [--json] [Beam flags]
+//
+// Beam flags: --runner (prism, universal, flink, spark, dataflow),
+// --endpoint (a job service, for universal/flink/spark), --environment_type
+// (LOOPBACK, PROCESS, DOCKER), --environment_config, and Dataflow's
+// --project, --region, --staging_location. Exit codes are veil's: 0 ok, 1
+// runtime failure, 2 usage or configuration, 3 refused by policy (PII).
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/options/jobopts"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/dataflow"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/flink"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/prism"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/spark"
+	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
+	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
+
+	"github.com/veil-privacy/veil/beam/prepare"
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/segment"
+)
+
+var (
+	configFile = flag.String("config", "", "segmentation job file (veil's configs/segment.yaml)")
+	date       = flag.String("logical-date", "", "logical date YYYY-MM-DD")
+	out        = flag.String("out", "", "URL of the prepared table (the date's partition goes under it)")
+	shards     = flag.Int("shards", segment.DefaultShards, "files of the table (subjects split by a hash of their token)")
+	asJSON     = flag.Bool("json", false, "print the report as JSON")
+)
+
+func main() {
+	args := os.Args[1:]
+	cmd := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		cmd, args = args[0], args[1:]
+	}
+	if flag.Lookup("runner").Value.String() == "" || flag.Lookup("runner").Value.String() == "direct" {
+		flag.Set("runner", "prism")
+	}
+	if err := flag.CommandLine.Parse(args); err != nil {
+		os.Exit(2)
+	}
+	// A worker started by a runner never returns from Init.
+	beam.Init()
+	err := run(context.Background(), cmd)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "veil-beam:", strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
+	}
+	os.Exit(exitCode(err))
+}
+
+type usageError struct{ error }
+
+func (e usageError) Unwrap() error { return e.error }
+
+func run(ctx context.Context, cmd string) error {
+	if cmd != "prepare" {
+		return usageError{fmt.Errorf("usage: veil-beam prepare --config FILE --logical-date D --out URL [--shards N] [--json] [--runner R ...] (got %q)", cmd)}
+	}
+	if *configFile == "" || *date == "" || *out == "" {
+		return usageError{errors.New("--config, --logical-date and --out are required")}
+	}
+	day, err := time.Parse(time.DateOnly, *date)
+	if err != nil {
+		return usageError{fmt.Errorf("--logical-date %q: want YYYY-MM-DD", *date)}
+	}
+	cfg, err := segment.LoadConfig(*configFile)
+	if err != nil {
+		return err
+	}
+	runner := flag.Lookup("runner").Value.String()
+	engine := "beam:" + runner
+	if *jobopts.Endpoint != "" {
+		engine += "@" + *jobopts.Endpoint
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	rep, err := prepare.Run(ctx, cfg, day, *out, *shards, dataset.URLOptionsFromEnv(os.Getenv), engine,
+		func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) })
+	if err != nil {
+		return err
+	}
+	log.Info("features prepared", "subjects", rep.Subjects, "events", rep.EventsUsed, "output", rep.Output, "engine", rep.Engine)
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Printf("prepared %d subjects (%d events, %d sampled down) from %d rows read, %d kept, on %s in %.1fs: %s\n",
+		rep.Subjects, rep.EventsUsed, rep.Bounded, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Engine, rep.Seconds, rep.Output)
+	return nil
+}
+
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, privacy.ErrPolicy),
+		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
+		return 2
+	case errors.Is(err, privacy.ErrPII):
+		return 3
+	}
+	return 1
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/segment"
+)
+
+// The command, built as users build it, prepares a shop's features on
+// Prism and exits with veil's codes.
+func TestCommand(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "veil-beam")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	cfg := synth.DefaultConfig()
+	cfg.Subjects, cfg.Items, cfg.Days = 600, 100, 10
+	s, _ := synth.New(cfg)
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	if _, err := s.Write(context.Background(), store, "", "test"); err != nil {
+		t.Fatal(err)
+	}
+	job := filepath.Join(dir, "segment.yaml")
+	os.WriteFile(job, []byte(fmt.Sprintf("events: %s/shop/events\noutput: %s/out\n", dir, dir)), 0o644)
+	run := func(args ...string) (int, string, string) {
+		cmd := exec.Command(bin, args...)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode(), stdout.String(), stderr.String()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return 0, stdout.String(), stderr.String()
+	}
+	code, out, errs := run("prepare", "--config", job, "--logical-date", "2026-11-27", "--out", filepath.Join(dir, "prepared"), "--shards", "3", "--json")
+	if code != 0 {
+		t.Fatalf("prepare: exit %d\n%s", code, errs)
+	}
+	var rep segment.PrepareReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Engine != "beam:prism" || rep.Subjects == 0 || rep.Shards != 3 {
+		t.Fatalf("report %+v (%v)", rep, err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, 2, "usage"},
+		{[]string{"prepare", "--config", job}, 2, "required"},
+		{[]string{"prepare", "--config", filepath.Join(dir, "absent.yaml"), "--logical-date", "2026-11-27", "--out", dir}, 2, "absent.yaml"},
+		{[]string{"prepare", "--config", job, "--logical-date", "27.11.2026", "--out", dir}, 2, "YYYY-MM-DD"},
+		{[]string{"prepare", "--config", job, "--logical-date", "2026-11-27", "--out", dir, "--shards", "0"}, 2, "shards"},
+	} {
+		code, _, errs := run(tc.args...)
+		if code != tc.code || !strings.Contains(errs, tc.want) {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, tc.code, errs)
+		}
+	}
+}
