@@ -127,6 +127,12 @@ func ProcessingEngine(version string) Facet {
 	return NewFacet("processing_engine", map[string]any{"name": "veil", "version": version, "openlineageAdapterVersion": "2-0-2"})
 }
 
+// ProcessingEngineNamed names another engine that ran veil's code, such
+// as "Apache Beam (flink runner)", and its version.
+func ProcessingEngineNamed(name, version string) Facet {
+	return NewFacet("processing_engine", map[string]any{"name": name, "version": version, "openlineageAdapterVersion": "2-0-2"})
+}
+
 // Parent links a step's run to the pipeline's run.
 func Parent(runID, job string) Facet {
 	return NewFacet("parent", map[string]any{"run": map[string]any{"runId": runID}, "job": map[string]any{"namespace": Namespace, "name": job}})

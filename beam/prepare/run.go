@@ -1,6 +1,7 @@
 package prepare
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,8 +9,10 @@ import (
 	"time"
 
 	"github.com/apache/beam/sdks/v2/go/pkg/beam"
+	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -21,7 +24,61 @@ import (
 // report the pipeline wrote with the table.
 func Run(ctx context.Context, cfg segment.Config, day time.Time, outURL string, shards int, opt dataset.URLOptions, engine string,
 	execute func(context.Context, *beam.Pipeline) error) (*segment.PrepareReport, error) {
+	return RunWith(ctx, cfg, day, outURL, Options{Shards: shards, URL: opt, Engine: engine, Execute: execute})
+}
+
+// Options are what RunWith takes besides the job.
+type Options struct {
+	Shards int
+	URL    dataset.URLOptions
+	// Engine names the runner in the report ("beam:flink@host:8099").
+	Engine string
+	// Runner names it in the lineage processing_engine facet (flink).
+	Runner string
+	// Execute runs the pipeline.
+	Execute func(context.Context, *beam.Pipeline) error
+	// Lineage, when set, receives the run's OpenLineage events (START, then
+	// COMPLETE or FAIL) with the job segment.prepare.
+	Lineage *lineage.Emitter
+}
+
+// BeamVersion is the Beam Go SDK veil-beam is built with.
+const BeamVersion = "2.77.0"
+
+// RunWith is Run with lineage and the runner's name.
+func RunWith(ctx context.Context, cfg segment.Config, day time.Time, outURL string, o Options) (rep *segment.PrepareReport, err error) {
 	start := time.Now()
+	runID := uuid.Must(uuid.NewV7()).String()
+	engine := lineage.ProcessingEngineNamed("Apache Beam ("+cmp.Or(o.Runner, "prism")+" runner)", BeamVersion)
+	emit := func(kind string, f func(*lineage.Event)) {
+		ev := lineage.NewEvent(kind, time.Now(), runID, "segment.prepare")
+		ev.Run.Facets["nominalTime"] = lineage.NominalTime(day)
+		ev.Run.Facets["processing_engine"] = engine
+		ev.Job.Facets["jobType"] = lineage.JobType("JOB")
+		ev.Job.Facets["documentation"] = lineage.Documentation("veil-beam prepare: consent-filtered per-subject features of a segmentation job, on Apache Beam")
+		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(cfg.Events)}
+		if f != nil {
+			f(&ev)
+		}
+		o.Lineage.Emit(context.WithoutCancel(ctx), ev)
+	}
+	emit("START", nil)
+	defer func() {
+		if err != nil {
+			emit("FAIL", func(ev *lineage.Event) { ev.Run.Facets["errorMessage"] = lineage.ErrorMessage(err.Error()) })
+			return
+		}
+		emit("COMPLETE", func(ev *lineage.Event) {
+			out := lineage.DatasetFromURL(rep.Output)
+			out.Facets = map[string]lineage.Facet{}
+			out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(int64(rep.Subjects), 0, rep.Shards)}
+			ev.Outputs = []lineage.Dataset{out}
+			f := rep.Filter
+			ev.Run.Facets["veil_privacy"] = lineage.Privacy{Purposes: f.Purposes, LogicalDate: rep.LogicalDate, RowsRead: f.RowsRead, RowsKept: f.RowsKept,
+				RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot, Jurisdictions: f.Jurisdictions}.Facet()
+		})
+	}()
+	shards, opt, execute := o.Shards, o.URL, o.Execute
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -60,7 +117,7 @@ func Run(ctx context.Context, cfg segment.Config, day time.Time, outURL string, 
 	}
 	end, windowDays := segment.FeatureWindow(f.Filter, day)
 	job := Job{Config: string(cfgJSON), Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: shards,
-		End: end, WindowDays: windowDays, Engine: engine, Started: start.UnixNano()}
+		End: end, WindowDays: windowDays, Engine: o.Engine, Started: start.UnixNano()}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, job, units)
 	if err := execute(ctx, p); err != nil {
@@ -87,9 +144,9 @@ func Run(ctx context.Context, cfg segment.Config, day time.Time, outURL string, 
 	if err != nil {
 		return nil, err
 	}
-	var rep segment.PrepareReport
-	if err := json.Unmarshal(b, &rep); err != nil {
+	rep = &segment.PrepareReport{}
+	if err := json.Unmarshal(b, rep); err != nil {
 		return nil, err
 	}
-	return &rep, nil
+	return rep, nil
 }

@@ -3,7 +3,7 @@
 // through their job services. It is a module of its own, so that veil
 // itself stays free of Beam's dependencies.
 //
-//	veil-beam prepare --config segment.yaml --logical-date D --out URL [--shards N] [--json] [Beam flags]
+//	veil-beam prepare --config segment.yaml --logical-date D --out URL [--shards N] [--lineage URL] [--json] [Beam flags]
 //
 // Beam flags: --runner (prism, universal, flink, spark, dataflow),
 // --endpoint (a job service, for universal/flink/spark), --environment_type
@@ -34,6 +34,7 @@ import (
 
 	"github.com/veil-privacy/veil/beam/prepare"
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
 )
@@ -44,6 +45,7 @@ var (
 	out        = flag.String("out", "", "URL of the prepared table (the date's partition goes under it)")
 	shards     = flag.Int("shards", segment.DefaultShards, "files of the table (subjects split by a hash of their token)")
 	asJSON     = flag.Bool("json", false, "print the report as JSON")
+	lineageURL = flag.String("lineage", "", "store URL for the run's OpenLineage events (veil's lineage store, such as STATE/lineage)")
 )
 
 func main() {
@@ -86,14 +88,23 @@ func run(ctx context.Context, cmd string) error {
 	if err != nil {
 		return err
 	}
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	runner := flag.Lookup("runner").Value.String()
 	engine := "beam:" + runner
 	if *jobopts.Endpoint != "" {
 		engine += "@" + *jobopts.Endpoint
 	}
-	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	rep, err := prepare.Run(ctx, cfg, day, *out, *shards, dataset.URLOptionsFromEnv(os.Getenv), engine,
-		func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) })
+	opt := dataset.URLOptionsFromEnv(os.Getenv)
+	o := prepare.Options{Shards: *shards, URL: opt, Engine: engine, Runner: runner,
+		Execute: func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) }}
+	if *lineageURL != "" {
+		store, err := dataset.OpenStore(ctx, *lineageURL, opt)
+		if err != nil {
+			return err
+		}
+		o.Lineage = &lineage.Emitter{Log: log, Transports: []lineage.Transport{&lineage.StoreTransport{Store: store}}}
+	}
+	rep, err := prepare.RunWith(ctx, cfg, day, *out, o)
 	if err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
+	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -46,13 +47,44 @@ func TestCommand(t *testing.T) {
 		}
 		return 0, stdout.String(), stderr.String()
 	}
-	code, out, errs := run("prepare", "--config", job, "--logical-date", "2026-11-27", "--out", filepath.Join(dir, "prepared"), "--shards", "3", "--json")
+	code, out, errs := run("prepare", "--config", job, "--logical-date", "2026-11-27", "--out", filepath.Join(dir, "prepared"), "--shards", "3", "--json",
+		"--lineage", filepath.Join(dir, "lineage"))
 	if code != 0 {
 		t.Fatalf("prepare: exit %d\n%s", code, errs)
 	}
 	var rep segment.PrepareReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Engine != "beam:prism" || rep.Subjects == 0 || rep.Shards != 3 {
 		t.Fatalf("report %+v (%v)", rep, err)
+	}
+	// The run's lineage events are valid OpenLineage and name Beam and the
+	// runner.
+	v, err := lineagetest.New("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "lineage", "*", "*", "*.json"))
+	var kinds []string
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		if err := v.Validate(data); err != nil {
+			t.Errorf("%s: %v", f, err)
+		}
+		var ev struct {
+			EventType string
+			Run       struct {
+				Facets struct {
+					Engine struct{ Name, Version string } `json:"processing_engine"`
+				}
+			}
+		}
+		json.Unmarshal(data, &ev)
+		if ev.Run.Facets.Engine.Name != "Apache Beam (prism runner)" || ev.Run.Facets.Engine.Version != "2.77.0" {
+			t.Errorf("%s: processing_engine %+v", f, ev.Run.Facets.Engine)
+		}
+		kinds = append(kinds, ev.EventType)
+	}
+	if strings.Join(kinds, " ") != "START COMPLETE" {
+		t.Errorf("lineage events %v, want START COMPLETE", kinds)
 	}
 	for _, tc := range []struct {
 		args []string
