@@ -227,11 +227,18 @@ func (f *Features) standardize() {
 		sd := math.Sqrt(math.Max(0, s2/float64(n)-m*m))
 		f.Mean[j], f.Std[j] = m, sd
 		for i := range n {
-			if sd > 1e-12 {
-				f.X.Data[i*d+j] = float32((transform(f.Raw.Data[i*d+j]) - m) / sd)
-			}
+			f.X.Data[i*d+j] = standardized(f.Raw.Data[i*d+j], m, sd)
 		}
 	}
+}
+
+// standardized is a raw value as k-means sees it, given its column's mean
+// and deviation after transform; 0 in a column without variance.
+func standardized(v float32, mean, sd float64) float32 {
+	if sd > 1e-12 {
+		return float32((transform(v) - mean) / sd)
+	}
+	return 0
 }
 
 // dpCaps are the data-independent scales of DP features: each raw value is

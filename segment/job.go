@@ -297,37 +297,9 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if cfg.Privacy != nil {
 		return runDP(ctx, cfg, pol, feats, ix, build, export, rep, outRefFor(ctx, cfg, opt), start)
 	}
-	// k-means, choosing k by silhouette on a sample when asked.
-	fit := func(k int) (*Result, error) {
-		km := KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
-		if feats.X.N > 100000 {
-			km.Init = "k-means||"
-		}
-		return km.Fit(ctx, feats.X)
-	}
-	var res *Result
-	if cfg.KMeans.K == "auto" {
-		rep.KScores = map[int]float64{}
-		best := -2.0
-		for k := cfg.KMeans.KMin; k <= min(cfg.KMeans.KMax, feats.X.N-1); k++ {
-			r, err := fit(k)
-			if err != nil {
-				return nil, err
-			}
-			s := Silhouette(feats.X, r.Labels, k, 2000, cfg.KMeans.Seed)
-			rep.KScores[k] = s
-			if s > best {
-				best, res = s, r
-			}
-		}
-		if res == nil {
-			return nil, fmt.Errorf("%w: %d subjects are too few to choose k in [%d, %d]", ErrInput, feats.X.N, cfg.KMeans.KMin, cfg.KMeans.KMax)
-		}
-	} else {
-		k, _ := strconv.Atoi(cfg.KMeans.K)
-		if res, err = fit(k); err != nil {
-			return nil, err
-		}
+	res, err := fitKMeans(ctx, cfg, feats, workers, rep)
+	if err != nil {
+		return nil, err
 	}
 	rep.K, rep.Inertia, rep.Iterations = res.Centroids.N, res.Inertia, res.Iterations
 	rep.Silhouette = Silhouette(feats.X, res.Labels, res.Centroids.N, 2000, cfg.KMeans.Seed)
@@ -355,6 +327,40 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		return nil, err
 	}
 	return exportRun(ctx, outRef, cfg, pol, feats, cohorts, res, ix, build, export, rep, start, nil)
+}
+
+// fitKMeans runs k-means on the features, choosing k by silhouette on a
+// sample when asked (the scores go into rep).
+func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, rep *Report) (*Result, error) {
+	fit := func(k int) (*Result, error) {
+		km := KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
+		if feats.X.N > 100000 {
+			km.Init = "k-means||"
+		}
+		return km.Fit(ctx, feats.X)
+	}
+	if cfg.KMeans.K != "auto" {
+		k, _ := strconv.Atoi(cfg.KMeans.K)
+		return fit(k)
+	}
+	var res *Result
+	rep.KScores = map[int]float64{}
+	best := -2.0
+	for k := cfg.KMeans.KMin; k <= min(cfg.KMeans.KMax, feats.X.N-1); k++ {
+		r, err := fit(k)
+		if err != nil {
+			return nil, err
+		}
+		s := Silhouette(feats.X, r.Labels, k, 2000, cfg.KMeans.Seed)
+		rep.KScores[k] = s
+		if s > best {
+			best, res = s, r
+		}
+	}
+	if res == nil {
+		return nil, fmt.Errorf("%w: %d subjects are too few to choose k in [%d, %d]", ErrInput, feats.X.N, cfg.KMeans.KMin, cfg.KMeans.KMax)
+	}
+	return res, nil
 }
 
 // exportRun writes a run's exports and datasheet under

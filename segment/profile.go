@@ -31,6 +31,32 @@ func ApplyFloorSizes(x *Matrix, labels []int32, k int, fl Floor, sizes []int64, 
 	if fl.MinSize < 1 || (fl.Small != "merge" && fl.Small != "suppress") {
 		return ApplyFloor(x, labels, k, fl) // reports the configuration error
 	}
+	final, out, err := PlanFloor(sizes, centroids, fl, "a noisy size")
+	var suppressed []int
+	for i, l := range labels {
+		if f := final[l]; f >= 0 {
+			out[f].Members = append(out[f].Members, i)
+		} else {
+			suppressed = append(suppressed, i)
+		}
+	}
+	return out, suppressed, err
+}
+
+// PlanFloor decides the cohort floor on cluster sizes: the smallest
+// cluster below MinSize is merged into the living cluster with the nearest
+// centroid (or suppressed), until none is below. final[c] is the cohort
+// (an index into cohorts) that cluster c's subjects join, -1 if
+// suppressed; cohorts carry their merged sizes (in NoisySize) and notes,
+// not their members. what names the sizes in notes ("a size").
+func PlanFloor(sizes []int64, centroids *Matrix, fl Floor, what string) ([]int, []Cohort, error) {
+	if fl.MinSize < 1 {
+		return nil, nil, fmt.Errorf("%w: cohort floor min_size %d must be at least 1", ErrConfig, fl.MinSize)
+	}
+	if fl.Small != "merge" && fl.Small != "suppress" {
+		return nil, nil, fmt.Errorf("%w: cohort floor small: %q (want merge or suppress)", ErrConfig, fl.Small)
+	}
+	k := len(sizes)
 	into := make([]int, k)
 	size := append([]int64(nil), sizes...)
 	alive := make([]bool, k)
@@ -67,34 +93,31 @@ func ApplyFloorSizes(x *Matrix, labels []int32, k int, fl Floor, sizes []int64, 
 		}
 		size[best] += size[small]
 		into[small] = best
-		notes[best] = append(notes[best], fmt.Sprintf("absorbed a cohort with a noisy size below the floor of %d", fl.MinSize))
-	}
-	final := func(c int) int {
-		for c >= 0 && into[c] != c {
-			c = into[c]
-		}
-		return c
+		notes[best] = append(notes[best], fmt.Sprintf("absorbed a cohort with %s below the floor of %d", what, fl.MinSize))
 	}
 	ids := map[int]int{}
 	var out []Cohort
-	var suppressed []int
 	for c := range k {
 		if alive[c] {
 			ids[c] = len(out)
 			out = append(out, Cohort{ID: len(out), Cluster: c, Note: strings.Join(notes[c], "; "), NoisySize: size[c]})
 		}
 	}
-	for i, l := range labels {
-		if f := final(int(l)); f >= 0 {
-			out[ids[f]].Members = append(out[ids[f]].Members, i)
-		} else {
-			suppressed = append(suppressed, i)
+	final := make([]int, k)
+	for c := range k {
+		f := c
+		for f >= 0 && into[f] != f {
+			f = into[f]
+		}
+		final[c] = -1
+		if f >= 0 {
+			final[c] = ids[f]
 		}
 	}
 	if len(out) == 0 {
-		return nil, suppressed, fmt.Errorf("%w: every cohort's noisy size is below the floor of %d", ErrInput, fl.MinSize)
+		return final, nil, fmt.Errorf("%w: every cohort's size is below the floor of %d", ErrInput, fl.MinSize)
 	}
-	return out, suppressed, nil
+	return final, out, nil
 }
 
 // DPProfiles describes DP cohorts from released quantities only: the

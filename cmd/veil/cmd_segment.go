@@ -46,7 +46,7 @@ See configs/segment.yaml.`,
 	cmd.Flags().StringVar(&configFile, "config", "", "job file (see configs/segment.yaml)")
 	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	cmd.AddCommand(newKMeansCmd(env), newPrepareCmd(env))
+	cmd.AddCommand(newKMeansCmd(env), newPrepareCmd(env), newFitCmd(env), newAssignCmd(env))
 	return cmd
 }
 
@@ -80,9 +80,7 @@ veil-beam prepare writes the same table on a Beam runner.`,
 				return usageIfConfig(err)
 			}
 			if asJSON {
-				enc := json.NewEncoder(env.Stdout)
-				enc.SetIndent("", "  ")
-				return enc.Encode(rep)
+				return printJSON(env, rep)
 			}
 			fmt.Fprintf(env.Stdout, "prepared %d subjects (%d events, %d sampled down) from %d rows read, %d kept, in %.1fs: %s\n",
 				rep.Subjects, rep.EventsUsed, rep.Bounded, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Seconds, rep.Output)
@@ -249,4 +247,103 @@ func runMiniBatch(ctx context.Context, env *Env, o kmeansOptions) error {
 	}
 	_, err = fmt.Fprintf(env.Stdout, "mini-batch inertia %.6g after %d batches in %.3fs on %d×%d, k=%d\n", rep.Inertia, rep.Iterations, rep.Seconds, rep.N, rep.D, o.k)
 	return err
+}
+
+func printJSON(env *Env, v any) error {
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func newFitCmd(env *Env) *cobra.Command {
+	var configFile, prepared, model string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "fit --config FILE --prepared URL --model URL",
+		Short: "Fit k-means on a prepared table and store the model for assign",
+		Long: `Fit the job's k-means (kmeans section; k by silhouette with k: auto) on a
+prepared table (OUT/dt=D of veil segment prepare or veil-beam prepare) and
+write the model (standardization and centroids, JSON) to --model, for
+veil segment assign or veil-beam assign.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			if configFile == "" || prepared == "" || model == "" {
+				return usagef(errors.New("--config, --prepared and --model are required"))
+			}
+			cfg, err := segment.LoadConfig(configFile)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			ref, err := dataset.ParseRef(cmd.Context(), prepared, env.urlOptions())
+			if err != nil {
+				return err
+			}
+			m, rep, err := segment.Fit(cmd.Context(), cfg, ref)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			if err := segment.WriteModel(cmd.Context(), model, m, env.urlOptions()); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(env, rep)
+			}
+			fmt.Fprintf(env.Stdout, "k=%d on %d subjects, inertia %.4g after %d iterations: %s\n", rep.K, rep.Subjects, rep.Inertia, rep.Iterations, model)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "segmentation job file (see configs/segment.yaml)")
+	cmd.Flags().StringVar(&prepared, "prepared", "", "URL of a prepared table's date (OUT/dt=D)")
+	cmd.Flags().StringVar(&model, "model", "", "URL of the model file to write")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
+}
+
+func newAssignCmd(env *Env) *cobra.Command {
+	var configFile, date, prepared, model string
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "assign --config FILE --logical-date D --prepared URL --model URL",
+		Short: "Assign a prepared table's subjects to the model's cohorts and export them",
+		Long: `Assign every subject of a prepared table to its nearest centroid of the model,
+apply the cohort floor on the exact sizes (on noisy sizes with
+noisy_sizes_sigma, spent from the budget before any data is read), and
+export the subjects who also allow marketing under OUTPUT/dt=D/run=RUN_ID:
+assignments-NNNNN.parquet, cohort_sizes.json and assign_report.json.
+veil-beam assign does the same on a Beam runner.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			day, err := jobArgs(configFile, date, "")
+			if err != nil {
+				return err
+			}
+			if prepared == "" || model == "" {
+				return usagef(errors.New("--prepared and --model are required"))
+			}
+			cfg, err := segment.LoadConfig(configFile)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			m, err := segment.ReadModel(cmd.Context(), model, env.urlOptions())
+			if err != nil {
+				return err
+			}
+			rep, err := segment.AssignPrepared(cmd.Context(), cfg, day, prepared, m, env.urlOptions(), env.logger())
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			if asJSON {
+				return printJSON(env, rep)
+			}
+			fmt.Fprintf(env.Stdout, "assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %v): %s\n",
+				rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, rep.NotExported, rep.Output)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "segmentation job file (see configs/segment.yaml)")
+	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
+	cmd.Flags().StringVar(&prepared, "prepared", "", "URL of a prepared table's date (OUT/dt=D)")
+	cmd.Flags().StringVar(&model, "model", "", "URL of the model (veil segment fit)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
 }
