@@ -75,19 +75,40 @@ type Recommendation struct {
 // slice is reused after fn returns). It suits small tables such as consent
 // and erasure; large ones are read column-wise with a Scan.
 func ReadRows[T any](ctx context.Context, f *ParquetFile, fn func([]T) error) (err error) {
+	return readRows(ctx, f, -1, fn)
+}
+
+// ReadRowGroupRows is ReadRows for one row group (a unit of distributed
+// work on a table with list columns, which a Scan cannot read).
+func ReadRowGroupRows[T any](ctx context.Context, f *ParquetFile, rowGroup int, fn func([]T) error) error {
+	if n := len(f.file.RowGroups()); rowGroup < 0 || rowGroup >= n {
+		return fmt.Errorf("%s: %w: row group %d of %d", f.Name, ErrCorrupt, rowGroup, n)
+	}
+	return readRows(ctx, f, rowGroup, fn)
+}
+
+func readRows[T any](ctx context.Context, f *ParquetFile, rowGroup int, fn func([]T) error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%s: %w: %v", f.Name, ErrCorrupt, r)
 		}
 	}()
 	for rg, g := range f.file.Metadata().RowGroups {
+		if rowGroup >= 0 && rg != rowGroup {
+			continue
+		}
 		for c := range g.Columns {
 			if err := checkChunk(f.obj, f.obj.Size(), &g.Columns[c].MetaData); err != nil {
 				return fmt.Errorf("%s: row group %d: column %d: %w", f.Name, rg, c, err)
 			}
 		}
 	}
-	r := parquet.NewGenericReader[T](f.file)
+	var r *parquet.GenericReader[T]
+	if rowGroup >= 0 {
+		r = parquet.NewGenericRowGroupReader[T](f.file.RowGroups()[rowGroup])
+	} else {
+		r = parquet.NewGenericReader[T](f.file)
+	}
 	defer r.Close()
 	buf := make([]T, 4096)
 	for {

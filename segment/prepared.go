@@ -214,12 +214,15 @@ func writePrepared(ctx context.Context, out *dataset.Output, feats *Features, sh
 	return err
 }
 
-// ReadPrepared reads a prepared table (the dt=DATE prefix): its features,
-// subjects in token order and standardized, and its report.
-func ReadPrepared(ctx context.Context, ref dataset.Ref) (*Features, *PrepareReport, error) {
+// PreparedMeta reads what a prepared table (the dt=DATE prefix) says about
+// itself: its feature names, its report and the keys of its shards.
+func PreparedMeta(ctx context.Context, ref dataset.Ref) ([]Feature, *PrepareReport, []string, error) {
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
+	}
+	if m.Contract != dataset.SubjectFeaturesContract.Name {
+		return nil, nil, nil, fmt.Errorf("%w: %s/%s holds %q, not a prepared table", ErrInput, ref.Store.Location(), ref.Key, m.Contract)
 	}
 	var names []Feature
 	var rep PrepareReport
@@ -229,17 +232,24 @@ func ReadPrepared(ctx context.Context, ref dataset.Ref) (*Features, *PrepareRepo
 	}{{FeatureNamesFile, &names}, {PrepareReportFile, &rep}} {
 		mf, ok := m.Find(f.name)
 		if !ok {
-			return nil, nil, fmt.Errorf("%w: %s/%s has no %s", ErrInput, ref.Store.Location(), ref.Key, f.name)
+			return nil, nil, nil, fmt.Errorf("%w: %s/%s has no %s", ErrInput, ref.Store.Location(), ref.Key, f.name)
 		}
 		b, err := dataset.ReadAll(ctx, ref.Store, dataset.Join(ref.Key, mf.Key))
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if err := json.Unmarshal(b, f.v); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s: %v", ErrInput, f.name, err)
+			return nil, nil, nil, fmt.Errorf("%w: %s: %v", ErrInput, f.name, err)
 		}
 	}
 	keys, err := dataset.Inputs(ctx, ref, dataset.Window{})
+	return names, &rep, keys, err
+}
+
+// ReadPrepared reads a prepared table (the dt=DATE prefix): its features,
+// subjects in token order and standardized, and its report.
+func ReadPrepared(ctx context.Context, ref dataset.Ref) (*Features, *PrepareReport, error) {
+	names, rep, keys, err := PreparedMeta(ctx, ref)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -279,5 +289,5 @@ func ReadPrepared(ctx context.Context, ref dataset.Ref) (*Features, *PrepareRepo
 		copy(f.Raw.Row(i), r.Features)
 	}
 	f.standardize()
-	return f, &rep, nil
+	return f, rep, nil
 }

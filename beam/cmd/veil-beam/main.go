@@ -4,6 +4,12 @@
 // itself stays free of Beam's dependencies.
 //
 //	veil-beam prepare --config segment.yaml --logical-date D --out URL [--shards N] [--lineage URL] [--json] [Beam flags]
+//	veil-beam assign --config segment.yaml --logical-date D --prepared URL --model URL [--lineage URL] [--json] [Beam flags]
+//
+// prepare writes the consent-filtered features of a segmentation job as a
+// prepared table (as veil segment prepare does); veil segment fit fits
+// k-means on it on one machine; assign scores every subject against the
+// model's centroids and exports the cohorts (as veil segment assign does).
 //
 // Beam flags: --runner (prism, universal, flink, spark, dataflow),
 // --endpoint (a job service, for universal/flink/spark), --environment_type
@@ -32,10 +38,11 @@ import (
 	_ "github.com/apache/beam/sdks/v2/go/pkg/beam/runners/universal"
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/x/beamx"
 
-	"github.com/veil-privacy/veil/beam/prepare"
+	"github.com/veil-privacy/veil/beam/pipeline"
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -46,7 +53,11 @@ var (
 	shards     = flag.Int("shards", segment.DefaultShards, "files of the table (subjects split by a hash of their token)")
 	asJSON     = flag.Bool("json", false, "print the report as JSON")
 	lineageURL = flag.String("lineage", "", "store URL for the run's OpenLineage events (veil's lineage store, such as STATE/lineage)")
+	prepared   = flag.String("prepared", "", "assign: URL of the prepared table's date (OUT/dt=D)")
+	model      = flag.String("model", "", "assign: URL of the model (veil segment fit)")
 )
+
+const usage = "usage: veil-beam prepare --config FILE --logical-date D --out URL [--shards N] | veil-beam assign --config FILE --logical-date D --prepared URL --model URL; with [--lineage URL] [--json] [--runner R ...]"
 
 func main() {
 	args := os.Args[1:]
@@ -74,11 +85,15 @@ type usageError struct{ error }
 func (e usageError) Unwrap() error { return e.error }
 
 func run(ctx context.Context, cmd string) error {
-	if cmd != "prepare" {
-		return usageError{fmt.Errorf("usage: veil-beam prepare --config FILE --logical-date D --out URL [--shards N] [--json] [--runner R ...] (got %q)", cmd)}
-	}
-	if *configFile == "" || *date == "" || *out == "" {
-		return usageError{errors.New("--config, --logical-date and --out are required")}
+	switch {
+	case cmd != "prepare" && cmd != "assign":
+		return usageError{fmt.Errorf("%s (got %q)", usage, cmd)}
+	case *configFile == "" || *date == "":
+		return usageError{errors.New("--config and --logical-date are required")}
+	case cmd == "prepare" && *out == "":
+		return usageError{errors.New("prepare: --out is required")}
+	case cmd == "assign" && (*prepared == "" || *model == ""):
+		return usageError{errors.New("assign: --prepared and --model are required")}
 	}
 	day, err := time.Parse(time.DateOnly, *date)
 	if err != nil {
@@ -95,7 +110,7 @@ func run(ctx context.Context, cmd string) error {
 		engine += "@" + *jobopts.Endpoint
 	}
 	opt := dataset.URLOptionsFromEnv(os.Getenv)
-	o := prepare.Options{Shards: *shards, URL: opt, Engine: engine, Runner: runner,
+	o := pipeline.Options{Shards: *shards, URL: opt, Engine: engine, Runner: runner,
 		Execute: func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) }}
 	if *lineageURL != "" {
 		store, err := dataset.OpenStore(ctx, *lineageURL, opt)
@@ -104,19 +119,40 @@ func run(ctx context.Context, cmd string) error {
 		}
 		o.Lineage = &lineage.Emitter{Log: log, Transports: []lineage.Transport{&lineage.StoreTransport{Store: store}}}
 	}
-	rep, err := prepare.RunWith(ctx, cfg, day, *out, o)
+	if cmd == "assign" {
+		m, err := segment.ReadModel(ctx, *model, opt)
+		if err != nil {
+			return err
+		}
+		rep, err := pipeline.Assign(ctx, cfg, day, *prepared, m, o)
+		if err != nil {
+			return err
+		}
+		log.Info("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "output", rep.Output, "engine", rep.Engine)
+		if *asJSON {
+			return printJSON(rep)
+		}
+		fmt.Printf("assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %v) on %s in %.1fs: %s\n",
+			rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, rep.NotExported, rep.Engine, rep.Seconds, rep.Output)
+		return nil
+	}
+	rep, err := pipeline.PrepareWith(ctx, cfg, day, *out, o)
 	if err != nil {
 		return err
 	}
 	log.Info("features prepared", "subjects", rep.Subjects, "events", rep.EventsUsed, "output", rep.Output, "engine", rep.Engine)
 	if *asJSON {
-		enc := json.NewEncoder(os.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(rep)
 	}
 	fmt.Printf("prepared %d subjects (%d events, %d sampled down) from %d rows read, %d kept, on %s in %.1fs: %s\n",
 		rep.Subjects, rep.EventsUsed, rep.Bounded, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Engine, rep.Seconds, rep.Output)
 	return nil
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func exitCode(err error) int {
@@ -124,10 +160,10 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, privacy.ErrPolicy),
+	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
 		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
 		return 2
-	case errors.Is(err, privacy.ErrPII):
+	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted):
 		return 3
 	}
 	return 1

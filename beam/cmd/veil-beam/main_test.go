@@ -56,7 +56,25 @@ func TestCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Engine != "beam:prism" || rep.Subjects == 0 || rep.Shards != 3 {
 		t.Fatalf("report %+v (%v)", rep, err)
 	}
-	// The run's lineage events are valid OpenLineage and name Beam and the
+	// Fit on one machine, assign on Prism.
+	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	cfgJob, _ := segment.LoadConfig(job)
+	m, _, err := segment.Fit(context.Background(), cfgJob, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelURL := filepath.Join(dir, "model.json")
+	if err := segment.WriteModel(context.Background(), modelURL, m, dataset.URLOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs = run("assign", "--config", job, "--logical-date", "2026-11-27", "--prepared", rep.Output, "--model", modelURL, "--json",
+		"--lineage", filepath.Join(dir, "lineage"))
+	var arep segment.AssignReport
+	if err := json.Unmarshal([]byte(out), &arep); code != 0 || err != nil || arep.Subjects != int64(rep.Subjects) || arep.Exported == 0 || len(arep.Cohorts) == 0 {
+		t.Fatalf("assign: exit %d, report %+v\n%s", code, arep, errs)
+	}
+
+	// The runs' lineage events are valid OpenLineage and name Beam and the
 	// runner.
 	v, err := lineagetest.New("../../..")
 	if err != nil {
@@ -83,8 +101,8 @@ func TestCommand(t *testing.T) {
 		}
 		kinds = append(kinds, ev.EventType)
 	}
-	if strings.Join(kinds, " ") != "START COMPLETE" {
-		t.Errorf("lineage events %v, want START COMPLETE", kinds)
+	if strings.Join(kinds, " ") != "START COMPLETE START COMPLETE" {
+		t.Errorf("lineage events %v, want START COMPLETE twice", kinds)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -93,6 +111,8 @@ func TestCommand(t *testing.T) {
 	}{
 		{nil, 2, "usage"},
 		{[]string{"prepare", "--config", job}, 2, "required"},
+		{[]string{"assign", "--config", job, "--logical-date", "2026-11-27"}, 2, "--prepared and --model"},
+		{[]string{"assign", "--config", job, "--logical-date", "2026-11-27", "--prepared", rep.Output, "--model", filepath.Join(dir, "absent.json")}, 1, "absent.json"},
 		{[]string{"prepare", "--config", filepath.Join(dir, "absent.yaml"), "--logical-date", "2026-11-27", "--out", dir}, 2, "absent.yaml"},
 		{[]string{"prepare", "--config", job, "--logical-date", "27.11.2026", "--out", dir}, 2, "YYYY-MM-DD"},
 		{[]string{"prepare", "--config", job, "--logical-date", "2026-11-27", "--out", dir, "--shards", "0"}, 2, "shards"},

@@ -1,4 +1,4 @@
-package prepare
+package pipeline
 
 import (
 	"context"
@@ -55,7 +55,7 @@ func TestPrepareEqualsSingleMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	beamRep, err := Run(ctx, cfg, day, filepath.Join(dir, "beam"), 4, dataset.URLOptions{}, "beam:prism", execute)
+	beamRep, err := Prepare(ctx, cfg, day, filepath.Join(dir, "beam"), 4, dataset.URLOptions{}, "beam:prism", execute)
 	if err != nil {
 		t.Fatal(err)
 	}

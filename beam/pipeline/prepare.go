@@ -1,4 +1,4 @@
-// Package prepare is the Prepare stage of veil on Apache Beam: the
+// Package pipeline holds veil's stages on Apache Beam. Prepare is the
 // consent-, retention- and erasure-filtered scan of the events into
 // per-subject features, written as veil's prepared table. The unit of work
 // is a Parquet row group, read by veil's own reader and filtered and
@@ -6,7 +6,7 @@
 // Beam's per-element overhead is paid per row group and per subject, not
 // per event. The table equals the one `veil segment prepare` writes on one
 // machine.
-package prepare
+package pipeline
 
 import (
 	"context"
@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +43,7 @@ func init() {
 	register.Iter1[[]byte]()
 	register.Iter2[int, int64]()
 	register.Iter2[string, int64]()
-	beam.RegisterType(reflect.TypeOf((*Job)(nil)).Elem())
+	beam.RegisterType(reflectTypeOf[Job]())
 }
 
 // Job is what every worker needs to know, serialized into each DoFn.
@@ -324,28 +323,7 @@ func (fn *shardFn) ProcessElement(ctx context.Context, shard int, rows func(*[]b
 		}
 		all = append(all, r)
 	}
-	return writeShard(ctx, fn.out, shard, all, emit)
-}
-
-func writeShard(ctx context.Context, out *dataset.Output, shard int, rows []dataset.SubjectFeatures, emit func([]byte)) error {
-	before := len(out.Files())
-	if err := segment.WriteShard(ctx, out, shard, rows); err != nil {
-		return err
-	}
-	files := out.Files()
-	for _, f := range files[before:] {
-		b, err := json.Marshal(shardFile{File: f, Schema: out.Schema()})
-		if err != nil {
-			return err
-		}
-		emit(b)
-	}
-	return nil
-}
-
-type shardFile struct {
-	File   dataset.ManifestFile
-	Schema string
+	return emitFiles(fn.out, func() error { return segment.WriteShard(ctx, fn.out, shard, all) }, emit)
 }
 
 // commitFn runs once, after every shard is written: it writes the shards
@@ -364,30 +342,10 @@ func (fn *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*[]
 	if err != nil {
 		return err
 	}
-	var entries []dataset.ManifestFile
-	schema := ""
-	written := map[string]bool{}
-	var b []byte
-	for files(&b) {
-		var sf shardFile
-		if err := json.Unmarshal(b, &sf); err != nil {
-			return err
-		}
-		entries = append(entries, sf.File)
-		schema = sf.Schema
-		written[sf.File.Key] = true
-	}
-	if err := out.AddFiles(entries, schema); err != nil {
+	if err := adoptFiles(ctx, out, files, fn.Job.Shards, segment.ShardFile, func(i int) error {
+		return segment.WriteShard(ctx, out, i, nil)
+	}); err != nil {
 		return err
-	}
-	for i := range fn.Job.Shards {
-		rel := segment.ShardFile(i)
-		key := strings.TrimSuffix(rel, ".parquet") + "-" + fn.Job.WriteID + ".parquet"
-		if !written[key] {
-			if err := segment.WriteShard(ctx, out, i, nil); err != nil {
-				return err
-			}
-		}
 	}
 	counts := map[int32]map[string]int64{}
 	var key string

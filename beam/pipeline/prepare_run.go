@@ -1,10 +1,8 @@
-package prepare
+package pipeline
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -16,18 +14,18 @@ import (
 	"github.com/veil-privacy/veil/segment"
 )
 
-// Run prepares the features of a segmentation job on a Beam runner. The
+// Prepare prepares the features of a segmentation job on a Beam runner. The
 // driver (this process) checks the job, runs the PII guard, lists the row
 // groups of the events in the retention window, starts the output and
 // builds the pipeline; execute runs it (on Prism, Flink, Spark or
 // Dataflow); the pipeline's last step commits the table. Run returns the
 // report the pipeline wrote with the table.
-func Run(ctx context.Context, cfg segment.Config, day time.Time, outURL string, shards int, opt dataset.URLOptions, engine string,
+func Prepare(ctx context.Context, cfg segment.Config, day time.Time, outURL string, shards int, opt dataset.URLOptions, engine string,
 	execute func(context.Context, *beam.Pipeline) error) (*segment.PrepareReport, error) {
-	return RunWith(ctx, cfg, day, outURL, Options{Shards: shards, URL: opt, Engine: engine, Execute: execute})
+	return PrepareWith(ctx, cfg, day, outURL, Options{Shards: shards, URL: opt, Engine: engine, Execute: execute})
 }
 
-// Options are what RunWith takes besides the job.
+// Options are what the stages take besides the job.
 type Options struct {
 	Shards int
 	URL    dataset.URLOptions
@@ -45,23 +43,10 @@ type Options struct {
 // BeamVersion is the Beam Go SDK veil-beam is built with.
 const BeamVersion = "2.77.0"
 
-// RunWith is Run with lineage and the runner's name.
-func RunWith(ctx context.Context, cfg segment.Config, day time.Time, outURL string, o Options) (rep *segment.PrepareReport, err error) {
+// PrepareWith is Prepare with lineage and the runner's name.
+func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL string, o Options) (rep *segment.PrepareReport, err error) {
 	start := time.Now()
-	runID := uuid.Must(uuid.NewV7()).String()
-	engine := lineage.ProcessingEngineNamed("Apache Beam ("+cmp.Or(o.Runner, "prism")+" runner)", BeamVersion)
-	emit := func(kind string, f func(*lineage.Event)) {
-		ev := lineage.NewEvent(kind, time.Now(), runID, "segment.prepare")
-		ev.Run.Facets["nominalTime"] = lineage.NominalTime(day)
-		ev.Run.Facets["processing_engine"] = engine
-		ev.Job.Facets["jobType"] = lineage.JobType("JOB")
-		ev.Job.Facets["documentation"] = lineage.Documentation("veil-beam prepare: consent-filtered per-subject features of a segmentation job, on Apache Beam")
-		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(cfg.Events)}
-		if f != nil {
-			f(&ev)
-		}
-		o.Lineage.Emit(context.WithoutCancel(ctx), ev)
-	}
+	emit := stageLineage(ctx, o, day, "segment.prepare", "veil-beam prepare: consent-filtered per-subject features of a segmentation job, on Apache Beam", cfg.Events)
 	emit("START", nil)
 	defer func() {
 		if err != nil {
@@ -129,24 +114,11 @@ func RunWith(ctx context.Context, cfg segment.Config, day time.Time, outURL stri
 	if err != nil {
 		return nil, err
 	}
-	m, err := dataset.ReadManifest(ctx, store, prefix)
-	if err != nil {
-		return nil, err
-	}
-	if m.WriteID != out.WriteID() {
-		return nil, errors.New("beam pipeline finished but did not commit the table (another write replaced it?)")
-	}
-	mf, ok := m.Find(segment.PrepareReportFile)
-	if !ok {
-		return nil, fmt.Errorf("%s: no %s", out.Location(), segment.PrepareReportFile)
-	}
-	b, err := dataset.ReadAll(ctx, store, dataset.Join(prefix, mf.Key))
-	if err != nil {
-		return nil, err
-	}
 	rep = &segment.PrepareReport{}
-	if err := json.Unmarshal(b, rep); err != nil {
+	if err := readCommitted(ctx, store, prefix, out.WriteID(), segment.PrepareReportFile, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil
 }
+
+func newRunID() string { return uuid.Must(uuid.NewV7()).String() }

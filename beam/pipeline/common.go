@@ -1,0 +1,116 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage"
+)
+
+func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
+
+// shardFile is a file a worker wrote into the driver's write, reported to
+// the step that commits.
+type shardFile struct {
+	File   dataset.ManifestFile
+	Schema string
+}
+
+// emitFiles runs write, which adds files to out, and emits each new file's
+// entry.
+func emitFiles(out *dataset.Output, write func() error, emit func([]byte)) error {
+	before := len(out.Files())
+	if err := write(); err != nil {
+		return err
+	}
+	for _, f := range out.Files()[before:] {
+		b, err := json.Marshal(shardFile{File: f, Schema: out.Schema()})
+		if err != nil {
+			return err
+		}
+		emit(b)
+	}
+	return nil
+}
+
+// adoptFiles adds the files workers reported to out, and writes the shards
+// no worker wrote (no subject fell in them) with writeEmpty.
+func adoptFiles(ctx context.Context, out *dataset.Output, files func(*[]byte) bool, shards int, name func(int) string, writeEmpty func(int) error) error {
+	var entries []dataset.ManifestFile
+	schema := ""
+	written := map[string]bool{}
+	var b []byte
+	for files(&b) {
+		var sf shardFile
+		if err := json.Unmarshal(b, &sf); err != nil {
+			return err
+		}
+		entries = append(entries, sf.File)
+		schema = sf.Schema
+		written[sf.File.Key] = true
+	}
+	if err := out.AddFiles(entries, schema); err != nil {
+		return err
+	}
+	for i := range shards {
+		rel := name(i)
+		key := strings.TrimSuffix(rel, ".parquet") + "-" + out.WriteID() + ".parquet"
+		if !written[key] {
+			if err := writeEmpty(i); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// readCommitted reads a JSON file of the write writeID, which the pipeline
+// committed under prefix.
+func readCommitted(ctx context.Context, store dataset.Store, prefix, writeID, name string, v any) error {
+	m, err := dataset.ReadManifest(ctx, store, prefix)
+	if err != nil {
+		return err
+	}
+	if m.WriteID != writeID {
+		return errors.New("beam pipeline finished but did not commit its output (another write replaced it?)")
+	}
+	mf, ok := m.Find(name)
+	if !ok {
+		return fmt.Errorf("%s/%s: no %s", store.Location(), prefix, name)
+	}
+	b, err := dataset.ReadAll(ctx, store, dataset.Join(prefix, mf.Key))
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// stageLineage returns a function that emits a stage's OpenLineage events
+// (to o.Lineage, if set) with the processing_engine facet naming Beam and
+// the runner.
+func stageLineage(ctx context.Context, o Options, day time.Time, job, doc, input string) func(kind string, f func(*lineage.Event)) {
+	runID := newRunID()
+	runner := o.Runner
+	if runner == "" {
+		runner = "prism"
+	}
+	engine := lineage.ProcessingEngineNamed("Apache Beam ("+runner+" runner)", BeamVersion)
+	return func(kind string, f func(*lineage.Event)) {
+		ev := lineage.NewEvent(kind, time.Now(), runID, job)
+		ev.Run.Facets["nominalTime"] = lineage.NominalTime(day)
+		ev.Run.Facets["processing_engine"] = engine
+		ev.Job.Facets["jobType"] = lineage.JobType("JOB")
+		ev.Job.Facets["documentation"] = lineage.Documentation(doc)
+		ev.Inputs = []lineage.Dataset{lineage.DatasetFromURL(input)}
+		if f != nil {
+			f(&ev)
+		}
+		o.Lineage.Emit(context.WithoutCancel(ctx), ev)
+	}
+}
