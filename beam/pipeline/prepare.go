@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -132,7 +133,21 @@ type unitFn struct {
 	scans map[string]*dataset.Scan
 	batch dataset.Batch
 	keep  []bool
+	max   int
+
+	// In-mapper combining: the partials, row counts and category names of
+	// the bundle so far, emitted when the bundle finishes (or when the
+	// partials grow past flushEvents), so that a subject seen in many row
+	// groups of a bundle is shuffled once.
+	acc    map[string]*partial
+	events int
+	rows   privacy.RowCounts
+	names  map[int32]map[string]int64
 }
+
+// flushEvents bounds the events a bundle's partials hold before they are
+// emitted.
+const flushEvents = 4 << 20
 
 func (fn *unitFn) Setup(ctx context.Context) error {
 	f, cfg, err := workerFilter(ctx, &fn.Job)
@@ -142,7 +157,37 @@ func (fn *unitFn) Setup(ctx context.Context) error {
 	fn.f = f
 	fn.dec, err = segment.NewEventDecoder(cfg.Features)
 	fn.scans = map[string]*dataset.Scan{}
+	fn.max = cfg.Features.MaxEvents
+	fn.reset()
 	return err
+}
+
+func (fn *unitFn) reset() {
+	fn.acc, fn.events, fn.rows, fn.names = map[string]*partial{}, 0, privacy.RowCounts{}, map[int32]map[string]int64{}
+}
+
+// flush emits what the bundle gathered.
+func (fn *unitFn) flush(emit func(string, []byte), emitStat func(int, int64), emitName func(string, int64)) {
+	var buf []byte
+	for s, p := range fn.acc {
+		buf = p.encode(buf[:0])
+		emit(s, slices.Clone(buf))
+	}
+	for r, n := range fn.rows {
+		if n != 0 {
+			emitStat(statRows+r, n)
+		}
+	}
+	for b, m := range fn.names {
+		for name, n := range m {
+			emitName(strconv.Itoa(int(b))+"\x00"+name, n)
+		}
+	}
+	fn.reset()
+}
+
+func (fn *unitFn) FinishBundle(emit func(string, []byte), emitStat func(int, int64), emitName func(string, int64)) {
+	fn.flush(emit, emitStat, emitName)
 }
 
 func (fn *unitFn) Teardown() {
@@ -173,24 +218,25 @@ func (fn *unitFn) ProcessElement(ctx context.Context, unit string, emit func(str
 		return err
 	}
 	fn.keep = keep
-	names := map[int32]map[string]int64{}
-	parts := fn.dec.Partials(&fn.batch, keep, names)
+	parts := fn.dec.Partials(&fn.batch, keep, fn.names)
 	for s, m := range tally.Marks {
-		p := partial{Mark: m}
-		if fp := parts[s]; fp != nil {
-			p.SubjectPartial = *fp
+		p := fn.acc[s]
+		if p == nil {
+			p = &partial{}
+			fn.acc[s] = p
 		}
-		emit(s, p.encode(nil))
+		q := partial{Mark: m}
+		if fp := parts[s]; fp != nil {
+			q.SubjectPartial = *fp
+			fn.events += len(fp.Sample)
+		}
+		p.merge(&q, fn.max)
 	}
 	for r, n := range tally.Rows {
-		if n != 0 {
-			emitStat(statRows+r, n)
-		}
+		fn.rows[r] += n
 	}
-	for b, m := range names {
-		for name, n := range m {
-			emitName(strconv.Itoa(int(b))+"\x00"+name, n)
-		}
+	if fn.events > flushEvents {
+		fn.flush(emit, emitStat, emitName)
 	}
 	return nil
 }
