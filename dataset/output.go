@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/fnv"
 	"io"
 	"path"
 	"slices"
@@ -469,4 +470,13 @@ func (hw *hashingWriter) Write(p []byte) (int, error) {
 	hw.h.Write(p[:n])
 	hw.n += int64(n)
 	return n, err
+}
+
+// Shard returns the shard of a subject among n: an FNV-1a hash of its
+// token, so that every writer of a sharded table, on one machine or many,
+// puts a subject in the same file.
+func Shard(subject string, n int) int {
+	h := fnv.New64a()
+	h.Write([]byte(subject))
+	return int(h.Sum64() % uint64(n))
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"runtime"
 	"slices"
@@ -45,12 +44,8 @@ type PrepareReport struct {
 	Seconds     float64        `json:"seconds"`
 }
 
-// Shard returns the shard of a subject among n.
-func Shard(subject string, n int) int {
-	h := fnv.New64a()
-	h.Write([]byte(subject))
-	return int(h.Sum64() % uint64(n))
-}
+// Shard returns the shard of a subject among n (dataset.Shard).
+func Shard(subject string, n int) int { return dataset.Shard(subject, n) }
 
 // ShardFile names shard i.
 func ShardFile(i int) string { return fmt.Sprintf("part-%05d.parquet", i) }

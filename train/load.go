@@ -48,12 +48,11 @@ func (c Interactions) Validate() error {
 // on the logical date. A subject-item pair's weight is the sum of its
 // events' weights; its time is the latest event's.
 func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, ic Interactions, day time.Time, workers int) (*Data, privacy.Report, error) {
-	if err := ic.Validate(); err != nil {
+	dec, err := NewInteractionDecoder(ic, day)
+	if err != nil {
 		return nil, privacy.Report{}, err
 	}
-	end := day.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
-	from, to := end.AddDate(0, 0, -ic.WindowDays).UnixMicro(), end.UnixMicro()
-	sc, err := privacy.FilteredScan(ctx, pol, flt, events, []string{"event_type", "item_id"})
+	sc, err := privacy.FilteredScan(ctx, pol, flt, events, dec.Columns())
 	if err != nil {
 		return nil, privacy.Report{}, err
 	}
@@ -62,7 +61,8 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 	var mu sync.Mutex
 	keeps := make([][]bool, max(1, workers))
 	type row struct {
-		s, i int32
+		s    int32
+		item string
 		w    float64
 		at   int64
 	}
@@ -71,26 +71,13 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 		if keeps[w], err = flt.Apply(batch, keeps[w]); err != nil {
 			return err
 		}
-		keep := keeps[w]
-		subj, item, typ := batch.Column("subject_id").Str, batch.Column("item_id").Str, batch.Column("event_type").Str
-		at := batch.Column("event_time").Int
-		weight := make([]float64, len(typ.Dict))
-		for k, t := range typ.Dict {
-			weight[k] = ic.EventWeights[t]
-		}
 		var rows []row
-		for i, x := range subj.Index {
-			if !keep[i] || at[i] < from || at[i] >= to {
-				continue
-			}
-			if wt := weight[typ.Index[i]]; wt > 0 {
-				rows = append(rows, row{x, item.Index[i], wt, at[i]})
-			}
-		}
+		dec.Decode(batch, keeps[w], func(s int32, item string, wt float64, at int64) { rows = append(rows, row{s, item, wt, at}) })
+		dict := batch.Column("subject_id").Str.Dict
 		mu.Lock()
 		defer mu.Unlock()
 		for _, r := range rows {
-			if err := b.Add(subj.Dict[r.s], item.Dict[r.i], r.w, time.UnixMicro(r.at)); err != nil {
+			if err := b.Add(dict[r.s], r.item, r.w, time.UnixMicro(r.at)); err != nil {
 				return err
 			}
 		}

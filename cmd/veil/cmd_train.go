@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -56,7 +57,7 @@ See configs/train.yaml; veil train mf trains on a plain interactions file.`,
 	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
 	cmd.Flags().StringVar(&runID, "run-id", "", "run id (a retry passes the same id so that its budget is not spent twice)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
-	cmd.AddCommand(newTrainMFCmd(env))
+	cmd.AddCommand(newTrainMFCmd(env), newTrainPrepareCmd(env))
 	return cmd
 }
 
@@ -294,4 +295,51 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	fmt.Fprintf(w, "training: %.2fs, %.0f subjects/s, %.2fs per epoch\n", x.Stats.Seconds, x.Stats.SubjectsPerSec, x.Stats.SecondsPerEp)
 	printEval(w, rep.Eval, rep.Curve)
 	return nil
+}
+
+func newTrainPrepareCmd(env *Env) *cobra.Command {
+	var configFile, date, out string
+	var shards int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "prepare --config FILE --logical-date D --out URL [--shards N]",
+		Short: "Write the consented interactions of a training job as a prepared table",
+		Long: `Read the interactions a training job would train on (consent for
+personalization, erasure, retention, the interactions window and event
+weights) and write them as a prepared table under OUT/dt=D: shards
+part-NNNNN.parquet (subject_id, item_id, event_time, weight: one row per
+subject and item) and prepare_report.json, committed by the manifest.
+veil train mf --in OUT/dt=D trains on it; veil-beam prepare-interactions
+writes the same table on a Beam runner.`,
+		Args: exactArgs(0),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			day, err := jobArgs(configFile, date, "")
+			if err != nil {
+				return err
+			}
+			if out == "" {
+				return usagef(errors.New("--out is required"))
+			}
+			cfg, err := train.LoadJobConfig(configFile)
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			rep, err := train.PrepareInteractions(cmd.Context(), cfg, day, out, shards, env.urlOptions(), env.logger())
+			if err != nil {
+				return usageIfConfig(err)
+			}
+			if asJSON {
+				return printJSON(env, rep)
+			}
+			fmt.Fprintf(env.Stdout, "prepared %d interactions of %d subjects from %d rows read, %d kept, in %.1fs: %s\n",
+				rep.Interactions, rep.Subjects, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Seconds, rep.Output)
+			return nil
+		}),
+	}
+	cmd.Flags().StringVar(&configFile, "config", "", "training job file (see configs/train.yaml)")
+	cmd.Flags().StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
+	cmd.Flags().StringVar(&out, "out", "", "URL of the prepared table (the date's partition goes under it)")
+	cmd.Flags().IntVar(&shards, "shards", 8, "files of the table (subjects split by a hash of their token)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
+	return cmd
 }

@@ -1,0 +1,39 @@
+package train
+
+import (
+	"context"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+)
+
+// A prepared interactions table reads back (veil train mf --in) as the
+// interactions the training job loads.
+func TestPrepareInteractionsRoundTrip(t *testing.T) {
+	dir := shop(t, 400)
+	cfg := jobConfig(dir)
+	rep, err := PrepareInteractions(context.Background(), cfg, logical, filepath.Join(dir, "interactions"), 3, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := OpenFiltered(context.Background(), cfg, logical, dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, filtered, err := LoadEvents(context.Background(), f.Inputs.Policy, f.Filter, f.Inputs.Events, cfg.Interactions, logical, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadFile(context.Background(), rep.Output, nil, dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatal("the prepared table does not read back as the loaded interactions")
+	}
+	if rep.Subjects != int64(len(want.Subjects)) || rep.Filter.RowsKept != filtered.RowsKept || rep.Shards != 3 {
+		t.Errorf("report %+v", rep)
+	}
+}
