@@ -42,8 +42,8 @@ func init() {
 
 // AssignJob is what every worker of an assignment needs to know.
 type AssignJob struct {
-	Config   string // the segmentation job, JSON
-	Model    string // segment.Model, JSON
+	Config   string // the segmentation job (encodeConfig)
+	Model    string // segment.Model (encodeConfig)
 	Day      string
 	Prepared string // URL of the prepared table's date
 	RunID    string
@@ -57,10 +57,10 @@ type AssignJob struct {
 func (j *AssignJob) decode() (segment.Config, *segment.Model, time.Time, error) {
 	var cfg segment.Config
 	var m segment.Model
-	if err := json.Unmarshal([]byte(j.Config), &cfg); err != nil {
+	if err := decodeConfig(j.Config, &cfg); err != nil {
 		return cfg, nil, time.Time{}, err
 	}
-	if err := json.Unmarshal([]byte(j.Model), &m); err != nil {
+	if err := decodeConfig(j.Model, &m); err != nil {
 		return cfg, nil, time.Time{}, err
 	}
 	day, err := time.Parse(time.DateOnly, j.Day)
@@ -386,9 +386,15 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 	if err != nil {
 		return nil, err
 	}
-	cfgJSON, _ := json.Marshal(cfg)
-	modelJSON, _ := json.Marshal(m)
-	job := AssignJob{Config: string(cfgJSON), Model: string(modelJSON), Day: day.UTC().Format(time.DateOnly), Prepared: prepared, RunID: runID,
+	cfgEnc, err := encodeConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	modelEnc, err := encodeConfig(m)
+	if err != nil {
+		return nil, err
+	}
+	job := AssignJob{Config: cfgEnc, Model: modelEnc, Day: day.UTC().Format(time.DateOnly), Prepared: prepared, RunID: runID,
 		WriteID: out.WriteID(), Shards: max(1, prep.Shards), Engine: o.Engine, Started: start.UnixNano()}
 	if spent != nil {
 		b, _ := json.Marshal(spent)

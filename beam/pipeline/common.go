@@ -1,7 +1,10 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/gob"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,4 +116,22 @@ func stageLineage(ctx context.Context, o Options, day time.Time, job, doc, input
 		}
 		o.Lineage.Emit(context.WithoutCancel(ctx), ev)
 	}
+}
+
+// encodeConfig serializes a job's configuration for the workers (gob, so
+// that values JSON cannot hold, such as an infinite ε, travel too).
+func encodeConfig(v any) (string, error) {
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(v); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b.Bytes()), nil
+}
+
+func decodeConfig(s string, v any) error {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return err
+	}
+	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
 }

@@ -11,7 +11,6 @@ package pipeline
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"math"
 	"os"
@@ -49,7 +48,7 @@ func init() {
 
 // Job is what every worker needs to know, serialized into each DoFn.
 type Job struct {
-	Config     string  // the segmentation job, JSON
+	Config     string  // the segmentation job (encodeConfig)
 	Day        string  // logical date, YYYY-MM-DD
 	Out        string  // URL of the prepared table (the date's partition goes under it)
 	WriteID    string  // the write the driver started
@@ -70,7 +69,7 @@ func (j *Job) maxEvents() int {
 
 func (j *Job) config() (segment.Config, time.Time, error) {
 	var cfg segment.Config
-	if err := json.Unmarshal([]byte(j.Config), &cfg); err != nil {
+	if err := decodeConfig(j.Config, &cfg); err != nil {
 		return cfg, time.Time{}, err
 	}
 	day, err := time.Parse(time.DateOnly, j.Day)

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -96,12 +95,12 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	if err != nil {
 		return nil, err
 	}
-	cfgJSON, err := json.Marshal(cfg)
+	cfgEnc, err := encodeConfig(cfg)
 	if err != nil {
 		return nil, err
 	}
 	end, windowDays := segment.FeatureWindow(f.Filter, day)
-	job := Job{Config: string(cfgJSON), Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: shards,
+	job := Job{Config: cfgEnc, Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: shards,
 		End: end, WindowDays: windowDays, Engine: o.Engine, Started: start.UnixNano()}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, job, units)

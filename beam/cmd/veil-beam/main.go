@@ -5,11 +5,14 @@
 //
 //	veil-beam prepare --config segment.yaml --logical-date D --out URL [--shards N] [--lineage URL] [--json] [Beam flags]
 //	veil-beam assign --config segment.yaml --logical-date D --prepared URL --model URL [--lineage URL] [--json] [Beam flags]
+//	veil-beam prepare-interactions --config train.yaml --logical-date D --out URL [--shards N] [--lineage URL] [--json] [Beam flags]
 //
 // prepare writes the consent-filtered features of a segmentation job as a
 // prepared table (as veil segment prepare does); veil segment fit fits
 // k-means on it on one machine; assign scores every subject against the
-// model's centroids and exports the cohorts (as veil segment assign does).
+// model's centroids and exports the cohorts (as veil segment assign does);
+// prepare-interactions writes a training job's consented interactions (as
+// veil train prepare does), which veil train mf trains on.
 //
 // Beam flags: --runner (prism, universal, flink, spark, dataflow),
 // --endpoint (a job service, for universal/flink/spark), --environment_type
@@ -44,6 +47,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 var (
@@ -57,7 +61,7 @@ var (
 	model      = flag.String("model", "", "assign: URL of the model (veil segment fit)")
 )
 
-const usage = "usage: veil-beam prepare --config FILE --logical-date D --out URL [--shards N] | veil-beam assign --config FILE --logical-date D --prepared URL --model URL; with [--lineage URL] [--json] [--runner R ...]"
+const usage = "usage: veil-beam prepare --config FILE --logical-date D --out URL [--shards N] | veil-beam assign --config FILE --logical-date D --prepared URL --model URL | veil-beam prepare-interactions --config FILE --logical-date D --out URL [--shards N]; with [--lineage URL] [--json] [--runner R ...]"
 
 func main() {
 	args := os.Args[1:]
@@ -86,12 +90,12 @@ func (e usageError) Unwrap() error { return e.error }
 
 func run(ctx context.Context, cmd string) error {
 	switch {
-	case cmd != "prepare" && cmd != "assign":
+	case cmd != "prepare" && cmd != "assign" && cmd != "prepare-interactions":
 		return usageError{fmt.Errorf("%s (got %q)", usage, cmd)}
 	case *configFile == "" || *date == "":
 		return usageError{errors.New("--config and --logical-date are required")}
-	case cmd == "prepare" && *out == "":
-		return usageError{errors.New("prepare: --out is required")}
+	case cmd != "assign" && *out == "":
+		return usageError{fmt.Errorf("%s: --out is required", cmd)}
 	case cmd == "assign" && (*prepared == "" || *model == ""):
 		return usageError{errors.New("assign: --prepared and --model are required")}
 	}
@@ -99,9 +103,10 @@ func run(ctx context.Context, cmd string) error {
 	if err != nil {
 		return usageError{fmt.Errorf("--logical-date %q: want YYYY-MM-DD", *date)}
 	}
-	cfg, err := segment.LoadConfig(*configFile)
-	if err != nil {
-		return err
+	if cmd == "prepare-interactions" {
+		if _, err := train.LoadJobConfig(*configFile); err != nil {
+			return err
+		}
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	runner := flag.Lookup("runner").Value.String()
@@ -118,6 +123,25 @@ func run(ctx context.Context, cmd string) error {
 			return err
 		}
 		o.Lineage = &lineage.Emitter{Log: log, Transports: []lineage.Transport{&lineage.StoreTransport{Store: store}}}
+	}
+	if cmd == "prepare-interactions" {
+		cfg, _ := train.LoadJobConfig(*configFile)
+		o.Shards = *shards
+		rep, err := pipeline.PrepareInteractions(ctx, cfg, day, *out, o)
+		if err != nil {
+			return err
+		}
+		log.Info("interactions prepared", "subjects", rep.Subjects, "interactions", rep.Interactions, "output", rep.Output, "engine", rep.Engine)
+		if *asJSON {
+			return printJSON(rep)
+		}
+		fmt.Printf("prepared %d interactions of %d subjects from %d rows read, %d kept, on %s in %.1fs: %s\n",
+			rep.Interactions, rep.Subjects, rep.Filter.RowsRead, rep.Filter.RowsKept, rep.Engine, rep.Seconds, rep.Output)
+		return nil
+	}
+	cfg, err := segment.LoadConfig(*configFile)
+	if err != nil {
+		return err
 	}
 	if cmd == "assign" {
 		m, err := segment.ReadModel(ctx, *model, opt)
@@ -160,7 +184,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
+	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
 		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
 		return 2
 	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted):

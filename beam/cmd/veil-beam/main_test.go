@@ -15,6 +15,7 @@ import (
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 // The command, built as users build it, prepares a shop's features on
@@ -74,6 +75,16 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("assign: exit %d, report %+v\n%s", code, arep, errs)
 	}
 
+	// The training job's interactions.
+	trainJob := filepath.Join(dir, "train.yaml")
+	os.WriteFile(trainJob, []byte(fmt.Sprintf("events: %s/shop/events\noutput: %s/models\nmodel: {epsilon: .inf}\n", dir, dir)), 0o644)
+	code, out, errs = run("prepare-interactions", "--config", trainJob, "--logical-date", "2026-11-27", "--out", filepath.Join(dir, "interactions"), "--json",
+		"--lineage", filepath.Join(dir, "lineage"))
+	var irep train.InteractionsReport
+	if err := json.Unmarshal([]byte(out), &irep); code != 0 || err != nil || irep.Interactions == 0 || irep.Engine != "beam:prism" {
+		t.Fatalf("prepare-interactions: exit %d, report %+v\n%s", code, irep, errs)
+	}
+
 	// The runs' lineage events are valid OpenLineage and name Beam and the
 	// runner.
 	v, err := lineagetest.New("../../..")
@@ -101,8 +112,8 @@ func TestCommand(t *testing.T) {
 		}
 		kinds = append(kinds, ev.EventType)
 	}
-	if strings.Join(kinds, " ") != "START COMPLETE START COMPLETE" {
-		t.Errorf("lineage events %v, want START COMPLETE twice", kinds)
+	if strings.Join(kinds, " ") != "START COMPLETE START COMPLETE START COMPLETE" {
+		t.Errorf("lineage events %v, want START COMPLETE three times", kinds)
 	}
 	for _, tc := range []struct {
 		args []string
@@ -111,6 +122,7 @@ func TestCommand(t *testing.T) {
 	}{
 		{nil, 2, "usage"},
 		{[]string{"prepare", "--config", job}, 2, "required"},
+		{[]string{"prepare-interactions", "--config", job, "--logical-date", "2026-11-27", "--out", dir}, 2, "epsilon"},
 		{[]string{"assign", "--config", job, "--logical-date", "2026-11-27"}, 2, "--prepared and --model"},
 		{[]string{"assign", "--config", job, "--logical-date", "2026-11-27", "--prepared", rep.Output, "--model", filepath.Join(dir, "absent.json")}, 1, "absent.json"},
 		{[]string{"prepare", "--config", filepath.Join(dir, "absent.yaml"), "--logical-date", "2026-11-27", "--out", dir}, 2, "absent.yaml"},
