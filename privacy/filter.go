@@ -451,3 +451,69 @@ func OpenJobInputs(ctx context.Context, policyPath, events, consent, erasure str
 	}
 	return in, nil
 }
+
+// Filtered is a job's consent filter over its events, ready to scan: what
+// a job (or each worker of a distributed one) builds before reading.
+type Filtered struct {
+	Inputs *JobInputs
+	Index  *ConsentIndex
+	Filter *Filter
+	// Columns are the event columns the job reads besides subject_id and
+	// event_time.
+	Columns []string
+}
+
+// OpenFiltered opens a job's inputs (checking the purposes it needs,
+// need), builds the consent index of the date and the filter of the
+// purposes it processes for (use), restricted to the job's jurisdictions.
+func OpenFiltered(ctx context.Context, t JobTables, need, use, columns []string, day time.Time, opt dataset.URLOptions) (*Filtered, error) {
+	in, err := t.Open(ctx, need, opt)
+	if err != nil {
+		return nil, err
+	}
+	return NewFiltered(ctx, t, in, use, columns, day)
+}
+
+// NewFiltered is OpenFiltered on opened inputs.
+func NewFiltered(ctx context.Context, t JobTables, in *JobInputs, use, columns []string, day time.Time) (*Filtered, error) {
+	ix, err := BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
+	if err != nil {
+		return nil, err
+	}
+	flt, err := NewFilter(in.Policy, ix, use)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Restrict(flt); err != nil {
+		return nil, err
+	}
+	return &Filtered{Inputs: in, Index: ix, Filter: flt, Columns: columns}, nil
+}
+
+// Scan opens the events the filter selects (the files of the retention
+// window), projected to the job's columns.
+func (f *Filtered) Scan(ctx context.Context) (*dataset.Scan, error) {
+	return FilteredScan(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, f.Columns)
+}
+
+// GuardPII runs the PII guard on the files the job reads (ErrPII, exit 3,
+// on a finding).
+func (f *Filtered) GuardPII(ctx context.Context) error {
+	sc, err := f.Scan(ctx)
+	if err != nil {
+		return err
+	}
+	defer sc.Close()
+	_, err = ScanPII(ctx, sc.Store, sc.Keys, f.Inputs.Policy)
+	return err
+}
+
+// Units names the row groups of a scan as "ROWGROUP KEY" strings, the
+// units of work of a distributed read.
+func Units(sc *dataset.Scan) []string {
+	var units []string
+	for _, u := range sc.Units() {
+		units = append(units, fmt.Sprintf("%d %s", u.RowGroup, sc.Keys[u.File]))
+	}
+	return units
+}

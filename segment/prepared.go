@@ -74,66 +74,25 @@ func WritePreparedMeta(ctx context.Context, out *dataset.Output, names []Feature
 	return nil
 }
 
-// Filtered is a job's consent filter over its events, ready to scan.
-type Filtered struct {
-	Inputs *privacy.JobInputs
-	Index  *privacy.ConsentIndex
-	Filter *privacy.Filter
-}
+// Filtered is a segmentation job's consent filter over its events.
+type Filtered = privacy.Filtered
 
 // OpenFiltered opens a segmentation job's inputs and builds its consent
 // index and filter (for segmentation; exports also need marketing). The
 // filter is restricted to the job's jurisdictions, if any.
 func OpenFiltered(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions) (*Filtered, error) {
-	in, err := cfg.Open(ctx, []string{privacy.Segmentation, privacy.Marketing}, opt)
-	if err != nil {
-		return nil, err
-	}
-	return newFiltered(ctx, cfg, in, day)
+	return privacy.OpenFiltered(ctx, cfg.JobTables, []string{privacy.Segmentation, privacy.Marketing}, []string{privacy.Segmentation}, featureColumns, day, opt)
 }
 
 // newFiltered builds the consent index and filter of opened inputs.
 func newFiltered(ctx context.Context, cfg Config, in *privacy.JobInputs, day time.Time) (*Filtered, error) {
-	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
-	if err != nil {
-		return nil, err
-	}
-	flt, err := privacy.NewFilter(in.Policy, ix, []string{privacy.Segmentation})
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Restrict(flt); err != nil {
-		return nil, err
-	}
-	return &Filtered{Inputs: in, Index: ix, Filter: flt}, nil
-}
-
-// Scan opens the events the filter selects (the files of the retention
-// window), projected to the columns features read.
-func (f *Filtered) Scan(ctx context.Context) (*dataset.Scan, error) {
-	return privacy.FilteredScan(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, featureColumns)
-}
-
-// GuardPII runs the PII guard on the files the job reads (exit 3 on a
-// finding).
-func (f *Filtered) GuardPII(ctx context.Context) error {
-	sc, err := f.Scan(ctx)
-	if err != nil {
-		return err
-	}
-	defer sc.Close()
-	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, f.Inputs.Policy)
-	return err
+	return privacy.NewFiltered(ctx, cfg.JobTables, in, []string{privacy.Segmentation}, featureColumns, day)
 }
 
 // PreparedLocation returns the store and prefix of a date's prepared
 // table under the URL.
 func PreparedLocation(ctx context.Context, outURL string, day time.Time, opt dataset.URLOptions) (dataset.Store, string, error) {
-	ref, err := dataset.ParseRef(ctx, outURL, opt)
-	if err != nil {
-		return nil, "", err
-	}
-	return ref.Store, dataset.Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly)), nil
+	return dataset.DatePartition(ctx, outURL, day, opt)
 }
 
 // PreparedOutput starts the output of a prepared table for a date under

@@ -93,58 +93,18 @@ func (d *InteractionDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj 
 }
 
 // Filtered is a training job's consent filter over its events.
-type Filtered struct {
-	Inputs *privacy.JobInputs
-	Index  *privacy.ConsentIndex
-	Filter *privacy.Filter
-}
+type Filtered = privacy.Filtered
 
 // OpenFiltered opens a training job's inputs and builds its consent index
 // and filter (restricted to its jurisdictions, if any).
 func OpenFiltered(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptions) (*Filtered, error) {
-	in, err := cfg.Open(ctx, Purposes, opt)
-	if err != nil {
-		return nil, err
-	}
-	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
-	if err != nil {
-		return nil, err
-	}
-	flt, err := privacy.NewFilter(in.Policy, ix, Purposes)
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.Restrict(flt); err != nil {
-		return nil, err
-	}
-	return &Filtered{Inputs: in, Index: ix, Filter: flt}, nil
-}
-
-// Scan opens the events the filter selects, projected to what
-// interactions read.
-func (f *Filtered) Scan(ctx context.Context) (*dataset.Scan, error) {
-	return privacy.FilteredScan(ctx, f.Inputs.Policy, f.Filter, f.Inputs.Events, []string{"event_type", "item_id"})
-}
-
-// GuardPII runs the PII guard on the files the job reads.
-func (f *Filtered) GuardPII(ctx context.Context) error {
-	sc, err := f.Scan(ctx)
-	if err != nil {
-		return err
-	}
-	defer sc.Close()
-	_, err = privacy.ScanPII(ctx, sc.Store, sc.Keys, f.Inputs.Policy)
-	return err
+	return privacy.OpenFiltered(ctx, cfg.JobTables, Purposes, Purposes, []string{"event_type", "item_id"}, day, opt)
 }
 
 // InteractionsLocation returns the store and prefix of a date's prepared
 // interactions under the URL.
 func InteractionsLocation(ctx context.Context, outURL string, day time.Time, opt dataset.URLOptions) (dataset.Store, string, error) {
-	ref, err := dataset.ParseRef(ctx, outURL, opt)
-	if err != nil {
-		return nil, "", err
-	}
-	return ref.Store, dataset.Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly)), nil
+	return dataset.DatePartition(ctx, outURL, day, opt)
 }
 
 // InteractionsOutput starts the output of a date's prepared interactions.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy"
 )
 
 func reflectTypeOf[T any]() reflect.Type { return reflect.TypeOf((*T)(nil)).Elem() }
@@ -134,4 +135,34 @@ func decodeConfig(s string, v any) error {
 		return err
 	}
 	return gob.NewDecoder(bytes.NewReader(b)).Decode(v)
+}
+
+// readStats sums a stats side input into the stats vector.
+func readStats(stat func(*int, *int64) bool) ([]int64, error) {
+	st := make([]int64, statLen)
+	var i int
+	var n int64
+	for stat(&i, &n) {
+		if i < 0 || i >= statLen {
+			return nil, fmt.Errorf("bad stat index %d", i)
+		}
+		st[i] += n
+	}
+	return st, nil
+}
+
+// filterReport makes the filter report of the row counts and subject
+// marks counted in a stats vector.
+func filterReport(f *privacy.Filter, st []int64) privacy.Report {
+	var rows privacy.RowCounts
+	copy(rows[:], st[statRows:])
+	return f.ReportOf(rows, func(yield func(privacy.SubjectMark) bool) {
+		for m := range 256 {
+			for range st[statMarks+m] {
+				if !yield(privacy.SubjectMark(m)) {
+					return
+				}
+			}
+		}
+	})
 }

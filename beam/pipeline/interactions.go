@@ -350,38 +350,18 @@ func (fn *ixCommitFn) ProcessElement(ctx context.Context, _ []byte, files func(*
 	}); err != nil {
 		return err
 	}
-	st := make([]int64, statLen)
-	var i int
-	var n int64
-	for stat(&i, &n) {
-		if i < 0 || i >= statLen {
-			return fmt.Errorf("interactions: bad stat %d", i)
-		}
-		st[i] += n
+	st, err := readStats(stat)
+	if err != nil {
+		return err
 	}
-	var rows privacy.RowCounts
-	copy(rows[:], st[statRows:])
 	rep := &train.InteractionsReport{LogicalDate: fn.Job.Day, Events: cfg.Events, Output: out.Location(), Engine: fn.Job.Engine, Shards: fn.Job.Shards,
-		Subjects: st[statSubjects], Interactions: st[statUsed], Config: cfg.Interactions, Filter: f.Filter.ReportOf(rows, marksOf(st)),
+		Subjects: st[statSubjects], Interactions: st[statUsed], Config: cfg.Interactions, Filter: filterReport(f.Filter, st),
 		Seconds: time.Since(time.Unix(0, fn.Job.Started)).Seconds()}
 	if err := train.WriteInteractionsReport(ctx, out, rep); err != nil {
 		return err
 	}
 	_, err = out.Commit(ctx, map[string]string{"logical_date": rep.LogicalDate, "job": "train-prepare", "engine": rep.Engine})
 	return err
-}
-
-// marksOf yields the subject marks counted in a stats vector.
-func marksOf(st []int64) func(yield func(privacy.SubjectMark) bool) {
-	return func(yield func(privacy.SubjectMark) bool) {
-		for m := range 256 {
-			for range st[statMarks+m] {
-				if !yield(privacy.SubjectMark(m)) {
-					return
-				}
-			}
-		}
-	}
 }
 
 // BuildInteractions adds the interactions stage to a pipeline.
@@ -431,10 +411,7 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if err != nil {
 		return nil, err
 	}
-	var units []string
-	for _, u := range sc.Units() {
-		units = append(units, fmt.Sprintf("%d %s", u.RowGroup, sc.Keys[u.File]))
-	}
+	units := privacy.Units(sc)
 	sc.Close()
 	if len(units) == 0 {
 		return nil, fmt.Errorf("%w: no events in the window of %s", train.ErrInput, day.Format(time.DateOnly))

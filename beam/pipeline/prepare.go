@@ -406,25 +406,11 @@ func (fn *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*[]
 		}
 		counts[int32(bucket)][name] += n
 	}
-	st := make([]int64, statLen)
-	var i int
-	for stat(&i, &n) {
-		if i < 0 || i >= statLen {
-			return fmt.Errorf("prepare: bad stat %d", i)
-		}
-		st[i] += n
+	st, err := readStats(stat)
+	if err != nil {
+		return err
 	}
-	var rows privacy.RowCounts
-	copy(rows[:], st[statRows:])
-	report := f.Filter.ReportOf(rows, func(yield func(privacy.SubjectMark) bool) {
-		for m := range 256 {
-			for range st[statMarks+m] {
-				if !yield(privacy.SubjectMark(m)) {
-					return
-				}
-			}
-		}
-	})
+	report := filterReport(f.Filter, st)
 	rep := &segment.PrepareReport{LogicalDate: fn.Job.Day, Events: cfg.Events, Output: out.Location(), Engine: fn.Job.Engine,
 		Shards: fn.Job.Shards, Subjects: int(st[statSubjects]), EventsUsed: st[statUsed], Bounded: int(st[statBounded]),
 		Features: cfg.Features, Filter: report, Seconds: time.Since(time.Unix(0, fn.Job.Started)).Seconds()}

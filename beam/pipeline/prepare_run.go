@@ -10,6 +10,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -83,10 +84,7 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	if err != nil {
 		return nil, err
 	}
-	var units []string
-	for _, u := range sc.Units() {
-		units = append(units, fmt.Sprintf("%d %s", u.RowGroup, sc.Keys[u.File]))
-	}
+	units := privacy.Units(sc)
 	sc.Close()
 	if len(units) == 0 {
 		return nil, fmt.Errorf("%w: no events in the window of %s", segment.ErrInput, day.Format(time.DateOnly))

@@ -6,7 +6,9 @@
 #    machine's cores): wall time, peak RSS, Beam's overhead per row group,
 #    and whether the two tables are byte-identical;
 #  - Assign: `veil segment assign` against `veil-beam assign`, on the
-#    prepared table with the same model.
+#    prepared table with the same model;
+#  - Prepare for training: `veil train prepare` against `veil-beam
+#    prepare-interactions`, and whether the tables are byte-identical.
 # Usage: scripts/bench/beam.sh [workdir]   (needs ~1 GB of disk)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -32,16 +34,18 @@ echo "input: $events events in $groups row groups; $(nproc) cores"
 rm -rf "$work/prep-one" "$work/prep-beam"
 read -r s1 m1 <<<"$(measure "$work/veil" --log-format json segment prepare --config "$work/segment.yaml" --logical-date 2026-11-27 --out "$work/prep-one")"
 read -r s2 m2 <<<"$(measure "$work/veil-beam" prepare --config "$work/segment.yaml" --logical-date 2026-11-27 --out "$work/prep-beam")"
-same=$(python3 - "$work" <<'PY'
+identical() { # prints yes when two prepared tables have the same shards
+  python3 - "$work" "$1" "$2" <<'PY'
 import json, re, sys
-w = sys.argv[1]
+w, x, y = sys.argv[1:]
 def shards(d):
     m = json.load(open(f"{w}/{d}/dt=2026-11-27/_manifest.json"))
     return {re.sub(r"-[0-9a-f]{16}\.parquet$", "", f["key"]): f["sha256"] for f in m["files"] if f["key"].startswith("part-")}
-a, b = shards("prep-one"), shards("prep-beam")
+a, b = shards(x), shards(y)
 print("yes" if a == b and a else "NO")
 PY
-)
+}
+same=$(identical prep-one prep-beam)
 python3 - "$s1" "$m1" "$s2" "$m2" "$groups" "$events" "$same" <<'PY'
 import sys
 s1, m1, s2, m2, groups, events, same = sys.argv[1:]
@@ -55,3 +59,9 @@ PY
 read -r a1 n1 <<<"$(measure "$work/veil" --log-format json segment assign --config "$work/segment.yaml" --logical-date 2026-11-27 --prepared "$work/prep-one/dt=2026-11-27" --model "$work/model.json")"
 read -r a2 n2 <<<"$(measure "$work/veil-beam" assign --config "$work/segment.yaml" --logical-date 2026-11-27 --prepared "$work/prep-one/dt=2026-11-27" --model "$work/model.json")"
 echo "assign, one machine: $a1 s, $((n1/1024)) MiB peak RSS; Beam on Prism: $a2 s, $((n2/1024)) MiB peak RSS"
+
+printf 'events: %s/shop/events\noutput: %s/models\nmodel: {epsilon: .inf}\n' "$work" "$work" > "$work/train.yaml"
+rm -rf "$work/ix-one" "$work/ix-beam"
+read -r i1 r1 <<<"$(measure "$work/veil" --log-format json train prepare --config "$work/train.yaml" --logical-date 2026-11-27 --out "$work/ix-one")"
+read -r i2 r2 <<<"$(measure "$work/veil-beam" prepare-interactions --config "$work/train.yaml" --logical-date 2026-11-27 --out "$work/ix-beam")"
+echo "interactions, one machine: $i1 s, $((r1/1024)) MiB peak RSS; Beam on Prism: $i2 s, $((r2/1024)) MiB peak RSS; tables byte-identical: $(identical ix-one ix-beam)"
