@@ -166,3 +166,17 @@ func filterReport(f *privacy.Filter, st []int64) privacy.Report {
 		}
 	})
 }
+
+// resumeWrite joins, on a worker, the write the driver started of a date's
+// partition (URL/dt=DAY) of a table.
+func resumeWrite(ctx context.Context, url, day string, contract *dataset.Contract, producer, writeID string) (*dataset.Output, error) {
+	d, err := time.Parse(time.DateOnly, day)
+	if err != nil {
+		return nil, err
+	}
+	s, prefix, err := dataset.DatePartition(ctx, url, d, urlOptions())
+	if err != nil {
+		return nil, err
+	}
+	return dataset.ResumeOutput(ctx, s, prefix, contract, producer, writeID)
+}

@@ -295,20 +295,8 @@ type ixShardFn struct {
 
 func (fn *ixShardFn) Setup(ctx context.Context) error {
 	var err error
-	fn.out, err = resumeIx(ctx, &fn.Job)
+	fn.out, err = resumeWrite(ctx, fn.Job.Out, fn.Job.Day, train.InteractionsContract, "veil-beam prepare-interactions", fn.Job.WriteID)
 	return err
-}
-
-func resumeIx(ctx context.Context, j *IxJob) (*dataset.Output, error) {
-	_, day, err := j.decode()
-	if err != nil {
-		return nil, err
-	}
-	s, prefix, err := train.InteractionsLocation(ctx, j.Out, day, urlOptions())
-	if err != nil {
-		return nil, err
-	}
-	return dataset.ResumeOutput(ctx, s, prefix, train.InteractionsContract, "veil-beam prepare-interactions", j.WriteID)
 }
 
 func (fn *ixShardFn) ProcessElement(ctx context.Context, shard int, blocks func(*[]byte) bool, emit func([]byte)) error {
@@ -341,7 +329,7 @@ func (fn *ixCommitFn) ProcessElement(ctx context.Context, _ []byte, files func(*
 	if err != nil {
 		return err
 	}
-	out, err := resumeIx(ctx, &fn.Job)
+	out, err := resumeWrite(ctx, fn.Job.Out, fn.Job.Day, train.InteractionsContract, "veil-beam prepare-interactions", fn.Job.WriteID)
 	if err != nil {
 		return err
 	}

@@ -342,20 +342,8 @@ type shardFn struct {
 
 func (fn *shardFn) Setup(ctx context.Context) error {
 	var err error
-	fn.out, err = resume(ctx, &fn.Job)
+	fn.out, err = resumeWrite(ctx, fn.Job.Out, fn.Job.Day, dataset.SubjectFeaturesContract, "veil-beam prepare", fn.Job.WriteID)
 	return err
-}
-
-func resume(ctx context.Context, j *Job) (*dataset.Output, error) {
-	_, day, err := j.config()
-	if err != nil {
-		return nil, err
-	}
-	s, prefix, err := segment.PreparedLocation(ctx, j.Out, day, urlOptions())
-	if err != nil {
-		return nil, err
-	}
-	return dataset.ResumeOutput(ctx, s, prefix, dataset.SubjectFeaturesContract, "veil-beam prepare", j.WriteID)
 }
 
 func (fn *shardFn) ProcessElement(ctx context.Context, shard int, rows func(*[]byte) bool, emit func([]byte)) error {
@@ -383,7 +371,7 @@ func (fn *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*[]
 	if err != nil {
 		return err
 	}
-	out, err := resume(ctx, &fn.Job)
+	out, err := resumeWrite(ctx, fn.Job.Out, fn.Job.Day, dataset.SubjectFeaturesContract, "veil-beam prepare", fn.Job.WriteID)
 	if err != nil {
 		return err
 	}
