@@ -45,6 +45,11 @@ func (m *Model) Validate() error {
 	if d == 0 || len(m.Mean) != d || len(m.Std) != d || len(m.Centroids) == 0 {
 		return fmt.Errorf("%w: model: %d features, %d means, %d deviations, %d centroids", ErrInput, d, len(m.Mean), len(m.Std), len(m.Centroids))
 	}
+	for j := range d {
+		if math.IsNaN(m.Mean[j]) || math.IsInf(m.Mean[j], 0) || math.IsNaN(m.Std[j]) || math.IsInf(m.Std[j], 0) || m.Std[j] < 0 {
+			return fmt.Errorf("%w: model: feature %d has mean %v and deviation %v", ErrInput, j, m.Mean[j], m.Std[j])
+		}
+	}
 	for c, row := range m.Centroids {
 		if len(row) != d {
 			return fmt.Errorf("%w: model: centroid %d has %d values, want %d", ErrInput, c, len(row), d)
@@ -107,11 +112,23 @@ func ReadModel(ctx context.Context, url string, opt dataset.URLOptions) (*Model,
 	if err != nil {
 		return nil, err
 	}
+	m, err := ParseModel(b)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", url, err)
+	}
+	return m, nil
+}
+
+// ParseModel decodes and checks a model's JSON.
+func ParseModel(b []byte) (*Model, error) {
 	var m Model
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: model %s: %v", ErrInput, url, err)
+		return nil, fmt.Errorf("%w: %v", ErrInput, err)
 	}
-	return &m, m.Validate()
+	if err := m.Validate(); err != nil {
+		return nil, err
+	}
+	return &m, nil
 }
 
 // Fit fits k-means on a prepared table (see ReadPrepared) as a

@@ -203,3 +203,28 @@ func TestPrepareRoundTrip(t *testing.T) {
 		t.Error("0 shards accepted")
 	}
 }
+
+// Models come from files users hand to assign: no input makes decoding,
+// checking or scoring with an accepted model panic, and an accepted model
+// assigns a row to one of its centroids.
+func FuzzParseModel(f *testing.F) {
+	f.Add([]byte(`{"features":[{"name":"a"},{"name":"b"}],"mean":[0,1],"std":[1,0],"centroids":[[0,0],[1,1]]}`))
+	f.Add([]byte(`{"features":[{"name":"a"}],"mean":[0],"std":[1],"centroids":[[0,0]]}`))
+	f.Add([]byte(`{"features":[],"centroids":[]}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := ParseModel(data)
+		if err != nil {
+			return
+		}
+		d := len(m.Features)
+		raw := make([]float32, d)
+		for j := range raw {
+			raw[j] = float32(j) * 3.5
+		}
+		c, dist := m.Assign(raw, make([]float32, d))
+		if c < 0 || c >= len(m.Centroids) || dist < 0 {
+			t.Fatalf("assigned to %d at %v", c, dist)
+		}
+	})
+}
