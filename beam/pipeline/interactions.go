@@ -68,9 +68,13 @@ func ixWorkerFilter(ctx context.Context, j *IxJob) (*train.Filtered, train.JobCo
 	if err != nil {
 		return nil, cfg, day, err
 	}
-	v, _ := ixFilters.LoadOrStore(j.Config+"\x00"+j.Day, &ixFilterOnce{})
+	key := j.Config + "\x00" + j.Day
+	v, _ := ixFilters.LoadOrStore(key, &ixFilterOnce{})
 	fo := v.(*ixFilterOnce)
 	fo.once.Do(func() { fo.f, fo.err = train.OpenFiltered(ctx, cfg, day, urlOptions()) })
+	if fo.err != nil {
+		ixFilters.CompareAndDelete(key, fo) // a retried bundle builds it again
+	}
 	return fo.f, cfg, day, fo.err
 }
 

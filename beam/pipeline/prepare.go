@@ -109,9 +109,13 @@ func workerFilter(ctx context.Context, j *Job) (*segment.Filtered, segment.Confi
 	if err != nil {
 		return nil, cfg, err
 	}
-	v, _ := filters.LoadOrStore(j.Config+"\x00"+j.Day, &filterOnce{})
+	key := j.Config + "\x00" + j.Day
+	v, _ := filters.LoadOrStore(key, &filterOnce{})
 	fo := v.(*filterOnce)
 	fo.once.Do(func() { fo.f, fo.err = segment.OpenFiltered(ctx, cfg, day, urlOptions()) })
+	if fo.err != nil {
+		filters.CompareAndDelete(key, fo) // a retried bundle builds it again
+	}
 	return fo.f, cfg, fo.err
 }
 
