@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -179,4 +180,64 @@ func resumeWrite(ctx context.Context, url, day string, contract *dataset.Contrac
 		return nil, err
 	}
 	return dataset.ResumeOutput(ctx, s, prefix, contract, producer, writeID)
+}
+
+// unitReader reads and filters the events row groups of a worker's units,
+// keeping each file's footer open across the units of a bundle.
+type unitReader struct {
+	f     *privacy.Filtered
+	scans map[string]*dataset.Scan
+	batch dataset.Batch
+	keep  []bool
+}
+
+// read reads the unit ("ROWGROUP KEY") into r.batch, projected to the
+// filter's columns, and classifies its rows.
+func (r *unitReader) read(ctx context.Context, unit string) (privacy.Tally, error) {
+	rg, key, ok := strings.Cut(unit, " ")
+	g, err := strconv.Atoi(rg)
+	if !ok || err != nil {
+		return privacy.Tally{}, fmt.Errorf("bad unit %q", unit)
+	}
+	if r.scans == nil {
+		r.scans = map[string]*dataset.Scan{}
+	}
+	sc := r.scans[key]
+	if sc == nil {
+		cols := append([]string{"subject_id", "event_time"}, r.f.Columns...)
+		if sc, err = dataset.OpenScan(ctx, r.f.Inputs.Events.Store, []string{key}, dataset.EventsContract, cols...); err != nil {
+			return privacy.Tally{}, err
+		}
+		r.scans[key] = sc
+	}
+	if err := sc.Read(ctx, dataset.Unit{File: 0, RowGroup: g}, &r.batch); err != nil {
+		return privacy.Tally{}, err
+	}
+	var tally privacy.Tally
+	r.keep, tally, err = r.f.Filter.Classify(&r.batch, r.keep)
+	return tally, err
+}
+
+func (r *unitReader) close() {
+	for _, sc := range r.scans {
+		sc.Close()
+	}
+}
+
+// guardedUnits runs the PII guard on the files a job reads and names their
+// row groups, the units of the pipeline.
+func guardedUnits(ctx context.Context, f *privacy.Filtered, day time.Time, errInput error) ([]string, error) {
+	if err := f.GuardPII(ctx); err != nil {
+		return nil, err
+	}
+	sc, err := f.Scan(ctx)
+	if err != nil {
+		return nil, err
+	}
+	units := privacy.Units(sc)
+	sc.Close()
+	if len(units) == 0 {
+		return nil, fmt.Errorf("%w: no events in the window of %s", errInput, day.Format(time.DateOnly))
+	}
+	return units, nil
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -163,11 +161,8 @@ func decodeIx(b []byte) (*ixPartial, error) {
 type ixUnitFn struct {
 	Job IxJob
 
-	f     *train.Filtered
+	unitReader
 	dec   *train.InteractionDecoder
-	scans map[string]*dataset.Scan
-	batch dataset.Batch
-	keep  []bool
 	acc   map[string]*ixPartial
 	items int
 	rows  privacy.RowCounts
@@ -178,16 +173,12 @@ func (fn *ixUnitFn) Setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	fn.f, fn.scans, fn.acc = f, map[string]*dataset.Scan{}, map[string]*ixPartial{}
+	fn.f, fn.acc = f, map[string]*ixPartial{}
 	fn.dec, err = train.NewInteractionDecoder(cfg.Interactions, day)
 	return err
 }
 
-func (fn *ixUnitFn) Teardown() {
-	for _, sc := range fn.scans {
-		sc.Close()
-	}
-}
+func (fn *ixUnitFn) Teardown() { fn.close() }
 
 func (fn *ixUnitFn) flush(emit func(string, []byte), emitStat func(int, int64)) {
 	var buf []byte
@@ -208,27 +199,11 @@ func (fn *ixUnitFn) FinishBundle(emit func(string, []byte), emitStat func(int, i
 }
 
 func (fn *ixUnitFn) ProcessElement(ctx context.Context, unit string, emit func(string, []byte), emitStat func(int, int64)) error {
-	rg, key, ok := strings.Cut(unit, " ")
-	g, err := strconv.Atoi(rg)
-	if !ok || err != nil {
-		return fmt.Errorf("interactions: bad unit %q", unit)
-	}
-	sc := fn.scans[key]
-	if sc == nil {
-		cols := append([]string{"subject_id", "event_time"}, fn.dec.Columns()...)
-		if sc, err = dataset.OpenScan(ctx, fn.f.Inputs.Events.Store, []string{key}, dataset.EventsContract, cols...); err != nil {
-			return err
-		}
-		fn.scans[key] = sc
-	}
-	if err := sc.Read(ctx, dataset.Unit{File: 0, RowGroup: g}, &fn.batch); err != nil {
-		return err
-	}
-	keep, tally, err := fn.f.Filter.Classify(&fn.batch, fn.keep)
+	tally, err := fn.read(ctx, unit)
 	if err != nil {
 		return err
 	}
-	fn.keep = keep
+	keep := fn.keep
 	get := func(s string) *ixPartial {
 		p := fn.acc[s]
 		if p == nil {
@@ -396,17 +371,9 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if err != nil {
 		return nil, err
 	}
-	if err := f.GuardPII(ctx); err != nil {
-		return nil, err
-	}
-	sc, err := f.Scan(ctx)
+	units, err := guardedUnits(ctx, f, day, train.ErrInput)
 	if err != nil {
 		return nil, err
-	}
-	units := privacy.Units(sc)
-	sc.Close()
-	if len(units) == 0 {
-		return nil, fmt.Errorf("%w: no events in the window of %s", train.ErrInput, day.Format(time.DateOnly))
 	}
 	out, err := train.InteractionsOutput(ctx, outURL, day, "veil-beam prepare-interactions", o.URL)
 	if err != nil {

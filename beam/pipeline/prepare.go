@@ -131,12 +131,9 @@ func urlOptions() dataset.URLOptions {
 type unitFn struct {
 	Job Job
 
-	f     *segment.Filtered
-	dec   *segment.EventDecoder
-	scans map[string]*dataset.Scan
-	batch dataset.Batch
-	keep  []bool
-	max   int
+	unitReader
+	dec *segment.EventDecoder
+	max int
 
 	// In-mapper combining: the partials, row counts and category names of
 	// the bundle so far, emitted when the bundle finishes (or when the
@@ -159,7 +156,6 @@ func (fn *unitFn) Setup(ctx context.Context) error {
 	}
 	fn.f = f
 	fn.dec, err = segment.NewEventDecoder(cfg.Features)
-	fn.scans = map[string]*dataset.Scan{}
 	fn.max = cfg.Features.MaxEvents
 	fn.reset()
 	return err
@@ -193,34 +189,14 @@ func (fn *unitFn) FinishBundle(emit func(string, []byte), emitStat func(int, int
 	fn.flush(emit, emitStat, emitName)
 }
 
-func (fn *unitFn) Teardown() {
-	for _, sc := range fn.scans {
-		sc.Close()
-	}
-}
+func (fn *unitFn) Teardown() { fn.close() }
 
 func (fn *unitFn) ProcessElement(ctx context.Context, unit string, emit func(string, []byte), emitStat func(int, int64), emitName func(string, int64)) error {
-	rg, key, ok := strings.Cut(unit, " ")
-	g, err := strconv.Atoi(rg)
-	if !ok || err != nil {
-		return fmt.Errorf("prepare: bad unit %q", unit)
-	}
-	sc := fn.scans[key]
-	if sc == nil {
-		cols := append([]string{"subject_id", "event_time"}, fn.dec.Columns()...)
-		if sc, err = dataset.OpenScan(ctx, fn.f.Inputs.Events.Store, []string{key}, dataset.EventsContract, cols...); err != nil {
-			return err
-		}
-		fn.scans[key] = sc
-	}
-	if err := sc.Read(ctx, dataset.Unit{File: 0, RowGroup: g}, &fn.batch); err != nil {
-		return err
-	}
-	keep, tally, err := fn.f.Filter.Classify(&fn.batch, fn.keep)
+	tally, err := fn.read(ctx, unit)
 	if err != nil {
 		return err
 	}
-	fn.keep = keep
+	keep := fn.keep
 	parts := fn.dec.Partials(&fn.batch, keep, fn.names)
 	for s, m := range tally.Marks {
 		p := fn.acc[s]

@@ -10,7 +10,6 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
-	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -77,17 +76,9 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	if err != nil {
 		return nil, err
 	}
-	if err := f.GuardPII(ctx); err != nil {
-		return nil, err
-	}
-	sc, err := f.Scan(ctx)
+	units, err := guardedUnits(ctx, f, day, segment.ErrInput)
 	if err != nil {
 		return nil, err
-	}
-	units := privacy.Units(sc)
-	sc.Close()
-	if len(units) == 0 {
-		return nil, fmt.Errorf("%w: no events in the window of %s", segment.ErrInput, day.Format(time.DateOnly))
 	}
 	out, err := segment.PreparedOutput(ctx, outURL, day, "veil-beam prepare", opt)
 	if err != nil {
