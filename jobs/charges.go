@@ -1,11 +1,16 @@
 package jobs
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/train"
 )
 
 // Charge is what one run of a pipeline charges one budget: every DP
@@ -113,4 +118,92 @@ func planCharges(order []StepSpec) ([]*Charge, error) {
 		c.Steps = slices.Compact(c.Steps)
 	}
 	return out, nil
+}
+
+// chargeRun is the pipeline's part of the release path, after the spec
+// was validated and before any step reads data: it checks every step's
+// input tables against their contracts (footers only), plans the DP
+// releases of every step, and spends each budget once, as one ledger
+// record under the pipeline's run id holding the releases of all its
+// steps. A pipeline whose releases would exceed a budget is refused
+// (budget.ErrExhausted) with nothing spent by that budget and no step
+// run. A resumed run finds its records and spends nothing again. It
+// returns, by step name, the record that paid for the step's releases.
+func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, opt Options) (map[string]*budget.Record, error) {
+	for _, st := range order {
+		var tables *privacy.JobTables
+		var purposes []string
+		switch {
+		case st.Segment != nil:
+			tables, purposes = &st.Segment.JobTables, []string{privacy.Segmentation, privacy.Marketing}
+		case st.Train != nil:
+			tables, purposes = &st.Train.JobTables, train.Purposes
+		default:
+			continue
+		}
+		if producesTable(order, tables.Events) {
+			continue // an earlier step of this run writes the table
+		}
+		uo, err := stepURLOptions(st, opt.URL)
+		if err != nil {
+			return nil, err
+		}
+		in, err := tables.Open(ctx, purposes, uo)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if err := in.CheckContracts(ctx); err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+	}
+	charges, err := planCharges(order)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*budget.Record{}
+	for _, c := range charges {
+		store, err := dataset.OpenStore(ctx, c.Ledger, opt.URL)
+		if err != nil {
+			return nil, fmt.Errorf("opening the budget ledger %s: %w", c.Ledger, err)
+		}
+		rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: c.Dataset, RunID: runID, Job: spec.Name,
+			LogicalDate: opt.LogicalDate, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents()})
+		if err != nil {
+			return nil, fmt.Errorf("steps %s: %w", strings.Join(c.Steps, ", "), err)
+		}
+		opt.Log.Info("budget spent for the run", "dataset", c.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "steps", c.Steps, "run_id", runID)
+		for _, s := range c.Steps {
+			out[s] = &rec
+		}
+	}
+	return out, nil
+}
+
+// producesTable reports whether a pseudonymize step of the run writes url.
+func producesTable(order []StepSpec, url string) bool {
+	for _, st := range order {
+		if st.Pseudonymize != nil && st.Pseudonymize.Out == url {
+			return true
+		}
+	}
+	return false
+}
+
+// stepURLOptions returns the URL options a step opens its stores with: a
+// zone's storage settings (its own keys) apply to the URLs that name the
+// zone, not to what the zones share (a budget ledger, say).
+func stepURLOptions(st StepSpec, base dataset.URLOptions) (dataset.URLOptions, error) {
+	z := st.Zone()
+	if z == nil || z.Storage == nil {
+		return base, nil
+	}
+	zo, err := withStorage(base, *z.Storage)
+	if err != nil {
+		return base, err
+	}
+	base.Scoped = slices.Clone(base.Scoped)
+	for _, u := range st.zoned {
+		base.Scoped = append(base.Scoped, dataset.ScopedOptions{Prefix: u, S3: zo.S3, Encryption: zo.Encryption})
+	}
+	return base, nil
 }

@@ -47,6 +47,10 @@ type JobConfig struct {
 	// RunID names the run; empty: a new UUIDv7, or the id of the run whose
 	// checkpoint is resumed.
 	RunID string `yaml:"-"`
+	// Charged, when set, is the ledger record in which the pipeline run
+	// already spent this job's releases (with those of its other steps,
+	// before any step read data): the job spends nothing itself.
+	Charged *budget.Record `yaml:"-" json:"-"`
 }
 
 // Evaluation sets up the evaluation of a training run.
@@ -316,7 +320,9 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 	}
 	if evs := releases(cfg, plan, curvePlans); len(evs) > 0 {
-		if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
+		if cfg.Charged != nil {
+			rep.Spent = cfg.Charged
+		} else if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
 			return nil, err
 		}
 	}
