@@ -447,6 +447,23 @@ func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
 	return evs
 }
 
+// LoadConsented reads the interactions of the subjects in an events table
+// who allow the training purposes at day, as a training job does: the
+// policy, consent, erasure and retention, the jurisdictions, the PII guard
+// and the interaction settings ic. veil train mf uses it for an events
+// table.
+func LoadConsented(ctx context.Context, tables privacy.JobTables, ic Interactions, day time.Time, workers int, opt dataset.URLOptions) (*Data, privacy.Report, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	in, err := tables.Open(ctx, Purposes, opt)
+	if err != nil {
+		return nil, privacy.Report{}, err
+	}
+	d, _, rep, err := loadConsented(ctx, in, ic, tables, day, workers)
+	return d, rep, err
+}
+
 // loadConsented reads the interactions of subjects who allow the training
 // purposes, after the PII guard has read the files.
 func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, tables privacy.JobTables, day time.Time, workers int) (*Data, *privacy.ConsentIndex, privacy.Report, error) {
