@@ -314,3 +314,23 @@ func TestShippedConfig(t *testing.T) {
 		t.Errorf("unknown key: %v", err)
 	}
 }
+
+// A non-private run's public card keeps its evaluation and says plainly
+// that nothing in it is protected; a private run's card has no evaluation.
+func TestCardOfNonPrivateRun(t *testing.T) {
+	rep := &Report{RunID: "r", LogicalDate: "2026-11-27", Purposes: Purposes, Model: DefaultConfig(), Subjects: 48211,
+		Eval: Eval{Holdout: "h", Model: Metrics{Recall20: 0.45}, Popularity: Metrics{Recall20: 0.05}}}
+	md := string(lineage.RenderCard(Card(rep)))
+	for _, want := range []string{"WITHOUT differential privacy", "Recall@20", "0.450", "None: this model was trained WITHOUT differential privacy"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("non-private card lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "48211") {
+		t.Errorf("the card holds the exact number of subjects:\n%s", md)
+	}
+	rep.Guarantee = &Guarantee{Epsilon: 8, Delta: 1e-6, Unit: "subject", Accountant: "rdp"}
+	if md := string(lineage.RenderCard(Card(rep))); strings.Contains(md, "Recall") || strings.Contains(md, "WITHOUT") {
+		t.Errorf("private card:\n%s", md)
+	}
+}
