@@ -61,8 +61,8 @@ func (m *Metrics) Step(r StepResult) {
 		for reason, n := range s.Filter.RowsDropped {
 			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
 		}
-		if g := s.Guarantee; g != nil {
-			m.epsilon.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
+		if c := s.Charged; c != nil {
+			m.epsilon.WithLabelValues(m.job, r.Step).Set(c.Epsilon) // the ledger's charge, not the model's guarantee
 		}
 		m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
 		m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))

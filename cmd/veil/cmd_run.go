@@ -142,6 +142,11 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		if p := s.Pseudonymize; p != nil && !s.Skipped {
 			fmt.Fprintf(env.Stdout, "    %d rows read, %d events of %d subjects (key %s)\n", p.Rows, p.Events, p.Subjects, p.KeyID)
 		}
+		if r := s.Train; r != nil && !s.Skipped {
+			printCharge(env.Stdout, r.Charged)
+			printGuarantee(env.Stdout, r.Guarantee)
+			fmt.Fprintf(env.Stdout, "    steward report: %s\n", r.Steward)
+		}
 		if r := s.Segment; r != nil && !s.Skipped {
 			for _, p := range r.Profiles {
 				fmt.Fprintf(env.Stdout, "    cohort %d (%d): %s\n", p.CohortID, p.Size, p.Explanation)
