@@ -136,6 +136,11 @@ steps:
 		}
 		return b
 	}
+	// A pipeline's steward reports live in its state store, never next to
+	// the releases.
+	if want := filepath.Join(dir, "state", "steward"); !strings.HasPrefix(rep.Steward, want) && !strings.HasPrefix(rep.Steward, "file://"+want) {
+		t.Errorf("steward report at %s, want under %s", rep.Steward, want)
+	}
 	var sr train.Report
 	if err := json.Unmarshal(read(rep.Steward, train.StewardReportFile), &sr); err != nil || sr.Charged == nil {
 		t.Fatalf("steward report: %v", err)

@@ -301,6 +301,9 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		case st.Train != nil:
 			cfg := *st.Train
 			cfg.RunID, cfg.Charged = id, charged
+			if cfg.Steward == "" {
+				cfg.Steward = stewardURL(spec)
+			}
 			var rep *train.Report
 			if rep, err = train.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
 				sr = &StepResult{Output: rep.Output, Train: rep}
@@ -435,3 +438,8 @@ func classify(err error) string {
 	}
 	return "runtime"
 }
+
+// stewardURL is where a pipeline's steps write their steward reports
+// when they name no place: STATE/steward, beside the ledger and the audit
+// log, which only the steward and the scheduler may read.
+func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }
