@@ -107,7 +107,7 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 	}
 	rep.Output = out.Location()
 	err = func() error {
-		c, err := lineage.WriteContributors(ctx, out, contributors, cfg.ContributorsFPR)
+		c, err := lineage.WriteContributors(ctx, out, contributors, lineage.ContributorsFilter{RunID: rep.RunID, FPR: cfg.ContributorsFPR})
 		if err != nil {
 			return err
 		}
