@@ -138,7 +138,7 @@ func ParseModel(b []byte) (*Model, error) {
 // exact feature means and deviations and non-private centroids, which a
 // DP job must not release; run it with veil segment (DP k-means) instead.
 func Fit(ctx context.Context, cfg Config, prepared dataset.Ref) (*Model, *Report, error) {
-	if err := refusePrivacy(cfg, "fit"); err != nil {
+	if err := RefusePrivacy(cfg, "fit"); err != nil {
 		return nil, nil, err
 	}
 	feats, _, err := ReadPrepared(ctx, prepared)
@@ -315,7 +315,7 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	if err := refusePrivacy(cfg, "assign"); err != nil {
+	if err := RefusePrivacy(cfg, "assign"); err != nil {
 		return nil, err
 	}
 	if err := m.Validate(); err != nil {
@@ -398,9 +398,9 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	return rep, nil
 }
 
-// refusePrivacy refuses a DP job on the prepare/fit/assign path, which
+// RefusePrivacy refuses a DP job on the prepare/fit/assign path, which
 // has no DP k-means: its model's centroids, means and deviations are exact.
-func refusePrivacy(cfg Config, step string) error {
+func RefusePrivacy(cfg Config, step string) error {
 	if cfg.Privacy == nil {
 		return nil
 	}
