@@ -432,7 +432,7 @@ func classify(err error) string {
 		return "canceled"
 	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, train.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
 		return "usage"
-	case errors.Is(err, ingest.ErrFormat):
+	case errors.Is(err, ingest.ErrFormat), errors.Is(err, dataset.ErrSchema), errors.Is(err, dataset.ErrNotParquet):
 		return "input"
 	case strings.Contains(msg, "privacy budget exhausted"), strings.Contains(msg, "personal identifiers"):
 		return "refused"
