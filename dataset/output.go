@@ -112,6 +112,13 @@ func (o *Output) SetClass(class string) {
 	o.mu.Unlock()
 }
 
+// Class is the output's class (ClassRelease, ClassSteward; "" if unset).
+func (o *Output) Class() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.class
+}
+
 // NewOutput starts a write of an output of contract (nil for mixed files)
 // under prefix.
 func NewOutput(ctx context.Context, s Store, prefix string, contract *Contract, producer string) (*Output, error) {

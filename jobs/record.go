@@ -218,7 +218,7 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		rep := sr.Segment
 		var contributors *lineage.Contributors
 		if c := rep.Contributors; c != nil {
-			contributors = &lineage.Contributors{Filter: c.File, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}
+			contributors = &lineage.Contributors{Filter: c.File, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
 		}
 		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors)
 		p.CohortFloor = st.Segment.Floor.MinSize

@@ -311,6 +311,9 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		default:
 			cfg := *st.Segment
 			cfg.RunID, cfg.Charged = id, charged
+			if cfg.Steward == "" {
+				cfg.Steward = stewardURL(spec)
+			}
 			var rep *segment.Report
 			if rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
 				sr = &StepResult{Output: rep.Output, Segment: rep}

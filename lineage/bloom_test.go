@@ -1,9 +1,14 @@
 package lineage
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"math"
 	"testing"
+
+	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
 func TestBloomNoFalseNegativesAndStatedRate(t *testing.T) {
@@ -74,4 +79,59 @@ func FuzzBloomUnmarshal(f *testing.F) {
 			c.FPR()
 		}
 	})
+}
+
+// A keyed filter answers only with its key: its header holds no count of
+// the tokens, the same tokens under another run or key set other bits,
+// and the steward key (or the filter's own key) restores membership tests.
+func TestKeyedBloom(t *testing.T) {
+	steward, err := pseudonym.NewKey([]byte("0123456789abcdefghijklmnopqrstuvwxyz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 3000
+	b, err := NewKeyedBloom(ContributorsCapacity(n), 0.01, FilterKey(steward, "run-1"), steward.ID(), "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		b.Add(fmt.Sprintf("tok_%d", i))
+	}
+	data, _ := b.MarshalBinary()
+	if bytes.Contains(data[:64], binary.LittleEndian.AppendUint64(nil, n)) || ContributorsCapacity(n) != 4096 {
+		t.Error("the header gives the number of tokens")
+	}
+	var c Bloom
+	if err := c.UnmarshalBinary(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.SetKey(nil, nil); !errors.Is(err, ErrBloomKey) {
+		t.Errorf("keyed filter without a key: %v", err)
+	}
+	other, _ := pseudonym.NewKey([]byte("zyxwvutsrqponmlkjihgfedcba9876543210"))
+	if err := c.SetKey(other, nil); !errors.Is(err, ErrBloomKey) {
+		t.Errorf("keyed filter with another steward key: %v", err)
+	}
+	if err := c.SetKey(steward, nil); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if !c.MayContain(fmt.Sprintf("tok_%d", i)) {
+			t.Fatalf("false negative for tok_%d", i)
+		}
+	}
+	// Without the key (here: an unkeyed reading of the same bits, or the
+	// key of another run) members are found at about the empty rate.
+	var guess Bloom
+	guess.UnmarshalBinary(data)
+	guess.key = FilterKey(steward, "run-2")
+	found := 0
+	for i := range n {
+		if guess.MayContain(fmt.Sprintf("tok_%d", i)) {
+			found++
+		}
+	}
+	if found > n/20 {
+		t.Errorf("another run's key finds %d of %d members", found, n)
+	}
 }

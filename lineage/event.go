@@ -21,7 +21,7 @@ const (
 	// facet, lineage/schemas/VeilContributorsRunFacet.json.
 	ContributorsFacetSchemaURL = "https://raw.githubusercontent.com/veil-privacy/veil/main/lineage/schemas/VeilContributorsRunFacet.json"
 	// BloomEncoding names the encoding of Bloom.MarshalBinary.
-	BloomEncoding = "veil-bloom-v1"
+	BloomEncoding = "veil-bloom-v2"
 )
 
 // Facet schema URLs of the standard facets veil uses (OpenLineage facets as
@@ -228,20 +228,23 @@ func (p Privacy) Facet() Facet {
 	return f
 }
 
-// Contributors is veil's run facet that locates the Bloom filter of the
-// subjects who contributed to the run's outputs.
+// Contributors is veil's run facet that locates the keyed Bloom filter of
+// the subjects who contributed to the run's outputs (in the run's steward
+// report). It gives the filter's capacity, a public bound, not the number
+// of subjects.
 type Contributors struct {
 	Filter   string  `json:"filter"`
-	Subjects int     `json:"subjects"`
+	Capacity int     `json:"capacity"`
 	FPR      float64 `json:"falsePositiveRate"`
 	Bits     uint64  `json:"bits"`
 	Hashes   uint32  `json:"hashes"`
+	KeyID    string  `json:"keyId"` // the steward key's id, or KeyIDRandom
 }
 
 // Facet turns the record into the veil_contributors facet.
 func (c Contributors) Facet() Facet {
 	return Facet{"_producer": Producer, "_schemaURL": ContributorsFacetSchemaURL, "encoding": BloomEncoding,
-		"filter": c.Filter, "subjects": c.Subjects, "falsePositiveRate": c.FPR, "bits": c.Bits, "hashes": c.Hashes}
+		"filter": c.Filter, "capacity": c.Capacity, "falsePositiveRate": c.FPR, "bits": c.Bits, "hashes": c.Hashes, "keyId": c.KeyID}
 }
 
 // DataSource is the dataSource facet of a dataset at url.

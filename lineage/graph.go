@@ -2,6 +2,7 @@ package lineage
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
 // ReadEvents reads every event a StoreTransport wrote under prefix, in the
@@ -340,8 +342,12 @@ type Hit struct {
 
 // Impact lists the completed runs whose contributors filter may contain
 // the subject token; checked counts the filters it read. A filter that is
-// gone (the output was purged) is skipped and listed in missing.
-func (g *Graph) Impact(ctx context.Context, token string, opt dataset.URLOptions) (hits []Hit, checked int, missing []string, err error) {
+// gone (the output was purged) is skipped and listed in missing. Keyed
+// filters are tested with the steward key (LoadStewardKey; nil if none is
+// configured), or, for a filter with a random key of its own, with the key
+// stored beside it; a filter whose key is not available is an error
+// wrapping ErrBloomKey, since skipping it would hide an affected output.
+func (g *Graph) Impact(ctx context.Context, token string, steward *pseudonym.Key, opt dataset.URLOptions) (hits []Hit, checked int, missing []string, err error) {
 	for _, id := range g.order {
 		r := g.Runs[id]
 		f, ok := r.Facets["veil_contributors"]
@@ -349,20 +355,27 @@ func (g *Graph) Impact(ctx context.Context, token string, opt dataset.URLOptions
 			continue
 		}
 		url, _ := f["filter"].(string)
-		ref, err := dataset.ParseRef(ctx, url, opt)
-		if err != nil {
-			return nil, 0, nil, fmt.Errorf("run %s: contributors filter %q: %w", id, url, err)
-		}
-		data, err := dataset.ReadAll(ctx, ref.Store, ref.Key)
+		data, err := readURL(ctx, url, opt)
 		if errors.Is(err, dataset.ErrNotExist) {
 			missing = append(missing, url)
 			continue
 		}
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, 0, nil, fmt.Errorf("run %s: contributors filter %q: %w", id, url, err)
 		}
 		var b Bloom
 		if err := b.UnmarshalBinary(data); err != nil {
+			return nil, 0, nil, fmt.Errorf("run %s: %s: %w", id, url, err)
+		}
+		var own []byte
+		if b.KeyID() == KeyIDRandom {
+			text, err := readURL(ctx, KeyLocation(url), opt)
+			if err != nil && !errors.Is(err, dataset.ErrNotExist) {
+				return nil, 0, nil, fmt.Errorf("run %s: key of %s: %w", id, url, err)
+			}
+			own, _ = base64.StdEncoding.DecodeString(strings.TrimSpace(string(text)))
+		}
+		if err := b.SetKey(steward, own); err != nil {
 			return nil, 0, nil, fmt.Errorf("run %s: %s: %w", id, url, err)
 		}
 		checked++
@@ -379,6 +392,14 @@ func (g *Graph) Impact(ctx context.Context, token string, opt dataset.URLOptions
 		hits = append(hits, h)
 	}
 	return hits, checked, missing, nil
+}
+
+func readURL(ctx context.Context, url string, opt dataset.URLOptions) ([]byte, error) {
+	ref, err := dataset.ParseRef(ctx, url, opt)
+	if err != nil {
+		return nil, err
+	}
+	return dataset.ReadAll(ctx, ref.Store, ref.Key)
 }
 
 // VerifyOutputs checks each output of a run against its manifest's

@@ -37,8 +37,8 @@ func sampleEvents() []Event {
 		ConsentSnapshot: "9f2c1e0d8b7a69584736251403f2e1d0c9b8a79685746352413020f1e2d3c4b5"}.Facet()
 	step.Job.Facets["documentation"] = Documentation("Segment subjects into cohorts.")
 	step.Job.Facets["ownership"] = Ownership("team:data")
-	step.Run.Facets["veil_contributors"] = Contributors{Filter: "file:///srv/veil/out/cohorts/dt=2026-11-27/run=51921ab7/contributors-0f3a.bloom",
-		Subjects: 10, FPR: 0.0098, Bits: 128, Hashes: 7}.Facet()
+	step.Run.Facets["veil_contributors"] = Contributors{Filter: "file:///srv/veil/state/steward/segment/dt=2026-11-27/run=51921ab7/contributors-0f3a.bloom",
+		Capacity: 1024, FPR: 0.0098, Bits: 9856, Hashes: 7, KeyID: "0a1b2c3d"}.Facet()
 	in := DatasetFromURL("s3://shop-data/events")
 	in.Facets = map[string]Facet{"dataSource": DataSource("s3://shop-data/events"), "schema": Schema(dataset.EventsContract)}
 	in.InputFacets = map[string]Facet{"dataQualityMetrics": DataQualityMetrics(100)}

@@ -133,7 +133,14 @@ func ParseModel(b []byte) (*Model, error) {
 
 // Fit fits k-means on a prepared table (see ReadPrepared) as a
 // segmentation job would, and returns the model.
+//
+// A job with a privacy section is refused (ErrConfig): the model holds
+// exact feature means and deviations and non-private centroids, which a
+// DP job must not release; run it with veil segment (DP k-means) instead.
 func Fit(ctx context.Context, cfg Config, prepared dataset.Ref) (*Model, *Report, error) {
+	if err := RefusePrivacy(cfg, "fit"); err != nil {
+		return nil, nil, err
+	}
 	feats, _, err := ReadPrepared(ctx, prepared)
 	if err != nil {
 		return nil, nil, err
@@ -308,6 +315,9 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := RefusePrivacy(cfg, "assign"); err != nil {
+		return nil, err
+	}
 	if err := m.Validate(); err != nil {
 		return nil, err
 	}
@@ -386,4 +396,13 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	}
 	log.Info("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "cohorts", len(cohorts), "output", rep.Output)
 	return rep, nil
+}
+
+// RefusePrivacy refuses a DP job on the prepare/fit/assign path, which
+// has no DP k-means: its model's centroids, means and deviations are exact.
+func RefusePrivacy(cfg Config, step string) error {
+	if cfg.Privacy == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: veil segment %s does not run DP k-means: its model holds exact centroids, feature means and deviations; run a job with a privacy section with veil segment", ErrConfig, step)
 }

@@ -18,11 +18,14 @@ const DatasheetFile = "datasheet.md"
 // Gebru et al., "Datasheets for Datasets" (motivation, composition,
 // collection process, preprocessing, uses, distribution, maintenance), for
 // the marketing team that receives the export and the steward who reviews
-// it. Under DP k-means it states only what the export already reveals and
-// what was released with noise: exact counts of subjects who were
-// clustered but not exported are left out.
+// it. It is part of the release: with noisy sizes (always under DP
+// k-means) it holds no exact count of subjects, events, consent records or
+// drops, and no statistic of the private data; those are in the steward
+// appendix (StewardAppendix). A run without DP k-means says plainly that it
+// is not differentially private.
 func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []string) []byte {
 	var b bytes.Buffer
+	exact := !rep.noisy()
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	purposeList := func(ps []string) string {
 		var parts []string
@@ -45,10 +48,14 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 
 	p("## Composition\n\n")
 	p("Each row of `assignments.parquet` (and `assignments.csv`) is one customer, named by a pseudonymous token, with the cohort they belong to and how far they are from its centre. ")
-	p("`profiles.*` describe each cohort in plain words. There are %d cohorts and %d exported customers.\n\n", rep.Cohorts, rep.Exported)
+	if exact {
+		p("`profiles.*` describe each cohort in plain words. There are %d cohorts and %d exported customers.\n\n", rep.Cohorts, rep.Exported)
+	} else {
+		p("`profiles.*` describe each cohort in plain words. There are %d cohorts.\n\n", rep.Cohorts)
+	}
 	p("Cohort sizes count every customer clustered, also those not exported because they did not allow %s.\n\n", strings.Join(export, " and "))
 	p("| cohort | customers | in words |\n|---:|---:|---|\n")
-	for _, pr := range rep.Profiles {
+	for _, pr := range rep.releasedProfiles() {
 		size := fmt.Sprint(pr.Size)
 		if pr.NoisySize != nil {
 			size = fmt.Sprintf("about %d", *pr.NoisySize)
@@ -63,18 +70,24 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	if rep.DP != nil {
 		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant), so the cohorts reveal almost nothing about any one customer.\n\n", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
 	} else {
-		if rep.Spent != nil {
-			p("The cohort sizes marked \"about\" carry random noise (differential privacy, ε = %.3g, δ = %.3g). ", rep.Spent.Epsilon, rep.Spent.Delta)
+		p("**This export is not differentially private**: the cohort centres, profiles and assignments are computed exactly from the customers' data, so they can reveal facts about single customers. ")
+		if !exact {
+			p("The cohort sizes marked \"about\" carry random noise, but beside exact centres that noise protects no one, so it is not a privacy guarantee and no privacy budget was charged for it; the exact counts are kept for the data steward.\n\n")
+		} else {
+			p("The data describe %d customers (%d events) who allowed %s; %d of them also allowed %s and were not erased or opted out, and are exported.\n\n",
+				rep.Subjects, rep.Events, strings.Join(build, " and "), rep.Exported, strings.Join(export, " and "))
 		}
-		p("The data describe %d customers (%d events) who allowed %s; %d of them also allowed %s and were not erased or opted out, and are exported.\n\n",
-			rep.Subjects, rep.Events, strings.Join(build, " and "), rep.Exported, strings.Join(export, " and "))
 	}
 	p("The data hold no names, e-mail addresses, phone numbers or other direct identifiers: the tokens are keyed hashes of the shop's customer ids, and veil refuses input in which its PII scan finds such values.\n\n")
 
 	p("## Collection process\n\n")
-	p("The shop recorded its customers' browsing and purchases (events) and their consent choices (a consent ledger, %d consent records as of the logical date). ", rep.Filter.Consent.Records)
+	if exact {
+		p("The shop recorded its customers' browsing and purchases (events) and their consent choices (a consent ledger, %d consent records as of the logical date). ", rep.Filter.Consent.Records)
+	} else {
+		p("The shop recorded its customers' browsing and purchases (events) and their consent choices (a consent ledger). ")
+	}
 	p("For each customer veil used the latest consent choice recorded on or before %s: a customer who never consented, denied, withdrew, opted out of sale or sharing, or asked to be erased is left out. ", rep.LogicalDate)
-	if rep.DP == nil && len(rep.Filter.RowsDropped) > 0 {
+	if exact && len(rep.Filter.RowsDropped) > 0 {
 		var reasons []string
 		for r, n := range rep.Filter.RowsDropped {
 			if n > 0 {
@@ -90,9 +103,11 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	p("Events older than %d days before the logical date were not used (the retention of the purposes). ", rep.Filter.RetentionDays)
 	p("Each customer's events were summarized into features (recency, frequency, spending, browsing and the share of each product category); at most %d events per customer were used, so that no single customer weighs much. ", cfg.Features.MaxEvents)
 	if rep.DP != nil {
-		p("Features were scaled with fixed constants and clipped, and %d rounds of noisy k-means found %d cohorts.\n\n", rep.DP.Iterations, rep.K)
-	} else {
+		p("Features were scaled with fixed constants and each customer's vector was bounded to a norm of %g, and %d rounds of noisy k-means found %d cohorts.\n\n", rep.DP.ClipRadius, rep.DP.Iterations, rep.K)
+	} else if exact {
 		p("Features were log-scaled and standardized, and k-means found %d cohorts (silhouette %.2f).\n\n", rep.K, rep.Silhouette)
+	} else {
+		p("Features were log-scaled and standardized, and k-means found %d cohorts.\n\n", rep.K)
 	}
 
 	p("## Uses\n\n")
@@ -106,7 +121,7 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	p("veil builds a new export every run; use the latest (the `latest.json` pointer of the pipeline) and delete older ones within %d days, the retention of the %s purpose. ", pol.RetentionDays(export), strings.Join(export, " and "))
 	p("A customer who withdraws consent or asks to be erased is left out of the next run; `veil exports recheck` lists who must be recalled from exports already handed out. ")
 	if rep.Contributors != nil {
-		p("`contributors.bloom` records who contributed to this export (false-positive rate %.2g), so that `veil lineage impact --subject TOKEN` can list the exports an erasure request affects, which must then be deleted or rebuilt.", rep.Contributors.FPR)
+		p("A keyed filter of who contributed to this export is kept by the data steward, not shipped with it, so that `veil lineage impact --subject TOKEN` can list the exports an erasure request affects, which must then be deleted or rebuilt.")
 	}
 	p("\n")
 	if m := rep.Monitoring; m != nil {

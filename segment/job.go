@@ -22,20 +22,33 @@ import (
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/dp"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // Config is a segmentation job (configs/segment.yaml).
 type Config struct {
 	privacy.JobTables `yaml:",inline"`
-	Output            string        `yaml:"output"` // URL prefix of the outputs
-	Features          FeatureConfig `yaml:"features"`
-	KMeans            KMeansConfig  `yaml:"kmeans"`
-	Floor             Floor         `yaml:"cohort_floor"`
+	Output            string `yaml:"output"` // URL prefix of the outputs
+	// Steward is the URL of the steward reports (exact counts, the
+	// contributors filter); empty: the prefix _steward next to the output
+	// (release.StewardURL). Pipelines set STATE/steward.
+	Steward string `yaml:"steward"`
+	// StewardKeyFile is the file of the steward key that keys the
+	// contributors filter; empty: $VEIL_STEWARD_KEY_FILE or
+	// $VEIL_STEWARD_KEY (lineage.LoadStewardKey), else a random key of the
+	// filter's own, stored beside it in the steward report.
+	StewardKeyFile string        `yaml:"steward_key_file"`
+	Features       FeatureConfig `yaml:"features"`
+	KMeans         KMeansConfig  `yaml:"kmeans"`
+	Floor          Floor         `yaml:"cohort_floor"`
 	// NoisySizes releases each cohort's size with discrete Gaussian noise
-	// of this scale; 0 turns it off. It is a DP release and needs Budget.
+	// of this scale; 0 turns it off. With Privacy it is a DP release,
+	// charged to Budget. Without Privacy the centres, profiles and
+	// assignments are exact, so noisy sizes protect no one: the run says it
+	// is not differentially private and charges nothing; the exact sizes
+	// are still kept out of the release (they are in the steward report).
 	NoisySizes float64       `yaml:"noisy_sizes_sigma"`
 	Budget     *BudgetConfig `yaml:"budget"`
 	// Privacy turns on DP k-means: centres are released under (ε, δ)-DP,
@@ -123,6 +136,24 @@ func (c *Config) Validate() error {
 	if c.Events == "" || c.Output == "" {
 		return bad("events and output are required")
 	}
+	if c.Floor.MinSize < 1 {
+		return bad("cohort_floor.min_size %d must be at least 1", c.Floor.MinSize)
+	}
+	if c.Floor.Small != "merge" && c.Floor.Small != "suppress" {
+		return bad("cohort_floor.small %q: want merge or suppress", c.Floor.Small)
+	}
+	if c.Features.CategoryBuckets < 1 || c.Features.CategoryBuckets > 4096 {
+		return bad("features.category_buckets %d must be in [1, 4096]", c.Features.CategoryBuckets)
+	}
+	if c.Features.MaxEvents < 1 {
+		return bad("features.max_events_per_subject %d must be at least 1", c.Features.MaxEvents)
+	}
+	if c.KMeans.NInit < 0 || c.KMeans.MaxIter < 0 || !(c.KMeans.Tol >= 0) || math.IsInf(c.KMeans.Tol, 0) {
+		return bad("kmeans n_init %d, max_iter %d, tol %v must not be negative", c.KMeans.NInit, c.KMeans.MaxIter, c.KMeans.Tol)
+	}
+	if c.Workers < 0 {
+		return bad("workers %d is negative", c.Workers)
+	}
 	if err := c.JobTables.Validate(); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
@@ -140,8 +171,8 @@ func (c *Config) Validate() error {
 	if err := c.Monitoring.Validate(); err != nil {
 		return err
 	}
-	if c.NoisySizes < 0 {
-		return bad("noisy_sizes_sigma %v is negative", c.NoisySizes)
+	if !(c.NoisySizes >= 0) || math.IsInf(c.NoisySizes, 0) {
+		return bad("noisy_sizes_sigma %v must be a finite number, at least 0", c.NoisySizes)
 	}
 	if c.Privacy != nil {
 		if err := c.Privacy.Validate(); err != nil {
@@ -154,10 +185,10 @@ func (c *Config) Validate() error {
 			return bad("DP k-means needs noisy_sizes_sigma > 0: the cohort floor and the profiles use noisy sizes")
 		}
 	}
-	if c.NoisySizes > 0 {
-		if c.Budget == nil || c.Budget.Ledger == "" {
-			return bad("noisy cohort sizes are a DP release: a budget with a ledger is required")
-		}
+	if c.Privacy != nil && (c.Budget == nil || c.Budget.Ledger == "") {
+		return bad("DP k-means is a DP release: a budget with a ledger is required")
+	}
+	if c.Budget != nil {
 		if err := c.Budget.Policy.Validate(); err != nil {
 			return err
 		}
@@ -167,23 +198,32 @@ func (c *Config) Validate() error {
 
 // Report is what a segmentation run did.
 type Report struct {
-	RunID       string          `json:"run_id"`
-	LogicalDate string          `json:"logical_date"`
-	Output      string          `json:"output"`
-	Filter      privacy.Report  `json:"filter"`
-	Subjects    int             `json:"subjects"`
-	Events      int64           `json:"events_used"`
-	Bounded     int             `json:"subjects_sampled_down"`
+	RunID       string `json:"run_id"`
+	LogicalDate string `json:"logical_date"`
+	Output      string `json:"output"`
+	// StewardReport is where the run's steward report was committed
+	// (exact counts, diagnostics, the contributors filter).
+	StewardReport string `json:"steward_report,omitempty"`
+	// NotDP says plainly, in runs without DP k-means, that the release is
+	// not differentially private (and why noisy sizes do not make it so).
+	NotDP string `json:"not_dp,omitempty"`
+	// The fields below down to Contributors, and each profile's Size, are
+	// exact: with noisy sizes they go to the steward report only, and
+	// Public leaves them out.
+	Filter      privacy.Report  `json:"filter,omitzero"`
+	Subjects    int             `json:"subjects,omitempty"`
+	Events      int64           `json:"events_used,omitempty"`
+	Bounded     int             `json:"subjects_sampled_down,omitempty"`
 	K           int             `json:"k"`
 	DP          *DPReport       `json:"dp,omitempty"`
-	Inertia     float64         `json:"inertia"`
+	Inertia     float64         `json:"inertia,omitempty"`
 	Iterations  int             `json:"iterations"`
-	Silhouette  float64         `json:"silhouette"`
+	Silhouette  float64         `json:"silhouette,omitempty"`
 	KScores     map[int]float64 `json:"k_silhouettes,omitempty"`
 	Cohorts     int             `json:"cohorts"`
-	Suppressed  int             `json:"suppressed_subjects"`
-	Exported    int             `json:"exported_assignments"`
-	NotExported map[string]int  `json:"not_exported"`
+	Suppressed  int             `json:"suppressed_subjects,omitempty"`
+	Exported    int             `json:"exported_assignments,omitempty"`
+	NotExported map[string]int  `json:"not_exported,omitempty"`
 	Spent       *budget.Record  `json:"budget_spent,omitempty"`
 	// Contributors describes the Bloom filter of the subjects whose data
 	// shaped the output (every subject with features, exported or not).
@@ -195,13 +235,15 @@ type Report struct {
 	Seconds    float64     `json:"seconds"`
 }
 
-// Contributors locates and sizes a run's filter of contributing subjects.
+// Contributors locates and sizes a run's filter of contributing subjects
+// (in the steward report).
 type Contributors struct {
-	File     string  `json:"file"` // URL of the filter
-	Subjects int     `json:"subjects"`
+	File     string  `json:"file"`     // URL of the filter
+	Capacity int     `json:"capacity"` // the public bound it is sized for
 	FPR      float64 `json:"false_positive_rate"`
 	Bits     uint64  `json:"bits"`
 	Hashes   uint32  `json:"hashes"`
+	KeyID    string  `json:"key_id"` // the steward key's id, or lineage.KeyIDRandom
 }
 
 // DPReport is what a DP k-means run released and how well it did.
@@ -212,11 +254,11 @@ type DPReport struct {
 	Sigma      float64 `json:"noise_sigma"`
 	Iterations int     `json:"iterations"`
 	ClipRadius float64 `json:"clip_radius"`
-	Clipped    int     `json:"subjects_clipped"`
+	Clipped    int     `json:"subjects_clipped,omitempty"` // steward only
 	// NormalizedObjective is the k-means objective of the DP centres over
 	// that of non-private k-means on the same scaled, clipped data (1 is as
 	// good; the non-private run is for this report only).
-	NormalizedObjective float64 `json:"normalized_objective"`
+	NormalizedObjective float64 `json:"normalized_objective,omitempty"` // steward only
 }
 
 // Run runs a segmentation job at a logical date.
@@ -244,11 +286,23 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		runID = uuid.Must(uuid.NewV7()).String()
 	}
 	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{}}
+	if cfg.Privacy == nil {
+		rep.NotDP = "not differentially private: k-means centres, profiles and assignments are computed exactly from the data"
+		if cfg.NoisySizes > 0 {
+			rep.NotDP += "; the cohort sizes carry noise, but next to exact centres that protects no one, so no privacy budget was charged"
+		}
+	}
 
+	// The events table's footers must hold the contract's columns: a wrong
+	// table is an input error found before anything is spent.
+	if err := CheckEventsSchema(ctx, events); err != nil {
+		return nil, err
+	}
 	// Plan the DP releases and ask the ledger before reading any data.
+	// Without DP k-means nothing is charged (see Config.NoisySizes).
 	var ledger *budget.Ledger
 	var spend budget.Request
-	if cfg.NoisySizes > 0 {
+	if cfg.Privacy != nil {
 		store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
 		if err != nil {
 			return nil, err
@@ -258,22 +312,17 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		if name == "" {
 			name = cfg.Events
 		}
-		// Cohorts partition the subjects: adding or removing one changes
-		// one count by one, so the histogram is one release of
-		// sensitivity 1.
-		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: "pld",
-			Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
-			Policy: cfg.Budget.Policy}
-		if cfg.Privacy != nil {
-			sigma, ev, spent, err := cfg.Privacy.Plan()
-			if err != nil {
-				return nil, err
-			}
-			spend.Events = append(spend.Events, ev)
-			spend.Accountant = cfg.Privacy.Accountant
-			rep.DP = &DPReport{Epsilon: spent.Epsilon, Delta: cfg.Privacy.Delta, Accountant: cfg.Privacy.Accountant, Sigma: sigma,
-				Iterations: cfg.Privacy.Iterations, ClipRadius: cfg.Privacy.ClipRadius}
+		evs, acct, err := cfg.Releases()
+		if err != nil {
+			return nil, err
 		}
+		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy}
+		sigma, _, spent, err := cfg.Privacy.Plan()
+		if err != nil {
+			return nil, err
+		}
+		rep.DP = &DPReport{Epsilon: spent.Epsilon, Delta: cfg.Privacy.Delta, Accountant: cfg.Privacy.Accountant, Sigma: sigma,
+			Iterations: cfg.Privacy.Iterations, ClipRadius: cfg.Privacy.ClipRadius}
 		if cfg.Charged != nil {
 			rep.Spent = cfg.Charged
 		} else {
@@ -303,7 +352,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
 
 	if cfg.Privacy != nil {
-		return runDP(ctx, cfg, pol, feats, ix, build, export, rep, outRefFor(ctx, cfg, opt), start)
+		return runDP(ctx, cfg, pol, feats, ix, build, export, rep, outRefFor(ctx, cfg, opt), start, opt)
 	}
 	res, err := fitKMeans(ctx, cfg, feats, workers, rep)
 	if err != nil {
@@ -334,7 +383,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if err != nil {
 		return nil, err
 	}
-	return exportRun(ctx, outRef, cfg, pol, feats, cohorts, res, ix, build, export, rep, start, nil)
+	return exportRun(ctx, outRef, cfg, pol, feats, cohorts, res, ix, build, export, rep, start, nil, opt)
 }
 
 // fitKMeans runs k-means on the features, choosing k by silhouette on a
@@ -372,29 +421,59 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 }
 
 // exportRun writes a run's exports and datasheet under
-// OUTPUT/dt=DATE/run=RUN_ID and commits them: all or nothing.
+// OUTPUT/dt=DATE/run=RUN_ID (a release) and its steward report (exact
+// counts, diagnostics, the contributors filter) under
+// STEWARD/segment/dt=DATE/run=RUN_ID, and commits them: the steward report
+// first, so that no committed release lacks its contributors filter.
 func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Policy, feats *Features, cohorts []Cohort, res *Result,
-	ix *privacy.ConsentIndex, build, export []string, rep *Report, start time.Time, meta map[string]string) (*Report, error) {
-	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
-	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil segment")
+	ix *privacy.ConsentIndex, build, export []string, rep *Report, start time.Time, meta map[string]string, opt dataset.URLOptions) (*Report, error) {
+	getenv := opt.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
+	key, err := lineage.LoadStewardKey(cfg.StewardKeyFile, getenv)
 	if err != nil {
 		return nil, err
 	}
+	day, _ := time.Parse(time.DateOnly, rep.LogicalDate)
+	st, err := release.OpenSteward(ctx, release.StewardURL(cfg.Steward, cfg.Output), opt, "segment", day, rep.RunID, "veil segment")
+	if err != nil {
+		return nil, err
+	}
+	rep.StewardReport = st.Location()
+	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
+	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil segment")
+	if err != nil {
+		st.Abort(ctx)
+		return nil, err
+	}
+	out.SetClass(dataset.ClassRelease)
 	rep.Output = out.Location()
-	err = writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.ContributorsFPR, rep)
+	c, err := lineage.WriteContributors(ctx, st.Output(), feats.Subjects, lineage.ContributorsFilter{RunID: rep.RunID, FPR: cfg.ContributorsFPR, Key: key})
+	if err == nil {
+		rep.Contributors = &Contributors{File: c.Filter, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
+		err = writeExports(ctx, out, feats, cohorts, res, ix, export, rep)
+	}
 	if err == nil && cfg.Privacy == nil {
 		err = monitor(ctx, out, ref, cfg, feats, cohorts, rep)
 	}
 	if err == nil {
 		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
 	}
-	if err != nil {
-		out.Abort(ctx)
-		return nil, err
-	}
 	rep.Seconds = time.Since(start).Seconds()
+	if err == nil {
+		err = writeSteward(ctx, st, rep, cfg)
+	}
 	m := map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment"}
 	maps.Copy(m, meta)
+	if err == nil {
+		err = st.Commit(ctx, m)
+	}
+	if err != nil {
+		out.Abort(ctx)
+		st.Abort(ctx)
+		return nil, err
+	}
 	if _, err := out.Commit(ctx, m); err != nil {
 		out.Abort(ctx)
 		return nil, err
@@ -402,21 +481,29 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 	return rep, nil
 }
 
-// ProfileRow is one row of the profiles export.
+// ProfileRow is one row of the profiles export of a run with noisy
+// sizes: no exact size.
 type ProfileRow struct {
 	CohortID    int64  `parquet:"cohort_id"`
-	Size        int64  `parquet:"size"`
-	NoisySize   *int64 `parquet:"noisy_size,optional"`
+	NoisySize   int64  `parquet:"noisy_size"`
 	Centroid    string `parquet:"centroid"`     // JSON: feature -> mean in original units
 	TopFeatures string `parquet:"top_features"` // JSON list
 	Explanation string `parquet:"explanation"`
 	Note        string `parquet:"note"`
 }
 
-func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, fpr float64, rep *Report) error {
-	if err := writeContributors(ctx, out, f.Subjects, fpr, rep); err != nil {
-		return err
-	}
+// ExactProfileRow is one row of the profiles export of a run without
+// noisy sizes (not DP): the exact size.
+type ExactProfileRow struct {
+	CohortID    int64  `parquet:"cohort_id"`
+	Size        int64  `parquet:"size"`
+	Centroid    string `parquet:"centroid"`
+	TopFeatures string `parquet:"top_features"`
+	Explanation string `parquet:"explanation"`
+	Note        string `parquet:"note"`
+}
+
+func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, rep *Report) error {
 	var rows []dataset.CohortAssignment
 	for _, c := range cohorts {
 		for _, i := range c.Members {
@@ -441,32 +528,49 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 	if err := out.PutFile(ctx, "assignments.csv", buf.Bytes(), int64(len(rows))); err != nil {
 		return err
 	}
-	prows := make([]ProfileRow, len(rep.Profiles))
+	// Profiles: with noisy sizes the noisy size only (the exact one is in
+	// the steward report), else the exact size.
+	profiles := rep.releasedProfiles()
+	noisy := rep.noisy()
 	buf.Reset()
 	cw = csv.NewWriter(&buf)
-	cw.Write([]string{"cohort_id", "size", "noisy_size", "explanation", "note", "centroid", "top_features"})
-	for i, p := range rep.Profiles {
+	sizeCol := "size"
+	if noisy {
+		sizeCol = "noisy_size"
+	}
+	cw.Write([]string{"cohort_id", sizeCol, "explanation", "note", "centroid", "top_features"})
+	var prows []ProfileRow
+	var erows []ExactProfileRow
+	for _, p := range profiles {
 		cj, _ := json.Marshal(p.Centroid)
 		tj, _ := json.Marshal(p.Top)
-		prows[i] = ProfileRow{CohortID: int64(p.CohortID), Size: int64(p.Size), NoisySize: p.NoisySize, Centroid: string(cj), TopFeatures: string(tj), Explanation: p.Explanation, Note: p.Note}
-		noisy := ""
-		if p.NoisySize != nil {
-			noisy = strconv.FormatInt(*p.NoisySize, 10)
+		size := int64(p.Size)
+		if noisy {
+			size = *p.NoisySize
+			prows = append(prows, ProfileRow{CohortID: int64(p.CohortID), NoisySize: size, Centroid: string(cj), TopFeatures: string(tj), Explanation: p.Explanation, Note: p.Note})
+		} else {
+			erows = append(erows, ExactProfileRow{CohortID: int64(p.CohortID), Size: size, Centroid: string(cj), TopFeatures: string(tj), Explanation: p.Explanation, Note: p.Note})
 		}
-		cw.Write([]string{strconv.Itoa(p.CohortID), strconv.Itoa(p.Size), noisy, p.Explanation, p.Note, string(cj), string(tj)})
+		cw.Write([]string{strconv.Itoa(p.CohortID), strconv.FormatInt(size, 10), p.Explanation, p.Note, string(cj), string(tj)})
 	}
 	cw.Flush()
-	if err := dataset.PutParquet(ctx, out, "profiles.parquet", prows); err != nil {
+	var err error
+	if noisy {
+		err = dataset.PutParquet(ctx, out, "profiles.parquet", prows)
+	} else {
+		err = dataset.PutParquet(ctx, out, "profiles.parquet", erows)
+	}
+	if err != nil {
 		return err
 	}
-	if err := out.PutFile(ctx, "profiles.csv", buf.Bytes(), int64(len(prows))); err != nil {
+	if err := out.PutFile(ctx, "profiles.csv", buf.Bytes(), int64(len(profiles))); err != nil {
 		return err
 	}
-	js, _ := json.MarshalIndent(rep.Profiles, "", "  ")
-	if err := out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(prows))); err != nil {
+	js, _ := json.MarshalIndent(profiles, "", "  ")
+	if err := out.PutFile(ctx, "profiles.json", append(js, '\n'), int64(len(profiles))); err != nil {
 		return err
 	}
-	return writePlots(ctx, out, f, rep.Profiles)
+	return writePlots(ctx, out, f, profiles)
 }
 
 // writePlots adds the cohort sizes and the centroid map as PNG files. The
@@ -491,7 +595,7 @@ func writePlots(ctx context.Context, out *dataset.Output, f *Features, profiles 
 		for j, n := range f.Names {
 			cents[i][j] = math.Log1p(math.Max(0, p.Centroid[n.Name]))
 		}
-		sizes[i] = float64(p.Size)
+		sizes[i] = float64(p.Size) // 0 in releases with noisy sizes
 		if p.NoisySize != nil {
 			sizes[i] = float64(*p.NoisySize)
 		}
@@ -511,7 +615,7 @@ func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (
 // was read; from here on only released quantities leave the run, except
 // each consented subject's own assignment (computed from the released
 // centres and the subject's own features).
-func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features, ix *privacy.ConsentIndex, build, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time) (*Report, error) {
+func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features, ix *privacy.ConsentIndex, build, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time, opt dataset.URLOptions) (*Report, error) {
 	k, _ := strconv.Atoi(cfg.KMeans.K)
 	// Which category is most common in a hash bucket is a count of the
 	// data: DP runs name buckets by number only.
@@ -560,20 +664,9 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	if err != nil {
 		return nil, err
 	}
-	return exportRun(ctx, ref, cfg, pol, feats, cohorts, &Result{Dist: dist}, ix, build, export, rep, start, map[string]string{"dp": "true"})
+	return exportRun(ctx, ref, cfg, pol, feats, cohorts, &Result{Dist: dist}, ix, build, export, rep, start, map[string]string{"dp": "true"}, opt)
 }
 
-// writeContributors records every subject with features, exported or
-// suppressed, in a Bloom filter beside the exports: each of them shaped the
-// centres, so an erasure of any of them concerns this output.
-func writeContributors(ctx context.Context, out *dataset.Output, subjects []string, fpr float64, rep *Report) error {
-	c, err := lineage.WriteContributors(ctx, out, subjects, fpr)
-	if err != nil {
-		return err
-	}
-	rep.Contributors = &Contributors{File: c.Filter, Subjects: c.Subjects, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes}
-	return nil
-}
-
-// ContributorsFile is the name of the contributors filter in an output.
+// ContributorsFile is the name of the contributors filter in a steward
+// report.
 const ContributorsFile = lineage.ContributorsFile

@@ -49,7 +49,9 @@ func TestRunEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Subjects == 0 || rep.Cohorts == 0 || rep.Exported == 0 || rep.Spent == nil || rep.Filter.RowsKept == 0 {
+	// Without DP k-means, noisy sizes are no DP release: nothing is
+	// charged, and the run says it is not DP.
+	if rep.Subjects == 0 || rep.Cohorts == 0 || rep.Exported == 0 || rep.Spent != nil || rep.NotDP == "" || rep.Filter.RowsKept == 0 {
 		t.Fatalf("report %+v", rep)
 	}
 	// No cohort below the floor; noisy sizes present.
@@ -63,12 +65,12 @@ func TestRunEndToEnd(t *testing.T) {
 	store, _ := dataset.NewFileStore(dir)
 	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
-	if err != nil || len(m.Files) != 11 {
+	if err != nil || len(m.Files) != 10 || m.Class != dataset.ClassRelease {
 		t.Fatalf("manifest %+v, %v", m, err)
 	}
 	sheet := datasheet(t, rep)
 	for _, want := range []string{"## Motivation", "## Composition", "## Collection process", "## Preprocessing", "## Uses", "## Distribution", "## Maintenance and retention",
-		fmt.Sprintf("%d exported customers", rep.Exported), fmt.Sprintf("describe %d customers", rep.Subjects), "within 180 days", "contributors.bloom"} {
+		"There are 5 cohorts.", "not differentially private", "no privacy budget was charged", "within 180 days", "kept by the data steward"} {
 		if !strings.Contains(sheet, want) {
 			t.Errorf("datasheet lacks %q:\n%s", want, sheet)
 		}
@@ -142,9 +144,23 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("cohort purity %.2f is not well above chance %.2f: %v", purity, chance, byCohort)
 	}
 	t.Logf("cohort purity %.2f (chance %.2f), silhouette %.3f", purity, chance, rep.Silhouette)
-	// The budget ledger recorded the noisy sizes; a budget too small for
-	// another run refuses it before anything is read or written.
-	cfg.Budget.Policy.Epsilon = 0.3
+	for _, bad := range []string{fmt.Sprintf("%d exported customers", rep.Exported), fmt.Sprintf("describe %d customers", rep.Subjects), "contributors.bloom"} {
+		if strings.Contains(sheet, bad) {
+			t.Errorf("datasheet of a run with noisy sizes gives %q", bad)
+		}
+	}
+	if n := ledgerLen(t, dir); n != 0 {
+		t.Errorf("a run without DP k-means charged the budget: %d records", n)
+	}
+	// Under DP k-means the ledger records the release; a budget too small
+	// for another run refuses it before anything is read or written.
+	cfg.Privacy = &DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
+	cfg.Budget.Dataset = "shop"
+	dp1, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil || dp1.Spent == nil {
+		t.Fatalf("DP run: %+v, %v", dp1, err)
+	}
+	cfg.Budget.Policy.Epsilon = 1.1 * dp1.Spent.Epsilon // two runs compose to more (about √2 times)
 	before, _ := os.ReadDir(filepath.Join(dir, "out", "dt=2026-11-27"))
 	if _, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil); !errors.Is(err, budget.ErrExhausted) {
 		t.Errorf("second run on a small budget: %v, want ErrExhausted", err)
@@ -221,12 +237,13 @@ func TestExplain(t *testing.T) {
 func TestConfigErrors(t *testing.T) {
 	dir := t.TempDir()
 	for name, doc := range map[string]string{
-		"unknown key":     "events: a\noutput: b\ncolour: red\n",
-		"no events":       "output: b\n",
-		"bad k":           "events: a\noutput: b\nkmeans: {k: many}\n",
-		"bad auto range":  "events: a\noutput: b\nkmeans: {k: auto, k_min: 5, k_max: 3}\n",
-		"noise no budget": "events: a\noutput: b\nnoisy_sizes_sigma: 3\n",
-		"bad budget":      "events: a\noutput: b\nnoisy_sizes_sigma: 3\nbudget: {ledger: l, epsilon: -1, delta: 1e-6}\n",
+		"unknown key":    "events: a\noutput: b\ncolour: red\n",
+		"no events":      "output: b\n",
+		"bad k":          "events: a\noutput: b\nkmeans: {k: many}\n",
+		"bad auto range": "events: a\noutput: b\nkmeans: {k: auto, k_min: 5, k_max: 3}\n",
+		"dp no budget":   "events: a\noutput: b\nkmeans: {k: \"3\"}\nnoisy_sizes_sigma: 3\nprivacy: {epsilon: 1, delta: 1.0e-6}\n",
+		"floor":          "events: a\noutput: b\ncohort_floor: {min_size: -5}\n",
+		"bad budget":     "events: a\noutput: b\nnoisy_sizes_sigma: 3\nbudget: {ledger: l, epsilon: -1, delta: 1e-6}\n",
 	} {
 		p := filepath.Join(dir, "c.yaml")
 		os.WriteFile(p, []byte(doc), 0o644)

@@ -14,8 +14,9 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 )
 
-// PlotSizes draws the cohort sizes (and noisy sizes when released) as a
-// bar chart, PNG.
+// PlotSizes draws the cohort sizes as a bar chart, PNG: the noisy sizes
+// when they are released (never the exact ones beside them), else the
+// exact sizes of a run that is not DP.
 func PlotSizes(profiles []Profile) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = "Cohort sizes"
@@ -33,26 +34,19 @@ func PlotSizes(profiles []Profile) ([]byte, error) {
 		names[i] = fmt.Sprintf("cohort %d", pr.CohortID)
 	}
 	w := vg.Points(14)
-	bars, err := plotter.NewBarChart(sizes, w)
+	label, shown, c := "size (exact; not DP)", sizes, color.RGBA{R: 55, G: 110, B: 180, A: 255}
+	if hasNoisy {
+		label, shown, c = "noisy size (released)", noisy, color.RGBA{R: 230, G: 140, B: 40, A: 255}
+		sizes = make(plotter.Values, len(profiles))
+	}
+	bars, err := plotter.NewBarChart(shown, w)
 	if err != nil {
 		return nil, err
 	}
-	bars.Color = color.RGBA{R: 55, G: 110, B: 180, A: 255}
+	bars.Color = c
 	bars.LineStyle.Width = 0
 	p.Add(bars)
-	p.Legend.Add("size", bars)
-	if hasNoisy {
-		bars.Offset = -w / 2
-		nb, err := plotter.NewBarChart(noisy, w)
-		if err != nil {
-			return nil, err
-		}
-		nb.Offset = w / 2
-		nb.Color = color.RGBA{R: 230, G: 140, B: 40, A: 255}
-		nb.LineStyle.Width = 0
-		p.Add(nb)
-		p.Legend.Add("noisy size (released)", nb)
-	}
+	p.Legend.Add(label, bars)
 	// Room above the bars for the legend.
 	top := 0.0
 	for i := range sizes {

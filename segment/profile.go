@@ -164,8 +164,13 @@ func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohor
 			if len(p.Top) == 4 || math.Abs(z[j]) < 0.5 {
 				break
 			}
-			p.Top = append(p.Top, TopFeature{Feature: f.Names[j].Name, Description: f.Names[j].Description, Z: round2(z[j]),
-				Value: round2(orig(j, float64(row[j]))), Population: round2(orig(j, mean[j]))})
+			// A difference in scaled units that vanishes in original
+			// units (both clipped to 0) explains nothing.
+			v, pop := round2(orig(j, float64(row[j]))), round2(orig(j, mean[j]))
+			if v == pop {
+				continue
+			}
+			p.Top = append(p.Top, TopFeature{Feature: f.Names[j].Name, Description: f.Names[j].Description, Z: round2(z[j]), Value: v, Population: pop})
 		}
 		p.Explanation = explain(p.Top, f.Names)
 		out = append(out, p)
@@ -260,8 +265,10 @@ func ApplyFloor(x *Matrix, labels []int32, k int, fl Floor) ([]Cohort, []int, er
 
 // Profile describes a cohort for people.
 type Profile struct {
-	CohortID    int                `json:"cohort_id"`
-	Size        int                `json:"size"`
+	CohortID int `json:"cohort_id"`
+	// Size is exact: with noisy sizes it is left out of the release (0)
+	// and kept in the steward report.
+	Size        int                `json:"size,omitempty"`
 	NoisySize   *int64             `json:"noisy_size,omitempty"`
 	Centroid    map[string]float64 `json:"centroid"` // mean of each feature in original units
 	Top         []TopFeature       `json:"top_features"`
@@ -316,6 +323,9 @@ func Profiles(f *Features, cohorts []Cohort) []Profile {
 		for _, j := range order {
 			if len(p.Top) == 4 || math.Abs(z[j]) < 0.5 {
 				break
+			}
+			if round2(raw[j]) == round2(pop[j]) {
+				continue // no difference to show
 			}
 			p.Top = append(p.Top, TopFeature{Feature: f.Names[j].Name, Description: f.Names[j].Description, Z: round2(z[j]), Value: round2(raw[j]), Population: round2(pop[j])})
 		}

@@ -41,6 +41,11 @@ type JobConfig struct {
 	// ContributorsFPR is the false-positive rate of the filter of the
 	// subjects whose data trained the model (contributors.bloom).
 	ContributorsFPR float64 `yaml:"contributors_fpr"`
+	// StewardKeyFile is the file of the steward key that keys the
+	// contributors filter; empty: $VEIL_STEWARD_KEY_FILE, else
+	// $VEIL_STEWARD_KEY (lineage.LoadStewardKey), else a random key of the
+	// filter's own, kept beside it in the steward report.
+	StewardKeyFile string `yaml:"steward_key_file"`
 	// Steward is the URL of the steward reports (exact counts, evaluation,
 	// diagnostics, the contributors filter); default: _steward next to the
 	// output (release.StewardURL). Pipelines set STATE/steward.

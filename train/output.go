@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"os"
 	"path"
 	"slices"
 	"sync"
@@ -120,7 +121,11 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 	rep.Steward = st.Location()
 	meta := map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "train"}
 	err = func() error {
-		c, err := lineage.WriteContributors(ctx, st.Output(), contributors, cfg.ContributorsFPR)
+		key, err := lineage.LoadStewardKey(cfg.StewardKeyFile, os.Getenv)
+		if err != nil {
+			return err
+		}
+		c, err := lineage.WriteContributors(ctx, st.Output(), contributors, lineage.ContributorsFilter{RunID: rep.RunID, FPR: cfg.ContributorsFPR, Key: key})
 		if err != nil {
 			return err
 		}

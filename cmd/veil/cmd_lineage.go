@@ -149,7 +149,7 @@ changed (the first is named).`,
 
 func newLineageImpactCmd(env *Env) *cobra.Command {
 	var lf lineageFlags
-	var subject string
+	var subject, keyFile string
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "impact --subject TOKEN",
@@ -158,7 +158,13 @@ func newLineageImpactCmd(env *Env) *cobra.Command {
 (a Bloom filter) of every completed run and list the runs and outputs that
 may hold the subject's data: what an erasure request must purge or
 retrain. A run not listed certainly did not use the subject; a listed one
-did, or is a false positive at the stated rate.`,
+did, or is a false positive at the stated rate.
+
+The filters are keyed (HMAC-SHA-256) and kept in the runs' steward reports:
+testing a token needs the steward key the runs were made with, from
+--steward-key-file, $VEIL_STEWARD_KEY_FILE or $VEIL_STEWARD_KEY (hex or
+base64). A run made without a steward key keeps a random key of its own
+beside its filter, in the steward report.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			if subject == "" {
@@ -168,7 +174,11 @@ did, or is a false positive at the stated rate.`,
 			if err != nil {
 				return err
 			}
-			hits, checked, missing, err := g.Impact(cmd.Context(), subject, env.urlOptions())
+			key, err := lineage.LoadStewardKey(keyFile, env.Getenv)
+			if err != nil {
+				return err
+			}
+			hits, checked, missing, err := g.Impact(cmd.Context(), subject, key, env.urlOptions())
 			if err != nil {
 				return err
 			}
@@ -192,6 +202,7 @@ did, or is a false positive at the stated rate.`,
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&subject, "subject", "", "the subject's pseudonymous token")
+	cmd.Flags().StringVar(&keyFile, "steward-key-file", "", "file of the steward key that keys the contributors filters (default $VEIL_STEWARD_KEY_FILE)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }

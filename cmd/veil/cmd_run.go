@@ -127,6 +127,14 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		return err
 	}
 	log.Info(res.Message, "run_id", res.RunID, "no_op", res.NoOp, "seconds", res.Seconds)
+	// What is printed sits beside the releases: segmentation steps show
+	// their public report (no exact counts when noisy sizes are released;
+	// those are in the steward report).
+	for i := range res.Steps {
+		if r := res.Steps[i].Segment; r != nil {
+			res.Steps[i].Segment = r.Public()
+		}
+	}
 	if o.asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -148,8 +156,15 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 			fmt.Fprintf(env.Stdout, "    steward report: %s\n", r.Steward)
 		}
 		if r := s.Segment; r != nil && !s.Skipped {
+			if r.NotDP != "" {
+				fmt.Fprintf(env.Stdout, "    %s\n", r.NotDP)
+			}
 			for _, p := range r.Profiles {
-				fmt.Fprintf(env.Stdout, "    cohort %d (%d): %s\n", p.CohortID, p.Size, p.Explanation)
+				size := fmt.Sprint(p.Size)
+				if p.NoisySize != nil {
+					size = fmt.Sprintf("about %d", *p.NoisySize)
+				}
+				fmt.Fprintf(env.Stdout, "    cohort %d (%s): %s\n", p.CohortID, size, p.Explanation)
 			}
 		}
 	}

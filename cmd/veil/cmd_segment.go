@@ -95,33 +95,51 @@ veil-beam prepare writes the same table on a Beam runner.`,
 	return cmd
 }
 
-func printSegmentReport(env *Env, rep *segment.Report, asJSON bool) error {
+// printSegmentReport prints the run's public report: with noisy sizes no
+// exact count (those are in the steward report, whose location it names).
+func printSegmentReport(env *Env, full *segment.Report, asJSON bool) error {
+	rep := full.Public()
 	if asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "segmentation run %s for %s: %d subjects (%d events) from %d rows read\n", rep.RunID, rep.LogicalDate, rep.Subjects, rep.Events, rep.Filter.RowsRead)
-	if d := rep.DP; d != nil {
-		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %g (%s), %d iterations, noise σ %.3g, clip radius %g (%d subjects clipped); objective %.2f× non-private\n",
-			rep.K, d.Epsilon, d.Delta, d.Accountant, d.Iterations, d.Sigma, d.ClipRadius, d.Clipped, d.NormalizedObjective)
-		fmt.Fprintf(w, "%d cohorts after the floor on noisy sizes (%d subjects suppressed)\n", rep.Cohorts, rep.Suppressed)
+	exact := rep == full // Public returns the report itself when it has no noisy sizes
+	if exact {
+		fmt.Fprintf(w, "segmentation run %s for %s: %d subjects (%d events) from %d rows read\n", rep.RunID, rep.LogicalDate, rep.Subjects, rep.Events, rep.Filter.RowsRead)
 	} else {
+		fmt.Fprintf(w, "segmentation run %s for %s\n", rep.RunID, rep.LogicalDate)
+	}
+	if rep.NotDP != "" {
+		fmt.Fprintf(w, "%s\n", rep.NotDP)
+	}
+	if d := rep.DP; d != nil {
+		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %g (%s), %d iterations, noise σ %.3g, clip radius %g\n",
+			rep.K, d.Epsilon, d.Delta, d.Accountant, d.Iterations, d.Sigma, d.ClipRadius)
+		fmt.Fprintf(w, "%d cohorts after the floor on noisy sizes\n", rep.Cohorts)
+	} else if exact {
 		fmt.Fprintf(w, "k=%d, inertia %.4g after %d iterations, silhouette %.3f; %d cohorts after the floor (%d subjects suppressed)\n",
 			rep.K, rep.Inertia, rep.Iterations, rep.Silhouette, rep.Cohorts, rep.Suppressed)
+	} else {
+		fmt.Fprintf(w, "k=%d after %d iterations; %d cohorts after the floor\n", rep.K, rep.Iterations, rep.Cohorts)
 	}
 	for _, p := range rep.Profiles {
 		size := strconv.Itoa(p.Size)
 		if p.NoisySize != nil {
-			size = fmt.Sprintf("%d (noisy %d)", p.Size, *p.NoisySize)
+			size = fmt.Sprintf("about %d", *p.NoisySize)
 		}
 		fmt.Fprintf(w, "  cohort %d, %s subjects: %s\n", p.CohortID, size, p.Explanation)
 		if p.Note != "" {
 			fmt.Fprintf(w, "    (%s)\n", p.Note)
 		}
 	}
-	fmt.Fprintf(w, "exported %d assignments (not exported: %v) to %s\n", rep.Exported, rep.NotExported, rep.Output)
+	if exact {
+		fmt.Fprintf(w, "exported %d assignments (not exported: %v) to %s\n", rep.Exported, rep.NotExported, rep.Output)
+	} else {
+		fmt.Fprintf(w, "exported to %s\n", rep.Output)
+	}
+	fmt.Fprintf(w, "steward report (exact counts, contributors filter; steward only): %s\n", rep.StewardReport)
 	return nil
 }
 
@@ -323,6 +341,9 @@ veil-beam assign does the same on a Beam runner.`,
 			cfg, err := segment.LoadConfig(configFile)
 			if err != nil {
 				return usageIfConfig(err)
+			}
+			if err := segment.RefusePrivacy(cfg, "assign"); err != nil {
+				return usagef(err)
 			}
 			m, err := segment.ReadModel(cmd.Context(), model, env.urlOptions())
 			if err != nil {

@@ -61,7 +61,8 @@ steps:
       kmeans: {k: "3", seed: 1}
       cohort_floor: {min_size: 30, small: merge}
       noisy_sizes_sigma: 3
-      budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: 5, delta: 1.0e-6, period: total}
+      privacy: {epsilon: 1, delta: 1.0e-6, accountant: rdp}
+      budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: 10, delta: 1.0e-5, period: total}
   - name: more
     depends_on: [cohorts]
     segment:

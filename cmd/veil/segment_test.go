@@ -199,3 +199,20 @@ func TestExportsRecheck(t *testing.T) {
 		t.Errorf("metrics:\n%s", metrics)
 	}
 }
+
+// veil segment fit and assign refuse a job with a privacy section (exit
+// 2): they have no DP k-means, and their model holds exact statistics.
+func TestSegmentFitRefusesPrivacy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dp.yaml")
+	os.WriteFile(cfg, []byte("events: "+dir+"/events\noutput: "+dir+"/out\nkmeans: {k: \"3\"}\nnoisy_sizes_sigma: 3\nprivacy: {epsilon: 1, delta: 1.0e-6}\nbudget: {ledger: "+dir+"/ledger, epsilon: 5, delta: 1.0e-5}\n"), 0o644)
+	if code, _, msg := run(t, "segment", "fit", "--config", cfg, "--prepared", dir+"/prepared", "--model", dir+"/model.json"); code != 2 || !strings.Contains(msg, "DP k-means") {
+		t.Errorf("fit: exit %d: %s", code, msg)
+	}
+	if code, _, msg := run(t, "segment", "assign", "--config", cfg, "--logical-date", "2026-11-27", "--prepared", dir+"/prepared", "--model", dir+"/model.json"); code != 2 {
+		t.Errorf("assign: exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger")); err == nil {
+		t.Error("a refused fit or assign touched the ledger")
+	}
+}
