@@ -98,7 +98,7 @@ func UnmarshalCheckpoint(data []byte) (*Checkpoint, error) {
 // a checkpoint is only resumed by the same training.
 func (c Config) fingerprint() string {
 	k := c
-	k.Workers, k.source = 0, nil
+	k.Workers, k.source, k.stepHook = 0, nil, nil
 	s := sha256.Sum256(fmt.Appendf(nil, "%+v", k))
 	return fmt.Sprintf("%x", s[:12])
 }

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -148,7 +149,6 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	for i := range accs {
 		accs[i] = make([]float64, len(m.P)+nStats)
 	}
-	noise := make([]float64, len(m.P)+nStats)
 	grad := make([]float64, len(m.P))
 	expected := plan.SamplingRate * float64(len(d.Subjects))
 	sampler := rand.New(newSource())
@@ -205,11 +205,17 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 				sum[i] += v
 			}
 		}
+		var exact []float64
+		if cfg.stepHook != nil {
+			exact = slices.Clone(sum)
+		}
 		if private && !cfg.brokenNoNoise {
-			dp.GaussianParallel(noise, plan.NoiseMultiplier*cfg.Clip, newSource)
-			for i := range sum {
-				sum[i] += noise[i]
-			}
+			// Fresh noise every step, added straight into this step's sum:
+			// nothing of an earlier step's noise is carried over.
+			dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+		}
+		if cfg.stepHook != nil {
+			cfg.stepHook(step, exact, sum)
 		}
 		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
 		inv := 1 / expected

@@ -36,6 +36,9 @@ type Config struct {
 	// brokenNoNoise skips the noise while the plan still claims its ε: a
 	// deliberately broken trainer, for the privacy audit's tests only.
 	brokenNoNoise bool
+	// stepHook, when set, is called at every step with the exact clipped
+	// sum and the released (noisy) sum, before the update. Tests only.
+	stepHook func(step int, exact, released []float64)
 }
 
 // DefaultConfig returns the defaults above.

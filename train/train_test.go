@@ -36,7 +36,7 @@ func planted(subjects, items, groups, per int, seed uint64) *Data {
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Dim, c.Workers, c.Accountant = 16, 2, "rdp"
-	c.source = func() rand.Source { return rand.NewPCG(7, 7) }
+	c.source = countingSource(7)
 	return c
 }
 
