@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync/atomic"
 	"testing"
 
@@ -74,6 +75,33 @@ func TestPerStepNoise(t *testing.T) {
 		}
 		if r := xy / math.Sqrt(xx*yy); math.Abs(r)*math.Sqrt(n) > 6 {
 			t.Errorf("steps %d and %d: noise correlation %.3f, want ≈ 0 (|r|√n ≤ 6)", step, step+1, r)
+		}
+	}
+}
+
+// TestSplitNeighbours removes one subject: every other subject's random
+// holdout stays exactly as it was (each subject's shuffle is keyed by its
+// own token, not drawn from a stream shared in sorted order).
+func TestSplitNeighbours(t *testing.T) {
+	d := planted(60, 40, 3, 15, 9)
+	_, test := d.Split(0, 0.3, true, 1)
+	for _, drop := range []int{0, 7, 59} {
+		nb := &Data{Items: d.Items}
+		for s := range d.Subjects {
+			if s != drop {
+				nb.Subjects = append(nb.Subjects, d.Subjects[s])
+				nb.Rows = append(nb.Rows, d.Rows[s])
+			}
+		}
+		_, test2 := nb.Split(0, 0.3, true, 1)
+		for s2, id := range nb.Subjects {
+			s := s2
+			if s2 >= drop {
+				s++
+			}
+			if id != d.Subjects[s] || !slices.Equal(test[s], test2[s2]) {
+				t.Fatalf("without subject %d, subject %s holds out %v, with it %v", drop, id, test2[s2], test[s])
+			}
 		}
 	}
 }
