@@ -30,6 +30,10 @@ type Checkpoint struct {
 	Clipped   int64   `json:"clipped"`
 	NormSum   float64 `json:"norm_sum"`
 	Seconds   float64 `json:"seconds"`
+	// ItemIDs and NoisySubjects are the run's released item universe and
+	// noisy subject count, so that a resumed run does not release them again.
+	ItemIDs       []string `json:"item_ids,omitempty"`
+	NoisySubjects float64  `json:"noisy_subjects,omitempty"`
 
 	P, M1, M2 []float64 `json:"-"`
 }

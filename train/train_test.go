@@ -50,7 +50,7 @@ func fitEval(t *testing.T, tr *Data, test [][]int32, cfg Config) (Metrics, *Stat
 	if err != nil {
 		t.Fatal(err)
 	}
-	met, err := Evaluate(tr, test, ModelRanker(m), 2)
+	met, err := Evaluate(tr, test, ModelRanker(m, tr.Items), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

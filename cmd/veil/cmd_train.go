@@ -253,10 +253,10 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: time.Now().UTC(), Accountant: cfg.Accountant,
 			Policy: budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}}
 		if cfg.Private() {
-			req.Events = append(req.Events, plan.Event())
+			req.Events = append(req.Events, plan.Events()...)
 		}
 		for _, p := range curve {
-			req.Events = append(req.Events, p.Event())
+			req.Events = append(req.Events, p.Events()...)
 		}
 		rec, err := budget.Open(store, "").Spend(ctx, req)
 		if err != nil {

@@ -356,10 +356,10 @@ func TestPureDelta(t *testing.T) {
 		t.Fatal(err)
 	}
 	relClose(t, "rdp epsilon", got.Epsilon, want.Epsilon, 1e-12)
-	// A target δ that the pure δ uses up is an error, for both.
+	// A target δ that the pure δ uses up has no finite ε, for both.
 	for _, name := range []string{"rdp", "pld"} {
-		if _, err := Spent(name, 0.04, g, pd); !errors.Is(err, ErrParam) {
-			t.Errorf("%s: pure δ 0.05 above the target 0.04: %v", name, err)
+		if r, err := Spent(name, 0.04, g, pd); err != nil || !math.IsInf(r.Epsilon, 1) {
+			t.Errorf("%s: pure δ 0.05 above the target 0.04: %+v, %v", name, r, err)
 		}
 	}
 	if err := (Event{Mechanism: PureDelta, Delta: 1, Count: 1}).Validate(); !errors.Is(err, ErrParam) {

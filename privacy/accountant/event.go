@@ -33,7 +33,8 @@ const (
 	// bad event outside the other events' privacy loss (the thresholding of
 	// DP partition selection: an item only one subject holds is released
 	// with probability at most Delta). Accountants subtract Count·Delta
-	// from the target δ before they convert the other events to ε.
+	// from the target δ before they convert the other events to ε (+Inf
+	// when nothing is left).
 	PureDelta Mechanism = "pure_delta"
 )
 
@@ -98,18 +99,17 @@ func CheckDelta(delta float64) error {
 }
 
 // remainingDelta is the δ left for the privacy-loss events when the pure-δ
-// events have taken pure out of delta.
-func remainingDelta(delta, pure float64) (float64, error) {
+// events have taken pure out of delta; ok is false when nothing is left:
+// no finite ε holds at delta (accountants report +Inf, so that a budget
+// check refuses the spend as exhausted).
+func remainingDelta(delta, pure float64) (rest float64, ok bool, err error) {
 	if err := CheckDelta(delta); err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if pure == 0 {
-		return delta, nil
+	if rest = delta - pure; rest > 0 {
+		return rest, true, nil
 	}
-	if r := delta - pure; r > 0 {
-		return r, nil
-	}
-	return 0, fmt.Errorf("%w: delta %v does not cover the pure δ %v of the events", ErrParam, delta, pure)
+	return 0, false, nil
 }
 
 // Result is an (ε, δ) guarantee.

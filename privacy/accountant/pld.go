@@ -52,9 +52,12 @@ func (a *PLD) Compose(e Event) error {
 // Epsilon composes the events and returns the smallest ε whose δ is at most
 // delta, the larger over the remove and add directions.
 func (a *PLD) Epsilon(delta float64) (Result, error) {
-	rest, err := remainingDelta(delta, a.pure)
+	rest, ok, err := remainingDelta(delta, a.pure)
 	if err != nil {
 		return Result{}, err
+	}
+	if !ok {
+		return Result{Accountant: "pld", Epsilon: math.Inf(1), Delta: delta}, nil
 	}
 	if !(a.Interval > 0) {
 		return Result{}, fmt.Errorf("%w: discretization interval %v", ErrParam, a.Interval)

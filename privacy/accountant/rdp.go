@@ -75,9 +75,12 @@ func (a *RDP) Compose(e Event) error {
 // Epsilon converts the accumulated RDP to ε at delta, with the optimal
 // order.
 func (a *RDP) Epsilon(delta float64) (Result, error) {
-	rest, err := remainingDelta(delta, a.pure)
+	rest, ok, err := remainingDelta(delta, a.pure)
 	if err != nil {
 		return Result{}, err
+	}
+	if !ok {
+		return Result{Accountant: "rdp", Epsilon: math.Inf(1), Delta: delta}, nil
 	}
 	eps, order := rdpToEpsilon(a.orders, a.rdp, rest)
 	return Result{Accountant: "rdp", Epsilon: eps, Delta: delta, Order: order}, nil
