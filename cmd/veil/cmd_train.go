@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -115,6 +116,7 @@ func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
 
 type mfOptions struct {
 	in, epsilon, ledger, curvePNG string
+	catalog, out                  string
 	delta, budgetEps, budgetDelta float64
 	cfg                           train.Config
 	eventTypes                    []string
@@ -172,6 +174,8 @@ compare veil with other tools.`,
 	f := cmd.Flags()
 	f.StringVar(&o.in, "in", "", "interactions file (CSV or Parquet), path or URL")
 	f.StringVar(&o.epsilon, "epsilon", "", "target ε, or inf for no privacy")
+	f.StringVar(&o.catalog, "catalog", "", "public product catalog (catalog contract) fixing the item universe; default: DP partition selection")
+	f.StringVar(&o.out, "out", "", "directory to write the released files to: item factors, recommendations, model card")
 	f.StringSliceVar(&o.eventTypes, "event-types", nil, "keep only rows with these event_type values (default: all rows)")
 	f.Float64Var(&o.delta, "delta", 0, "target δ (default: 1e-6 or below 1/subjects)")
 	f.IntVar(&o.cfg.Dim, "dim", o.cfg.Dim, "factor dimension")
@@ -221,6 +225,11 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	d, err := train.ReadFile(ctx, o.in, o.eventTypes, env.urlOptions())
 	if err != nil {
 		return err
+	}
+	if o.catalog != "" {
+		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, env.urlOptions()); err != nil {
+			return err
+		}
 	}
 	rep := &mfReport{Input: o.in, Subjects: len(d.Subjects), Items: len(d.Items), Interactions: d.Interactions(), Private: cfg.Private(), LoadSeconds: time.Since(start).Seconds()}
 	cfg.Delta = o.delta
@@ -274,6 +283,11 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return err
 	}
 	rep.Training, rep.Eval, rep.Curve = x.Stats, x.Eval, x.Curve
+	if o.out != "" {
+		if err := writeMFRelease(ctx, env, o.out, d, x.Model, cfg, plan); err != nil {
+			return err
+		}
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	if o.curvePNG != "" {
 		if err := os.WriteFile(o.curvePNG, x.CurvePNG, 0o644); err != nil {
@@ -342,4 +356,70 @@ writes the same table on a Beam runner.`,
 	cmd.Flags().IntVar(&shards, "shards", 8, "files of the table (subjects split by a hash of their token)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// mfCard is the public model card of veil train mf: settings and the
+// guarantee only (no count or evaluation of the private data).
+type mfCard struct {
+	Model     string       `json:"model"`
+	Private   bool         `json:"private"`
+	Epsilon   *float64     `json:"epsilon"`
+	Delta     float64      `json:"delta,omitempty"`
+	Unit      string       `json:"unit,omitempty"`
+	Plan      train.Plan   `json:"plan"`
+	Settings  train.Config `json:"settings"`
+	Items     int          `json:"items"` // of the model: the catalog's or DP-selected
+	ItemsFrom string       `json:"items_from"`
+}
+
+// writeMFRelease writes what veil train mf releases under dir: the item
+// factors, each subject's top 20 and the public model card, committed by a
+// manifest.
+func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m *train.Model, cfg train.Config, plan train.Plan) error {
+	ref, err := dataset.ParseRef(ctx, dir, env.urlOptions())
+	if err != nil {
+		return err
+	}
+	out, err := dataset.NewOutput(ctx, ref.Store, ref.Key, nil, "veil train mf")
+	if err != nil {
+		return err
+	}
+	card := mfCard{Model: "implicit-feedback matrix factorization, item factors by DP-SGD", Private: cfg.Private(), Plan: plan, Settings: cfg, Items: len(m.Items), ItemsFrom: "all items of the input (no privacy)"}
+	if !cfg.Private() {
+		card.Settings.Epsilon = 0 // JSON has no ∞; "private": false says it
+	}
+	if cfg.Private() {
+		e := plan.Epsilon
+		card.Epsilon, card.Delta, card.Unit = &e, plan.Delta, "subject"
+		card.ItemsFrom = "DP partition selection"
+	}
+	if len(cfg.Catalog) > 0 {
+		card.ItemsFrom = "the public catalog"
+	}
+	err = func() error {
+		if err := dataset.PutParquet(ctx, out, train.FactorsFile, m.Factors()); err != nil {
+			return err
+		}
+		recs, err := train.Recommend(d, m, 20, 0)
+		if err != nil {
+			return err
+		}
+		if err := dataset.PutParquet(ctx, out, train.RecommendationsFile, recs); err != nil {
+			return err
+		}
+		js, err := json.MarshalIndent(card, "", "  ")
+		if err != nil {
+			return err
+		}
+		return out.PutFile(ctx, train.CardJSONFile, append(js, '\n'), 0)
+	}()
+	if err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	if _, err := out.Commit(ctx, map[string]string{"job": "train mf"}); err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	return nil
 }

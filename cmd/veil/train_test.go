@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
 func TestTrainMFCommand(t *testing.T) {
@@ -37,10 +40,22 @@ func TestTrainMFCommand(t *testing.T) {
 	if r.Eval.NonPrivate.Recall20 <= r.Eval.Popularity.Recall20 {
 		t.Errorf("non-private %.3f not above popularity %.3f", r.Eval.NonPrivate.Recall20, r.Eval.Popularity.Recall20)
 	}
-	// Non-private: no ledger needed, spent is null.
-	code, out, msg = run(t, "train", "mf", "--in", in, "--epsilon", "inf", "--dim", "8", "--json")
+	// Non-private: no ledger needed, spent is null; --out writes the
+	// released files.
+	rel := filepath.Join(dir, "release")
+	code, out, msg = run(t, "train", "mf", "--in", in, "--epsilon", "inf", "--dim", "8", "--json", "--baselines=false", "--out", rel)
 	if code != 0 || !strings.Contains(out, `"spent": null`) {
 		t.Fatalf("non-private: %d %s %s", code, msg, out)
+	}
+	store, _ := dataset.NewFileStore(rel)
+	man, err := dataset.VerifyManifest(context.Background(), store, "")
+	if err != nil {
+		t.Fatalf("--out: %v", err)
+	}
+	for _, f := range []string{"item_factors.parquet", "recommendations.parquet", "model_card.json"} {
+		if _, ok := man.Find(f); !ok {
+			t.Errorf("--out lacks %s (has %v)", f, man.Files)
+		}
 	}
 	for _, tc := range []struct {
 		args []string
