@@ -87,6 +87,15 @@ var (
 		{"subject_id", KindString, false, "pseudonymous subject token"},
 		{"requested_at", KindTimestamp, false, "when erasure was requested, UTC"},
 	}}
+	// CatalogContract is the shop's product list: public, not personal
+	// data. When a job has one it fixes the item universe of models.
+	CatalogContract = &Contract{Name: "catalog", Version: 1, Columns: []Column{
+		{"item_id", KindString, false, "product id"},
+		{"category", KindString, false, "product category path"},
+		{"name", KindString, true, "product name"},
+		{"price", KindDouble, true, "list price in the shop's currency"},
+		{"first_listed", KindTimestamp, true, "when the product was first listed, UTC"},
+	}}
 	CohortAssignmentsContract = &Contract{Name: "cohort_assignments", Version: 1, Columns: []Column{
 		{"subject_id", KindString, false, "pseudonymous subject token"},
 		{"cohort_id", KindInt64, false, "cohort number"},
@@ -116,6 +125,7 @@ var Contracts = map[string]*Contract{
 	EventsContract.Name:            EventsContract,
 	ConsentContract.Name:           ConsentContract,
 	ErasureContract.Name:           ErasureContract,
+	CatalogContract.Name:           CatalogContract,
 	CohortAssignmentsContract.Name: CohortAssignmentsContract,
 	ItemFactorsContract.Name:       ItemFactorsContract,
 	RecommendationsContract.Name:   RecommendationsContract,

@@ -48,6 +48,15 @@ type CohortAssignment struct {
 	RunID     string  `parquet:"run_id,dict"`
 }
 
+// CatalogItem is one row of a product catalog (CatalogContract).
+type CatalogItem struct {
+	ItemID      string     `parquet:"item_id"`
+	Category    string     `parquet:"category,dict"`
+	Name        *string    `parquet:"name,optional"`
+	Price       *float64   `parquet:"price,optional"`
+	FirstListed *time.Time `parquet:"first_listed,optional,timestamp(microsecond)"`
+}
+
 // ItemFactor is one row of the item factors output.
 type ItemFactor struct {
 	ItemID string    `parquet:"item_id"`

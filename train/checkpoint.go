@@ -30,6 +30,10 @@ type Checkpoint struct {
 	Clipped   int64   `json:"clipped"`
 	NormSum   float64 `json:"norm_sum"`
 	Seconds   float64 `json:"seconds"`
+	// ItemIDs and NoisySubjects are the run's released item universe and
+	// noisy subject count, so that a resumed run does not release them again.
+	ItemIDs       []string `json:"item_ids,omitempty"`
+	NoisySubjects float64  `json:"noisy_subjects,omitempty"`
 
 	P, M1, M2 []float64 `json:"-"`
 }
@@ -98,7 +102,7 @@ func UnmarshalCheckpoint(data []byte) (*Checkpoint, error) {
 // a checkpoint is only resumed by the same training.
 func (c Config) fingerprint() string {
 	k := c
-	k.Workers, k.source = 0, nil
+	k.Workers, k.source, k.stepHook = 0, nil, nil
 	s := sha256.Sum256(fmt.Appendf(nil, "%+v", k))
 	return fmt.Sprintf("%x", s[:12])
 }

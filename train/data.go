@@ -199,9 +199,12 @@ func ReadCSV(r io.Reader, name string, types []string) (*Data, error) {
 // Split holds out each subject's last k interactions by time (k >= 1), or
 // when k is 0 the last fraction frac of them by time (a random fraction
 // when random is set); subjects with too few interactions to keep one for
-// training are training-only.
+// training are training-only. A random holdout shuffles each subject's rows
+// with its own stream, keyed by the seed and its token (as bounding is):
+// adding or removing a subject leaves every other subject's split as it was.
 func (d *Data) Split(k int, frac float64, random bool, seed uint64) (trainD *Data, test [][]int32) {
-	r := rand.New(rand.NewPCG(seed, 0x5eed))
+	pcg := rand.NewPCG(0, 0)
+	r := rand.New(pcg)
 	t := &Data{Subjects: d.Subjects, Items: d.Items, Rows: make([][]Interaction, len(d.Rows))}
 	test = make([][]int32, len(d.Rows))
 	for s, rows := range d.Rows {
@@ -218,6 +221,7 @@ func (d *Data) Split(k int, frac float64, random bool, seed uint64) (trainD *Dat
 		}
 		rows = slices.Clone(rows)
 		if k == 0 && random {
+			pcg.Seed(seed^subjectKey(d.Subjects[s]), 0x5eed)
 			r.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 		}
 		t.Rows[s] = rows[:len(rows)-n]

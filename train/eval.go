@@ -21,20 +21,50 @@ type Metrics struct {
 // Ranker scores every item for a subject with these training rows.
 type Ranker func(rows []Interaction, scores []float64, scratch *rankScratch) error
 
-type rankScratch struct{ u, a, rhs []float64 }
+type rankScratch struct {
+	u, a, rhs, model []float64
+	rows             []Interaction
+}
 
-// ModelRanker ranks by the model: the subject's factor is solved from its
-// own rows and the released item factors.
-func ModelRanker(m *Model) Ranker {
+// ModelRanker ranks the items (rows and scores index them) by the model:
+// the subject's factor is solved from its own rows on the model's items
+// and the released item factors; items the model does not have score -∞.
+func ModelRanker(m *Model, items []string) Ranker {
 	s := NewSolver(m)
+	var index []int32 // nil: the same items
+	if !slices.Equal(items, m.Items) {
+		index = itemIndex(items, m.Items)
+	}
 	return func(rows []Interaction, scores []float64, sc *rankScratch) error {
 		if sc.u == nil {
 			sc.u, sc.a, sc.rhs = make([]float64, m.Dim), make([]float64, m.Dim*m.Dim), make([]float64, m.Dim)
+			sc.model = make([]float64, len(m.Items))
 		}
-		if err := s.Solve(rows, sc.u, sc.a, sc.rhs); err != nil {
+		if index == nil {
+			if err := s.Solve(rows, sc.u, sc.a, sc.rhs); err != nil {
+				return err
+			}
+			m.Score(sc.u, scores)
+			return nil
+		}
+		sc.rows = sc.rows[:0]
+		for _, x := range rows {
+			if k := index[x.Item]; k >= 0 {
+				x.Item = k
+				sc.rows = append(sc.rows, x)
+			}
+		}
+		if err := s.Solve(sc.rows, sc.u, sc.a, sc.rhs); err != nil {
 			return err
 		}
-		m.Score(sc.u, scores)
+		m.Score(sc.u, sc.model)
+		for j, k := range index {
+			if k < 0 {
+				scores[j] = math.Inf(-1)
+			} else {
+				scores[j] = sc.model[k]
+			}
+		}
 		return nil
 	}
 }

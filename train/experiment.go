@@ -27,7 +27,7 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 	if x.Model, x.Stats, err = Fit(ctx, train, cfg, plan, opt); err != nil {
 		return nil, err
 	}
-	if x.Eval.Model, err = Evaluate(train, test, ModelRanker(x.Model), workers); err != nil {
+	if x.Eval.Model, err = Evaluate(train, test, ModelRanker(x.Model, train.Items), workers); err != nil {
 		return nil, err
 	}
 	if x.Eval.Popularity, err = Evaluate(train, test, PopularityRanker(train), workers); err != nil {
@@ -38,7 +38,7 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 		if err != nil {
 			return Metrics{}, err
 		}
-		return Evaluate(train, test, ModelRanker(m), workers)
+		return Evaluate(train, test, ModelRanker(m, train.Items), workers)
 	}
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
 		c := cfg

@@ -7,6 +7,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,11 +16,17 @@ import (
 
 // Stats describe a training run.
 type Stats struct {
-	Plan           Plan    `json:"plan"`
-	Private        bool    `json:"private"`
-	Clip           float64 `json:"clip_norm,omitempty"`
-	Subjects       int     `json:"subjects"`
-	Items          int     `json:"items"`
+	Plan     Plan    `json:"plan"`
+	Private  bool    `json:"private"`
+	Clip     float64 `json:"clip_norm,omitempty"`
+	Subjects int     `json:"subjects"`
+	Items    int     `json:"items"` // of the model
+	// DroppedOutsideItems counts interactions (after bounding) with items
+	// outside the model's universe (catalog or partition selection).
+	DroppedOutsideItems int `json:"interactions_outside_items"`
+	// Normalizer divides the summed update: q times the histogram's
+	// (noisy, in a private run) subject count.
+	Normalizer     float64 `json:"update_normalizer"`
 	Interactions   int     `json:"interactions_used"` // after bounding
 	Bounded        int     `json:"subjects_sampled_down"`
 	StepsDone      int     `json:"steps_done"`
@@ -71,14 +78,14 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	dim, nItems := cfg.Dim, len(d.Items)
+	dim := cfg.Dim
 	w := dim + 1
 	newSource := cfg.source
 	if newSource == nil {
 		newSource = func() rand.Source { return dp.NewSecureSource() }
 	}
 	// Contribution bounding, once per subject, data-independent per subject.
-	st := &Stats{Plan: plan, Private: private, Subjects: len(d.Subjects), Items: nItems}
+	st := &Stats{Plan: plan, Private: private, Subjects: len(d.Subjects)}
 	if private {
 		st.Clip = cfg.Clip
 	}
@@ -86,22 +93,46 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	// id, never drawn from a stream shared with other subjects: adding or
 	// removing a subject changes nothing in anyone else's gradient.
 	keys := make([]uint64, len(d.Subjects))
-	rows := make([][]Interaction, len(d.Rows))
+	bounded := make([][]Interaction, len(d.Rows))
 	for s, r := range d.Rows {
 		keys[s] = subjectKey(d.Subjects[s])
-		rows[s] = bound(r, cfg.MaxInteractions, rand.New(rand.NewPCG(cfg.Seed^keys[s], 0xb0d)))
-		if len(rows[s]) < len(r) {
+		bounded[s] = bound(r, cfg.MaxInteractions, rand.New(rand.NewPCG(cfg.Seed^keys[s], 0xb0d)))
+		if len(bounded[s]) < len(r) {
 			st.Bounded++
 		}
-		st.Interactions += len(rows[s])
 	}
-	// Initialization from the seed only.
-	m := &Model{Dim: dim, Items: d.Items, P: make([]float64, nItems*w), Lambda: cfg.Lambda, Unobserved: cfg.Unobserved}
+	// The item universe and the popularity prior: the DP item-count
+	// histogram (charged in the plan) or, on resume, what the checkpoint
+	// kept of it: it is released once per run, never drawn again.
+	var u *universe
+	if c := opt.Resume; c != nil && len(c.ItemIDs) > 0 {
+		u = &universe{items: c.ItemIDs, index: itemIndex(d.Items, c.ItemIDs), subjects: c.NoisySubjects}
+	} else {
+		var err error
+		if u, err = itemUniverse(d, bounded, keys, cfg, plan, private, newSource); err != nil {
+			return nil, nil, err
+		}
+	}
+	rows, dropped := remapRows(bounded, u.index)
+	for _, r := range rows {
+		st.Interactions += len(r)
+	}
+	st.Items, st.DroppedOutsideItems = len(u.items), dropped
+	// The update is normalized by q·Ñ with Ñ the histogram's subject count:
+	// noisy and charged in a private run, so the update's scale does not
+	// depend on the exact number of subjects (exact without privacy).
+	st.Normalizer = plan.SamplingRate * u.subjects
+	nItems := len(u.items)
+	// Initialization from the seed and the released histogram only.
+	m := &Model{Dim: dim, Items: u.items, P: make([]float64, nItems*w), Lambda: cfg.Lambda, Unobserved: cfg.Unobserved}
 	ir := rand.New(rand.NewPCG(cfg.Seed, 0x1417))
 	for j := range nItems {
 		r := m.row(j)
 		for p := range dim {
 			r[p] = ir.NormFloat64() * 0.1 / math.Sqrt(float64(dim))
+		}
+		if u.counts != nil {
+			r[dim] = priorBias(u.counts[j], u.subjects, cfg.Unobserved)
 		}
 	}
 	adam := newAdam(len(m.P), cfg.LearningRate)
@@ -115,7 +146,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			return nil, nil, fmt.Errorf("%w: it was made by another privacy plan (%+v, now %+v)", ErrCheckpoint, c.Plan, plan)
 		case c.Config != cfg.fingerprint():
 			return nil, nil, fmt.Errorf("%w: it was made with other training settings", ErrCheckpoint)
-		case c.Items != itemsFingerprint(d.Items) || c.Dim != dim || len(c.P) != len(m.P):
+		case c.Items != itemsFingerprint(m.Items) || c.Dim != dim || len(c.P) != len(m.P):
 			return nil, nil, fmt.Errorf("%w: it was made for another item list or dimension", ErrCheckpoint)
 		}
 		copy(m.P, c.P)
@@ -134,7 +165,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		if opt.Checkpoint == nil {
 			return nil
 		}
-		return opt.Checkpoint(&Checkpoint{RunID: opt.RunID, Plan: plan, Config: cfg.fingerprint(), Items: itemsFingerprint(d.Items),
+		return opt.Checkpoint(&Checkpoint{RunID: opt.RunID, Plan: plan, Config: cfg.fingerprint(), Items: itemsFingerprint(m.Items), ItemIDs: m.Items, NoisySubjects: u.subjects,
 			Dim: dim, NItems: nItems, StepsDone: step, AdamT: adam.t, Seen: st.SubjectsSeen, Clipped: clipped, NormSum: normSum,
 			Seconds: prevSeconds + time.Since(start).Seconds(), P: m.P, M1: adam.m1, M2: adam.m2})
 	}
@@ -148,9 +179,8 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	for i := range accs {
 		accs[i] = make([]float64, len(m.P)+nStats)
 	}
-	noise := make([]float64, len(m.P)+nStats)
 	grad := make([]float64, len(m.P))
-	expected := plan.SamplingRate * float64(len(d.Subjects))
+	expected := st.Normalizer
 	sampler := rand.New(newSource())
 	batch := make([]int, 0, int(expected*1.5)+16)
 	for step := first; step < plan.Steps; step++ {
@@ -158,7 +188,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			return nil, nil, err
 		}
 		batch = batch[:0]
-		for s := range d.Subjects {
+		for s := range rows {
 			if plan.SamplingRate >= 1 || sampler.Float64() < plan.SamplingRate {
 				batch = append(batch, s)
 			}
@@ -205,11 +235,17 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 				sum[i] += v
 			}
 		}
+		var exact []float64
+		if cfg.stepHook != nil {
+			exact = slices.Clone(sum)
+		}
 		if private && !cfg.brokenNoNoise {
-			dp.GaussianParallel(noise, plan.NoiseMultiplier*cfg.Clip, newSource)
-			for i := range sum {
-				sum[i] += noise[i]
-			}
+			// Fresh noise every step, added straight into this step's sum:
+			// nothing of an earlier step's noise is carried over.
+			dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+		}
+		if cfg.stepHook != nil {
+			cfg.stepHook(step, exact, sum)
 		}
 		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
 		inv := 1 / expected

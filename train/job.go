@@ -26,10 +26,15 @@ import (
 // JobConfig is a training job (configs/train.yaml).
 type JobConfig struct {
 	privacy.JobTables `yaml:",inline"`
-	Output            string       `yaml:"output"` // URL prefix of the outputs
-	Interactions      Interactions `yaml:"interactions"`
-	Model             Config       `yaml:"model"`
-	Evaluation        Evaluation   `yaml:"evaluation"`
+	Output            string `yaml:"output"` // URL prefix of the outputs
+	// Catalog is the URL of the shop's public product catalog (the catalog
+	// contract). When set it is the item universe: the item factors have
+	// exactly its items and events on other items are dropped. Empty: the
+	// items are chosen by DP partition selection (charged to the budget).
+	Catalog      string       `yaml:"catalog"`
+	Interactions Interactions `yaml:"interactions"`
+	Model        Config       `yaml:"model"`
+	Evaluation   Evaluation   `yaml:"evaluation"`
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
 	TopK int `yaml:"top_k"`
@@ -334,6 +339,12 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	}
 	rep.RunID = cfg.RunID
 
+	// The public catalog decides the plan (no partition selection with it).
+	if cfg.Catalog != "" {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+			return nil, err
+		}
+	}
 	// Plan every DP release and ask the ledger before reading any data.
 	plan, err := cfg.Model.MakePlan()
 	if err != nil {
@@ -443,17 +454,21 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
 	var evs []accountant.Event
 	if cfg.Model.Private() {
-		evs = append(evs, plan.Event())
+		evs = append(evs, plan.Events()...)
 	}
 	for _, p := range curve {
-		e := p.Event()
-		e.Note = fmt.Sprintf("privacy-utility curve point ε %g", p.target)
-		evs = append(evs, e)
+		evs = append(evs, noted(p.Events(), fmt.Sprintf("privacy-utility curve point ε %g", p.target))...)
 	}
 	if cfg.Evaluation.PrivacyAudit != nil && cfg.Model.Private() {
-		e := plan.Event()
-		e.Note = "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)"
-		evs = append(evs, e)
+		evs = append(evs, noted(plan.Events(), "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)")...)
+	}
+	return evs
+}
+
+// noted prefixes the notes of a plan's events with what run they belong to.
+func noted(evs []accountant.Event, what string) []accountant.Event {
+	for i := range evs {
+		evs[i].Note = what + ": " + evs[i].Note
 	}
 	return evs
 }
@@ -554,6 +569,11 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 	if err != nil {
 		return nil, nil, err
 	}
+	if cfg.Catalog != "" {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+			return nil, nil, err
+		}
+	}
 	plan, err := cfg.Model.MakePlan()
 	if err != nil {
 		return nil, nil, err
@@ -563,9 +583,8 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 	}
 	var rec *budget.Record
 	if cfg.Model.Private() {
-		e := plan.Event()
-		e.Note = "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)"
-		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", []accountant.Event{e}); err != nil {
+		evs := noted(plan.Events(), "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)")
+		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", evs); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -66,7 +66,7 @@ func TestJobEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("subjects %d items %d: model %+v, non-private %+v, popularity %+v", rep.Subjects, rep.Items, rep.Eval.Model, *rep.Eval.NonPrivate, rep.Eval.Popularity)
-	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 6 {
+	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 6*3 { // six runs: histogram, DP-SGD, partition selection each
 		t.Fatalf("privacy: %+v, spent %+v", rep.Guarantee, rep.Spent)
 	}
 	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Capacity < rep.Subjects ||
@@ -145,20 +145,21 @@ func TestJobEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(readSteward(StewardReportFile), &report); err != nil || report.Subjects != rep.Subjects || report.Charged == nil {
 		t.Fatalf("steward report: %+v, %v", report, err)
 	}
-	// Factors: one row per item; recommendations only for consenting
+	// Factors: one row per item of the model (chosen by DP partition
+	// selection here: no catalog); recommendations only for consenting
 	// subjects, never an item the subject already has.
 	f, err := dataset.OpenParquet(context.Background(), ref.Store, key(FactorsFile), dataset.ItemFactorsContract)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.NumRows() != int64(rep.Items) {
-		t.Errorf("%d factor rows for %d items", f.NumRows(), rep.Items)
+	if f.NumRows() != int64(rep.Training.Items) || rep.Training.Items > rep.Items {
+		t.Errorf("%d factor rows for %d items of the model, %d in the data", f.NumRows(), rep.Training.Items, rep.Items)
 	}
 	ar, err := ipc.NewFileReader(bytes.NewReader(read(FactorsArrowFile)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec, err := ar.RecordBatch(0); err != nil || rec.NumRows() != int64(rep.Items) || rec.Schema().Field(2).Type.String() != "fixed_size_list<item: float32, nullable>[16]" {
+	if rec, err := ar.RecordBatch(0); err != nil || rec.NumRows() != int64(rep.Training.Items) || rec.Schema().Field(2).Type.String() != "fixed_size_list<item: float32, nullable>[16]" {
 		t.Errorf("Arrow factors: %v rows, schema %v, %v", rec.NumRows(), rec.Schema(), err)
 	}
 	// No checkpoint left behind.

@@ -30,18 +30,35 @@ type Config struct {
 	Accountant string  `yaml:"accountant"` // rdp or pld (default pld)
 	Seed       uint64  `yaml:"seed"`       // initialization and negatives; noise is never seeded
 	Workers    int     `yaml:"workers"`
+	// HistogramItems is k of the DP item-count histogram that starts the
+	// model at popularity and (without a catalog) selects the items: each
+	// subject counts for at most k distinct items of its own, chosen with
+	// its own keyed randomness (default 16).
+	HistogramItems int `yaml:"histogram_items"`
+	// HistogramShare is the share of ε the histogram is calibrated to on
+	// its own (default 0.5); DP-SGD gets what is left of ε after
+	// composition with it.
+	HistogramShare float64 `yaml:"histogram_share"`
+	// Catalog is the public item universe (a product catalog's item ids):
+	// the model has exactly these items and interactions with others are
+	// dropped. Nil: in a private run the items are chosen by DP partition
+	// selection on the histogram; without privacy, every item of the data.
+	Catalog []string `yaml:"-" json:"-"`
 
 	// Source of noise and sampling; nil: the secure source. Tests only.
 	source func() rand.Source
 	// brokenNoNoise skips the noise while the plan still claims its ε: a
 	// deliberately broken trainer, for the privacy audit's tests only.
 	brokenNoNoise bool
+	// stepHook, when set, is called at every step with the exact clipped
+	// sum and the released (noisy) sum, before the update. Tests only.
+	stepHook func(step int, exact, released []float64)
 }
 
 // DefaultConfig returns the defaults above.
 func DefaultConfig() Config {
 	return Config{Dim: 32, Epochs: 2, SamplingRate: 0.4, LearningRate: 0.05, Optimizer: "adam", Lambda: 1, Unobserved: 0.05,
-		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1}
+		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1, HistogramItems: 16, HistogramShare: 0.5}
 }
 
 // Private reports whether the config asks for DP.
@@ -69,6 +86,10 @@ func (c Config) Validate() error {
 		return bad("stats_scale %v: want > 0", c.StatsScale)
 	case c.MaxInteractions < 1:
 		return bad("max_interactions %d: want at least 1", c.MaxInteractions)
+	case c.HistogramItems < 1 || c.HistogramItems > 10000:
+		return bad("histogram_items %d: want 1..10000", c.HistogramItems)
+	case !(c.HistogramShare > 0 && c.HistogramShare < 1):
+		return bad("histogram_share %v: want (0, 1)", c.HistogramShare)
 	case math.IsNaN(c.Epsilon):
 		return bad("epsilon is NaN")
 	}
@@ -94,6 +115,16 @@ type Plan struct {
 	Epsilon         float64 `json:"epsilon"`          // what the plan spends (never above the target)
 	Delta           float64 `json:"delta"`
 	Accountant      string  `json:"accountant"`
+	// The DP item-count histogram: at most HistogramItems items per
+	// subject and one bin counting subjects, Gaussian noise of standard
+	// deviation HistogramNoise·√(HistogramItems+1) (the L2 sensitivity).
+	HistogramItems int     `json:"histogram_items"`
+	HistogramNoise float64 `json:"histogram_noise_multiplier,omitempty"`
+	// Partition selection (no catalog): items whose noisy count exceeds
+	// Threshold are the model's items; an item only one subject holds
+	// passes with probability at most SelectionDelta (added to δ).
+	SelectionDelta float64 `json:"selection_delta,omitempty"`
+	Threshold      float64 `json:"selection_threshold,omitempty"`
 
 	target float64 // the ε asked for (curve points)
 }
@@ -111,10 +142,21 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
-// Event is the plan as an accountant event.
-func (p Plan) Event() accountant.Event {
-	return accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: p.SamplingRate, NoiseMultiplier: p.NoiseMultiplier,
-		Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"}
+// Events are the plan's releases as accountant events: the item-count
+// histogram (with the noisy subject count), DP-SGD, and the partition
+// selection's δ when there is no catalog.
+func (p Plan) Events() []accountant.Event {
+	evs := []accountant.Event{
+		{Mechanism: accountant.SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: p.HistogramNoise, Count: 1,
+			Note: fmt.Sprintf("DP item-count histogram and subject count (≤%d items per subject, L2 sensitivity √%d)", p.HistogramItems, p.HistogramItems+1)},
+		{Mechanism: accountant.SubsampledGaussian, SamplingRate: p.SamplingRate, NoiseMultiplier: p.NoiseMultiplier,
+			Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"},
+	}
+	if p.SelectionDelta > 0 {
+		evs = append(evs, accountant.Event{Mechanism: accountant.PureDelta, Delta: p.SelectionDelta, Count: 1,
+			Note: fmt.Sprintf("DP partition selection of the item ids (Gaussian thresholding at %.4g)", p.Threshold)})
+	}
+	return evs
 }
 
 // MakePlan calibrates σ for the target. It depends on the settings only,
@@ -126,11 +168,37 @@ func (c Config) MakePlan() (Plan, error) {
 	}
 	q := c.SamplingRate
 	steps := max(1, int(math.Ceil(c.Epochs/q)))
-	p := Plan{SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1)}
+	k := c.HistogramItems
+	p := Plan{SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1), HistogramItems: k}
 	if !c.Private() {
 		return p, nil
 	}
-	cal, err := accountant.Calibrate(c.Accountant, c.Epsilon, q, steps, c.Delta)
+	// Without a catalog, half of δ goes to partition selection.
+	gaussDelta := c.Delta
+	if len(c.Catalog) == 0 {
+		p.SelectionDelta = c.Delta / 2
+		gaussDelta -= p.SelectionDelta
+	}
+	hist, err := accountant.Calibrate(c.Accountant, c.HistogramShare*c.Epsilon, 1, 1, gaussDelta)
+	if err != nil {
+		return Plan{}, fmt.Errorf("%w: calibrating the item histogram's noise for ε %v: %w", ErrConfig, c.HistogramShare*c.Epsilon, err)
+	}
+	p.HistogramNoise = hist.NoiseMultiplier
+	if p.SelectionDelta > 0 {
+		// Gaussian thresholding (Google's partition selection): a subject
+		// holds at most k items; each item only it holds has a noisy count
+		// 1 + N(0, s²) and must pass the threshold with probability at most
+		// 1 - (1-δ_sel)^(1/k), so that any of them passes with at most δ_sel.
+		sd := p.HistogramNoise * math.Sqrt(float64(k+1))
+		perItem := -math.Expm1(math.Log1p(-p.SelectionDelta) / float64(k))
+		p.Threshold = 1 + sd*math.Sqrt2*math.Erfcinv(2*perItem)
+	}
+	evs := p.Events()
+	fixed := []accountant.Event{evs[0]}
+	if len(evs) > 2 {
+		fixed = append(fixed, evs[2])
+	}
+	cal, err := accountant.CalibrateWith(c.Accountant, c.Epsilon, q, steps, c.Delta, fixed...)
 	if err != nil {
 		return Plan{}, fmt.Errorf("%w: calibrating noise for ε %v, δ %v, q %.4g, %d steps: %w", ErrConfig, c.Epsilon, c.Delta, q, steps, err)
 	}

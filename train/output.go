@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"sync"
 	"time"
@@ -39,24 +40,48 @@ func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, work
 			eligible = append(eligible, s)
 		}
 	}
+	recs, err := recommendFor(d, m, eligible, k, workers)
+	if err != nil {
+		return err
+	}
+	rep.recommendations = recs
+	rep.Recommended = len(eligible)
+	return nil
+}
+
+// Recommend ranks for every subject of d with interactions the k best items
+// it has not touched, by the released factors and its own factor.
+func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var subjects []int
+	for s, r := range d.Rows {
+		if len(r) > 0 {
+			subjects = append(subjects, s)
+		}
+	}
+	return recommendFor(d, m, subjects, k, workers)
+}
+
+func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.Recommendation, error) {
 	per := make([][]dataset.Recommendation, len(eligible))
-	solver := NewSolver(m)
+	rank := ModelRanker(m, d.Items)
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for w := range workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			u, a, rhs := make([]float64, m.Dim), make([]float64, m.Dim*m.Dim), make([]float64, m.Dim)
-			scores := make([]float64, len(m.Items))
+			var sc rankScratch
+			scores := make([]float64, len(d.Items))
 			idx := make([]int32, 0, k)
 			for e := w; e < len(eligible); e += workers {
 				s := eligible[e]
-				if err := solver.Solve(d.Rows[s], u, a, rhs); err != nil {
+				if err := rank(d.Rows[s], scores, &sc); err != nil {
 					errs[w] = err
 					return
 				}
-				m.Score(u, scores)
 				for _, x := range d.Rows[s] {
 					scores[x.Item] = math.Inf(-1)
 				}
@@ -66,7 +91,7 @@ func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, work
 					if math.IsInf(scores[j], -1) {
 						break
 					}
-					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[j], Score: scores[j]})
+					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: d.Items[j], Score: scores[j]})
 				}
 				per[e] = recs
 			}
@@ -75,14 +100,14 @@ func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, work
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return err
+			return nil, err
 		}
 	}
+	var out []dataset.Recommendation
 	for _, r := range per {
-		rep.recommendations = append(rep.recommendations, r...)
+		out = append(out, r...)
 	}
-	rep.Recommended = len(eligible)
-	return nil
+	return out, nil
 }
 
 // Factors returns the released model as rows of the item factors output.

@@ -136,6 +136,9 @@ func AuditPrivacy(ctx context.Context, d *Data, cfg Config, plan Plan, ac AuditC
 			ad.Rows = append(ad.Rows, rows)
 		}
 	}
+	// The audit's items are its catalog, in ad's order, so that the model
+	// indexes items as ad does; only the guesses of this run are released.
+	cfg.Catalog = ad.Items
 	model, _, err := Fit(ctx, ad, cfg, plan, FitOptions{Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("privacy audit: %w", err)

@@ -91,3 +91,44 @@ func readParquet(ctx context.Context, ref dataset.Ref, keys, types []string) (*D
 	}
 	return d, nil
 }
+
+// ReadCatalog reads the item ids of a product catalog (the catalog
+// contract: a Parquet file or a table of them at a URL or path), in file
+// order without repeats. The catalog is public: reading it spends nothing.
+func ReadCatalog(ctx context.Context, url string, opt dataset.URLOptions) ([]string, error) {
+	ref, err := dataset.ParseRef(ctx, url, opt)
+	if err != nil {
+		return nil, err
+	}
+	keys := []string{ref.Key}
+	if _, err := ref.Store.Stat(ctx, ref.Key); errors.Is(err, dataset.ErrNotExist) {
+		if keys, err = dataset.Inputs(ctx, ref, dataset.Window{}); err != nil {
+			return nil, fmt.Errorf("catalog %s: %w", ref, err)
+		}
+	} else if err != nil {
+		return nil, err
+	}
+	sc, err := dataset.OpenScan(ctx, ref.Store, keys, dataset.CatalogContract, "item_id")
+	if err != nil {
+		return nil, fmt.Errorf("%w: catalog %s: %w", ErrInput, ref, err)
+	}
+	defer sc.Close()
+	var ids []string
+	var batch dataset.Batch
+	for _, u := range sc.Units() {
+		if err := sc.Read(ctx, u, &batch); err != nil {
+			return nil, fmt.Errorf("%w: catalog %s: %w", ErrInput, ref, err)
+		}
+		col := batch.Column("item_id").Str
+		for _, k := range col.Index {
+			if k >= 0 {
+				ids = append(ids, col.Dict[k])
+			}
+		}
+	}
+	ids = catalogItems(ids)
+	if len(ids) == 0 {
+		return nil, fmt.Errorf("%w: catalog %s has no items", ErrInput, ref)
+	}
+	return ids, nil
+}

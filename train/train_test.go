@@ -36,7 +36,7 @@ func planted(subjects, items, groups, per int, seed uint64) *Data {
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Dim, c.Workers, c.Accountant = 16, 2, "rdp"
-	c.source = func() rand.Source { return rand.NewPCG(7, 7) }
+	c.source = countingSource(7)
 	return c
 }
 
@@ -50,7 +50,7 @@ func fitEval(t *testing.T, tr *Data, test [][]int32, cfg Config) (Metrics, *Stat
 	if err != nil {
 		t.Fatal(err)
 	}
-	met, err := Evaluate(tr, test, ModelRanker(m), 2)
+	met, err := Evaluate(tr, test, ModelRanker(m, tr.Items), 2)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -145,6 +146,7 @@ func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
 type mfOptions struct {
 	in, epsilon, ledger, curvePNG string
 	consent, erasure, policy, day string
+	catalog, out                  string
 	publicData                    bool
 	delta, budgetEps, budgetDelta float64
 	cfg                           train.Config
@@ -240,6 +242,8 @@ guarantee apart.`,
 	f.StringVar(&o.policy, "policy", "", "policy file (default: the built-in policy)")
 	f.StringVar(&o.day, "logical-date", "", "date consent is decided at, YYYY-MM-DD (default: today, UTC)")
 	f.BoolVar(&o.publicData, "no-consent-public-data", false, "the input is a public data set without consent records: train on every row (recorded in the report)")
+	f.StringVar(&o.catalog, "catalog", "", "public product catalog (catalog contract) fixing the item universe; default: DP partition selection")
+	f.StringVar(&o.out, "out", "", "directory to write the released files to: item factors, recommendations, model card")
 	f.IntVar(&o.cfg.Dim, "dim", o.cfg.Dim, "factor dimension")
 	f.Float64Var(&o.cfg.Epochs, "epochs", o.cfg.Epochs, "passes over the subjects (in expectation)")
 	f.Float64Var(&o.cfg.SamplingRate, "sampling-rate", o.cfg.SamplingRate, "Poisson sampling rate q of subjects per step")
@@ -341,6 +345,11 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.catalog != "" {
+		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, env.urlOptions()); err != nil {
+			return err
+		}
+	}
 
 	// Plan every release and spend before reading any data: δ is public,
 	// so nothing here depends on the input's subjects.
@@ -373,12 +382,13 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day, Accountant: cfg.Accountant,
 			Policy: budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}}
 		if cfg.Private() {
-			req.Events = append(req.Events, plan.Event())
+			req.Events = append(req.Events, plan.Events()...)
 		}
 		for i, p := range curve {
-			e := p.Event()
-			e.Note = fmt.Sprintf("privacy-utility curve point ε %g", ev.CurveEpsilons[i])
-			req.Events = append(req.Events, e)
+			for _, e := range p.Events() {
+				e.Note = fmt.Sprintf("privacy-utility curve point ε %g: %s", ev.CurveEpsilons[i], e.Note)
+				req.Events = append(req.Events, e)
+			}
 		}
 		rec, err := budget.Open(store, "").Spend(ctx, req)
 		if err != nil {
@@ -426,6 +436,11 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return err
 	}
 	rep.Training, rep.Eval, rep.Curve = x.Stats, x.Eval, x.Curve
+	if o.out != "" {
+		if err := writeMFRelease(ctx, env, o.out, d, x.Model, cfg, plan); err != nil {
+			return err
+		}
+	}
 	rep.Seconds = time.Since(start).Seconds()
 	if o.curvePNG != "" {
 		if err := os.WriteFile(o.curvePNG, x.CurvePNG, 0o644); err != nil {
@@ -499,4 +514,70 @@ writes the same table on a Beam runner.`,
 	cmd.Flags().IntVar(&shards, "shards", 8, "files of the table (subjects split by a hash of their token)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// mfCard is the public model card of veil train mf: settings and the
+// guarantee only (no count or evaluation of the private data).
+type mfCard struct {
+	Model     string       `json:"model"`
+	Private   bool         `json:"private"`
+	Epsilon   *float64     `json:"epsilon"`
+	Delta     float64      `json:"delta,omitempty"`
+	Unit      string       `json:"unit,omitempty"`
+	Plan      train.Plan   `json:"plan"`
+	Settings  train.Config `json:"settings"`
+	Items     int          `json:"items"` // of the model: the catalog's or DP-selected
+	ItemsFrom string       `json:"items_from"`
+}
+
+// writeMFRelease writes what veil train mf releases under dir: the item
+// factors, each subject's top 20 and the public model card, committed by a
+// manifest.
+func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m *train.Model, cfg train.Config, plan train.Plan) error {
+	ref, err := dataset.ParseRef(ctx, dir, env.urlOptions())
+	if err != nil {
+		return err
+	}
+	out, err := dataset.NewOutput(ctx, ref.Store, ref.Key, nil, "veil train mf")
+	if err != nil {
+		return err
+	}
+	card := mfCard{Model: "implicit-feedback matrix factorization, item factors by DP-SGD", Private: cfg.Private(), Plan: plan, Settings: cfg, Items: len(m.Items), ItemsFrom: "all items of the input (no privacy)"}
+	if !cfg.Private() {
+		card.Settings.Epsilon = 0 // JSON has no ∞; "private": false says it
+	}
+	if cfg.Private() {
+		e := plan.Epsilon
+		card.Epsilon, card.Delta, card.Unit = &e, plan.Delta, "subject"
+		card.ItemsFrom = "DP partition selection"
+	}
+	if len(cfg.Catalog) > 0 {
+		card.ItemsFrom = "the public catalog"
+	}
+	err = func() error {
+		if err := dataset.PutParquet(ctx, out, train.FactorsFile, m.Factors()); err != nil {
+			return err
+		}
+		recs, err := train.Recommend(d, m, 20, 0)
+		if err != nil {
+			return err
+		}
+		if err := dataset.PutParquet(ctx, out, train.RecommendationsFile, recs); err != nil {
+			return err
+		}
+		js, err := json.MarshalIndent(card, "", "  ")
+		if err != nil {
+			return err
+		}
+		return out.PutFile(ctx, train.CardJSONFile, append(js, '\n'), 0)
+	}()
+	if err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	if _, err := out.Commit(ctx, map[string]string{"job": "train mf"}); err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	return nil
 }

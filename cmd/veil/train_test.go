@@ -59,7 +59,7 @@ func TestTrainMFCommand(t *testing.T) {
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("ledger: %d records, %v", len(recs), err)
 	}
-	if rec := recs[1]; r.Charged.Epsilon != rec.Epsilon || r.Charged.Delta != rec.Delta || len(r.Charged.Releases) != 5 || r.Guarantee.Epsilon > 4 || !(rec.Epsilon > 4) {
+	if rec := recs[1]; r.Charged.Epsilon != rec.Epsilon || r.Charged.Delta != rec.Delta || len(r.Charged.Releases) != 5*len(r.Plan.Events()) || r.Guarantee.Epsilon > 4 || !(rec.Epsilon > 4) {
 		t.Errorf("report charges %+v, guarantee %+v; the ledger (ε %v, δ %v)", r.Charged, r.Guarantee, rec.Epsilon, rec.Delta)
 	}
 	code, out, _ = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "4", "--curve", "--baselines=false", "--ledger", ledger, "--dim", "4", "--epochs", "1", "--accountant", "rdp")
@@ -68,9 +68,21 @@ func TestTrainMFCommand(t *testing.T) {
 		t.Errorf("summary does not state the ledger's charge ε %s:\n%s", full, out)
 	}
 	// Non-private: no ledger needed, nothing charged, no guarantee.
-	code, out, msg = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "inf", "--dim", "8", "--json")
+	// --out writes the released files.
+	rel := filepath.Join(dir, "release")
+	code, out, msg = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "inf", "--dim", "8", "--json", "--baselines=false", "--out", rel)
 	if code != 0 || !strings.Contains(out, `"model_guarantee": null`) || !strings.Contains(out, `"budget_charged": null`) {
 		t.Fatalf("non-private: %d %s %s", code, msg, out)
+	}
+	store, _ = dataset.NewFileStore(rel)
+	man, err := dataset.VerifyManifest(context.Background(), store, "")
+	if err != nil {
+		t.Fatalf("--out: %v", err)
+	}
+	for _, f := range []string{"item_factors.parquet", "recommendations.parquet", "model_card.json"} {
+		if _, ok := man.Find(f); !ok {
+			t.Errorf("--out lacks %s (has %v)", f, man.Files)
+		}
 	}
 	for _, tc := range []struct {
 		args []string

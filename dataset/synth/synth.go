@@ -254,11 +254,23 @@ type Stats struct {
 	Events  int64 `json:"events"`
 	Consent int64 `json:"consent_records"`
 	Erasure int64 `json:"erasure_requests"`
+	Catalog int64 `json:"catalog_items"`
 	Files   int   `json:"files"`
 }
 
+// Catalog returns the shop's product list: every item, also those no
+// subject touches (public, not personal data).
+func (s *Shop) Catalog() []dataset.CatalogItem {
+	rows := make([]dataset.CatalogItem, len(s.itemIDs))
+	for i, id := range s.itemIDs {
+		price := s.itemPrice[i]
+		rows[i] = dataset.CatalogItem{ItemID: id, Category: leafCategories[s.itemCat[i]], Price: &price}
+	}
+	return rows
+}
+
 // Write generates the shop into s under prefix: events/ (dt= partitions),
-// consent/, erasure/ and truth/ (the planted taste group of each subject,
+// consent/, erasure/, catalog/ (every item of the shop) and truth/ (the planted taste group of each subject,
 // for evaluation only; jobs never read it). Each is committed with its own
 // manifest.
 func (s *Shop) Write(ctx context.Context, store dataset.Store, prefix, producer string) (Stats, error) {
@@ -271,6 +283,9 @@ func (s *Shop) Write(ctx context.Context, store dataset.Store, prefix, producer 
 		return st, err
 	}
 	if st.Erasure, err = writeTable(ctx, store, dataset.Join(prefix, "erasure"), dataset.ErasureContract, producer, s.erasure); err != nil {
+		return st, err
+	}
+	if st.Catalog, err = writeTable(ctx, store, dataset.Join(prefix, "catalog"), dataset.CatalogContract, producer, s.Catalog); err != nil {
 		return st, err
 	}
 	if _, err = writeTable(ctx, store, dataset.Join(prefix, "truth"), nil, producer, s.truth); err != nil {

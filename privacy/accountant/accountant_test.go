@@ -328,3 +328,50 @@ func BenchmarkPLD10kSteps(b *testing.B) {
 		Spent("pld", 1e-5, Event{Mechanism: SubsampledGaussian, SamplingRate: 0.01, NoiseMultiplier: 1.1, Count: 10000})
 	}
 }
+
+// A pure-δ event takes its δ out of the target before conversion. By hand:
+// the Gaussian mechanism with σ = 1 (here σ = √3 three times) has
+// δ(ε = 1) = Φ(-1/2) - e·Φ(-3/2) = 0.308538 - 2.718282·0.066807 = 0.126936,
+// so with 2 × 0.025 of pure δ on top, ε at δ = 0.176936 is 1.
+func TestPureDelta(t *testing.T) {
+	g := Event{Mechanism: SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: math.Sqrt(3), Count: 3}
+	pd := Event{Mechanism: PureDelta, Delta: 0.025, Count: 2}
+	r, err := Spent("pld", 0.126936+0.05, g, pd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(r.Epsilon-1) > 1e-3 {
+		t.Errorf("pld: epsilon %.6f, want 1", r.Epsilon)
+	}
+	if r.Delta != 0.176936 {
+		t.Errorf("pld: delta %v, want the whole target 0.176936", r.Delta)
+	}
+	// RDP: exactly the Gaussian's ε at the δ that is left.
+	want, err := Spent("rdp", 1e-5, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Spent("rdp", 1e-5+3e-6, g, Event{Mechanism: PureDelta, Delta: 1e-6, Count: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	relClose(t, "rdp epsilon", got.Epsilon, want.Epsilon, 1e-12)
+	// A target δ that the pure δ uses up has no finite ε, for both.
+	for _, name := range []string{"rdp", "pld"} {
+		if r, err := Spent(name, 0.04, g, pd); err != nil || !math.IsInf(r.Epsilon, 1) {
+			t.Errorf("%s: pure δ 0.05 above the target 0.04: %+v, %v", name, r, err)
+		}
+	}
+	if err := (Event{Mechanism: PureDelta, Delta: 1, Count: 1}).Validate(); !errors.Is(err, ErrParam) {
+		t.Errorf("pure δ 1: %v", err)
+	}
+	// Calibration with fixed events: the total stays within the target.
+	c, err := CalibrateWith("rdp", 2, 0.1, 100, 1e-5, Event{Mechanism: SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: 5, Count: 1}, Event{Mechanism: PureDelta, Delta: 5e-6, Count: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alone, _ := Calibrate("rdp", 2, 0.1, 100, 1e-5)
+	if !(c.Epsilon <= 2 && c.NoiseMultiplier > alone.NoiseMultiplier) {
+		t.Errorf("calibrated with fixed events: %+v, alone %+v", c, alone)
+	}
+}

@@ -23,11 +23,19 @@ type Calibration struct {
 // accountant. It fails with ErrUnreachable when even MaxNoiseMultiplier is
 // not enough.
 func Calibrate(name string, targetEps, q float64, steps int, delta float64) (Calibration, error) {
+	return CalibrateWith(name, targetEps, q, steps, delta)
+}
+
+// CalibrateWith is Calibrate for steps composed with other releases of the
+// same run (fixed, planned beforehand): the returned noise multiplier makes
+// all of them together spend at most targetEps at delta.
+func CalibrateWith(name string, targetEps, q float64, steps int, delta float64, fixed ...Event) (Calibration, error) {
 	if !(targetEps > 0) || math.IsInf(targetEps, 0) {
 		return Calibration{}, fmt.Errorf("%w: target epsilon %v must be positive and finite", ErrParam, targetEps)
 	}
 	spent := func(sigma float64) (float64, error) {
-		r, err := Spent(name, delta, Event{Mechanism: SubsampledGaussian, SamplingRate: q, NoiseMultiplier: sigma, Count: steps})
+		evs := append(fixed[:len(fixed):len(fixed)], Event{Mechanism: SubsampledGaussian, SamplingRate: q, NoiseMultiplier: sigma, Count: steps})
+		r, err := Spent(name, delta, evs...)
 		return r.Epsilon, err
 	}
 	// Validate the rest of the parameters once.
@@ -42,7 +50,7 @@ func Calibrate(name string, targetEps, q float64, steps int, delta float64) (Cal
 	if name == "pld" {
 		// RDP is looser than PLD, so RDP's answer is enough for PLD: start
 		// the bracket there (PLD evaluations are the costly ones).
-		c, err := Calibrate("rdp", targetEps, q, steps, delta)
+		c, err := CalibrateWith("rdp", targetEps, q, steps, delta, fixed...)
 		if err == nil {
 			hi = c.NoiseMultiplier
 			lo = math.Max(MinNoiseMultiplier, hi/4)

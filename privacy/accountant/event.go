@@ -29,6 +29,13 @@ const (
 	// DiscreteLaplace is the discrete Laplace with scale Scale added to
 	// integer values of L1 sensitivity Sensitivity.
 	DiscreteLaplace Mechanism = "discrete_laplace"
+	// PureDelta is a release whose only cost is a probability Delta of a
+	// bad event outside the other events' privacy loss (the thresholding of
+	// DP partition selection: an item only one subject holds is released
+	// with probability at most Delta). Accountants subtract Count·Delta
+	// from the target δ before they convert the other events to ε (+Inf
+	// when nothing is left).
+	PureDelta Mechanism = "pure_delta"
 )
 
 // Event is one release, repeated Count times. It is stored as JSON in the
@@ -40,6 +47,7 @@ type Event struct {
 	Sigma           float64   `json:"sigma,omitempty"`            // DiscreteGaussian: scale
 	Scale           float64   `json:"scale,omitempty"`            // DiscreteLaplace: scale
 	Sensitivity     int       `json:"sensitivity,omitempty"`      // discrete mechanisms: integer sensitivity
+	Delta           float64   `json:"delta,omitempty"`            // PureDelta: the probability of the bad event
 	Count           int       `json:"count"`                      // repetitions, at least 1
 	Note            string    `json:"note,omitempty"`             // what was released, for stewards
 }
@@ -72,6 +80,10 @@ func (e Event) Validate() error {
 		if e.Sensitivity < 1 {
 			return bad("sensitivity %d must be a positive integer", e.Sensitivity)
 		}
+	case PureDelta:
+		if !(e.Delta > 0 && e.Delta < 1) {
+			return bad("delta %v must be in (0, 1)", e.Delta)
+		}
 	default:
 		return fmt.Errorf("%w: unknown mechanism %q", ErrParam, e.Mechanism)
 	}
@@ -84,6 +96,20 @@ func CheckDelta(delta float64) error {
 		return fmt.Errorf("%w: delta %v must be in (0, 1)", ErrParam, delta)
 	}
 	return nil
+}
+
+// remainingDelta is the δ left for the privacy-loss events when the pure-δ
+// events have taken pure out of delta; ok is false when nothing is left:
+// no finite ε holds at delta (accountants report +Inf, so that a budget
+// check refuses the spend as exhausted).
+func remainingDelta(delta, pure float64) (rest float64, ok bool, err error) {
+	if err := CheckDelta(delta); err != nil {
+		return 0, false, err
+	}
+	if rest = delta - pure; rest > 0 {
+		return rest, true, nil
+	}
+	return 0, false, nil
 }
 
 // Result is an (ε, δ) guarantee.

@@ -27,6 +27,7 @@ const maxBins = 1 << 24
 type PLD struct {
 	Interval float64 // discretization interval of losses
 	events   []Event
+	pure     float64 // Σ δ of PureDelta events
 }
 
 // NewPLD returns a PLD accountant with DefaultInterval.
@@ -40,6 +41,10 @@ func (a *PLD) Compose(e Event) error {
 	if err := e.Validate(); err != nil {
 		return err
 	}
+	if e.Mechanism == PureDelta {
+		a.pure += float64(e.Count) * e.Delta
+		return nil
+	}
 	a.events = append(a.events, e)
 	return nil
 }
@@ -47,8 +52,12 @@ func (a *PLD) Compose(e Event) error {
 // Epsilon composes the events and returns the smallest ε whose δ is at most
 // delta, the larger over the remove and add directions.
 func (a *PLD) Epsilon(delta float64) (Result, error) {
-	if err := CheckDelta(delta); err != nil {
+	rest, ok, err := remainingDelta(delta, a.pure)
+	if err != nil {
 		return Result{}, err
+	}
+	if !ok {
+		return Result{Accountant: "pld", Epsilon: math.Inf(1), Delta: delta}, nil
 	}
 	if !(a.Interval > 0) {
 		return Result{}, fmt.Errorf("%w: discretization interval %v", ErrParam, a.Interval)
@@ -68,7 +77,7 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 				return Result{}, err
 			}
 		}
-		eps = math.Max(eps, composed.epsilonForDelta(delta, a.Interval))
+		eps = math.Max(eps, composed.epsilonForDelta(rest, a.Interval))
 	}
 	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
 }

@@ -21,6 +21,7 @@ var DefaultOrders = func() []float64 {
 type RDP struct {
 	orders []float64
 	rdp    []float64
+	pure   float64 // Σ δ of PureDelta events
 }
 
 // NewRDP returns an RDP accountant over DefaultOrders.
@@ -46,6 +47,10 @@ func (a *RDP) Compose(e Event) error {
 		return err
 	}
 	n := float64(e.Count)
+	if e.Mechanism == PureDelta {
+		a.pure += n * e.Delta
+		return nil
+	}
 	for i, alpha := range a.orders {
 		var r float64
 		switch e.Mechanism {
@@ -70,10 +75,14 @@ func (a *RDP) Compose(e Event) error {
 // Epsilon converts the accumulated RDP to ε at delta, with the optimal
 // order.
 func (a *RDP) Epsilon(delta float64) (Result, error) {
-	if err := CheckDelta(delta); err != nil {
+	rest, ok, err := remainingDelta(delta, a.pure)
+	if err != nil {
 		return Result{}, err
 	}
-	eps, order := rdpToEpsilon(a.orders, a.rdp, delta)
+	if !ok {
+		return Result{Accountant: "rdp", Epsilon: math.Inf(1), Delta: delta}, nil
+	}
+	eps, order := rdpToEpsilon(a.orders, a.rdp, rest)
 	return Result{Accountant: "rdp", Epsilon: eps, Delta: delta, Order: order}, nil
 }
 
