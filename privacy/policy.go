@@ -54,10 +54,10 @@ func DefaultRoles() map[string]Role {
 			Write: []string{"shop/events/", "out/", "state/", "ledger/"}},
 		"marketing": {Description: "reads committed cohort exports, nothing else",
 			Read: []string{"out/cohorts/*/assignments-*", "out/cohorts/*/profiles-*", "out/cohorts/*/datasheet-*", "out/cohorts/*/_manifest.json"}},
-		"steward": {Description: "reviews lineage, the audit log, the budget ledger, model cards, datasheets and manifests",
-			Read: []string{"state/lineage/", "state/audit/", "ledger/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/metrics-*", "out/*/_manifest.json", "out/*/contributors-*"}},
-		"engineer": {Description: "tunes models: reads released factors, metrics and cards, never subject-level data",
-			Read: []string{"out/models/*/item_factors-*", "out/models/*/metrics-*", "out/models/*/model_card-*", "out/models/*/privacy_utility-*", "out/models/*/exposure-*"}},
+		"steward": {Description: "reviews lineage, the audit log, the budget ledger, steward reports, model cards, datasheets and manifests",
+			Read: []string{"state/lineage/", "state/audit/", "state/steward/", "ledger/", "out/_steward/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/_manifest.json"}},
+		"engineer": {Description: "tunes models: reads released factors and public model cards, never subject-level data or steward reports",
+			Read: []string{"out/models/*/item_factors-*", "out/models/*/model_card-*"}},
 	}
 }
 
