@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +39,39 @@ func TestFirstHourUsage(t *testing.T) {
 	// --plan without a date still plans.
 	if code, out, msg := run(t, "run", spec, "--plan"); code != 0 || !strings.Contains(out, "pipeline") {
 		t.Errorf("--plan without a date: %d %s\n%s", code, msg, out)
+	}
+}
+
+// An e-mail address in the category column of a raw export is refused by
+// veil pseudonymize and by a pipeline's pseudonymize step: exit 3, nothing
+// committed.
+func TestPseudonymizeRefusesPII(t *testing.T) {
+	dir := t.TempDir()
+	key := writeKey(t, dir, "k1", 0o600)
+	raw := filepath.Join(dir, "raw.csv")
+	os.WriteFile(raw, []byte("email,event_time,event_type,item_id,category\n"+
+		"a@example.com,2026-11-01T10:00:00Z,view,i1,home/decor\n"+
+		"b@example.com,2026-11-01T11:00:00Z,purchase,i2,jane.doe@example.com\n"), 0o644)
+	out := filepath.Join(dir, "shop", "events")
+	code, _, msg := run(t, "pseudonymize", "--in", raw, "--out", out, "--id-column", "email", "--key-file", key, "--format", "csv")
+	if code != 3 || !strings.Contains(msg, `column "category"`) || strings.Contains(msg, "jane.doe") {
+		t.Errorf("pseudonymize: exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(out, "_manifest.json")); err == nil {
+		t.Error("a refused pseudonymize committed its output")
+	}
+	spec := filepath.Join(dir, "ingest.yaml")
+	os.WriteFile(spec, []byte(fmt.Sprintf(`name: ingest
+state: %[1]s/state
+steps:
+  - name: pseudonymize
+    pseudonymize: {in: %[2]s, out: %[3]s, id_column: email, format: csv, key_file: %[4]s}
+`, dir, raw, out, key)), 0o644)
+	code, _, msg = run(t, "run", spec, "--logical-date", "2026-11-27")
+	if code != 3 || !strings.Contains(msg, `column "category"`) {
+		t.Errorf("pipeline: exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(out, "_manifest.json")); err == nil {
+		t.Error("a refused pseudonymize step committed its output")
 	}
 }
