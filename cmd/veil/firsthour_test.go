@@ -75,3 +75,30 @@ steps:
 		t.Error("a refused pseudonymize step committed its output")
 	}
 }
+
+// veil exports recheck sees the sharded export of veil segment assign (the
+// same files veil-beam assign writes), not only veil segment's.
+func TestRecheckSeesShardedExports(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "5"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "seg.yaml")
+	os.WriteFile(cfg, []byte("events: "+filepath.Join(dir, "shop", "events")+"\noutput: "+filepath.Join(dir, "out")+"\nkmeans: {k: \"3\"}\ncohort_floor: {min_size: 30, small: merge}\n"), 0o644)
+	prepared := filepath.Join(dir, "prepared")
+	model := filepath.Join(dir, "model.json")
+	for _, args := range [][]string{
+		{"segment", "prepare", "--config", cfg, "--logical-date", "2026-11-27", "--out", prepared, "--shards", "3"},
+		{"segment", "fit", "--config", cfg, "--prepared", prepared + "/dt=2026-11-27", "--model", model},
+		{"segment", "assign", "--config", cfg, "--logical-date", "2026-11-27", "--prepared", prepared + "/dt=2026-11-27", "--model", model},
+	} {
+		if code, out, msg := run(t, args...); code != 0 {
+			t.Fatalf("%s: %d %s\n%s", args[:2], code, msg, out)
+		}
+	}
+	code, out, msg := run(t, "exports", "recheck", "--config", cfg, "--logical-date", "2026-11-27")
+	if code != 0 || !strings.HasPrefix(out, "1 exports,") || strings.Contains(out, " 0 subjects checked") {
+		t.Errorf("recheck: %d %s\n%s", code, msg, out)
+	}
+}
+
