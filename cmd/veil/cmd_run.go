@@ -89,7 +89,7 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 			}
 		}
 		for _, c := range p.Charges {
-			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %g of the budget of %s in %s (ε %g per %s), one ledger record for steps %s, before any data is read\n",
+			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %.4g of the budget of %s in %s (ε %.4g per %s), one ledger record for steps %s, before any data is read\n",
 				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), strings.Join(c.Steps, ", "))
 			if c.Epsilon > c.Budget.Epsilon {
 				fmt.Fprintf(env.Stdout, "   over budget: the run would be refused (exit 3) with nothing spent\n")

@@ -104,7 +104,7 @@ func printSegmentReport(env *Env, rep *segment.Report, asJSON bool) error {
 	w := env.Stdout
 	fmt.Fprintf(w, "segmentation run %s for %s: %d subjects (%d events) from %d rows read\n", rep.RunID, rep.LogicalDate, rep.Subjects, rep.Events, rep.Filter.RowsRead)
 	if d := rep.DP; d != nil {
-		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %g (%s), %d iterations, noise σ %.3g, clip radius %g (%d subjects clipped); objective %.2f× non-private\n",
+		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %.4g (%s), %d iterations, noise σ %.3g, clip radius %.4g (%d subjects clipped); objective %.2f× non-private\n",
 			rep.K, d.Epsilon, d.Delta, d.Accountant, d.Iterations, d.Sigma, d.ClipRadius, d.Clipped, d.NormalizedObjective)
 		fmt.Fprintf(w, "%d cohorts after the floor on noisy sizes (%d subjects suppressed)\n", rep.Cohorts, rep.Suppressed)
 	} else {
@@ -121,7 +121,7 @@ func printSegmentReport(env *Env, rep *segment.Report, asJSON bool) error {
 			fmt.Fprintf(w, "    (%s)\n", p.Note)
 		}
 	}
-	fmt.Fprintf(w, "exported %d assignments (not exported: %v) to %s\n", rep.Exported, rep.NotExported, rep.Output)
+	fmt.Fprintf(w, "exported %d assignments (not exported: %s) to %s\n", rep.Exported, counts(rep.NotExported), rep.Output)
 	return nil
 }
 
@@ -335,8 +335,8 @@ veil-beam assign does the same on a Beam runner.`,
 			if asJSON {
 				return printJSON(env, rep)
 			}
-			fmt.Fprintf(env.Stdout, "assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %v): %s\n",
-				rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, rep.NotExported, rep.Output)
+			fmt.Fprintf(env.Stdout, "assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %s): %s\n",
+				rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, counts(rep.NotExported), rep.Output)
 			return nil
 		}),
 	}

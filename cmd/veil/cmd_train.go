@@ -73,7 +73,7 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 		fmt.Fprintf(w, "resumed from the checkpoint after step %d\n", rep.ResumedAt)
 	}
 	if g := rep.Guarantee; g != nil {
-		fmt.Fprintf(w, "released item factors are (ε %.4g, δ %.3g)-DP per subject (%s: σ %.4g, q %.3g, %d steps, clip %g, ≤%d interactions per subject)\n",
+		fmt.Fprintf(w, "released item factors are (ε %.4g, δ %.3g)-DP per subject (%s: σ %.4g, q %.3g, %d steps, clip %.4g, ≤%d interactions per subject)\n",
 			g.Epsilon, g.Delta, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions)
 	} else {
 		fmt.Fprintln(w, "trained WITHOUT differential privacy")
@@ -85,7 +85,7 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 	if rep.Audit != nil {
 		printAudit(w, rep.Audit)
 	}
-	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v); outputs in %s\n", rep.Recommended, rep.NotRecommended, rep.Output)
+	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %s); outputs in %s\n", rep.Recommended, counts(rep.NotRecommended), rep.Output)
 	return nil
 }
 

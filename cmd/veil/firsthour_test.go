@@ -102,3 +102,42 @@ func TestRecheckSeesShardedExports(t *testing.T) {
 	}
 }
 
+// Printed summaries show counts by reason in words and numbers without
+// float noise, never Go syntax.
+func TestHumanNumbers(t *testing.T) {
+	if got := counts(map[string]int{"no_consent": 12, "denied": 464, "erased": 0}); got != "denied 464, no_consent 12" {
+		t.Errorf("counts = %q", got)
+	}
+	if got := counts(nil); got != "none" {
+		t.Errorf("counts(nil) = %q", got)
+	}
+	if got := num(3 * 1e-5); got != "3e-05" {
+		t.Errorf("num(3e-5) = %q", got)
+	}
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "5"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "seg.yaml")
+	os.WriteFile(cfg, []byte("events: "+filepath.Join(dir, "shop", "events")+"\noutput: "+filepath.Join(dir, "out")+"\nkmeans: {k: \"3\"}\ncohort_floor: {min_size: 30, small: merge}\n"), 0o644)
+	var all strings.Builder
+	for _, args := range [][]string{
+		{"segment", "--config", cfg, "--logical-date", "2026-11-27"},
+		{"exports", "recheck", "--config", cfg, "--logical-date", "2026-11-27"},
+		{"privacy", "epsilon", "--accountant", "rdp", "--sampling-rate", "0.01", "--noise-multiplier", "1.1", "--steps", "100", "--delta", fmt.Sprint(3 * 1e-5)},
+	} {
+		code, out, msg := run(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: %d %s", args, code, msg)
+		}
+		all.WriteString(out)
+	}
+	for _, bad := range []string{"map[", "0000000", "[]"} {
+		if strings.Contains(all.String(), bad) {
+			t.Errorf("printed %q:\n%s", bad, all.String())
+		}
+	}
+	if !strings.Contains(all.String(), "not exported: ") {
+		t.Errorf("no not-exported counts:\n%s", all.String())
+	}
+}
