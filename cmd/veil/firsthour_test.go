@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veil-privacy/veil/privacy"
 )
 
 // A new user's first mistakes get a plain answer and the right exit code.
@@ -139,5 +141,32 @@ func TestHumanNumbers(t *testing.T) {
 	}
 	if !strings.Contains(all.String(), "not exported: ") {
 		t.Errorf("no not-exported counts:\n%s", all.String())
+	}
+}
+
+// veil policy check of the shipped spec passes whatever spelling of the
+// root holds veil-demo (., an absolute path, veil-demo itself); marketing
+// reads every cohort export with the plots its datasheet embeds.
+func TestPolicyCheckRoots(t *testing.T) {
+	abs, _ := filepath.Abs(".")
+	for _, root := range []string{".", abs, "veil-demo", abs + "/veil-demo/"} {
+		code, out, msg := run(t, "policy", "check", "--spec", "../../configs/nightly.yaml", "--root", root)
+		if code != 0 || !strings.Contains(out, "every location is within role scheduler") {
+			t.Errorf("--root %s: %d %s\n%s", root, code, msg, out)
+		}
+	}
+	marketing := privacy.DefaultRoles()["marketing"]
+	for _, out := range []string{"cohorts", "cohorts-dp"} {
+		for _, f := range []string{"assignments-1a2b.csv", "datasheet-1a2b.md", "cohort_map-1a2b.png", "cohort_sizes-1a2b.png", "monitoring-1a2b.png", "_manifest.json"} {
+			key := "out/" + out + "/dt=2026-11-27/run=0193/" + f
+			if !marketing.Allows(key, false) {
+				t.Errorf("marketing may not read %s", key)
+			}
+		}
+	}
+	for _, key := range []string{"out/models/dt=2026-11-27/run=0193/recommendations-1a2b.parquet", "shop/events/dt=2026-11-27/part-0.parquet", "state/audit/0000000001.json"} {
+		if marketing.Allows(key, false) {
+			t.Errorf("marketing may read %s", key)
+		}
 	}
 }
