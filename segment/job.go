@@ -378,7 +378,7 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 		err = monitor(ctx, out, ref, cfg, feats, cohorts, rep)
 	}
 	if err == nil {
-		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
+		err = out.PutFile(ctx, DatasheetFile, DatasheetOf(rep, cfg, pol, build, export, out.WriteID()), 0)
 	}
 	if err != nil {
 		out.Abort(ctx)

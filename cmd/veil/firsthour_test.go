@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -168,5 +173,50 @@ func TestPolicyCheckRoots(t *testing.T) {
 		if marketing.Allows(key, false) {
 			t.Errorf("marketing may read %s", key)
 		}
+	}
+}
+
+// The datasheet names the export's files as they are (with the write's id),
+// and every file it names is in the export's manifest.
+func TestDatasheetNamesRealFiles(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "5"); code != 0 {
+		t.Fatal(msg)
+	}
+	cfg := filepath.Join(dir, "seg.yaml")
+	os.WriteFile(cfg, []byte("events: "+filepath.Join(dir, "shop", "events")+"\noutput: "+filepath.Join(dir, "out")+"\nkmeans: {k: \"3\"}\ncohort_floor: {min_size: 30, small: merge}\n"), 0o644)
+	if code, _, msg := run(t, "segment", "--config", cfg, "--logical-date", "2026-11-27"); code != 0 {
+		t.Fatal(msg)
+	}
+	runs, _ := filepath.Glob(filepath.Join(dir, "out", "dt=2026-11-27", "run=*"))
+	if len(runs) != 1 {
+		t.Fatalf("runs %v", runs)
+	}
+	s, _ := dataset.NewFileStore(runs[0])
+	m, err := dataset.ReadManifest(context.Background(), s, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]bool{"_manifest.json": true, "latest.json": true} // latest.json: the pipeline's pointer
+	for _, f := range m.Files {
+		files[f.Key] = true
+	}
+	ds, ok := m.Find("datasheet.md")
+	if !ok {
+		t.Fatal("no datasheet")
+	}
+	text := mustRead(t, filepath.Join(runs[0], ds.Key))
+	named := regexp.MustCompile("`([a-z_]+(?:-[0-9a-f]+)?\\.(?:parquet|csv|json|png|bloom|md))`").FindAllStringSubmatch(text, -1)
+	if len(named) < 6 {
+		t.Errorf("the datasheet names %d files:\n%s", len(named), text)
+	}
+	for _, n := range named {
+		if !files[n[1]] {
+			t.Errorf("the datasheet names %s, which is not in the export (%v)", n[1], slices.Sorted(maps.Keys(files)))
+		}
+	}
+	a, _ := m.Find("assignments.csv")
+	if !strings.Contains(text, "`"+a.Key+"`") {
+		t.Errorf("the datasheet does not name %s", a.Key)
 	}
 }
