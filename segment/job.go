@@ -489,7 +489,7 @@ func writePlots(ctx context.Context, out *dataset.Output, f *Features, profiles 
 		}
 		labels[i] = fmt.Sprintf("cohort %d", p.CohortID)
 	}
-	if png, err = PlotCentroids(cents, sizes, labels); err != nil {
+	if png, err = PlotCentroidsNamed(cents, sizes, labels, featureLabels(f)); err != nil {
 		return err
 	}
 	return out.PutFile(ctx, "cohort_map.png", png, 0)
