@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"path/filepath"
@@ -218,5 +219,67 @@ func TestDatasheetNamesRealFiles(t *testing.T) {
 	a, _ := m.Find("assignments.csv")
 	if !strings.Contains(text, "`"+a.Key+"`") {
 		t.Errorf("the datasheet does not name %s", a.Key)
+	}
+}
+
+// Every veil command line in the README's shell examples names a command
+// that exists and flags it accepts (parsed, not run: the examples need
+// data, S3 or a cluster). The Beam section's commands run from the
+// repository root with the binaries in bin/.
+func TestReadmeExamples(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inSh := false
+	for _, l := range strings.Split(string(data), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```sh"):
+			inSh = true
+		case strings.HasPrefix(l, "```"):
+			inSh = false
+		case inSh:
+			if n := len(lines); n > 0 && strings.HasSuffix(lines[n-1], "\\") {
+				lines[n-1] = strings.TrimSuffix(lines[n-1], "\\") + " " + strings.TrimSpace(l)
+			} else {
+				lines = append(lines, l)
+			}
+		}
+	}
+	checked := 0
+	for _, l := range lines {
+		if i := strings.Index(l, " #"); i >= 0 {
+			l = l[:i]
+		}
+		fields := strings.Fields(strings.ReplaceAll(l, "'", ""))
+		var args []string
+		switch {
+		case len(fields) > 1 && (fields[0] == "veil" || fields[0] == "bin/veil"):
+			args = fields[1:]
+		case len(fields) > 3 && fields[0] == "go" && fields[1] == "run" && fields[2] == "./cmd/veil":
+			args = fields[3:]
+		default:
+			continue
+		}
+		if slices.Contains(args, "...") || slices.Contains(args, "|") {
+			continue
+		}
+		checked++
+		root := newRootCmd(&Env{Stdout: io.Discard, Stderr: io.Discard, Getenv: os.Getenv})
+		cmd, rest, err := root.Find(args)
+		if err != nil || cmd == root {
+			t.Errorf("README: %q: no such command (%v)", l, err)
+			continue
+		}
+		if err := cmd.ParseFlags(rest); err != nil {
+			t.Errorf("README: %q: %v", l, err)
+		}
+	}
+	if checked < 5 {
+		t.Errorf("only %d veil command lines found in the README", checked)
+	}
+	if strings.Contains(string(data), "../veil ") || strings.Contains(string(data), "cd beam && ./veil-beam") {
+		t.Error("the README still runs a veil binary that no step builds")
 	}
 }
