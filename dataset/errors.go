@@ -19,6 +19,10 @@ var (
 
 	// ErrCredentials is returned when no usable credentials were found.
 	ErrCredentials = errors.New("no usable credentials")
+	// ErrAccessDenied is returned when S3 refuses the credentials it was
+	// given for a bucket (HTTP 403): a wrong secret key, or a principal
+	// without access.
+	ErrAccessDenied = errors.New("access denied")
 
 	// ErrBadURL is returned for a store URL that cannot be parsed or names
 	// an unknown scheme. It is a usage error.

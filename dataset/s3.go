@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+	"github.com/aws/smithy-go/logging"
 )
 
 // S3Config configures an S3Store. The zero value of every field but Bucket
@@ -45,6 +47,10 @@ type S3Config struct {
 	BlockSize   int64 `yaml:"block_size"`   // ranged-read block size in bytes
 	ReadAhead   int   `yaml:"read_ahead"`   // blocks fetched per ranged GET past the one asked for
 	CacheBlocks int   `yaml:"cache_blocks"` // blocks kept per open object
+
+	// Log receives the AWS SDK's log lines (as veil's, never raw on
+	// stderr): its warnings at warn level, the rest at debug; nil discards.
+	Log *slog.Logger `yaml:"-"`
 }
 
 // DefaultS3Config returns the defaults for bucket and prefix.
@@ -120,6 +126,7 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	if cfg.Region != "" {
 		opts = append(opts, awsconfig.WithRegion(cfg.Region))
 	}
+	opts = append(opts, awsconfig.WithLogger(sdkLogger(cfg.Log)))
 	awsCfg, err := awsconfig.LoadDefaultConfig(ctx, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
@@ -146,8 +153,11 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 	s := &S3Store{cfg: cfg, client: client}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
 		var re interface{ HTTPStatusCode() int }
-		if errors.As(err, &re) && (re.HTTPStatusCode() == http.StatusNotFound || re.HTTPStatusCode() == http.StatusForbidden) {
-			return nil, fmt.Errorf("s3://%s: %w (HTTP %d)", cfg.Bucket, ErrNoBucket, re.HTTPStatusCode())
+		switch {
+		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden:
+			return nil, fmt.Errorf("s3://%s: %w (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role) and that they may list the bucket", cfg.Bucket, ErrAccessDenied)
+		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound:
+			return nil, fmt.Errorf("s3://%s: %w (HTTP 404)", cfg.Bucket, ErrNoBucket)
 		}
 		return nil, fmt.Errorf("checking bucket s3://%s: %w", cfg.Bucket, err)
 	}
@@ -517,4 +527,21 @@ func insecureEndpoint(endpoint string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip == nil || !ip.IsLoopback()
+}
+
+// sdkLogger routes the AWS SDK's log lines through log (nil: discard), so
+// that they are veil's lines (JSON for schedulers) and not raw text ahead
+// of veil's own error.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		msg := fmt.Sprintf(format, v...)
+		if c == logging.Warn {
+			log.Warn("AWS SDK: " + msg)
+			return
+		}
+		log.Debug("AWS SDK: " + msg)
+	})
 }

@@ -1,8 +1,13 @@
 package dataset_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -51,6 +56,46 @@ func TestS3StoreBadSetup(t *testing.T) {
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
 	if _, err := dataset.NewS3Store(ctx, cfg); err == nil {
 		t.Error("wrong credentials were accepted")
+	}
+}
+
+// A wrong secret key is access denied (HTTP 403), pointing at the
+// credentials, not a missing bucket.
+func TestS3StoreWrongSecret(t *testing.T) {
+	cfg := storetest.S3Bucket(t, "")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-0000000000")
+	_, err := dataset.NewS3Store(context.Background(), cfg)
+	if !errors.Is(err, dataset.ErrAccessDenied) || errors.Is(err, dataset.ErrNoBucket) || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("wrong secret: %v, want access denied naming the credentials", err)
+	}
+}
+
+// The AWS SDK's log lines go to the store's logger, not raw to stderr.
+func TestS3SDKLogsThroughLogger(t *testing.T) {
+	var buf bytes.Buffer
+	cfg := dataset.DefaultS3Config("veil-any", "")
+	cfg.Region = "us-east-1"
+	cfg.Endpoint = "http://127.0.0.1:1" // nothing listens: no credentials are ever sent
+	cfg.MaxAttempts = 1
+	cfg.Log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	// No credentials anywhere: the SDK tries instance metadata and warns
+	// that it falls back to IMDSv1.
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_EC2_METADATA_DISABLED"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+	// A stand-in for instance metadata that has no token (IMDSv2) and no
+	// role, as a machine outside AWS answers.
+	imds := httptest.NewServer(http.NotFoundHandler())
+	defer imds.Close()
+	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
+	_, err := dataset.NewS3Store(context.Background(), cfg)
+	if !errors.Is(err, dataset.ErrCredentials) {
+		t.Errorf("no credentials: %v", err)
+	}
+	if !strings.Contains(buf.String(), `"level":"WARN","msg":"AWS SDK: falling back to IMDSv1`) {
+		t.Errorf("the SDK's warning did not reach the logger: %q", buf.String())
 	}
 }
 

@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"path"
@@ -30,6 +31,9 @@ type URLOptions struct {
 	// zone's outputs with the zone's keys and its shared ledger with the
 	// spec's.
 	Scoped []ScopedOptions
+	// Log receives what the stores' clients have to say (the AWS SDK's
+	// warnings, such as its fallback to IMDSv1); nil discards it.
+	Log *slog.Logger
 }
 
 // URLOptionsFromEnv returns the options of commands and workers: the
@@ -200,6 +204,7 @@ func openS3(ctx context.Context, u *url.URL, opt URLOptions) (Store, error) {
 		cfg.PathStyle = b
 	}
 	cfg.Region = q.Get("region")
+	cfg.Log = opt.Log
 	cfg.SSE, cfg.SSEKMSKeyID, cfg.AllowHTTP = opt.S3.SSE, opt.S3.SSEKMSKeyID, opt.S3.AllowHTTP
 	if v := q.Get("sse"); v != "" {
 		cfg.SSE = v

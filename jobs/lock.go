@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -32,6 +34,9 @@ type Lock struct {
 	me     lease
 	ttl    time.Duration
 	now    func() time.Time
+	// tookOver names the holder whose live lease this lock replaced because
+	// its process was gone (see holderGone), for the runner to log.
+	tookOver string
 }
 
 func (l *Lock) key(gen int) string { return fmt.Sprintf("%s/%010d.json", l.prefix, gen) }
@@ -69,7 +74,10 @@ func acquire(ctx context.Context, s dataset.Store, prefix, holder string, ttl ti
 		if err != nil {
 			return nil, err
 		}
-		if cur != nil && cur.Holder != "" && now().Before(cur.Expires) {
+		l.tookOver = ""
+		if cur != nil && cur.Holder != "" && now().Before(cur.Expires) && holderGone(cur.Holder) {
+			l.tookOver = cur.Holder
+		} else if cur != nil && cur.Holder != "" && now().Before(cur.Expires) {
 			return nil, fmt.Errorf("%w: %s holds it until %s (generation %d)", ErrLocked, cur.Holder, cur.Expires.UTC().Format(time.RFC3339), gen)
 		}
 		l.me = lease{Holder: holder, Gen: gen + 1, Expires: now().Add(ttl).UTC()}
@@ -128,4 +136,31 @@ func (l *Lock) release(ctx context.Context) {
 		b, _ := json.Marshal(lease{Gen: l.me.Gen, Expires: l.now().UTC()})
 		dataset.PutBytes(ctx, l.store, l.key(l.me.Gen), b)
 	}
+}
+
+// holderGone reports whether a lease's holder (USER@HOST:PID, as
+// defaultHolder names it) is a process of this host that no longer runs: a
+// run killed with -9 on this machine, whose lease need not be waited out.
+// A holder on another host, or one whose name does not parse, is never gone:
+// only its lease can tell.
+func holderGone(holder string) bool {
+	at, colon := strings.LastIndex(holder, "@"), strings.LastIndex(holder, ":")
+	if at < 0 || colon < at {
+		return false
+	}
+	pid, err := strconv.Atoi(holder[colon+1:])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if host, err := os.Hostname(); err != nil || host != holder[at+1:colon] {
+		return false
+	}
+	if pid == os.Getpid() {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return true
+	}
+	return errors.Is(p.Signal(syscall.Signal(0)), os.ErrProcessDone)
 }

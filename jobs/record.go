@@ -187,7 +187,21 @@ func (r *recorder) outputDataset(ctx context.Context, url string, c *dataset.Con
 	return out
 }
 
+// terminalTimeout bounds the delivery of a run's or step's last event once
+// the run's own context may be cancelled (Ctrl-C, SIGTERM, a lost lease).
+const terminalTimeout = 30 * time.Second
+
+// terminalContext is the context of a terminal event (COMPLETE, FAIL,
+// ABORT): not cancelled with the run, since an ABORT must still be
+// delivered after the run's context ended, but bounded, so that an
+// unreachable endpoint cannot hold the process.
+func terminalContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), terminalTimeout)
+}
+
 func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *StepResult, err error) {
+	ctx, cancel := terminalContext(ctx)
+	defer cancel()
 	kind := endType(err)
 	ev := lineage.NewEvent(kind, r.now(), id, r.stepJob(st))
 	ev.Run.Facets["parent"] = lineage.Parent(r.runID, r.spec.Name)
@@ -270,6 +284,8 @@ func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *linea
 }
 
 func (r *recorder) finish(ctx context.Context, res *Result, err error) {
+	ctx, cancel := terminalContext(ctx)
+	defer cancel()
 	kind := endType(err)
 	ev := lineage.NewEvent(kind, r.now(), r.runID, r.spec.Name)
 	ev.Run.Facets["nominalTime"] = lineage.NominalTime(r.opt.LogicalDate)
@@ -286,7 +302,7 @@ func (r *recorder) finish(ctx context.Context, res *Result, err error) {
 			a.Writes = append(a.Writes, s.Output)
 		}
 	}
-	r.emit.Emit(context.WithoutCancel(ctx), ev)
+	r.emit.Emit(ctx, ev)
 	r.auditAppend(ctx, a)
 }
 

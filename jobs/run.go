@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"time"
 
 	"github.com/google/uuid"
@@ -166,6 +167,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	lock, err := acquire(ctx, store, dataset.Join(prefix, "lock"), opt.Holder, spec.Lock.TTL, opt.Now)
 	if err != nil {
 		return nil, err
+	}
+	if lock.tookOver != "" {
+		opt.Log.Warn("took the lock over from a run of this host that is gone (killed?) before its lease ended", "holder", lock.tookOver)
 	}
 	defer lock.release(context.WithoutCancel(ctx))
 	// Renew the lease in the background, so that a step longer than the
@@ -415,13 +419,20 @@ func failpoint(opt Options, at string) {
 	}
 }
 
+// defaultHolder names this process as a lock holder, USER@HOST:PID, which
+// holderGone reads back. $USER is unset under cron and in many containers,
+// so the user comes from the operating system then.
 func defaultHolder() string {
 	host, _ := os.Hostname()
-	user := os.Getenv("USER")
-	if user == "" {
-		user = "unknown"
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil && u.Username != "" {
+			name = u.Username
+		} else {
+			name = fmt.Sprintf("uid%d", os.Getuid())
+		}
 	}
-	return fmt.Sprintf("%s@%s:%d", user, host, os.Getpid())
+	return fmt.Sprintf("%s@%s:%d", name, host, os.Getpid())
 }
 
 // classify sorts errors for retries.

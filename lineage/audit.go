@@ -3,6 +3,7 @@ package lineage
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
@@ -65,12 +66,32 @@ func (a *AuditLog) Append(ctx context.Context, r AuditRecord) error {
 	return err
 }
 
+// ErrNoAuditLog is returned (wrapped) by Verify when there is no audit log
+// at all where it looks: no record and no head. Every append writes both, so
+// an empty place is a wrong URL, not an empty log.
+var ErrNoAuditLog = errors.New("no audit log")
+
 // Verify checks the whole log and returns its records; a broken chain is an
-// error (dataset.ErrChainBroken) naming the first bad record.
+// error (dataset.ErrChainBroken) naming the first bad record, and a place
+// without any log is ErrNoAuditLog.
 func (a *AuditLog) Verify(ctx context.Context) ([]AuditRecord, error) {
 	entries, err := a.chain.Read(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if len(entries) == 0 {
+		head := dataset.Join(a.chain.Prefix, "_head.json")
+		_, err := a.chain.Store.Stat(ctx, head)
+		switch {
+		case errors.Is(err, dataset.ErrNotExist):
+			loc := a.chain.Store.Location()
+			if a.chain.Prefix != "" {
+				loc += "/" + a.chain.Prefix
+			}
+			return nil, fmt.Errorf("%w at %s", ErrNoAuditLog, loc)
+		case err != nil:
+			return nil, err
+		}
 	}
 	out := make([]AuditRecord, len(entries))
 	for i, e := range entries {

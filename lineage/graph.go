@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,6 +98,12 @@ func BuildGraph(events []Event) *Graph {
 			g.order = append(g.order, ev.Run.RunID)
 		}
 		r.State = ev.EventType
+		if ev.EventType == "START" || ev.EventType == "COMPLETE" {
+			// A resumed run (same run id after an ABORT or FAIL) starts
+			// afresh: its old error is not its state any more.
+			r.Error = ""
+			delete(r.Facets, "errorMessage")
+		}
 		if ev.EventType == "START" && r.Started.IsZero() {
 			r.Started = ev.EventTime
 		} else if ev.EventType != "START" {
@@ -224,7 +231,7 @@ func (g *Graph) WriteRun(w io.Writer, r *RunNode) {
 		fmt.Fprintf(w, "  step: %s %s %s\n", c.Job, c.RunID, c.State)
 	}
 	if p, ok := r.Facets["veil_privacy"]; ok {
-		fmt.Fprintf(w, "  privacy: purposes %v, rows read %v kept %v", p["purposes"], p["rowsRead"], p["rowsKept"])
+		fmt.Fprintf(w, "  privacy: purposes %s, rows read %s kept %s", words(p["purposes"]), count(p["rowsRead"]), count(p["rowsKept"]))
 		if drops, ok := p["rowsDropped"].(map[string]any); ok {
 			var parts []string
 			for reason, n := range drops {
@@ -238,7 +245,8 @@ func (g *Graph) WriteRun(w io.Writer, r *RunNode) {
 			}
 		}
 		if eps, ok := p["epsilon"].(float64); ok {
-			fmt.Fprintf(w, "; spent ε=%.4g δ=%v (%v)", eps, p["delta"], p["accountant"])
+			delta, _ := p["delta"].(float64)
+			fmt.Fprintf(w, "; spent ε=%.4g δ=%.4g (%s)", eps, delta, words(p["accountant"]))
 		}
 		fmt.Fprintln(w)
 	}
@@ -425,4 +433,30 @@ func VerifyOutputs(ctx context.Context, r *RunNode, opt dataset.URLOptions) ([]s
 		}
 	}
 	return lines, bad
+}
+
+// words prints a JSON string or list of strings for people: "a, b".
+func words(v any) string {
+	switch v := v.(type) {
+	case string:
+		return v
+	case []any:
+		parts := make([]string, len(v))
+		for i, e := range v {
+			parts[i] = fmt.Sprint(e)
+		}
+		return strings.Join(parts, ", ")
+	case nil:
+		return "none"
+	}
+	return fmt.Sprint(v)
+}
+
+// count prints a JSON number that counts something as an integer
+// (encoding/json decodes it as a float64, which %v prints as 1.2e+06).
+func count(v any) string {
+	if f, ok := v.(float64); ok {
+		return strconv.FormatInt(int64(f), 10)
+	}
+	return "?"
 }

@@ -46,14 +46,17 @@ type Role struct {
 
 // DefaultRoles are the built-in roles, for the layout of configs/: inputs
 // under shop/, outputs under out/, run state (locks, lineage, audit) under
-// state/, the budget ledger under ledger/.
+// state/, the budget ledger under ledger/. Marketing reads every cohort
+// export (out/cohorts, out/cohorts-dp, ...) with the plots its datasheet
+// embeds.
 func DefaultRoles() map[string]Role {
 	return map[string]Role{
 		"scheduler": {Description: "the service account veil run uses: reads inputs, writes outputs, state and the ledger",
 			Read:  []string{"raw/", "shop/", "out/", "state/", "ledger/"},
 			Write: []string{"shop/events/", "out/", "state/", "ledger/"}},
 		"marketing": {Description: "reads committed cohort exports, nothing else",
-			Read: []string{"out/cohorts/*/assignments-*", "out/cohorts/*/profiles-*", "out/cohorts/*/datasheet-*", "out/cohorts/*/_manifest.json"}},
+			Read: []string{"out/cohorts*/assignments-*", "out/cohorts*/profiles-*", "out/cohorts*/datasheet-*", "out/cohorts*/cohort_sizes-*",
+				"out/cohorts*/cohort_map-*", "out/cohorts*/monitoring-*", "out/cohorts*/_manifest.json"}},
 		"steward": {Description: "reviews lineage, the audit log, the budget ledger, steward reports, model cards, datasheets and manifests",
 			Read: []string{"state/lineage/", "state/audit/", "state/steward/", "ledger/", "out/_steward/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/_manifest.json"}},
 		"engineer": {Description: "tunes models: reads released factors and public model cards, never subject-level data or steward reports",

@@ -7,12 +7,49 @@
 #      conformance suite among them, which may not skip under CI=true), and
 #      short fuzz runs of every fuzz target;
 #   4. vets and tests the Beam module (beam/, its own go.mod) on Prism;
-#   5. stops the server it started.
-# Usage: scripts/test.sh [extra go test flags]
+#   5. stops the server it started, and ends with one line counted over
+#      every test, fuzz target and the Beam module:
+#        N passed, N failed, N skipped
+# About 17 minutes on 2 cores. It exits non-zero when anything failed.
+#
+# Usage: scripts/test.sh [--short] [extra go test flags]
+#   --short  a developer's loop (a few minutes): gofmt, go vet and the unit
+#            tests of the main module, without -race, fuzzing, the Beam
+#            module or the S3 server (S3 tests skip unless CI=true).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/versitygw.sh
-vgw_start
+
+short=false
+if [ "${1:-}" = "--short" ]; then
+  short=true
+  shift
+fi
+
+work=$(mktemp -d)
+cleanup() {
+  if [ -n "${VGW_DATA:-}" ]; then vgw_stop; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+events=$work/events.jsonl  # every go test -json event, and one line per fuzz target
+: >"$events"
+failed=0
+
+go build -o "$work/testsum" ./scripts/testsum
+# gotest runs go test -json with the given arguments, prints it for people
+# and keeps its events for the closing summary.
+gotest() {
+  go test -json "$@" 2>&1 | tee -a "$events" | "$work/testsum"
+}
+
+summary() {
+  local line
+  line=$("$work/testsum" -summary <"$events")
+  echo "== $line"
+  if [ "$failed" -ne 0 ] || ! grep -q ' 0 failed,' <<<"$line"; then
+    exit 1
+  fi
+}
 
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
@@ -24,8 +61,19 @@ fi
 echo "== go vet"
 go vet ./...
 
+if $short; then
+  echo "== go test -short (no -race, no fuzzing, no Beam module)"
+  gotest -short -count=1 "$@" ./... || failed=1
+  summary
+  exit 0
+fi
+
+. scripts/lib/versitygw.sh
+vgw_start
+trap cleanup EXIT  # vgw_start set its own; ours stops the server too
+
 echo "== go test -race"
-go test -race -count=1 "$@" ./...
+gotest -race -count=1 "$@" ./... || failed=1
 
 echo "== fuzz (short)"
 # Every Fuzz function, 10 seconds each. Go 1.26's fuzz coordinator can end a
@@ -46,12 +94,21 @@ fuzz_one() {
   fi
   return 1
 }
-grep -rl --include='*_test.go' --exclude-dir=beam '^func Fuzz' . | sort | while read -r file; do
+while read -r file; do
   pkg=./$(dirname "${file#./}")
   for fn in $(grep -o '^func Fuzz[A-Za-z0-9_]*' "$file" | cut -d' ' -f2); do
-    fuzz_one "$pkg" "$fn"
+    action=pass
+    fuzz_one "$pkg" "$fn" || { action=fail; failed=1; }
+    printf '{"Action":"%s","Package":"%s","Test":"%s (fuzz)"}\n' "$action" "$pkg" "$fn" >>"$events"
   done
-done
+done < <(grep -rl --include='*_test.go' --exclude-dir=beam '^func Fuzz' . | sort)
 
 echo "== beam module: go vet, go test -race on Prism"
-(cd beam && go vet ./... && go test -race -count=1 "$@" ./...)
+if (cd beam && go vet ./...); then
+  (cd beam && go test -json -race -count=1 "$@" ./... 2>&1) | tee -a "$events" | "$work/testsum" || failed=1
+else
+  failed=1
+  echo '{"Action":"fail","Package":"beam (go vet)"}' >>"$events"
+fi
+
+summary

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"fmt"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -24,6 +25,21 @@ const DatasheetFile = "datasheet.md"
 // appendix (StewardAppendix). A run without DP k-means says plainly that it
 // is not differentially private.
 func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []string) []byte {
+	return DatasheetOf(rep, cfg, pol, build, export, "")
+}
+
+// DatasheetOf is Datasheet for the export written by the write writeID: it
+// names the files as they are in the export (assignments-WRITEID.csv, as
+// dataset.Output names every file of a write), not as they were written
+// (assignments.csv). An empty writeID keeps the names as written.
+func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []string, writeID string) []byte {
+	name := func(rel string) string {
+		if writeID == "" {
+			return rel
+		}
+		ext := path.Ext(rel)
+		return strings.TrimSuffix(rel, ext) + "-" + writeID + ext
+	}
 	var b bytes.Buffer
 	exact := !rep.noisy()
 	p := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
@@ -47,11 +63,13 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	p("\n\n")
 
 	p("## Composition\n\n")
-	p("Each row of `assignments.parquet` (and `assignments.csv`) is one customer, named by a pseudonymous token, with the cohort they belong to and how far they are from its centre. ")
+	p("Each row of `%s` (and `%s`) is one customer, named by a pseudonymous token, with the cohort they belong to and how far they are from its centre. ", name("assignments.parquet"), name("assignments.csv"))
+	p("`%s` (and `%s`, `%s`) describe each cohort in plain words; `%s` shows the cohorts' sizes and `%s` where the cohorts lie against each other. ",
+		name("profiles.csv"), name("profiles.parquet"), name("profiles.json"), name("cohort_sizes.png"), name("cohort_map.png"))
 	if exact {
-		p("`profiles.*` describe each cohort in plain words. There are %d cohorts and %d exported customers.\n\n", rep.Cohorts, rep.Exported)
+		p("There are %d cohorts and %d exported customers.\n\n", rep.Cohorts, rep.Exported)
 	} else {
-		p("`profiles.*` describe each cohort in plain words. There are %d cohorts.\n\n", rep.Cohorts)
+		p("There are %d cohorts.\n\n", rep.Cohorts)
 	}
 	p("Cohort sizes count every customer clustered, also those not exported because they did not allow %s.\n\n", strings.Join(export, " and "))
 	p("| cohort | customers | in words |\n|---:|---:|---|\n")
@@ -115,7 +133,7 @@ func Datasheet(rep *Report, cfg Config, pol *privacy.Policy, build, export []str
 	p("Do not try to identify the customers behind the tokens, do not combine the export with other data to do so, do not use it for decisions with legal or similarly significant effects on a person (credit, employment, pricing for an individual), and do not use it for another purpose without a new consent basis.\n\n")
 
 	p("## Distribution\n\n")
-	p("The export is for the shop's marketing team and its processors under contract. It is written once, with a manifest of checksums (`_manifest.json`); `veil lineage verify %s` checks that nothing was changed. It is not to be published.\n\n", rep.RunID)
+	p("The export is for the shop's marketing team and its processors under contract. It is written once, with a manifest of checksums (`_manifest.json`, which lists every file of the export); `veil lineage verify %s` checks that nothing was changed. It is not to be published.\n\n", rep.RunID)
 
 	p("## Maintenance and retention\n\n")
 	p("veil builds a new export every run; use the latest (the `latest.json` pointer of the pipeline) and delete older ones within %d days, the retention of the %s purpose. ", pol.RetentionDays(export), strings.Join(export, " and "))

@@ -458,7 +458,7 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 		err = monitor(ctx, out, ref, cfg, feats, cohorts, rep)
 	}
 	if err == nil {
-		err = out.PutFile(ctx, DatasheetFile, Datasheet(rep, cfg, pol, build, export), 0)
+		err = out.PutFile(ctx, DatasheetFile, DatasheetOf(rep, cfg, pol, build, export, out.WriteID()), 0)
 	}
 	rep.Seconds = time.Since(start).Seconds()
 	if err == nil {
@@ -601,7 +601,7 @@ func writePlots(ctx context.Context, out *dataset.Output, f *Features, profiles 
 		}
 		labels[i] = fmt.Sprintf("cohort %d", p.CohortID)
 	}
-	if png, err = PlotCentroids(cents, sizes, labels); err != nil {
+	if png, err = PlotCentroidsNamed(cents, sizes, labels, featureLabels(f)); err != nil {
 		return err
 	}
 	return out.PutFile(ctx, "cohort_map.png", png, 0)

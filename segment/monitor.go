@@ -432,7 +432,9 @@ func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
 	}
 	plots := make([][]*plot.Plot, rows)
 	comp, err := barPlot("Share of each cohort against share of all customers, by jurisdiction", "ratio (1 = as in the population)",
-		labels, ratios, color.RGBA{R: 55, G: 110, B: 180, A: 255}, cfg.RepresentationRatio, 1/cfg.RepresentationRatio)
+		"cohort's share ÷ overall share", labels, ratios, color.RGBA{R: 55, G: 110, B: 180, A: 255},
+		refLine{cfg.RepresentationRatio, fmt.Sprintf("warning: over-represented (%.3g×)", cfg.RepresentationRatio)},
+		refLine{1 / cfg.RepresentationRatio, fmt.Sprintf("warning: under-represented (%.2g×)", 1/cfg.RepresentationRatio)})
 	if err != nil {
 		return nil, err
 	}
@@ -443,7 +445,8 @@ func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
 		for i, f := range d.Features {
 			vals[i], names[i] = f.PSI, f.Feature
 		}
-		dp, err := barPlot("Drift since the previous run (PSI per feature)", "PSI", names, vals, color.RGBA{R: 230, G: 140, B: 40, A: 255}, cfg.DriftPSI)
+		dp, err := barPlot("Drift since the previous run (PSI per feature)", "PSI", "population stability index", names, vals, color.RGBA{R: 230, G: 140, B: 40, A: 255},
+			refLine{cfg.DriftPSI, fmt.Sprintf("warning: drift (PSI %.3g)", cfg.DriftPSI)})
 		if err != nil {
 			return nil, err
 		}
@@ -463,8 +466,15 @@ func PlotMonitoring(m *Monitoring, cfg MonitorConfig) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// barPlot draws labelled bars with dashed threshold lines.
-func barPlot(title, ylabel string, labels []string, vals plotter.Values, c color.Color, thresholds ...float64) (*plot.Plot, error) {
+// refLine is a dashed horizontal line of a bar plot and its legend entry.
+type refLine struct {
+	Y     float64
+	Label string
+}
+
+// barPlot draws labelled bars with dashed threshold lines; the bars and
+// every line have a legend entry.
+func barPlot(title, ylabel, barLabel string, labels []string, vals plotter.Values, c color.Color, thresholds ...refLine) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text, p.Y.Label.Text = title, ylabel
 	if len(vals) == 0 {
@@ -480,10 +490,21 @@ func barPlot(title, ylabel string, labels []string, vals plotter.Values, c color
 	p.NominalX(labels...)
 	p.X.Tick.Label.Rotation = math.Pi / 3
 	p.X.Tick.Label.XAlign, p.X.Tick.Label.YAlign = draw.XRight, draw.YCenter
-	for _, y := range thresholds {
-		h := plotter.NewFunction(func(float64) float64 { return y })
-		h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, []vg.Length{vg.Points(4), vg.Points(3)}
-		p.Add(h)
+	p.Legend.Add(barLabel, bars)
+	dashes := [][]vg.Length{{vg.Points(4), vg.Points(3)}, {vg.Points(1), vg.Points(2)}}
+	top := 0.0
+	for _, v := range vals {
+		top = math.Max(top, v)
 	}
+	for i, t := range thresholds {
+		h := plotter.NewFunction(func(float64) float64 { return t.Y })
+		h.Color, h.Dashes = color.RGBA{R: 200, G: 80, B: 60, A: 255}, dashes[i%len(dashes)]
+		p.Add(h)
+		p.Legend.Add(t.Label, h)
+		top = math.Max(top, t.Y)
+	}
+	// Room above the bars and lines for the legend.
+	p.Y.Min, p.Y.Max = 0, top*1.45
+	p.Legend.Top = true
 	return p, nil
 }

@@ -2,9 +2,12 @@ package segment
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
+	"slices"
+	"strings"
 
 	"gonum.org/v1/gonum/mat"
 	"gonum.org/v1/plot"
@@ -63,6 +66,14 @@ func PlotSizes(profiles []Profile) ([]byte, error) {
 // circles whose area follows the cohort size. It uses only the centroids and
 // sizes, so it shows no subject and, in DP runs, only released values.
 func PlotCentroids(centroids [][]float64, sizes []float64, labels []string) ([]byte, error) {
+	return PlotCentroidsNamed(centroids, sizes, labels, nil)
+}
+
+// PlotCentroidsNamed is PlotCentroids with the features' names (one per
+// column of the centroids): each axis is labelled by the features that
+// load most on its component, in words ("more purchases, less recency"),
+// so that people who do not think in principal components can read it.
+func PlotCentroidsNamed(centroids [][]float64, sizes []float64, labels, features []string) ([]byte, error) {
 	k := len(centroids)
 	if k == 0 {
 		return nil, fmt.Errorf("%w: no centroids to plot", ErrInput)
@@ -109,9 +120,17 @@ func PlotCentroids(centroids [][]float64, sizes []float64, labels []string) ([]b
 		}
 	}
 	p := plot.New()
-	p.Title.Text = "Cohort centroids on the first two principal components"
-	p.X.Label.Text = "PC 1"
+	p.Title.Text = "Where the cohorts lie (circle area: cohort size)"
+	vals := eig.Values(nil)
+	total := 0.0
+	for _, v := range vals {
+		total += math.Max(v, 0)
+	}
+	p.X.Label.Text = axisLabel(1, vecs.ColView(d-1), vals[d-1], total, features)
 	p.Y.Label.Text = "PC 2"
+	if d > 1 {
+		p.Y.Label.Text = axisLabel(2, vecs.ColView(d-2), vals[d-2], total, features)
+	}
 	maxSize := 0.0
 	for _, s := range sizes {
 		maxSize = math.Max(maxSize, s)
@@ -126,24 +145,65 @@ func PlotCentroids(centroids [][]float64, sizes []float64, labels []string) ([]b
 		sc.GlyphStyle.Color = palette(i)
 		p.Add(sc)
 	}
-	names, err := plotter.NewLabels(plotter.XYLabels{XYs: pts, Labels: labels})
-	if err != nil {
-		return nil, err
+	// Labels beside their circles, in black on the white background: the
+	// same contrast whatever the circle's colour, and never hidden by it.
+	for i := range pts {
+		r := 4 + 16*math.Sqrt(sizes[i]/math.Max(maxSize, 1))
+		name, err := plotter.NewLabels(plotter.XYLabels{XYs: plotter.XYs{pts[i]}, Labels: []string{labels[i]}})
+		if err != nil {
+			return nil, err
+		}
+		name.TextStyle[0].XAlign, name.TextStyle[0].YAlign = draw.XLeft, draw.YCenter
+		name.TextStyle[0].Color = color.Black
+		name.Offset = vg.Point{X: vg.Points(r + 3)}
+		p.Add(name)
 	}
-	for i := range names.TextStyle {
-		names.TextStyle[i].XAlign = draw.XCenter
-		names.TextStyle[i].YAlign = draw.YCenter
-	}
-	p.Add(names)
 	// Pad the axes so that circles and labels fit.
 	xmin, xmax, ymin, ymax := math.Inf(1), math.Inf(-1), math.Inf(1), math.Inf(-1)
 	for _, q := range pts {
 		xmin, xmax = math.Min(xmin, q.X), math.Max(xmax, q.X)
 		ymin, ymax = math.Min(ymin, q.Y), math.Max(ymax, q.Y)
 	}
-	padX, padY := math.Max(0.15*(xmax-xmin), 0.5), math.Max(0.15*(ymax-ymin), 0.5)
+	padX, padY := math.Max(0.2*(xmax-xmin), 0.5), math.Max(0.15*(ymax-ymin), 0.5)
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = xmin-padX, xmax+padX, ymin-padY, ymax+padY
-	return render(p, 6, 5)
+	return render(p, 7, 6)
+}
+
+// axisLabel names principal component n by the features that load most on
+// it (up to two, with at least a fifth of the largest loading), signed so
+// that the largest loading points to the right or up; without feature
+// names it is "PC n".
+func axisLabel(n int, v mat.Vector, variance, total float64, features []string) string {
+	label := fmt.Sprintf("PC %d", n)
+	if total > 0 {
+		label += fmt.Sprintf(", %.0f%% of the spread", 100*math.Max(variance, 0)/total)
+	}
+	if len(features) != v.Len() {
+		return label
+	}
+	idx := make([]int, v.Len())
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(math.Abs(v.AtVec(b)), math.Abs(v.AtVec(a))) })
+	top := math.Abs(v.AtVec(idx[0]))
+	if top == 0 {
+		return label
+	}
+	sign := math.Copysign(1, v.AtVec(idx[0]))
+	var parts []string
+	for _, j := range idx[:min(2, len(idx))] {
+		l := sign * v.AtVec(j)
+		if math.Abs(l) < top/5 {
+			break
+		}
+		word := "more "
+		if l < 0 {
+			word = "fewer "
+		}
+		parts = append(parts, word+features[j])
+	}
+	return fmt.Sprintf("%s → (%s)", strings.Join(parts, ", "), label)
 }
 
 func palette(i int) color.Color {
@@ -160,4 +220,14 @@ func render(p *plot.Plot, wIn, hIn float64) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// featureLabels names the columns of f for people (their descriptions:
+// "purchases", "home/decor").
+func featureLabels(f *Features) []string {
+	out := make([]string, len(f.Names))
+	for i, n := range f.Names {
+		out[i] = cmp.Or(n.Description, n.Name)
+	}
+	return out
 }

@@ -41,7 +41,8 @@ type RecallSubject struct {
 }
 
 // RecheckExports re-evaluates every committed export under the job's output
-// (OUTPUT/dt=*/run=*/assignments.parquet) against the consent and erasure
+// (OUTPUT/dt=*/run=*/assignments.parquet, or its shards
+// assignments-NNNNN.parquet from veil segment assign or veil-beam assign) against the consent and erasure
 // tables as of day: a subject in an export who no longer allows
 // segmentation and marketing, or asked for erasure, is listed to be
 // recalled. Exports of logical dates after day are left out.
@@ -85,12 +86,12 @@ func RecheckExports(ctx context.Context, cfg Config, day time.Time, opt dataset.
 		if err != nil {
 			return nil, err
 		}
-		f, ok := m.Find("assignments.parquet")
-		if !ok {
+		keys := assignmentKeys(m, run)
+		if len(keys) == 0 {
 			continue
 		}
 		er := ExportRecheck{Output: out.Store.Location() + "/" + run, LogicalDate: dt, RunID: id, ByReason: map[string]int{}}
-		sc, err := dataset.OpenScan(ctx, out.Store, []string{dataset.Join(run, f.Key)}, dataset.CohortAssignmentsContract, "subject_id")
+		sc, err := dataset.OpenScan(ctx, out.Store, keys, dataset.CohortAssignmentsContract, "subject_id")
 		if err != nil {
 			return nil, err
 		}
@@ -116,6 +117,24 @@ func RecheckExports(ctx context.Context, cfg Config, day time.Time, opt dataset.
 		rc.Exports = append(rc.Exports, er)
 	}
 	return rc, nil
+}
+
+// assignmentKeys returns the keys of the cohort assignments a committed
+// export under run holds, whichever engine wrote it: veil segment (one
+// assignments.parquet), or veil segment assign and veil-beam assign (shards
+// assignments-NNNNN.parquet). None: not an export.
+func assignmentKeys(m *dataset.Manifest, run string) []string {
+	if f, ok := m.Find("assignments.parquet"); ok {
+		return []string{dataset.Join(run, f.Key)}
+	}
+	var keys []string
+	for i := 0; ; i++ {
+		f, ok := m.Find(AssignmentShardFile(i))
+		if !ok {
+			return keys
+		}
+		keys = append(keys, dataset.Join(run, f.Key))
+	}
 }
 
 // parseRunDir reads "dt=D/run=ID".

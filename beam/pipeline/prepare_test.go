@@ -39,7 +39,9 @@ func shop(t *testing.T, subjects, days int) string {
 	return dir
 }
 
-func execute(ctx context.Context, p *beam.Pipeline) error { return ptest.Run(p) }
+// execute runs a pipeline on Prism, as veil-beam does, leaving no temporary
+// files behind.
+var execute = PrivateTemp(func(ctx context.Context, p *beam.Pipeline) error { return ptest.Run(p) })
 
 // The Beam pipeline on Prism writes the table the single-machine veil
 // writes on the same input: the same subjects, features to the bit,

@@ -105,7 +105,7 @@ func printAudit(w io.Writer, r *train.AuditResult) {
 		proven = fmt.Sprintf("%.4g", *r.ProvenEpsilon)
 	}
 	fmt.Fprintf(w, "privacy audit: %d canaries (%d included), %d guesses, %d right\n", r.Canaries, r.Included, r.Guesses, r.Correct)
-	fmt.Fprintf(w, "empirical ε lower bound %.3g at %.0f%% confidence (δ %g); proven ε %s\n", r.EpsilonLowerBound, 100*r.Confidence, r.Delta, proven)
+	fmt.Fprintf(w, "empirical ε lower bound %.3g at %.0f%% confidence (δ %s); proven ε %s\n", r.EpsilonLowerBound, 100*r.Confidence, num(r.Delta), proven)
 	fmt.Fprintf(w, "membership inference (loss threshold): AUC %.3f over %d members and %d non-members\n", r.MembershipAUC, r.Members, r.NonMembers)
 	if r.Violation {
 		fmt.Fprintln(w, "VIOLATION: the lower bound exceeds the proven ε")

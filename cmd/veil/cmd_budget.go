@@ -61,13 +61,13 @@ by basic composition.`,
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
 			fmt.Fprintf(tw, "dataset\t%s\nperiod\t%s\n", st.Dataset, st.Period)
-			fmt.Fprintf(tw, "spent\tε %.4g at δ %g\n", st.Spent, st.Delta)
+			fmt.Fprintf(tw, "spent\tε %s at δ %s\n", num(st.Spent), num(st.Delta))
 			if st.Remaining != nil {
-				fmt.Fprintf(tw, "budget\tε %.4g at δ %g per %s\nremaining\tε %.4g\n", p.Epsilon, p.Delta, p.Period, *st.Remaining)
+				fmt.Fprintf(tw, "budget\tε %s at δ %s per %s\nremaining\tε %s\n", num(p.Epsilon), num(p.Delta), p.Period, num(*st.Remaining))
 			}
 			fmt.Fprintln(tw, "\nrun\tlogical date\trecorded\taccountant\tε\tδ\tevents")
 			for _, r := range st.Runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4g\t%g\t%d\n", r.RunID, r.LogicalDate, r.RecordedAt.Format(time.RFC3339), r.Accountant, r.Epsilon, r.Delta, len(r.Events))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.RunID, r.LogicalDate, r.RecordedAt.Format(time.RFC3339), r.Accountant, num(r.Epsilon), num(r.Delta), len(r.Events))
 			}
 			return tw.Flush()
 		}),

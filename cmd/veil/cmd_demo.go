@@ -6,16 +6,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-privacy/veil/configs"
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/jobs"
-	"github.com/veil-privacy/veil/privacy/budget"
-	"github.com/veil-privacy/veil/segment"
-	"github.com/veil-privacy/veil/train"
 )
 
 type demoOptions struct {
@@ -32,12 +31,15 @@ func newDemoCmd(env *Env) *cobra.Command {
 		Short: "Generate a small shop into a local folder and run the pipeline on it",
 		Long: `Generate a small synthetic shop into a local folder and run the pipeline on
 it: a streaming scan of the events that writes an event summary, then the
-nightly pipeline of configs/nightly.yaml through the job runner (veil run):
+nightly pipeline of configs/nightly.yaml, exactly as veil run
+configs/nightly.yaml --logical-date 2026-11-27 runs it from the folder that
+holds veil-demo (--dir moves its veil-demo/ paths):
 segmentation (consent-filtered features, k-means with k chosen by silhouette,
 the cohort floor, noisy cohort sizes spent against the budget ledger, exports
 for marketing), DP k-means, and DP training of recommendation factors with
-its evaluation, privacy-utility curve (printed as a table), one-run privacy
-audit and model card. Running it again is a no-op for the pipeline.
+its evaluation against popularity and a non-private model, and a model
+card. Running it again, or veil run of the same spec and date, is a no-op
+for the pipeline.
 It prints where everything is.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
@@ -96,9 +98,13 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 		fmt.Fprintf(env.Stdout, "  %-12s %d\n", t, sum.EventTypes[t])
 	}
 	// The nightly pipeline (configs/nightly.yaml) through the job runner:
-	// segmentation with noisy sizes spent against the budget ledger, then DP
-	// k-means, each step committed, the latest pointer switched at the end.
-	spec := demoSpec(dir, opts.Subjects)
+	// segmentation with noisy sizes spent against the budget ledger, DP
+	// k-means and DP training, each step committed, the latest pointer
+	// switched at the end.
+	spec, err := demoSpec(opts.Dir)
+	if err != nil {
+		return err
+	}
 	fmt.Fprintln(env.Stdout)
 	m := jobs.NewMetrics(spec.Name)
 	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: env.urlOptions(), Log: env.logger(), OnStep: m.Step, Getenv: env.Getenv, Version: Version})
@@ -130,39 +136,14 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	return nil
 }
 
-// demoSpec is configs/nightly.yaml for a shop under dir, with the
-// privacy-utility curve of the training step on and a budget to pay for it.
-func demoSpec(dir string, subjects int) *jobs.Spec {
-	floor := segment.Floor{MinSize: max(20, subjects/40), Small: "merge"}
-	// One budget for the shop's subjects, whatever step spends it.
-	ledger := &budget.Config{Ledger: filepath.Join(dir, "ledger"), Policy: budget.Policy{Epsilon: 40, Delta: 1e-5, Period: "month"}}
-	step := func(name, out string) *segment.Config {
-		c := segment.DefaultConfig()
-		c.Events = filepath.Join(dir, "shop", "events")
-		c.Output = filepath.Join(dir, "out", out)
-		c.Floor, c.NoisySizes, c.Budget = floor, 5, ledger
-		return &c
+// demoSpec is configs/nightly.yaml, exactly, so that veil run
+// configs/nightly.yaml after the demo finds the date done (same spec, same
+// hash, same relative paths). Only when --dir is not veil-demo are the
+// spec's veil-demo/ paths moved to it.
+func demoSpec(dirFlag string) (*jobs.Spec, error) {
+	text := string(configs.Nightly)
+	if d := filepath.ToSlash(filepath.Clean(dirFlag)); d != "veil-demo" {
+		text = strings.ReplaceAll(text, " veil-demo/", " "+d+"/")
 	}
-	cohorts := step("cohorts", "cohorts")
-	cohorts.KMeans.K, cohorts.KMeans.KMin, cohorts.KMeans.KMax = "auto", 3, 8
-	dp := step("cohorts-dp", "cohorts-dp")
-	dp.KMeans.K = "5"
-	dp.Privacy = &segment.DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 6, ClipRadius: 1.5, Accountant: "pld"}
-	recs := train.DefaultJobConfig()
-	recs.Events, recs.Output, recs.Budget = filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out", "models"), ledger
-	recs.Model.Epsilon, recs.Evaluation.Curve = 8, true
-	audit := train.DefaultAuditConfig()
-	audit.Canaries = 500
-	recs.Evaluation.PrivacyAudit = &audit
-	return &jobs.Spec{
-		Name: "nightly", State: filepath.Join(dir, "state"),
-		Lock:    jobs.LockSpec{TTL: 10 * time.Minute},
-		Retries: jobs.RetrySpec{Attempts: 1, Backoff: time.Second},
-		Metrics: jobs.MetricsSpec{Textfile: filepath.Join(dir, "veil.prom")},
-		Steps: []jobs.StepSpec{
-			{Name: "cohorts", Segment: cohorts},
-			{Name: "cohorts-dp", DependsOn: []string{"cohorts"}, Segment: dp},
-			{Name: "recs", DependsOn: []string{"cohorts-dp"}, Train: &recs},
-		},
-	}
+	return jobs.ParseSpec("configs/nightly.yaml", []byte(text))
 }

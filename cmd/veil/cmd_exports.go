@@ -59,7 +59,7 @@ Exit 0 whatever it finds; 1 when a table cannot be read.`,
 			w := env.Stdout
 			fmt.Fprintln(w, rc.Summary())
 			for _, e := range rc.Exports {
-				fmt.Fprintf(w, "  %s (%s): %d subjects, %d to recall %v\n", e.Output, e.LogicalDate, e.Subjects, len(e.Recall), e.ByReason)
+				fmt.Fprintf(w, "  %s (%s): %d subjects, %d to recall (%s)\n", e.Output, e.LogicalDate, e.Subjects, len(e.Recall), counts(e.ByReason))
 				for _, s := range e.Recall {
 					fmt.Fprintf(w, "    %s %s\n", s.SubjectID, s.Reason)
 				}

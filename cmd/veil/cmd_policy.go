@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -74,14 +75,29 @@ state, the lineage records, the audit log, the budget ledger) against the
 			if err != nil {
 				return err
 			}
-			var bad []string
-			for _, a := range spec.Accesses() {
-				rel, ok := relativeTo(root, a.URL)
-				switch {
-				case !ok:
-					bad = append(bad, fmt.Sprintf("%s %s is outside the root %s", a.Kind(), a.URL, root))
-				case !r.Allows(rel+"/", a.Write) && !r.Allows(rel, a.Write):
-					bad = append(bad, fmt.Sprintf("role %s may not %s %s (%s)", role, a.Kind(), rel, a.What))
+			check := func(root string) []string {
+				var bad []string
+				for _, a := range spec.Accesses() {
+					rel, ok := relativeTo(root, a.URL)
+					switch {
+					case !ok:
+						bad = append(bad, fmt.Sprintf("%s %s is outside the root %s", a.Kind(), a.URL, root))
+					case !r.Allows(rel+"/", a.Write) && !r.Allows(rel, a.Write):
+						bad = append(bad, fmt.Sprintf("role %s may not %s %s (%s)", role, a.Kind(), rel, a.What))
+					}
+				}
+				return bad
+			}
+			// The role's prefixes are relative to the store's root. A root
+			// above it (--root . or the repository's absolute path for a
+			// spec under veil-demo/) is taken down to the folder below it
+			// that the spec's locations agree with best, and said so.
+			bad := check(root)
+			for _, c := range rootsBelow(root, spec.Accesses()) {
+				if b := check(c); len(b) < len(bad) {
+					bad = b
+					fmt.Fprintf(env.Stdout, "the spec's locations lie under %s: checking it as the store's root (role prefixes are relative to it)\n", c)
+					root = c
 				}
 			}
 			for _, b := range bad {
@@ -102,15 +118,54 @@ state, the lineage records, the audit log, the budget ledger) against the
 	return cmd
 }
 
-// relativeTo returns u's key below root ("" for root itself), comparing
-// paths and s3 URLs without their query.
-func relativeTo(root, u string) (string, bool) {
-	clean := func(s string) string {
-		s, _, _ = strings.Cut(s, "?")
-		s = strings.TrimPrefix(s, "file://")
+// cleanLocation is a location without its query; a local path is made
+// absolute (relative to the working directory, as veil run reads it).
+func cleanLocation(s string) string {
+	s, _, _ = strings.Cut(s, "?")
+	if strings.HasPrefix(s, "s3://") {
 		return strings.TrimRight(s, "/")
 	}
-	r, x := clean(root), clean(u)
+	s = strings.TrimPrefix(s, "file://")
+	if abs, err := filepath.Abs(s); err == nil {
+		s = filepath.ToSlash(abs)
+	}
+	return strings.TrimRight(s, "/")
+}
+
+// rootsBelow lists the folders between root (excluded) and the deepest
+// folder that holds every location of accesses, top down; none when the
+// locations do not all lie below root.
+func rootsBelow(root string, accesses []jobs.Access) []string {
+	r := cleanLocation(root)
+	var common []string
+	for i, a := range accesses {
+		parts := strings.Split(cleanLocation(a.URL), "/")
+		if i == 0 {
+			common = parts[:len(parts)-1]
+			continue
+		}
+		n := 0
+		for n < len(common) && n < len(parts)-1 && common[n] == parts[n] {
+			n++
+		}
+		common = common[:n]
+	}
+	rel, ok := relativeTo(r, strings.Join(common, "/"))
+	if !ok || rel == "" {
+		return nil
+	}
+	var out []string
+	elems := strings.Split(rel, "/")
+	for i := range elems {
+		out = append(out, r+"/"+strings.Join(elems[:i+1], "/"))
+	}
+	return out
+}
+
+// relativeTo returns u's key below root ("" for root itself), comparing
+// paths (made absolute) and s3 URLs without their query.
+func relativeTo(root, u string) (string, bool) {
+	r, x := cleanLocation(root), cleanLocation(u)
 	if x == r {
 		return "", true
 	}

@@ -41,9 +41,9 @@ optimal order). --accountant pld: privacy loss distributions, tighter.`,
 				return json.NewEncoder(env.Stdout).Encode(r)
 			}
 			if r.Order != 0 {
-				_, err = fmt.Fprintf(env.Stdout, "ε = %.6g at δ = %g (%s, order %g)\n", r.Epsilon, r.Delta, r.Accountant, r.Order)
+				_, err = fmt.Fprintf(env.Stdout, "ε = %.6g at δ = %s (%s, order %s)\n", r.Epsilon, num(r.Delta), r.Accountant, num(r.Order))
 			} else {
-				_, err = fmt.Fprintf(env.Stdout, "ε = %.6g at δ = %g (%s)\n", r.Epsilon, r.Delta, r.Accountant)
+				_, err = fmt.Fprintf(env.Stdout, "ε = %.6g at δ = %s (%s)\n", r.Epsilon, num(r.Delta), r.Accountant)
 			}
 			return err
 		}),
@@ -63,7 +63,7 @@ optimal order). --accountant pld: privacy loss distributions, tighter.`,
 			if asJSON {
 				return json.NewEncoder(env.Stdout).Encode(c)
 			}
-			_, err = fmt.Fprintf(env.Stdout, "noise multiplier %.6g (spends ε = %.6g at δ = %g, %s)\n", c.NoiseMultiplier, c.Epsilon, deltaValue, acct)
+			_, err = fmt.Fprintf(env.Stdout, "noise multiplier %.6g (spends ε = %.6g at δ = %s, %s)\n", c.NoiseMultiplier, c.Epsilon, num(deltaValue), acct)
 			return err
 		}),
 	}

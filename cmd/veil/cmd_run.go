@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -52,6 +53,10 @@ lock for this pipeline and date.`,
 }
 
 func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error {
+	day, err := parseLogicalDate(o.date, o.plan)
+	if err != nil {
+		return usagef(err)
+	}
 	spec, err := jobs.LoadSpec(file)
 	if err != nil {
 		return usagef(err)
@@ -84,17 +89,13 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 			}
 		}
 		for _, c := range p.Charges {
-			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %g of the budget of %s in %s (ε %g per %s), one ledger record for steps %s, before any data is read\n",
+			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %.4g of the budget of %s in %s (ε %.4g per %s), one ledger record for steps %s, before any data is read\n",
 				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), strings.Join(c.Steps, ", "))
 			if c.Epsilon > c.Budget.Epsilon {
 				fmt.Fprintf(env.Stdout, "   over budget: the run would be refused (exit 3) with nothing spent\n")
 			}
 		}
 		return nil
-	}
-	day, err := time.Parse(time.DateOnly, o.date)
-	if err != nil {
-		return usagef(fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD)", o.date))
 	}
 	log := env.logger().With("job", spec.Name, "logical_date", o.date)
 	m := jobs.NewMetrics(spec.Name)
@@ -169,4 +170,21 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		}
 	}
 	return nil
+}
+
+// parseLogicalDate checks --logical-date whenever it is given; it may be
+// left out only with --plan (optional says so), which then returns the zero
+// time.
+func parseLogicalDate(s string, optional bool) (time.Time, error) {
+	if s == "" {
+		if optional {
+			return time.Time{}, nil
+		}
+		return time.Time{}, errors.New("--logical-date is required")
+	}
+	day, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("--logical-date %q is not a date (YYYY-MM-DD, such as 2026-11-27)", s)
+	}
+	return day, nil
 }

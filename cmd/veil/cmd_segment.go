@@ -115,7 +115,7 @@ func printSegmentReport(env *Env, full *segment.Report, asJSON bool) error {
 		fmt.Fprintf(w, "%s\n", rep.NotDP)
 	}
 	if d := rep.DP; d != nil {
-		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %g (%s), %d iterations, noise σ %.3g, clip radius %g\n",
+		fmt.Fprintf(w, "DP k-means, k=%d: ε %.3g at δ %.4g (%s), %d iterations, noise σ %.3g, clip radius %.4g\n",
 			rep.K, d.Epsilon, d.Delta, d.Accountant, d.Iterations, d.Sigma, d.ClipRadius)
 		fmt.Fprintf(w, "%d cohorts after the floor on noisy sizes\n", rep.Cohorts)
 	} else if exact {
@@ -135,7 +135,7 @@ func printSegmentReport(env *Env, full *segment.Report, asJSON bool) error {
 		}
 	}
 	if exact {
-		fmt.Fprintf(w, "exported %d assignments (not exported: %v) to %s\n", rep.Exported, rep.NotExported, rep.Output)
+		fmt.Fprintf(w, "exported %d assignments (not exported: %s) to %s\n", rep.Exported, counts(rep.NotExported), rep.Output)
 	} else {
 		fmt.Fprintf(w, "exported to %s\n", rep.Output)
 	}
@@ -356,8 +356,8 @@ veil-beam assign does the same on a Beam runner.`,
 			if asJSON {
 				return printJSON(env, rep)
 			}
-			fmt.Fprintf(env.Stdout, "assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %v): %s\n",
-				rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, rep.NotExported, rep.Output)
+			fmt.Fprintf(env.Stdout, "assigned %d subjects to %d cohorts (%d suppressed), exported %d (not exported: %s): %s\n",
+				rep.Subjects, len(rep.Cohorts), rep.Suppressed, rep.Exported, counts(rep.NotExported), rep.Output)
 			return nil
 		}),
 	}

@@ -90,7 +90,7 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 	if rep.Audit != nil {
 		printAudit(w, rep.Audit)
 	}
-	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v)\nrelease: %s\nsteward report: %s\n", rep.Recommended, rep.NotRecommended, rep.Output, rep.Steward)
+	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %s)\nrelease: %s\nsteward report: %s\n", rep.Recommended, counts(rep.NotRecommended), rep.Output, rep.Steward)
 	return nil
 }
 

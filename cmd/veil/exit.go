@@ -49,6 +49,7 @@ func exitCode(err error) int {
 		errors.Is(err, dataset.ErrBadURL),
 		errors.Is(err, dataset.ErrBadKey),
 		errors.Is(err, dataset.ErrCredentials),
+		errors.Is(err, dataset.ErrAccessDenied),
 		errors.Is(err, dataset.ErrNoBucket),
 		errors.Is(err, dataset.ErrInsecure):
 		return exitUsage

@@ -42,7 +42,9 @@ func execute(ctx context.Context, env *Env, args []string) error {
 }
 
 func (e *Env) urlOptions() dataset.URLOptions {
-	return dataset.URLOptionsFromEnv(e.Getenv)
+	o := dataset.URLOptionsFromEnv(e.Getenv)
+	o.Log = e.logger()
+	return o
 }
 
 func (e *Env) logger() *slog.Logger {

@@ -24,8 +24,9 @@ type Summary struct {
 // Pseudonymize reads a raw export (name says what it is, for errors) and
 // writes the events contract under out in dt=YYYY-MM-DD partitions,
 // committed with a manifest: each raw identifier becomes the key's token,
-// and raw identifiers are never written. Nothing is visible unless all of
-// it is.
+// and raw identifiers are never written. Every other string column passes
+// the PII guard, row by row: a finding is an error wrapping privacy.ErrPII
+// and nothing is committed. Nothing is visible unless all of it is.
 func Pseudonymize(ctx context.Context, in io.Reader, name string, format Format, idColumn string, key *pseudonym.Key, out dataset.Ref, producer string) (*Summary, error) {
 	start := time.Now()
 	o, err := dataset.NewOutput(ctx, out.Store, out.Key, dataset.EventsContract, producer)
@@ -40,9 +41,13 @@ func Pseudonymize(ctx context.Context, in io.Reader, name string, format Format,
 	}
 	tokens := map[string]string{}
 	var st Stats
+	guard := newPIIGuard()
 	batch := make([]dataset.Event, 0, 4096)
 	for row, err := range Read(in, format, idColumn, &st) {
 		if err != nil {
+			return fail(err)
+		}
+		if err := guard.check(name, st.Rows, &row.Event); err != nil {
 			return fail(err)
 		}
 		tok, ok := tokens[row.RawID]

@@ -116,7 +116,7 @@ func run(ctx context.Context, cmd string) error {
 	}
 	opt := dataset.URLOptionsFromEnv(os.Getenv)
 	o := pipeline.Options{Shards: *shards, URL: opt, Engine: engine, Runner: runner,
-		Execute: func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) }}
+		Execute: pipeline.PrivateTemp(func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) })}
 	if *lineageURL != "" {
 		store, err := dataset.OpenStore(ctx, *lineageURL, opt)
 		if err != nil {
