@@ -200,9 +200,13 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if o.in == "" || o.epsilon == "" {
 		return usagef(fmt.Errorf("--in and --epsilon are required"))
 	}
-	eps, err := strconv.ParseFloat(strings.TrimSpace(o.epsilon), 64)
-	if err != nil || math.IsNaN(eps) || eps <= 0 {
-		return usagef(fmt.Errorf("--epsilon %q: want a positive number or inf", o.epsilon))
+	eps, err := parseEpsilon(o.epsilon)
+	if err != nil {
+		return usagef(err)
+	}
+	budgetPolicy := budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}
+	if err := budgetPolicy.Validate(); err != nil {
+		return usagef(fmt.Errorf("--budget-epsilon, --budget-delta: %w", err))
 	}
 	if o.curvePNG != "" && !o.curve {
 		return usagef(fmt.Errorf("--curve-png needs --curve"))
@@ -251,7 +255,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 			name, _ = filepath.Abs(name)
 		}
 		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: time.Now().UTC(), Accountant: cfg.Accountant,
-			Policy: budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}}
+			Policy: budgetPolicy}
 		if cfg.Private() {
 			req.Events = append(req.Events, plan.Event())
 		}
@@ -342,4 +346,20 @@ writes the same table on a Beam runner.`,
 	cmd.Flags().IntVar(&shards, "shards", 8, "files of the table (subjects split by a hash of their token)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the report as JSON")
 	return cmd
+}
+
+// parseEpsilon reads a target ε: a positive finite number, or +∞ spelled
+// inf, +inf, infinity or YAML's .inf (no privacy). Zero, negative values,
+// -∞ and NaN are refused: they never mean "no privacy".
+func parseEpsilon(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	switch strings.ToLower(t) {
+	case ".inf", "+.inf":
+		return math.Inf(1), nil
+	}
+	eps, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(eps > 0) {
+		return 0, fmt.Errorf("--epsilon %q: want a positive finite ε, or inf for no privacy", s)
+	}
+	return eps, nil
 }
