@@ -190,6 +190,9 @@ type Report struct {
 	Audit        *AuditResult   `json:"privacy_audit,omitempty"`
 	Exposure     *Exposure      `json:"exposure,omitempty"`
 	ResumedAt    int            `json:"resumed_at_step,omitempty"`
+	// Existing: the run was committed earlier and nothing was trained
+	// now; the report is the committed one.
+	Existing bool `json:"-"`
 
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
 	Recommended     int                   `json:"subjects_recommended"`
@@ -320,6 +323,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			return nil, err
 		}
 	}
+	// A run whose outputs are committed never trains again: a retry after
+	// the commit (a crashed runner, a repeated --run-id) returns the
+	// committed report. The ledger above already refused the id if it
+	// planned other releases.
+	if done, err := committedRun(ctx, outRef, rep.LogicalDate, rep.RunID); done != nil || err != nil {
+		return done, err
+	}
 	if cfg.Model.Private() {
 		rep.Guarantee = &Guarantee{Epsilon: plan.Epsilon, Delta: plan.Delta, Unit: "subject", Accountant: plan.Accountant,
 			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
@@ -399,6 +409,34 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		log.Warn("could not delete the checkpoint of a committed run", "key", ckptKey, "err", err)
 	}
 	return rep, nil
+}
+
+// committedRun returns the report of a run whose output is already
+// committed under OUTPUT/dt=DATE/run=RUN_ID (Existing set), or nil when
+// there is none.
+func committedRun(ctx context.Context, outRef dataset.Ref, date, runID string) (*Report, error) {
+	prefix := dataset.Join(outRef.Key, "dt="+date, "run="+runID)
+	m, err := dataset.ReadManifest(ctx, outRef.Store, prefix)
+	switch {
+	case errors.Is(err, dataset.ErrNotExist), errors.Is(err, dataset.ErrNotCommitted):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	f, ok := m.Find(MetricsFile)
+	if !ok {
+		return nil, fmt.Errorf("%s/%s: %w: run %s is committed without %s", outRef.Store.Location(), prefix, dataset.ErrCorrupt, runID, MetricsFile)
+	}
+	data, err := dataset.ReadAll(ctx, outRef.Store, dataset.Join(prefix, f.Key))
+	if err != nil {
+		return nil, err
+	}
+	var rep Report
+	if err := json.Unmarshal(data, &rep); err != nil {
+		return nil, fmt.Errorf("%s/%s: %w: %v", outRef.Store.Location(), prefix, dataset.ErrCorrupt, err)
+	}
+	rep.Existing = true
+	return &rep, nil
 }
 
 // releases lists the DP releases of a training run: the model, one more

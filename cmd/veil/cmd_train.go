@@ -67,6 +67,9 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
+	if rep.Existing {
+		fmt.Fprintf(w, "run %s was committed earlier: nothing trained, nothing spent\n", rep.RunID)
+	}
 	fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept)\n",
 		rep.RunID, rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)
 	if rep.ResumedAt > 0 {

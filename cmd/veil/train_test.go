@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 func TestTrainMFCommand(t *testing.T) {
@@ -109,5 +113,46 @@ func TestAuditPrivacyCommand(t *testing.T) {
 	}
 	if code, _, msg := run(t, "audit", "privacy", "--config", cfg, "--logical-date", "2026-11-27", "--canaries", "5"); code != 2 || !strings.Contains(msg, "canaries") {
 		t.Errorf("5 canaries: exit %d %s", code, msg)
+	}
+}
+
+// A run id is one plan: rerunning a finished run with the same settings
+// trains nothing and spends nothing; the same id with another plan (a
+// curve added) is refused before anything is read.
+func TestTrainReusedRunID(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	job := fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 8, epochs: 1}\ntop_k: 5\nbudget: {ledger: %s, epsilon: 60, delta: 1.0e-5, period: month}\n",
+		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(job), 0o644)
+	args := []string{"train", "--config", cfg, "--logical-date", "2026-11-27", "--run-id", "run-x"}
+	if code, _, msg := run(t, args...); code != 0 {
+		t.Fatalf("train: %d %s", code, msg)
+	}
+	manifest := filepath.Join(dir, "out", "dt=2026-11-27", "run=run-x", "_manifest.json")
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, msg := run(t, args...); code != 0 || !strings.Contains(out, "committed earlier") {
+		t.Fatalf("rerun of a committed run: %d %s\n%s", code, msg, out)
+	}
+	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
+		t.Errorf("the rerun of a committed run trained and committed again")
+	}
+	os.WriteFile(cfg, []byte(job+"evaluation: {curve: true, curve_epsilons: [1, 2]}\n"), 0o644)
+	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "run-x") {
+		t.Errorf("same run id with a curve added: exit %d (%s), want 2 naming the run", code, msg)
+	}
+	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
+		t.Errorf("the refused run committed")
+	}
+	s, _ := dataset.NewFileStore(filepath.Join(dir, "ledger"))
+	recs, err := budget.Open(s, "").Records(context.Background(), filepath.Join(dir, "shop", "events"))
+	if err != nil || len(recs) != 1 {
+		t.Errorf("%d ledger records (%v), want 1", len(recs), err)
 	}
 }

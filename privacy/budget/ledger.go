@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,10 @@ var (
 	ErrTampered = errors.New("budget ledger is corrupt or was edited")
 	// ErrPolicy is returned for an invalid budget policy.
 	ErrPolicy = errors.New("invalid budget policy")
+	// ErrRunReused is returned when a run id that already has a record
+	// asks to spend for other planned events. It wraps ErrPolicy: the CLI
+	// maps it to exit code 2.
+	ErrRunReused = fmt.Errorf("%w: the run id already spent budget for other planned releases", ErrPolicy)
 )
 
 // Policy is the budget of one dataset: at most Epsilon at Delta per Period.
@@ -180,8 +185,10 @@ func periodSpent(records []Record, delta float64) (float64, error) {
 
 // Spend records the planned spend of a run if the budget allows it, and
 // refuses it with a *RefusedError otherwise. Spending again for a run id
-// that already has a record returns that record and spends nothing: a
-// resumed or retried run never spends twice.
+// that already has a record with the same planned events returns that
+// record and spends nothing: a resumed or retried run never spends twice.
+// The same run id with other planned events is refused (ErrRunReused): it
+// would release what it was never charged for.
 func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	if err := req.Policy.Validate(); err != nil {
 		return Record{}, err
@@ -234,6 +241,10 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	})
 	switch {
 	case errors.Is(err, errAlreadySpent):
+		if !samePlan(*existing, req) {
+			return Record{}, fmt.Errorf("%s: run %s: %w (record %d: %d events by %s; this run plans %d by %s): use a new run id",
+				req.Dataset, req.RunID, ErrRunReused, existing.Seq, len(existing.Events), existing.Accountant, len(req.Events), req.Accountant)
+		}
 		return *existing, nil
 	case errors.Is(err, dataset.ErrChainBroken):
 		return Record{}, fmt.Errorf("budget ledger of %s: %w: %w", req.Dataset, ErrTampered, err)
@@ -246,6 +257,16 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 
 // errAlreadySpent stops an append when the run already has a record.
 var errAlreadySpent = errors.New("run already spent")
+
+// samePlan reports whether a request plans exactly the releases of the
+// record of its run id: the same accountant and the same events, notes
+// included, in the same order. Records hold events as JSON, whose floats
+// read back exactly. The same id at another logical date is another
+// run over other data.
+func samePlan(r Record, req Request) bool {
+	return r.Accountant == req.Accountant && slices.Equal(r.Events, req.Events) &&
+		r.LogicalDate == req.LogicalDate.UTC().Format(time.DateOnly)
+}
 
 // Status summarizes the spend of one period of a dataset.
 type Status struct {

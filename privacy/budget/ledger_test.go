@@ -174,3 +174,30 @@ func TestBadPolicy(t *testing.T) {
 		}
 	}
 }
+
+// A run id already in the ledger is a retry only when it plans the same
+// releases; different planned events under a spent run id are refused, so
+// that a reused id never releases more than it was charged for.
+func TestReusedRunIDWithOtherEventsRefused(t *testing.T) {
+	l := budget.Open(dataset.NewMemStore(t.Name()), "ledger")
+	p := budget.Policy{Epsilon: 100, Delta: 1e-5, Period: "total"}
+	ev := training(1.1, 1000)
+	first, err := l.Spend(ctx, request("run-x", ev, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := l.Spend(ctx, request("run-x", training(1.1, 1000), p))
+	if err != nil || again.Seq != first.Seq {
+		t.Fatalf("retry with the same events: %+v, %v", again, err)
+	}
+	more := append(training(1.1, 1000), accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: 0.01, NoiseMultiplier: 2, Count: 500, Note: "curve point"})
+	for name, evs := range map[string][]accountant.Event{"more events": more, "other noise": training(0.9, 1000), "fewer": nil} {
+		_, err := l.Spend(ctx, request("run-x", evs, p))
+		if !errors.Is(err, budget.ErrRunReused) || !errors.Is(err, budget.ErrPolicy) || !strings.Contains(err.Error(), "run-x") {
+			t.Errorf("%s under a spent run id: %v, want ErrRunReused naming the run", name, err)
+		}
+	}
+	if recs, _ := l.Records(ctx, "s3://shop/events"); len(recs) != 1 {
+		t.Errorf("%d records, want 1", len(recs))
+	}
+}
