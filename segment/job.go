@@ -70,6 +70,16 @@ type KMeansConfig struct {
 // BudgetConfig names the ledger and the budget that DP releases spend.
 type BudgetConfig = budget.Config
 
+// Identity returns the ledger identity of the job's events (budget.Identity):
+// budget.dataset when declared, else the events table's own.
+func (c *Config) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
+	declared := ""
+	if c.Budget != nil {
+		declared = c.Budget.Dataset
+	}
+	return budget.Identity(ctx, c.Events, declared, opt)
+}
+
 // DefaultConfig returns the defaults of every optional field.
 func DefaultConfig() Config {
 	return Config{
@@ -250,9 +260,9 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 			return nil, err
 		}
 		ledger = budget.Open(store, "")
-		name := cfg.Budget.Dataset
-		if name == "" {
-			name = cfg.Events
+		name, err := cfg.Identity(ctx, opt)
+		if err != nil {
+			return nil, err
 		}
 		// Cohorts partition the subjects: adding or removing one changes
 		// one count by one, so the histogram is one release of

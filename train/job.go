@@ -486,6 +486,16 @@ func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, 
 	return d, ix, rep, err
 }
 
+// Identity returns the ledger identity of the job's events (budget.Identity):
+// budget.dataset when declared, else the events table's own.
+func (c *JobConfig) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
+	declared := ""
+	if c.Budget != nil {
+		declared = c.Budget.Dataset
+	}
+	return budget.Identity(ctx, c.Events, declared, opt)
+}
+
 // spend records the run's releases in the budget ledger, refusing the run
 // when they would exceed the budget. A retry with the same run id is not
 // charged twice.
@@ -494,9 +504,9 @@ func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.
 	if err != nil {
 		return nil, err
 	}
-	name := cfg.Budget.Dataset
-	if name == "" {
-		name = cfg.Events
+	name, err := cfg.Identity(ctx, opt)
+	if err != nil {
+		return nil, err
 	}
 	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
 	rec, err := budget.Open(store, "").Spend(ctx, req)

@@ -25,8 +25,11 @@ func newBudgetCmd(env *Env) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show DATASET",
 		Short: "Print the ε and δ spent on a dataset, per run, and what remains",
-		Long: `Print the privacy budget spent on DATASET (the name releases were recorded
-under, usually the input's URL) in the ledger at --ledger, per run. With
+		Long: `Print the privacy budget spent on DATASET in the ledger at --ledger, per
+run. DATASET is any spelling of the events table (a path, a file:// or s3://
+URL) or of a table prepared from it: the ledger identity it resolves to (the
+identity its manifest carries, else its canonical URL) is shown, else the
+name as given (a budget.dataset a job declared). With
 --epsilon and --delta (and --period), the period that --date falls in is
 shown against that budget, composed with RDP; without them, everything spent,
 by basic composition.`,
@@ -50,17 +53,41 @@ by basic composition.`,
 			if err != nil {
 				return err
 			}
-			st, err := budget.Open(store, "").Status(cmd.Context(), args[0], p, day)
-			if err != nil {
-				return err
+			ledger := budget.Open(store, "")
+			// The identity the spenders charge (budget.Identity), else the
+			// name as given: a declared budget.dataset, or a key recorded
+			// before identities.
+			names := []string{args[0]}
+			if id, err := budget.Identity(cmd.Context(), args[0], "", env.urlOptions()); err == nil && id != args[0] {
+				names = []string{id, args[0]}
+			}
+			var st budget.Status
+			for _, name := range names {
+				if st, err = ledger.Status(cmd.Context(), name, p, day); err != nil {
+					return err
+				}
+				if st.Records > 0 {
+					break
+				}
+			}
+			if st.Records == 0 {
+				st.Dataset = names[0]
 			}
 			if asJSON {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
+			if st.Records == 0 {
+				fmt.Fprintf(env.Stdout, "nothing recorded: the ledger %s holds no spend on %s (identity %s)\n", ledgerURL, args[0], st.Dataset)
+				return nil
+			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "dataset\t%s\nperiod\t%s\n", st.Dataset, st.Period)
+			fmt.Fprintf(tw, "identity\t%s\n", st.Dataset)
+			if st.Dataset != args[0] {
+				fmt.Fprintf(tw, "asked as\t%s\n", args[0])
+			}
+			fmt.Fprintf(tw, "period\t%s\n", st.Period)
 			fmt.Fprintf(tw, "spent\tε %.4g at δ %g\n", st.Spent, st.Delta)
 			if st.Remaining != nil {
 				fmt.Fprintf(tw, "budget\tε %.4g at δ %g per %s\nremaining\tε %.4g\n", p.Epsilon, p.Delta, p.Period, *st.Remaining)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -253,9 +252,9 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		if err != nil {
 			return err
 		}
-		name := o.in
-		if !strings.Contains(name, "://") {
-			name, _ = filepath.Abs(name)
+		name, err := budget.Identity(ctx, o.in, "", env.urlOptions())
+		if err != nil {
+			return err
 		}
 		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: time.Now().UTC(), Accountant: cfg.Accountant,
 			Policy: budgetPolicy}

@@ -150,8 +150,11 @@ func TestTrainReusedRunID(t *testing.T) {
 	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
 		t.Errorf("the refused run committed")
 	}
-	s, _ := dataset.NewFileStore(filepath.Join(dir, "ledger"))
-	recs, err := budget.Open(s, "").Records(context.Background(), filepath.Join(dir, "shop", "events"))
+	id, err := budget.Identity(context.Background(), filepath.Join(dir, "shop", "events"), "", dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ledgerOf(t, filepath.Join(dir, "ledger")).Records(context.Background(), id)
 	if err != nil || len(recs) != 1 {
 		t.Errorf("%d ledger records (%v), want 1", len(recs), err)
 	}

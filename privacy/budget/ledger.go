@@ -277,6 +277,9 @@ type Status struct {
 	Delta     float64  `json:"delta"`
 	Remaining *float64 `json:"epsilon_remaining,omitempty"`
 	Runs      []Record `json:"runs"`
+	// Records counts the dataset's records in every period: 0 says that
+	// nothing was ever recorded under this identity.
+	Records int `json:"records"`
 }
 
 // Status returns what was spent in the period of day at the policy's δ, or
@@ -297,7 +300,7 @@ func (l *Ledger) Status(ctx context.Context, name string, policy *Policy, day ti
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}}
+	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}, Records: len(records)}
 	for _, r := range records {
 		if period == "total" || r.Period == period {
 			st.Runs = append(st.Runs, r)
