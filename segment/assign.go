@@ -248,7 +248,12 @@ func SpendNoisySizes(ctx context.Context, cfg Config, prepared, runID string, da
 	if err != nil {
 		return nil, err
 	}
-	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: name, RunID: runID, Job: "segment.assign", LogicalDate: day, Accountant: "pld",
+	// The prepared table holds the features of the segmentation window.
+	window, err := cfg.windowDays()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: name, RunID: runID, Job: "segment.assign", LogicalDate: day, WindowDays: window, Accountant: "pld",
 		Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
 		Policy: cfg.Budget.Policy})
 	return &rec, err

@@ -70,6 +70,20 @@ type KMeansConfig struct {
 // BudgetConfig names the ledger and the budget that DP releases spend.
 type BudgetConfig = budget.Config
 
+// windowDays returns the days of events the job reads, ending on the
+// logical date: the policy's retention for segmentation (the filter's
+// window). Its spends charge every budget period the window overlaps.
+func (c *Config) windowDays() (int, error) {
+	pol := privacy.DefaultPolicy()
+	if c.Policy != "" {
+		var err error
+		if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
+			return 0, err
+		}
+	}
+	return pol.RetentionDays([]string{privacy.Segmentation}), nil
+}
+
 // Identity returns the ledger identity of the job's events (budget.Identity):
 // budget.dataset when declared, else the events table's own.
 func (c *Config) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
@@ -264,10 +278,14 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		if err != nil {
 			return nil, err
 		}
+		window, err := cfg.windowDays()
+		if err != nil {
+			return nil, err
+		}
 		// Cohorts partition the subjects: adding or removing one changes
 		// one count by one, so the histogram is one release of
 		// sensitivity 1.
-		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: "pld",
+		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, WindowDays: window, Accountant: "pld",
 			Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
 			Policy: cfg.Budget.Policy}
 		if cfg.Privacy != nil {

@@ -508,7 +508,19 @@ func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.
 	if err != nil {
 		return nil, err
 	}
-	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
+	// The data window: interactions.window_days, which the policy's
+	// retention may shorten. The spend charges every period it overlaps.
+	window := cfg.Interactions.WindowDays
+	pol := privacy.DefaultPolicy()
+	if cfg.Policy != "" {
+		if pol, err = privacy.LoadPolicy(cfg.Policy); err != nil {
+			return nil, err
+		}
+	}
+	if r := pol.RetentionDays(Purposes); r > 0 {
+		window = min(window, r)
+	}
+	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
 	rec, err := budget.Open(store, "").Spend(ctx, req)
 	if err != nil {
 		return nil, err

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -32,7 +33,10 @@ identity its manifest carries, else its canonical URL) is shown, else the
 name as given (a budget.dataset a job declared). With
 --epsilon and --delta (and --period), the period that --date falls in is
 shown against that budget, composed with RDP; without them, everything spent,
-by basic composition.`,
+by basic composition. A release charges every period its data window
+overlaps (the job's window_days, or the policy's retention); the runs listed
+are those that charge the period shown, and a table gives every period's
+spend.`,
 		Args: exactArgs(1),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			day := time.Now().UTC()
@@ -92,9 +96,20 @@ by basic composition.`,
 			if st.Remaining != nil {
 				fmt.Fprintf(tw, "budget\tε %.4g at δ %g per %s\nremaining\tε %.4g\n", p.Epsilon, p.Delta, p.Period, *st.Remaining)
 			}
-			fmt.Fprintln(tw, "\nrun\tlogical date\trecorded\taccountant\tε\tδ\tevents")
+			fmt.Fprintln(tw, "\nrun\tlogical date\tperiods charged\trecorded\taccountant\tε\tδ\tevents")
 			for _, r := range st.Runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%.4g\t%g\t%d\n", r.RunID, r.LogicalDate, r.RecordedAt.Format(time.RFC3339), r.Accountant, r.Epsilon, r.Delta, len(r.Events))
+				periods := strings.Join(r.Periods, ",")
+				if periods == "" {
+					periods = r.Period
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%.4g\t%g\t%d\n", r.RunID, r.LogicalDate, periods, r.RecordedAt.Format(time.RFC3339), r.Accountant, r.Epsilon, r.Delta, len(r.Events))
+			}
+			if p != nil && p.Period != "total" {
+				// A release charges every period its data window overlaps.
+				fmt.Fprintln(tw, "\nper period\truns\tspent ε\tremaining ε")
+				for _, ps := range st.Periods {
+					fmt.Fprintf(tw, "%s\t%d\t%.4g\t%.4g\n", ps.Period, ps.Runs, ps.Spent, *ps.Remaining)
+				}
 			}
 			return tw.Flush()
 		}),

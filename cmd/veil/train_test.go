@@ -159,3 +159,27 @@ func TestTrainReusedRunID(t *testing.T) {
 		t.Errorf("%d ledger records (%v), want 1", len(recs), err)
 	}
 }
+
+// A new month grants no fresh budget over the same events: a run on
+// 2026-12-01 whose 30-day window reaches into an exhausted November is
+// refused, and budget show reports each period.
+func TestTrainBudgetFollowsTheDataWindow(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	events, ledger := filepath.Join(dir, "shop", "events"), filepath.Join(dir, "ledger")
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\ninteractions: {window_days: 30}\nmodel: {dim: 8, accountant: rdp, epsilon: 4, epochs: 1}\ntop_k: 5\nbudget: {ledger: %s, epsilon: 4, delta: 1.0e-5, period: month}\n",
+		events, filepath.Join(dir, "out"), ledger)), 0o644)
+	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27"); code != 0 {
+		t.Fatalf("November: %d %s", code, msg)
+	}
+	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-12-01"); code != 3 || !strings.Contains(msg, "2026-11") {
+		t.Errorf("December over November's events: exit %d (%s), want 3 for period 2026-11", code, msg)
+	}
+	code, out, msg := run(t, "budget", "show", events, "--ledger", ledger, "--epsilon", "4", "--delta", "1e-5", "--period", "month", "--date", "2026-11-03")
+	if code != 0 || !strings.Contains(out, "per period") || !strings.Contains(out, "2026-10") || !strings.Contains(out, "2026-10,2026-11") {
+		t.Errorf("budget show: %d %s\n%s", code, msg, out)
+	}
+}
