@@ -50,6 +50,12 @@ type Manifest struct {
 	// Class says who may read the output: ClassRelease or ClassSteward
 	// (empty for inputs and intermediate tables).
 	Class string `json:"class,omitempty"`
+	// Identity names the population of subjects the rows are about: the
+	// key of its privacy budget. An events table gets a new random one
+	// when first written (veil generate, veil pseudonymize) and keeps it
+	// when rewritten; a table derived from events (a prepared table)
+	// carries the identity of the events it came from.
+	Identity string `json:"identity,omitempty"`
 }
 
 // Classes of committed outputs (DESIGN.md, "What leaves veil").
@@ -98,6 +104,8 @@ type Output struct {
 	pending  bool
 	stale    string // write id of a crashed first write, whose files Commit removes
 
+	identity string // for the manifest; see SetIdentity
+
 	mu     sync.Mutex
 	files  []ManifestFile
 	schema string
@@ -117,6 +125,27 @@ func (o *Output) Class() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return o.class
+}
+
+// SetIdentity sets the identity the manifest records: the population the
+// rows are about (Manifest.Identity). Call it before Commit.
+func (o *Output) SetIdentity(id string) { o.identity = id }
+
+// NewPopulation marks the output as a table of its own population (events):
+// it keeps the identity of the committed output it replaces, if that has
+// one, and otherwise gets a new random identity, which it returns. Keeping
+// it is the safe side: a rewrite of a table (a new day's partition, a
+// re-run of the same export) is about the same subjects, and a new
+// identity would grant them a fresh budget.
+func (o *Output) NewPopulation() string {
+	if o.old != nil && o.old.Identity != "" {
+		o.identity = o.old.Identity
+	} else {
+		var id [16]byte
+		rand.Read(id[:])
+		o.identity = "population-" + hex.EncodeToString(id[:])
+	}
+	return o.identity
 }
 
 // NewOutput starts a write of an output of contract (nil for mixed files)
@@ -271,7 +300,7 @@ func (o *Output) Commit(ctx context.Context, meta map[string]string) (*Manifest,
 	o.mu.Lock()
 	m := &Manifest{
 		Version: 1, WriteID: o.writeID, Producer: o.producer, CreatedAt: time.Now().UTC(),
-		Files: slices.Clone(o.files), Schema: o.schema, Meta: meta, Class: o.class,
+		Files: slices.Clone(o.files), Schema: o.schema, Meta: meta, Class: o.class, Identity: o.identity,
 	}
 	o.mu.Unlock()
 	for i := range m.Files {

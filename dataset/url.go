@@ -95,6 +95,22 @@ func normalURL(raw string) string {
 	return strings.TrimRight(raw, "/")
 }
 
+// CanonicalURL puts a table's URL or path in the one form the budget
+// ledger keys a population by when no identity is declared or carried:
+// file:///abs/clean/path for paths and file URLs, SCHEME://host/clean/key
+// without query parameters or a trailing slash otherwise (s3://bucket/key).
+func CanonicalURL(raw string) string {
+	u := normalURL(raw)
+	if scheme, rest, ok := strings.Cut(u, "://"); ok && scheme != "file" {
+		host, p, _ := strings.Cut(rest, "/")
+		if p = strings.Trim(path.Clean("/"+p), "/"); p != "" {
+			return scheme + "://" + host + "/" + p
+		}
+		return scheme + "://" + host
+	}
+	return u
+}
+
 // S3Defaults are store settings a spec applies to all its s3:// URLs.
 type S3Defaults struct {
 	SSE         string `yaml:"sse"`            // AES256 or aws:kms

@@ -18,10 +18,11 @@ import (
 // ledger record that is checked and spent before the first step reads data.
 type Charge struct {
 	Ledger     string           `json:"ledger"`
-	Dataset    string           `json:"dataset"` // as configured; the ledger key is resolved from it at run time
+	Dataset    string           `json:"dataset"` // the budget's identity (in a plan: as configured, resolved at run time)
 	Events     string           `json:"events"`  // the events table of the steps
 	Budget     budget.Policy    `json:"budget"`
 	Accountant string           `json:"accountant"`
+	WindowDays int              `json:"window_days"` // days of data the steps read, ending on the logical date
 	Steps      []string         `json:"steps"`
 	Releases   []ChargedRelease `json:"releases"`
 	Epsilon    float64          `json:"epsilon"` // the run's charge, all releases composed, at Budget.Delta
@@ -46,30 +47,42 @@ func (c *Charge) AllEvents() []accountant.Event {
 }
 
 // stepReleases returns the DP releases a step plans, the accountant it
-// asks for and its budget; nil events when it releases nothing under DP.
-func stepReleases(st StepSpec) ([]accountant.Event, string, *budget.Config, string, error) {
+// asks for, its budget, its events table and the days of data it reads;
+// nil events when it releases nothing under DP.
+func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.Config, events string, window int, err error) {
 	switch {
 	case st.Segment != nil:
-		evs, acct, err := st.Segment.Releases()
-		return evs, acct, st.Segment.Budget, st.Segment.Events, err
+		if evs, acct, err = st.Segment.Releases(); err == nil {
+			window, err = st.Segment.WindowDays()
+		}
+		return evs, acct, st.Segment.Budget, st.Segment.Events, window, err
 	case st.Train != nil:
-		evs, acct, err := st.Train.Releases()
-		return evs, acct, st.Train.Budget, st.Train.Events, err
+		if evs, acct, err = st.Train.Releases(); err == nil {
+			window, err = st.Train.WindowDays()
+		}
+		return evs, acct, st.Train.Budget, st.Train.Events, window, err
 	}
-	return nil, "", nil, "", nil
+	return nil, "", nil, "", 0, nil
+}
+
+// declaredIdentity names a step's budget without reading anything: the
+// declared budget.dataset, else its events URL (for the plan).
+func declaredIdentity(_ StepSpec, b *budget.Config, events string) (string, error) {
+	if b.Dataset != "" {
+		return b.Dataset, nil
+	}
+	return events, nil
 }
 
 // planCharges groups the DP releases of the steps by the budget they spend
-// from (ledger and dataset) and composes each group. It reads no data.
-func planCharges(order []StepSpec) ([]*Charge, error) {
+// from (ledger and the dataset identity that identity resolves) and
+// composes each group. A charge covers every day of data any of its steps
+// reads.
+func planCharges(order []StepSpec, identity func(StepSpec, *budget.Config, string) (string, error)) ([]*Charge, error) {
 	var out []*Charge
-	find := func(b *budget.Config, events string) *Charge {
-		name := b.Dataset
-		if name == "" {
-			name = events
-		}
+	find := func(b *budget.Config, name, events string) *Charge {
 		for _, c := range out {
-			if c.Ledger == b.Ledger && (c.Dataset == name) {
+			if c.Ledger == b.Ledger && c.Dataset == name {
 				return c
 			}
 		}
@@ -78,7 +91,7 @@ func planCharges(order []StepSpec) ([]*Charge, error) {
 		return c
 	}
 	for _, st := range order {
-		evs, acct, b, events, err := stepReleases(st)
+		evs, acct, b, events, window, err := stepReleases(st)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
@@ -88,7 +101,11 @@ func planCharges(order []StepSpec) ([]*Charge, error) {
 		if b == nil || b.Ledger == "" {
 			return nil, fmt.Errorf("%w: step %s plans DP releases but has no budget ledger", ErrSpec, st.Name)
 		}
-		c := find(b, events)
+		name, err := identity(st, b, events)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		c := find(b, name, events)
 		if c.Budget != b.Policy {
 			return nil, fmt.Errorf("%w: steps %s and %s spend from the budget of %s in %s with different policies (%+v, %+v): one budget has one policy",
 				ErrSpec, c.Steps[0], st.Name, c.Dataset, c.Ledger, c.Budget, b.Policy)
@@ -96,6 +113,7 @@ func planCharges(order []StepSpec) ([]*Charge, error) {
 		if acct == "pld" {
 			c.Accountant = "pld" // tighter; every event kind veil plans has a PLD
 		}
+		c.WindowDays = max(c.WindowDays, window)
 		c.Steps = append(c.Steps, st.Name)
 		for _, e := range evs {
 			c.Releases = append(c.Releases, ChargedRelease{Step: st.Name, What: e.Note, Event: e})
@@ -156,7 +174,13 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
 	}
-	charges, err := planCharges(order)
+	charges, err := planCharges(order, func(st StepSpec, b *budget.Config, events string) (string, error) {
+		uo, err := stepURLOptions(st, opt.URL)
+		if err != nil {
+			return "", err
+		}
+		return budget.Identity(ctx, events, b.Dataset, uo)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +191,7 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 			return nil, fmt.Errorf("opening the budget ledger %s: %w", c.Ledger, err)
 		}
 		rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: c.Dataset, RunID: runID, Job: spec.Name,
-			LogicalDate: opt.LogicalDate, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents()})
+			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents()})
 		if err != nil {
 			return nil, fmt.Errorf("steps %s: %w", strings.Join(c.Steps, ", "), err)
 		}

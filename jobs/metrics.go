@@ -139,7 +139,7 @@ func MakePlan(spec *Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	charges, err := planCharges(order)
+	charges, err := planCharges(order, declaredIdentity)
 	if err != nil {
 		return nil, err
 	}

@@ -238,8 +238,9 @@ func PlanCohorts(m *Model, counts []int64, fl Floor, sigma float64) ([]int, []Co
 }
 
 // SpendNoisySizes records the noisy sizes' release in the ledger before
-// any data is read, as a segmentation job does.
-func SpendNoisySizes(ctx context.Context, cfg Config, runID string, day time.Time, opt dataset.URLOptions) (*budget.Record, error) {
+// any data is read, as a segmentation job does. It charges the identity
+// that the prepared table carries (its events'), or budget.dataset.
+func SpendNoisySizes(ctx context.Context, cfg Config, prepared, runID string, day time.Time, opt dataset.URLOptions) (*budget.Record, error) {
 	if cfg.NoisySizes <= 0 {
 		return nil, nil
 	}
@@ -250,11 +251,16 @@ func SpendNoisySizes(ctx context.Context, cfg Config, runID string, day time.Tim
 	if err != nil {
 		return nil, err
 	}
-	name := cfg.Budget.Dataset
-	if name == "" {
-		name = cfg.Events
+	name, err := budget.Identity(ctx, prepared, cfg.Budget.Dataset, opt)
+	if err != nil {
+		return nil, err
 	}
-	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: name, RunID: runID, Job: "segment.assign", LogicalDate: day, Accountant: "pld",
+	// The prepared table holds the features of the segmentation window.
+	window, err := cfg.WindowDays()
+	if err != nil {
+		return nil, err
+	}
+	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: name, RunID: runID, Job: "segment.assign", LogicalDate: day, WindowDays: window, Accountant: "pld",
 		Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
 		Policy: cfg.Budget.Policy})
 	return &rec, err
@@ -325,7 +331,7 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
 	}
-	spent, err := SpendNoisySizes(ctx, cfg, runID, day, opt)
+	spent, err := SpendNoisySizes(ctx, cfg, prepared, runID, day, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -87,6 +87,30 @@ type KMeansConfig struct {
 // BudgetConfig names the ledger and the budget that DP releases spend.
 type BudgetConfig = budget.Config
 
+// WindowDays returns the days of events the job reads, ending on the
+// logical date: the policy's retention for segmentation (the filter's
+// window). Its spends charge every budget period the window overlaps.
+func (c *Config) WindowDays() (int, error) {
+	pol := privacy.DefaultPolicy()
+	if c.Policy != "" {
+		var err error
+		if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
+			return 0, err
+		}
+	}
+	return pol.RetentionDays([]string{privacy.Segmentation}), nil
+}
+
+// Identity returns the ledger identity of the job's events (budget.Identity):
+// budget.dataset when declared, else the events table's own.
+func (c *Config) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
+	declared := ""
+	if c.Budget != nil {
+		declared = c.Budget.Dataset
+	}
+	return budget.Identity(ctx, c.Events, declared, opt)
+}
+
 // DefaultConfig returns the defaults of every optional field.
 func DefaultConfig() Config {
 	return Config{
@@ -308,15 +332,19 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 			return nil, err
 		}
 		ledger = budget.Open(store, "")
-		name := cfg.Budget.Dataset
-		if name == "" {
-			name = cfg.Events
+		name, err := cfg.Identity(ctx, opt)
+		if err != nil {
+			return nil, err
+		}
+		window, err := cfg.WindowDays()
+		if err != nil {
+			return nil, err
 		}
 		evs, acct, err := cfg.Releases()
 		if err != nil {
 			return nil, err
 		}
-		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy}
+		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, WindowDays: window, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy}
 		sigma, _, spent, err := cfg.Privacy.Plan()
 		if err != nil {
 			return nil, err

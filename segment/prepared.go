@@ -118,6 +118,10 @@ func Prepare(ctx context.Context, cfg Config, day time.Time, outURL string, shar
 	if shards < 1 || shards > 100000 {
 		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", ErrConfig, shards)
 	}
+	identity, err := cfg.Identity(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
 	f, err := OpenFiltered(ctx, cfg, day, opt)
 	if err != nil {
 		return nil, err
@@ -134,6 +138,8 @@ func Prepare(ctx context.Context, cfg Config, day time.Time, outURL string, shar
 	if err != nil {
 		return nil, err
 	}
+	// Releases over the table charge the budget of the events.
+	out.SetIdentity(identity)
 	rep := &PrepareReport{LogicalDate: day.UTC().Format(time.DateOnly), Events: cfg.Events, Output: out.Location(), Engine: "veil",
 		Shards: shards, Subjects: len(feats.Subjects), EventsUsed: feats.Events, Bounded: feats.Bounded, Features: cfg.Features, Filter: feats.Filter}
 	err = writePrepared(ctx, out, feats, shards, rep, start)

@@ -220,6 +220,9 @@ type Report struct {
 	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
 	Exposure  *Exposure       `json:"exposure,omitempty"`
 	ResumedAt int             `json:"resumed_at_step,omitempty"`
+	// Existing: the run was committed earlier and nothing was trained
+	// now; the report is the committed one.
+	Existing bool `json:"-"`
 
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
 	Recommended     int                   `json:"subjects_recommended"`
@@ -368,6 +371,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 		rep.Charged = &c
 	}
+	// A run whose outputs are committed never trains again: a retry after
+	// the commit (a crashed runner, a repeated --run-id) returns the
+	// committed report. The ledger above already refused the id if it
+	// planned other releases.
+	if done, err := committedRun(ctx, outRef, rep.LogicalDate, rep.RunID); done != nil || err != nil {
+		return done, err
+	}
 	if cfg.Model.Private() {
 		rep.Guarantee = &Guarantee{Epsilon: plan.Epsilon, Delta: plan.Delta, Unit: "subject", Accountant: plan.Accountant,
 			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
@@ -449,6 +459,23 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	return rep, nil
 }
 
+// committedRun returns a report naming a run whose output is already
+// committed under OUTPUT/dt=DATE/run=RUN_ID (Existing set), or nil when
+// there is none.
+func committedRun(ctx context.Context, outRef dataset.Ref, date, runID string) (*Report, error) {
+	prefix := dataset.Join(outRef.Key, "dt="+date, "run="+runID)
+	_, err := dataset.ReadManifest(ctx, outRef.Store, prefix)
+	switch {
+	case errors.Is(err, dataset.ErrNotExist), errors.Is(err, dataset.ErrNotCommitted):
+		return nil, nil
+	case err != nil:
+		return nil, err
+	}
+	// The full report is the steward's (in the steward report); what
+	// the caller needs of a committed run is where it is.
+	return &Report{RunID: runID, LogicalDate: date, Output: outRef.Store.Location() + "/" + prefix, Existing: true}, nil
+}
+
 // releases lists the DP releases of a training run: the model, one more
 // model per curve point, and the audit's training run.
 func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
@@ -517,6 +544,34 @@ func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, 
 	return d, ix, rep, err
 }
 
+// Identity returns the ledger identity of the job's events (budget.Identity):
+// budget.dataset when declared, else the events table's own.
+func (c *JobConfig) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
+	declared := ""
+	if c.Budget != nil {
+		declared = c.Budget.Dataset
+	}
+	return budget.Identity(ctx, c.Events, declared, opt)
+}
+
+// WindowDays returns the days of events the job reads, ending on the
+// logical date: interactions.window_days, which the policy's retention may
+// shorten. Its spends charge every budget period the window overlaps.
+func (c *JobConfig) WindowDays() (int, error) {
+	window := c.Interactions.WindowDays
+	pol := privacy.DefaultPolicy()
+	if c.Policy != "" {
+		var err error
+		if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
+			return 0, err
+		}
+	}
+	if r := pol.RetentionDays(Purposes); r > 0 {
+		window = min(window, r)
+	}
+	return window, nil
+}
+
 // spend records the run's releases in the budget ledger, refusing the run
 // when they would exceed the budget. A retry with the same run id is not
 // charged twice.
@@ -525,11 +580,15 @@ func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.
 	if err != nil {
 		return nil, err
 	}
-	name := cfg.Budget.Dataset
-	if name == "" {
-		name = cfg.Events
+	name, err := cfg.Identity(ctx, opt)
+	if err != nil {
+		return nil, err
 	}
-	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
+	window, err := cfg.WindowDays()
+	if err != nil {
+		return nil, err
+	}
+	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
 	rec, err := budget.Open(store, "").Spend(ctx, req)
 	if err != nil {
 		return nil, err

@@ -246,7 +246,11 @@ func TestJobResumesAfterCrash(t *testing.T) {
 		t.Fatalf("rerun: run %s (checkpoint %s), resumed at %d, %d of %d steps", rep.RunID, c.RunID, rep.ResumedAt, rep.Training.StepsDone, rep.Training.Plan.Steps)
 	}
 	store, _ := dataset.NewFileStore(filepath.Join(dir, "ledger"))
-	recs, err := budget.Open(store, "").Records(context.Background(), cfg.Events)
+	id, err := cfg.Identity(context.Background(), dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := budget.Open(store, "").Records(context.Background(), id)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("ledger has %d records (want 1: the retry is not charged again): %v", len(recs), err)
 	}

@@ -23,8 +23,10 @@ type Config struct {
 	// StatsScale weighs a subject's statistics [u uᵀ, u, 1] against its
 	// item gradient inside the clipped vector (default 0.3).
 	StatsScale float64 `yaml:"stats_scale"`
-	// Epsilon and Delta are the target; Epsilon <= 0 or +Inf trains
-	// without privacy (no clipping, no noise) on the same code path.
+	// Epsilon and Delta are the target. Epsilon is positive and finite,
+	// or exactly +Inf (.inf in YAML) to train without privacy (no clipping,
+	// no noise) on the same code path; zero, negative values, -Inf and NaN
+	// are configuration errors, never a way to turn DP off.
 	Epsilon    float64 `yaml:"epsilon"`
 	Delta      float64 `yaml:"delta"`
 	Accountant string  `yaml:"accountant"` // rdp or pld (default pld)
@@ -61,8 +63,9 @@ func DefaultConfig() Config {
 		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1, HistogramItems: 16, HistogramShare: 0.5}
 }
 
-// Private reports whether the config asks for DP.
-func (c Config) Private() bool { return c.Epsilon > 0 && !math.IsInf(c.Epsilon, 1) }
+// Private reports whether the config asks for DP: every ε but +Inf that
+// Validate accepts.
+func (c Config) Private() bool { return !math.IsInf(c.Epsilon, 1) }
 
 // Validate checks the settings.
 func (c Config) Validate() error {
@@ -90,8 +93,8 @@ func (c Config) Validate() error {
 		return bad("histogram_items %d: want 1..10000", c.HistogramItems)
 	case !(c.HistogramShare > 0 && c.HistogramShare < 1):
 		return bad("histogram_share %v: want (0, 1)", c.HistogramShare)
-	case math.IsNaN(c.Epsilon):
-		return bad("epsilon is NaN")
+	case !(c.Epsilon > 0):
+		return bad("epsilon %v: want a positive finite ε, or .inf to train without privacy", c.Epsilon)
 	}
 	if c.Private() {
 		if !(c.Clip > 0) {

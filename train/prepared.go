@@ -150,6 +150,10 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 	if err := cfg.Interactions.Validate(); err != nil {
 		return nil, err
 	}
+	identity, err := cfg.Identity(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
 	f, err := OpenFiltered(ctx, cfg, day, opt)
 	if err != nil {
 		return nil, err
@@ -165,6 +169,8 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 	if err != nil {
 		return nil, err
 	}
+	// Releases over the table (veil train mf --in) charge the events' budget.
+	out.SetIdentity(identity)
 	rep := &InteractionsReport{LogicalDate: day.UTC().Format(time.DateOnly), Events: cfg.Events, Output: out.Location(), Engine: "veil",
 		Shards: shards, Subjects: int64(len(d.Subjects)), Config: cfg.Interactions, Filter: filtered}
 	parts := make([][]InteractionRow, shards)

@@ -351,7 +351,7 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 			ev.Outputs = []lineage.Dataset{out}
 		})
 	}()
-	spent, err := segment.SpendNoisySizes(ctx, cfg, runID, day, o.URL)
+	spent, err := segment.SpendNoisySizes(ctx, cfg, prepared, runID, day, o.URL)
 	if err != nil {
 		return nil, err
 	}

@@ -42,6 +42,9 @@ type IxJob struct {
 	Shards  int
 	Engine  string
 	Started int64
+	// Identity is the ledger identity of the events (budget.Identity),
+	// which the table carries so that releases over it charge the events.
+	Identity string
 }
 
 func (j *IxJob) decode() (train.JobConfig, time.Time, error) {
@@ -327,6 +330,7 @@ func (fn *ixCommitFn) ProcessElement(ctx context.Context, _ []byte, files func(*
 	if err := train.WriteInteractionsReport(ctx, out, rep); err != nil {
 		return err
 	}
+	out.SetIdentity(fn.Job.Identity)
 	_, err = out.Commit(ctx, map[string]string{"logical_date": rep.LogicalDate, "job": "train-prepare", "engine": rep.Engine})
 	return err
 }
@@ -367,6 +371,10 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if _, err := train.NewInteractionDecoder(cfg.Interactions, day); err != nil {
 		return nil, err
 	}
+	identity, err := cfg.Identity(ctx, o.URL)
+	if err != nil {
+		return nil, err
+	}
 	f, err := train.OpenFiltered(ctx, cfg, day, o.URL)
 	if err != nil {
 		return nil, err
@@ -383,7 +391,7 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if err != nil {
 		return nil, err
 	}
-	job := IxJob{Config: cfgEnc, Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: o.Shards, Engine: o.Engine, Started: start.UnixNano()}
+	job := IxJob{Config: cfgEnc, Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: o.Shards, Engine: o.Engine, Started: start.UnixNano(), Identity: identity}
 	p, s := beam.NewPipelineWithRoot()
 	BuildInteractions(s, job, units)
 	if err := o.Execute(ctx, p); err != nil {

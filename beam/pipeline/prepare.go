@@ -57,6 +57,7 @@ type Job struct {
 	WindowDays float32 // the filter's window, days
 	Engine     string  // for the report
 	Started    int64   // when the driver started, Unix ns, for the report
+	Identity   string  // ledger identity of the events (budget.Identity), which the table carries
 }
 
 func (j *Job) maxEvents() int {
@@ -385,6 +386,7 @@ func (fn *commitFn) ProcessElement(ctx context.Context, _ []byte, files func(*[]
 	if err := segment.WritePreparedMeta(ctx, out, segment.FeatureNames(cfg.Features, counts), rep); err != nil {
 		return err
 	}
+	out.SetIdentity(fn.Job.Identity)
 	_, err = out.Commit(ctx, map[string]string{"logical_date": rep.LogicalDate, "job": "segment-prepare", "engine": rep.Engine})
 	return err
 }

@@ -72,6 +72,10 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	if _, err := segment.NewEventDecoder(cfg.Features); err != nil {
 		return nil, err
 	}
+	identity, err := cfg.Identity(ctx, opt)
+	if err != nil {
+		return nil, err
+	}
 	f, err := segment.OpenFiltered(ctx, cfg, day, opt)
 	if err != nil {
 		return nil, err
@@ -90,7 +94,7 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	}
 	end, windowDays := segment.FeatureWindow(f.Filter, day)
 	job := Job{Config: cfgEnc, Day: day.UTC().Format(time.DateOnly), Out: outURL, WriteID: out.WriteID(), Shards: shards,
-		End: end, WindowDays: windowDays, Engine: o.Engine, Started: start.UnixNano()}
+		End: end, WindowDays: windowDays, Engine: o.Engine, Started: start.UnixNano(), Identity: identity}
 	p, s := beam.NewPipelineWithRoot()
 	Build(s, job, units)
 	if err := execute(ctx, p); err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -25,11 +26,17 @@ func newBudgetCmd(env *Env) *cobra.Command {
 	show := &cobra.Command{
 		Use:   "show DATASET",
 		Short: "Print the ε and δ spent on a dataset, per run, and what remains",
-		Long: `Print the privacy budget spent on DATASET (the name releases were recorded
-under, usually the input's URL) in the ledger at --ledger, per run. With
+		Long: `Print the privacy budget spent on DATASET in the ledger at --ledger, per
+run. DATASET is any spelling of the events table (a path, a file:// or s3://
+URL) or of a table prepared from it: the ledger identity it resolves to (the
+identity its manifest carries, else its canonical URL) is shown, else the
+name as given (a budget.dataset a job declared). With
 --epsilon and --delta (and --period), the period that --date falls in is
 shown against that budget, composed with RDP; without them, everything spent,
-by basic composition.`,
+by basic composition. A release charges every period its data window
+overlaps (the job's window_days, or the policy's retention); the runs listed
+are those that charge the period shown, and a table gives every period's
+spend.`,
 		Args: exactArgs(1),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			day := time.Now().UTC()
@@ -50,24 +57,59 @@ by basic composition.`,
 			if err != nil {
 				return err
 			}
-			st, err := budget.Open(store, "").Status(cmd.Context(), args[0], p, day)
-			if err != nil {
-				return err
+			ledger := budget.Open(store, "")
+			// The identity the spenders charge (budget.Identity), else the
+			// name as given: a declared budget.dataset, or a key recorded
+			// before identities.
+			names := []string{args[0]}
+			if id, err := budget.Identity(cmd.Context(), args[0], "", env.urlOptions()); err == nil && id != args[0] {
+				names = []string{id, args[0]}
+			}
+			var st budget.Status
+			for _, name := range names {
+				if st, err = ledger.Status(cmd.Context(), name, p, day); err != nil {
+					return err
+				}
+				if st.Records > 0 {
+					break
+				}
+			}
+			if st.Records == 0 {
+				st.Dataset = names[0]
 			}
 			if asJSON {
 				enc := json.NewEncoder(env.Stdout)
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
+			if st.Records == 0 {
+				fmt.Fprintf(env.Stdout, "nothing recorded: the ledger %s holds no spend on %s (identity %s)\n", ledgerURL, args[0], st.Dataset)
+				return nil
+			}
 			tw := tabwriter.NewWriter(env.Stdout, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "dataset\t%s\nperiod\t%s\n", st.Dataset, st.Period)
+			fmt.Fprintf(tw, "identity\t%s\n", st.Dataset)
+			if st.Dataset != args[0] {
+				fmt.Fprintf(tw, "asked as\t%s\n", args[0])
+			}
+			fmt.Fprintf(tw, "period\t%s\n", st.Period)
 			fmt.Fprintf(tw, "spent\tε %s at δ %s\n", num(st.Spent), num(st.Delta))
 			if st.Remaining != nil {
 				fmt.Fprintf(tw, "budget\tε %s at δ %s per %s\nremaining\tε %s\n", num(p.Epsilon), num(p.Delta), p.Period, num(*st.Remaining))
 			}
-			fmt.Fprintln(tw, "\nrun\tlogical date\trecorded\taccountant\tε\tδ\tevents")
+			fmt.Fprintln(tw, "\nrun\tlogical date\tperiods charged\trecorded\taccountant\tε\tδ\tevents")
 			for _, r := range st.Runs {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.RunID, r.LogicalDate, r.RecordedAt.Format(time.RFC3339), r.Accountant, num(r.Epsilon), num(r.Delta), len(r.Events))
+				periods := strings.Join(r.Periods, ",")
+				if periods == "" {
+					periods = r.Period
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", r.RunID, r.LogicalDate, periods, r.RecordedAt.Format(time.RFC3339), r.Accountant, num(r.Epsilon), num(r.Delta), len(r.Events))
+			}
+			if p != nil && p.Period != "total" {
+				// A release charges every period its data window overlaps.
+				fmt.Fprintln(tw, "\nper period\truns\tspent ε\tremaining ε")
+				for _, ps := range st.Periods {
+					fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", ps.Period, ps.Runs, num(ps.Spent), num(*ps.Remaining))
+				}
 			}
 			return tw.Flush()
 		}),

@@ -8,7 +8,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -75,6 +74,9 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
+	}
+	if rep.Existing {
+		fmt.Fprintf(w, "run %s was committed earlier: nothing trained, nothing spent\n", rep.RunID)
 	}
 	fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept; exact, steward only)\n",
 		rep.RunID, rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)
@@ -317,9 +319,13 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if o.in == "" || o.epsilon == "" {
 		return usagef(fmt.Errorf("--in and --epsilon are required"))
 	}
-	eps, err := strconv.ParseFloat(strings.TrimSpace(o.epsilon), 64)
-	if err != nil || math.IsNaN(eps) || eps <= 0 {
-		return usagef(fmt.Errorf("--epsilon %q: want a positive number or inf", o.epsilon))
+	eps, err := parseEpsilon(o.epsilon)
+	if err != nil {
+		return usagef(err)
+	}
+	budgetPolicy := budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}
+	if err := budgetPolicy.Validate(); err != nil {
+		return usagef(fmt.Errorf("--budget-epsilon, --budget-delta: %w", err))
 	}
 	if o.curvePNG != "" && !o.curve {
 		return usagef(fmt.Errorf("--curve-png needs --curve"))
@@ -375,12 +381,12 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		if err != nil {
 			return err
 		}
-		name := o.in
-		if !strings.Contains(name, "://") {
-			name, _ = filepath.Abs(name)
+		name, err := budget.Identity(ctx, o.in, "", env.urlOptions())
+		if err != nil {
+			return err
 		}
 		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day, Accountant: cfg.Accountant,
-			Policy: budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}}
+			Policy: budgetPolicy}
 		if cfg.Private() {
 			req.Events = append(req.Events, plan.Events()...)
 		}
@@ -580,4 +586,20 @@ func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m 
 		return err
 	}
 	return nil
+}
+
+// parseEpsilon reads a target ε: a positive finite number, or +∞ spelled
+// inf, +inf, infinity or YAML's .inf (no privacy). Zero, negative values,
+// -∞ and NaN are refused: they never mean "no privacy".
+func parseEpsilon(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	switch strings.ToLower(t) {
+	case ".inf", "+.inf":
+		return math.Inf(1), nil
+	}
+	eps, err := strconv.ParseFloat(t, 64)
+	if err != nil || !(eps > 0) {
+		return 0, fmt.Errorf("--epsilon %q: want a positive finite ε, or inf for no privacy", s)
+	}
+	return eps, nil
 }

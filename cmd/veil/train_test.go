@@ -154,3 +154,71 @@ func TestAuditPrivacyCommand(t *testing.T) {
 		t.Errorf("5 canaries: exit %d %s", code, msg)
 	}
 }
+
+// A run id is one plan: rerunning a finished run with the same settings
+// trains nothing and spends nothing; the same id with another plan (a
+// curve added) is refused before anything is read.
+func TestTrainReusedRunID(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	job := fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 8, epochs: 1}\ntop_k: 5\nbudget: {ledger: %s, epsilon: 60, delta: 1.0e-5, period: month}\n",
+		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(job), 0o644)
+	args := []string{"train", "--config", cfg, "--logical-date", "2026-11-27", "--run-id", "run-x"}
+	if code, _, msg := run(t, args...); code != 0 {
+		t.Fatalf("train: %d %s", code, msg)
+	}
+	manifest := filepath.Join(dir, "out", "dt=2026-11-27", "run=run-x", "_manifest.json")
+	before, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, msg := run(t, args...); code != 0 || !strings.Contains(out, "committed earlier") {
+		t.Fatalf("rerun of a committed run: %d %s\n%s", code, msg, out)
+	}
+	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
+		t.Errorf("the rerun of a committed run trained and committed again")
+	}
+	os.WriteFile(cfg, []byte(job+"evaluation: {curve: true, curve_epsilons: [1, 2]}\n"), 0o644)
+	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "run-x") {
+		t.Errorf("same run id with a curve added: exit %d (%s), want 2 naming the run", code, msg)
+	}
+	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
+		t.Errorf("the refused run committed")
+	}
+	id, err := budget.Identity(context.Background(), filepath.Join(dir, "shop", "events"), "", dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := ledgerOf(t, filepath.Join(dir, "ledger")).Records(context.Background(), id)
+	if err != nil || len(recs) != 1 {
+		t.Errorf("%d ledger records (%v), want 1", len(recs), err)
+	}
+}
+
+// A new month grants no fresh budget over the same events: a run on
+// 2026-12-01 whose 30-day window reaches into an exhausted November is
+// refused, and budget show reports each period.
+func TestTrainBudgetFollowsTheDataWindow(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--items", "100", "--days", "10"); code != 0 {
+		t.Fatal(msg)
+	}
+	events, ledger := filepath.Join(dir, "shop", "events"), filepath.Join(dir, "ledger")
+	cfg := filepath.Join(dir, "train.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\ninteractions: {window_days: 30}\nmodel: {dim: 8, accountant: rdp, epsilon: 4, epochs: 1}\ntop_k: 5\nbudget: {ledger: %s, epsilon: 4, delta: 1.0e-5, period: month}\n",
+		events, filepath.Join(dir, "out"), ledger)), 0o644)
+	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27"); code != 0 {
+		t.Fatalf("November: %d %s", code, msg)
+	}
+	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-12-01"); code != 3 || !strings.Contains(msg, "2026-11") {
+		t.Errorf("December over November's events: exit %d (%s), want 3 for period 2026-11", code, msg)
+	}
+	code, out, msg := run(t, "budget", "show", events, "--ledger", ledger, "--epsilon", "4", "--delta", "1e-5", "--period", "month", "--date", "2026-11-03")
+	if code != 0 || !strings.Contains(out, "per period") || !strings.Contains(out, "2026-10") || !strings.Contains(out, "2026-10,2026-11") {
+		t.Errorf("budget show: %d %s\n%s", code, msg, out)
+	}
+}

@@ -81,6 +81,7 @@ func Pseudonymize(ctx context.Context, in io.Reader, name string, format Format,
 	if st.Events == 0 {
 		return fail(fmt.Errorf("%w: no events left after mapping (%d rows read)", ErrFormat, st.Rows))
 	}
+	o.NewPopulation()
 	if _, err := o.Commit(ctx, map[string]string{"key_id": key.ID(), "source_format": string(format)}); err != nil {
 		o.Abort(ctx)
 		return nil, err

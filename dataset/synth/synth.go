@@ -340,6 +340,7 @@ func (s *Shop) writeEvents(ctx context.Context, store dataset.Store, prefix, pro
 		out.Abort(ctx)
 		return 0, 0, err
 	}
+	out.NewPopulation()
 	if _, err := out.Commit(ctx, map[string]string{"seed": strconv.FormatUint(s.cfg.Seed, 10)}); err != nil {
 		out.Abort(ctx)
 		return 0, 0, err

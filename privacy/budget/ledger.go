@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +25,10 @@ var (
 	ErrTampered = errors.New("budget ledger is corrupt or was edited")
 	// ErrPolicy is returned for an invalid budget policy.
 	ErrPolicy = errors.New("invalid budget policy")
+	// ErrRunReused is returned when a run id that already has a record
+	// asks to spend for other planned events. It wraps ErrPolicy: the CLI
+	// maps it to exit code 2.
+	ErrRunReused = fmt.Errorf("%w: the run id already spent budget for other planned releases", ErrPolicy)
 )
 
 // Policy is the budget of one dataset: at most Epsilon at Delta per Period.
@@ -75,20 +81,48 @@ func PeriodKey(period string, day time.Time) (string, error) {
 	return "", fmt.Errorf("%w: period %q (want total, year, quarter, month, week or day)", ErrPolicy, period)
 }
 
+// PeriodKeys names the budget periods that a window of days days ending on
+// day overlaps, oldest first (days < 1 counts as the day alone).
+func PeriodKeys(period string, day time.Time, days int) ([]string, error) {
+	day = day.UTC().Truncate(24 * time.Hour)
+	var keys []string
+	for d := day.AddDate(0, 0, 1-max(1, days)); !d.After(day); d = d.AddDate(0, 0, 1) {
+		k, err := PeriodKey(period, d)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) == 0 || keys[len(keys)-1] != k {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
+}
+
 // Record is one spend. Records are never changed once written.
 type Record struct {
-	Seq         int                `json:"seq"`
-	Dataset     string             `json:"dataset"`
-	RunID       string             `json:"run_id"`
-	Job         string             `json:"job,omitempty"`
-	LogicalDate string             `json:"logical_date"`
-	Period      string             `json:"period"`
-	RecordedAt  time.Time          `json:"recorded_at"`
-	Accountant  string             `json:"accountant"`
-	Epsilon     float64            `json:"epsilon"` // what this run spends at Delta
-	Delta       float64            `json:"delta"`
-	Events      []accountant.Event `json:"events"`
-	PrevSHA256  string             `json:"prev_sha256"`
+	Seq         int    `json:"seq"`
+	Dataset     string `json:"dataset"`
+	RunID       string `json:"run_id"`
+	Job         string `json:"job,omitempty"`
+	LogicalDate string `json:"logical_date"`
+	Period      string `json:"period"` // the logical date's period
+	// Periods are all the periods the record charges: those its data
+	// window overlaps. Records written before windows have only Period.
+	Periods    []string           `json:"periods,omitempty"`
+	RecordedAt time.Time          `json:"recorded_at"`
+	Accountant string             `json:"accountant"`
+	Epsilon    float64            `json:"epsilon"` // what this run spends at Delta
+	Delta      float64            `json:"delta"`
+	Events     []accountant.Event `json:"events"`
+	PrevSHA256 string             `json:"prev_sha256"`
+}
+
+// charges returns the periods a record charges.
+func (r Record) charges() []string {
+	if len(r.Periods) > 0 {
+		return r.Periods
+	}
+	return []string{r.Period}
 }
 
 // RefusedError says why a spend was refused and what is left.
@@ -148,9 +182,13 @@ type Request struct {
 	RunID       string
 	Job         string
 	LogicalDate time.Time
-	Accountant  string // rdp or pld
-	Events      []accountant.Event
-	Policy      Policy
+	// WindowDays is how many days of data the release reads, ending on
+	// LogicalDate (0 or 1: the logical day alone). The spend charges every
+	// budget period that window overlaps.
+	WindowDays int
+	Accountant string // rdp or pld
+	Events     []accountant.Event
+	Policy     Policy
 }
 
 // periodSpent is the ε that records spend together at delta: the smaller
@@ -180,8 +218,10 @@ func periodSpent(records []Record, delta float64) (float64, error) {
 
 // Spend records the planned spend of a run if the budget allows it, and
 // refuses it with a *RefusedError otherwise. Spending again for a run id
-// that already has a record returns that record and spends nothing: a
-// resumed or retried run never spends twice.
+// that already has a record with the same planned events returns that
+// record and spends nothing: a resumed or retried run never spends twice.
+// The same run id with other planned events is refused (ErrRunReused): it
+// would release what it was never charged for.
 func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	if err := req.Policy.Validate(); err != nil {
 		return Record{}, err
@@ -189,7 +229,11 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	if req.RunID == "" || req.Dataset == "" {
 		return Record{}, fmt.Errorf("%w: a spend needs a dataset and a run id", ErrPolicy)
 	}
+	if req.WindowDays < 0 || req.WindowDays > 366*100 {
+		return Record{}, fmt.Errorf("%w: a window of %d days", ErrPolicy, req.WindowDays)
+	}
 	period, _ := PeriodKey(req.Policy.Period, req.LogicalDate)
+	periods, _ := PeriodKeys(req.Policy.Period, req.LogicalDate, req.WindowDays)
 	planned, err := accountant.Spent(req.Accountant, req.Policy.Delta, req.Events...)
 	if err != nil {
 		return Record{}, err
@@ -197,7 +241,7 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 	var rec Record
 	var existing *Record
 	_, err = l.chain(req.Dataset).Append(ctx, func(entries []dataset.ChainEntry, seq int, prev string) ([]byte, error) {
-		var inPeriod []Record
+		inPeriod := map[string][]Record{}
 		for _, e := range entries {
 			var r Record
 			if err := json.Unmarshal(e.Data, &r); err != nil {
@@ -207,33 +251,40 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 				existing = &r
 				return nil, errAlreadySpent
 			}
-			if r.Period == period {
-				inPeriod = append(inPeriod, r)
+			for _, k := range r.charges() {
+				inPeriod[k] = append(inPeriod[k], r)
 			}
-		}
-		spent, err := periodSpent(inPeriod, req.Policy.Delta)
-		if err != nil {
-			return nil, err
 		}
 		rec = Record{
 			Seq: seq, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
-			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period,
+			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods,
 			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
 			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events, PrevSHA256: prev,
 		}
-		total, err := periodSpent(append(inPeriod, rec), req.Policy.Delta)
-		if err != nil {
-			return nil, err
-		}
-		if total > req.Policy.Epsilon {
-			return nil, &RefusedError{Dataset: req.Dataset, Period: period, Planned: planned.Epsilon,
-				Spent: spent, Total: total, Remaining: req.Policy.Epsilon - spent, Policy: req.Policy}
+		// Every period the window overlaps must have room.
+		for _, k := range periods {
+			spent, err := periodSpent(inPeriod[k], req.Policy.Delta)
+			if err != nil {
+				return nil, err
+			}
+			total, err := periodSpent(append(inPeriod[k], rec), req.Policy.Delta)
+			if err != nil {
+				return nil, err
+			}
+			if total > req.Policy.Epsilon {
+				return nil, &RefusedError{Dataset: req.Dataset, Period: k, Planned: planned.Epsilon,
+					Spent: spent, Total: total, Remaining: req.Policy.Epsilon - spent, Policy: req.Policy}
+			}
 		}
 		data, err := json.MarshalIndent(rec, "", "  ")
 		return append(data, '\n'), err
 	})
 	switch {
 	case errors.Is(err, errAlreadySpent):
+		if !samePlan(*existing, req) {
+			return Record{}, fmt.Errorf("%s: run %s: %w (record %d: %d events by %s; this run plans %d by %s): use a new run id",
+				req.Dataset, req.RunID, ErrRunReused, existing.Seq, len(existing.Events), existing.Accountant, len(req.Events), req.Accountant)
+		}
 		return *existing, nil
 	case errors.Is(err, dataset.ErrChainBroken):
 		return Record{}, fmt.Errorf("budget ledger of %s: %w: %w", req.Dataset, ErrTampered, err)
@@ -247,6 +298,21 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 // errAlreadySpent stops an append when the run already has a record.
 var errAlreadySpent = errors.New("run already spent")
 
+// samePlan reports whether a request plans exactly the releases of the
+// record of its run id: the same accountant and the same events, notes
+// included, in the same order. Records hold events as JSON, whose floats
+// read back exactly. The same id at another logical date is another
+// run over other data.
+func samePlan(r Record, req Request) bool {
+	same := r.Accountant == req.Accountant && slices.Equal(r.Events, req.Events) &&
+		r.LogicalDate == req.LogicalDate.UTC().Format(time.DateOnly)
+	if len(r.Periods) > 0 { // a wider window reads data it was not charged for
+		periods, _ := PeriodKeys(req.Policy.Period, req.LogicalDate, req.WindowDays)
+		same = same && slices.Equal(r.Periods, periods)
+	}
+	return same
+}
+
 // Status summarizes the spend of one period of a dataset.
 type Status struct {
 	Dataset   string   `json:"dataset"`
@@ -256,6 +322,21 @@ type Status struct {
 	Delta     float64  `json:"delta"`
 	Remaining *float64 `json:"epsilon_remaining,omitempty"`
 	Runs      []Record `json:"runs"`
+	// Records counts the dataset's records in every period: 0 says that
+	// nothing was ever recorded under this identity.
+	Records int `json:"records"`
+	// Periods is the spend of every period a record charges, oldest
+	// first, composed as Spent is.
+	Periods []PeriodStatus `json:"periods"`
+}
+
+// PeriodStatus is the spend of one budget period.
+type PeriodStatus struct {
+	Period    string   `json:"period"`
+	Spent     float64  `json:"epsilon_spent"`
+	Delta     float64  `json:"delta"`
+	Remaining *float64 `json:"epsilon_remaining,omitempty"`
+	Runs      int      `json:"runs"`
 }
 
 // Status returns what was spent in the period of day at the policy's δ, or
@@ -276,27 +357,52 @@ func (l *Ledger) Status(ctx context.Context, name string, policy *Policy, day ti
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}}
+	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}, Records: len(records)}
 	for _, r := range records {
-		if period == "total" || r.Period == period {
+		if period == "total" || slices.Contains(r.charges(), period) {
 			st.Runs = append(st.Runs, r)
 		}
 	}
-	if policy == nil {
-		// No policy: report basic composition, Σε at Σδ.
-		for _, r := range st.Runs {
-			st.Spent += r.Epsilon
-			st.Delta += r.Delta
-		}
-		return st, nil
-	}
-	st.Delta = policy.Delta
-	if st.Spent, err = periodSpent(st.Runs, st.Delta); err != nil {
+	if st.Spent, st.Delta, st.Remaining, err = compose(st.Runs, policy); err != nil {
 		return Status{}, err
 	}
-	if policy != nil {
-		rem := policy.Epsilon - st.Spent
-		st.Remaining = &rem
+	// Every period: records of the period key for the policy's period
+	// (all in one "total" without a policy).
+	byPeriod := map[string][]Record{}
+	for _, r := range records {
+		keys := r.charges()
+		if period == "total" {
+			keys = []string{"total"}
+		}
+		for _, k := range keys {
+			byPeriod[k] = append(byPeriod[k], r)
+		}
+	}
+	st.Periods = []PeriodStatus{}
+	for _, k := range slices.Sorted(maps.Keys(byPeriod)) {
+		ps := PeriodStatus{Period: k, Runs: len(byPeriod[k])}
+		if ps.Spent, ps.Delta, ps.Remaining, err = compose(byPeriod[k], policy); err != nil {
+			return Status{}, err
+		}
+		st.Periods = append(st.Periods, ps)
 	}
 	return st, nil
+}
+
+// compose returns what records spend together: at the policy's δ (RDP or
+// basic composition, as the ledger checks) with what remains, or without a
+// policy by basic composition (Σε at Σδ).
+func compose(records []Record, policy *Policy) (eps, delta float64, remaining *float64, err error) {
+	if policy == nil {
+		for _, r := range records {
+			eps += r.Epsilon
+			delta += r.Delta
+		}
+		return eps, delta, nil, nil
+	}
+	if eps, err = periodSpent(records, policy.Delta); err != nil {
+		return 0, 0, nil, err
+	}
+	rem := policy.Epsilon - eps
+	return eps, policy.Delta, &rem, nil
 }

@@ -2,8 +2,11 @@ package budget_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -172,5 +175,101 @@ func TestBadPolicy(t *testing.T) {
 		if _, err := l.Spend(ctx, request("r", training(2, 10), p)); !errors.Is(err, budget.ErrPolicy) {
 			t.Errorf("policy %+v: %v, want ErrPolicy", p, err)
 		}
+	}
+}
+
+// A run id already in the ledger is a retry only when it plans the same
+// releases; different planned events under a spent run id are refused, so
+// that a reused id never releases more than it was charged for.
+func TestReusedRunIDWithOtherEventsRefused(t *testing.T) {
+	l := budget.Open(dataset.NewMemStore(t.Name()), "ledger")
+	p := budget.Policy{Epsilon: 100, Delta: 1e-5, Period: "total"}
+	ev := training(1.1, 1000)
+	first, err := l.Spend(ctx, request("run-x", ev, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := l.Spend(ctx, request("run-x", training(1.1, 1000), p))
+	if err != nil || again.Seq != first.Seq {
+		t.Fatalf("retry with the same events: %+v, %v", again, err)
+	}
+	more := append(training(1.1, 1000), accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: 0.01, NoiseMultiplier: 2, Count: 500, Note: "curve point"})
+	for name, evs := range map[string][]accountant.Event{"more events": more, "other noise": training(0.9, 1000), "fewer": nil} {
+		_, err := l.Spend(ctx, request("run-x", evs, p))
+		if !errors.Is(err, budget.ErrRunReused) || !errors.Is(err, budget.ErrPolicy) || !strings.Contains(err.Error(), "run-x") {
+			t.Errorf("%s under a spent run id: %v, want ErrRunReused naming the run", name, err)
+		}
+	}
+	if recs, _ := l.Records(ctx, "s3://shop/events"); len(recs) != 1 {
+		t.Errorf("%d records, want 1", len(recs))
+	}
+}
+
+// A release charges every period its data window overlaps: a new month
+// grants no fresh budget over events of a month that is exhausted.
+func TestWindowChargesEveryPeriod(t *testing.T) {
+	l := budget.Open(dataset.NewMemStore(t.Name()), "ledger")
+	p := budget.Policy{Epsilon: 2.2, Delta: 1e-5, Period: "month"}
+	nov := request("run-nov", training(1.1, 1000), p) // about ε 1.71
+	nov.LogicalDate, nov.WindowDays = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), 90
+	r, err := l.Spend(ctx, nov)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"2026-08", "2026-09", "2026-10", "2026-11"}; !slices.Equal(r.Periods, want) {
+		t.Errorf("a 90-day window to 2026-11-27 charges %v, want %v", r.Periods, want)
+	}
+	// December 1st, with a window reaching into November: refused, since
+	// November is spent, though December is fresh.
+	dec := request("run-dec", training(1.1, 1000), p)
+	dec.LogicalDate, dec.WindowDays = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 30
+	_, err = l.Spend(ctx, dec)
+	var refused *budget.RefusedError
+	if !errors.As(err, &refused) || refused.Period != "2026-11" {
+		t.Fatalf("December run over November's events: %v, want refused for 2026-11", err)
+	}
+	// A window of December alone is fresh budget.
+	dec.WindowDays = 1
+	if _, err := l.Spend(ctx, dec); err != nil {
+		t.Errorf("December alone: %v", err)
+	}
+	// Status reports each period: November holds one run, December one.
+	for period, runs := range map[string]int{"2026-11": 1, "2026-12": 1, "2026-08": 1, "2026-07": 0} {
+		day, _ := time.Parse("2006-01", period)
+		st, err := l.Status(ctx, "s3://shop/events", &p, day)
+		if err != nil || st.Period != period || len(st.Runs) != runs {
+			t.Errorf("status of %s: %d runs (%+v), %v; want %d", period, len(st.Runs), st, err, runs)
+		}
+	}
+	st, _ := l.Status(ctx, "s3://shop/events", &p, day)
+	var periods []string
+	for _, ps := range st.Periods {
+		periods = append(periods, ps.Period)
+		if ps.Runs != 1 || ps.Remaining == nil || *ps.Remaining < 0.3 {
+			t.Errorf("period %+v", ps)
+		}
+	}
+	if want := []string{"2026-08", "2026-09", "2026-10", "2026-11", "2026-12"}; !slices.Equal(periods, want) {
+		t.Errorf("status periods %v, want %v", periods, want)
+	}
+}
+
+// Records written before windows (one period each) still count.
+func TestOldSinglePeriodRecordsCount(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	old := budget.Record{Seq: 1, Dataset: "s3://shop/events", RunID: "old", LogicalDate: "2026-11-02", Period: "2026-11",
+		Accountant: "rdp", Epsilon: 1.71, Delta: 1e-5, Events: training(1.1, 1000)}
+	data, _ := json.Marshal(old)
+	if _, err := (dataset.Chain{Store: s, Prefix: "ledger/" + url.PathEscape("s3://shop/events")}).Append(ctx, func(_ []dataset.ChainEntry, seq int, prev string) ([]byte, error) {
+		return data, nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	l := budget.Open(s, "ledger")
+	p := budget.Policy{Epsilon: 2.2, Delta: 1e-5, Period: "month"}
+	dec := request("run-dec", training(1.1, 1000), p)
+	dec.LogicalDate, dec.WindowDays = time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC), 30
+	if _, err := l.Spend(ctx, dec); !errors.Is(err, budget.ErrExhausted) {
+		t.Errorf("over an old record's month: %v, want refused", err)
 	}
 }

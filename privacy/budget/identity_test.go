@@ -1,0 +1,72 @@
+package budget_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+func TestIdentity(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := dataset.NewFileStore(dir)
+	// A table without a manifest: every spelling is its canonical URL.
+	os.MkdirAll(filepath.Join(dir, "plain", "dt=2026-11-01"), 0o755)
+	os.WriteFile(filepath.Join(dir, "plain", "dt=2026-11-01", "part.parquet"), []byte("x"), 0o644)
+	want := "file://" + filepath.ToSlash(filepath.Join(dir, "plain"))
+	for _, spelling := range []string{filepath.Join(dir, "plain"), filepath.Join(dir, "plain") + "/", "file://" + filepath.Join(dir, ".", "plain"), "file://" + dir + "//plain/"} {
+		if id, err := budget.Identity(ctx, spelling, "", dataset.URLOptions{}); err != nil || id != want {
+			t.Errorf("Identity(%s) = %q, %v; want %q", spelling, id, err, want)
+		}
+	}
+	if id, _ := budget.Identity(ctx, filepath.Join(dir, "plain"), "shop", dataset.URLOptions{}); id != "shop" {
+		t.Errorf("declared: %q", id)
+	}
+	// An events table gets an identity, and keeps it when rewritten.
+	write := func(prefix string, events bool, meta map[string]string) *dataset.Manifest {
+		out, err := dataset.NewOutput(ctx, s, prefix, nil, "test")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if events {
+			out.NewPopulation()
+		}
+		out.PutFile(ctx, "a.json", []byte("{}"), 0)
+		m, err := out.Commit(ctx, meta)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	first := write("events", true, nil)
+	if again := write("events", true, nil); first.Identity == "" || again.Identity != first.Identity {
+		t.Errorf("identity %q, after a rewrite %q", first.Identity, again.Identity)
+	}
+	if other := write("other", true, nil); other.Identity == first.Identity {
+		t.Errorf("two populations share identity %q", other.Identity)
+	}
+	if id, err := budget.Identity(ctx, "file://"+dir+"/events", "", dataset.URLOptions{}); err != nil || id != first.Identity {
+		t.Errorf("Identity of the events = %q, %v", id, err)
+	}
+	// A prepared table written without an identity is refused.
+	write("prepared/dt=2026-11-27", false, map[string]string{"job": "train-prepare"})
+	if _, err := budget.Identity(ctx, filepath.Join(dir, "prepared", "dt=2026-11-27"), "", dataset.URLOptions{}); !errors.Is(err, budget.ErrNoIdentity) || !errors.Is(err, budget.ErrPolicy) {
+		t.Errorf("prepared table without identity: %v", err)
+	}
+}
+
+func TestCanonicalURL(t *testing.T) {
+	for in, want := range map[string]string{
+		"s3://bucket/shop/events?endpoint=http://x&region=eu": "s3://bucket/shop/events",
+		"s3://bucket//shop/./events/":                         "s3://bucket/shop/events",
+		"s3://bucket":                                         "s3://bucket",
+		"file:///srv/veil/../veil/shop":                       "file:///srv/veil/shop",
+	} {
+		if got := dataset.CanonicalURL(in); got != want {
+			t.Errorf("CanonicalURL(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
