@@ -47,7 +47,21 @@ type Manifest struct {
 	// Encryption names how the files are encrypted client-side, and with
 	// which key id; never the key.
 	Encryption *ManifestEncryption `json:"encryption,omitempty"`
+	// Class says who may read the output: ClassRelease or ClassSteward
+	// (empty for inputs and intermediate tables).
+	Class string `json:"class,omitempty"`
 }
+
+// Classes of committed outputs (DESIGN.md, "What leaves veil").
+const (
+	// ClassRelease is read by people the guarantee protects subjects
+	// from: every number in it is DP or public by declaration.
+	ClassRelease = "release"
+	// ClassSteward is for the data steward only: exact counts,
+	// diagnostics, evaluation on private data. It lives in the state
+	// store, never under a release's prefix.
+	ClassSteward = "steward"
+)
 
 // ManifestEncryption records client-side envelope encryption.
 type ManifestEncryption struct {
@@ -62,6 +76,9 @@ type ManifestFile struct {
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
 	Rows   int64  `json:"rows"`
+	// Class is the file's class (ClassRelease, ClassSteward); empty: the
+	// output's.
+	Class string `json:"class,omitempty"`
 }
 
 // Output is an output being written under a prefix of a store. Files are
@@ -84,6 +101,15 @@ type Output struct {
 	mu     sync.Mutex
 	files  []ManifestFile
 	schema string
+	class  string
+}
+
+// SetClass sets the class of the output (ClassRelease, ClassSteward),
+// recorded in its manifest and on each of its files.
+func (o *Output) SetClass(class string) {
+	o.mu.Lock()
+	o.class = class
+	o.mu.Unlock()
 }
 
 // NewOutput starts a write of an output of contract (nil for mixed files)
@@ -238,9 +264,14 @@ func (o *Output) Commit(ctx context.Context, meta map[string]string) (*Manifest,
 	o.mu.Lock()
 	m := &Manifest{
 		Version: 1, WriteID: o.writeID, Producer: o.producer, CreatedAt: time.Now().UTC(),
-		Files: slices.Clone(o.files), Schema: o.schema, Meta: meta,
+		Files: slices.Clone(o.files), Schema: o.schema, Meta: meta, Class: o.class,
 	}
 	o.mu.Unlock()
+	for i := range m.Files {
+		if m.Files[i].Class == "" {
+			m.Files[i].Class = m.Class
+		}
+	}
 	if o.contract != nil {
 		m.Contract = o.contract.Name
 	}

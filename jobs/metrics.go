@@ -6,6 +6,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
+
+	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 // Metrics collects a run's Prometheus metrics, for the node_exporter
@@ -58,8 +61,8 @@ func (m *Metrics) Step(r StepResult) {
 		for reason, n := range s.Filter.RowsDropped {
 			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
 		}
-		if g := s.Guarantee; g != nil {
-			m.epsilon.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
+		if c := s.Charged; c != nil {
+			m.epsilon.WithLabelValues(m.job, r.Step).Set(c.Epsilon) // the ledger's charge, not the model's guarantee
 		}
 		m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
 		m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))
@@ -110,6 +113,10 @@ func (m *Metrics) Write(spec MetricsSpec) error {
 type Plan struct {
 	Job   string     `json:"job"`
 	Steps []StepPlan `json:"steps"`
+	// Charges are what the run charges each budget: every DP release of
+	// every step, composed; checked and spent as one ledger record per
+	// budget before the first step reads data.
+	Charges []*Charge `json:"charges,omitempty"`
 }
 
 // StepPlan is one step of a Plan.
@@ -120,65 +127,89 @@ type StepPlan struct {
 	Purposes  []string `json:"purposes"`
 	Writes    string   `json:"writes"`
 	Releases  []string `json:"dp_releases,omitempty"`
-	Epsilon   float64  `json:"epsilon_planned,omitempty"`
-	Budget    string   `json:"budget,omitempty"`
+	// Epsilon is the step's releases composed, at its budget's δ.
+	Epsilon float64 `json:"epsilon_planned,omitempty"`
+	Budget  string  `json:"budget,omitempty"`
 }
 
 // MakePlan lists the steps in order with their inputs, outputs and planned
-// DP releases.
+// DP releases, and what the run charges each budget.
 func MakePlan(spec *Spec) (*Plan, error) {
 	order, err := spec.Order()
 	if err != nil {
 		return nil, err
 	}
-	p := &Plan{Job: spec.Name}
+	charges, err := planCharges(order)
+	if err != nil {
+		return nil, err
+	}
+	p := &Plan{Job: spec.Name, Charges: charges}
 	for _, st := range order {
 		if ps := st.Pseudonymize; ps != nil {
 			p.Steps = append(p.Steps, StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{ps.In + " (raw, with direct identifiers)"},
 				Purposes: []string{"none: pseudonymization, before any purpose"}, Writes: ps.Out + " (replaced atomically)"})
 			continue
 		}
+		var sp StepPlan
+		var b *budget.Config
 		if c := st.Train; c != nil {
-			sp := StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
+			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
 				Purposes: []string{"personalization (training and recommendations)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
-			plan, err := c.Model.MakePlan()
-			if err != nil {
-				return nil, err
-			}
-			if c.Model.Private() {
-				sp.Releases = append(sp.Releases, fmt.Sprintf("item factors by DP-SGD: %d steps at q %.3g, noise multiplier %.4g, clip %g (%s)",
-					plan.Steps, plan.SamplingRate, plan.NoiseMultiplier, c.Model.Clip, plan.Accountant))
-				sp.Epsilon = plan.Epsilon
-			} else {
+			if !c.Model.Private() {
 				sp.Releases = append(sp.Releases, "item factors WITHOUT differential privacy")
 			}
-			if c.Evaluation.Curve {
-				sp.Releases = append(sp.Releases, fmt.Sprintf("privacy-utility curve: one more DP model per ε in %v", c.Evaluation.CurveEpsilons))
+			b = c.Budget
+		} else {
+			c := st.Segment
+			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
+				Purposes: []string{"segmentation (build)", "marketing (export)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
+			if c.Privacy == nil {
+				sp.Releases = append(sp.Releases, "cohort centres and members WITHOUT differential privacy")
 			}
-			if b := c.Budget; b != nil {
-				sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, b.Period, b.Ledger)
+			b = c.Budget
+		}
+		var evs []accountant.Event
+		acct := "rdp"
+		for _, ch := range charges {
+			for _, r := range ch.Releases {
+				if r.Step == st.Name {
+					sp.Releases = append(sp.Releases, fmt.Sprintf("%s: %s (ε %.4g alone at δ %g)", r.What, describeEvent(r.Event), r.Epsilon, ch.Delta))
+					evs = append(evs, r.Event)
+					acct = ch.Accountant
+				}
 			}
-			p.Steps = append(p.Steps, sp)
-			continue
 		}
-		c := st.Segment
-		sp := StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
-			Purposes: []string{"segmentation (build)", "marketing (export)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
-		if c.NoisySizes > 0 {
-			sp.Releases = append(sp.Releases, fmt.Sprintf("noisy cohort sizes (discrete Gaussian, σ %g)", c.NoisySizes))
-		}
-		if c.Privacy != nil {
-			sigma, ev, spent, err := c.Privacy.Plan()
+		if len(evs) > 0 {
+			r, err := accountant.Spent(acct, b.Delta, evs...)
 			if err != nil {
 				return nil, err
 			}
-			sp.Releases = append(sp.Releases, fmt.Sprintf("DP k-means centres: %d iterations, noise σ %.3g (%s)", ev.Count, sigma, ev.Note))
-			sp.Epsilon = spent.Epsilon
+			sp.Epsilon = r.Epsilon
 		}
-		if b := c.Budget; b != nil {
-			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, b.Period, b.Ledger)
+		if b != nil {
+			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, cmpOr(b.Period, "total"), b.Ledger)
 		}
 		p.Steps = append(p.Steps, sp)
 	}
 	return p, nil
+}
+
+// describeEvent says what mechanism an event plans, for people.
+func describeEvent(e accountant.Event) string {
+	n := ""
+	if e.Count > 1 {
+		n = fmt.Sprintf("%d × ", e.Count)
+	}
+	switch e.Mechanism {
+	case accountant.SubsampledGaussian:
+		if e.SamplingRate >= 1 {
+			return fmt.Sprintf("%sGaussian, noise multiplier %.4g", n, e.NoiseMultiplier)
+		}
+		return fmt.Sprintf("%sPoisson-subsampled Gaussian, q %.4g, noise multiplier %.4g", n, e.SamplingRate, e.NoiseMultiplier)
+	case accountant.DiscreteGaussian:
+		return fmt.Sprintf("%sdiscrete Gaussian, σ %g, sensitivity %d", n, e.Sigma, e.Sensitivity)
+	case accountant.DiscreteLaplace:
+		return fmt.Sprintf("%sdiscrete Laplace, scale %g, sensitivity %d", n, e.Scale, e.Sensitivity)
+	}
+	return n + string(e.Mechanism)
 }

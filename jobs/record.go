@@ -233,9 +233,15 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	if sr != nil && sr.Train != nil {
 		rep := sr.Train
 		p := r.consentedRun(ctx, &ev, &a, st, st.Train.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.ItemFactorsContract, rep.Contributors)
+		// epsilon and delta are what the ledger charged the run for all its
+		// releases, broken down by release; the model's own guarantee is
+		// dpsgd's, apart.
+		if c := rep.Charged; c != nil {
+			p.Epsilon, p.Delta, p.Accountant, p.Releases = c.Epsilon, c.Delta, c.Accountant, c.Releases
+		}
 		if g := rep.Guarantee; g != nil {
-			p.Epsilon, p.Delta, p.Accountant = g.Epsilon, g.Delta, g.Accountant
-			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions}
+			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions,
+				Epsilon: g.Epsilon, Delta: g.Delta}
 		}
 		ev.Run.Facets["veil_privacy"] = p.Facet()
 	}

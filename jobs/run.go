@@ -10,14 +10,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
@@ -194,7 +194,13 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 		return res, err
 	}
 	rec.start(ctx)
-	res, err = runSteps(ctx, spec, opt, store, prefix, att, old, hash, order, res, rec, lock)
+	// The release path: check the inputs' contracts, plan every DP
+	// release of the run and spend each budget once, before any step
+	// reads data.
+	charged, err := chargeRun(ctx, spec, order, att.RunID, opt)
+	if err == nil {
+		res, err = runSteps(ctx, spec, opt, store, prefix, att, old, hash, order, res, rec, lock, charged)
+	}
 	rec.finish(ctx, res, err)
 	if err == nil {
 		res.Seconds = time.Since(start).Seconds()
@@ -202,7 +208,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	return res, err
 }
 
-func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store, prefix string, att *attempt, old *pointer, hash string, order []StepSpec, res *Result, rec *recorder, lock *Lock) (*Result, error) {
+func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store, prefix string, att *attempt, old *pointer, hash string, order []StepSpec, res *Result, rec *recorder, lock *Lock, charged map[string]*budget.Record) (*Result, error) {
 	day := opt.LogicalDate.UTC().Format(time.DateOnly)
 	outputs := map[string]string{}
 	for i, st := range order {
@@ -228,7 +234,7 @@ func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store,
 		}
 		stepID := stableID(att.RunID, st.Name)
 		rec.stepStart(ctx, st, stepID)
-		sr, err := runStep(ctx, spec, st, att.RunID, opt)
+		sr, err := runStep(ctx, spec, st, att.RunID, opt, charged[st.Name])
 		rec.stepEnd(ctx, st, stepID, sr, err)
 		if err != nil {
 			return res, fmt.Errorf("step %s: %w", st.Name, err)
@@ -277,21 +283,12 @@ func withStorage(base dataset.URLOptions, s dataset.S3Defaults) (dataset.URLOpti
 }
 
 // runStep runs one step with retries of runtime failures.
-func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Options) (*StepResult, error) {
+func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Options, charged *budget.Record) (*StepResult, error) {
 	backoff := spec.Retries.Backoff
-	// A zone's storage settings (its own keys) apply to the URLs that name
-	// the zone, not to what the zones share (a budget ledger, say).
-	if z := st.Zone(); z != nil && z.Storage != nil {
-		zo, err := withStorage(opt.URL, *z.Storage)
-		if err != nil {
-			return nil, err
-		}
-		opt.URL.Scoped = slices.Clone(opt.URL.Scoped)
-		for _, u := range st.zoned {
-			opt.URL.Scoped = append(opt.URL.Scoped, dataset.ScopedOptions{Prefix: u, S3: zo.S3, Encryption: zo.Encryption})
-		}
-	}
 	var err error
+	if opt.URL, err = stepURLOptions(st, opt.URL); err != nil {
+		return nil, err
+	}
 	for a := 1; a <= spec.Retries.Attempts; a++ {
 		t0 := time.Now()
 		// A stable id per (run, step): a retried step spends no budget twice
@@ -303,14 +300,17 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 			sr, err = runPseudonymize(ctx, st.Pseudonymize, opt)
 		case st.Train != nil:
 			cfg := *st.Train
-			cfg.RunID = id
+			cfg.RunID, cfg.Charged = id, charged
+			if cfg.Steward == "" {
+				cfg.Steward = stewardURL(spec)
+			}
 			var rep *train.Report
 			if rep, err = train.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
 				sr = &StepResult{Output: rep.Output, Train: rep}
 			}
 		default:
 			cfg := *st.Segment
-			cfg.RunID = id
+			cfg.RunID, cfg.Charged = id, charged
 			var rep *segment.Report
 			if rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
 				sr = &StepResult{Output: rep.Output, Segment: rep}
@@ -426,16 +426,20 @@ func classify(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	msg := err.Error()
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled"
 	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, train.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
 		return "usage"
-	case errors.Is(err, ingest.ErrFormat):
+	case errors.Is(err, ingest.ErrFormat), errors.Is(err, dataset.ErrSchema), errors.Is(err, dataset.ErrNotParquet):
 		return "input"
-	case strings.Contains(msg, "privacy budget exhausted"), strings.Contains(msg, "personal identifiers"):
+	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
 		return "refused"
 	}
 	return "runtime"
 }
+
+// stewardURL is where a pipeline's steps write their steward reports
+// when they name no place: STATE/steward, beside the ledger and the audit
+// log, which only the steward and the scheduler may read.
+func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }

@@ -121,8 +121,9 @@ type CardRisk struct {
 }
 
 // RenderCard renders a card as Markdown for a reader who is not an
-// engineer: what the model is, what privacy it guarantees, how well it
-// does (a table per slice), its plots (images[i] names the file, beside
+// engineer: what the model is, what privacy it guarantees, its figures (a
+// table per kind of figure, a row per slice: the privacy figures of a
+// public card, and how well it does where the card may say so), its plots (images[i] names the file, beside
 // the card, of graphic i; the graphics themselves stay in the JSON) and its
 // limits.
 func RenderCard(c *ModelCard, images ...string) []byte {
@@ -179,7 +180,7 @@ func RenderCard(c *ModelCard, images ...string) []byte {
 	q := c.QuantitativeAnalysis
 	if len(q.PerformanceMetrics) > 0 {
 		p("")
-		p("## How well it does")
+		p("## Figures")
 		p("")
 		// One row per slice, one column per metric type, in order of
 		// appearance; consecutive slices with the same metrics share a
@@ -202,7 +203,7 @@ func RenderCard(c *ModelCard, images ...string) []byte {
 				if k > 0 {
 					p("")
 				}
-				p("| model | %s |", strings.Join(cols, " | "))
+				p("| | %s |", strings.Join(cols, " | "))
 				p("|---%s|", strings.Repeat("|---", len(cols)))
 			}
 			row := make([]string, len(cols))

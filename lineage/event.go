@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // Producer and schema URLs of what veil emits.
@@ -171,7 +172,10 @@ type Privacy struct {
 	Delta          float64          `json:"delta,omitempty"`
 	Accountant     string           `json:"accountant,omitempty"`
 	CohortFloor    int              `json:"cohortFloor,omitempty"`
-	DPSGD          *DPSGD           `json:"dpsgd,omitempty"`
+	// Releases break Epsilon (the ledger's charge for the run, at Delta)
+	// down by release: each one's ε alone at Delta.
+	Releases []release.Share `json:"releases,omitempty"`
+	DPSGD    *DPSGD          `json:"dpsgd,omitempty"`
 	// ClipNorm bounds each subject's contribution to a DP release other
 	// than DP-SGD (the clip radius of DP k-means).
 	ClipNorm float64 `json:"clipNorm,omitempty"`
@@ -189,6 +193,10 @@ type DPSGD struct {
 	Steps           int     `json:"steps"`
 	ClipNorm        float64 `json:"clipNorm"`
 	MaxInteractions int     `json:"maxInteractionsPerSubject"`
+	// Epsilon and Delta are the released model's own guarantee, apart
+	// from what the ledger charged the run for all its releases.
+	Epsilon float64 `json:"modelEpsilon,omitempty"`
+	Delta   float64 `json:"modelDelta,omitempty"`
 }
 
 // Facet turns the privacy record into the veil_privacy facet.
@@ -201,6 +209,9 @@ func (p Privacy) Facet() Facet {
 	}
 	if p.CohortFloor > 0 {
 		f["cohortFloor"] = p.CohortFloor
+	}
+	if len(p.Releases) > 0 {
+		f["releases"] = p.Releases
 	}
 	if p.DPSGD != nil {
 		f["dpsgd"] = p.DPSGD

@@ -18,6 +18,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 var ctx = context.Background()
@@ -49,9 +50,15 @@ func sampleEvents() []Event {
 		}, []InputField{{Dataset: in, Field: "subject_id", Type: "INDIRECT", Subtype: "FILTER", Describes: "consent"}})}
 	out.OutputFacets = map[string]Facet{"outputStatistics": OutputStatistics(60, 4096, 7)}
 	step.Inputs, step.Outputs = []Dataset{in}, []Dataset{out}
+	recs := NewEvent("COMPLETE", at.Add(90*time.Second), "51921ab7-c488-51f0-a5d6-30640357b474", "nightly.recs")
+	recs.Run.Facets["parent"] = Parent(start.Run.RunID, "nightly")
+	recs.Run.Facets["veil_privacy"] = Privacy{Purposes: []string{"personalization"}, LogicalDate: "2026-11-27", RowsRead: 100, RowsKept: 70,
+		RowsDropped: map[string]int64{"denied": 30}, SubjectsKept: 12, ConsentRecords: 50, Epsilon: 12.417583920411234, Delta: 1e-5, Accountant: "rdp",
+		Releases: []release.Share{{Release: "DP-SGD on item factors and biases (per-subject clipping)", Epsilon: 9.87, Events: 1}, {Release: "privacy-utility curve point ε 4", Epsilon: 4.91, Events: 1}},
+		DPSGD:    &DPSGD{Unit: "subject", NoiseMultiplier: 0.71, SamplingRate: 0.4, Steps: 5, ClipNorm: 1, MaxInteractions: 200, Epsilon: 7.98, Delta: 1e-6}}.Facet()
 	fail := NewEvent("FAIL", at.Add(2*time.Minute), start.Run.RunID, "nightly")
 	fail.Run.Facets["errorMessage"] = ErrorMessage("step cohorts: privacy budget exhausted")
-	return []Event{start, step, fail}
+	return []Event{start, step, fail, recs}
 }
 
 func TestEventsValidate(t *testing.T) {
@@ -77,6 +84,12 @@ func TestEventsValidate(t *testing.T) {
 	data, _ = json.Marshal(bad)
 	if err := v.Validate(data); err == nil {
 		t.Error("a veil_privacy facet with an unknown purpose validated")
+	}
+	bad = sampleEvents()[3]
+	bad.Run.Facets["veil_privacy"]["releases"] = []release.Share{{Epsilon: 1, Events: 1}}
+	data, _ = json.Marshal(bad)
+	if err := v.Validate(data); err == nil {
+		t.Error("a veil_privacy facet with an unnamed release validated")
 	}
 	bad = sampleEvents()[1]
 	bad.Run.Facets["veil_contributors"]["hashes"] = 0

@@ -54,6 +54,10 @@ type Config struct {
 	// A scheduler that retries a run passes the same id, so that the budget
 	// ledger does not count the retry's spend twice.
 	RunID string `yaml:"-"`
+	// Charged, when set, is the ledger record in which the pipeline run
+	// already spent this job's releases (with those of its other steps,
+	// before any step read data): the job spends nothing itself.
+	Charged *budget.Record `yaml:"-" json:"-"`
 }
 
 // KMeansConfig is the k-means part of a job.
@@ -270,11 +274,15 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 			rep.DP = &DPReport{Epsilon: spent.Epsilon, Delta: cfg.Privacy.Delta, Accountant: cfg.Privacy.Accountant, Sigma: sigma,
 				Iterations: cfg.Privacy.Iterations, ClipRadius: cfg.Privacy.ClipRadius}
 		}
-		rec, err := ledger.Spend(ctx, spend)
-		if err != nil {
-			return nil, err
+		if cfg.Charged != nil {
+			rep.Spent = cfg.Charged
+		} else {
+			rec, err := ledger.Spend(ctx, spend)
+			if err != nil {
+				return nil, err
+			}
+			rep.Spent = &rec
 		}
-		rep.Spent = &rec
 	}
 
 	filtered, err := newFiltered(ctx, cfg, in, day)

@@ -4,91 +4,119 @@ import (
 	"encoding/base64"
 	"fmt"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
-// Card builds the model card of a training run (Model Card Toolkit schema
-// v0.0.2) from its report: the privacy guarantee, the data, the evaluation
-// against the baselines and the privacy-utility curve.
+// Card builds the public model card of a training run (Model Card Toolkit
+// schema v0.0.2), the one in the release. In a DP run it holds what is DP
+// or public by declaration only (DESIGN.md, "What leaves veil"): the
+// model's own guarantee, the ledger's charge for the run and its breakdown
+// by release, the plan, the settings and the intended use; no count of
+// subjects, items or interactions, no diagnostic and no evaluation on
+// private data (those are in the steward report, StewardCard). Its content
+// depends on the settings only, not on any one subject. A non-private run
+// keeps its evaluation and says plainly that nothing in it is protected.
 func Card(rep *Report) *lineage.ModelCard {
 	c := &lineage.ModelCard{SchemaVersion: "0.0.2"}
 	private := rep.Guarantee != nil
-	kind := "trained without differential privacy"
+	kind := "trained WITHOUT differential privacy: nothing in this card or the model protects the customers whose data trained it"
 	if private {
-		kind = fmt.Sprintf("trained under subject-level (ε = %.3g, δ = %.2g) differential privacy", rep.Guarantee.Epsilon, rep.Guarantee.Delta)
+		kind = fmt.Sprintf("trained under subject-level (ε = %.4g, δ = %.3g) differential privacy", rep.Guarantee.Epsilon, rep.Guarantee.Delta)
 	}
-	c.ModelDetails = lineage.CardDetails{
-		Name:     "veil item factors " + rep.LogicalDate,
-		Overview: fmt.Sprintf("Product recommendations for the shop: item factors learned from %d customers' interactions with %d products, %s.", rep.Subjects, rep.Items, kind),
-		Documentation: "The model gives every product a short list of numbers (its factors) and a popularity bias. " +
-			"A customer's own taste vector is never stored or released: it is solved, when recommendations are made, from that customer's own interactions and the released product factors alone. " +
-			"Recommendations are the products with the highest scores the customer has not interacted with yet.",
-		Owners:  []lineage.CardOwner{{Name: "veil train (run " + rep.RunID + ")"}},
-		Version: &lineage.CardVersion{Name: rep.RunID, Date: rep.LogicalDate},
-		Path:    rep.Output,
-	}
-	m := rep.Model
-	arch := fmt.Sprintf("Implicit-feedback matrix factorization (Hu, Koren and Volinsky 2008): %d factors per item plus a bias; a customer's factor is the closed-form ridge solution (λ = %g, weight %g on products not interacted with). ",
-		m.Dim, m.Lambda, m.Unobserved)
-	if private {
-		g := rep.Guarantee
-		arch += fmt.Sprintf("The item factors are trained with DP-SGD: Poisson sampling of customers at rate q = %.3g, %d steps, each customer's whole gradient clipped to L2 norm %g, Gaussian noise with multiplier σ = %.4g from a cryptographically secure source, %s optimizer (post-processing).",
-			g.SamplingRate, g.Steps, g.Clip, g.NoiseMultiplier, m.Optimizer)
-	} else {
-		arch += fmt.Sprintf("The item factors are trained by %s on sampled customers, with no clipping and no noise.", m.Optimizer)
-	}
-	c.ModelParameters = lineage.CardParameters{
-		ModelArchitecture: arch,
-		Data: []lineage.CardDataset{{
-			Name: "events", Link: linkOf(rep.Events),
-			Description: fmt.Sprintf("Pseudonymized shop events of customers who consented to %s as of %s, within the retention window; %d customers, %d products, %d customer-product interactions (%d rows read, %d kept).",
-				strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept) + zoneNote(rep.Filter.Jurisdictions),
-			Sensitive: &lineage.CardSensitive{SensitiveData: []string{
-				"customer ids are pseudonymous tokens (HMAC-SHA-256), never raw identifiers",
-				"browsing and purchase history, which can reveal personal circumstances",
-			}},
-		}},
-		InputFormat:  "a customer's own interactions (product id, weight) and the released item factors",
-		OutputFormat: "a ranked list of product ids with scores",
-		OutputFormatMap: []lineage.CardKeyVal{
-			{Key: FactorsFile, Value: "the released model: item_id, bias, vector"},
-			{Key: RecommendationsFile, Value: fmt.Sprintf("top recommendations (subject_id, rank, item_id, score) for the %d customers who allow personalization", rep.Recommended)},
-			{Key: MetricsFile, Value: "the full training and evaluation report"},
-			{Key: lineage.ContributorsFile, Value: "a Bloom filter of the customers whose data trained the model, to trace erasure requests"},
-		},
-	}
-	metrics := func(slice string, mt Metrics) []lineage.CardMetric {
-		f := func(v float64) string { return fmt.Sprintf("%.3f", v) }
-		return []lineage.CardMetric{
-			{Type: "Recall@10", Value: f(mt.Recall10), Slice: slice}, {Type: "Recall@20", Value: f(mt.Recall20), Slice: slice},
-			{Type: "NDCG@10", Value: f(mt.NDCG10), Slice: slice}, {Type: "NDCG@20", Value: f(mt.NDCG20), Slice: slice},
-			{Type: "catalog coverage@20", Value: f(mt.Coverage), Slice: slice},
-		}
-	}
-	self := "this model"
-	if private {
-		self = fmt.Sprintf("this model (ε = %.3g)", rep.Guarantee.Epsilon)
+	c.ModelDetails = details(rep, "", fmt.Sprintf("Product recommendations for the shop: item factors learned from customers' interactions with products, %s. "+
+		"Exact counts, training diagnostics and the evaluation on held-out customers are in the steward report, which only the data steward reads.", kind))
+	c.ModelParameters = parameters(rep, fmt.Sprintf("Pseudonymized shop events of customers who consented to %s as of %s, within the retention window%s.",
+		strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.interactionsText())+zoneNote(rep.jurisdictions()))
+	c.ModelParameters.OutputFormatMap = []lineage.CardKeyVal{
+		{Key: FactorsFile, Value: "the released model: item_id, bias, vector"},
+		{Key: RecommendationsFile, Value: "top recommendations (subject_id, rank, item_id, score) of each customer who allows personalization, from that customer's own data and the released factors"},
+		{Key: "steward report", Value: "exact counts, filter drops, training diagnostics, evaluation on held-out customers, the privacy audit's result and the contributors filter: in the state store, for the data steward only, never in this release"},
 	}
 	q := lineage.CardQuantitative{}
-	q.PerformanceMetrics = append(q.PerformanceMetrics, metrics(self, rep.Eval.Model)...)
-	if rep.Eval.NonPrivate != nil {
-		q.PerformanceMetrics = append(q.PerformanceMetrics, metrics("non-private baseline (not released)", *rep.Eval.NonPrivate)...)
+	q.PerformanceMetrics = append(q.PerformanceMetrics, rep.privacyMetrics()...)
+	if !private {
+		q.PerformanceMetrics = append(q.PerformanceMetrics, rep.evalMetrics()...)
 	}
-	q.PerformanceMetrics = append(q.PerformanceMetrics, metrics("popularity baseline", rep.Eval.Popularity)...)
+	c.QuantitativeAnalysis = q
+	cons := lineage.CardConsiderations{
+		Users:    []lineage.CardText{{Description: "the shop's recommendation service and its engineers"}, {Description: "data stewards reviewing what the model learned from and what it may reveal"}},
+		UseCases: []lineage.CardText{{Description: "recommending products to customers who allow personalization, from their own history"}},
+		Limitations: []lineage.CardText{
+			{Description: "Customers with few interactions get recommendations close to the most popular products."},
+			{Description: "Products are only those seen in the training window; new products get no factors until the next run."},
+		},
+	}
+	if private {
+		cons.Limitations = append(cons.Limitations, lineage.CardText{Description: "How well the model predicts held-out interactions was measured on private data and is not a differentially private release: it is in the steward report, not here."})
+	} else {
+		cons.Limitations = append(cons.Limitations, lineage.CardText{Description: "Quality was measured on " + rep.Eval.Holdout + "; it says how well the model predicts what customers did next, not whether they liked it."})
+	}
+	cons.EthicalConsiderations = append(cons.EthicalConsiderations, rep.guaranteeRisk())
+	if ch := rep.Charged; ch != nil {
+		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
+			Name: "What this run cost in privacy budget",
+			MitigationStrategy: fmt.Sprintf("The budget ledger charged this run ε = %s at δ = %s (%s accountant, dataset %s, period %s): every DP release of the run composed. %s "+
+				"This charge is what the run spent of the budget; the model's own guarantee above covers the released factors alone.",
+				full(ch.Epsilon), full(ch.Delta), ch.Accountant, ch.Dataset, ch.Period, chargeParts(ch)),
+		})
+	}
+	if a := rep.config.Evaluation.PrivacyAudit; a != nil && private {
+		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
+			Name: "Checking the guarantee empirically",
+			MitigationStrategy: fmt.Sprintf("A one-run privacy audit (Steinke, Nasr and Jagielski 2023) trained the same model once more with %d made-up canary customers at %.0f%% confidence; the run fails if the audit's lower bound exceeds the proven ε. "+
+				"Its result is in the steward report.", a.Canaries, 100*a.Confidence),
+		})
+	}
+	cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
+		Name:               "Using data without permission",
+		MitigationStrategy: fmt.Sprintf("Only customers who consented to %s and have not asked for erasure are used; a filter of the customers who contributed, in the steward report, lets stewards answer erasure requests.", strings.Join(rep.Purposes, ", ")),
+	})
+	c.Considerations = cons
+	return c
+}
+
+// StewardCard builds the steward appendix of a run's model card: what the
+// public card leaves out (exact counts, filter drops by reason, training
+// diagnostics, evaluation against the baselines and the privacy-utility
+// curve, exposure, the privacy audit's result, warnings), for the data
+// steward only. It is written to the steward report, never to a release.
+func StewardCard(rep *Report) *lineage.ModelCard {
+	c := &lineage.ModelCard{SchemaVersion: "0.0.2"}
+	c.ModelDetails = details(rep, ": steward appendix", fmt.Sprintf("For the data steward only: exact figures of the training run behind the public model card of %s. "+
+		"None of them is differentially private; do not copy them into a release.", rep.Output))
+	c.ModelParameters = parameters(rep, fmt.Sprintf("Pseudonymized shop events of customers who consented to %s as of %s, within the retention window; %d customers, %d products, %d customer-product interactions (%d rows read, %d kept%s).",
+		strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept, dropText(rep.Filter.RowsDropped))+zoneNote(rep.jurisdictions()))
+	c.ModelParameters.OutputFormatMap = []lineage.CardKeyVal{
+		{Key: StewardReportFile, Value: "the full training and evaluation report"},
+		{Key: lineage.ContributorsFile, Value: "a Bloom filter of the customers whose data trained the model, to trace erasure requests"},
+		{Key: RecommendationsFile + " (release)", Value: fmt.Sprintf("for %d customers who allow personalization (not recommended: %s)", rep.Recommended, countsText(rep.NotRecommended))},
+	}
+	q := lineage.CardQuantitative{}
+	q.PerformanceMetrics = append(q.PerformanceMetrics, rep.privacyMetrics()...)
+	counts := "exact counts (not DP)"
+	q.PerformanceMetrics = append(q.PerformanceMetrics,
+		lineage.CardMetric{Type: "customers", Value: strconv.Itoa(rep.Subjects), Slice: counts},
+		lineage.CardMetric{Type: "products", Value: strconv.Itoa(rep.Items), Slice: counts},
+		lineage.CardMetric{Type: "interactions", Value: strconv.Itoa(rep.Interactions), Slice: counts},
+		lineage.CardMetric{Type: "customers recommended", Value: strconv.Itoa(rep.Recommended), Slice: counts})
+	if s := rep.Training; s != nil {
+		diag := "training diagnostics (not DP)"
+		q.PerformanceMetrics = append(q.PerformanceMetrics,
+			lineage.CardMetric{Type: "steps done", Value: strconv.Itoa(s.StepsDone), Slice: diag},
+			lineage.CardMetric{Type: "customers sampled down", Value: strconv.Itoa(s.Bounded), Slice: diag},
+			lineage.CardMetric{Type: "share of gradients clipped", Value: fmt.Sprintf("%.3f", s.ClippedShare), Slice: diag},
+			lineage.CardMetric{Type: "mean gradient norm before clipping", Value: fmt.Sprintf("%.4g", s.MeanNorm), Slice: diag})
+	}
+	q.PerformanceMetrics = append(q.PerformanceMetrics, rep.evalMetrics()...)
 	for _, pt := range rep.Curve {
 		if !math.IsInf(pt.Epsilon, 1) {
-			q.PerformanceMetrics = append(q.PerformanceMetrics, metrics(fmt.Sprintf("curve: ε = %g", pt.Epsilon), pt.Metrics)...)
+			q.PerformanceMetrics = append(q.PerformanceMetrics, metricsOf(fmt.Sprintf("curve: ε = %g", pt.Epsilon), pt.Metrics)...)
 		}
-	}
-	if e := rep.Exposure; e != nil {
-		slice := "exposure of the recommendations"
-		q.PerformanceMetrics = append(q.PerformanceMetrics,
-			lineage.CardMetric{Type: "catalog coverage", Value: fmt.Sprintf("%.3f", e.Coverage), Slice: slice},
-			lineage.CardMetric{Type: "Gini of exposure", Value: fmt.Sprintf("%.3f", e.Gini), Slice: slice},
-			lineage.CardMetric{Type: "share to the top 10% items", Value: fmt.Sprintf("%.3f", e.PopularShare), Slice: slice},
-			lineage.CardMetric{Type: "their share of interactions", Value: fmt.Sprintf("%.3f", e.PopularInteractionShare), Slice: slice})
 	}
 	if a := rep.Audit; a != nil {
 		slice := "privacy audit (one training run with canaries)"
@@ -110,38 +138,18 @@ func Card(rep *Report) *lineage.ModelCard {
 	}
 	c.QuantitativeAnalysis = q
 	cons := lineage.CardConsiderations{
-		Users:    []lineage.CardText{{Description: "the shop's recommendation service and its engineers"}, {Description: "data stewards reviewing what the model learned from and what it may reveal"}},
-		UseCases: []lineage.CardText{{Description: "recommending products to customers who allow personalization, from their own history"}},
 		Limitations: []lineage.CardText{
 			{Description: "Quality was measured on " + rep.Eval.Holdout + "; it says how well the model predicts what customers did next, not whether they liked it."},
-			{Description: "Customers with few interactions get recommendations close to the most popular products."},
-			{Description: "Products are only those seen in the training window; new products get no factors until the next run."},
 			{Description: "Exposure is measured over products, not over regions: the personalization purpose may not read the region column (the policy decides)."},
 		},
 	}
 	for _, w := range rep.Warnings {
 		cons.Limitations = append(cons.Limitations, lineage.CardText{Description: "Warning: " + w + "."})
 	}
-	if private {
-		g := rep.Guarantee
-		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
-			Name: "Revealing a customer's history through the released model",
-			MitigationStrategy: fmt.Sprintf("The released item factors and biases are (ε = %.4g, δ = %.3g)-differentially private with respect to adding or removing all of one customer's interactions (unit: %s), "+
-				"accounted with the %s accountant: noise multiplier σ = %.4g, sampling rate q = %.4g, %d steps, clip norm C = %g, at most %d interactions per customer (sampled uniformly). "+
-				"Each customer's recommendations use only that customer's own data and the released factors (joint differential privacy). "+
-				"The spend is recorded in the budget ledger; evaluation metrics on held-out data and the list of product ids are not differentially private releases.",
-				g.Epsilon, g.Delta, g.Unit, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions),
-		})
-		if rep.Eval.NonPrivate != nil && rep.Eval.NonPrivate.Recall20 > 0 {
-			cons.Tradeoffs = append(cons.Tradeoffs, lineage.CardText{Description: fmt.Sprintf(
-				"Privacy costs accuracy: this model reaches %.0f%% of the Recall@20 of the same model trained without privacy (%.3f against %.3f); popularity alone reaches %.3f.",
-				100*rep.Eval.Model.Recall20/rep.Eval.NonPrivate.Recall20, rep.Eval.Model.Recall20, rep.Eval.NonPrivate.Recall20, rep.Eval.Popularity.Recall20)})
-		}
-	} else {
-		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
-			Name:               "Revealing a customer's history through the released model",
-			MitigationStrategy: "None: this model was trained without differential privacy. Do not release it outside the shop's trusted systems.",
-		})
+	if rep.Guarantee != nil && rep.Eval.NonPrivate != nil && rep.Eval.NonPrivate.Recall20 > 0 {
+		cons.Tradeoffs = append(cons.Tradeoffs, lineage.CardText{Description: fmt.Sprintf(
+			"Privacy costs accuracy: this model reaches %.0f%% of the Recall@20 of the same model trained without privacy (%.3f against %.3f); popularity alone reaches %.3f.",
+			100*rep.Eval.Model.Recall20/rep.Eval.NonPrivate.Recall20, rep.Eval.Model.Recall20, rep.Eval.NonPrivate.Recall20, rep.Eval.Popularity.Recall20)})
 	}
 	if a := rep.Audit; a != nil {
 		cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
@@ -152,12 +160,180 @@ func Card(rep *Report) *lineage.ModelCard {
 				a.Canaries, a.Correct, a.Guesses, 100*a.Confidence, a.EpsilonLowerBound, a.MembershipAUC),
 		})
 	}
-	cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
-		Name:               "Using data without permission",
-		MitigationStrategy: fmt.Sprintf("Only customers who consented to %s and have not asked for erasure are used; %s lets stewards check whether a customer contributed.", strings.Join(rep.Purposes, ", "), lineage.ContributorsFile),
-	})
 	c.Considerations = cons
 	return c
+}
+
+// details is the model_details section both cards share.
+func details(rep *Report, suffix, overview string) lineage.CardDetails {
+	return lineage.CardDetails{
+		Name:     "veil item factors " + rep.LogicalDate + suffix,
+		Overview: overview,
+		Documentation: "The model gives every product a short list of numbers (its factors) and a popularity bias. " +
+			"A customer's own taste vector is never stored or released: it is solved, when recommendations are made, from that customer's own interactions and the released product factors alone. " +
+			"Recommendations are the products with the highest scores the customer has not interacted with yet.",
+		Owners:  []lineage.CardOwner{{Name: "veil train (run " + rep.RunID + ")"}},
+		Version: &lineage.CardVersion{Name: rep.RunID, Date: rep.LogicalDate},
+		Path:    rep.Output,
+	}
+}
+
+// parameters is the model_parameters section: the architecture and the
+// plan (settings only) and the training data as described.
+func parameters(rep *Report, data string) lineage.CardParameters {
+	m := rep.Model
+	arch := fmt.Sprintf("Implicit-feedback matrix factorization (Hu, Koren and Volinsky 2008): %d factors per item plus a bias; a customer's factor is the closed-form ridge solution (λ = %g, weight %g on products not interacted with). ",
+		m.Dim, m.Lambda, m.Unobserved)
+	if g := rep.Guarantee; g != nil {
+		arch += fmt.Sprintf("The item factors are trained with DP-SGD: Poisson sampling of customers at rate q = %.3g, %d steps, at most %d interactions per customer (sampled uniformly), each customer's whole gradient clipped to L2 norm %g, Gaussian noise with multiplier σ = %.4g from a cryptographically secure source, %s optimizer (post-processing).",
+			g.SamplingRate, g.Steps, g.MaxInteractions, g.Clip, g.NoiseMultiplier, m.Optimizer)
+	} else {
+		arch += fmt.Sprintf("The item factors are trained by %s on sampled customers, with no clipping and no noise.", m.Optimizer)
+	}
+	return lineage.CardParameters{
+		ModelArchitecture: arch,
+		Data: []lineage.CardDataset{{
+			Name: "events", Link: linkOf(rep.Events), Description: data,
+			Sensitive: &lineage.CardSensitive{SensitiveData: []string{
+				"customer ids are pseudonymous tokens (HMAC-SHA-256), never raw identifiers",
+				"browsing and purchase history, which can reveal personal circumstances",
+			}},
+		}},
+		InputFormat:  "a customer's own interactions (product id, weight) and the released item factors",
+		OutputFormat: "a ranked list of product ids with scores",
+	}
+}
+
+// privacyMetrics are the DP figures of a run, to the last digit: the
+// model's own guarantee, the ledger's charge for the run and each release
+// of the run alone at the charge's δ.
+func (rep *Report) privacyMetrics() []lineage.CardMetric {
+	var ms []lineage.CardMetric
+	if g := rep.Guarantee; g != nil {
+		slice := "this model's own guarantee"
+		ms = append(ms, lineage.CardMetric{Type: "ε", Value: full(g.Epsilon), Slice: slice}, lineage.CardMetric{Type: "δ", Value: full(g.Delta), Slice: slice})
+	}
+	if ch := rep.Charged; ch != nil {
+		slice := fmt.Sprintf("budget charged for this run (%s, period %s)", ch.Dataset, ch.Period)
+		ms = append(ms, lineage.CardMetric{Type: "ε", Value: full(ch.Epsilon), Slice: slice}, lineage.CardMetric{Type: "δ", Value: full(ch.Delta), Slice: slice})
+		for _, r := range ch.Releases {
+			ms = append(ms, lineage.CardMetric{Type: "ε", Value: full(r.Epsilon), Slice: "release: " + r.Release})
+		}
+	}
+	return ms
+}
+
+// evalMetrics are the evaluation of the model against its baselines.
+func (rep *Report) evalMetrics() []lineage.CardMetric {
+	self := "this model"
+	if rep.Guarantee != nil {
+		self = fmt.Sprintf("this model (ε = %.3g)", rep.Guarantee.Epsilon)
+	}
+	ms := metricsOf(self, rep.Eval.Model)
+	if rep.Eval.NonPrivate != nil {
+		ms = append(ms, metricsOf("non-private baseline (not released)", *rep.Eval.NonPrivate)...)
+	}
+	ms = append(ms, metricsOf("popularity baseline", rep.Eval.Popularity)...)
+	if e := rep.Exposure; e != nil {
+		slice := "exposure of the recommendations"
+		ms = append(ms,
+			lineage.CardMetric{Type: "catalog coverage", Value: fmt.Sprintf("%.3f", e.Coverage), Slice: slice},
+			lineage.CardMetric{Type: "Gini of exposure", Value: fmt.Sprintf("%.3f", e.Gini), Slice: slice},
+			lineage.CardMetric{Type: "share to the top 10% items", Value: fmt.Sprintf("%.3f", e.PopularShare), Slice: slice},
+			lineage.CardMetric{Type: "their share of interactions", Value: fmt.Sprintf("%.3f", e.PopularInteractionShare), Slice: slice})
+	}
+	return ms
+}
+
+func metricsOf(slice string, mt Metrics) []lineage.CardMetric {
+	f := func(v float64) string { return fmt.Sprintf("%.3f", v) }
+	return []lineage.CardMetric{
+		{Type: "Recall@10", Value: f(mt.Recall10), Slice: slice}, {Type: "Recall@20", Value: f(mt.Recall20), Slice: slice},
+		{Type: "NDCG@10", Value: f(mt.NDCG10), Slice: slice}, {Type: "NDCG@20", Value: f(mt.NDCG20), Slice: slice},
+		{Type: "catalog coverage@20", Value: f(mt.Coverage), Slice: slice},
+	}
+}
+
+// guaranteeRisk states the model's own guarantee, or its absence.
+func (rep *Report) guaranteeRisk() lineage.CardRisk {
+	g := rep.Guarantee
+	if g == nil {
+		return lineage.CardRisk{
+			Name:               "Revealing a customer's history through the released model",
+			MitigationStrategy: "None: this model was trained WITHOUT differential privacy, and its evaluation above was measured on private data. Do not release it outside the shop's trusted systems.",
+		}
+	}
+	return lineage.CardRisk{
+		Name: "Revealing a customer's history through the released model",
+		MitigationStrategy: fmt.Sprintf("The model's own guarantee: the released item factors and biases are (ε = %s, δ = %s)-differentially private with respect to adding or removing all of one customer's interactions (unit: %s), "+
+			"accounted with the %s accountant: noise multiplier σ = %.4g, sampling rate q = %.4g, %d steps, clip norm C = %g, at most %d interactions per customer (sampled uniformly). "+
+			"Each customer's recommendations use only that customer's own data and the released factors (joint differential privacy). "+
+			"The list of product ids is the products seen in the training window, not a differentially private release.",
+			full(g.Epsilon), full(g.Delta), g.Unit, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions),
+	}
+}
+
+// chargeParts says what each release of the run cost alone.
+func chargeParts(ch *release.Charge) string {
+	if len(ch.Releases) == 0 {
+		return ""
+	}
+	parts := make([]string, len(ch.Releases))
+	for i, r := range ch.Releases {
+		parts[i] = fmt.Sprintf("%s: ε = %s", r.Release, full(r.Epsilon))
+	}
+	return fmt.Sprintf("Each release alone, at the same δ: %s (composed, they cost less than their sum).", strings.Join(parts, "; "))
+}
+
+// full writes a privacy figure to the last digit, as the ledger holds it.
+func full(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// interactionsText states the interaction settings (public by declaration).
+func (rep *Report) interactionsText() string {
+	ic := rep.config.Interactions
+	if len(ic.EventWeights) == 0 {
+		return ""
+	}
+	types := make([]string, 0, len(ic.EventWeights))
+	for t, w := range ic.EventWeights {
+		types = append(types, fmt.Sprintf("%s %g", t, w))
+	}
+	slices.Sort(types)
+	return fmt.Sprintf(" (the last %d days; event weights %s)", ic.WindowDays, strings.Join(types, ", "))
+}
+
+// jurisdictions are the jurisdictions the run was limited to (settings).
+func (rep *Report) jurisdictions() []string {
+	if j := rep.config.Jurisdictions; len(j) > 0 {
+		return j
+	}
+	return rep.Filter.Jurisdictions
+}
+
+func dropText(dropped map[string]int64) string {
+	var parts []string
+	for reason, n := range dropped {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, reason))
+		}
+	}
+	slices.Sort(parts)
+	if len(parts) == 0 {
+		return ""
+	}
+	return "; dropped: " + strings.Join(parts, ", ")
+}
+
+func countsText(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	var parts []string
+	for k, n := range m {
+		parts = append(parts, fmt.Sprintf("%d %s", n, k))
+	}
+	slices.Sort(parts)
+	return strings.Join(parts, ", ")
 }
 
 // linkOf returns u when it is a URI the schema accepts, else "".

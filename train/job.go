@@ -20,6 +20,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // JobConfig is a training job (configs/train.yaml).
@@ -40,6 +41,10 @@ type JobConfig struct {
 	// ContributorsFPR is the false-positive rate of the filter of the
 	// subjects whose data trained the model (contributors.bloom).
 	ContributorsFPR float64 `yaml:"contributors_fpr"`
+	// Steward is the URL of the steward reports (exact counts, evaluation,
+	// diagnostics, the contributors filter); default: _steward next to the
+	// output (release.StewardURL). Pipelines set STATE/steward.
+	Steward string `yaml:"steward"`
 	// CheckpointEvery steps the state is saved, so that a crashed run
 	// resumes where it stopped (0: every tenth of the plan).
 	CheckpointEvery int `yaml:"checkpoint_every"`
@@ -47,6 +52,10 @@ type JobConfig struct {
 	// RunID names the run; empty: a new UUIDv7, or the id of the run whose
 	// checkpoint is resumed.
 	RunID string `yaml:"-"`
+	// Charged, when set, is the ledger record in which the pipeline run
+	// already spent this job's releases (with those of its other steps,
+	// before any step read data): the job spends nothing itself.
+	Charged *budget.Record `yaml:"-" json:"-"`
 }
 
 // Evaluation sets up the evaluation of a training run.
@@ -170,11 +179,18 @@ func (c *JobConfig) Validate() error {
 	return nil
 }
 
-// Report is what a training run did; metrics.json in the output.
+// Report is what a training run did: the steward report
+// (steward_report.json), with exact counts, diagnostics and evaluation on
+// private data. What a DP run releases is the public model card (Card),
+// built from the settings, the plan, the guarantee and the ledger's charge
+// only.
 type Report struct {
-	RunID        string         `json:"run_id"`
-	LogicalDate  string         `json:"logical_date"`
+	RunID       string `json:"run_id"`
+	LogicalDate string `json:"logical_date"`
+	// Output is the release (item factors, recommendations, public card);
+	// Steward the steward report.
 	Output       string         `json:"output"`
+	Steward      string         `json:"steward_report"`
 	Events       string         `json:"events"`
 	Purposes     []string       `json:"purposes"`
 	Filter       privacy.Report `json:"filter"`
@@ -183,13 +199,17 @@ type Report struct {
 	Interactions int            `json:"interactions"`
 	Model        Config         `json:"-"`
 	Training     *Stats         `json:"training"`
-	Guarantee    *Guarantee     `json:"privacy,omitempty"` // nil: non-private
-	Eval         Eval           `json:"evaluation"`
-	Curve        []CurvePoint   `json:"curve,omitempty"`
-	Spent        *budget.Record `json:"budget_spent,omitempty"`
-	Audit        *AuditResult   `json:"privacy_audit,omitempty"`
-	Exposure     *Exposure      `json:"exposure,omitempty"`
-	ResumedAt    int            `json:"resumed_at_step,omitempty"`
+	// Guarantee is the released model's own guarantee (nil: non-private);
+	// Charged is what the ledger charged the run for all its releases
+	// (the model, curve points, the audit's run), with the breakdown.
+	Guarantee *Guarantee      `json:"model_guarantee,omitempty"`
+	Charged   *release.Charge `json:"budget_charged,omitempty"`
+	Eval      Eval            `json:"evaluation"`
+	Curve     []CurvePoint    `json:"curve,omitempty"`
+	Spent     *budget.Record  `json:"budget_record,omitempty"`
+	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
+	Exposure  *Exposure       `json:"exposure,omitempty"`
+	ResumedAt int             `json:"resumed_at_step,omitempty"`
 
 	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
 	Recommended     int                   `json:"subjects_recommended"`
@@ -199,6 +219,7 @@ type Report struct {
 	CurvePNG        []byte                `json:"-"`
 	ExposurePNG     []byte                `json:"-"`
 	recommendations []dataset.Recommendation
+	config          JobConfig // what the public card states
 }
 
 // Guarantee states what the released item factors are private for.
@@ -240,16 +261,20 @@ func (p CurvePoint) MarshalJSON() ([]byte, error) {
 	}{e, p.Metrics})
 }
 
-// Files of a training output.
+// Files of a training run. The release (OUTPUT/dt=D/run=R) holds the
+// factors, the recommendations and the public model card; the steward
+// report (STEWARD/train/dt=D/run=R) the rest.
 const (
 	FactorsFile         = "item_factors.parquet"
 	RecommendationsFile = "recommendations.parquet"
-	MetricsFile         = "metrics.json"
 	CardJSONFile        = "model_card.json"
 	CardMarkdownFile    = "model_card.md"
-	CurvePNGFile        = "privacy_utility.png"
-	ExposurePNGFile     = "exposure.png"
-	checkpointFile      = "train.ckpt"
+
+	StewardReportFile = "steward_report.json"   // the Report
+	StewardCardFile   = "model_card_steward.md" // the card's steward appendix
+	CurvePNGFile      = "privacy_utility.png"   // from evaluation on the private holdout
+	ExposurePNGFile   = "exposure.png"          // over every subject's recommendations
+	checkpointFile    = "train.ckpt"
 )
 
 // Purposes a training job needs: building the model and showing each
@@ -281,7 +306,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{LogicalDate: day.Format(time.DateOnly), Events: cfg.Events, Purposes: Purposes, Model: cfg.Model, NotRecommended: map[string]int{}}
+	rep := &Report{LogicalDate: day.Format(time.DateOnly), Events: cfg.Events, Purposes: Purposes, Model: cfg.Model, NotRecommended: map[string]int{}, config: cfg}
 
 	// A checkpoint of this job and date resumes its run, under its run id.
 	ckptKey := dataset.Join(outRef.Key, "_checkpoints", "dt="+rep.LogicalDate, checkpointFile)
@@ -316,9 +341,16 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 	}
 	if evs := releases(cfg, plan, curvePlans); len(evs) > 0 {
-		if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
+		if cfg.Charged != nil {
+			rep.Spent = cfg.Charged
+		} else if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
 			return nil, err
 		}
+		c, err := release.Breakdown(*rep.Spent)
+		if err != nil {
+			return nil, err
+		}
+		rep.Charged = &c
 	}
 	if cfg.Model.Private() {
 		rep.Guarantee = &Guarantee{Epsilon: plan.Epsilon, Delta: plan.Delta, Unit: "subject", Accountant: plan.Accountant,
@@ -392,7 +424,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			rep.Warnings = append(rep.Warnings, w)
 		}
 	}
-	if err := writeOutputs(ctx, outRef, cfg, m, data.Subjects, rep, start); err != nil {
+	if err := writeOutputs(ctx, outRef, cfg, opt, day, m, data.Subjects, rep, start); err != nil {
 		return nil, err
 	}
 	if err := outRef.Store.Delete(ctx, ckptKey); err != nil && !errors.Is(err, dataset.ErrNotExist) {
@@ -415,10 +447,27 @@ func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
 	}
 	if cfg.Evaluation.PrivacyAudit != nil && cfg.Model.Private() {
 		e := plan.Event()
-		e.Note = "one-run privacy audit: a training run with canaries (its guesses are released)"
+		e.Note = "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)"
 		evs = append(evs, e)
 	}
 	return evs
+}
+
+// LoadConsented reads the interactions of the subjects in an events table
+// who allow the training purposes at day, as a training job does: the
+// policy, consent, erasure and retention, the jurisdictions, the PII guard
+// and the interaction settings ic. veil train mf uses it for an events
+// table.
+func LoadConsented(ctx context.Context, tables privacy.JobTables, ic Interactions, day time.Time, workers int, opt dataset.URLOptions) (*Data, privacy.Report, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	in, err := tables.Open(ctx, Purposes, opt)
+	if err != nil {
+		return nil, privacy.Report{}, err
+	}
+	d, _, rep, err := loadConsented(ctx, in, ic, tables, day, workers)
+	return d, rep, err
 }
 
 // loadConsented reads the interactions of subjects who allow the training
@@ -510,7 +559,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 	var rec *budget.Record
 	if cfg.Model.Private() {
 		e := plan.Event()
-		e.Note = "one-run privacy audit: a training run with canaries (its guesses are released)"
+		e.Note = "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)"
 		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", []accountant.Event{e}); err != nil {
 			return nil, nil, err
 		}

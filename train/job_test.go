@@ -22,6 +22,7 @@ import (
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -68,7 +69,8 @@ func TestJobEndToEnd(t *testing.T) {
 	if rep.Guarantee == nil || rep.Guarantee.Epsilon > 8 || rep.Spent == nil || len(rep.Spent.Events) != 6 {
 		t.Fatalf("privacy: %+v, spent %+v", rep.Guarantee, rep.Spent)
 	}
-	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Subjects != rep.Subjects {
+	if len(rep.Curve) != 5 || !math.IsInf(rep.Curve[4].Epsilon, 1) || rep.Recommended == 0 || rep.Contributors == nil || rep.Contributors.Subjects != rep.Subjects ||
+		!strings.Contains(rep.Contributors.Filter, "/_steward/") {
 		t.Fatalf("report %+v", rep)
 	}
 	if e := rep.Exposure; e == nil || e.Recommendations == 0 || !(e.Gini > 0 && e.Gini < 1) {
@@ -80,15 +82,29 @@ func TestJobEndToEnd(t *testing.T) {
 	if rep.Eval.NonPrivate.Recall20 <= rep.Eval.Popularity.Recall20 {
 		t.Errorf("non-private Recall@20 %.3f not above popularity %.3f", rep.Eval.NonPrivate.Recall20, rep.Eval.Popularity.Recall20)
 	}
-	// Committed outputs, all listed in the manifest.
+	// Committed outputs, all listed in their manifests: the release and
+	// the steward report apart.
 	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(context.Background(), ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{FactorsFile, RecommendationsFile, MetricsFile, CardJSONFile, CardMarkdownFile, CurvePNGFile, ExposurePNGFile, lineage.ContributorsFile} {
+	sref, _ := dataset.ParseRef(context.Background(), rep.Steward, dataset.URLOptions{})
+	sm, err := dataset.VerifyManifest(context.Background(), sref.Store, sref.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Class != dataset.ClassRelease || sm.Class != dataset.ClassSteward || !strings.HasPrefix(rep.Steward, "file://"+filepath.Join(dir, "_steward", "train", "dt=2026-11-27")) {
+		t.Errorf("release class %q, steward report %s class %q", m.Class, rep.Steward, sm.Class)
+	}
+	for _, f := range []string{FactorsFile, RecommendationsFile, CardJSONFile, CardMarkdownFile} {
 		if _, ok := m.Find(f); !ok {
-			t.Errorf("output lacks %s (has %v)", f, m.Files)
+			t.Errorf("release lacks %s (has %v)", f, m.Files)
+		}
+	}
+	for _, f := range []string{StewardReportFile, StewardCardFile, CurvePNGFile, ExposurePNGFile, lineage.ContributorsFile} {
+		if _, ok := sm.Find(f); !ok {
+			t.Errorf("steward report lacks %s (has %v)", f, sm.Files)
 		}
 	}
 	key := func(name string) string { f, _ := m.Find(name); return dataset.Join(ref.Key, f.Key) }
@@ -99,21 +115,35 @@ func TestJobEndToEnd(t *testing.T) {
 		}
 		return b
 	}
-	if _, err := png.Decode(bytes.NewReader(read(CurvePNGFile))); err != nil {
+	readSteward := func(name string) []byte {
+		f, _ := sm.Find(name)
+		b, err := dataset.ReadAll(context.Background(), sref.Store, dataset.Join(sref.Key, f.Key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if _, err := png.Decode(bytes.NewReader(readSteward(CurvePNGFile))); err != nil {
 		t.Errorf("curve: %v", err)
 	}
 	if err := lineagetest.ValidateCard("..", read(CardJSONFile)); err != nil {
 		t.Errorf("model card does not validate: %v", err)
 	}
 	md := string(read(CardMarkdownFile))
-	for _, want := range []string{"## Privacy and risks", "(ε = 8", "subject", "## How well it does", "popularity baseline", "empirical ε lower bound (95%)", "membership inference AUC", "Checking the guarantee empirically", "![privacy-utility curve](privacy_utility-", "![exposure of the recommendations](exposure-", "## Limitations"} {
+	for _, want := range []string{"## Privacy and risks", "this model's own guarantee", "budget charged for this run", "release: privacy-utility curve point ε 4", "subject", "Checking the guarantee empirically", "## Limitations"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("card lacks %q:\n%s", want, md)
 		}
 	}
-	var metrics map[string]any
-	if err := json.Unmarshal(read(MetricsFile), &metrics); err != nil {
-		t.Fatalf("metrics.json: %v", err)
+	smd := string(readSteward(StewardCardFile))
+	for _, want := range []string{"steward appendix", "popularity baseline", "empirical ε lower bound (95%)", "membership inference AUC", "mean gradient norm before clipping", "![privacy-utility curve](privacy_utility-", "![exposure of the recommendations](exposure-"} {
+		if !strings.Contains(smd, want) {
+			t.Errorf("steward appendix lacks %q:\n%s", want, smd)
+		}
+	}
+	var report Report
+	if err := json.Unmarshal(readSteward(StewardReportFile), &report); err != nil || report.Subjects != rep.Subjects || report.Charged == nil {
+		t.Fatalf("steward report: %+v, %v", report, err)
 	}
 	// Factors: one row per item; recommendations only for consenting
 	// subjects, never an item the subject already has.
@@ -148,8 +178,11 @@ func TestJobWarnsOfLargeDelta(t *testing.T) {
 	if len(rep.Warnings) != 1 || !strings.Contains(rep.Warnings[0], "not below 1/") {
 		t.Fatalf("warnings %v", rep.Warnings)
 	}
-	if md := string(lineage.RenderCard(Card(rep), "")); !strings.Contains(md, "Warning: δ = 0.01") {
-		t.Errorf("the card does not carry the warning:\n%s", md)
+	if md := string(lineage.RenderCard(StewardCard(rep), "")); !strings.Contains(md, "Warning: δ = 0.01") {
+		t.Errorf("the steward appendix does not carry the warning:\n%s", md)
+	}
+	if md := string(lineage.RenderCard(Card(rep))); strings.Contains(md, "Warning") {
+		t.Errorf("the public card carries a warning that depends on the number of subjects:\n%s", md)
 	}
 }
 
@@ -229,25 +262,40 @@ func TestCardGolden(t *testing.T) {
 	proven := 7.98
 	rep.Audit = &AuditResult{Canaries: 1000, Included: 507, Guesses: 200, Correct: 104, EpsilonLowerBound: 0, ProvenEpsilon: &proven, Delta: 1e-6, Confidence: 0.95,
 		MembershipAUC: 0.503, Members: 5000, NonMembers: 4821}
-	c := Card(rep)
-	js, _ := json.MarshalIndent(c, "", "  ")
-	if err := lineagetest.ValidateCard("..", js); err != nil {
-		t.Fatal(err)
-	}
-	md := lineage.RenderCard(c, CurvePNGFile)
-	golden := filepath.Join("testdata", "model_card.golden.md")
-	if *update {
-		os.MkdirAll("testdata", 0o755)
-		if err := os.WriteFile(golden, md, 0o644); err != nil {
+	rep.Charged = &release.Charge{Dataset: "file:///srv/veil/shop/events", Period: "2026-11", Accountant: "pld", Epsilon: 12.417583920411234, Delta: 1e-5,
+		Releases: []release.Share{{Release: "DP-SGD on item factors and biases (per-subject clipping)", Epsilon: 7.612, Events: 1},
+			{Release: "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)", Epsilon: 7.612, Events: 1}}}
+	rep.config = DefaultJobConfig()
+	rep.config.Evaluation.PrivacyAudit = &AuditConfig{Canaries: 1000, Confidence: 0.95}
+	rep.Training = &Stats{StepsDone: 5, Bounded: 312, ClippedShare: 0.41, MeanNorm: 1.73}
+	rep.Warnings = []string{"δ = 1e-06 is not below 1/48211 subjects: the guarantee is weak; lower model.delta"}
+	for _, g := range []struct {
+		name string
+		card *lineage.ModelCard
+		md   []byte
+	}{
+		{"model_card.golden.md", Card(rep), nil},
+		{"model_card_steward.golden.md", StewardCard(rep), nil},
+	} {
+		js, _ := json.MarshalIndent(g.card, "", "  ")
+		if err := lineagetest.ValidateCard("..", js); err != nil {
+			t.Fatalf("%s: %v", g.name, err)
+		}
+		md := lineage.RenderCard(g.card, CurvePNGFile)
+		golden := filepath.Join("testdata", g.name)
+		if *update {
+			os.MkdirAll("testdata", 0o755)
+			if err := os.WriteFile(golden, md, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(md, want) {
-		t.Errorf("card Markdown differs from %s (go test ./train -run CardGolden -update):\n%s", golden, md)
+		if !bytes.Equal(md, want) {
+			t.Errorf("card Markdown differs from %s (go test ./train -run CardGolden -update):\n%s", golden, md)
+		}
 	}
 }
 
@@ -264,5 +312,25 @@ func TestShippedConfig(t *testing.T) {
 	os.WriteFile(bad, []byte("events: e\noutput: o\nmodel:\n  dimension: 8\n"), 0o644)
 	if _, err := LoadJobConfig(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "4") {
 		t.Errorf("unknown key: %v", err)
+	}
+}
+
+// A non-private run's public card keeps its evaluation and says plainly
+// that nothing in it is protected; a private run's card has no evaluation.
+func TestCardOfNonPrivateRun(t *testing.T) {
+	rep := &Report{RunID: "r", LogicalDate: "2026-11-27", Purposes: Purposes, Model: DefaultConfig(), Subjects: 48211,
+		Eval: Eval{Holdout: "h", Model: Metrics{Recall20: 0.45}, Popularity: Metrics{Recall20: 0.05}}}
+	md := string(lineage.RenderCard(Card(rep)))
+	for _, want := range []string{"WITHOUT differential privacy", "Recall@20", "0.450", "None: this model was trained WITHOUT differential privacy"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("non-private card lacks %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "48211") {
+		t.Errorf("the card holds the exact number of subjects:\n%s", md)
+	}
+	rep.Guarantee = &Guarantee{Epsilon: 8, Delta: 1e-6, Unit: "subject", Accountant: "rdp"}
+	if md := string(lineage.RenderCard(Card(rep))); strings.Contains(md, "Recall") || strings.Contains(md, "WITHOUT") {
+		t.Errorf("private card:\n%s", md)
 	}
 }

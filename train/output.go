@@ -21,6 +21,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // recommend ranks, for every subject who allows personalization, the items
@@ -97,21 +98,56 @@ func (m *Model) Factors() []dataset.ItemFactor {
 	return rows
 }
 
-// writeOutputs writes a run's outputs under OUTPUT/dt=DATE/run=RUN_ID and
-// commits them: all or nothing.
-func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model, contributors []string, rep *Report, start time.Time) error {
+// writeOutputs writes a run's outputs and commits them: the steward
+// report (STEWARD/train/dt=DATE/run=RUN_ID: the report, the card's steward
+// appendix, the plots from private evaluation, the contributors filter)
+// first, then the release under OUTPUT/dt=DATE/run=RUN_ID (factors,
+// recommendations, the public card), each all or nothing. A release is
+// never committed without its steward report.
+func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt dataset.URLOptions, day time.Time, m *Model, contributors []string, rep *Report, start time.Time) error {
 	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
 	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil train")
 	if err != nil {
 		return err
 	}
+	out.SetClass(dataset.ClassRelease)
 	rep.Output = out.Location()
+	st, err := release.OpenSteward(ctx, release.StewardURL(cfg.Steward, cfg.Output), opt, "train", day, rep.RunID, "veil train")
+	if err != nil {
+		out.Abort(ctx)
+		return err
+	}
+	rep.Steward = st.Location()
+	meta := map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "train"}
 	err = func() error {
-		c, err := lineage.WriteContributors(ctx, out, contributors, cfg.ContributorsFPR)
+		c, err := lineage.WriteContributors(ctx, st.Output(), contributors, cfg.ContributorsFPR)
 		if err != nil {
 			return err
 		}
 		rep.Contributors = &c
+		var images []string
+		for _, g := range rep.graphics() {
+			if err := st.Output().PutFile(ctx, g.file, g.png, 0); err != nil {
+				return err
+			}
+			loc, _ := st.Output().FileLocation(g.file)
+			images = append(images, path.Base(loc))
+		}
+		rep.Seconds = time.Since(start).Seconds()
+		if err := st.PutJSON(ctx, StewardReportFile, rep); err != nil {
+			return err
+		}
+		if err := st.Output().PutFile(ctx, StewardCardFile, lineage.RenderCard(StewardCard(rep), images...), 0); err != nil {
+			return err
+		}
+		return st.Commit(ctx, meta)
+	}()
+	if err != nil {
+		st.Abort(ctx)
+		out.Abort(ctx)
+		return err
+	}
+	err = func() error {
 		if err := dataset.PutParquet(ctx, out, FactorsFile, m.Factors()); err != nil {
 			return err
 		}
@@ -129,19 +165,6 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 				return err
 			}
 		}
-		var images []string
-		for _, g := range rep.graphics() {
-			if err := out.PutFile(ctx, g.file, g.png, 0); err != nil {
-				return err
-			}
-			loc, _ := out.FileLocation(g.file)
-			images = append(images, path.Base(loc))
-		}
-		rep.Seconds = time.Since(start).Seconds()
-		metrics, _ := json.MarshalIndent(rep, "", "  ")
-		if err := out.PutFile(ctx, MetricsFile, append(metrics, '\n'), 0); err != nil {
-			return err
-		}
 		card := Card(rep)
 		js, err := json.MarshalIndent(card, "", "  ")
 		if err != nil {
@@ -150,13 +173,13 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, m *Model,
 		if err := out.PutFile(ctx, CardJSONFile, append(js, '\n'), 0); err != nil {
 			return err
 		}
-		return out.PutFile(ctx, CardMarkdownFile, lineage.RenderCard(card, images...), 0)
+		return out.PutFile(ctx, CardMarkdownFile, lineage.RenderCard(card), 0)
 	}()
 	if err != nil {
 		out.Abort(ctx)
 		return err
 	}
-	if _, err := out.Commit(ctx, map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "train"}); err != nil {
+	if _, err := out.Commit(ctx, meta); err != nil {
 		out.Abort(ctx)
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -76,10 +77,17 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 				fmt.Fprintf(env.Stdout, "   releases %s\n", r)
 			}
 			if s.Epsilon > 0 {
-				fmt.Fprintf(env.Stdout, "   spends   ε %.4g (DP k-means)\n", s.Epsilon)
+				fmt.Fprintf(env.Stdout, "   spends   ε %.4g (its releases composed)\n", s.Epsilon)
 			}
 			if s.Budget != "" {
 				fmt.Fprintf(env.Stdout, "   budget   %s\n", s.Budget)
+			}
+		}
+		for _, c := range p.Charges {
+			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %g of the budget of %s in %s (ε %g per %s), one ledger record for steps %s, before any data is read\n",
+				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), strings.Join(c.Steps, ", "))
+			if c.Epsilon > c.Budget.Epsilon {
+				fmt.Fprintf(env.Stdout, "   over budget: the run would be refused (exit 3) with nothing spent\n")
 			}
 		}
 		return nil
@@ -133,6 +141,11 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		fmt.Fprintf(env.Stdout, "  %-12s %-12s %s\n", s.Step, state, s.Output)
 		if p := s.Pseudonymize; p != nil && !s.Skipped {
 			fmt.Fprintf(env.Stdout, "    %d rows read, %d events of %d subjects (key %s)\n", p.Rows, p.Events, p.Subjects, p.KeyID)
+		}
+		if r := s.Train; r != nil && !s.Skipped {
+			printCharge(env.Stdout, r.Charged)
+			printGuarantee(env.Stdout, r.Guarantee)
+			fmt.Fprintf(env.Stdout, "    steward report: %s\n", r.Steward)
 		}
 		if r := s.Segment; r != nil && !s.Skipped {
 			for _, p := range r.Profiles {

@@ -16,7 +16,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -29,11 +31,17 @@ func newTrainCmd(env *Env) *cobra.Command {
 		Long: `Run a training job: interactions of subjects who allow personalization,
 implicit-feedback matrix factorization whose item factors are trained with
 DP-SGD (the spend is checked against the budget ledger before any data is
-read), evaluation against popularity and non-private baselines, and outputs
-committed together under OUTPUT/dt=D/run=RUN_ID/: item factors, top-K
-recommendations for subjects who allow personalization, metrics, a model card
-(JSON and Markdown) and, with evaluation.curve, the privacy-utility curve.
-A crashed run resumes from its checkpoint under the same run id.
+read), evaluation against popularity and non-private baselines. The release,
+committed under OUTPUT/dt=D/run=RUN_ID/, holds the item factors, top-K
+recommendations for subjects who allow personalization and the public model
+card (JSON and Markdown: the model's own guarantee, the ledger's charge for
+the run and its breakdown by release, the plan and the settings; no count and
+no evaluation on private data in a DP run). The steward report, committed
+under STEWARD/train/dt=D/run=RUN_ID/ (steward: in the job file; default
+_steward next to the output), holds steward_report.json (exact counts,
+filter drops, diagnostics, evaluation, the audit's result), the card's
+steward appendix model_card_steward.md, the plots and the contributors
+filter. A crashed run resumes from its checkpoint under the same run id.
 See configs/train.yaml; veil train mf trains on a plain interactions file.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
@@ -67,17 +75,13 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept)\n",
+	fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept; exact, steward only)\n",
 		rep.RunID, rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)
 	if rep.ResumedAt > 0 {
 		fmt.Fprintf(w, "resumed from the checkpoint after step %d\n", rep.ResumedAt)
 	}
-	if g := rep.Guarantee; g != nil {
-		fmt.Fprintf(w, "released item factors are (ε %.4g, δ %.3g)-DP per subject (%s: σ %.4g, q %.3g, %d steps, clip %g, ≤%d interactions per subject)\n",
-			g.Epsilon, g.Delta, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions)
-	} else {
-		fmt.Fprintln(w, "trained WITHOUT differential privacy")
-	}
+	printCharge(w, rep.Charged)
+	printGuarantee(w, rep.Guarantee)
 	for _, warning := range rep.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warning)
 	}
@@ -85,8 +89,33 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 	if rep.Audit != nil {
 		printAudit(w, rep.Audit)
 	}
-	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v); outputs in %s\n", rep.Recommended, rep.NotRecommended, rep.Output)
+	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %v)\nrelease: %s\nsteward report: %s\n", rep.Recommended, rep.NotRecommended, rep.Output, rep.Steward)
 	return nil
+}
+
+// printCharge prints what the budget ledger charged a run, to the last
+// digit, and each of its releases alone at the same δ.
+func printCharge(w io.Writer, c *release.Charge) {
+	if c == nil {
+		fmt.Fprintln(w, "budget: nothing charged (no DP release)")
+		return
+	}
+	full := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	fmt.Fprintf(w, "budget: the ledger charged ε %s at δ %s to %s (period %s, %s) for this run's %d releases, each alone at δ %s:\n",
+		full(c.Epsilon), full(c.Delta), c.Dataset, c.Period, c.Accountant, len(c.Releases), full(c.Delta))
+	for _, r := range c.Releases {
+		fmt.Fprintf(w, "  ε %-20s %s\n", full(r.Epsilon), r.Release)
+	}
+}
+
+// printGuarantee prints the released model's own guarantee.
+func printGuarantee(w io.Writer, g *train.Guarantee) {
+	if g == nil {
+		fmt.Fprintln(w, "trained WITHOUT differential privacy")
+		return
+	}
+	fmt.Fprintf(w, "the model's own guarantee: released item factors are (ε %s, δ %s)-DP per subject (%s: σ %.4g, q %.3g, %d steps, clip %g, ≤%d interactions per subject)\n",
+		strconv.FormatFloat(g.Epsilon, 'g', -1, 64), strconv.FormatFloat(g.Delta, 'g', -1, 64), g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions)
 }
 
 func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
@@ -115,6 +144,8 @@ func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
 
 type mfOptions struct {
 	in, epsilon, ledger, curvePNG string
+	consent, erasure, policy, day string
+	publicData                    bool
 	delta, budgetEps, budgetDelta float64
 	cfg                           train.Config
 	eventTypes                    []string
@@ -125,21 +156,36 @@ type mfOptions struct {
 	curve, baselines, asJSON      bool
 }
 
+// mfDefaultDelta is veil train mf's δ unless --delta says otherwise: a
+// fixed public default, never derived from the input's number of subjects
+// (which is private).
+const mfDefaultDelta = 1e-6
+
 // mfReport is what veil train mf prints.
 type mfReport struct {
-	Input        string             `json:"input"`
-	Subjects     int                `json:"subjects"`
-	Items        int                `json:"items"`
-	Interactions int                `json:"interactions"`
-	Private      bool               `json:"private"`
-	Spent        *spentJSON         `json:"spent"` // null: non-private
-	Plan         train.Plan         `json:"plan"`
-	Training     *train.Stats       `json:"training"`
-	Eval         train.Eval         `json:"evaluation"`
-	Curve        []train.CurvePoint `json:"curve,omitempty"`
-	Ledger       string             `json:"ledger,omitempty"`
-	Seconds      float64            `json:"seconds"`
-	LoadSeconds  float64            `json:"load_seconds"`
+	Input string `json:"input"`
+	// Consent says how consent was applied: the consent and erasure
+	// tables at a logical date, by veil train prepare, or not at all
+	// (--no-consent-public-data).
+	Consent      string          `json:"consent"`
+	Filter       *privacy.Report `json:"filter,omitempty"`
+	Subjects     int             `json:"subjects"`
+	Items        int             `json:"items"`
+	Interactions int             `json:"interactions"`
+	Private      bool            `json:"private"`
+	// Guarantee is the model's own (ε, δ) (null: non-private); Charged
+	// what the ledger charged the run for all its releases (the model and
+	// each curve point), with the breakdown (null: nothing charged).
+	Guarantee   *spentJSON         `json:"model_guarantee"`
+	Charged     *release.Charge    `json:"budget_charged"`
+	Plan        train.Plan         `json:"plan"`
+	Training    *train.Stats       `json:"training"`
+	Eval        train.Eval         `json:"evaluation"`
+	Curve       []train.CurvePoint `json:"curve,omitempty"`
+	Ledger      string             `json:"ledger,omitempty"`
+	Warnings    []string           `json:"warnings,omitempty"`
+	Seconds     float64            `json:"seconds"`
+	LoadSeconds float64            `json:"load_seconds"`
 }
 
 type spentJSON struct {
@@ -150,30 +196,50 @@ type spentJSON struct {
 func newTrainMFCmd(env *Env) *cobra.Command {
 	o := mfOptions{cfg: train.DefaultConfig()}
 	cmd := &cobra.Command{
-		Use:   "mf --in FILE --epsilon E --delta D",
-		Short: "Train and evaluate on a plain interactions file and print the metrics and the spent (ε, δ)",
-		Long: `Train DP matrix factorization on a CSV or Parquet file with columns
-subject_id and item_id, and optionally event_time (orders the holdout),
-weight and event_type (see --event-types); an events table of veil's
-contract qualifies. --epsilon inf trains without privacy on the same code path. Each
-subject's last --holdout-last interactions are held out; the model is
-evaluated (Recall@K, NDCG@K, coverage) against popularity and, with
---baselines, the non-private model. --curve adds ε ∈ {1, 2, 4, 8, ∞}.
+		Use:   "mf --in FILE --epsilon E [--delta D]",
+		Short: "Train and evaluate on an events table, a prepared table or a public interactions file; print the metrics and the ledger's charge",
+		Long: `Train DP matrix factorization and evaluate it. --in is one of:
 
-A private run is a DP release of the file's subjects: it is recorded in the
-budget ledger given by --ledger (refused when it would exceed
---budget-epsilon). Use it on data you may train on, e.g. public data sets to
-compare veil with other tools.`,
+  an events table of veil's contract: consent and erasure are applied as
+    veil train does (the tables next to the events, or --consent and
+    --erasure; the policy; retention; the PII guard) at --logical-date;
+  a prepared table (veil train prepare): consent was applied when it was
+    prepared;
+  a public data set without consent records (CSV or Parquet with columns
+    subject_id and item_id, and optionally event_time (orders the holdout),
+    weight and event_type, see --event-types): only with
+    --no-consent-public-data, which the report records.
+
+An input that is neither a prepared table nor declared public needs its
+consent table: without one veil train mf refuses to read it.
+
+--epsilon inf trains without privacy on the same code path. δ is --delta,
+by default 1e-6: a public constant, never derived from the number of
+subjects. Each subject's last --holdout-last interactions are held out; the
+model is evaluated (Recall@K, NDCG@K, coverage) against popularity and,
+with --baselines, the non-private model. --curve adds ε ∈ {1, 2, 4, 8, ∞}.
+
+A private run, or one with --curve, is a DP release of the input's
+subjects: the model and each curve point are planned and charged to the
+budget ledger given by --ledger (refused when they would exceed
+--budget-epsilon) before any data is read. The report states what the
+ledger charged the run, with the breakdown by release, and the model's own
+guarantee apart.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runTrainMF(cmd, env, &o)
 		}),
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.in, "in", "", "interactions file (CSV or Parquet), path or URL")
+	f.StringVar(&o.in, "in", "", "events table, prepared table or public interactions file (CSV or Parquet), path or URL")
 	f.StringVar(&o.epsilon, "epsilon", "", "target ε, or inf for no privacy")
-	f.StringSliceVar(&o.eventTypes, "event-types", nil, "keep only rows with these event_type values (default: all rows)")
-	f.Float64Var(&o.delta, "delta", 0, "target δ (default: 1e-6 or below 1/subjects)")
+	f.StringSliceVar(&o.eventTypes, "event-types", nil, "keep only rows with these event_type values (default: all rows; events tables: view, add_to_cart, purchase)")
+	f.Float64Var(&o.delta, "delta", mfDefaultDelta, "target δ of the model (a public constant; keep it well below 1/subjects)")
+	f.StringVar(&o.consent, "consent", "", "consent table of an events table (default: consent/ next to it)")
+	f.StringVar(&o.erasure, "erasure", "", "erasure table of an events table (default: erasure/ next to it)")
+	f.StringVar(&o.policy, "policy", "", "policy file (default: the built-in policy)")
+	f.StringVar(&o.day, "logical-date", "", "date consent is decided at, YYYY-MM-DD (default: today, UTC)")
+	f.BoolVar(&o.publicData, "no-consent-public-data", false, "the input is a public data set without consent records: train on every row (recorded in the report)")
 	f.IntVar(&o.cfg.Dim, "dim", o.cfg.Dim, "factor dimension")
 	f.Float64Var(&o.cfg.Epochs, "epochs", o.cfg.Epochs, "passes over the subjects (in expectation)")
 	f.Float64Var(&o.cfg.SamplingRate, "sampling-rate", o.cfg.SamplingRate, "Poisson sampling rate q of subjects per step")
@@ -196,6 +262,53 @@ compare veil with other tools.`,
 	return cmd
 }
 
+// mfInput is how veil train mf reads its input.
+type mfInput int
+
+const (
+	mfEvents   mfInput = iota // an events table: consent applied here
+	mfPrepared                // a prepared table: consent applied by veil train prepare
+	mfPublic                  // a declared public data set: no consent
+)
+
+// classifyMFInput decides how --in is read, before any of its rows are: a
+// prepared table by its manifest, a public data set by the flag, anything
+// else as an events table whose consent table must exist.
+func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, string, error) {
+	ctx := cmd.Context()
+	ref, err := dataset.ParseRef(ctx, o.in, env.urlOptions())
+	if err != nil {
+		return 0, "", err
+	}
+	if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil && m.Contract == train.InteractionsContract.Name {
+		if _, ok := m.Find(train.InteractionsReportFile); ok {
+			if o.publicData {
+				return 0, "", usagef(fmt.Errorf("--no-consent-public-data: %s is a prepared table of consented subjects, not a public data set", o.in))
+			}
+			return mfPrepared, "applied by veil train prepare (consent and erasure at the table's logical date)", nil
+		}
+	}
+	if o.publicData {
+		if o.consent != "" || o.erasure != "" {
+			return 0, "", usagef(fmt.Errorf("--no-consent-public-data and --consent/--erasure exclude each other"))
+		}
+		return mfPublic, "none: a public data set without consent records (--no-consent-public-data)", nil
+	}
+	consent := o.consent
+	if consent == "" {
+		consent = dataset.SiblingURL(o.in, "consent")
+	}
+	cref, err := dataset.ParseRef(ctx, consent, env.urlOptions())
+	if err != nil {
+		return 0, "", err
+	}
+	if keys, err := dataset.Inputs(ctx, cref, dataset.Window{}); err != nil || len(keys) == 0 {
+		return 0, "", usagef(fmt.Errorf("%s has no consent table at %s: veil train mf applies consent and erasure like veil train (pass --consent), "+
+			"or train on a prepared table (veil train prepare); for a public data set without consent records pass --no-consent-public-data", o.in, consent))
+	}
+	return mfEvents, "", nil
+}
+
 func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if o.in == "" || o.epsilon == "" {
 		return usagef(fmt.Errorf("--in and --epsilon are required"))
@@ -207,8 +320,14 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if o.curvePNG != "" && !o.curve {
 		return usagef(fmt.Errorf("--curve-png needs --curve"))
 	}
+	day := time.Now().UTC().Truncate(24 * time.Hour)
+	if o.day != "" {
+		if day, err = time.Parse(time.DateOnly, o.day); err != nil {
+			return usagef(fmt.Errorf("--logical-date %q: want YYYY-MM-DD", o.day))
+		}
+	}
 	cfg := o.cfg
-	cfg.Epsilon = eps
+	cfg.Epsilon, cfg.Delta = eps, o.delta
 	ev := train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, BaselineEpochs: o.baselineEpochs, Seed: cfg.Seed}
 	if o.curve {
 		ev.Curve, ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
@@ -218,15 +337,13 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	}
 	ctx := cmd.Context()
 	start := time.Now()
-	d, err := train.ReadFile(ctx, o.in, o.eventTypes, env.urlOptions())
+	kind, consentNote, err := classifyMFInput(cmd, env, o)
 	if err != nil {
 		return err
 	}
-	rep := &mfReport{Input: o.in, Subjects: len(d.Subjects), Items: len(d.Items), Interactions: d.Interactions(), Private: cfg.Private(), LoadSeconds: time.Since(start).Seconds()}
-	cfg.Delta = o.delta
-	if cfg.Delta == 0 {
-		cfg.Delta = math.Min(1e-6, 0.1/float64(len(d.Subjects)))
-	}
+
+	// Plan every release and spend before reading any data: δ is public,
+	// so nothing here depends on the input's subjects.
 	plan, err := cfg.MakePlan()
 	if err != nil {
 		return usageIfConfig(err)
@@ -237,7 +354,10 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 			return usageIfConfig(err)
 		}
 	}
-	rep.Plan = plan
+	rep := &mfReport{Input: o.in, Consent: consentNote, Private: cfg.Private(), Plan: plan}
+	if cfg.Private() {
+		rep.Guarantee = &spentJSON{Epsilon: plan.Epsilon, Delta: plan.Delta}
+	}
 	if cfg.Private() || len(curve) > 0 {
 		if o.ledger == "" {
 			return usagef(fmt.Errorf("a private run is a DP release of the input's subjects and spends budget: pass --ledger URL (and --budget-epsilon)"))
@@ -250,23 +370,55 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		if !strings.Contains(name, "://") {
 			name, _ = filepath.Abs(name)
 		}
-		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: time.Now().UTC(), Accountant: cfg.Accountant,
+		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day, Accountant: cfg.Accountant,
 			Policy: budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}}
 		if cfg.Private() {
 			req.Events = append(req.Events, plan.Event())
 		}
-		for _, p := range curve {
-			req.Events = append(req.Events, p.Event())
+		for i, p := range curve {
+			e := p.Event()
+			e.Note = fmt.Sprintf("privacy-utility curve point ε %g", ev.CurveEpsilons[i])
+			req.Events = append(req.Events, e)
 		}
 		rec, err := budget.Open(store, "").Spend(ctx, req)
 		if err != nil {
 			return err
 		}
-		rep.Ledger = o.ledger
-		if cfg.Private() {
-			rep.Spent = &spentJSON{Epsilon: plan.Epsilon, Delta: plan.Delta}
+		c, err := release.Breakdown(rec)
+		if err != nil {
+			return err
 		}
+		rep.Ledger, rep.Charged = o.ledger, &c
 		env.logger().Info("budget spent", "dataset", name, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID)
+	}
+
+	var d *train.Data
+	switch kind {
+	case mfEvents:
+		ic := train.DefaultInteractions()
+		if len(o.eventTypes) > 0 {
+			ic.EventWeights = map[string]float64{}
+			for _, t := range o.eventTypes {
+				ic.EventWeights[t] = 1
+			}
+		}
+		tables := privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure, Policy: o.policy}
+		var filtered privacy.Report
+		if d, filtered, err = train.LoadConsented(ctx, tables, ic, day, 0, env.urlOptions()); err != nil {
+			return err
+		}
+		rep.Filter = &filtered
+		rep.Consent = fmt.Sprintf("consent and erasure tables as of %s (%d subjects kept)", day.Format(time.DateOnly), filtered.SubjectsKept)
+	default:
+		if d, err = train.ReadFile(ctx, o.in, o.eventTypes, env.urlOptions()); err != nil {
+			return err
+		}
+	}
+	rep.Subjects, rep.Items, rep.Interactions, rep.LoadSeconds = len(d.Subjects), len(d.Items), d.Interactions(), time.Since(start).Seconds()
+	if cfg.Private() && cfg.Delta*float64(len(d.Subjects)) >= 0.1 {
+		w := fmt.Sprintf("δ = %g is not well below 1/%d subjects: the guarantee is weak; lower --delta", cfg.Delta, len(d.Subjects))
+		rep.Warnings = append(rep.Warnings, w)
+		env.logger().Warn(w)
 	}
 	tr, test := d.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
 	x, err := train.RunExperiment(ctx, tr, test, cfg, plan, ev, curve, train.FitOptions{Log: env.logger()}, 0)
@@ -286,11 +438,16 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return enc.Encode(rep)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions\n", o.in, rep.Subjects, rep.Items, rep.Interactions)
-	if rep.Spent != nil {
-		fmt.Fprintf(w, "spent (ε %.4g, δ %.3g) per subject: σ %.4g, q %.3g, %d steps (%s)\n", plan.Epsilon, plan.Delta, plan.NoiseMultiplier, plan.SamplingRate, plan.Steps, plan.Accountant)
+	fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions; consent: %s\n", o.in, rep.Subjects, rep.Items, rep.Interactions, rep.Consent)
+	printCharge(w, rep.Charged)
+	if rep.Guarantee != nil {
+		fmt.Fprintf(w, "the model's own guarantee: (ε %s, δ %s) per subject: σ %.4g, q %.3g, %d steps (%s)\n", strconv.FormatFloat(plan.Epsilon, 'g', -1, 64), strconv.FormatFloat(plan.Delta, 'g', -1, 64),
+			plan.NoiseMultiplier, plan.SamplingRate, plan.Steps, plan.Accountant)
 	} else {
 		fmt.Fprintln(w, "trained WITHOUT differential privacy")
+	}
+	for _, warning := range rep.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warning)
 	}
 	fmt.Fprintf(w, "training: %.2fs, %.0f subjects/s, %.2fs per epoch\n", x.Stats.Seconds, x.Stats.SubjectsPerSec, x.Stats.SecondsPerEp)
 	printEval(w, rep.Eval, rep.Curve)

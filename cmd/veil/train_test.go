@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 func TestTrainMFCommand(t *testing.T) {
@@ -26,20 +31,45 @@ func TestTrainMFCommand(t *testing.T) {
 	in := filepath.Join(dir, "in.csv")
 	os.WriteFile(in, []byte(b.String()), 0o644)
 	ledger := filepath.Join(dir, "ledger")
-	code, out, msg := run(t, "train", "mf", "--in", in, "--epsilon", "8", "--ledger", ledger, "--dim", "8", "--json", "--accountant", "rdp")
+	code, out, msg := run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "8", "--ledger", ledger, "--dim", "8", "--json", "--accountant", "rdp")
 	if code != 0 {
 		t.Fatalf("train mf: %d %s", code, msg)
 	}
 	var r mfReport
-	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Subjects != 1500 || r.Spent == nil || r.Spent.Epsilon > 8 || r.Eval.NonPrivate == nil {
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Subjects != 1500 || r.Guarantee == nil || r.Guarantee.Epsilon > 8 || r.Eval.NonPrivate == nil ||
+		!strings.Contains(r.Consent, "--no-consent-public-data") {
 		t.Fatalf("report %s (%v)", out, err)
 	}
 	if r.Eval.NonPrivate.Recall20 <= r.Eval.Popularity.Recall20 {
 		t.Errorf("non-private %.3f not above popularity %.3f", r.Eval.NonPrivate.Recall20, r.Eval.Popularity.Recall20)
 	}
-	// Non-private: no ledger needed, spent is null.
-	code, out, msg = run(t, "train", "mf", "--in", in, "--epsilon", "inf", "--dim", "8", "--json")
-	if code != 0 || !strings.Contains(out, `"spent": null`) {
+	// With the curve, the ledger charges the model and every curve point:
+	// the report states that charge, to the last digit, with the breakdown,
+	// and the model's own guarantee apart.
+	code, out, msg = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "4", "--curve", "--baselines=false", "--ledger", ledger, "--dim", "4", "--epochs", "1", "--json", "--accountant", "rdp")
+	if code != 0 {
+		t.Fatalf("train mf --curve: %d %s", code, msg)
+	}
+	r = mfReport{}
+	if err := json.Unmarshal([]byte(out), &r); err != nil || r.Charged == nil || r.Guarantee == nil {
+		t.Fatalf("report %s (%v)", out, err)
+	}
+	store, _ := dataset.NewFileStore(ledger)
+	recs, err := budget.Open(store, "").Records(context.Background(), in)
+	if err != nil || len(recs) != 2 {
+		t.Fatalf("ledger: %d records, %v", len(recs), err)
+	}
+	if rec := recs[1]; r.Charged.Epsilon != rec.Epsilon || r.Charged.Delta != rec.Delta || len(r.Charged.Releases) != 5 || r.Guarantee.Epsilon > 4 || !(rec.Epsilon > 4) {
+		t.Errorf("report charges %+v, guarantee %+v; the ledger (ε %v, δ %v)", r.Charged, r.Guarantee, rec.Epsilon, rec.Delta)
+	}
+	code, out, _ = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "4", "--curve", "--baselines=false", "--ledger", ledger, "--dim", "4", "--epochs", "1", "--accountant", "rdp")
+	recs, _ = budget.Open(store, "").Records(context.Background(), in)
+	if full := strconv.FormatFloat(recs[2].Epsilon, 'g', -1, 64); code != 0 || !strings.Contains(out, "the ledger charged ε "+full) || !strings.Contains(out, "the model's own guarantee") {
+		t.Errorf("summary does not state the ledger's charge ε %s:\n%s", full, out)
+	}
+	// Non-private: no ledger needed, nothing charged, no guarantee.
+	code, out, msg = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "inf", "--dim", "8", "--json")
+	if code != 0 || !strings.Contains(out, `"model_guarantee": null`) || !strings.Contains(out, `"budget_charged": null`) {
 		t.Fatalf("non-private: %d %s %s", code, msg, out)
 	}
 	for _, tc := range []struct {
@@ -47,11 +77,12 @@ func TestTrainMFCommand(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"--in", in, "--epsilon", "8"}, 2, "--ledger"},
-		{[]string{"--in", in, "--epsilon", "zero"}, 2, "--epsilon"},
-		{[]string{"--in", in, "--epsilon", "0.0001", "--ledger", ledger}, 2, "noise multiplier"},
-		{[]string{"--in", in, "--epsilon", "8", "--ledger", ledger, "--budget-epsilon", "10", "--budget-delta", "1e-6"}, 3, "budget"},
-		{[]string{"--in", filepath.Join(dir, "missing.csv"), "--epsilon", "inf"}, 1, "missing.csv"},
+		{[]string{"--in", in, "--no-consent-public-data", "--epsilon", "8"}, 2, "--ledger"},
+		{[]string{"--in", in, "--no-consent-public-data", "--epsilon", "zero"}, 2, "--epsilon"},
+		{[]string{"--in", in, "--no-consent-public-data", "--epsilon", "0.0001", "--ledger", ledger}, 2, "noise multiplier"},
+		{[]string{"--in", in, "--no-consent-public-data", "--epsilon", "8", "--ledger", ledger, "--budget-epsilon", "10", "--budget-delta", "1e-6"}, 3, "budget"},
+		{[]string{"--in", filepath.Join(dir, "missing.csv"), "--no-consent-public-data", "--epsilon", "inf"}, 1, "missing.csv"},
+		{[]string{"--in", in, "--epsilon", "inf"}, 2, "--no-consent-public-data"},
 	} {
 		code, _, msg := run(t, append([]string{"train", "mf"}, tc.args...)...)
 		if code != tc.code || !strings.Contains(msg, tc.msg) {
@@ -59,7 +90,7 @@ func TestTrainMFCommand(t *testing.T) {
 		}
 	}
 	os.WriteFile(in, []byte("subject_id,item_id,weight\ns1,i1,NaN\n"), 0o644)
-	if code, _, msg := run(t, "train", "mf", "--in", in, "--epsilon", "inf"); code != 1 || !strings.Contains(msg, "line 2") {
+	if code, _, msg := run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "inf"); code != 1 || !strings.Contains(msg, "line 2") {
 		t.Errorf("NaN weight: exit %d (%s)", code, msg)
 	}
 }
@@ -73,7 +104,7 @@ func TestTrainJobCommand(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 8}\nbudget: {ledger: %s, epsilon: 20, delta: 1.0e-5, period: month}\n",
 		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))), 0o644)
 	code, out, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27")
-	if code != 0 || !strings.Contains(out, "-DP per subject") || !strings.Contains(out, "popularity") {
+	if code != 0 || !strings.Contains(out, "-DP per subject") || !strings.Contains(out, "the ledger charged ε") || !strings.Contains(out, "steward report: file://") || !strings.Contains(out, "popularity") {
 		t.Fatalf("train: %d %s\n%s", code, msg, out)
 	}
 	os.WriteFile(cfg, []byte("events: x\noutput: y\nmodel: {dim: 0}\n"), 0o644)

@@ -1,0 +1,209 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/train"
+)
+
+// Charge is what one run of a pipeline charges one budget: every DP
+// release of every step that spends from that budget, composed into one
+// ledger record that is checked and spent before the first step reads data.
+type Charge struct {
+	Ledger     string           `json:"ledger"`
+	Dataset    string           `json:"dataset"` // as configured; the ledger key is resolved from it at run time
+	Events     string           `json:"events"`  // the events table of the steps
+	Budget     budget.Policy    `json:"budget"`
+	Accountant string           `json:"accountant"`
+	Steps      []string         `json:"steps"`
+	Releases   []ChargedRelease `json:"releases"`
+	Epsilon    float64          `json:"epsilon"` // the run's charge, all releases composed, at Budget.Delta
+	Delta      float64          `json:"delta"`
+}
+
+// ChargedRelease is one release of a Charge.
+type ChargedRelease struct {
+	Step    string           `json:"step"`
+	What    string           `json:"what"`
+	Event   accountant.Event `json:"event"`
+	Epsilon float64          `json:"epsilon"` // this release alone, at the charge's δ
+}
+
+// AllEvents returns the charge's accountant events in step order.
+func (c *Charge) AllEvents() []accountant.Event {
+	evs := make([]accountant.Event, len(c.Releases))
+	for i, r := range c.Releases {
+		evs[i] = r.Event
+	}
+	return evs
+}
+
+// stepReleases returns the DP releases a step plans, the accountant it
+// asks for and its budget; nil events when it releases nothing under DP.
+func stepReleases(st StepSpec) ([]accountant.Event, string, *budget.Config, string, error) {
+	switch {
+	case st.Segment != nil:
+		evs, acct, err := st.Segment.Releases()
+		return evs, acct, st.Segment.Budget, st.Segment.Events, err
+	case st.Train != nil:
+		evs, acct, err := st.Train.Releases()
+		return evs, acct, st.Train.Budget, st.Train.Events, err
+	}
+	return nil, "", nil, "", nil
+}
+
+// planCharges groups the DP releases of the steps by the budget they spend
+// from (ledger and dataset) and composes each group. It reads no data.
+func planCharges(order []StepSpec) ([]*Charge, error) {
+	var out []*Charge
+	find := func(b *budget.Config, events string) *Charge {
+		name := b.Dataset
+		if name == "" {
+			name = events
+		}
+		for _, c := range out {
+			if c.Ledger == b.Ledger && (c.Dataset == name) {
+				return c
+			}
+		}
+		c := &Charge{Ledger: b.Ledger, Dataset: name, Events: events, Budget: b.Policy, Accountant: "rdp"}
+		out = append(out, c)
+		return c
+	}
+	for _, st := range order {
+		evs, acct, b, events, err := stepReleases(st)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if len(evs) == 0 {
+			continue
+		}
+		if b == nil || b.Ledger == "" {
+			return nil, fmt.Errorf("%w: step %s plans DP releases but has no budget ledger", ErrSpec, st.Name)
+		}
+		c := find(b, events)
+		if c.Budget != b.Policy {
+			return nil, fmt.Errorf("%w: steps %s and %s spend from the budget of %s in %s with different policies (%+v, %+v): one budget has one policy",
+				ErrSpec, c.Steps[0], st.Name, c.Dataset, c.Ledger, c.Budget, b.Policy)
+		}
+		if acct == "pld" {
+			c.Accountant = "pld" // tighter; every event kind veil plans has a PLD
+		}
+		c.Steps = append(c.Steps, st.Name)
+		for _, e := range evs {
+			c.Releases = append(c.Releases, ChargedRelease{Step: st.Name, What: e.Note, Event: e})
+		}
+	}
+	for _, c := range out {
+		c.Delta = c.Budget.Delta
+		for i := range c.Releases {
+			r, err := accountant.Spent(c.Accountant, c.Delta, c.Releases[i].Event)
+			if err != nil {
+				return nil, fmt.Errorf("accounting %s of step %s: %w", c.Releases[i].What, c.Releases[i].Step, err)
+			}
+			c.Releases[i].Epsilon = r.Epsilon
+		}
+		r, err := accountant.Spent(c.Accountant, c.Delta, c.AllEvents()...)
+		if err != nil {
+			return nil, err
+		}
+		c.Epsilon = r.Epsilon
+		c.Steps = slices.Compact(c.Steps)
+	}
+	return out, nil
+}
+
+// chargeRun is the pipeline's part of the release path, after the spec
+// was validated and before any step reads data: it checks every step's
+// input tables against their contracts (footers only), plans the DP
+// releases of every step, and spends each budget once, as one ledger
+// record under the pipeline's run id holding the releases of all its
+// steps. A pipeline whose releases would exceed a budget is refused
+// (budget.ErrExhausted) with nothing spent by that budget and no step
+// run. A resumed run finds its records and spends nothing again. It
+// returns, by step name, the record that paid for the step's releases.
+func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, opt Options) (map[string]*budget.Record, error) {
+	for _, st := range order {
+		var tables *privacy.JobTables
+		var purposes []string
+		switch {
+		case st.Segment != nil:
+			tables, purposes = &st.Segment.JobTables, []string{privacy.Segmentation, privacy.Marketing}
+		case st.Train != nil:
+			tables, purposes = &st.Train.JobTables, train.Purposes
+		default:
+			continue
+		}
+		if producesTable(order, tables.Events) {
+			continue // an earlier step of this run writes the table
+		}
+		uo, err := stepURLOptions(st, opt.URL)
+		if err != nil {
+			return nil, err
+		}
+		in, err := tables.Open(ctx, purposes, uo)
+		if err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+		if err := in.CheckContracts(ctx); err != nil {
+			return nil, fmt.Errorf("step %s: %w", st.Name, err)
+		}
+	}
+	charges, err := planCharges(order)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]*budget.Record{}
+	for _, c := range charges {
+		store, err := dataset.OpenStore(ctx, c.Ledger, opt.URL)
+		if err != nil {
+			return nil, fmt.Errorf("opening the budget ledger %s: %w", c.Ledger, err)
+		}
+		rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: c.Dataset, RunID: runID, Job: spec.Name,
+			LogicalDate: opt.LogicalDate, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents()})
+		if err != nil {
+			return nil, fmt.Errorf("steps %s: %w", strings.Join(c.Steps, ", "), err)
+		}
+		opt.Log.Info("budget spent for the run", "dataset", c.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "steps", c.Steps, "run_id", runID)
+		for _, s := range c.Steps {
+			out[s] = &rec
+		}
+	}
+	return out, nil
+}
+
+// producesTable reports whether a pseudonymize step of the run writes url.
+func producesTable(order []StepSpec, url string) bool {
+	for _, st := range order {
+		if st.Pseudonymize != nil && st.Pseudonymize.Out == url {
+			return true
+		}
+	}
+	return false
+}
+
+// stepURLOptions returns the URL options a step opens its stores with: a
+// zone's storage settings (its own keys) apply to the URLs that name the
+// zone, not to what the zones share (a budget ledger, say).
+func stepURLOptions(st StepSpec, base dataset.URLOptions) (dataset.URLOptions, error) {
+	z := st.Zone()
+	if z == nil || z.Storage == nil {
+		return base, nil
+	}
+	zo, err := withStorage(base, *z.Storage)
+	if err != nil {
+		return base, err
+	}
+	base.Scoped = slices.Clone(base.Scoped)
+	for _, u := range st.zoned {
+		base.Scoped = append(base.Scoped, dataset.ScopedOptions{Prefix: u, S3: zo.S3, Encryption: zo.Encryption})
+	}
+	return base, nil
+}

@@ -1,0 +1,94 @@
+package jobs
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/veil-privacy/veil/privacy/accountant"
+)
+
+const chargeSpec = `name: p
+purposes: [segmentation, marketing, personalization]
+state: st
+steps:
+  - name: seg
+    segment:
+      events: shop/events
+      output: out/seg
+      kmeans: {k: "4", seed: 1}
+      noisy_sizes_sigma: 5
+      privacy: {epsilon: 1, delta: 1.0e-6, iterations: 6, clip_radius: 1.5, accountant: pld}
+      budget: {ledger: ledger, epsilon: 40, delta: 1.0e-5, period: month}
+  - name: recs
+    depends_on: [seg]
+    train:
+      events: shop/events
+      output: out/models
+      model: {epsilon: 8, delta: 1.0e-6}
+      evaluation: {holdout_last: 2, curve: true, curve_epsilons: [1, 2], privacy_audit: {canaries: 100}}
+      budget: {ledger: ledger, epsilon: 40, delta: 1.0e-5, period: month}
+`
+
+// The plan lists every DP release of the pipeline (noisy sizes, DP k-means
+// iterations, DP-SGD, each curve point, the audit's model), each with its
+// own ε, and composes them into the one charge the ledger will record.
+func TestPlanListsEveryRelease(t *testing.T) {
+	spec, err := ParseSpec("p.yaml", []byte(chargeSpec))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MakePlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Charges) != 1 {
+		t.Fatalf("%d charges, want 1 (one budget)", len(p.Charges))
+	}
+	c := p.Charges[0]
+	var whats []string
+	for _, r := range c.Releases {
+		whats = append(whats, r.Step+": "+r.What)
+	}
+	want := []string{"noisy cohort sizes", "DP k-means", "DP-SGD", "curve point ε 1", "curve point ε 2", "privacy audit"}
+	if len(c.Releases) != len(want) {
+		t.Fatalf("releases %q, want one per %q", whats, want)
+	}
+	for i, w := range want {
+		if !strings.Contains(whats[i], w) {
+			t.Errorf("release %d is %q, want %q", i, whats[i], w)
+		}
+	}
+	all, err := accountant.Spent(c.Accountant, c.Delta, c.AllEvents()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Epsilon != all.Epsilon || c.Delta != 1e-5 {
+		t.Errorf("charge ε %v at δ %v, the accountant composes ε %v at δ 1e-5", c.Epsilon, c.Delta, all.Epsilon)
+	}
+	// The step totals compose their own releases; the training step's
+	// total is far above the model's own ε 8 (curve and audit models).
+	if got := p.Steps[1].Epsilon; !(got > 8) || math.Abs(got-c.Epsilon) < 1e-9 {
+		t.Errorf("recs step ε %v, want its releases composed (above the model's 8, below the pipeline's %v)", got, c.Epsilon)
+	}
+	for _, s := range p.Steps {
+		for _, r := range s.Releases {
+			if s.Step == "recs" && strings.Contains(r, "k-means") {
+				t.Errorf("training release labelled k-means: %q", r)
+			}
+		}
+	}
+}
+
+// Two steps that spend from one budget with different policies are a spec
+// error: one budget has one policy.
+func TestPlanRefusesTwoPoliciesForOneBudget(t *testing.T) {
+	doc := strings.Replace(chargeSpec, "{ledger: ledger, epsilon: 40, delta: 1.0e-5, period: month}\n  - name: recs", "{ledger: ledger, epsilon: 30, delta: 1.0e-5, period: month}\n  - name: recs", 1)
+	spec, err := ParseSpec("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MakePlan(spec); err == nil || !strings.Contains(err.Error(), "one budget has one policy") {
+		t.Fatalf("err = %v, want one budget, one policy", err)
+	}
+}

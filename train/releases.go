@@ -1,0 +1,26 @@
+package train
+
+import (
+	"github.com/veil-privacy/veil/privacy/accountant"
+)
+
+// Releases lists the DP releases the job plans, as accountant events, and
+// the accountant that composes them: the model, one more model per curve
+// point, the audit's training run. It reads no data. No events: the job
+// releases nothing under DP.
+func (c JobConfig) Releases() ([]accountant.Event, string, error) {
+	if err := c.Validate(); err != nil {
+		return nil, "", err
+	}
+	plan, err := c.Model.MakePlan()
+	if err != nil {
+		return nil, "", err
+	}
+	var curve []Plan
+	if c.Evaluation.Curve {
+		if curve, err = CurvePlans(c.Model, c.Evaluation.CurveEpsilons); err != nil {
+			return nil, "", err
+		}
+	}
+	return releases(c, plan, curve), c.Model.Accountant, nil
+}
