@@ -39,6 +39,16 @@ type Config struct {
 	// stepHook, when set, is called at every step with the exact clipped
 	// sum and the released (noisy) sum, before the update. Tests only.
 	stepHook func(step int, exact, released []float64)
+	// gradHook, when set, may replace a subject's gradient before it is
+	// clipped (the white-box audit's Dirac canaries, whitebox.go); true:
+	// replaced, and the subject releases no statistics.
+	gradHook func(g *gradScratch, rows []Interaction) bool
+	// Deliberately broken trainers for the white-box audit's tests only:
+	// brokenNoise replaces the step's noise, brokenRate the sampling rate
+	// (> 0), brokenNoClip skips the clipping.
+	brokenNoise  func(sum []float64, sd float64, newSource func() rand.Source)
+	brokenRate   float64
+	brokenNoClip bool
 }
 
 // DefaultConfig returns the defaults above.
