@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strconv"
 	"time"
 
 	"github.com/veil-privacy/veil/privacy/accountant"
@@ -202,4 +203,52 @@ type kmObs struct {
 	prev, cur  []float64
 	sample     []float64
 	dMin, dMax float64
+}
+
+// AuditReleases runs the white-box audits of the DP releases a segment
+// job's configuration plans: DP k-means (when it has a privacy section)
+// and the discrete Gaussian of its noisy cohort sizes (draws draws). The
+// mechanisms' noise, clipping and accounting do not depend on the
+// subjects' values, so the audit runs them on public synthetic rows
+// (subjects rows uniform in [0, 1]^dim, drawn from seed): it reads no
+// private data and spends no budget. delta is the counts' δ when the job
+// has no privacy section.
+func AuditReleases(ctx context.Context, cfg Config, wc WhiteBoxConfig, subjects, dim, draws int, delta float64, seed uint64) ([]*audit.Report, error) {
+	var reps []*audit.Report
+	if p := cfg.Privacy; p != nil {
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		k, err := strconv.Atoi(cfg.KMeans.K)
+		if err != nil {
+			return nil, fmt.Errorf("%w: the white-box audit needs a fixed k, not %q", ErrConfig, cfg.KMeans.K)
+		}
+		r := rand.New(rand.NewPCG(seed, 0xa0d))
+		x := NewMatrix(subjects, dim)
+		for i := range x.Data {
+			x.Data[i] = float32(r.Float64())
+		}
+		rep, err := AuditDPKMeans(ctx, x, k, *p, wc, seed)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+		delta = p.Delta
+	}
+	if cfg.NoisySizes > 0 {
+		var src rand.Source = dp.NewSecureSource()
+		if wc.noise != nil {
+			src = wc.noise
+		}
+		r := rand.New(src)
+		rep, err := audit.DiscreteGaussian(func() (int64, error) { return dp.DiscreteGaussian(r, cfg.NoisySizes) }, cfg.NoisySizes, draws, delta, wc.Confidence, wc.FalseAlarm)
+		if err != nil {
+			return nil, err
+		}
+		reps = append(reps, rep)
+	}
+	if len(reps) == 0 {
+		return nil, fmt.Errorf("%w: the job releases nothing under DP (no privacy section, no noisy_sizes_sigma)", ErrConfig)
+	}
+	return reps, nil
 }

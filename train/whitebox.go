@@ -6,10 +6,16 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
+	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/audit"
+	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/dp"
 )
 
@@ -289,7 +295,7 @@ func (o *whiteBoxObs) report(plan Plan, wc WhiteBoxConfig, nPresent int) (*audit
 	rep := &audit.Report{
 		Mechanism: "DP-SGD (Poisson-subsampled Gaussian)",
 		Method:    fmt.Sprintf("white-box Dirac gradient canaries (%d, %d present); ε of the least private parameters in the %.0f%% confidence region, PLD accountant", wc.Canaries, nPresent, 100*wc.Confidence),
-		Runs:      1, Releases: plan.Steps,
+		Runs:      1, Releases: o.steps,
 		Estimates: []audit.Estimate{
 			{Name: "noise_multiplier", Value: sHat, Lo: sLo, Hi: sHi, Plan: sPlan},
 			{Name: "sampling_rate", Value: qHat, Lo: qLo, Hi: qHi, Plan: plan.SamplingRate},
@@ -298,10 +304,76 @@ func (o *whiteBoxObs) report(plan Plan, wc WhiteBoxConfig, nPresent int) (*audit
 		ProvenEpsilon: plan.Epsilon, Delta: plan.Delta, Confidence: wc.Confidence, FalseAlarm: wc.FalseAlarm,
 		Checks: chk.List(),
 	}
-	eps, err := audit.SubsampledGaussianBound(qLo, sHi/dLo, plan.Steps, plan.Delta)
+	eps, err := audit.SubsampledGaussianBound(qLo, sHi/dLo, o.steps, plan.Delta) // the releases the auditor saw
 	if err != nil {
 		return nil, fmt.Errorf("white-box audit: the bound: %w", err)
 	}
 	rep.EpsilonLowerBound = eps
 	return rep, nil
+}
+
+// UnmarshalYAML fills what the YAML leaves out from DefaultWhiteBoxConfig.
+func (c *WhiteBoxConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain WhiteBoxConfig
+	p := plain(DefaultWhiteBoxConfig())
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*c = WhiteBoxConfig(p)
+	return nil
+}
+
+// whiteBoxNote describes the white-box audit's training run in the ledger.
+const whiteBoxNote = "white-box privacy audit: a training run with Dirac canaries (its observations go to the steward)"
+
+// RunWhiteBoxAudit runs the white-box audit of a training job's settings on
+// its data at a logical date, without writing a model: the audit's
+// training run is a DP release like any other, so its spend is recorded
+// (job "privacy audit") before any data is read. Its report is for the
+// steward only. A report whose checks flag a fault comes with an error
+// wrapping audit.ErrFault.
+func RunWhiteBoxAudit(ctx context.Context, cfg JobConfig, wc WhiteBoxConfig, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*audit.Report, *budget.Record, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := wc.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if !cfg.Model.Private() {
+		return nil, nil, fmt.Errorf("%w: the white-box audit needs a private model (epsilon)", ErrConfig)
+	}
+	workers := cfg.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	cfg.Model.Workers = workers
+	in, err := cfg.Open(ctx, Purposes, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan, err := cfg.Model.MakePlan()
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = uuid.Must(uuid.NewV7()).String()
+	}
+	e := plan.Event()
+	e.Note = whiteBoxNote
+	rec, err := spend(ctx, cfg, opt, day, "privacy audit", []accountant.Event{e})
+	if err != nil {
+		return nil, nil, err
+	}
+	data, _, _, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
+	if err != nil {
+		return nil, rec, err
+	}
+	rep, err := AuditWhiteBox(ctx, data, cfg.Model, plan, wc, log)
+	if err != nil {
+		return nil, rec, err
+	}
+	return rep, rec, rep.Err()
 }
