@@ -17,6 +17,10 @@ type DPConfig struct {
 	Iterations int     `yaml:"iterations"`  // Lloyd iterations, planned up front (default 8)
 	ClipRadius float64 `yaml:"clip_radius"` // L2 bound on each subject's scaled feature vector (default 1.5)
 	Accountant string  `yaml:"accountant"`  // rdp or pld (default pld)
+
+	// iterHook, when set, is called at every iteration with the exact and
+	// the released (noisy) sums and counts: the white-box audit only.
+	iterHook func(iter int, sums, counts, noisySums, noisyCounts []float64)
 }
 
 func (c *DPConfig) defaults() {
@@ -133,7 +137,8 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 	sums := make([]float64, k*x.D)
 	blk := newCentreBlock(k, x.D)
 	scratch := make([]float32, blk.kp)
-	for range cfg.Iterations {
+	var exactSums, exactCounts []float64
+	for iter := range cfg.Iterations {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -154,8 +159,14 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 		}
 		// The release: N(0, (σR)²) on every sum coordinate, N(0, σ²) on
 		// every count.
+		if cfg.iterHook != nil {
+			exactSums, exactCounts = append(exactSums[:0], sums...), append(exactCounts[:0], counts...)
+		}
 		dp.Gaussian(sums, sigma*r, rng)
 		dp.Gaussian(counts, sigma, rng)
+		if cfg.iterHook != nil {
+			cfg.iterHook(iter, exactSums, exactCounts, sums, counts)
+		}
 		for j := range k {
 			row := c.Row(j)
 			if counts[j] < 1 {

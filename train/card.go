@@ -72,6 +72,9 @@ func Card(rep *Report) *lineage.ModelCard {
 				"Its result is in the steward report.", a.Canaries, 100*a.Confidence),
 		})
 	}
+	if a := rep.config.Evaluation.WhiteBoxAudit; a != nil && private {
+		cons.EthicalConsiderations = append(cons.EthicalConsiderations, whiteBoxRisk(a.Canaries, a.Confidence, a.FalseAlarm))
+	}
 	cons.EthicalConsiderations = append(cons.EthicalConsiderations, lineage.CardRisk{
 		Name:               "Using data without permission",
 		MitigationStrategy: fmt.Sprintf("Only customers who consented to %s and have not asked for erasure are used; a filter of the customers who contributed, in the steward report, lets stewards answer erasure requests.", strings.Join(rep.Purposes, ", ")),
@@ -128,6 +131,15 @@ func StewardCard(rep *Report) *lineage.ModelCard {
 			lineage.CardMetric{Type: "proven ε", Value: proven, Slice: slice},
 			lineage.CardMetric{Type: fmt.Sprintf("empirical ε lower bound (%.0f%%)", 100*a.Confidence), Value: fmt.Sprintf("%.3g", a.EpsilonLowerBound), Slice: slice},
 			lineage.CardMetric{Type: "membership inference AUC", Value: fmt.Sprintf("%.3f", a.MembershipAUC), Slice: slice})
+	}
+	if a := rep.WhiteBox; a != nil {
+		slice := "white-box privacy audit (" + a.Method + ")"
+		q.PerformanceMetrics = append(q.PerformanceMetrics,
+			lineage.CardMetric{Type: "proven ε", Value: fmt.Sprintf("%.4g", a.ProvenEpsilon), Slice: slice},
+			lineage.CardMetric{Type: fmt.Sprintf("empirical ε lower bound (%.0f%%, δ %g)", 100*a.Confidence, a.Delta), Value: fmt.Sprintf("%.4g", a.EpsilonLowerBound), Slice: slice})
+		for _, e := range a.Estimates {
+			q.PerformanceMetrics = append(q.PerformanceMetrics, lineage.CardMetric{Type: e.Name, Value: fmt.Sprintf("%.5g [%.5g, %.5g], plan %.5g", e.Value, e.Lo, e.Hi, e.Plan), Slice: slice})
+		}
 	}
 	for _, g := range rep.graphics() {
 		if q.Graphics == nil {
@@ -367,4 +379,16 @@ func zoneNote(jurisdictions []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" Only customers whose latest consent record names %s are in it (geographic segregation): the model was trained on them alone.", strings.Join(jurisdictions, " or "))
+}
+
+// whiteBoxRisk describes the white-box audit on the public card: its
+// method and what a pass means; its figures are in the steward report.
+func whiteBoxRisk(canaries int, confidence, falseAlarm float64) lineage.CardRisk {
+	return lineage.CardRisk{
+		Name: "Checking that the code does what the accountant assumes",
+		MitigationStrategy: fmt.Sprintf("A white-box privacy audit (Nasr et al. 2023) trained the same model once more with %d canary customers whose gradient points along a product no one bought, "+
+			"saw every step's noisy update, and estimated the noise, the sampling rate and the clipped contribution of one customer with confidence intervals; "+
+			"the run fails if any of them is off the privacy plan (false alarms at most %g), and the ε of the least private parameters in the %.0f%% confidence region, a lower bound on the code's ε, is in the steward report beside the proven ε.",
+			canaries, falseAlarm, 100*confidence),
+	}
 }

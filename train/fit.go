@@ -183,13 +183,17 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	expected := st.Normalizer
 	sampler := rand.New(newSource())
 	batch := make([]int, 0, int(expected*1.5)+16)
+	rate := plan.SamplingRate
+	if cfg.brokenRate > 0 {
+		rate = cfg.brokenRate // a deliberately wrong sampler: the white-box audit's tests only
+	}
 	for step := first; step < plan.Steps; step++ {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
 		}
 		batch = batch[:0]
 		for s := range rows {
-			if plan.SamplingRate >= 1 || sampler.Float64() < plan.SamplingRate {
+			if rate >= 1 || sampler.Float64() < rate {
 				batch = append(batch, s)
 			}
 		}
@@ -242,7 +246,11 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		if private && !cfg.brokenNoNoise {
 			// Fresh noise every step, added straight into this step's sum:
 			// nothing of an earlier step's noise is carried over.
-			dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+			if cfg.brokenNoise != nil {
+				cfg.brokenNoise(sum, plan.NoiseMultiplier*cfg.Clip, newSource) // the white-box audit's tests only
+			} else {
+				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+			}
 		}
 		if cfg.stepHook != nil {
 			cfg.stepHook(step, exact, sum)
@@ -380,6 +388,10 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 		p := pred(x.Item)
 		add(x.Item, -2*(float64(x.Weight)*(1-p)+w0*p))
 	}
+	alpha := cfg.StatsScale
+	if cfg.gradHook != nil && cfg.gradHook(g, rows) {
+		alpha = 0 // a white-box audit canary's Dirac gradient (whitebox.go): no statistics
+	}
 	uu := 0.0
 	for _, v := range g.u {
 		uu += v * v
@@ -388,12 +400,11 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 	for _, c := range g.coef {
 		norm2 += c * c
 	}
-	alpha := cfg.StatsScale
 	norm := math.Sqrt(norm2*(uu+1) + alpha*alpha*(uu*uu+uu+1))
 	g.normSum += norm
 	g.lastNorm = norm
 	f, wasClipped := 1.0, false
-	if private && norm > cfg.Clip {
+	if private && norm > cfg.Clip && !cfg.brokenNoClip {
 		f, wasClipped = cfg.Clip/norm, true
 	}
 	if math.IsNaN(norm) || math.IsInf(norm, 0) {

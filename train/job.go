@@ -19,6 +19,7 @@ import (
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
 )
@@ -89,7 +90,11 @@ type Evaluation struct {
 	// membership-inference baseline; the card shows the empirical ε lower
 	// bound beside the proven ε.
 	PrivacyAudit *AuditConfig `yaml:"privacy_audit"`
-	Seed         uint64       `yaml:"seed"`
+	// WhiteBoxAudit runs the white-box audit of DP-SGD (one more training
+	// run with Dirac canaries, which spends budget like the model); a
+	// fault it flags fails the run, its bound goes to the steward report.
+	WhiteBoxAudit *WhiteBoxConfig `yaml:"white_box_audit"`
+	Seed          uint64          `yaml:"seed"`
 }
 
 // DefaultJobConfig returns the defaults of every optional field.
@@ -166,6 +171,11 @@ func (c *JobConfig) Validate() error {
 			return err
 		}
 	}
+	if e.WhiteBoxAudit != nil {
+		if err := e.WhiteBoxAudit.Validate(); err != nil {
+			return err
+		}
+	}
 	if e.Curve && len(e.CurveEpsilons) == 0 {
 		return bad("evaluation: curve is on but curve_epsilons is empty")
 	}
@@ -218,6 +228,7 @@ type Report struct {
 	Curve     []CurvePoint    `json:"curve,omitempty"`
 	Spent     *budget.Record  `json:"budget_record,omitempty"`
 	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
+	WhiteBox  *audit.Report   `json:"white_box_audit,omitempty"`
 	Exposure  *Exposure       `json:"exposure,omitempty"`
 	ResumedAt int             `json:"resumed_at_step,omitempty"`
 	// Existing: the run was committed earlier and nothing was trained
@@ -422,6 +433,15 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 		log.Info("privacy audit", "epsilon_lower_bound", rep.Audit.EpsilonLowerBound, "membership_auc", rep.Audit.MembershipAUC)
 	}
+	if wc := cfg.Evaluation.WhiteBoxAudit; wc != nil && cfg.Model.Private() {
+		if rep.WhiteBox, err = AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
+			return nil, err
+		}
+		if err := rep.WhiteBox.Err(); err != nil {
+			return nil, err
+		}
+		log.Info("white-box privacy audit", "epsilon_lower_bound", rep.WhiteBox.EpsilonLowerBound, "proven_epsilon", rep.WhiteBox.ProvenEpsilon)
+	}
 
 	// Recommendations: from the released factors and each subject's own
 	// interactions, only for subjects who allow personalization.
@@ -488,6 +508,9 @@ func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
 	}
 	if cfg.Evaluation.PrivacyAudit != nil && cfg.Model.Private() {
 		evs = append(evs, noted(plan.Events(), "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)")...)
+	}
+	if cfg.Evaluation.WhiteBoxAudit != nil && cfg.Model.Private() {
+		evs = append(evs, noted(plan.Events(), whiteBoxNote)...)
 	}
 	return evs
 }

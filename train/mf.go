@@ -55,6 +55,16 @@ type Config struct {
 	// stepHook, when set, is called at every step with the exact clipped
 	// sum and the released (noisy) sum, before the update. Tests only.
 	stepHook func(step int, exact, released []float64)
+	// gradHook, when set, may replace a subject's gradient before it is
+	// clipped (the white-box audit's Dirac canaries, whitebox.go); true:
+	// replaced, and the subject releases no statistics.
+	gradHook func(g *gradScratch, rows []Interaction) bool
+	// Deliberately broken trainers for the white-box audit's tests only:
+	// brokenNoise replaces the step's noise, brokenRate the sampling rate
+	// (> 0), brokenNoClip skips the clipping.
+	brokenNoise  func(sum []float64, sd float64, newSource func() rand.Source)
+	brokenRate   float64
+	brokenNoClip bool
 }
 
 // DefaultConfig returns the defaults above.
@@ -145,6 +155,13 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
+// SGDEvent is the DP-SGD part of the plan: Poisson-subsampled Gaussian
+// steps on the clipped subject gradients.
+func (p Plan) SGDEvent() accountant.Event {
+	return accountant.Event{Mechanism: accountant.SubsampledGaussian, SamplingRate: p.SamplingRate, NoiseMultiplier: p.NoiseMultiplier,
+		Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"}
+}
+
 // Events are the plan's releases as accountant events: the item-count
 // histogram (with the noisy subject count), DP-SGD, and the partition
 // selection's δ when there is no catalog.
@@ -152,8 +169,7 @@ func (p Plan) Events() []accountant.Event {
 	evs := []accountant.Event{
 		{Mechanism: accountant.SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: p.HistogramNoise, Count: 1,
 			Note: fmt.Sprintf("DP item-count histogram and subject count (≤%d items per subject, L2 sensitivity √%d)", p.HistogramItems, p.HistogramItems+1)},
-		{Mechanism: accountant.SubsampledGaussian, SamplingRate: p.SamplingRate, NoiseMultiplier: p.NoiseMultiplier,
-			Count: p.Steps, Note: "DP-SGD on item factors and biases (per-subject clipping)"},
+		p.SGDEvent(),
 	}
 	if p.SelectionDelta > 0 {
 		evs = append(evs, accountant.Event{Mechanism: accountant.PureDelta, Delta: p.SelectionDelta, Count: 1,

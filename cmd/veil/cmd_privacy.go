@@ -82,6 +82,6 @@ optimal order). --accountant pld: privacy loss distributions, tighter.`,
 	epsilon.MarkFlagRequired("noise-multiplier")
 	calibrate.Flags().Float64Var(&target, "target-epsilon", 0, "the ε to meet (required)")
 	calibrate.MarkFlagRequired("target-epsilon")
-	cmd.AddCommand(epsilon, calibrate)
+	cmd.AddCommand(epsilon, calibrate, newPrivacyAuditCmd(env, "audit"))
 	return cmd
 }
