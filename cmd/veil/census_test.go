@@ -9,9 +9,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/train"
 )
 
 // demoCensus is the class of every file the demo pipeline commits, by
@@ -55,15 +58,41 @@ var demoCensus = map[string]string{
 
 var writeID = regexp.MustCompile(`-[0-9a-f]{16}(\.[a-z]+)$`)
 
-// TestDemoReleaseCensus runs the demo pipeline (segmentation, DP k-means,
-// DP training with the curve and the audit) and walks every output it
+// TestDemoReleaseCensus runs the demo pipeline (configs/nightly.yaml:
+// segmentation, DP k-means, DP training, here with the curve and the audit) and walks every output it
 // commits: each file is in the census with its class, steward files live
 // only in the state store, and no steward file is readable by the
 // marketing or engineer role of the built-in policy.
 func TestDemoReleaseCensus(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, msg := run(t, "demo", "--dir", dir, "--subjects", "300", "--days", "3"); code != 0 {
+	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "600", "--days", "10"); code != 0 {
 		t.Fatal(msg)
+	}
+	// configs/nightly.yaml on that shop, with the training step's
+	// privacy-utility curve and privacy audit on and the shop's catalog as
+	// its item universe.
+	spec, err := demoSpec(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range spec.Steps {
+		if c := spec.Steps[i].Train; c != nil {
+			c.Evaluation.Curve, c.Evaluation.CurveEpsilons = true, []float64{2, 4}
+			ac := train.DefaultAuditConfig()
+			ac.Canaries = 200
+			c.Evaluation.PrivacyAudit = &ac
+			c.Catalog = filepath.Join(dir, "shop", "catalog")
+			c.Budget.Epsilon = 100
+		}
+		if c := spec.Steps[i].Segment; c != nil && c.Budget != nil {
+			c.Budget.Epsilon = 100
+		}
+		if c := spec.Steps[i].Segment; c != nil {
+			c.Floor.MinSize = 20
+		}
+	}
+	if _, err := jobs.Run(context.Background(), spec, jobs.Options{LogicalDate: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), Version: "test"}); err != nil {
+		t.Fatal(err)
 	}
 	pol := privacy.DefaultPolicy()
 	store, _ := dataset.NewFileStore(dir)
