@@ -150,6 +150,8 @@ func demoSpec(dir string, subjects int) *jobs.Spec {
 	dp.Privacy = &segment.DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 6, ClipRadius: 1.5, Accountant: "pld"}
 	recs := train.DefaultJobConfig()
 	recs.Events, recs.Output, recs.Budget = filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out", "models"), ledger
+	// The shop's public product list fixes the released item ids.
+	recs.Catalog = filepath.Join(dir, "shop", "catalog")
 	recs.Model.Epsilon, recs.Evaluation.Curve = 8, true
 	audit := train.DefaultAuditConfig()
 	audit.Canaries = 500
