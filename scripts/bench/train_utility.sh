@@ -31,6 +31,7 @@ epsilons=(inf 1 2 4 8)
 # recall FILE prints the model's and popularity's Recall@20 of a report.
 recall() {
   sed -n 's/.*"model":{[^}]*"recall_at_20":\([0-9.e-]*\).*"popularity":{[^}]*"recall_at_20":\([0-9.e-]*\).*/\1 \2/p' "$1"
+  echo # the report files end without a newline
 }
 
 # bench NAME EVENTS CATALOG [train mf flags...] trains at every ε.
@@ -72,7 +73,7 @@ printf "%-22s %10s" "data" "popularity"
 for e in "${epsilons[@]}"; do printf " %8s" "ε $e"; done
 echo
 for name in retail shop; do
-  [ -f "$work/$name-inf.json" ] || continue
+  [ -s "$work/$name-8.json" ] || continue
   label=$([ $name = retail ] && echo "Online Retail" || echo "generated 50k shop")
   read -r _ pop < <(recall "$work/$name-inf.json")
   printf "%-22s %10.4f" "$label" "$pop"
