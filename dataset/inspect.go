@@ -57,7 +57,7 @@ func Inspect(ctx context.Context, ref Ref) (*Inspection, error) {
 		t := m.CreatedAt
 		in.Committed = &t
 	}
-	candidates := []*Contract{EventsContract, ConsentContract, ErasureContract, CohortAssignmentsContract, ItemFactorsContract, RecommendationsContract}
+	candidates := []*Contract{EventsContract, ConsentContract, ErasureContract, CatalogContract, CohortAssignmentsContract, ItemFactorsContract, RecommendationsContract}
 	for i, key := range keys {
 		name := ref.Store.Location() + "/" + key
 		obj, err := ref.Store.Open(ctx, key)

@@ -372,9 +372,24 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 	if p.Format == "auto" {
 		format = ""
 	}
+	// The shop's product list (public) beside the events: read before
+	// them, so that bad input leaves nothing, written after them.
+	catalog, err := ingest.Catalog(io.NewSectionReader(obj, 0, obj.Size()), format)
+	if err != nil {
+		return nil, fmt.Errorf("reading the product catalog of %s: %w", p.In, err)
+	}
 	sum, err := ingest.Pseudonymize(ctx, io.NewSectionReader(obj, 0, obj.Size()), p.In, format, p.IDColumn, key, out, "veil "+opt.version())
 	if err != nil {
 		return nil, err
+	}
+	if catalog != nil {
+		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
+		if err != nil {
+			return nil, err
+		}
+		if sum.Catalog, err = ingest.WriteCatalog(ctx, catalog, catRef, "veil "+opt.version(), map[string]string{"source_format": string(ingest.OnlineRetail)}); err != nil {
+			return nil, fmt.Errorf("writing the product catalog: %w", err)
+		}
 	}
 	return &StepResult{Output: sum.Out, Pseudonymize: sum}, nil
 }

@@ -46,6 +46,9 @@ type Config struct {
 	// dropped. Nil: in a private run the items are chosen by DP partition
 	// selection on the histogram; without privacy, every item of the data.
 	Catalog []string `yaml:"-" json:"-"`
+	// catalogNamed says a job names a catalog not read yet: planning
+	// before any read (JobConfig.Releases) plans no partition selection.
+	catalogNamed bool
 
 	// Source of noise and sampling; nil: the secure source. Tests only.
 	source func() rand.Source
@@ -194,7 +197,7 @@ func (c Config) MakePlan() (Plan, error) {
 	}
 	// Without a catalog, half of δ goes to partition selection.
 	gaussDelta := c.Delta
-	if len(c.Catalog) == 0 {
+	if len(c.Catalog) == 0 && !c.catalogNamed {
 		p.SelectionDelta = c.Delta / 2
 		gaussDelta -= p.SelectionDelta
 	}

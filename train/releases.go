@@ -12,13 +12,17 @@ func (c JobConfig) Releases() ([]accountant.Event, string, error) {
 	if err := c.Validate(); err != nil {
 		return nil, "", err
 	}
-	plan, err := c.Model.MakePlan()
+	// A named catalog fixes the items: the plan has no partition
+	// selection, as in Run, which reads the catalog before planning.
+	model := c.Model
+	model.catalogNamed = c.Catalog != ""
+	plan, err := model.MakePlan()
 	if err != nil {
 		return nil, "", err
 	}
 	var curve []Plan
 	if c.Evaluation.Curve {
-		if curve, err = CurvePlans(c.Model, c.Evaluation.CurveEpsilons); err != nil {
+		if curve, err = CurvePlans(model, c.Evaluation.CurveEpsilons); err != nil {
 			return nil, "", err
 		}
 	}

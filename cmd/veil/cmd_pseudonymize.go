@@ -57,7 +57,12 @@ written or logged.
 
 Formats: online-retail (the UCI Online Retail CSV; detected from its header)
 and csv (a CSV with event_time, event_type, item_id and optionally category,
-quantity, value, region). See the README for the Online Retail mapping.`,
+quantity, value, region). See the README for the Online Retail mapping.
+
+For Online Retail the shop's product list (the catalog contract: item_id,
+category, name, price, first_listed) is written beside the events, at the
+sibling URL "catalog" of --out: public, not personal data, derived from the
+transaction file because the data set publishes no product list of its own.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runPseudonymize(cmd.Context(), env, o)
@@ -119,12 +124,29 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 	if sr, ok := in.(*io.SectionReader); ok {
 		size = sr.Size()
 	}
+	// The shop's product list (public) is read first, so that an input
+	// error leaves nothing behind, and written beside the events after them.
+	var catalog []dataset.CatalogItem
+	if sr, ok := in.(*io.SectionReader); ok {
+		if catalog, err = ingest.Catalog(io.NewSectionReader(sr, 0, sr.Size()), format); err != nil {
+			return fmt.Errorf("reading the product catalog of %s: %w", o.in, err)
+		}
+	}
 	bar := env.newBar(size, "pseudonymizing", true)
 	sum, err := ingest.Pseudonymize(ctx, barReader(in, bar), o.in, format, o.idColumn, key, outRef, "veil "+Version)
 	if err != nil {
 		return err
 	}
 	barFinish(bar)
+	if catalog != nil {
+		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(o.out, "catalog"), env.urlOptions())
+		if err != nil {
+			return err
+		}
+		if sum.Catalog, err = ingest.WriteCatalog(ctx, catalog, catRef, "veil "+Version, map[string]string{"source_format": string(ingest.OnlineRetail)}); err != nil {
+			return fmt.Errorf("writing the product catalog: %w", err)
+		}
+	}
 	st := sum.Stats
 	env.logger().Info("pseudonymized", "out", sum.Out, "key_id", sum.KeyID, "rows", st.Rows, "events", st.Events, "subjects", sum.Subjects)
 	if o.asJSON {
@@ -136,6 +158,9 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 		fmt.Fprintf(env.Stdout, "  dropped %-16s %d\n", k, st.Dropped[k])
 	}
 	fmt.Fprintf(env.Stdout, "  no region        %d\n  no category      %d\n", st.NoRegion, st.NoCategory)
+	if c := sum.Catalog; c != nil {
+		fmt.Fprintf(env.Stdout, "product catalog: %d items written to %s (%d without a category)\n", c.Items, c.Out, c.Uncategorized)
+	}
 	return nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/veil-privacy/veil/dataset/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
+	"github.com/veil-privacy/veil/train"
 )
 
 func writeKey(t *testing.T, dir, name string, mode os.FileMode) string {
@@ -66,6 +68,29 @@ func TestPseudonymizeAndRekey(t *testing.T) {
 	if strings.Contains(string(raw), "17850") {
 		t.Error("the raw customer id is in the output file")
 	}
+	// The shop's product list is written beside the events: a catalog
+	// output holding every item of the events, with the events' item ids.
+	cin, err := dataset.Inspect(context.Background(), dataset.Ref{Store: s, Key: "catalog"})
+	if err != nil || cin.Contract != "catalog v1" {
+		t.Fatalf("inspect catalog %+v %v", cin, err)
+	}
+	if sum.Catalog == nil || sum.Catalog.Items != int(cin.Rows) || !strings.HasSuffix(sum.Catalog.Out, "catalog") {
+		t.Errorf("catalog summary %+v, %d rows", sum.Catalog, cin.Rows)
+	}
+	ids, err := train.ReadCatalog(context.Background(), filepath.Join(dir, "shop", "catalog"), dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ = dataset.OpenParquet(context.Background(), s, keys[0], dataset.EventsContract)
+	dataset.ReadRows(context.Background(), f, func(rows []dataset.Event) error {
+		for _, r := range rows {
+			if !slices.Contains(ids, r.ItemID) {
+				t.Errorf("event item %s is not in the catalog", r.ItemID)
+			}
+		}
+		return nil
+	})
+	f.Close()
 
 	// Rekey with the raw ids from the same export.
 	rekeyed := filepath.Join(dir, "shop", "events2")

@@ -61,6 +61,10 @@ steps:
 	if code != 0 {
 		t.Fatalf("run: %d\n%s", code, logs)
 	}
+	// The pipeline's pseudonymize step writes the shop's catalog too.
+	if _, err := os.Stat(filepath.Join(dir, "retail", "catalog", "_manifest.json")); err != nil {
+		t.Errorf("the pseudonymize step wrote no catalog: %v", err)
+	}
 	if !strings.Contains(received.String(), "POST") || !strings.Contains(received.String(), "Bearer "+apiKey) {
 		t.Fatalf("the lineage endpoint received no authorized event:\n%.500s", received.String())
 	}

@@ -19,6 +19,9 @@ type Summary struct {
 	Stats
 	Seconds    float64 `json:"seconds"`
 	RowsPerSec float64 `json:"rows_per_second"`
+	// Catalog is the product catalog written beside the events, when the
+	// input format lists products (Online Retail).
+	Catalog *CatalogSummary `json:"catalog,omitempty"`
 }
 
 // Pseudonymize reads a raw export (name says what it is, for errors) and
