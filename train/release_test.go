@@ -318,7 +318,11 @@ func TestChargeAgreesWithLedger(t *testing.T) {
 	cfg := releaseConfig(dir)
 	_, files := releaseRun(t, dir, cfg)
 	store, _ := dataset.NewFileStore(cfg.Budget.Ledger)
-	recs, err := budget.Open(store, "").Records(context.Background(), cfg.Events)
+	id, err := cfg.Identity(context.Background(), dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := budget.Open(store, "").Records(context.Background(), id)
 	if err != nil || len(recs) != 1 {
 		t.Fatalf("ledger: %v, %v", recs, err)
 	}

@@ -142,6 +142,9 @@ func AuditWhiteBox(ctx context.Context, d *Data, cfg Config, plan Plan, wc White
 	}
 	boost := wc.Boost * cfg.Clip
 	run := cfg
+	// The audit's items (the real ones and each canary's own) are its
+	// catalog: every canary coordinate is released, whatever the data.
+	run.Catalog = ad.Items
 	run.gradHook = func(g *gradScratch, rows []Interaction) bool {
 		if len(rows) != 1 || rows[0].Item < first {
 			return false
