@@ -69,6 +69,13 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 	index := itemIndex(d.Items, candidates)
 	k := max(1, plan.HistogramItems)
 	hist := make([]float64, 1+len(candidates)) // hist[0] counts subjects, hist[1+c] item c
+	// held marks the items some subject's bounded, picked set holds: only
+	// they are candidates of partition selection. An item that only the
+	// dropped part of a subject's rows (max_interactions, the k picks, the
+	// holdout) holds has count 0 and must never be released: its noisy
+	// count would pass the threshold with probability p each, and one
+	// subject can hold arbitrarily many such items.
+	held := make([]bool, len(candidates))
 	var pick []int32
 	for s, r := range rows {
 		pick = pick[:0]
@@ -84,6 +91,7 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 		}
 		for _, c := range pick {
 			hist[1+c]++
+			held[c] = true
 		}
 		hist[0]++
 	}
@@ -101,7 +109,7 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 		keep := make([]int32, len(candidates))
 		for c, v := range counts {
 			keep[c] = -1
-			if v > plan.Threshold {
+			if held[c] && v > plan.Threshold {
 				keep[c] = int32(len(u.items))
 				u.items = append(u.items, candidates[c])
 				u.counts = append(u.counts, v)

@@ -94,3 +94,40 @@ func TestPriorBiasRanksByCount(t *testing.T) {
 		prev = b
 	}
 }
+
+// TestSelectionOnlyReleasesHeldItems: partition selection's candidates are
+// the items of the subjects' bounded, picked sets. An item of the data that
+// no picked set holds (only a holdout or the part of a subject's rows that
+// max_interactions dropped holds it) has count 0 and is never released,
+// however the noise falls; the threshold here lets every held item pass.
+func TestSelectionOnlyReleasesHeldItems(t *testing.T) {
+	d := &Data{Subjects: []string{"a", "b"}, Items: []string{"held-1", "held-2", "holdout-only", "dropped-only"}}
+	rows := [][]Interaction{{{Item: 0, Weight: 1}}, {{Item: 1, Weight: 1}}}
+	cfg := testConfig()
+	cfg.Epsilon, cfg.Delta = 1, 1e-6
+	plan := Plan{HistogramItems: 4, HistogramNoise: 5, SelectionDelta: 1e-7, Threshold: -1e9}
+	u, err := itemUniverse(d, rows, []uint64{1, 2}, cfg, plan, true, cfg.source)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(u.items, []string{"held-1", "held-2"}) {
+		t.Errorf("released items %v, want only the held ones", u.items)
+	}
+}
+
+// TestRecommendationsRankTheModelsItems: a subject's list ranks every item
+// of the released model (the catalog's), also one that nobody touched in
+// the window; ranking only the data's items would let one subject's list
+// reveal which items other subjects touched.
+func TestRecommendationsRankTheModelsItems(t *testing.T) {
+	m := &Model{Dim: 1, Items: []string{"a", "b", "untouched"}, Lambda: 1, Unobserved: 0.05,
+		P: []float64{0.1, 0.1, 0.1, 0.2, 0.1, 0.9}} // item j: factor, bias
+	d := &Data{Subjects: []string{"s"}, Items: []string{"a", "b"}, Rows: [][]Interaction{{{Item: 0, Weight: 1}}}}
+	recs, err := recommendFor(d, m, []int{0}, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || recs[0].ItemID != "untouched" || recs[1].ItemID != "b" {
+		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs)
+	}
+}

@@ -449,17 +449,20 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
 			return nil, err
 		}
+		// Exposure over the model's items (recommendations rank them all).
+		modelRows, _ := remapRows(data.Rows, itemIndex(data.Items, m.Items))
+		md := &Data{Subjects: data.Subjects, Items: m.Items, Rows: modelRows}
 		items := make([]int32, len(rep.recommendations))
-		index := make(map[string]int32, len(data.Items))
-		for j, id := range data.Items {
+		index := make(map[string]int32, len(m.Items))
+		for j, id := range m.Items {
 			index[id] = int32(j)
 		}
 		for i, r := range rep.recommendations {
 			items[i] = index[r.ItemID]
 		}
-		e := exposure(data, items)
+		e := exposure(md, items)
 		rep.Exposure = &e
-		counts := make([]float64, len(data.Items))
+		counts := make([]float64, len(m.Items))
 		for _, j := range items {
 			counts[j]++
 		}

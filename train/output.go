@@ -66,7 +66,11 @@ func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, err
 
 func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.Recommendation, error) {
 	per := make([][]dataset.Recommendation, len(eligible))
-	rank := ModelRanker(m, d.Items)
+	// Recommendations rank the model's items (the catalog's, or the DP-
+	// selected ones), not the items of the data: a list must not depend on
+	// which items other subjects happened to touch (joint DP).
+	rank := ModelRanker(m, m.Items)
+	toModel := itemIndex(d.Items, m.Items)
 	var wg sync.WaitGroup
 	errs := make([]error, workers)
 	for w := range workers {
@@ -74,15 +78,23 @@ func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.
 		go func() {
 			defer wg.Done()
 			var sc rankScratch
-			scores := make([]float64, len(d.Items))
+			scores := make([]float64, len(m.Items))
 			idx := make([]int32, 0, k)
+			var own []Interaction
 			for e := w; e < len(eligible); e += workers {
 				s := eligible[e]
-				if err := rank(d.Rows[s], scores, &sc); err != nil {
+				own = own[:0]
+				for _, x := range d.Rows[s] {
+					if j := toModel[x.Item]; j >= 0 {
+						x.Item = j
+						own = append(own, x)
+					}
+				}
+				if err := rank(own, scores, &sc); err != nil {
 					errs[w] = err
 					return
 				}
-				for _, x := range d.Rows[s] {
+				for _, x := range own {
 					scores[x.Item] = math.Inf(-1)
 				}
 				idx = topK(scores, k, idx[:0])
@@ -91,7 +103,7 @@ func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.
 					if math.IsInf(scores[j], -1) {
 						break
 					}
-					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: d.Items[j], Score: scores[j]})
+					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[j], Score: scores[j]})
 				}
 				per[e] = recs
 			}
