@@ -111,8 +111,9 @@ steps:
 	if g := rep.Guarantee; g == nil || facet.DPSGD.Epsilon != g.Epsilon || facet.DPSGD.Delta != g.Delta || g.Epsilon == rec.Epsilon {
 		t.Errorf("lineage model guarantee (ε %v, δ %v), report %+v, ledger ε %v", facet.DPSGD.Epsilon, facet.DPSGD.Delta, g, rec.Epsilon)
 	}
-	// model, one curve point, the audit's run
-	if len(facet.Releases) != 3 {
+	// model, one curve point, the audit's run: each a histogram, DP-SGD
+	// and partition selection
+	if len(facet.Releases) != 9 {
 		t.Fatalf("lineage releases %+v", facet.Releases)
 	}
 

@@ -108,13 +108,34 @@ type Record struct {
 	Period      string `json:"period"` // the logical date's period
 	// Periods are all the periods the record charges: those its data
 	// window overlaps. Records written before windows have only Period.
-	Periods    []string           `json:"periods,omitempty"`
+	Periods []string `json:"periods,omitempty"`
+	// WindowDays is how many days of data, ending on LogicalDate, the
+	// release read. Every spend is checked against every earlier record
+	// whose days overlap the periods it charges, at the spender's period
+	// length: a record is never out of reach because it was written with
+	// another period (a day, a month) than the one asked now.
+	WindowDays int                `json:"window_days,omitempty"`
 	RecordedAt time.Time          `json:"recorded_at"`
 	Accountant string             `json:"accountant"`
 	Epsilon    float64            `json:"epsilon"` // what this run spends at Delta
 	Delta      float64            `json:"delta"`
 	Events     []accountant.Event `json:"events"`
 	PrevSHA256 string             `json:"prev_sha256"`
+}
+
+// keys returns the periods of kind period that the record's days overlap:
+// its window (one day for records written before windows) ending on its
+// logical date.
+func (r Record) keys(period string) []string {
+	day, err := time.Parse(time.DateOnly, r.LogicalDate)
+	if err != nil {
+		return r.charges()
+	}
+	k, err := PeriodKeys(period, day, r.WindowDays)
+	if err != nil {
+		return r.charges()
+	}
+	return k
 }
 
 // charges returns the periods a record charges.
@@ -251,13 +272,13 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 				existing = &r
 				return nil, errAlreadySpent
 			}
-			for _, k := range r.charges() {
+			for _, k := range r.keys(req.Policy.Period) {
 				inPeriod[k] = append(inPeriod[k], r)
 			}
 		}
 		rec = Record{
 			Seq: seq, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
-			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods,
+			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods, WindowDays: req.WindowDays,
 			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
 			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events, PrevSHA256: prev,
 		}
@@ -359,7 +380,7 @@ func (l *Ledger) Status(ctx context.Context, name string, policy *Policy, day ti
 	}
 	st := Status{Dataset: name, Period: period, Policy: policy, Runs: []Record{}, Records: len(records)}
 	for _, r := range records {
-		if period == "total" || slices.Contains(r.charges(), period) {
+		if period == "total" || slices.Contains(r.keys(periodName), period) {
 			st.Runs = append(st.Runs, r)
 		}
 	}
@@ -370,7 +391,7 @@ func (l *Ledger) Status(ctx context.Context, name string, policy *Policy, day ti
 	// (all in one "total" without a policy).
 	byPeriod := map[string][]Record{}
 	for _, r := range records {
-		keys := r.charges()
+		keys := r.keys(periodName)
 		if period == "total" {
 			keys = []string{"total"}
 		}

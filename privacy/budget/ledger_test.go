@@ -273,3 +273,29 @@ func TestOldSinglePeriodRecordsCount(t *testing.T) {
 		t.Errorf("over an old record's month: %v, want refused", err)
 	}
 }
+
+// A spend is checked against every earlier record whose days overlap its
+// periods, whatever period those records were written under: a job with
+// period: day cannot give a job with period: month (or total) a fresh
+// budget over the same subjects.
+func TestRecordsOfAnotherPeriodCount(t *testing.T) {
+	l := budget.Open(dataset.NewMemStore(t.Name()), "ledger")
+	ev := training(1.1, 1000) // about ε 1.71 at δ 1e-5 alone
+	r := request("daily", ev, budget.Policy{Epsilon: 2.2, Delta: 1e-5, Period: "day"})
+	r.WindowDays = 3
+	if _, err := l.Spend(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	for _, period := range []string{"month", "total", "week"} {
+		r := request("then-"+period, ev, budget.Policy{Epsilon: 2.2, Delta: 1e-5, Period: period})
+		if _, err := l.Spend(ctx, r); !errors.Is(err, budget.ErrExhausted) {
+			t.Errorf("period %s after a period: day record of the same days: err = %v, want exhausted", period, err)
+		}
+	}
+	// A record whose window ended before the month does not count for it.
+	r = request("december", ev, budget.Policy{Epsilon: 2.2, Delta: 1e-5, Period: "month"})
+	r.LogicalDate = time.Date(2026, 12, 5, 0, 0, 0, 0, time.UTC)
+	if _, err := l.Spend(ctx, r); err != nil {
+		t.Errorf("a December window (5 days): %v", err)
+	}
+}
