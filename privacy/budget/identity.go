@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -42,13 +43,13 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 	}
 	if ref.Key != "" {
 		if _, err := ref.Store.Stat(ctx, ref.Key); err == nil {
-			return dataset.CanonicalURL(table), nil // one file: no manifest
+			return enclosing(ctx, ref, table) // one file: no manifest of its own
 		}
 	}
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	switch {
 	case errors.Is(err, dataset.ErrNotExist):
-		return dataset.CanonicalURL(table), nil
+		return enclosing(ctx, ref, table)
 	case err != nil:
 		return "", fmt.Errorf("reading the identity of %s: %w", table, err)
 	case m.Identity != "":
@@ -57,4 +58,31 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 		return "", fmt.Errorf("%s: %w (written before prepared tables recorded it): prepare it again, or declare budget.dataset", table, ErrNoIdentity)
 	}
 	return dataset.CanonicalURL(table), nil
+}
+
+// enclosing returns the identity of the committed table that holds a file
+// or a prefix without a manifest of its own (one file, or one dt=
+// partition, of an events table): the nearest enclosing manifest's
+// identity, else that table's canonical URL. A job pointed at a part of a
+// table charges the table's budget, not a fresh one. With no enclosing
+// manifest it is the canonical URL of the table itself.
+func enclosing(ctx context.Context, ref dataset.Ref, table string) (string, error) {
+	canonical := dataset.CanonicalURL(table)
+	for key := ref.Key; key != "" && key != "." && key != "/"; {
+		key = path.Dir(key)
+		if key == "." || key == "/" {
+			key = ""
+		}
+		m, err := dataset.ReadManifest(ctx, ref.Store, key)
+		switch {
+		case errors.Is(err, dataset.ErrNotExist), errors.Is(err, dataset.ErrNotCommitted):
+			continue
+		case err != nil:
+			return "", fmt.Errorf("reading the identity of the table holding %s: %w", table, err)
+		case m.Identity != "":
+			return m.Identity, nil
+		}
+		return strings.TrimSuffix(canonical, strings.TrimPrefix(ref.Key, key)), nil
+	}
+	return canonical, nil
 }

@@ -51,6 +51,18 @@ func TestIdentity(t *testing.T) {
 	if id, err := budget.Identity(ctx, "file://"+dir+"/events", "", dataset.URLOptions{}); err != nil || id != first.Identity {
 		t.Errorf("Identity of the events = %q, %v", id, err)
 	}
+	// A part of the table (one file, one partition) charges the table's
+	// budget, not a fresh one.
+	m, _ := dataset.ReadManifest(ctx, s, "events")
+	os.MkdirAll(filepath.Join(dir, "events", "dt=2026-11-28"), 0o755)
+	for _, part := range []string{filepath.Join(dir, "events", m.Files[0].Key), filepath.Join(dir, "events", "dt=2026-11-28")} {
+		if id, err := budget.Identity(ctx, part, "", dataset.URLOptions{}); err != nil || id != first.Identity {
+			t.Errorf("Identity of %s = %q, %v; want the table's %q", part, id, err, first.Identity)
+		}
+	}
+	if id, _ := budget.Identity(ctx, filepath.Join(dir, "plain", "dt=2026-11-01"), "", dataset.URLOptions{}); id != want+"/dt=2026-11-01" {
+		t.Errorf("a partition of a table without a manifest: %q", id)
+	}
 	// A prepared table written without an identity is refused.
 	write("prepared/dt=2026-11-27", false, map[string]string{"job": "train-prepare"})
 	if _, err := budget.Identity(ctx, filepath.Join(dir, "prepared", "dt=2026-11-27"), "", dataset.URLOptions{}); !errors.Is(err, budget.ErrNoIdentity) || !errors.Is(err, budget.ErrPolicy) {
