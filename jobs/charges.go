@@ -191,7 +191,8 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 			return nil, fmt.Errorf("opening the budget ledger %s: %w", c.Ledger, err)
 		}
 		rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: c.Dataset, RunID: runID, Job: spec.Name,
-			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents()})
+			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents(),
+			Config: spec.Hash()})
 		if err != nil {
 			return nil, fmt.Errorf("steps %s: %w", strings.Join(c.Steps, ", "), err)
 		}

@@ -3,7 +3,9 @@ package segment
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/csv"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -86,6 +88,16 @@ type KMeansConfig struct {
 
 // BudgetConfig names the ledger and the budget that DP releases spend.
 type BudgetConfig = budget.Config
+
+// Fingerprint is the SHA-256 of the job's whole configuration (outputs
+// included; the run id and the pipeline's record aside): the ledger
+// honours a run id again only for the same fingerprint.
+func (c Config) Fingerprint() string {
+	c.RunID, c.Charged = "", nil
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
 
 // WindowDays returns the days of events the job reads, ending on the
 // logical date: the policy's retention for segmentation (the filter's
@@ -344,7 +356,8 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		if err != nil {
 			return nil, err
 		}
-		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, WindowDays: window, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy}
+		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, WindowDays: window, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy,
+			Config: cfg.Fingerprint()}
 		sigma, _, spent, err := cfg.Privacy.Plan()
 		if err != nil {
 			return nil, err

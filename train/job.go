@@ -2,6 +2,8 @@ package train
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -580,6 +582,16 @@ func (c *JobConfig) Identity(ctx context.Context, opt dataset.URLOptions) (strin
 	return budget.Identity(ctx, c.Events, declared, opt)
 }
 
+// Fingerprint is the SHA-256 of the job's whole configuration (outputs
+// included; the run id and the pipeline's record aside): the ledger
+// honours a run id again only for the same fingerprint.
+func (c JobConfig) Fingerprint() string {
+	c.RunID, c.Charged = "", nil
+	b, _ := json.Marshal(c)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // WindowDays returns the days of events the job reads, ending on the
 // logical date: interactions.window_days, which the policy's retention may
 // shorten. Its spends charge every budget period the window overlaps.
@@ -614,7 +626,8 @@ func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.
 	if err != nil {
 		return nil, err
 	}
-	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases}
+	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases,
+		Config: cfg.Fingerprint()}
 	rec, err := budget.Open(store, "").Spend(ctx, req)
 	if err != nil {
 		return nil, err

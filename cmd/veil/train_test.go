@@ -182,6 +182,16 @@ func TestTrainReusedRunID(t *testing.T) {
 	if after, _ := os.ReadFile(manifest); string(after) != string(before) {
 		t.Errorf("the rerun of a committed run trained and committed again")
 	}
+	// The same run id and releases with another output would train a
+	// second model with fresh noise for free: refused.
+	moved := strings.Replace(job, filepath.Join(dir, "out"), filepath.Join(dir, "out2"), 1)
+	os.WriteFile(cfg, []byte(moved), 0o644)
+	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "run-x") {
+		t.Errorf("same run id, another output: exit %d (%s), want 2 naming the run", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out2")); err == nil {
+		t.Errorf("the refused run wrote to the other output")
+	}
 	os.WriteFile(cfg, []byte(job+"evaluation: {curve: true, curve_epsilons: [1, 2]}\n"), 0o644)
 	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "run-x") {
 		t.Errorf("same run id with a curve added: exit %d (%s), want 2 naming the run", code, msg)

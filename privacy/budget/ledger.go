@@ -114,7 +114,9 @@ type Record struct {
 	// whose days overlap the periods it charges, at the spender's period
 	// length: a record is never out of reach because it was written with
 	// another period (a day, a month) than the one asked now.
-	WindowDays int                `json:"window_days,omitempty"`
+	WindowDays int `json:"window_days,omitempty"`
+	// Config is the run's configuration fingerprint (Request.Config).
+	Config     string             `json:"config_sha256,omitempty"`
 	RecordedAt time.Time          `json:"recorded_at"`
 	Accountant string             `json:"accountant"`
 	Epsilon    float64            `json:"epsilon"` // what this run spends at Delta
@@ -210,6 +212,12 @@ type Request struct {
 	Accountant string // rdp or pld
 	Events     []accountant.Event
 	Policy     Policy
+	// Config is a fingerprint of everything the run does (its whole
+	// configuration: outputs included). A run id that already spent is
+	// honoured again, spending nothing, only for the same fingerprint: the
+	// same id with another output would otherwise release a second model
+	// with fresh noise for free.
+	Config string
 }
 
 // periodSpent is the ε that records spend together at delta: the smaller
@@ -278,7 +286,7 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 		}
 		rec = Record{
 			Seq: seq, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
-			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods, WindowDays: req.WindowDays,
+			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods, WindowDays: req.WindowDays, Config: req.Config,
 			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
 			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events, PrevSHA256: prev,
 		}
@@ -326,7 +334,7 @@ var errAlreadySpent = errors.New("run already spent")
 // run over other data.
 func samePlan(r Record, req Request) bool {
 	same := r.Accountant == req.Accountant && slices.Equal(r.Events, req.Events) &&
-		r.LogicalDate == req.LogicalDate.UTC().Format(time.DateOnly)
+		r.LogicalDate == req.LogicalDate.UTC().Format(time.DateOnly) && r.Config == req.Config
 	if len(r.Periods) > 0 { // a wider window reads data it was not charged for
 		periods, _ := PeriodKeys(req.Policy.Period, req.LogicalDate, req.WindowDays)
 		same = same && slices.Equal(r.Periods, periods)
