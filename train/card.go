@@ -48,7 +48,7 @@ func Card(rep *Report) *lineage.ModelCard {
 		UseCases: []lineage.CardText{{Description: "recommending products to customers who allow personalization, from their own history"}},
 		Limitations: []lineage.CardText{
 			{Description: "Customers with few interactions get recommendations close to the most popular products."},
-			{Description: "Products are only those seen in the training window; new products get no factors until the next run."},
+			{Description: rep.itemsText() + " New products get factors at the next run."},
 		},
 	}
 	if private {
@@ -280,9 +280,20 @@ func (rep *Report) guaranteeRisk() lineage.CardRisk {
 		MitigationStrategy: fmt.Sprintf("The model's own guarantee: the released item factors and biases are (ε = %s, δ = %s)-differentially private with respect to adding or removing all of one customer's interactions (unit: %s), "+
 			"accounted with the %s accountant: noise multiplier σ = %.4g, sampling rate q = %.4g, %d steps, clip norm C = %g, at most %d interactions per customer (sampled uniformly). "+
 			"Each customer's recommendations use only that customer's own data and the released factors (joint differential privacy). "+
-			"The list of product ids is the products seen in the training window, not a differentially private release.",
-			full(g.Epsilon), full(g.Delta), g.Unit, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions),
+			"%s",
+			full(g.Epsilon), full(g.Delta), g.Unit, g.Accountant, g.NoiseMultiplier, g.SamplingRate, g.Steps, g.Clip, g.MaxInteractions, rep.itemsText()),
 	}
+}
+
+// itemsText says where the released product ids come from.
+func (rep *Report) itemsText() string {
+	switch {
+	case rep.config.Catalog != "":
+		return "The product ids are the shop's public catalog, not derived from customers' data."
+	case rep.Model.Private():
+		return "The product ids were chosen by DP partition selection: a product is released only if its noisy count of customers (each counting for a bounded number of products) clears a threshold, so a product only one customer holds is released with probability at most the selection δ in the ledger's charge."
+	}
+	return "The product ids are the products seen in the training window."
 }
 
 // chargeParts says what each release of the run cost alone.

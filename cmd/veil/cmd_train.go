@@ -286,7 +286,21 @@ func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, strin
 	if err != nil {
 		return 0, "", err
 	}
-	if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil && m.Contract == train.InteractionsContract.Name {
+	m, merr := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if merr == nil && o.publicData && m.Contract == dataset.EventsContract.Name {
+		// An events table with consent or erasure records beside it is the
+		// shop's population, never a public data set: they apply.
+		for _, t := range []string{"consent", "erasure"} {
+			tref, err := dataset.ParseRef(ctx, dataset.SiblingURL(o.in, t), env.urlOptions())
+			if err != nil {
+				return 0, "", err
+			}
+			if keys, err := dataset.Inputs(ctx, tref, dataset.Window{}); err == nil && len(keys) > 0 {
+				return 0, "", usagef(fmt.Errorf("--no-consent-public-data: %s has a %s table beside it: it is the shop's subjects, not a public data set, and its consent and erasure apply", o.in, t))
+			}
+		}
+	}
+	if err := merr; err == nil && m.Contract == train.InteractionsContract.Name {
 		if _, ok := m.Find(train.InteractionsReportFile); ok {
 			if o.publicData {
 				return 0, "", usagef(fmt.Errorf("--no-consent-public-data: %s is a prepared table of consented subjects, not a public data set", o.in))

@@ -60,9 +60,16 @@ func TestTrainMFAppliesConsent(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "veil train prepare") {
 		t.Errorf("train mf on the prepared table: %d %s %s", code, msg, out)
 	}
+	// With its consent table beside it, an events table is the shop's
+	// population: declaring it public is refused (it would skip consent
+	// and erasure).
+	if code, _, msg := run(t, append(args, "--no-consent-public-data")...); code != 2 || !strings.Contains(msg, "consent table beside it") {
+		t.Errorf("events with consent declared public: exit %d %s", code, msg)
+	}
 	// Without its consent table, the events table is refused; declared
 	// public, it is read whole and the report says so.
 	os.RemoveAll(filepath.Join(dir, "shop", "consent"))
+	os.RemoveAll(filepath.Join(dir, "shop", "erasure"))
 	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "--no-consent-public-data") {
 		t.Errorf("events without consent: exit %d %s", code, msg)
 	}

@@ -64,8 +64,10 @@ if [ ! -f "$work/shop/catalog/_manifest.json" ]; then
   rm -rf "$work/shop"
   veil generate --out "$work/shop" --subjects 50000 --items 20000 --days 30 >&2
 fi
+# The generated shop has consent and erasure tables: they apply (its
+# subjects who allow personalization, as of the shop's last day).
 bench shop "$work/shop/events" "$work/shop/catalog" \
-  --no-consent-public-data --event-types purchase --holdout-last 5
+  --logical-date 2026-11-27 --event-types purchase --holdout-last 5
 
 echo
 echo "Recall@20 (veil train mf --seed 1 --holdout-last 5 --event-types purchase --catalog CATALOG --epsilon E)"
