@@ -121,12 +121,13 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 	p("Events older than %d days before the logical date were not used (the retention of the purposes). ", rep.Filter.RetentionDays)
 	p("Each customer's events were summarized into features (recency, frequency, spending, browsing and the share of each product category); at most %d events per customer were used, so that no single customer weighs much. ", cfg.Features.MaxEvents)
 	if rep.DP != nil {
-		p("Features were scaled with fixed constants and each customer's vector was bounded to a norm of %g, and %d rounds of noisy k-means found %d cohorts.\n\n", rep.DP.ClipRadius, rep.DP.Iterations, rep.K)
+		p("Features were scaled with fixed constants and each customer's vector was bounded to a norm of %g, and %d rounds of noisy k-means looked for %d cohorts. ", rep.DP.ClipRadius, rep.DP.Iterations, rep.K)
 	} else if exact {
-		p("Features were log-scaled and standardized, and k-means found %d cohorts (silhouette %.2f).\n\n", rep.K, rep.Silhouette)
+		p("Features were log-scaled and standardized, and k-means found %d cohorts (silhouette %.2f). ", rep.K, rep.Silhouette)
 	} else {
-		p("Features were log-scaled and standardized, and k-means found %d cohorts.\n\n", rep.K)
+		p("Features were log-scaled and standardized, and k-means found %d cohorts. ", rep.K)
 	}
+	p("%s\n\n", survivors(rep, cfg.Floor))
 
 	p("## Uses\n\n")
 	p("Use these cohorts for %s only. ", purposeList(export))
@@ -176,4 +177,19 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 		}
 	}
 	return b.Bytes()
+}
+
+// survivors says how many of the cohorts k-means was asked for are in the
+// export, and why the others are not.
+func survivors(rep *Report, fl Floor) string {
+	if rep.Cohorts >= rep.K {
+		return fmt.Sprintf("All %d are in this export.", rep.K)
+	}
+	what := map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[fl.Small]
+	size := "size"
+	if rep.noisy() {
+		size = "noisy size"
+	}
+	return fmt.Sprintf("%d of the %d are in this export: the other %d had a %s below the floor of %d customers and were %s (a cohort can also come out empty when no customer is nearest to its centre).",
+		rep.Cohorts, rep.K, rep.K-rep.Cohorts, size, fl.MinSize, what)
 }
