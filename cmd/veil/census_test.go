@@ -39,6 +39,10 @@ var demoCensus = map[string]string{
 	"segment/monitoring.png":      dataset.ClassRelease,
 	"segment/drift.json":          dataset.ClassRelease,
 	"segment/drift.png":           dataset.ClassRelease,
+	// the drift check's feature deciles: written by runs without DP only
+	// (exact, like everything such a run releases; no role but the
+	// scheduler and the steward reads it)
+	"segment/feature_stats.json": dataset.ClassRelease,
 	// training release
 	"train/item_factors.parquet":    dataset.ClassRelease,
 	"train/item_factors.arrow":      dataset.ClassRelease,

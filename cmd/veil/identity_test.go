@@ -43,7 +43,7 @@ func TestSpellingsShareOneBudget(t *testing.T) {
 	}
 	ledger := filepath.Join(dir, "ledger")
 	mf := func(spelling string) (int, string) {
-		code, _, msg := run(t, "train", "mf", "--in", spelling, "--epsilon", "4", "--ledger", ledger, "--dim", "4", "--epochs", "1",
+		code, _, msg := run(t, "train", "mf", "--in", spelling, "--no-consent-public-data", "--epsilon", "4", "--ledger", ledger, "--dim", "4", "--epochs", "1",
 			"--baselines=false", "--accountant", "rdp", "--budget-epsilon", "4", "--budget-delta", "1e-5")
 		return code, msg
 	}

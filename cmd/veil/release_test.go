@@ -8,10 +8,11 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/segment"
 )
 
-// twoStepSpec is a pipeline of two segmentation steps that release noisy
-// cohort sizes from one budget of ε eps.
+// twoStepSpec is a pipeline of two DP segmentation steps (DP k-means and
+// noisy cohort sizes) that spend from one budget of ε eps.
 func twoStepSpec(t *testing.T, dir, events string, eps float64) string {
 	t.Helper()
 	spec := filepath.Join(dir, "two.yaml")
@@ -26,6 +27,7 @@ steps:
       kmeans: {k: "3", seed: 1}
       cohort_floor: {min_size: 30, small: merge}
       noisy_sizes_sigma: 3
+      privacy: {epsilon: 1, delta: 1.0e-7, iterations: 4}
       budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: %[3]g, delta: 1.0e-6, period: total}
   - name: second
     depends_on: [first]
@@ -35,6 +37,7 @@ steps:
       kmeans: {k: "4", seed: 2}
       cohort_floor: {min_size: 30, small: merge}
       noisy_sizes_sigma: 3
+      privacy: {epsilon: 1, delta: 1.0e-7, iterations: 4}
       budget: {ledger: %[1]s/ledger, dataset: shop, epsilon: %[3]g, delta: 1.0e-6, period: total}
 `, dir, events, eps)), 0o644)
 	return spec
@@ -62,7 +65,12 @@ func TestPipelineOverBudgetSpendsNothing(t *testing.T) {
 	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "400", "--items", "100", "--days", "10"); code != 0 {
 		t.Fatal(msg)
 	}
-	one, err := accountant.Spent("pld", 1e-6, accountant.Event{Mechanism: accountant.DiscreteGaussian, Sigma: 3, Sensitivity: 1, Count: 1})
+	dp := segment.DPConfig{Epsilon: 1, Delta: 1e-7, Iterations: 4}
+	_, km, _, err := dp.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := accountant.Spent("pld", 1e-6, accountant.Event{Mechanism: accountant.DiscreteGaussian, Sigma: 3, Sensitivity: 1, Count: 1}, km)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,7 +55,11 @@ func TestTrainMFCommand(t *testing.T) {
 		t.Fatalf("report %s (%v)", out, err)
 	}
 	store, _ := dataset.NewFileStore(ledger)
-	recs, err := budget.Open(store, "").Records(context.Background(), in)
+	id, err := budget.Identity(context.Background(), in, "", dataset.URLOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := budget.Open(store, "").Records(context.Background(), id)
 	if err != nil || len(recs) != 2 {
 		t.Fatalf("ledger: %d records, %v", len(recs), err)
 	}
@@ -63,7 +67,7 @@ func TestTrainMFCommand(t *testing.T) {
 		t.Errorf("report charges %+v, guarantee %+v; the ledger (ε %v, δ %v)", r.Charged, r.Guarantee, rec.Epsilon, rec.Delta)
 	}
 	code, out, _ = run(t, "train", "mf", "--in", in, "--no-consent-public-data", "--epsilon", "4", "--curve", "--baselines=false", "--ledger", ledger, "--dim", "4", "--epochs", "1", "--accountant", "rdp")
-	recs, _ = budget.Open(store, "").Records(context.Background(), in)
+	recs, _ = budget.Open(store, "").Records(context.Background(), id)
 	if full := strconv.FormatFloat(recs[2].Epsilon, 'g', -1, 64); code != 0 || !strings.Contains(out, "the ledger charged ε "+full) || !strings.Contains(out, "the model's own guarantee") {
 		t.Errorf("summary does not state the ledger's charge ε %s:\n%s", full, out)
 	}
