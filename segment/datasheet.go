@@ -129,6 +129,14 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 	}
 	p("%s\n\n", survivors(rep, cfg.Floor))
 
+	if len(rep.WhiteBox) > 0 {
+		p("White-box privacy audits checked that the DP mechanisms do what the accountant assumes (their noise, clipping and sampling measured on public synthetic rows, never on customers' data):\n\n")
+		p("| mechanism | proven ε | empirical lower bound | confidence | method |\n|---|---:|---:|---:|---|\n")
+		for _, a := range rep.WhiteBox {
+			p("| %s | %.4g | %.4g | %.0f%% | %s |\n", a.Mechanism, a.ProvenEpsilon, a.EpsilonLowerBound, 100*a.Confidence, a.Method)
+		}
+		p("\n")
+	}
 	p("## Uses\n\n")
 	p("Use these cohorts for %s only. ", purposeList(export))
 	p("Do not try to identify the customers behind the tokens, do not combine the export with other data to do so, do not use it for decisions with legal or similarly significant effects on a person (credit, employment, pricing for an individual), and do not use it for another purpose without a new consent basis.\n\n")

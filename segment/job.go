@@ -24,6 +24,7 @@ import (
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/dp"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -65,6 +66,12 @@ type Config struct {
 	// Monitoring sets the thresholds of the composition (bias) and drift
 	// reports of non-DP runs.
 	Monitoring MonitorConfig `yaml:"monitoring"`
+	// WhiteBoxAudit, in a DP run, runs the white-box audits of its DP
+	// releases (DP k-means and the noisy sizes' discrete Gaussian, on
+	// public synthetic rows: nothing private is read, nothing spent)
+	// before any data is read; a mechanism that does not match its plan
+	// fails the run, and the datasheet states the audits' lower bounds.
+	WhiteBoxAudit *WhiteBoxConfig `yaml:"white_box_audit"`
 	// RunID names the run (outputs, budget spend); empty: a new UUIDv7.
 	// A scheduler that retries a run passes the same id, so that the budget
 	// ledger does not count the retry's spend twice.
@@ -207,6 +214,14 @@ func (c *Config) Validate() error {
 	if err := c.Monitoring.Validate(); err != nil {
 		return err
 	}
+	if wc := c.WhiteBoxAudit; wc != nil {
+		if c.Privacy == nil {
+			return bad("white_box_audit audits DP releases: it needs a privacy section")
+		}
+		if wc.Runs < 10 || !(wc.Confidence > 0 && wc.Confidence < 1) || !(wc.FalseAlarm > 0 && wc.FalseAlarm < 0.5) {
+			return bad("white_box_audit: runs %d (want >= 10), confidence %v (want (0, 1)), false_alarm %v (want (0, 0.5))", wc.Runs, wc.Confidence, wc.FalseAlarm)
+		}
+	}
 	if !(c.NoisySizes >= 0) || math.IsInf(c.NoisySizes, 0) {
 		return bad("noisy_sizes_sigma %v must be a finite number, at least 0", c.NoisySizes)
 	}
@@ -246,12 +261,15 @@ type Report struct {
 	// The fields below down to Contributors, and each profile's Size, are
 	// exact: with noisy sizes they go to the steward report only, and
 	// Public leaves them out.
-	Filter      privacy.Report  `json:"filter,omitzero"`
-	Subjects    int             `json:"subjects,omitempty"`
-	Events      int64           `json:"events_used,omitempty"`
-	Bounded     int             `json:"subjects_sampled_down,omitempty"`
-	K           int             `json:"k"`
-	DP          *DPReport       `json:"dp,omitempty"`
+	Filter   privacy.Report `json:"filter,omitzero"`
+	Subjects int            `json:"subjects,omitempty"`
+	Events   int64          `json:"events_used,omitempty"`
+	Bounded  int            `json:"subjects_sampled_down,omitempty"`
+	K        int            `json:"k"`
+	DP       *DPReport      `json:"dp,omitempty"`
+	// WhiteBox are the white-box audits of the run's DP releases
+	// (Config.WhiteBoxAudit): public, they ran on synthetic rows.
+	WhiteBox    []*audit.Report `json:"white_box_audit,omitempty"`
 	Inertia     float64         `json:"inertia,omitempty"`
 	Iterations  int             `json:"iterations"`
 	Silhouette  float64         `json:"silhouette,omitempty"`
@@ -329,6 +347,21 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		}
 	}
 
+	// White-box audits of the DP mechanisms, on public synthetic rows,
+	// before anything is spent or read: a broken mechanism stops the run.
+	if wc := cfg.WhiteBoxAudit; wc != nil && cfg.Privacy != nil {
+		reps, err := AuditReleases(ctx, cfg, *wc, 2000, 8, 100000, cfg.Privacy.Delta, 1)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range reps {
+			if err := r.Err(); err != nil {
+				return nil, err
+			}
+			log.Info("white-box audit", "mechanism", r.Mechanism, "proven_epsilon", r.ProvenEpsilon, "epsilon_lower_bound", r.EpsilonLowerBound)
+		}
+		rep.WhiteBox = reps
+	}
 	// The events table's footers must hold the contract's columns: a wrong
 	// table is an input error found before anything is spent.
 	if err := CheckEventsSchema(ctx, events); err != nil {

@@ -314,3 +314,35 @@ func TestFitAndAssignRefusePrivacy(t *testing.T) {
 		t.Errorf("refused fit and assign spent budget: %d records", n)
 	}
 }
+
+// A DP run with white_box_audit audits its mechanisms before it spends or
+// reads anything and states the audits' bounds in the public datasheet.
+func TestWhiteBoxAuditInDatasheet(t *testing.T) {
+	dir, _ := shop(t, 600, 5)
+	cfg := dpConfig(dir)
+	wc := DefaultWhiteBoxConfig()
+	wc.Runs = 60
+	cfg.WhiteBoxAudit = &wc
+	rep, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.WhiteBox) != 2 {
+		t.Fatalf("%d audits, want DP k-means and the noisy sizes", len(rep.WhiteBox))
+	}
+	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, _ := m.Find(DatasheetFile)
+	sheet, _ := dataset.ReadAll(ctx, ref.Store, ref.Key+"/"+f.Key)
+	for _, a := range rep.WhiteBox {
+		if a.Err() != nil || !(a.EpsilonLowerBound > 0) {
+			t.Errorf("%s: %v, bound %v", a.Mechanism, a.Err(), a.EpsilonLowerBound)
+		}
+		if row := fmt.Sprintf("| %s | %.4g | %.4g |", a.Mechanism, a.ProvenEpsilon, a.EpsilonLowerBound); !strings.Contains(string(sheet), row) {
+			t.Errorf("datasheet lacks %q:\n%s", row, sheet)
+		}
+	}
+}
