@@ -231,6 +231,10 @@ type Report struct {
 	// NotDP says plainly, in runs without DP k-means, that the release is
 	// not differentially private (and why noisy sizes do not make it so).
 	NotDP string `json:"not_dp,omitempty"`
+	// NoisySizes records the run's configuration: sizes are released with
+	// noise (cfg.Privacy != nil || cfg.NoisySizes > 0), so no exact count
+	// may appear in the release (Public, the datasheet, the profiles).
+	NoisySizes bool `json:"noisy_sizes,omitempty"`
 	// The fields below down to Contributors, and each profile's Size, are
 	// exact: with noisy sizes they go to the steward report only, and
 	// Public leaves them out.
@@ -309,7 +313,8 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
 	}
-	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{}}
+	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{},
+		NoisySizes: cfg.Privacy != nil || cfg.NoisySizes > 0}
 	if cfg.Privacy == nil {
 		rep.NotDP = "not differentially private: k-means centres, profiles and assignments are computed exactly from the data"
 		if cfg.NoisySizes > 0 {

@@ -56,9 +56,12 @@ type StewardCohort struct {
 }
 
 // noisy reports whether the run released noisy sizes: then no exact size
-// or count may appear in the release.
+// or count may appear in the release. It is decided by the run's
+// configuration as recorded in the report (a DP run always releases noisy
+// sizes), never by what the data produced: a DP run without profiles is
+// still a DP run.
 func (r *Report) noisy() bool {
-	return len(r.Profiles) > 0 && r.Profiles[0].NoisySize != nil
+	return r.NoisySizes || r.DP != nil
 }
 
 // releasedProfiles are the profiles as released: without exact sizes when
