@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // DatasheetFile is the name of the datasheet in an export.
@@ -86,7 +87,9 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 	}
 	p("\nNo cohort smaller than %d customers is exported: smaller groups were %s. ", cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small])
 	if rep.DP != nil {
-		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant), so the cohorts reveal almost nothing about any one customer.\n\n", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
+		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant) for DP k-means alone. ", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
+		ledgerCharge(p, rep)
+		p("\n\n")
 	} else {
 		p("**This export is not differentially private**: the cohort centres, profiles and assignments are computed exactly from the customers' data, so they can reveal facts about single customers. ")
 		if !exact {
@@ -176,4 +179,27 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 		}
 	}
 	return b.Bytes()
+}
+
+// ledgerCharge states what the budget ledger charged for the run: the
+// record's ε at its δ, for every DP release of the run together (the noisy
+// sizes as well as DP k-means; in a pipeline, its other steps' too), and
+// each release alone at the same δ.
+func ledgerCharge(p func(string, ...any), rep *Report) {
+	if rep.Spent == nil {
+		p("No budget ledger charge is recorded for this run.")
+		return
+	}
+	r := *rep.Spent
+	p("The privacy budget ledger charged this run ε = %.3g at δ = %.3g (%s accountant, budget period %s) for all its DP releases together", r.Epsilon, r.Delta, r.Accountant, r.Period)
+	c, err := release.Breakdown(r)
+	if err != nil || len(c.Releases) == 0 {
+		p(".")
+		return
+	}
+	var parts []string
+	for _, s := range c.Releases {
+		parts = append(parts, fmt.Sprintf("%s, ε = %.3g", s.Release, s.Epsilon))
+	}
+	p("; each release alone, at the same δ: %s. That charge, not DP k-means' ε alone, is what this run cost the privacy budget.", strings.Join(parts, "; "))
 }

@@ -276,6 +276,8 @@ type Contributors struct {
 
 // DPReport is what a DP k-means run released and how well it did.
 type DPReport struct {
+	// Epsilon is DP k-means' own ε at Delta; the run's charge (the noisy
+	// sizes too) is Report.Spent.
 	Epsilon    float64 `json:"epsilon"`
 	Delta      float64 `json:"delta"`
 	Accountant string  `json:"accountant"`
