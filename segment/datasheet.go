@@ -85,17 +85,19 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 		}
 		p("| %d | %s | %s |\n", pr.CohortID, size, strings.ReplaceAll(words, "|", "/"))
 	}
-	p("\nNo cohort smaller than %d customers is exported: smaller groups were %s. ", cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small])
+	p("\nNo cohort in the assignments has fewer than %d exported customers, counted exactly: smaller groups were %s, and a cohort with fewer customers who allow %s than that is withheld from the assignments. ",
+		cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small], strings.Join(export, " and "))
+	p("The profiles describe every cohort, whether or not its customers are in the assignments. ")
 	if rep.DP != nil {
 		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant) for DP k-means alone. ", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
 		ledgerCharge(p, rep)
-		p("\n\n")
+		p(" Only the cohort centres, the profiles and the noisy sizes are differentially private. The assignments file is not a DP release: it lists real customers (by pseudonymous token, exactly, each in their cohort), who consented to %s; it is personal data processed under that consent, and the guarantee above does not cover it.\n\n", strings.Join(export, " and "))
 	} else {
 		p("**This export is not differentially private**: the cohort centres, profiles and assignments are computed exactly from the customers' data, so they can reveal facts about single customers. ")
 		if !exact {
 			p("The cohort sizes marked \"about\" carry random noise, but beside exact centres that noise protects no one, so it is not a privacy guarantee and no privacy budget was charged for it; the exact counts are kept for the data steward.\n\n")
 		} else {
-			p("The data describe %d customers (%d events) who allowed %s; %d of them also allowed %s and were not erased or opted out, and are exported.\n\n",
+			p("The data describe %d customers (%d events) who allowed %s; %d of them, who also allowed %s and were not erased or opted out, are exported.\n\n",
 				rep.Subjects, rep.Events, strings.Join(build, " and "), rep.Exported, strings.Join(export, " and "))
 		}
 	}

@@ -1,10 +1,14 @@
 package segment
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -65,6 +69,110 @@ func TestDatasheetStatesLedgerCharge(t *testing.T) {
 	for _, r := range c.Releases {
 		if !strings.Contains(sheet, r.Release) || !strings.Contains(sheet, fmt.Sprintf("%.3g", r.Epsilon)) {
 			t.Errorf("datasheet does not break the charge down: release %q (ε %.3g)", r.Release, r.Epsilon)
+		}
+	}
+}
+
+// exportedPerCohort counts the rows of each cohort in a release's
+// assignments.csv.
+func exportedPerCohort(t *testing.T, output string) map[string]int {
+	t.Helper()
+	_, files, _ := releaseFiles(t, output)
+	rows, err := csv.NewReader(strings.NewReader(string(files["assignments.csv"]))).ReadAll()
+	if err != nil || len(rows) == 0 {
+		t.Fatalf("assignments.csv: %v", err)
+	}
+	n := map[string]int{}
+	for _, r := range rows[1:] {
+		n[r[1]]++
+	}
+	return n
+}
+
+// The cohort floor holds on the export itself: no cohort of the
+// assignments has fewer exported subjects (exact) than min_size, whatever
+// sizes the floor was decided on (here exact cluster sizes, which count
+// subjects who do not allow marketing). A withheld cohort is in the
+// steward report, with the reason.
+func TestExportFloorOnExactExportedCount(t *testing.T) {
+	dir, _ := shop(t, 1500, 10)
+	cfg := DefaultConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "out")
+	cfg.Steward = filepath.Join(dir, "steward")
+	cfg.KMeans.K = "4"
+	cfg.Floor = Floor{MinSize: 1, Small: "merge"}
+	cfg.RunID = "probe"
+	probe, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The floor at the smallest cohort's size merges nothing (k-means is
+	// seeded: the same cohorts), and that cohort has members who do not
+	// allow marketing, so fewer exported subjects than the floor.
+	small := probe.Profiles[0]
+	for _, p := range probe.Profiles {
+		if p.Size < small.Size {
+			small = p
+		}
+	}
+	got := exportedPerCohort(t, probe.Output)
+	if got[fmt.Sprint(small.CohortID)] >= small.Size {
+		t.Skipf("cohort %d: all %d members allow marketing; the test needs some who do not", small.CohortID, small.Size)
+	}
+	cfg.Floor.MinSize, cfg.RunID = small.Size, "floor"
+	rep, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Profiles) != len(probe.Profiles) {
+		t.Fatalf("%d cohorts, the probe %d", len(rep.Profiles), len(probe.Profiles))
+	}
+	for c, n := range exportedPerCohort(t, rep.Output) {
+		if n < cfg.Floor.MinSize {
+			t.Errorf("cohort %s exported with %d subjects, below the floor of %d", c, n, cfg.Floor.MinSize)
+		}
+	}
+	// The steward report says which cohort was withheld and why.
+	ref, _ := dataset.ParseRef(ctx, rep.StewardReport, dataset.URLOptions{})
+	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st map[string]any
+	for _, f := range m.Files {
+		if strings.HasPrefix(f.Key, "steward_report") {
+			b, _ := dataset.ReadAll(ctx, ref.Store, ref.Key+"/"+f.Key)
+			json.Unmarshal(b, &st)
+		}
+	}
+	w, _ := st["withheld_cohorts"].([]any)
+	found := false
+	for _, x := range w {
+		if c, _ := x.(map[string]any); c != nil && c["cohort_id"] == float64(small.CohortID) && c["reason"] != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("steward report does not name cohort %d as withheld: %v", small.CohortID, st["withheld_cohorts"])
+	}
+}
+
+// The datasheet of a DP run says plainly that the assignments list real
+// customers and are no DP release, and makes no claim that the export
+// reveals almost nothing about a customer.
+func TestDatasheetAssignmentsNotDP(t *testing.T) {
+	cfg := dpConfig(t.TempDir())
+	rep := &Report{RunID: "r", LogicalDate: "2026-11-27", NoisySizes: true,
+		DP: &DPReport{Epsilon: 1, Delta: 1e-6, Accountant: "rdp", Iterations: 4, ClipRadius: 1}}
+	sheet := string(Datasheet(rep, cfg, privacy.DefaultPolicy(), []string{privacy.Segmentation}, []string{privacy.Marketing}))
+	if strings.Contains(sheet, "almost nothing") {
+		t.Error("datasheet claims the export reveals almost nothing about any one customer")
+	}
+	for _, want := range []string{"not a DP release", "real customers", "Only the cohort centres, the profiles and the noisy sizes are differentially private",
+		"counted exactly"} {
+		if !strings.Contains(sheet, want) {
+			t.Errorf("datasheet lacks %q", want)
 		}
 	}
 }
