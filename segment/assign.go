@@ -15,9 +15,8 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/privacy/accountant"
-	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/dp"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // Model is what assigning subjects to cohorts needs of a k-means fit: the
@@ -154,28 +153,70 @@ func Fit(ctx context.Context, cfg Config, prepared dataset.Ref) (*Model, *Report
 	return NewModel(feats, res.Centroids), rep, nil
 }
 
-// AssignReport is what assigning a prepared table to cohorts did.
+// AssignReport is what assigning a prepared table to cohorts did. The
+// model is exact (fit refuses privacy), so an assignment is never a DP
+// release: noisy sizes next to exact centres protect no one and are not
+// charged to the budget (as in veil segment runs without privacy). The
+// full report, with exact counts and sizes, is the steward report's; with
+// noisy sizes the release holds Public only.
 type AssignReport struct {
-	RunID       string         `json:"run_id"`
-	LogicalDate string         `json:"logical_date"`
-	Prepared    string         `json:"prepared"`
-	Output      string         `json:"output"`
-	Engine      string         `json:"engine"`
-	Subjects    int64          `json:"subjects"`
-	Exported    int64          `json:"exported"`
-	NotExported map[string]int `json:"not_exported"`
-	Suppressed  int64          `json:"suppressed"`
-	Cohorts     []CohortSize   `json:"cohorts"`
-	Spent       *budget.Record `json:"budget_spent,omitempty"`
-	Seconds     float64        `json:"seconds"`
+	RunID       string `json:"run_id"`
+	LogicalDate string `json:"logical_date"`
+	Prepared    string `json:"prepared"`
+	Output      string `json:"output"`
+	Engine      string `json:"engine"`
+	// StewardReport is where the exact figures were committed.
+	StewardReport string `json:"steward_report,omitempty"`
+	// NotDP says plainly that the assignment is not differentially private.
+	NotDP string `json:"not_dp"`
+	// NoisySizes records the configuration: sizes are released with noise,
+	// so no exact count or size may appear in the release.
+	NoisySizes bool `json:"noisy_sizes,omitempty"`
+	// Exact (steward only when NoisySizes).
+	Subjects    int64          `json:"subjects,omitempty"`
+	Exported    int64          `json:"exported,omitempty"`
+	NotExported map[string]int `json:"not_exported,omitempty"`
+	Suppressed  int64          `json:"suppressed,omitempty"`
+	// Withheld are the cohorts left out of the export: fewer of their
+	// subjects allow marketing than the floor (exact, steward only).
+	Withheld []WithheldCohort `json:"withheld_cohorts,omitempty"`
+	Cohorts  []CohortSize     `json:"cohorts"`
+	Seconds  float64          `json:"seconds"`
+}
+
+// AssignNotDP is an assignment's statement that it is not DP.
+func AssignNotDP(noisy bool) string {
+	s := "not differentially private: the model's centres, feature means and deviations are exact, and so are the assignments"
+	if noisy {
+		s += "; the cohort sizes carry noise, but next to exact centres that protects no one, so no privacy budget was charged"
+	}
+	return s
+}
+
+// Public is the report as released: with noisy sizes, without the exact
+// counts, the withheld cohorts and the exact sizes (they are in the
+// steward report). Without noisy sizes the run releases exact sizes, like
+// a veil segment run without noisy sizes, and says it is not DP.
+func (r *AssignReport) Public() *AssignReport {
+	p := *r
+	if !r.NoisySizes {
+		return &p
+	}
+	p.Subjects, p.Exported, p.NotExported, p.Suppressed, p.Withheld = 0, 0, nil, 0, nil
+	p.Cohorts = slices.Clone(r.Cohorts)
+	for i := range p.Cohorts {
+		p.Cohorts[i].Size = 0
+	}
+	return &p
 }
 
 // CohortSize is one cohort of an assignment: its k-means clusters, its
-// exact size and, with noisy_sizes_sigma, its released noisy size.
+// exact size (steward only with noisy sizes) and, with noisy_sizes_sigma,
+// its released noisy size.
 type CohortSize struct {
 	ID        int    `json:"cohort_id"`
 	Clusters  []int  `json:"clusters"`
-	Size      int64  `json:"size"`
+	Size      int64  `json:"size,omitempty"`
 	NoisySize *int64 `json:"noisy_size,omitempty"`
 	Note      string `json:"note,omitempty"`
 }
@@ -237,35 +278,6 @@ func PlanCohorts(m *Model, counts []int64, fl Floor, sigma float64) ([]int, []Co
 	return final, out, nil
 }
 
-// SpendNoisySizes records the noisy sizes' release in the ledger before
-// any data is read, as a segmentation job does. It charges the identity
-// that the prepared table carries (its events'), or budget.dataset.
-func SpendNoisySizes(ctx context.Context, cfg Config, prepared, runID string, day time.Time, opt dataset.URLOptions) (*budget.Record, error) {
-	if cfg.NoisySizes <= 0 {
-		return nil, nil
-	}
-	if cfg.Budget == nil {
-		return nil, fmt.Errorf("%w: noisy_sizes_sigma needs a budget", ErrConfig)
-	}
-	store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
-	if err != nil {
-		return nil, err
-	}
-	name, err := budget.Identity(ctx, prepared, cfg.Budget.Dataset, opt)
-	if err != nil {
-		return nil, err
-	}
-	// The prepared table holds the features of the segmentation window.
-	window, err := cfg.WindowDays()
-	if err != nil {
-		return nil, err
-	}
-	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: name, RunID: runID, Job: "segment.assign", LogicalDate: day, WindowDays: window, Accountant: "pld",
-		Events: []accountant.Event{{Mechanism: accountant.DiscreteGaussian, Sigma: cfg.NoisySizes, Sensitivity: 1, Count: 1, Note: "noisy cohort sizes"}},
-		Policy: cfg.Budget.Policy})
-	return &rec, err
-}
-
 // AssignmentOutput starts the output of an assignment run:
 // OUTPUT/dt=DATE/run=RUN_ID, like a segmentation run's.
 func AssignmentOutput(ctx context.Context, cfg Config, day time.Time, runID, producer string, opt dataset.URLOptions) (*dataset.Output, error) {
@@ -273,7 +285,18 @@ func AssignmentOutput(ctx context.Context, cfg Config, day time.Time, runID, pro
 	if err != nil {
 		return nil, err
 	}
-	return dataset.NewOutput(ctx, s, prefix, dataset.CohortAssignmentsContract, producer)
+	out, err := dataset.NewOutput(ctx, s, prefix, dataset.CohortAssignmentsContract, producer)
+	if err != nil {
+		return nil, err
+	}
+	out.SetClass(dataset.ClassRelease)
+	return out, nil
+}
+
+// AssignmentSteward starts the steward report of an assignment run, where
+// segment runs put theirs (release.StewardURL).
+func AssignmentSteward(ctx context.Context, cfg Config, day time.Time, runID, producer string, opt dataset.URLOptions) (*release.Steward, error) {
+	return release.OpenSteward(ctx, release.StewardURL(cfg.Steward, cfg.Output), opt, "segment-assign", day, runID, producer)
 }
 
 // AssignmentLocation returns the store and prefix of an assignment run.
@@ -285,21 +308,40 @@ func AssignmentLocation(ctx context.Context, cfg Config, day time.Time, runID st
 	return ref.Store, dataset.Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly), "run="+runID), nil
 }
 
-// WriteAssignmentMeta writes the cohort sizes and the report.
-func WriteAssignmentMeta(ctx context.Context, out *dataset.Output, rep *AssignReport) error {
+// WriteAssignmentMeta writes the cohort sizes and the report: in full to
+// the steward report st, as released (Public) to the export out.
+func WriteAssignmentMeta(ctx context.Context, out, st *dataset.Output, rep *AssignReport) error {
+	pub := rep.Public()
 	for _, f := range []struct {
+		out  *dataset.Output
 		name string
 		v    any
-	}{{CohortSizesFile, rep.Cohorts}, {AssignReportFile, rep}} {
+	}{{st, CohortSizesFile, rep.Cohorts}, {st, AssignReportFile, rep}, {out, CohortSizesFile, pub.Cohorts}, {out, AssignReportFile, pub}} {
 		b, err := json.MarshalIndent(f.v, "", "  ")
 		if err != nil {
 			return err
 		}
-		if err := out.PutFile(ctx, f.name, append(b, '\n'), 0); err != nil {
+		if err := f.out.PutFile(ctx, f.name, append(b, '\n'), 0); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ExportFloor applies the cohort floor to an export's exact counts:
+// exported[c] subjects of cohort c may be exported. It returns the
+// withheld cohorts, the set of their ids (whose rows are dropped) and the
+// number of subjects exported.
+func ExportFloor(exported []int64, minSize int) ([]WithheldCohort, map[int64]bool, int64) {
+	w := WithholdSmall(exported, minSize)
+	drop := withheldSet(w)
+	var n int64
+	for c, k := range exported {
+		if !drop[int64(c)] {
+			n += k
+		}
+	}
+	return w, drop, n
 }
 
 // WriteAssignmentShard writes the rows of shard i (sorted by subject here).
@@ -331,10 +373,6 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
 	}
-	spent, err := SpendNoisySizes(ctx, cfg, prepared, runID, day, opt)
-	if err != nil {
-		return nil, err
-	}
 	f, err := OpenFiltered(ctx, cfg, day, opt)
 	if err != nil {
 		return nil, err
@@ -362,13 +400,20 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if err != nil {
 		return nil, err
 	}
-	out, err := AssignmentOutput(ctx, cfg, day, runID, "veil segment assign", opt)
+	st, err := AssignmentSteward(ctx, cfg, day, runID, "veil segment assign", opt)
 	if err != nil {
 		return nil, err
 	}
+	out, err := AssignmentOutput(ctx, cfg, day, runID, "veil segment assign", opt)
+	if err != nil {
+		st.Abort(ctx)
+		return nil, err
+	}
 	rep := &AssignReport{RunID: runID, LogicalDate: day.UTC().Format(time.DateOnly), Prepared: prepared, Output: out.Location(), Engine: "veil",
-		Subjects: int64(len(feats.Subjects)), NotExported: map[string]int{}, Cohorts: cohorts, Spent: spent}
+		StewardReport: st.Location(), NotDP: AssignNotDP(cfg.NoisySizes > 0), NoisySizes: cfg.NoisySizes > 0,
+		Subjects: int64(len(feats.Subjects)), NotExported: map[string]int{}, Cohorts: cohorts}
 	shards := make([][]dataset.CohortAssignment, max(1, prep.Shards))
+	perCohort := make([]int64, len(cohorts))
 	for i, s := range feats.Subjects {
 		c := final[labels[i]]
 		if c < 0 {
@@ -379,25 +424,35 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 			rep.NotExported[r.String()]++
 			continue
 		}
-		rep.Exported++
+		perCohort[c]++
 		k := Shard(s, len(shards))
 		shards[k] = append(shards[k], dataset.CohortAssignment{SubjectID: s, CohortID: int64(c), Distance: dists[i], RunID: runID})
 	}
+	// The floor on the export's exact counts (the plan may have used
+	// noisy sizes, and counts subjects who do not allow marketing).
+	var drop map[int64]bool
+	rep.Withheld, drop, rep.Exported = ExportFloor(perCohort, cfg.Floor.MinSize)
 	err = func() error {
 		for i, rows := range shards {
+			rows = slices.DeleteFunc(rows, func(r dataset.CohortAssignment) bool { return drop[r.CohortID] })
 			if err := WriteAssignmentShard(ctx, out, i, rows); err != nil {
 				return err
 			}
 		}
 		rep.Seconds = time.Since(start).Seconds()
-		if err := WriteAssignmentMeta(ctx, out, rep); err != nil {
+		if err := WriteAssignmentMeta(ctx, out, st.Output(), rep); err != nil {
 			return err
 		}
-		_, err := out.Commit(ctx, map[string]string{"run_id": runID, "logical_date": rep.LogicalDate, "job": "segment-assign", "engine": rep.Engine})
+		meta := map[string]string{"run_id": runID, "logical_date": rep.LogicalDate, "job": "segment-assign", "engine": rep.Engine}
+		if err := st.Commit(ctx, meta); err != nil {
+			return err
+		}
+		_, err := out.Commit(ctx, meta)
 		return err
 	}()
 	if err != nil {
 		out.Abort(ctx)
+		st.Abort(ctx)
 		return nil, err
 	}
 	log.Info("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "cohorts", len(cohorts), "output", rep.Output)

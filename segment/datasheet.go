@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // DatasheetFile is the name of the datasheet in an export.
@@ -84,15 +85,19 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 		}
 		p("| %d | %s | %s |\n", pr.CohortID, size, strings.ReplaceAll(words, "|", "/"))
 	}
-	p("\nNo cohort smaller than %d customers is exported: smaller groups were %s. ", cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small])
+	p("\nNo cohort in the assignments has fewer than %d exported customers, counted exactly: smaller groups were %s, and a cohort with fewer customers who allow %s than that is withheld from the assignments. ",
+		cfg.Floor.MinSize, map[string]string{"merge": "merged into the nearest cohort", "suppress": "left out"}[cfg.Floor.Small], strings.Join(export, " and "))
+	p("The profiles describe every cohort, whether or not its customers are in the assignments. ")
 	if rep.DP != nil {
-		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant), so the cohorts reveal almost nothing about any one customer.\n\n", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
+		p("Cohort sizes are approximate: they carry random noise (differential privacy), and the cohort centres were computed under differential privacy with ε = %.3g, δ = %.3g (%s accountant) for DP k-means alone. ", rep.DP.Epsilon, rep.DP.Delta, rep.DP.Accountant)
+		ledgerCharge(p, rep)
+		p(" Only the cohort centres, the profiles and the noisy sizes are differentially private. The assignments file is not a DP release: it lists real customers (by pseudonymous token, exactly, each in their cohort), who consented to %s; it is personal data processed under that consent, and the guarantee above does not cover it.\n\n", strings.Join(export, " and "))
 	} else {
 		p("**This export is not differentially private**: the cohort centres, profiles and assignments are computed exactly from the customers' data, so they can reveal facts about single customers. ")
 		if !exact {
 			p("The cohort sizes marked \"about\" carry random noise, but beside exact centres that noise protects no one, so it is not a privacy guarantee and no privacy budget was charged for it; the exact counts are kept for the data steward.\n\n")
 		} else {
-			p("The data describe %d customers (%d events) who allowed %s; %d of them also allowed %s and were not erased or opted out, and are exported.\n\n",
+			p("The data describe %d customers (%d events) who allowed %s; %d of them, who also allowed %s and were not erased or opted out, are exported.\n\n",
 				rep.Subjects, rep.Events, strings.Join(build, " and "), rep.Exported, strings.Join(export, " and "))
 		}
 	}
@@ -200,4 +205,27 @@ func survivors(rep *Report, fl Floor) string {
 	}
 	return fmt.Sprintf("%d of the %d are in this export: the other %d had a %s below the floor of %d customers and were %s (a cohort can also come out empty when no customer is nearest to its centre).",
 		rep.Cohorts, rep.K, rep.K-rep.Cohorts, size, fl.MinSize, what)
+}
+
+// ledgerCharge states what the budget ledger charged for the run: the
+// record's ε at its δ, for every DP release of the run together (the noisy
+// sizes as well as DP k-means; in a pipeline, its other steps' too), and
+// each release alone at the same δ.
+func ledgerCharge(p func(string, ...any), rep *Report) {
+	if rep.Spent == nil {
+		p("No budget ledger charge is recorded for this run.")
+		return
+	}
+	r := *rep.Spent
+	p("The privacy budget ledger charged this run ε = %.3g at δ = %.3g (%s accountant, budget period %s) for all its DP releases together", r.Epsilon, r.Delta, r.Accountant, r.Period)
+	c, err := release.Breakdown(r)
+	if err != nil || len(c.Releases) == 0 {
+		p(".")
+		return
+	}
+	var parts []string
+	for _, s := range c.Releases {
+		parts = append(parts, fmt.Sprintf("%s, ε = %.3g", s.Release, s.Epsilon))
+	}
+	p("; each release alone, at the same δ: %s. That charge, not DP k-means' ε alone, is what this run cost the privacy budget.", strings.Join(parts, "; "))
 }

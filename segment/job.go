@@ -14,6 +14,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -258,6 +259,10 @@ type Report struct {
 	// NotDP says plainly, in runs without DP k-means, that the release is
 	// not differentially private (and why noisy sizes do not make it so).
 	NotDP string `json:"not_dp,omitempty"`
+	// NoisySizes records the run's configuration: sizes are released with
+	// noise (cfg.Privacy != nil || cfg.NoisySizes > 0), so no exact count
+	// may appear in the release (Public, the datasheet, the profiles).
+	NoisySizes bool `json:"noisy_sizes,omitempty"`
 	// The fields below down to Contributors, and each profile's Size, are
 	// exact: with noisy sizes they go to the steward report only, and
 	// Public leaves them out.
@@ -278,7 +283,10 @@ type Report struct {
 	Suppressed  int             `json:"suppressed_subjects,omitempty"`
 	Exported    int             `json:"exported_assignments,omitempty"`
 	NotExported map[string]int  `json:"not_exported,omitempty"`
-	Spent       *budget.Record  `json:"budget_spent,omitempty"`
+	// Withheld are the cohorts left out of the assignments because fewer
+	// of their subjects could be exported than the floor (steward only).
+	Withheld []WithheldCohort `json:"withheld_cohorts,omitempty"`
+	Spent    *budget.Record   `json:"budget_spent,omitempty"`
 	// Contributors describes the Bloom filter of the subjects whose data
 	// shaped the output (every subject with features, exported or not).
 	Contributors *Contributors `json:"contributors,omitempty"`
@@ -302,6 +310,8 @@ type Contributors struct {
 
 // DPReport is what a DP k-means run released and how well it did.
 type DPReport struct {
+	// Epsilon is DP k-means' own ε at Delta; the run's charge (the noisy
+	// sizes too) is Report.Spent.
 	Epsilon    float64 `json:"epsilon"`
 	Delta      float64 `json:"delta"`
 	Accountant string  `json:"accountant"`
@@ -339,7 +349,8 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if runID == "" {
 		runID = uuid.Must(uuid.NewV7()).String()
 	}
-	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{}}
+	rep := &Report{RunID: runID, LogicalDate: day.Format(time.DateOnly), NotExported: map[string]int{},
+		NoisySizes: cfg.Privacy != nil || cfg.NoisySizes > 0}
 	if cfg.Privacy == nil {
 		rep.NotDP = "not differentially private: k-means centres, profiles and assignments are computed exactly from the data"
 		if cfg.NoisySizes > 0 {
@@ -526,7 +537,7 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 	c, err := lineage.WriteContributors(ctx, st.Output(), feats.Subjects, lineage.ContributorsFilter{RunID: rep.RunID, FPR: cfg.ContributorsFPR, Key: key})
 	if err == nil {
 		rep.Contributors = &Contributors{File: c.Filter, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
-		err = writeExports(ctx, out, feats, cohorts, res, ix, export, rep)
+		err = writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.Floor.MinSize, rep)
 	}
 	if err == nil && cfg.Privacy == nil {
 		err = monitor(ctx, out, ref, cfg, feats, cohorts, rep)
@@ -577,7 +588,7 @@ type ExactProfileRow struct {
 	Note        string `parquet:"note"`
 }
 
-func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, rep *Report) error {
+func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, minSize int, rep *Report) error {
 	var rows []dataset.CohortAssignment
 	for _, c := range cohorts {
 		for _, i := range c.Members {
@@ -587,6 +598,17 @@ func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts
 			}
 			rows = append(rows, dataset.CohortAssignment{SubjectID: f.Subjects[i], CohortID: int64(c.ID), Distance: float64(res.Dist[i]), RunID: rep.RunID})
 		}
+	}
+	// The floor on the export itself: the exact number of each cohort's
+	// exported subjects, whatever sizes the floor was decided on.
+	perCohort := make([]int64, len(cohorts))
+	for _, r := range rows {
+		perCohort[r.CohortID]++
+	}
+	rep.Withheld = WithholdSmall(perCohort, minSize)
+	if len(rep.Withheld) > 0 {
+		drop := withheldSet(rep.Withheld)
+		rows = slices.DeleteFunc(rows, func(r dataset.CohortAssignment) bool { return drop[r.CohortID] })
 	}
 	rep.Exported = len(rows)
 	if err := dataset.PutParquet(ctx, out, "assignments.parquet", rows); err != nil {

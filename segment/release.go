@@ -42,6 +42,9 @@ type StewardReport struct {
 	Suppressed  int             `json:"suppressed_subjects"`
 	Exported    int             `json:"exported_assignments"`
 	NotExported map[string]int  `json:"not_exported"`
+	// Withheld are the cohorts whose rows were dropped from the export:
+	// fewer of their subjects allow marketing than the floor.
+	Withheld []WithheldCohort `json:"withheld_cohorts,omitempty"`
 	// DP holds subjects_clipped and normalized_objective (which ran
 	// non-private k-means on the private data for this report only).
 	DP           *DPReport     `json:"dp,omitempty"`
@@ -56,9 +59,12 @@ type StewardCohort struct {
 }
 
 // noisy reports whether the run released noisy sizes: then no exact size
-// or count may appear in the release.
+// or count may appear in the release. It is decided by the run's
+// configuration as recorded in the report (a DP run always releases noisy
+// sizes), never by what the data produced: a DP run without profiles is
+// still a DP run.
 func (r *Report) noisy() bool {
-	return len(r.Profiles) > 0 && r.Profiles[0].NoisySize != nil
+	return r.NoisySizes || r.DP != nil
 }
 
 // releasedProfiles are the profiles as released: without exact sizes when
@@ -84,7 +90,7 @@ func (r *Report) Public() *Report {
 	p := *r
 	p.Filter = privacy.Report{}
 	p.Subjects, p.Events, p.Bounded, p.Inertia, p.Silhouette, p.KScores = 0, 0, 0, 0, 0, nil
-	p.Suppressed, p.Exported, p.NotExported, p.Contributors, p.Monitoring = 0, 0, nil, nil, nil
+	p.Suppressed, p.Exported, p.NotExported, p.Contributors, p.Monitoring, p.Withheld = 0, 0, nil, nil, nil, nil
 	if r.DP != nil {
 		dp := *r.DP
 		dp.Clipped, dp.NormalizedObjective = 0, 0
@@ -98,7 +104,7 @@ func (r *Report) Public() *Report {
 func (r *Report) Steward() *StewardReport {
 	s := &StewardReport{RunID: r.RunID, LogicalDate: r.LogicalDate, Release: r.Output, NotDP: r.NotDP, Filter: r.Filter,
 		Subjects: r.Subjects, Events: r.Events, Bounded: r.Bounded, K: r.K, Inertia: r.Inertia, Silhouette: r.Silhouette, KScores: r.KScores,
-		Suppressed: r.Suppressed, Exported: r.Exported, NotExported: maps.Clone(r.NotExported), DP: r.DP, Contributors: r.Contributors}
+		Suppressed: r.Suppressed, Exported: r.Exported, NotExported: maps.Clone(r.NotExported), Withheld: r.Withheld, DP: r.DP, Contributors: r.Contributors}
 	for _, p := range r.Profiles {
 		s.Cohorts = append(s.Cohorts, StewardCohort{CohortID: p.CohortID, Size: p.Size, NoisySize: p.NoisySize})
 	}
@@ -146,6 +152,12 @@ func StewardAppendix(rep *Report, cfg Config) []byte {
 		p("| %d | %d | %s |\n", pr.CohortID, pr.Size, released)
 	}
 	p("\n%d customers suppressed by the floor of %d; %d exported; not exported: %v.\n\n", rep.Suppressed, cfg.Floor.MinSize, rep.Exported, rep.NotExported)
+	for _, w := range rep.Withheld {
+		p("- Cohort %d withheld from the assignments: %s.\n", w.CohortID, w.Reason)
+	}
+	if len(rep.Withheld) > 0 {
+		p("\nA withheld cohort keeps its description in the profiles; its customers are in no exported row.\n\n")
+	}
 	if d := rep.DP; d != nil {
 		p("## DP k-means diagnostics\n\n%d customers' feature vectors were clipped to radius %g. ", d.Clipped, d.ClipRadius)
 		p("The DP centres' k-means objective is %.3f× that of non-private k-means on the same scaled, clipped data (run for this appendix only).\n\n", d.NormalizedObjective)

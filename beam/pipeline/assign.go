@@ -33,7 +33,7 @@ func init() {
 	register.DoFn4x1[context.Context, string, func(string, []byte), func(int, int64), error](&scoreFn{})
 	register.DoFn4x1[context.Context, []byte, func(*int, *int64) bool, func([]byte), error](&planFn{})
 	register.DoFn6x1[context.Context, string, []byte, []byte, func(int, []byte), func(string, int64), error](&exportFn{})
-	register.DoFn4x1[context.Context, int, func(*[]byte) bool, func([]byte), error](&assignShardFn{})
+	register.DoFn5x1[context.Context, int, func(*[]byte) bool, func(*string, *int64) bool, func([]byte), error](&assignShardFn{})
 	register.DoFn5x1[context.Context, []byte, func(*[]byte) bool, []byte, func(*string, *int64) bool, error](&assignCommitFn{})
 	register.Emitter2[string, int64]()
 	register.Iter2[int, int64]()
@@ -51,7 +51,10 @@ type AssignJob struct {
 	Shards   int
 	Engine   string
 	Started  int64
-	Spent    string // the budget record, JSON, if any
+	// Steward is the location of the run's steward report (exact counts),
+	// opened by the driver, and StewardWriteID its write.
+	Steward        string
+	StewardWriteID string
 }
 
 func (j *AssignJob) decode() (segment.Config, *segment.Model, time.Time, error) {
@@ -203,7 +206,7 @@ func (fn *exportFn) ProcessElement(ctx context.Context, subject string, enc []by
 			emitStat("not_exported:"+r.String(), 1)
 			return nil
 		}
-		emitStat("exported", 1)
+		emitStat(fmt.Sprintf("exported:%d", cohort), 1)
 		row := binary.AppendUvarint(nil, uint64(len(subject)))
 		row = append(row, subject...)
 		row = binary.AppendUvarint(row, uint64(cohort))
@@ -227,16 +230,61 @@ func decodeAssignment(b []byte, runID string) (dataset.CohortAssignment, error) 
 	return dataset.CohortAssignment{SubjectID: subject, CohortID: int64(c), Distance: math.Float64frombits(binary.LittleEndian.Uint64(b[k:])), RunID: runID}, nil
 }
 
-// assignShardFn writes one shard of the export.
+// assignShardFn writes one shard of the export, without the rows of
+// cohorts withheld by the floor on the exact exported counts.
 type assignShardFn struct {
-	Job AssignJob
-	out *dataset.Output
+	Job     AssignJob
+	out     *dataset.Output
+	minSize int
 }
 
 func (fn *assignShardFn) Setup(ctx context.Context) error {
-	var err error
+	cfg, _, _, err := fn.Job.decode()
+	if err != nil {
+		return err
+	}
+	fn.minSize = cfg.Floor.MinSize
 	fn.out, err = resumeAssign(ctx, &fn.Job)
 	return err
+}
+
+// exportedPerCohort sums the "exported:COHORT" statistics over n cohorts
+// (n < 0: as many as the statistics name) and returns the other statistics.
+func exportedPerCohort(st func(*string, *int64) bool, n int) ([]int64, map[string]int64, error) {
+	per := make([]int64, max(0, n))
+	other := map[string]int64{}
+	var k string
+	var v int64
+	for st(&k, &v) {
+		c, ok := strings.CutPrefix(k, "exported:")
+		if !ok {
+			other[k] += v
+			continue
+		}
+		i, err := strconv.Atoi(c)
+		if err != nil || i < 0 || (n >= 0 && i >= n) {
+			return nil, nil, fmt.Errorf("assign: bad statistic %q", k)
+		}
+		for len(per) <= i {
+			per = append(per, 0)
+		}
+		per[i] += v
+	}
+	return per, other, nil
+}
+
+// resumeSteward resumes the steward report the driver opened.
+func resumeSteward(ctx context.Context, j *AssignJob) (*dataset.Output, error) {
+	ref, err := dataset.ParseRef(ctx, j.Steward, urlOptions())
+	if err != nil {
+		return nil, err
+	}
+	out, err := dataset.ResumeOutput(ctx, ref.Store, ref.Key, nil, "veil-beam assign", j.StewardWriteID)
+	if err != nil {
+		return nil, err
+	}
+	out.SetClass(dataset.ClassSteward)
+	return out, nil
 }
 
 func resumeAssign(ctx context.Context, j *AssignJob) (*dataset.Output, error) {
@@ -248,10 +296,20 @@ func resumeAssign(ctx context.Context, j *AssignJob) (*dataset.Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return dataset.ResumeOutput(ctx, s, prefix, dataset.CohortAssignmentsContract, "veil-beam assign", j.WriteID)
+	out, err := dataset.ResumeOutput(ctx, s, prefix, dataset.CohortAssignmentsContract, "veil-beam assign", j.WriteID)
+	if err != nil {
+		return nil, err
+	}
+	out.SetClass(dataset.ClassRelease)
+	return out, nil
 }
 
-func (fn *assignShardFn) ProcessElement(ctx context.Context, shard int, rows func(*[]byte) bool, emit func([]byte)) error {
+func (fn *assignShardFn) ProcessElement(ctx context.Context, shard int, rows func(*[]byte) bool, st func(*string, *int64) bool, emit func([]byte)) error {
+	per, _, err := exportedPerCohort(st, -1)
+	if err != nil {
+		return err
+	}
+	_, drop, _ := segment.ExportFloor(per, fn.minSize)
 	var all []dataset.CohortAssignment
 	var b []byte
 	for rows(&b) {
@@ -259,7 +317,9 @@ func (fn *assignShardFn) ProcessElement(ctx context.Context, shard int, rows fun
 		if err != nil {
 			return err
 		}
-		all = append(all, r)
+		if !drop[r.CohortID] {
+			all = append(all, r)
+		}
 	}
 	return emitFiles(fn.out, func() error { return segment.WriteAssignmentShard(ctx, fn.out, shard, all) }, emit)
 }
@@ -284,31 +344,41 @@ func (fn *assignCommitFn) ProcessElement(ctx context.Context, _ []byte, files fu
 	if err := json.Unmarshal(planJSON, &p); err != nil {
 		return err
 	}
-	rep := &segment.AssignReport{RunID: fn.Job.RunID, LogicalDate: fn.Job.Day, Prepared: fn.Job.Prepared, Output: out.Location(), Engine: fn.Job.Engine,
-		NotExported: map[string]int{}, Cohorts: p.Cohorts, Seconds: time.Since(time.Unix(0, fn.Job.Started)).Seconds()}
-	if fn.Job.Spent != "" {
-		if err := json.Unmarshal([]byte(fn.Job.Spent), &rep.Spent); err != nil {
-			return err
-		}
+	cfg, _, _, err := fn.Job.decode()
+	if err != nil {
+		return err
 	}
-	var k string
-	var n int64
-	for st(&k, &n) {
+	stw, err := resumeSteward(ctx, &fn.Job)
+	if err != nil {
+		return err
+	}
+	noisy := cfg.NoisySizes > 0
+	rep := &segment.AssignReport{RunID: fn.Job.RunID, LogicalDate: fn.Job.Day, Prepared: fn.Job.Prepared, Output: out.Location(), Engine: fn.Job.Engine,
+		StewardReport: stw.Location(), NotDP: segment.AssignNotDP(noisy), NoisySizes: noisy,
+		NotExported: map[string]int{}, Cohorts: p.Cohorts, Seconds: time.Since(time.Unix(0, fn.Job.Started)).Seconds()}
+	per, other, err := exportedPerCohort(st, len(p.Cohorts))
+	if err != nil {
+		return err
+	}
+	rep.Withheld, _, rep.Exported = segment.ExportFloor(per, cfg.Floor.MinSize)
+	for k, n := range other {
 		switch {
 		case k == "subjects":
 			rep.Subjects += n
-		case k == "exported":
-			rep.Exported += n
 		case k == "suppressed":
 			rep.Suppressed += n
 		case strings.HasPrefix(k, "not_exported:"):
 			rep.NotExported[strings.TrimPrefix(k, "not_exported:")] += int(n)
 		}
 	}
-	if err := segment.WriteAssignmentMeta(ctx, out, rep); err != nil {
+	if err := segment.WriteAssignmentMeta(ctx, out, stw, rep); err != nil {
 		return err
 	}
-	_, err = out.Commit(ctx, map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment-assign", "engine": rep.Engine})
+	meta := map[string]string{"run_id": rep.RunID, "logical_date": rep.LogicalDate, "job": "segment-assign", "engine": rep.Engine}
+	if _, err := stw.Commit(ctx, meta); err != nil {
+		return err
+	}
+	_, err = out.Commit(ctx, meta)
 	return err
 }
 
@@ -320,18 +390,23 @@ func BuildAssign(s beam.Scope, job AssignJob, units []string) {
 	scored, counts := beam.ParDo2(s, &scoreFn{Job: job}, us)
 	p := beam.ParDo(s, &planFn{Job: job}, beam.Impulse(s), beam.SideInput{Input: stats.SumPerKey(s, counts)})
 	rows, exportStats := beam.ParDo2(s, &exportFn{Job: job}, scored, beam.SideInput{Input: p})
-	files := beam.ParDo(s, &assignShardFn{Job: job}, beam.GroupByKey(s, rows))
+	sums := stats.SumPerKey(s, exportStats)
+	files := beam.ParDo(s, &assignShardFn{Job: job}, beam.GroupByKey(s, rows), beam.SideInput{Input: sums})
 	beam.ParDo0(s, &assignCommitFn{Job: job}, beam.Impulse(s),
-		beam.SideInput{Input: files}, beam.SideInput{Input: p}, beam.SideInput{Input: stats.SumPerKey(s, exportStats)})
+		beam.SideInput{Input: files}, beam.SideInput{Input: p}, beam.SideInput{Input: sums})
 }
 
 // Assign assigns the subjects of a prepared table to the model's cohorts
 // on a Beam runner and exports them, as `veil segment assign` does on one
-// machine. The ledger records the noisy sizes' spend before any data is
-// read.
+// machine. A job with a privacy section is refused (segment.RefusePrivacy):
+// the model is exact, so the assignment is no DP release and charges no
+// budget; its exact figures go to a steward report.
 func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared string, m *segment.Model, o Options) (rep *segment.AssignReport, err error) {
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := segment.RefusePrivacy(cfg, "assign"); err != nil {
 		return nil, err
 	}
 	if err := m.Validate(); err != nil {
@@ -351,10 +426,6 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 			ev.Outputs = []lineage.Dataset{out}
 		})
 	}()
-	spent, err := segment.SpendNoisySizes(ctx, cfg, prepared, runID, day, o.URL)
-	if err != nil {
-		return nil, err
-	}
 	ref, err := dataset.ParseRef(ctx, prepared, o.URL)
 	if err != nil {
 		return nil, err
@@ -382,8 +453,13 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 		}
 		f.Close()
 	}
+	stw, err := segment.AssignmentSteward(ctx, cfg, day, runID, "veil-beam assign", o.URL)
+	if err != nil {
+		return nil, err
+	}
 	out, err := segment.AssignmentOutput(ctx, cfg, day, runID, "veil-beam assign", o.URL)
 	if err != nil {
+		stw.Abort(ctx)
 		return nil, err
 	}
 	cfgEnc, err := encodeConfig(cfg)
@@ -395,22 +471,22 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 		return nil, err
 	}
 	job := AssignJob{Config: cfgEnc, Model: modelEnc, Day: day.UTC().Format(time.DateOnly), Prepared: prepared, RunID: runID,
-		WriteID: out.WriteID(), Shards: max(1, prep.Shards), Engine: o.Engine, Started: start.UnixNano()}
-	if spent != nil {
-		b, _ := json.Marshal(spent)
-		job.Spent = string(b)
-	}
+		WriteID: out.WriteID(), Shards: max(1, prep.Shards), Engine: o.Engine, Started: start.UnixNano(),
+		Steward: stw.Location(), StewardWriteID: stw.Output().WriteID()}
 	p, s := beam.NewPipelineWithRoot()
 	BuildAssign(s, job, units)
 	if err := o.Execute(ctx, p); err != nil {
+		out.Abort(ctx)
+		stw.Abort(ctx)
 		return nil, fmt.Errorf("beam pipeline: %w", err)
 	}
-	store, prefix, err := segment.AssignmentLocation(ctx, cfg, day, runID, o.URL)
+	// The full report (exact counts) is the steward report's.
+	sref, err := dataset.ParseRef(ctx, stw.Location(), o.URL)
 	if err != nil {
 		return nil, err
 	}
 	rep = &segment.AssignReport{}
-	if err := readCommitted(ctx, store, prefix, out.WriteID(), segment.AssignReportFile, rep); err != nil {
+	if err := readCommitted(ctx, sref.Store, sref.Key, stw.Output().WriteID(), segment.AssignReportFile, rep); err != nil {
 		return nil, err
 	}
 	return rep, nil

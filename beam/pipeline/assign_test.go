@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"math"
 	"path/filepath"
 	"reflect"
@@ -97,7 +98,9 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 		}
 	}
 
-	// Noisy sizes: spent before reading, once per run id, released once.
+	// Noisy sizes next to an exact model: no DP release, so nothing is
+	// charged; the release holds noisy sizes only, the steward report the
+	// exact ones, on both engines alike.
 	cfg.NoisySizes = 3
 	cfg.Budget = &budget.Config{Ledger: filepath.Join(dir, "ledger"), Dataset: "shop", Policy: budget.Policy{Epsilon: 10, Delta: 1e-5, Period: "total"}}
 	cfg.RunID = "beam-noisy"
@@ -105,20 +108,67 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if noisy.Spent == nil || !(noisy.Spent.Epsilon > 0) {
-		t.Fatalf("no spend recorded: %+v", noisy.Spent)
-	}
-	for _, c := range noisy.Cohorts {
-		if c.NoisySize == nil {
-			t.Errorf("cohort %d has no noisy size", c.ID)
-		}
-	}
-	store, _ := dataset.OpenStore(ctx, cfg.Budget.Ledger, dataset.URLOptions{})
-	recs, err := budget.Open(store, "").Records(ctx, "shop")
+	cfg.RunID = "single-noisy"
+	oneNoisy, err := segment.AssignPrepared(ctx, cfg, day, prep.Output, model, dataset.URLOptions{}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 1 || recs[0].RunID != "beam-noisy" {
-		t.Errorf("ledger records %+v", recs)
+	for _, r := range []*segment.AssignReport{noisy, oneNoisy} {
+		if !strings.Contains(r.NotDP, "no privacy budget was charged") || !r.NoisySizes || r.StewardReport == "" {
+			t.Errorf("%s report %+v", r.Engine, r)
+		}
+		for _, c := range r.Cohorts {
+			if c.NoisySize == nil || c.Size == 0 {
+				t.Errorf("%s: cohort %+v lacks its noisy or (steward) exact size", r.Engine, c)
+			}
+		}
+		ref, _ := dataset.ParseRef(ctx, r.Output, dataset.URLOptions{})
+		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+		if err != nil || m.Class != dataset.ClassRelease {
+			t.Errorf("%s: release class %v (%v)", r.Engine, m, err)
+		}
+		sref, _ := dataset.ParseRef(ctx, r.StewardReport, dataset.URLOptions{})
+		if m, err := dataset.ReadManifest(ctx, sref.Store, sref.Key); err != nil || m.Class != dataset.ClassSteward {
+			t.Errorf("%s: steward report %v (%v)", r.Engine, m, err)
+		}
+	}
+	exact := func(cs []segment.CohortSize) (out []segment.CohortSize) {
+		for _, c := range cs {
+			c.NoisySize = nil // drawn per run
+			out = append(out, c)
+		}
+		return out
+	}
+	if !reflect.DeepEqual(exact(noisy.Cohorts), exact(oneNoisy.Cohorts)) && len(noisy.Cohorts) == len(oneNoisy.Cohorts) {
+		// The floor is planned on noisy sizes, drawn per run: the plans
+		// may differ; only compare when they agree on the clusters.
+		same := true
+		for i := range noisy.Cohorts {
+			same = same && slices.Equal(noisy.Cohorts[i].Clusters, oneNoisy.Cohorts[i].Clusters)
+		}
+		if same {
+			t.Errorf("beam cohorts %+v\nsingle-machine %+v", noisy.Cohorts, oneNoisy.Cohorts)
+		}
+	}
+	store, _ := dataset.OpenStore(ctx, cfg.Budget.Ledger, dataset.URLOptions{})
+	if recs, err := budget.Open(store, "").Records(ctx, "shop"); len(recs) != 0 {
+		t.Errorf("assign charged the ledger: %+v (%v)", recs, err)
+	}
+}
+
+// veil-beam assign refuses a DP job, as veil segment assign does: the
+// model is exact, so the DP path does not exist here.
+func TestAssignRefusesPrivacy(t *testing.T) {
+	dir := t.TempDir()
+	cfg := segment.DefaultConfig()
+	cfg.Events = filepath.Join(dir, "events")
+	cfg.Output = filepath.Join(dir, "out")
+	cfg.KMeans.K = "3"
+	cfg.NoisySizes = 1
+	cfg.Privacy = &segment.DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
+	cfg.Budget = &budget.Config{Ledger: filepath.Join(dir, "ledger"), Dataset: "shop", Policy: budget.Policy{Epsilon: 100, Delta: 1e-3, Period: "total"}}
+	m := &segment.Model{Features: []segment.Feature{{Name: "a"}}, Mean: []float64{0}, Std: []float64{1}, Centroids: [][]float32{{0}}}
+	if _, err := Assign(context.Background(), cfg, day, filepath.Join(dir, "prepared"), m, Options{Engine: "beam:prism", Execute: execute}); !errors.Is(err, segment.ErrConfig) {
+		t.Errorf("assign with privacy: %v, want ErrConfig", err)
 	}
 }

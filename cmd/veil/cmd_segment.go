@@ -325,10 +325,13 @@ func newAssignCmd(env *Env) *cobra.Command {
 		Short: "Assign a prepared table's subjects to the model's cohorts and export them",
 		Long: `Assign every subject of a prepared table to its nearest centroid of the model,
 apply the cohort floor on the exact sizes (on noisy sizes with
-noisy_sizes_sigma, spent from the budget before any data is read), and
-export the subjects who also allow marketing under OUTPUT/dt=D/run=RUN_ID:
-assignments-NNNNN.parquet, cohort_sizes.json and assign_report.json.
-veil-beam assign does the same on a Beam runner.`,
+noisy_sizes_sigma), and export the subjects who also allow marketing under
+OUTPUT/dt=D/run=RUN_ID (a release): assignments-NNNNN.parquet,
+cohort_sizes.json and assign_report.json. The model is exact, so the
+assignment is not differentially private and charges no budget; a cohort
+with fewer exportable subjects than the floor is withheld; exact counts
+and sizes are in the steward report. A job with a privacy section is
+refused. veil-beam assign does the same on a Beam runner.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			day, err := jobArgs(configFile, date, "")

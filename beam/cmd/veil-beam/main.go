@@ -144,6 +144,11 @@ func run(ctx context.Context, cmd string) error {
 		return err
 	}
 	if cmd == "assign" {
+		// As veil segment assign: the model is exact, a DP job has no
+		// path here (exit 2, before anything is read).
+		if err := segment.RefusePrivacy(cfg, "assign"); err != nil {
+			return err
+		}
 		m, err := segment.ReadModel(ctx, *model, opt)
 		if err != nil {
 			return err

@@ -68,7 +68,11 @@ func TestCommand(t *testing.T) {
 	if err := segment.WriteModel(context.Background(), modelURL, m, dataset.URLOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errs = run("assign", "--config", job, "--logical-date", "2026-11-27", "--prepared", rep.Output, "--model", modelURL, "--json",
+	// The floor holds on the exact exported counts: a small shop needs a
+	// floor below the default 100 to export any cohort.
+	assignJob := filepath.Join(dir, "segment-assign.yaml")
+	os.WriteFile(assignJob, []byte(fmt.Sprintf("events: %s/shop/events\noutput: %s/out\ncohort_floor:\n  min_size: 50\n", dir, dir)), 0o644)
+	code, out, errs = run("assign", "--config", assignJob, "--logical-date", "2026-11-27", "--prepared", rep.Output, "--model", modelURL, "--json",
 		"--lineage", filepath.Join(dir, "lineage"))
 	var arep segment.AssignReport
 	if err := json.Unmarshal([]byte(out), &arep); code != 0 || err != nil || arep.Subjects != int64(rep.Subjects) || arep.Exported == 0 || len(arep.Cohorts) == 0 {
