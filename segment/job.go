@@ -3,9 +3,7 @@ package segment
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -102,9 +100,7 @@ type BudgetConfig = budget.Config
 // honours a run id again only for the same fingerprint.
 func (c Config) Fingerprint() string {
 	c.RunID, c.Charged = "", nil
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return budget.Fingerprint(c)
 }
 
 // WindowDays returns the days of events the job reads, ending on the

@@ -2,8 +2,6 @@ package train
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -587,9 +585,7 @@ func (c *JobConfig) Identity(ctx context.Context, opt dataset.URLOptions) (strin
 // honours a run id again only for the same fingerprint.
 func (c JobConfig) Fingerprint() string {
 	c.RunID, c.Charged = "", nil
-	b, _ := json.Marshal(c)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return budget.Fingerprint(c)
 }
 
 // WindowDays returns the days of events the job reads, ending on the

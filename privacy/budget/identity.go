@@ -2,6 +2,9 @@ package budget
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"path"
@@ -85,4 +88,12 @@ func enclosing(ctx context.Context, ref dataset.Ref, table string) (string, erro
 		return strings.TrimSuffix(canonical, strings.TrimPrefix(ref.Key, key)), nil
 	}
 	return canonical, nil
+}
+
+// Fingerprint is the SHA-256 of a run's configuration as JSON (Request.Config):
+// callers clear what does not change the run (its run id) first.
+func Fingerprint(config any) string {
+	b, _ := json.Marshal(config)
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
