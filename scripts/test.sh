@@ -45,7 +45,8 @@ gotest() {
 summary() {
   local line
   line=$("$work/testsum" -summary <"$events")
-  echo "== $line"
+  echo "== summary"
+  echo "$line"
   if [ "$failed" -ne 0 ] || ! grep -q ' 0 failed,' <<<"$line"; then
     exit 1
   fi
@@ -73,7 +74,9 @@ vgw_start
 trap cleanup EXIT  # vgw_start set its own; ours stops the server too
 
 echo "== go test -race"
-gotest -race -count=1 "$@" ./... || failed=1
+# -timeout: the command tests run whole pipelines; under -race the cmd/veil
+# package takes longer than go test's default 10 minutes on 2 cores.
+gotest -race -count=1 -timeout 60m "$@" ./... || failed=1
 
 echo "== fuzz (short)"
 # Every Fuzz function, 10 seconds each. Go 1.26's fuzz coordinator can end a
@@ -105,7 +108,7 @@ done < <(grep -rl --include='*_test.go' --exclude-dir=beam '^func Fuzz' . | sort
 
 echo "== beam module: go vet, go test -race on Prism"
 if (cd beam && go vet ./...); then
-  (cd beam && go test -json -race -count=1 "$@" ./... 2>&1) | tee -a "$events" | "$work/testsum" || failed=1
+  (cd beam && go test -json -race -count=1 -timeout 30m "$@" ./... 2>&1) | tee -a "$events" | "$work/testsum" || failed=1
 else
   failed=1
   echo '{"Action":"fail","Package":"beam (go vet)"}' >>"$events"
