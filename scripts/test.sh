@@ -7,10 +7,11 @@
 #      conformance suite among them, which may not skip under CI=true), and
 #      short fuzz runs of every fuzz target;
 #   4. vets and tests the Beam module (beam/, its own go.mod) on Prism;
-#   5. stops the server it started, and ends with one line counted over
-#      every test, fuzz target and the Beam module:
+#   5. runs the README's shell examples as written (scripts/readme_examples.sh);
+#   6. stops the server it started, and ends with one line counted over
+#      every test, fuzz target, the Beam module and the README examples:
 #        N passed, N failed, N skipped
-# About 17 minutes on 2 cores. It exits non-zero when anything failed.
+# About 45 minutes on 2 cores. It exits non-zero when anything failed.
 #
 # Usage: scripts/test.sh [--short] [extra go test flags]
 #   --short  a developer's loop (a few minutes): gofmt, go vet and the unit
@@ -113,5 +114,10 @@ else
   failed=1
   echo '{"Action":"fail","Package":"beam (go vet)"}' >>"$events"
 fi
+
+echo "== README examples, as written"
+readme=pass
+scripts/readme_examples.sh || { readme=fail; failed=1; }
+printf '{"Action":"%s","Package":"README","Test":"examples (scripts/readme_examples.sh)"}\n' "$readme" >>"$events"
 
 summary
