@@ -731,6 +731,8 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 		rep.DP.NormalizedObjective = Objective(x, res.Centroids) / np.Inertia
 	}
 	rep.K, rep.Iterations = k, res.Iterations
+	// On the exact data, like the normalized objective: steward only.
+	rep.Silhouette = Silhouette(x, labels, k, 2000, cfg.KMeans.Seed)
 	// Noisy sizes of the final assignment (the budget has them), used by
 	// the floor and the profiles.
 	r := rand.New(dp.NewSecureSource())
