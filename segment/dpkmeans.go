@@ -76,10 +76,9 @@ func (c *DPConfig) Plan() (sigma float64, ev accountant.Event, spent accountant.
 
 // DPResult is a DP k-means fit.
 type DPResult struct {
-	Centroids   *Matrix
-	NoisyCounts []float64
-	Sigma       float64 // noise standard deviation on sums/R and counts
-	Iterations  int
+	Centroids  *Matrix
+	Sigma      float64 // noise standard deviation on sums/R and counts
+	Iterations int
 }
 
 // clipRows scales every row of x to L2 norm at most r, in place.
@@ -106,29 +105,33 @@ func clipRows(x *Matrix, r float64) int {
 // [0, 1]^D already clipped to norm R. No centre is placed by looking at
 // the data other than through the releases, and none is wasted:
 //
-//   - Every centre starts at the origin, a public point: the first
-//     iteration's release is the noisy mean of all subjects (one cluster
-//     holds them all).
+//   - The first iteration has one centre (at the origin, a public point):
+//     its release is the noisy count and sum of all subjects. Coordinates
+//     whose noisy total is below supportFloor·σR are taken to be empty
+//     (hash buckets no category falls in): every centre is 0 there from
+//     then on, which removes their noise. The noisy count N̂ sets how many
+//     centres the data can afford: m = N̂ / (subjectsPerNoise·σR·√D'),
+//     D' the coordinates left, between k and overCluster·k.
 //   - Each iteration releases noisy per-cluster sums and counts from a
 //     secure source; a centre is the noisy sum over the noisy count,
-//     projected back into the ball of radius R.
+//     projected into [0, 1]^D and the ball of radius R.
 //   - A cluster whose noisy count is below splitFloor·σ (its centre would be
 //     mostly noise) is dead: it restarts as half of a split of the live
 //     cluster with the largest noisy count, the two centres moved apart by
 //     ±splitStep·R along a direction drawn from the public seed (Linde, Buzo
 //     and Gray 1980). Each live cluster is split at most once per
 //     iteration, so the centres double (1, 2, 4, ...) until all live.
-//   - The first iterations grow and refine m = overCluster·k centres; then
-//     weighted k-means on those centres (weights: their noisy counts, the
-//     best of several restarts) picks k, and the remaining iterations
-//     refine the k. Over-clustering and merging escapes the poor local
-//     optima that a single Lloyd run from a data-independent start falls
-//     into, as coreset methods do.
+//   - The first fineShare of the iterations grow and refine the m centres;
+//     then weighted k-means on them (weights: their noisy counts, the best
+//     of several restarts) picks k, and the remaining iterations refine
+//     the k. Over-clustering and merging escapes the poor local optima that
+//     a single Lloyd run from a data-independent start falls into, as
+//     coreset methods do.
 //
-// Every iteration releases m sums and counts (those of unused centres are
-// noise on zeros), so the release has the same shape at each iteration.
-// The starting point, the splits and the merging are post-processing of
-// released values and public randomness.
+// Every iteration releases overCluster·k sums and counts (those of unused
+// centres are noise on zeros), so the release has the same shape at each
+// iteration. The starting point, the support, m, the splits and the
+// merging are post-processing of released values and public randomness.
 func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, noise rand.Source, seed uint64) (*DPResult, error) {
 	if k < 1 || k > x.N {
 		return nil, fmt.Errorf("%w: k = %d for %d subjects", ErrConfig, k, x.N)
@@ -144,14 +147,21 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 	var scratch []float32
 	var exactSums, exactCounts []float64
 	live := make([]bool, m)
-	active := m
+	support := make([]bool, x.D)
+	for t := range support {
+		support[t] = true
+	}
+	active := 1
+	if cfg.Iterations == 1 {
+		active = k // nothing to grow from
+	}
 	for iter := range cfg.Iterations {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		if iter == fine && active > k {
-			// Merge the m centres into k (post-processing).
-			c = mergeCentres(c, counts, live, k, r, public)
+			// Merge the centres into k (post-processing).
+			c = mergeCentres(&Matrix{N: active, D: x.D, Data: c.Data[:active*x.D]}, counts, live, k, r, support, public)
 			active = k
 		}
 		if blk == nil || blk.k != active {
@@ -184,6 +194,17 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 			cfg.iterHook(iter, exactSums, exactCounts, sums, counts)
 		}
 		// Post-processing of the release from here on.
+		if iter == 0 && active == 1 {
+			dims := 0
+			for t := range support {
+				support[t] = sums[t] >= supportFloor*sigma*r
+				if support[t] {
+					dims++
+				}
+			}
+			afford := int(counts[0] / (subjectsPerNoise * sigma * r * math.Sqrt(float64(max(dims, 1)))))
+			active = min(max(afford, k), m)
+		}
 		for j := range active {
 			live[j] = counts[j] >= math.Max(1, splitFloor*sigma)
 			if !live[j] {
@@ -193,15 +214,15 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 			for t := range x.D {
 				row[t] = float32(sums[j*x.D+t] / counts[j])
 			}
-			project(row, r)
+			project(row, r, support)
 		}
-		splitDead(&Matrix{N: active, D: x.D, Data: c.Data[:active*x.D]}, counts[:active], live[:active], r, public)
+		splitDead(&Matrix{N: active, D: x.D, Data: c.Data[:active*x.D]}, counts[:active], live[:active], r, support, public)
 	}
 	out := &Matrix{N: active, D: x.D, Data: c.Data[:active*x.D]}
 	if active > k {
-		out = mergeCentres(c, counts, live, k, r, public)
+		out = mergeCentres(out, counts, live, k, r, support, public)
 	}
-	return &DPResult{Centroids: out, NoisyCounts: counts[:k], Sigma: sigma, Iterations: cfg.Iterations}, nil
+	return &DPResult{Centroids: out, Sigma: sigma, Iterations: cfg.Iterations}, nil
 }
 
 // splitFloor, splitStep, overCluster and fineShare tune FitDP: a cluster
@@ -214,7 +235,17 @@ var (
 	splitFloor  = 3.0
 	splitStep   = 0.05
 	overCluster = 3
-	fineShare   = 0.5
+	fineShare   = 0.6
+)
+
+// supportFloor and subjectsPerNoise tune FitDP's use of its first
+// release: a coordinate whose noisy total is below supportFloor·σR is
+// empty; each of the first phase's centres should have about
+// subjectsPerNoise·σR·√D' subjects, so that the noise moves it by about
+// 1/subjectsPerNoise of a unit.
+const (
+	supportFloor     = 3.0
+	subjectsPerNoise = 4.0
 )
 
 // dpSchedule returns FitDP's number of centres in its first phase, m, and
@@ -235,7 +266,7 @@ func dpSchedule(k, iterations int) (m, fine int) {
 // of the live centre with the largest count, at most one split per live
 // centre, largest first (halving the count of a split pair). Dead centres
 // left over (too few live ones) wait for the next release.
-func splitDead(c *Matrix, counts []float64, live []bool, r float64, public *rand.Rand) {
+func splitDead(c *Matrix, counts []float64, live []bool, r float64, support []bool, public *rand.Rand) {
 	counts = slices.Clone(counts)
 	split := make([]bool, c.N)
 	dir := make([]float64, c.D)
@@ -256,7 +287,13 @@ func splitDead(c *Matrix, counts []float64, live []bool, r float64, public *rand
 		var norm float64
 		for t := range dir {
 			dir[t] = public.NormFloat64()
+			if support != nil && !support[t] {
+				dir[t] = 0
+			}
 			norm += dir[t] * dir[t]
+		}
+		if norm == 0 {
+			return // no coordinate to split along
 		}
 		step := splitStep * r / math.Sqrt(norm)
 		src, dst := c.Row(big), c.Row(j)
@@ -264,8 +301,8 @@ func splitDead(c *Matrix, counts []float64, live []bool, r float64, public *rand
 			v := float64(src[t])
 			dst[t], src[t] = float32(v+step*dir[t]), float32(v-step*dir[t])
 		}
-		project(src, r)
-		project(dst, r)
+		project(src, r, support)
+		project(dst, r, support)
 		counts[j] = counts[big] / 2
 		counts[big] -= counts[j]
 	}
@@ -274,10 +311,10 @@ func splitDead(c *Matrix, counts []float64, live []bool, r float64, public *rand
 // mergeCentres reduces the live centres of c to k by weighted k-means
 // (weights: counts), the best of mergeRestarts k-means++ starts; with
 // fewer than k live centres it keeps them and splits the rest from them.
-func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, public *rand.Rand) *Matrix {
+func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, support []bool, public *rand.Rand) *Matrix {
 	var pts []int
 	for j := range c.N {
-		if live[j] && j < len(counts) {
+		if live[j] {
 			pts = append(pts, j)
 		}
 	}
@@ -292,7 +329,7 @@ func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, pu
 		if len(pts) == 0 {
 			alive[0], cnt[0] = true, 1
 		}
-		splitDead(out, cnt, alive, r, public)
+		splitDead(out, cnt, alive, r, support, public)
 		return out
 	}
 	x := NewMatrix(len(pts), c.D)
@@ -360,14 +397,18 @@ func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, pu
 // mergeRestarts is the number of k-means++ starts of mergeCentres.
 const mergeRestarts = 20
 
-// project maps row into [0, 1]^D and then into the ball of radius r,
+// project maps row into [0, 1]^D (0 outside the support, when given)
+// and then into the ball of radius r,
 // where every subject's clipped features lie: a noisy centre outside
 // them is certainly wrong there, and moving it closer to the set that
 // holds the true mean only reduces its error (post-processing).
-func project(row []float32, r float64) {
+func project(row []float32, r float64, support []bool) {
 	var norm float64
 	for t, v := range row {
 		v = min(max(v, 0), 1)
+		if support != nil && !support[t] {
+			v = 0
+		}
 		row[t] = v
 		norm += float64(v) * float64(v)
 	}
