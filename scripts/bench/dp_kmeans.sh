@@ -44,6 +44,7 @@ for eps in $epsilons; do
     cat >"$dir/job.yaml" <<EOF
 events: $shop/events
 output: $dir/out
+catalog: $shop/catalog
 features: {category_buckets: 32, max_events_per_subject: 1000}
 kmeans: {k: "6", n_init: 4, seed: 1}
 cohort_floor: {min_size: 50, small: merge}
