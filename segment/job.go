@@ -232,7 +232,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if c.KMeans.K == "auto" {
-			return bad("DP k-means needs a fixed k: choosing k by silhouette would look at the data without noise")
+			return bad("kmeans.k: auto cannot run with privacy: DP k-means needs a fixed k. k: auto fits k-means for every k in [k_min, k_max] and keeps the best silhouette, computed exactly on the subjects' data: that choice is a release no budget covers, and veil has no DP criterion for k. Set kmeans.k to a number (from the campaign's needs, or chosen with k: auto on public or synthetic data such as veil generate)")
 		}
 		if c.NoisySizes <= 0 {
 			return bad("DP k-means needs noisy_sizes_sigma > 0: the cohort floor and the profiles use noisy sizes")
