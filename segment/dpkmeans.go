@@ -128,8 +128,9 @@ func clipRows(x *Matrix, r float64) int {
 //     a single Lloyd run from a data-independent start falls into, as
 //     coreset methods do.
 //
-// Every iteration releases overCluster·k sums and counts (those of unused
-// centres are noise on zeros), so the release has the same shape at each
+// Every iteration releases the sums and counts of overCluster·k clusters
+// (k when there are too few iterations to over-cluster; unused centres'
+// are noise on zeros), so the release has the same shape at each
 // iteration. The starting point, the support, m, the splits and the
 // merging are post-processing of released values and public randomness.
 func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, noise rand.Source, seed uint64) (*DPResult, error) {
@@ -253,9 +254,8 @@ const (
 func dpSchedule(k, iterations int) (m, fine int) {
 	fine = int(math.Round(fineShare * float64(iterations)))
 	m = overCluster * k
-	// Doubling from one centre reaches m after about log2(m) iterations;
-	// fewer fine iterations than that, or a single one left to refine the
-	// k, and over-clustering does not pay.
+	// With fewer than 2 iterations to grow the centres, or none left to
+	// refine the k after merging, over-clustering does not pay.
 	if k == 1 || fine < 2 || iterations-fine < 1 {
 		return k, iterations
 	}
