@@ -17,6 +17,9 @@
 #   VEIL=path      use this veil binary instead of building ./cmd/veil
 #   SUBJECTS=N     generate a smaller shop (iterating; the issue's is 100000)
 #   EPSILONS="1 4" the ε to run
+#   EXPLAIN=1      also print each cohort's noisy size and explanation
+#   CATALOG=0      leave catalog: out of the job (a veil from before the
+#                  segment job had it rejects the key)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 work=${1:-$(mktemp -d)}
@@ -25,6 +28,7 @@ work=$(cd "$work" && pwd)
 subjects=${SUBJECTS:-100000}
 epsilons=${EPSILONS:-0.5 1 2 4 8}
 runs=${RUNS:-1}
+catalog=${CATALOG:-1}
 veil=${VEIL:-}
 if [ -z "$veil" ]; then
   veil=$work/veil
@@ -44,7 +48,6 @@ for eps in $epsilons; do
     cat >"$dir/job.yaml" <<EOF
 events: $shop/events
 output: $dir/out
-catalog: $shop/catalog
 features: {category_buckets: 32, max_events_per_subject: 1000}
 kmeans: {k: "6", n_init: 4, seed: 1}
 cohort_floor: {min_size: 50, small: merge}
@@ -52,6 +55,7 @@ noisy_sizes_sigma: 5
 privacy: {epsilon: $eps, delta: 1.0e-6, clip_radius: 1.5, accountant: pld}
 budget: {ledger: $dir/ledger, epsilon: 100, delta: 1.0e-5, period: month}
 EOF
+    [ "$catalog" = 0 ] || echo "catalog: $shop/catalog" >>"$dir/job.yaml"
     "$veil" --log-format json segment --config "$dir/job.yaml" --logical-date 2026-11-27 --json >"$dir/report.json" 2>"$dir/log.json"
     steward=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["steward_report"])' "$dir/report.json")
     python3 - "$dir/report.json" "${steward#file://}" "$eps" "$run" <<'PY'
@@ -61,6 +65,10 @@ st = json.load(open(glob.glob(sys.argv[2] + "/steward_report-*.json")[0]))
 dp = st.get("dp", {})
 print(f"{sys.argv[3]:<6} {sys.argv[4]:<4} {rep['cohorts']}/{rep['k']:<6} {dp.get('normalized_objective', 0):<9.3f} "
       f"{st.get('silhouette', float('nan')):<7.3f} {rep['seconds']:<8.1f} {dp.get('subjects_clipped', 0)} of {st['subjects']}")
+import os
+if os.environ.get("EXPLAIN"):
+    for p in rep["profiles"]:
+        print(f"    cohort {p['cohort_id']}, about {p.get('noisy_size')}: {p['explanation']}")
 PY
   done
 done
