@@ -231,7 +231,7 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 // centres ±splitStep·R apart; the first fineShare of the iterations work
 // with overCluster·k centres. Chosen on generated shops of 12k and 62k
 // consented subjects (scripts/bench/dp_kmeans.sh): over 6 runs at ε 0.5,
-// 1 and 4 on the 62k, fineShare 0.5 left one run in three at 1.03 where
+// 1 and 4 on the 62k, fineShare 0.5 left 5 of 18 runs at 1.02-1.04 where
 // 0.6 stayed within 1.005; overCluster 5 gained nothing over 3.
 const (
 	splitFloor  = 3.0
