@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
@@ -43,8 +42,14 @@ type Config struct {
 	// filter's own, stored beside it in the steward report.
 	StewardKeyFile string        `yaml:"steward_key_file"`
 	Features       FeatureConfig `yaml:"features"`
-	KMeans         KMeansConfig  `yaml:"kmeans"`
-	Floor          Floor         `yaml:"cohort_floor"`
+	// Catalog is the URL of the shop's public product catalog (the
+	// catalog contract). DP runs name each category feature by the
+	// catalog's categories that fall in its hash bucket; without a catalog
+	// by its number (the most common category of a bucket is a count of
+	// the data). Runs without DP name buckets from the data.
+	Catalog string       `yaml:"catalog"`
+	KMeans  KMeansConfig `yaml:"kmeans"`
+	Floor   Floor        `yaml:"cohort_floor"`
 	// NoisySizes releases each cohort's size with discrete Gaussian noise
 	// of this scale; 0 turns it off. With Privacy it is a DP release,
 	// charged to Budget. Without Privacy the centres, profiles and
@@ -227,7 +232,7 @@ func (c *Config) Validate() error {
 			return err
 		}
 		if c.KMeans.K == "auto" {
-			return bad("DP k-means needs a fixed k: choosing k by silhouette would look at the data without noise")
+			return bad("kmeans.k: auto cannot run with privacy: DP k-means needs a fixed k. k: auto fits k-means for every k in [k_min, k_max] and keeps the best silhouette, computed exactly on the subjects' data: that choice is a release no budget covers, and veil has no DP criterion for k. Set kmeans.k to a number (from the campaign's needs, or chosen with k: auto on public or synthetic data such as veil generate)")
 		}
 		if c.NoisySizes <= 0 {
 			return bad("DP k-means needs noisy_sizes_sigma > 0: the cohort floor and the profiles use noisy sizes")
@@ -329,6 +334,15 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	// The catalog is public: read before anything is spent, so that a
+	// wrong URL costs no budget.
+	var categories []string
+	if cfg.Catalog != "" && cfg.Privacy != nil {
+		var err error
+		if categories, err = CatalogCategories(ctx, cfg.Catalog, opt); err != nil {
+			return nil, err
+		}
 	}
 	workers := cfg.Workers
 	if workers <= 0 {
@@ -433,7 +447,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
 
 	if cfg.Privacy != nil {
-		return runDP(ctx, cfg, pol, feats, ix, build, export, rep, outRefFor(ctx, cfg, opt), start, opt)
+		return runDP(ctx, cfg, pol, feats, categories, ix, build, export, rep, outRefFor(ctx, cfg, opt), start, opt)
 	}
 	res, err := fitKMeans(ctx, cfg, feats, workers, rep)
 	if err != nil {
@@ -707,15 +721,11 @@ func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (
 // was read; from here on only released quantities leave the run, except
 // each consented subject's own assignment (computed from the released
 // centres and the subject's own features).
-func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features, ix *privacy.ConsentIndex, build, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time, opt dataset.URLOptions) (*Report, error) {
+func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features, categories []string, ix *privacy.ConsentIndex, build, export []string, rep *Report, outRef func() (dataset.Ref, error), start time.Time, opt dataset.URLOptions) (*Report, error) {
 	k, _ := strconv.Atoi(cfg.KMeans.K)
 	// Which category is most common in a hash bucket is a count of the
-	// data: DP runs name buckets by number only.
-	for j := range feats.Names {
-		if strings.HasPrefix(feats.Names[j].Name, "category_") {
-			feats.Names[j].Description = "category bucket " + strings.TrimPrefix(feats.Names[j].Name, "category_")
-		}
-	}
+	// data: DP runs name buckets by the public catalog, or by number.
+	nameBucketsByCatalog(feats.Names, categories, cfg.Features.CategoryBuckets)
 	x := feats.ScaledForDP(cfg.Features)
 	rep.DP.Clipped = clipRows(x, cfg.Privacy.ClipRadius)
 	res, err := FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)
@@ -731,6 +741,8 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 		rep.DP.NormalizedObjective = Objective(x, res.Centroids) / np.Inertia
 	}
 	rep.K, rep.Iterations = k, res.Iterations
+	// On the exact data, like the normalized objective: steward only.
+	rep.Silhouette = Silhouette(x, labels, k, 2000, cfg.KMeans.Seed)
 	// Noisy sizes of the final assignment (the budget has them), used by
 	// the floor and the profiles.
 	r := rand.New(dp.NewSecureSource())
@@ -751,7 +763,7 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 		return nil, err
 	}
 	rep.Cohorts, rep.Suppressed = len(cohorts), len(suppressed)
-	rep.Profiles = DPProfiles(feats, cfg.Features, res.Centroids, cohorts, noisy)
+	rep.Profiles = DPProfiles(feats, cfg.Features, res.Centroids, cohorts, noisy, res.Sigma*cfg.Privacy.ClipRadius)
 	ref, err := outRef()
 	if err != nil {
 		return nil, err

@@ -82,12 +82,9 @@ func (d *EventDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj int32,
 			types[i] = 255
 		}
 	}
-	nb := uint32(d.cfg.CategoryBuckets)
 	buckets := make([]int32, len(cat.Dict))
 	for i, c := range cat.Dict {
-		h := fnv.New32a()
-		h.Write([]byte(c))
-		buckets[i] = int32(h.Sum32() % nb)
+		buckets[i] = categoryBucket(c, d.cfg.CategoryBuckets)
 	}
 	for i, x := range subj.Index {
 		if !keep[i] || typ.Index[i] < 0 || types[typ.Index[i]] == 255 {

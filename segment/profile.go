@@ -123,7 +123,14 @@ func PlanFloor(sizes []int64, centroids *Matrix, fl Floor, what string) ([]int, 
 // DPProfiles describes DP cohorts from released quantities only: the
 // released centres mapped back to original units, z-scores against the
 // noisy-size-weighted mean and spread of the centres, and the noisy sizes.
-func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohort, noisy []int64) []Profile {
+// sumNoise is the standard deviation of the noise on each coordinate of a
+// cluster's released sum (σR). A feature explains a cohort only where its
+// centre differs from the mean of the centres by at least minVisible (on
+// the [0, 1] scale of DP features) and by twice the noise a centre of its
+// noisy size carries: with few cohorts the spread of the centres is small
+// and every z-score looks large, so the z-score alone would explain
+// cohorts by differences that are not there.
+func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohort, noisy []int64, sumNoise float64) []Profile {
 	caps := dpCaps(f, cfg)
 	d := centres.D
 	mean, sq := make([]float64, d), make([]float64, d)
@@ -144,8 +151,9 @@ func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohor
 	orig := func(j int, v float64) float64 { return math.Expm1(math.Max(0, v) * math.Log1p(caps[j])) }
 	var out []Profile
 	for _, co := range cohorts {
-		noisy := co.NoisySize
-		p := Profile{CohortID: co.ID, Size: len(co.Members), NoisySize: &noisy, Centroid: map[string]float64{}, Note: co.Note}
+		noiseAt := 2 * sumNoise / math.Max(1, float64(noisy[co.Cluster]))
+		size := co.NoisySize
+		p := Profile{CohortID: co.ID, Size: len(co.Members), NoisySize: &size, Centroid: map[string]float64{}, Note: co.Note}
 		z := make([]float64, d)
 		row := centres.Row(co.Cluster)
 		for j := range d {
@@ -164,6 +172,9 @@ func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohor
 			if len(p.Top) == 4 || math.Abs(z[j]) < 0.5 {
 				break
 			}
+			if math.Abs(float64(row[j])-mean[j]) < math.Max(minVisible, noiseAt) {
+				continue
+			}
 			// A difference in scaled units that vanishes in original
 			// units (both clipped to 0) explains nothing.
 			v, pop := round2(orig(j, float64(row[j]))), round2(orig(j, mean[j]))
@@ -177,6 +188,12 @@ func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohor
 	}
 	return out
 }
+
+// minVisible is the smallest difference between a DP cohort's centre and
+// the mean of the centres, on the [0, 1] scale of DP features, that
+// explains the cohort: 0.05 is a factor of about 1.4 in a count (cap
+// 1000) and 1.5 in days since the last purchase.
+const minVisible = 0.05
 
 // ApplyFloor turns k-means labels into cohorts of at least MinSize
 // subjects: the smallest cohort below the floor is merged into the cohort

@@ -160,7 +160,8 @@ func StewardAppendix(rep *Report, cfg Config) []byte {
 	}
 	if d := rep.DP; d != nil {
 		p("## DP k-means diagnostics\n\n%d customers' feature vectors were clipped to radius %g. ", d.Clipped, d.ClipRadius)
-		p("The DP centres' k-means objective is %.3f× that of non-private k-means on the same scaled, clipped data (run for this appendix only).\n\n", d.NormalizedObjective)
+		p("The DP centres' k-means objective is %.3f× that of non-private k-means on the same scaled, clipped data (run for this appendix only); ", d.NormalizedObjective)
+		p("the silhouette of the DP cohorts on that data is %.3f.\n\n", rep.Silhouette)
 	} else {
 		p("## k-means\n\nk = %d, inertia %.4g, silhouette %.3f.\n\n", rep.K, rep.Inertia, rep.Silhouette)
 	}

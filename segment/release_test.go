@@ -285,7 +285,7 @@ func TestExplanationsOnlyFromDifferences(t *testing.T) {
 	// (clipped to 0 in original units) but differ in scaled units.
 	copy(centres.Data, []float32{0.9, -0.5, 0.1, -0.1, 0.5, -0.2})
 	cohorts := []Cohort{{ID: 0, Cluster: 0, NoisySize: 100}, {ID: 1, Cluster: 1, NoisySize: 100}, {ID: 2, Cluster: 2, NoisySize: 100}}
-	for _, p := range DPProfiles(f, cfg, centres, cohorts, []int64{100, 100, 100}) {
+	for _, p := range DPProfiles(f, cfg, centres, cohorts, []int64{100, 100, 100}, 0) {
 		for _, tf := range p.Top {
 			if tf.Value == tf.Population {
 				t.Errorf("cohort %d explained by %s: %v against %v (%q)", p.CohortID, tf.Feature, tf.Value, tf.Population, p.Explanation)

@@ -96,7 +96,9 @@ func AuditDPKMeans(ctx context.Context, x *Matrix, k int, cfg DPConfig, wc White
 	run.iterHook = func(iter int, sums, counts, nSums, nCounts []float64) {
 		clear(canary)
 		var n float64
-		for c := range k {
+		// Every cluster the iteration releases (FitDP releases more
+		// than k while it over-clusters).
+		for c := range counts {
 			for j := range x.D {
 				canary[j] += sums[c*x.D+j]
 			}

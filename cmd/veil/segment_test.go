@@ -216,3 +216,18 @@ func TestSegmentFitRefusesPrivacy(t *testing.T) {
 		t.Error("a refused fit or assign touched the ledger")
 	}
 }
+
+// veil segment refuses k: auto with privacy (exit 2) and says why, before
+// it reads or spends anything.
+func TestSegmentDPRefusesAutoK(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "dp.yaml")
+	os.WriteFile(cfg, []byte("events: "+dir+"/events\noutput: "+dir+"/out\nkmeans: {k: auto}\nnoisy_sizes_sigma: 3\nprivacy: {epsilon: 1, delta: 1.0e-6}\nbudget: {ledger: "+dir+"/ledger, epsilon: 5, delta: 1.0e-5}\n"), 0o644)
+	code, _, msg := run(t, "segment", "--config", cfg, "--logical-date", "2026-11-27")
+	if code != 2 || !strings.Contains(msg, "DP k-means needs a fixed k") || !strings.Contains(msg, "no DP criterion") {
+		t.Errorf("exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger")); err == nil {
+		t.Error("a refused run touched the ledger")
+	}
+}
