@@ -309,15 +309,21 @@ func TestPolicyFile(t *testing.T) {
 		t.Errorf("configs/policy.yaml and DefaultPolicy differ:\n%+v\n%+v", p, DefaultPolicy())
 	}
 	bad := map[string]string{
-		"unknown key":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10, colour: red}\n",
-		"unknown purpose":   "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  advertising: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
-		"bad tcf purpose":   "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [12], columns: [subject_id, event_time], retention_days: 10}\n",
-		"bad column":        "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time, email], retention_days: 10}\n",
-		"no event_time":     "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id], retention_days: 10}\n",
-		"no retention":      "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time]}\n",
-		"wrong version":     "version: 2\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
-		"not yaml":          "version: [1\n",
-		"opt-out undefined": "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nopt_out: {purposes: [marketing]}\n",
+		"unknown key":           "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10, colour: red}\n",
+		"unknown purpose":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  advertising: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
+		"bad tcf purpose":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [12], columns: [subject_id, event_time], retention_days: 10}\n",
+		"bad column":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time, email], retention_days: 10}\n",
+		"no event_time":         "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id], retention_days: 10}\n",
+		"no retention":          "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time]}\n",
+		"wrong version":         "version: 2\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
+		"not yaml":              "version: [1\n",
+		"budget without ledger": "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {epsilon: 1, delta: 1.0e-5}\n",
+		"budget ε 0":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 0, delta: 1.0e-5}\n",
+		"budget ε inf":          "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: .inf, delta: 1.0e-5}\n",
+		"budget δ 1":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1}\n",
+		"budget period":         "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1.0e-5, period: fortnight}\n",
+		"budget unknown key":    "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1.0e-5, dataset: x}\n",
+		"opt-out undefined":     "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nopt_out: {purposes: [marketing]}\n",
 	}
 	for name, doc := range bad {
 		if _, err := ParsePolicy("p.yaml", []byte(doc)); err == nil {
