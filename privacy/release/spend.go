@@ -43,6 +43,19 @@ func (b Budget) String() string {
 	return s
 }
 
+// SetByNote says in words who chose the budget of a ledger record
+// (budget.Record.SetBy), for logs and steward reports; "" for records
+// written before the record said.
+func SetByNote(setBy string) string {
+	switch setBy {
+	case "":
+		return ""
+	case SetByJob:
+		return "the job's own budget section: the policy declares no budgets, so the data steward did not choose this budget"
+	}
+	return "the data steward's " + setBy
+}
+
 func period(p string) string {
 	if p == "" {
 		return "total"
@@ -60,6 +73,17 @@ func policyOf(file string) (*privacy.Policy, string, error) {
 	return pol, "policy " + file, err
 }
 
+// PolicySetsBudgets reports whether a job's policy file ("" for the
+// built-in policy) declares budgets: then the steward's budget applies to
+// every DP release, and a job needs no budget section of its own.
+func PolicySetsBudgets(policyFile string) (bool, error) {
+	pol, _, err := policyOf(policyFile)
+	if err != nil {
+		return false, err
+	}
+	return len(pol.Budgets) > 0, nil
+}
+
 // Identity returns the ledger identity that a release over table is
 // charged under (budget.Identity), by the rules of the job's policy: when
 // the policy declares budgets it is the table's own identity, and a job
@@ -67,14 +91,14 @@ func policyOf(file string) (*privacy.Policy, string, error) {
 // it declares none, the job's budget.dataset, if any, decides, as it
 // always did.
 func Identity(ctx context.Context, table string, job *budget.Config, policyFile string, opt dataset.URLOptions) (string, error) {
-	pol, _, err := policyOf(policyFile)
+	pol, name, err := policyOf(policyFile)
 	if err != nil {
 		return "", err
 	}
-	return identity(ctx, table, job, pol, policyFile, opt)
+	return identity(ctx, table, job, pol, name, opt)
 }
 
-func identity(ctx context.Context, table string, job *budget.Config, pol *privacy.Policy, policyFile string, opt dataset.URLOptions) (string, error) {
+func identity(ctx context.Context, table string, job *budget.Config, pol *privacy.Policy, name string, opt dataset.URLOptions) (string, error) {
 	declared := ""
 	if job != nil {
 		declared = job.Dataset
@@ -87,8 +111,8 @@ func identity(ctx context.Context, table string, job *budget.Config, pol *privac
 		return "", err
 	}
 	if declared != "" && declared != id {
-		return "", fmt.Errorf("%w: budget.dataset %q is not the identity %s of the table %s, and the policy %s keys budgets by the table's identity: remove budget.dataset",
-			ErrBudgetConflict, declared, id, table, policyFile)
+		return "", fmt.Errorf("%w: budget.dataset %q is not the identity %s of the table %s, and the %s keys budgets by the table's identity: remove budget.dataset",
+			ErrBudgetConflict, declared, id, table, name)
 	}
 	return id, nil
 }
@@ -97,7 +121,8 @@ func identity(ctx context.Context, table string, job *budget.Config, pol *privac
 // When the job's policy (policyFile, "" for the built-in one) declares
 // budgets, it is the policy's budget for the table's identity: a job that
 // states a budget too must state the same ledger (compared as canonical
-// URLs), ε, δ and period, and a job whose budget.dataset is not the
+// URLs), ε, δ and period (those it leaves out are the policy's), and a
+// job whose budget.dataset is not the
 // table's identity is refused (ErrBudgetConflict, a usage error); a table
 // without a budget in the policy is refused (ErrNoBudget, a refusal by
 // policy). When the policy declares none, the job's budget section
@@ -125,8 +150,11 @@ func Resolve(ctx context.Context, table string, job *budget.Config, policyFile s
 	if err != nil {
 		return Budget{}, err
 	}
-	if job != nil && (job.Ledger != "" || job.Epsilon != 0 || job.Delta != 0) {
-		if dataset.CanonicalURL(job.Ledger) != dataset.CanonicalURL(b.Ledger) || job.Epsilon != b.Epsilon || job.Delta != b.Delta || period(job.Period) != period(b.Period) {
+	if job != nil && (job.Ledger != "" || job.Epsilon != 0 || job.Delta != 0 || job.Period != "") {
+		// What the job states must be the policy's; what it leaves out
+		// is the policy's.
+		if (job.Ledger != "" && dataset.CanonicalURL(job.Ledger) != dataset.CanonicalURL(b.Ledger)) || (job.Epsilon != 0 && job.Epsilon != b.Epsilon) ||
+			(job.Delta != 0 && job.Delta != b.Delta) || (job.Period != "" && period(job.Period) != period(b.Period)) {
 			return Budget{}, fmt.Errorf("%w: the job's budget for %s (ledger %s, ε %g, δ %g per %s) is not the %s's (ledger %s, ε %g, δ %g per %s for %s): state the policy's budget or none",
 				ErrBudgetConflict, table, job.Ledger, job.Epsilon, job.Delta, period(job.Period), name, b.Ledger, b.Epsilon, b.Delta, period(b.Period), id)
 		}
@@ -229,7 +257,7 @@ func Spend(ctx context.Context, req Request, opt dataset.URLOptions) (budget.Rec
 	}
 	rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: b.Dataset, RunID: req.RunID, Job: req.Job,
 		LogicalDate: req.LogicalDate, WindowDays: req.WindowDays, Accountant: req.Accountant, Policy: b.Policy,
-		Events: req.Events, Config: req.Config})
+		Events: req.Events, Config: req.Config, SetBy: b.SetBy})
 	if err != nil {
 		return budget.Record{}, Budget{}, err
 	}
@@ -259,7 +287,7 @@ func (r Request) validate() error {
 	case r.WindowDays < 0:
 		return bad("a window of %d days over %s", r.WindowDays, r.Table)
 	}
-	if r.Budget != nil && (r.Budget.Epsilon != 0 || r.Budget.Delta != 0) {
+	if r.Budget != nil && r.Budget.Epsilon != 0 && r.Budget.Delta != 0 {
 		if err := r.Budget.Policy.Validate(); err != nil {
 			return fmt.Errorf("the job's budget over %s: %w", r.Table, err)
 		}

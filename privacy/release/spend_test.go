@@ -140,7 +140,7 @@ func TestSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Dataset != id || b.Dataset != id || b.Ledger != ledger || !b.FromPolicy() || rec.Epsilon <= 0 {
+	if rec.Dataset != id || b.Dataset != id || b.Ledger != ledger || !b.FromPolicy() || rec.Epsilon <= 0 || rec.SetBy != "policy "+pol {
 		t.Errorf("record %+v, budget %+v", rec, b)
 	}
 	// The record is in the policy's ledger, under the table's identity.
@@ -182,7 +182,7 @@ func TestSpend(t *testing.T) {
 	own := req
 	own.RunID, own.PolicyFile, own.Log = "run-3", policyFile(t, dir), slog.New(slog.NewTextHandler(&logs, nil))
 	own.Budget = &budget.Config{Ledger: filepath.Join(dir, "job-ledger"), Policy: budget.Policy{Epsilon: 10, Delta: 1e-5}}
-	if _, b, err := Spend(ctx, own, dataset.URLOptions{}); err != nil || b.FromPolicy() || !strings.Contains(b.String(), "did not choose") {
+	if rec, b, err := Spend(ctx, own, dataset.URLOptions{}); err != nil || b.FromPolicy() || !strings.Contains(b.String(), "did not choose") || rec.SetBy != SetByJob {
 		t.Errorf("job's budget: %+v, %v", b, err)
 	}
 	if !strings.Contains(logs.String(), "chosen by the job") {
