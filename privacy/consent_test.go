@@ -304,7 +304,15 @@ func TestPolicyFile(t *testing.T) {
 	if p.Purposes[Marketing].TCFPurposes[0] != 4 || p.RetentionDays([]string{Analytics, Marketing}) != 180 {
 		t.Errorf("policy %+v", p)
 	}
-	// The built-in default is the shipped file.
+	// The shipped file sets the demo's budget; the built-in default is the
+	// shipped file without it (no budgets: each job states its own).
+	if b, ok := p.Budgets["veil-demo/shop/events"]; !ok || b.Ledger != "veil-demo/ledger" || b.Epsilon != 20 || b.Delta != 1e-5 || b.Period != "month" {
+		t.Errorf("configs/policy.yaml budgets %+v, want the demo's", p.Budgets)
+	}
+	if len(DefaultPolicy().Budgets) != 0 {
+		t.Errorf("the built-in policy sets budgets %+v", DefaultPolicy().Budgets)
+	}
+	p.Budgets = nil
 	if !reflect.DeepEqual(p, DefaultPolicy()) {
 		t.Errorf("configs/policy.yaml and DefaultPolicy differ:\n%+v\n%+v", p, DefaultPolicy())
 	}

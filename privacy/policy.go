@@ -111,7 +111,8 @@ type PIIPolicy struct {
 }
 
 // DefaultPolicy returns the policy veil uses when none is given: the one in
-// configs/policy.yaml.
+// configs/policy.yaml without its budgets (those are the demo's), so jobs
+// under it state their own budget.
 func DefaultPolicy() *Policy {
 	all := []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity", "value", "region"}
 	return &Policy{
@@ -134,7 +135,7 @@ func DefaultPolicy() *Policy {
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading policy: %v", ErrPolicy, err)
+		return nil, fmt.Errorf("%w: reading policy: %w", ErrPolicy, err)
 	}
 	return ParsePolicy(path, data)
 }
