@@ -123,7 +123,7 @@ or says that a policy sets none and the jobs choose their own.`,
 	check.Flags().StringVar(&specFile, "spec", "", "pipeline spec")
 	check.Flags().StringVar(&root, "root", "", "the store's root: a directory or s3://bucket/prefix")
 	check.Flags().StringVar(&role, "role", "scheduler", "role the pipeline runs as")
-	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml)")
+	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml without its budgets)")
 	cmd.AddCommand(iam, check)
 	return cmd
 }

@@ -189,3 +189,17 @@ func TestSpend(t *testing.T) {
 		t.Errorf("log %q does not say who chose the budget", logs.String())
 	}
 }
+
+func ExampleResolve() {
+	// The built-in policy sets no budgets: the job's budget section
+	// decides, and the budget says that the steward did not choose it.
+	job := &budget.Config{Ledger: "s3://state/ledger", Dataset: "shop", Policy: budget.Policy{Epsilon: 10, Delta: 1e-5, Period: "month"}}
+	b, err := Resolve(context.Background(), "s3://shop/events", job, "", dataset.URLOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(b)
+	// Output:
+	// ε 10 at δ 1e-05 per month on shop in s3://state/ledger, set by the job (the policy declares no budgets: the steward did not choose it)
+}
