@@ -9,3 +9,10 @@ import _ "embed"
 //
 //go:embed nightly.yaml
 var Nightly []byte
+
+// Policy is configs/policy.yaml, the demo's privacy policy: veil demo
+// writes it next to the shop (veil-demo/policy.yaml), where the steps of
+// configs/nightly.yaml read it; it sets the shop's privacy budget.
+//
+//go:embed policy.yaml
+var Policy []byte

@@ -10,6 +10,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -17,16 +18,24 @@ import (
 // release of every step that spends from that budget, composed into one
 // ledger record that is checked and spent before the first step reads data.
 type Charge struct {
-	Ledger     string           `json:"ledger"`
-	Dataset    string           `json:"dataset"` // the budget's identity (in a plan: as configured, resolved at run time)
-	Events     string           `json:"events"`  // the events table of the steps
-	Budget     budget.Policy    `json:"budget"`
+	Ledger  string        `json:"ledger"`
+	Dataset string        `json:"dataset"` // the budget's identity (in a plan of a job's own budget: as configured, resolved at run time)
+	Events  string        `json:"events"`  // the events table of the steps
+	Budget  budget.Policy `json:"budget"`
+	// SetBy says who chose the budget: "policy FILE", the data steward's
+	// policy, or "job" when the policy declares no budgets (release.Budget).
+	SetBy      string           `json:"set_by"`
 	Accountant string           `json:"accountant"`
 	WindowDays int              `json:"window_days"` // days of data the steps read, ending on the logical date
 	Steps      []string         `json:"steps"`
 	Releases   []ChargedRelease `json:"releases"`
 	Epsilon    float64          `json:"epsilon"` // the run's charge, all releases composed, at Budget.Delta
 	Delta      float64          `json:"delta"`
+
+	// first is the first step that spends from the budget: the release
+	// path resolves the budget again from its table, budget section and
+	// policy when it spends.
+	first StepSpec
 }
 
 // ChargedRelease is one release of a Charge.
@@ -47,65 +56,69 @@ func (c *Charge) AllEvents() []accountant.Event {
 }
 
 // stepReleases returns the DP releases a step plans, the accountant it
-// asks for, its budget, its events table and the days of data it reads;
-// nil events when it releases nothing under DP.
-func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.Config, events string, window int, err error) {
+// asks for, its budget section, its policy file, its events table and the
+// days of data it reads; nil events when it releases nothing under DP.
+func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.Config, policy, events string, window int, err error) {
 	switch {
 	case st.Segment != nil:
 		if evs, acct, err = st.Segment.Releases(); err == nil {
 			window, err = st.Segment.WindowDays()
 		}
-		return evs, acct, st.Segment.Budget, st.Segment.Events, window, err
+		return evs, acct, st.Segment.Budget, st.Segment.Policy, st.Segment.Events, window, err
 	case st.Train != nil:
 		if evs, acct, err = st.Train.Releases(); err == nil {
 			window, err = st.Train.WindowDays()
 		}
-		return evs, acct, st.Train.Budget, st.Train.Events, window, err
+		return evs, acct, st.Train.Budget, st.Train.Policy, st.Train.Events, window, err
 	}
-	return nil, "", nil, "", 0, nil
+	return nil, "", nil, "", "", 0, nil
 }
 
-// declaredIdentity names a step's budget without reading anything: the
-// declared budget.dataset, else its events URL (for the plan).
-func declaredIdentity(_ StepSpec, b *budget.Config, events string) (string, error) {
-	if b.Dataset != "" {
-		return b.Dataset, nil
+// planBudget names a step's budget for the plan. A job's own budget (the
+// policy declares none) is named as configured, without reading anything:
+// its budget.dataset, else its events URL. A budget the steward's policy
+// sets is resolved as the run will (release.Resolve), which reads the
+// events table's manifest, not its data.
+func planBudget(_ StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
+	set, err := release.PolicySetsBudgets(policy)
+	if err != nil || set {
+		return release.Resolve(context.Background(), events, b, policy, dataset.URLOptions{})
 	}
-	return events, nil
+	if b == nil || b.Ledger == "" {
+		return release.Budget{}, fmt.Errorf("%w: plans DP releases but has no budget ledger, and its policy sets no budgets", ErrSpec)
+	}
+	return release.Budget{Dataset: cmpOr(b.Dataset, events), Ledger: b.Ledger, Policy: b.Policy, SetBy: release.SetByJob}, nil
 }
 
 // planCharges groups the DP releases of the steps by the budget they spend
-// from (ledger and the dataset identity that identity resolves) and
+// from (the ledger and the dataset identity that resolve returns) and
 // composes each group. A charge covers every day of data any of its steps
 // reads.
-func planCharges(order []StepSpec, identity func(StepSpec, *budget.Config, string) (string, error)) ([]*Charge, error) {
+func planCharges(order []StepSpec, resolve func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error)) ([]*Charge, error) {
 	var out []*Charge
-	find := func(b *budget.Config, name, events string) *Charge {
+	find := func(st StepSpec, b release.Budget, events string) *Charge {
 		for _, c := range out {
-			if c.Ledger == b.Ledger && c.Dataset == name {
+			if dataset.CanonicalURL(c.Ledger) == dataset.CanonicalURL(b.Ledger) && c.Dataset == b.Dataset {
 				return c
 			}
 		}
-		c := &Charge{Ledger: b.Ledger, Dataset: name, Events: events, Budget: b.Policy, Accountant: "rdp"}
+		c := &Charge{Ledger: b.Ledger, Dataset: b.Dataset, Events: events, Budget: b.Policy, SetBy: b.SetBy, Accountant: "rdp", first: st}
 		out = append(out, c)
 		return c
 	}
 	for _, st := range order {
-		evs, acct, b, events, window, err := stepReleases(st)
+		evs, acct, jb, policy, events, window, err := stepReleases(st)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		if len(evs) == 0 {
 			continue
 		}
-		if b == nil || b.Ledger == "" {
-			return nil, fmt.Errorf("%w: step %s plans DP releases but has no budget ledger", ErrSpec, st.Name)
-		}
-		name, err := identity(st, b, events)
+		b, err := resolve(st, jb, policy, events)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
-		c := find(b, name, events)
+		c := find(st, b, events)
 		if c.Budget != b.Policy {
 			return nil, fmt.Errorf("%w: steps %s and %s spend from the budget of %s in %s with different policies (%+v, %+v): one budget has one policy",
 				ErrSpec, c.Steps[0], st.Name, c.Dataset, c.Ledger, c.Budget, b.Policy)
@@ -174,29 +187,33 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
 	}
-	charges, err := planCharges(order, func(st StepSpec, b *budget.Config, events string) (string, error) {
+	charges, err := planCharges(order, func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
 		uo, err := stepURLOptions(st, opt.URL)
 		if err != nil {
-			return "", err
+			return release.Budget{}, err
 		}
-		return budget.Identity(ctx, events, b.Dataset, uo)
+		return release.Resolve(ctx, events, b, policy, uo)
 	})
 	if err != nil {
 		return nil, err
 	}
 	out := map[string]*budget.Record{}
 	for _, c := range charges {
-		store, err := dataset.OpenStore(ctx, c.Ledger, opt.URL)
+		uo, err := stepURLOptions(c.first, opt.URL)
 		if err != nil {
-			return nil, fmt.Errorf("opening the budget ledger %s: %w", c.Ledger, err)
+			return nil, err
 		}
-		rec, err := budget.Open(store, "").Spend(ctx, budget.Request{Dataset: c.Dataset, RunID: runID, Job: spec.Name,
-			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Policy: c.Budget, Events: c.AllEvents(),
-			Config: spec.Hash()})
+		_, _, jb, policy, events, _, _ := stepReleases(c.first)
+		rec, b, err := release.Spend(ctx, release.Request{Table: events, Budget: jb, PolicyFile: policy, RunID: runID, Job: spec.Name,
+			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Events: c.AllEvents(),
+			Config: spec.Hash(), Log: opt.Log}, uo)
 		if err != nil {
 			return nil, fmt.Errorf("steps %s: %w", strings.Join(c.Steps, ", "), err)
 		}
-		opt.Log.Info("budget spent for the run", "dataset", c.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "steps", c.Steps, "run_id", runID)
+		if b.Dataset != c.Dataset || b.Policy != c.Budget {
+			return nil, fmt.Errorf("steps %s: the budget of %s changed while the run was planned (%s, then %s)", strings.Join(c.Steps, ", "), c.Events, c.Dataset, b.Dataset)
+		}
+		opt.Log.Info("budget spent for the run", "dataset", c.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "steps", c.Steps, "run_id", runID, "budget_set_by", b.SetBy)
 		for _, s := range c.Steps {
 			out[s] = &rec
 		}

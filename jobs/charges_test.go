@@ -1,11 +1,16 @@
 package jobs
 
 import (
+	"errors"
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 const chargeSpec = `name: p
@@ -99,5 +104,45 @@ func TestPlanRefusesTwoPoliciesForOneBudget(t *testing.T) {
 	}
 	if _, err := MakePlan(spec); err == nil || !strings.Contains(err.Error(), "one budget has one policy") {
 		t.Fatalf("err = %v, want one budget, one policy", err)
+	}
+}
+
+// Under a policy that sets budgets the plan charges the steward's budget:
+// steps need no budget section, and one that states another is refused.
+func TestPlanChargesThePolicysBudget(t *testing.T) {
+	dir := t.TempDir()
+	events := filepath.Join(dir, "shop", "events")
+	policy := filepath.Join(dir, "policy.yaml")
+	os.WriteFile(policy, []byte(fmt.Sprintf("version: 1\ntcf: {vendor_id: 1}\npurposes:\n"+
+		"  segmentation: {tcf_purposes: [3], columns: [subject_id, event_time], retention_days: 30}\n"+
+		"  marketing: {tcf_purposes: [4], columns: [subject_id, event_time], retention_days: 30}\n"+
+		"  personalization: {tcf_purposes: [6], columns: [subject_id, event_time, item_id], retention_days: 30}\n"+
+		"budgets:\n  %q: {ledger: %q, epsilon: 40, delta: 1.0e-5, period: month}\n", "file://"+events, filepath.Join(dir, "ledger"))), 0o644)
+	doc := strings.NewReplacer("events: shop/events", "events: "+events+"\n      policy: "+policy,
+		"      budget: {ledger: ledger, epsilon: 40, delta: 1.0e-5, period: month}\n", "").Replace(chargeSpec)
+	spec, err := ParseSpec("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := MakePlan(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Charges) != 1 || p.Charges[0].Ledger != filepath.Join(dir, "ledger") || p.Charges[0].Budget.Epsilon != 40 || p.Charges[0].SetBy != "policy "+policy {
+		t.Fatalf("charges %+v", p.Charges)
+	}
+	for _, s := range p.Steps {
+		if !strings.Contains(s.Budget, "set by the policy "+policy) {
+			t.Errorf("step %s: budget %q does not say who set it", s.Step, s.Budget)
+		}
+	}
+	// A step that states another budget is refused, naming both.
+	doc = strings.Replace(doc, "      policy: "+policy+"\n      output: out/models", "      policy: "+policy+"\n      output: out/models\n      budget: {ledger: elsewhere, epsilon: 400, delta: 1.0e-5, period: month}", 1)
+	spec, err = ParseSpec("p.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := MakePlan(spec); !errors.Is(err, release.ErrBudgetConflict) || !strings.Contains(err.Error(), "elsewhere") || !strings.Contains(err.Error(), "recs") {
+		t.Errorf("a step with another budget: %v", err)
 	}
 }

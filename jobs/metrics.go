@@ -139,7 +139,7 @@ func MakePlan(spec *Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	charges, err := planCharges(order, declaredIdentity)
+	charges, err := planCharges(order, planBudget)
 	if err != nil {
 		return nil, err
 	}
@@ -151,14 +151,12 @@ func MakePlan(spec *Spec) (*Plan, error) {
 			continue
 		}
 		var sp StepPlan
-		var b *budget.Config
 		if c := st.Train; c != nil {
 			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
 				Purposes: []string{"personalization (training and recommendations)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
 			if !c.Model.Private() {
 				sp.Releases = append(sp.Releases, "item factors WITHOUT differential privacy")
 			}
-			b = c.Budget
 		} else {
 			c := st.Segment
 			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
@@ -166,32 +164,43 @@ func MakePlan(spec *Spec) (*Plan, error) {
 			if c.Privacy == nil {
 				sp.Releases = append(sp.Releases, "cohort centres and members WITHOUT differential privacy")
 			}
-			b = c.Budget
 		}
 		var evs []accountant.Event
-		acct := "rdp"
+		var charge *Charge
 		for _, ch := range charges {
 			for _, r := range ch.Releases {
 				if r.Step == st.Name {
 					sp.Releases = append(sp.Releases, fmt.Sprintf("%s: %s (ε %.4g alone at δ %g)", r.What, describeEvent(r.Event), r.Epsilon, ch.Delta))
 					evs = append(evs, r.Event)
-					acct = ch.Accountant
+					charge = ch
 				}
 			}
 		}
-		if len(evs) > 0 {
-			r, err := accountant.Spent(acct, b.Delta, evs...)
+		if charge != nil {
+			r, err := accountant.Spent(charge.Accountant, charge.Delta, evs...)
 			if err != nil {
 				return nil, err
 			}
 			sp.Epsilon = r.Epsilon
-		}
-		if b != nil {
+			b := charge.Budget
+			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s, set by the %s", b.Epsilon, b.Delta, cmpOr(b.Period, "total"), charge.Ledger, charge.SetBy)
+		} else if b := stepBudget(st); b != nil {
 			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, cmpOr(b.Period, "total"), b.Ledger)
 		}
 		p.Steps = append(p.Steps, sp)
 	}
 	return p, nil
+}
+
+// stepBudget is a step's own budget section, if any.
+func stepBudget(st StepSpec) *budget.Config {
+	switch {
+	case st.Segment != nil:
+		return st.Segment.Budget
+	case st.Train != nil:
+		return st.Train.Budget
+	}
+	return nil
 }
 
 // describeEvent says what mechanism an event plans, for people.

@@ -3,6 +3,7 @@ package jobs
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -548,6 +549,7 @@ func (s *Spec) Accesses() []Access {
 			if c.Budget != nil {
 				add(c.Budget.Ledger, true, st.Name+" budget ledger")
 			}
+			policyLedgers(c.Policy, st.Name, add)
 		case st.Train != nil:
 			c := st.Train
 			tables(c.Events, c.Consent, c.Erasure, st.Name)
@@ -555,9 +557,48 @@ func (s *Spec) Accesses() []Access {
 			if c.Budget != nil {
 				add(c.Budget.Ledger, true, st.Name+" budget ledger")
 			}
+			policyLedgers(c.Policy, st.Name, add)
 		}
 	}
 	return out
+}
+
+// policyLedgers adds the ledgers of the budgets a step's policy file sets:
+// the step writes to them. A file that cannot be read adds none (the run
+// refuses it).
+func policyLedgers(file, step string, add func(u string, write bool, what string)) {
+	if file == "" {
+		return
+	}
+	pol, err := privacy.LoadPolicy(file)
+	if err != nil {
+		return
+	}
+	for _, key := range slices.Sorted(maps.Keys(pol.Budgets)) {
+		add(pol.Budgets[key].Ledger, true, fmt.Sprintf("%s budget ledger of %s (policy %s)", step, key, file))
+	}
+}
+
+// StepPolicies lists the policy files the spec's steps name ("" for the
+// built-in policy) with the steps that name each, in step order.
+func (s *Spec) StepPolicies() (files []string, steps map[string][]string) {
+	steps = map[string][]string{}
+	for _, st := range s.Expanded() {
+		var file string
+		switch {
+		case st.Segment != nil:
+			file = st.Segment.Policy
+		case st.Train != nil:
+			file = st.Train.Policy
+		default:
+			continue
+		}
+		if _, ok := steps[file]; !ok {
+			files = append(files, file)
+		}
+		steps[file] = append(steps[file], st.Name)
+	}
+	return files, steps
 }
 
 func cmpOr(a, b string) string {

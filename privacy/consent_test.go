@@ -304,20 +304,34 @@ func TestPolicyFile(t *testing.T) {
 	if p.Purposes[Marketing].TCFPurposes[0] != 4 || p.RetentionDays([]string{Analytics, Marketing}) != 180 {
 		t.Errorf("policy %+v", p)
 	}
-	// The built-in default is the shipped file.
+	// The shipped file sets the demo's budget; the built-in default is the
+	// shipped file without it (no budgets: each job states its own).
+	if b, ok := p.Budgets["veil-demo/shop/events"]; !ok || b.Ledger != "veil-demo/ledger" || b.Epsilon != 20 || b.Delta != 1e-5 || b.Period != "month" {
+		t.Errorf("configs/policy.yaml budgets %+v, want the demo's", p.Budgets)
+	}
+	if len(DefaultPolicy().Budgets) != 0 {
+		t.Errorf("the built-in policy sets budgets %+v", DefaultPolicy().Budgets)
+	}
+	p.Budgets = nil
 	if !reflect.DeepEqual(p, DefaultPolicy()) {
 		t.Errorf("configs/policy.yaml and DefaultPolicy differ:\n%+v\n%+v", p, DefaultPolicy())
 	}
 	bad := map[string]string{
-		"unknown key":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10, colour: red}\n",
-		"unknown purpose":   "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  advertising: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
-		"bad tcf purpose":   "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [12], columns: [subject_id, event_time], retention_days: 10}\n",
-		"bad column":        "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time, email], retention_days: 10}\n",
-		"no event_time":     "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id], retention_days: 10}\n",
-		"no retention":      "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time]}\n",
-		"wrong version":     "version: 2\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
-		"not yaml":          "version: [1\n",
-		"opt-out undefined": "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nopt_out: {purposes: [marketing]}\n",
+		"unknown key":           "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10, colour: red}\n",
+		"unknown purpose":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  advertising: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
+		"bad tcf purpose":       "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [12], columns: [subject_id, event_time], retention_days: 10}\n",
+		"bad column":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time, email], retention_days: 10}\n",
+		"no event_time":         "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id], retention_days: 10}\n",
+		"no retention":          "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time]}\n",
+		"wrong version":         "version: 2\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\n",
+		"not yaml":              "version: [1\n",
+		"budget without ledger": "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {epsilon: 1, delta: 1.0e-5}\n",
+		"budget ε 0":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 0, delta: 1.0e-5}\n",
+		"budget ε inf":          "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: .inf, delta: 1.0e-5}\n",
+		"budget δ 1":            "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1}\n",
+		"budget period":         "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1.0e-5, period: fortnight}\n",
+		"budget unknown key":    "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nbudgets:\n  shop/events: {ledger: l, epsilon: 1, delta: 1.0e-5, dataset: x}\n",
+		"opt-out undefined":     "version: 1\ntcf: {vendor_id: 1}\npurposes:\n  analytics: {tcf_purposes: [8], columns: [subject_id, event_time], retention_days: 10}\nopt_out: {purposes: [marketing]}\n",
 	}
 	for name, doc := range bad {
 		if _, err := ParsePolicy("p.yaml", []byte(doc)); err == nil {

@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/strictyaml"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 // The purposes veil knows. A job declares the ones it needs.
@@ -35,6 +37,22 @@ type Policy struct {
 	// Roles says who may read and write which part of the store, by key
 	// prefix from the store's root (a * matches within a key).
 	Roles map[string]Role `yaml:"roles"`
+	// Budgets are the privacy budgets the data steward sets, keyed by a
+	// population's ledger identity or by a table's URL or path (resolved
+	// to its identity with budget.Identity, so that any spelling of the
+	// table, its partitions and the tables prepared from it match). When
+	// the policy declares budgets, every DP release is charged to its
+	// table's budget here, a job may only restate it, and a table without
+	// one is refused (privacy/release). Without budgets a job's own
+	// budget section decides, and the run says so.
+	Budgets map[string]BudgetPolicy `yaml:"budgets"`
+}
+
+// BudgetPolicy is the budget of one population: at most Epsilon at Delta
+// per Period, recorded in the ledger at Ledger.
+type BudgetPolicy struct {
+	Ledger        string `yaml:"ledger"` // URL or path of the budget ledger
+	budget.Policy `yaml:",inline"`
 }
 
 // Role is a set of people or services and the keys they may touch.
@@ -93,7 +111,8 @@ type PIIPolicy struct {
 }
 
 // DefaultPolicy returns the policy veil uses when none is given: the one in
-// configs/policy.yaml.
+// configs/policy.yaml without its budgets (those are the demo's), so jobs
+// under it state their own budget.
 func DefaultPolicy() *Policy {
 	all := []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity", "value", "region"}
 	return &Policy{
@@ -116,7 +135,7 @@ func DefaultPolicy() *Policy {
 func LoadPolicy(path string) (*Policy, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: reading policy: %v", ErrPolicy, err)
+		return nil, fmt.Errorf("%w: reading policy: %w", ErrPolicy, err)
 	}
 	return ParsePolicy(path, data)
 }
@@ -189,6 +208,18 @@ func (p *Policy) Validate() error {
 	}
 	if p.PII.SampleRows < 0 {
 		return bad("pii.sample_rows %d is negative", p.PII.SampleRows)
+	}
+	for _, key := range slices.Sorted(maps.Keys(p.Budgets)) {
+		b := p.Budgets[key]
+		if strings.TrimSpace(key) == "" {
+			return bad("budgets: an empty dataset key")
+		}
+		if b.Ledger == "" {
+			return bad("budgets.%s: no ledger", key)
+		}
+		if err := b.Policy.Validate(); err != nil {
+			return bad("budgets.%s: %v", key, err)
+		}
 	}
 	for name, r := range p.Roles {
 		if name == "" || len(r.Read)+len(r.Write) == 0 {

@@ -122,14 +122,11 @@ func (c *Config) WindowDays() (int, error) {
 	return pol.RetentionDays([]string{privacy.Segmentation}), nil
 }
 
-// Identity returns the ledger identity of the job's events (budget.Identity):
-// budget.dataset when declared, else the events table's own.
+// Identity returns the ledger identity of the job's events, by the rules
+// of its policy (release.Identity): the events table's own, or the
+// declared budget.dataset when the policy sets no budgets.
 func (c *Config) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
-	declared := ""
-	if c.Budget != nil {
-		declared = c.Budget.Dataset
-	}
-	return budget.Identity(ctx, c.Events, declared, opt)
+	return release.Identity(ctx, c.Events, c.Budget, c.Policy, opt)
 }
 
 // DefaultConfig returns the defaults of every optional field.
@@ -238,10 +235,13 @@ func (c *Config) Validate() error {
 			return bad("DP k-means needs noisy_sizes_sigma > 0: the cohort floor and the profiles use noisy sizes")
 		}
 	}
-	if c.Privacy != nil && (c.Budget == nil || c.Budget.Ledger == "") {
-		return bad("DP k-means is a DP release: a budget with a ledger is required")
+	// Without a budget of its own a DP job needs a policy file that sets
+	// budgets (the built-in policy sets none); the release path checks
+	// that the file sets one for its table before anything is read.
+	if c.Privacy != nil && (c.Budget == nil || c.Budget.Ledger == "") && c.Policy == "" {
+		return bad("DP k-means is a DP release: a budget with a ledger is required, or a policy file that sets the table's budget")
 	}
-	if c.Budget != nil {
+	if c.Budget != nil && (c.Budget.Ledger != "" || c.Budget.Epsilon != 0 || c.Budget.Delta != 0) {
 		if err := c.Budget.Policy.Validate(); err != nil {
 			return err
 		}
@@ -390,18 +390,7 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	}
 	// Plan the DP releases and ask the ledger before reading any data.
 	// Without DP k-means nothing is charged (see Config.NoisySizes).
-	var ledger *budget.Ledger
-	var spend budget.Request
 	if cfg.Privacy != nil {
-		store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
-		if err != nil {
-			return nil, err
-		}
-		ledger = budget.Open(store, "")
-		name, err := cfg.Identity(ctx, opt)
-		if err != nil {
-			return nil, err
-		}
 		window, err := cfg.WindowDays()
 		if err != nil {
 			return nil, err
@@ -410,8 +399,6 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		if err != nil {
 			return nil, err
 		}
-		spend = budget.Request{Dataset: name, RunID: runID, Job: "segment", LogicalDate: day, WindowDays: window, Accountant: acct, Events: evs, Policy: cfg.Budget.Policy,
-			Config: cfg.Fingerprint()}
 		sigma, _, spent, err := cfg.Privacy.Plan()
 		if err != nil {
 			return nil, err
@@ -421,7 +408,8 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		if cfg.Charged != nil {
 			rep.Spent = cfg.Charged
 		} else {
-			rec, err := ledger.Spend(ctx, spend)
+			rec, _, err := release.Spend(ctx, release.Request{Table: cfg.Events, Budget: cfg.Budget, PolicyFile: cfg.Policy, RunID: runID, Job: "segment",
+				LogicalDate: day, WindowDays: window, Accountant: acct, Events: evs, Config: cfg.Fingerprint(), Log: log}, opt)
 			if err != nil {
 				return nil, err
 			}

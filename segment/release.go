@@ -49,6 +49,9 @@ type StewardReport struct {
 	// non-private k-means on the private data for this report only).
 	DP           *DPReport     `json:"dp,omitempty"`
 	Contributors *Contributors `json:"contributors,omitempty"`
+	// BudgetSetBy says who chose the budget the run was charged to: the
+	// steward's policy, or the job when the policy declares no budgets.
+	BudgetSetBy string `json:"budget_set_by,omitempty"`
 }
 
 // StewardCohort is a cohort's exact size beside its released one.
@@ -107,6 +110,9 @@ func (r *Report) Steward() *StewardReport {
 		Suppressed: r.Suppressed, Exported: r.Exported, NotExported: maps.Clone(r.NotExported), Withheld: r.Withheld, DP: r.DP, Contributors: r.Contributors}
 	for _, p := range r.Profiles {
 		s.Cohorts = append(s.Cohorts, StewardCohort{CohortID: p.CohortID, Size: p.Size, NoisySize: p.NoisySize})
+	}
+	if r.Spent != nil {
+		s.BudgetSetBy = release.SetByNote(r.Spent.SetBy)
 	}
 	return s
 }

@@ -189,11 +189,17 @@ func (c *JobConfig) Validate() error {
 		return bad("contributors_fpr %v must be in (0, 0.5)", c.ContributorsFPR)
 	}
 	if c.Model.Private() || e.Curve {
-		if c.Budget == nil || c.Budget.Ledger == "" {
-			return bad("DP training is a release: a budget with a ledger is required")
+		// Without a budget of its own a DP job needs a policy file that
+		// sets budgets (the built-in policy sets none); the release path
+		// checks that the file sets one for its table before anything is
+		// read.
+		if (c.Budget == nil || c.Budget.Ledger == "") && c.Policy == "" {
+			return bad("DP training is a release: a budget with a ledger is required, or a policy file that sets the table's budget")
 		}
-		if err := c.Budget.Policy.Validate(); err != nil {
-			return err
+		if c.Budget != nil && (c.Budget.Ledger != "" || c.Budget.Epsilon != 0 || c.Budget.Delta != 0) {
+			if err := c.Budget.Policy.Validate(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -373,7 +379,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if evs := releases(cfg, plan, curvePlans); len(evs) > 0 {
 		if cfg.Charged != nil {
 			rep.Spent = cfg.Charged
-		} else if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs); err != nil {
+		} else if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs, log); err != nil {
 			return nil, err
 		}
 		c, err := release.Breakdown(*rep.Spent)
@@ -570,14 +576,11 @@ func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, 
 	return d, ix, rep, err
 }
 
-// Identity returns the ledger identity of the job's events (budget.Identity):
-// budget.dataset when declared, else the events table's own.
+// Identity returns the ledger identity of the job's events, by the rules
+// of its policy (release.Identity): the events table's own, or the
+// declared budget.dataset when the policy sets no budgets.
 func (c *JobConfig) Identity(ctx context.Context, opt dataset.URLOptions) (string, error) {
-	declared := ""
-	if c.Budget != nil {
-		declared = c.Budget.Dataset
-	}
-	return budget.Identity(ctx, c.Events, declared, opt)
+	return release.Identity(ctx, c.Events, c.Budget, c.Policy, opt)
 }
 
 // Fingerprint is the SHA-256 of the job's whole configuration (outputs
@@ -609,22 +612,13 @@ func (c *JobConfig) WindowDays() (int, error) {
 // spend records the run's releases in the budget ledger, refusing the run
 // when they would exceed the budget. A retry with the same run id is not
 // charged twice.
-func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, job string, releases []accountant.Event) (*budget.Record, error) {
-	store, err := dataset.OpenStore(ctx, cfg.Budget.Ledger, opt)
-	if err != nil {
-		return nil, err
-	}
-	name, err := cfg.Identity(ctx, opt)
-	if err != nil {
-		return nil, err
-	}
+func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, job string, releases []accountant.Event, log *slog.Logger) (*budget.Record, error) {
 	window, err := cfg.WindowDays()
 	if err != nil {
 		return nil, err
 	}
-	req := budget.Request{Dataset: name, RunID: cfg.RunID, Job: job, LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Policy: cfg.Budget.Policy, Events: releases,
-		Config: cfg.Fingerprint()}
-	rec, err := budget.Open(store, "").Spend(ctx, req)
+	rec, _, err := release.Spend(ctx, release.Request{Table: cfg.Events, Budget: cfg.Budget, PolicyFile: cfg.Policy, RunID: cfg.RunID, Job: job,
+		LogicalDate: day, WindowDays: window, Accountant: cfg.Model.Accountant, Events: releases, Config: cfg.Fingerprint(), Log: log}, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -678,7 +672,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 	var rec *budget.Record
 	if cfg.Model.Private() {
 		evs := noted(plan.Events(), "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)")
-		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", evs); err != nil {
+		if rec, err = spend(ctx, cfg, opt, day, "audit privacy", evs, log); err != nil {
 			return nil, nil, err
 		}
 	}

@@ -372,7 +372,7 @@ func RunWhiteBoxAudit(ctx context.Context, cfg JobConfig, wc WhiteBoxConfig, day
 	if cfg.RunID == "" {
 		cfg.RunID = uuid.Must(uuid.NewV7()).String()
 	}
-	rec, err := spend(ctx, cfg, opt, day, "privacy audit", noted(plan.Events(), whiteBoxNote))
+	rec, err := spend(ctx, cfg, opt, day, "privacy audit", noted(plan.Events(), whiteBoxNote), log)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/veil-privacy/veil/configs"
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
@@ -86,15 +87,15 @@ func TestDemoReleaseCensus(t *testing.T) {
 			ac.Canaries = 200
 			c.Evaluation.PrivacyAudit = &ac
 			c.Catalog = filepath.Join(dir, "shop", "catalog")
-			c.Budget.Epsilon = 100
-		}
-		if c := spec.Steps[i].Segment; c != nil && c.Budget != nil {
-			c.Budget.Epsilon = 100
 		}
 		if c := spec.Steps[i].Segment; c != nil {
 			c.Floor.MinSize = 20
 		}
 	}
+	// The steward's policy, as veil demo writes it, with room for the
+	// curve and the audit.
+	policy := strings.Replace(string(demoText(configs.Policy, dir)), "epsilon: 20,", "epsilon: 100,", 1)
+	os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o644)
 	if _, err := jobs.Run(context.Background(), spec, jobs.Options{LogicalDate: time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC), Version: "test"}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -11,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 func newBudgetCmd(env *Env) *cobra.Command {
@@ -19,9 +22,9 @@ func newBudgetCmd(env *Env) *cobra.Command {
 		Short: "The privacy budget ledger",
 	}
 	var (
-		ledgerURL, date string
-		policy          budget.Policy
-		asJSON          bool
+		ledgerURL, date, policyFile string
+		policy                      budget.Policy
+		asJSON                      bool
 	)
 	show := &cobra.Command{
 		Use:   "show DATASET",
@@ -36,7 +39,9 @@ shown against that budget, composed with RDP; without them, everything spent,
 by basic composition. A release charges every period its data window
 overlaps (the job's window_days, or the policy's retention); the runs listed
 are those that charge the period shown, and a table gives every period's
-spend.`,
+spend. With --policy FILE, the budget the data steward's policy sets for
+DATASET gives the ledger (unless --ledger) and the ε, δ and period (unless
+--epsilon and --delta).`,
 		Args: exactArgs(1),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			day := time.Now().UTC()
@@ -47,11 +52,31 @@ spend.`,
 				}
 			}
 			var p *budget.Policy
+			setBy := ""
 			if policy.Epsilon != 0 || policy.Delta != 0 {
 				if err := policy.Validate(); err != nil {
 					return usagef(err)
 				}
 				p = &policy
+			}
+			if policyFile != "" {
+				// The steward's budget of the table: its ledger and, unless
+				// the flags say otherwise, its ε, δ and period.
+				b, err := release.Resolve(cmd.Context(), args[0], nil, policyFile, env.urlOptions())
+				if err != nil {
+					return err
+				}
+				if ledgerURL == "" {
+					ledgerURL = b.Ledger
+				}
+				if p == nil {
+					p = &b.Policy
+					policy = b.Policy
+				}
+				setBy = fmt.Sprintf("the data steward in %s (ε %g, δ %g per %s in %s)", policyFile, b.Epsilon, b.Delta, cmp.Or(b.Period, "total"), b.Ledger)
+			}
+			if ledgerURL == "" {
+				return usagef(errors.New("--ledger is required (or --policy, a policy that sets the table's budget)"))
 			}
 			store, err := dataset.OpenStore(cmd.Context(), ledgerURL, env.urlOptions())
 			if err != nil {
@@ -91,6 +116,9 @@ spend.`,
 			if st.Dataset != args[0] {
 				fmt.Fprintf(tw, "asked as\t%s\n", args[0])
 			}
+			if setBy != "" {
+				fmt.Fprintf(tw, "budget set by\t%s\n", setBy)
+			}
 			fmt.Fprintf(tw, "period\t%s\n", st.Period)
 			fmt.Fprintf(tw, "spent\tε %s at δ %s\n", num(st.Spent), num(st.Delta))
 			if st.Remaining != nil {
@@ -115,13 +143,13 @@ spend.`,
 		}),
 	}
 	f := show.Flags()
-	f.StringVar(&ledgerURL, "ledger", "", "URL of the budget ledger (required)")
+	f.StringVar(&ledgerURL, "ledger", "", "URL of the budget ledger (required without --policy)")
 	f.StringVar(&date, "date", "", "a day in the period to show (default today)")
 	f.Float64Var(&policy.Epsilon, "epsilon", 0, "budget ε per period")
 	f.Float64Var(&policy.Delta, "delta", 0, "budget δ")
 	f.StringVar(&policy.Period, "period", "total", "budget period: total, year, quarter, month, week or day")
 	f.BoolVar(&asJSON, "json", false, "print JSON")
-	show.MarkFlagRequired("ledger")
+	f.StringVar(&policyFile, "policy", "", "policy file whose budget of DATASET gives the ledger and the ε, δ and period defaults")
 	cmd.AddCommand(show)
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -97,6 +98,12 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	for _, t := range types {
 		fmt.Fprintf(env.Stdout, "  %-12s %d\n", t, sum.EventTypes[t])
 	}
+	// The steward's policy (configs/policy.yaml) next to the shop, where
+	// the steps of configs/nightly.yaml read it: it sets the shop's
+	// privacy budget.
+	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), demoText(configs.Policy, opts.Dir), 0o644); err != nil {
+		return fmt.Errorf("writing the demo's policy: %w", err)
+	}
 	// The nightly pipeline (configs/nightly.yaml) through the job runner:
 	// segmentation with noisy sizes spent against the budget ledger, DP
 	// k-means and DP training, each step committed, the latest pointer
@@ -132,7 +139,7 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	for _, st := range res.Steps {
 		fmt.Fprintf(env.Stdout, "  %-14s %s\n", st.Step, st.Output)
 	}
-	fmt.Fprintf(env.Stdout, "  budget ledger  %s/ledger\n  run state      %s/state (lineage events in state/lineage, audit log in state/audit)\n  metrics        %s\n", store.Location(), store.Location(), spec.Metrics.Textfile)
+	fmt.Fprintf(env.Stdout, "  policy         %s/policy.yaml (the data steward's: it sets the privacy budget)\n  budget ledger  %s/ledger\n  run state      %s/state (lineage events in state/lineage, audit log in state/audit)\n  metrics        %s\n", store.Location(), store.Location(), store.Location(), spec.Metrics.Textfile)
 	return nil
 }
 
@@ -141,9 +148,15 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 // hash, same relative paths). Only when --dir is not veil-demo are the
 // spec's veil-demo/ paths moved to it.
 func demoSpec(dirFlag string) (*jobs.Spec, error) {
-	text := string(configs.Nightly)
+	return jobs.ParseSpec("configs/nightly.yaml", demoText(configs.Nightly, dirFlag))
+}
+
+// demoText is a shipped file of the demo (configs/nightly.yaml,
+// configs/policy.yaml) with its veil-demo/ paths moved to --dir.
+func demoText(file []byte, dirFlag string) []byte {
+	text := string(file)
 	if d := filepath.ToSlash(filepath.Clean(dirFlag)); d != "veil-demo" {
 		text = strings.ReplaceAll(text, " veil-demo/", " "+d+"/")
 	}
-	return jobs.ParseSpec("configs/nightly.yaml", []byte(text))
+	return []byte(text)
 }

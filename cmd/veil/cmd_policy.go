@@ -1,9 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"io/fs"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -55,9 +59,12 @@ pattern AWS documents), grant the --kms-key, deny plain-HTTP requests.`,
 		Short: "Check that a pipeline spec only reads and writes where its role may",
 		Long: `Check every location a pipeline spec reads (events, consent, erasure, raw
 exports) and writes (outputs, the events table of a pseudonymize step, the
-state, the lineage records, the audit log, the budget ledger) against the
---role's prefixes (default scheduler), relative to --root, the store's root
-(a directory or an s3:// URL). Every mismatch is listed; exit 2 if any.`,
+state, the lineage records, the audit log, the budget ledgers, those the
+steps' policies set too) against the --role's prefixes (default
+scheduler), relative to --root, the store's root (a directory or an s3://
+URL). Every mismatch is listed; exit 2 if any. Then it lists the privacy
+budgets that the steps' policies (and --policy) set: the data steward's,
+or says that a policy sets none and the jobs choose their own.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			if specFile == "" || root == "" {
@@ -103,6 +110,9 @@ state, the lineage records, the audit log, the budget ledger) against the
 			for _, b := range bad {
 				fmt.Fprintln(env.Stdout, "  "+b)
 			}
+			if err := printBudgets(env, spec, policyFile); err != nil {
+				return err
+			}
 			if len(bad) > 0 {
 				return usagef(fmt.Errorf("%s: %d locations disagree with role %s", specFile, len(bad), role))
 			}
@@ -113,7 +123,7 @@ state, the lineage records, the audit log, the budget ledger) against the
 	check.Flags().StringVar(&specFile, "spec", "", "pipeline spec")
 	check.Flags().StringVar(&root, "root", "", "the store's root: a directory or s3://bucket/prefix")
 	check.Flags().StringVar(&role, "role", "scheduler", "role the pipeline runs as")
-	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml)")
+	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml without its budgets)")
 	cmd.AddCommand(iam, check)
 	return cmd
 }
@@ -173,4 +183,43 @@ func relativeTo(root, u string) (string, bool) {
 		return "", false
 	}
 	return strings.TrimPrefix(x, r+"/"), true
+}
+
+// printBudgets lists the budgets set by the policies a spec's steps use
+// and by --policy: who set which budget, or that a policy sets none and
+// its steps' budget sections choose.
+func printBudgets(env *Env, spec *jobs.Spec, policyFile string) error {
+	files, steps := spec.StepPolicies()
+	if policyFile != "" && !slices.Contains(files, policyFile) {
+		files = append(files, policyFile)
+	}
+	for _, file := range files {
+		who := ""
+		if len(steps[file]) > 0 {
+			who = " (steps " + strings.Join(steps[file], ", ") + ")"
+		}
+		pol, name := privacy.DefaultPolicy(), "the built-in policy"
+		if file != "" {
+			var err error
+			if pol, err = privacy.LoadPolicy(file); errors.Is(err, fs.ErrNotExist) {
+				// A spec is often checked before its run's folder exists
+				// (veil demo writes veil-demo/policy.yaml).
+				fmt.Fprintf(env.Stdout, "%s%s does not exist here: its budgets cannot be listed (a run refuses it)\n", file, who)
+				continue
+			} else if err != nil {
+				return err
+			}
+			name = file
+		}
+		if len(pol.Budgets) == 0 {
+			fmt.Fprintf(env.Stdout, "%s%s sets no budgets: each job's budget section chooses its own, not the data steward\n", name, who)
+			continue
+		}
+		fmt.Fprintf(env.Stdout, "budgets set by the data steward in %s%s:\n", name, who)
+		for _, key := range slices.Sorted(maps.Keys(pol.Budgets)) {
+			b := pol.Budgets[key]
+			fmt.Fprintf(env.Stdout, "  %s: ε %g, δ %g per %s in %s\n", key, b.Epsilon, b.Delta, cmp.Or(b.Period, "total"), b.Ledger)
+		}
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/jobs"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 type runOptions struct {
@@ -89,8 +90,11 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 			}
 		}
 		for _, c := range p.Charges {
-			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %.4g of the budget of %s in %s (ε %.4g per %s), one ledger record for steps %s, before any data is read\n",
-				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), strings.Join(c.Steps, ", "))
+			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %.4g of the budget of %s in %s (ε %.4g per %s, set by the %s), one ledger record for steps %s, before any data is read\n",
+				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), c.SetBy, strings.Join(c.Steps, ", "))
+			if c.SetBy == release.SetByJob {
+				fmt.Fprintf(env.Stdout, "   the policy sets no budgets: the job chose this budget, not the data steward\n")
+			}
 			if c.Epsilon > c.Budget.Epsilon {
 				fmt.Fprintf(env.Stdout, "   over budget: the run would be refused (exit 3) with nothing spent\n")
 			}

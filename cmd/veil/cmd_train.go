@@ -109,6 +109,9 @@ func printCharge(w io.Writer, c *release.Charge) {
 	for _, r := range c.Releases {
 		fmt.Fprintf(w, "  ε %-20s %s\n", full(r.Epsilon), r.Release)
 	}
+	if c.SetBy != "" {
+		fmt.Fprintf(w, "  budget set by %s\n", c.SetBy)
+	}
 }
 
 // printGuarantee prints the released model's own guarantee.
@@ -388,19 +391,28 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		rep.Guarantee = &spentJSON{Epsilon: plan.Epsilon, Delta: plan.Delta}
 	}
 	if cfg.Private() || len(curve) > 0 {
-		if o.ledger == "" {
-			return usagef(fmt.Errorf("a private run is a DP release of the input's subjects and spends budget: pass --ledger URL (and --budget-epsilon)"))
-		}
-		store, err := dataset.OpenStore(ctx, o.ledger, env.urlOptions())
+		// The budget is the steward's when the policy sets budgets: the
+		// flags may restate it (those not given are the policy's).
+		// Otherwise the flags choose it, as a job's budget section does.
+		policyBudgets, err := release.PolicySetsBudgets(o.policy)
 		if err != nil {
 			return err
 		}
-		name, err := budget.Identity(ctx, o.in, "", env.urlOptions())
-		if err != nil {
-			return err
+		if o.ledger == "" && !policyBudgets {
+			return usagef(fmt.Errorf("a private run is a DP release of the input's subjects and spends budget: pass --ledger URL (and --budget-epsilon), or use a policy that sets the input's budget"))
 		}
-		req := budget.Request{Dataset: name, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day, Accountant: cfg.Accountant,
-			Policy: budgetPolicy}
+		job := &budget.Config{Ledger: o.ledger, Policy: budgetPolicy}
+		if policyBudgets {
+			job.Period = ""
+			if !cmd.Flags().Changed("budget-epsilon") {
+				job.Epsilon = 0
+			}
+			if !cmd.Flags().Changed("budget-delta") {
+				job.Delta = 0
+			}
+		}
+		req := release.Request{Table: o.in, Budget: job, PolicyFile: o.policy, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day,
+			Accountant: cfg.Accountant, Log: env.logger()}
 		if cfg.Private() {
 			req.Events = append(req.Events, plan.Events()...)
 		}
@@ -410,7 +422,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 				req.Events = append(req.Events, e)
 			}
 		}
-		rec, err := budget.Open(store, "").Spend(ctx, req)
+		rec, b, err := release.Spend(ctx, req, env.urlOptions())
 		if err != nil {
 			return err
 		}
@@ -418,8 +430,8 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		if err != nil {
 			return err
 		}
-		rep.Ledger, rep.Charged = o.ledger, &c
-		env.logger().Info("budget spent", "dataset", name, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID)
+		rep.Ledger, rep.Charged = b.Ledger, &c
+		env.logger().Info("budget spent", "dataset", b.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID, "budget_set_by", b.SetBy)
 	}
 
 	var d *train.Data

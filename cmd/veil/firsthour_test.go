@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/veil-privacy/veil/configs"
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -44,8 +45,17 @@ func TestFirstHourUsage(t *testing.T) {
 			}
 		})
 	}
-	// --plan without a date still plans.
-	if code, out, msg := run(t, "run", spec, "--plan"); code != 0 || !strings.Contains(out, "pipeline") {
+	// The plan needs the steward's policy that veil demo writes next to
+	// the shop: without it the answer names the file.
+	abs, _ := filepath.Abs(spec)
+	t.Chdir(dir)
+	if code, out, msg := run(t, "run", abs, "--plan"); code != 2 || !strings.Contains(msg, "veil-demo/policy.yaml") {
+		t.Errorf("--plan before veil demo: %d %s\n%s", code, msg, out)
+	}
+	os.MkdirAll("veil-demo", 0o755)
+	os.WriteFile("veil-demo/policy.yaml", demoText(configs.Policy, "veil-demo"), 0o644)
+	// --plan without a date still plans, and names who set the budget.
+	if code, out, msg := run(t, "run", abs, "--plan"); code != 0 || !strings.Contains(out, "pipeline") || !strings.Contains(out, "set by the policy veil-demo/policy.yaml") {
 		t.Errorf("--plan without a date: %d %s\n%s", code, msg, out)
 	}
 }

@@ -23,7 +23,9 @@ func ledgerOf(t *testing.T, dir string) *budget.Ledger {
 }
 
 // A budget belongs to a population, not to a spelling: a file named by
-// its path, a relative path and a file:// URL share one budget.
+// its path, a relative path and a file:// URL share one budget. A file
+// without a manifest is a part of the table that holds it: the budget is
+// its folder's (another file beside it could not open a fresh one).
 func TestSpellingsShareOneBudget(t *testing.T) {
 	dir := t.TempDir()
 	var b strings.Builder
@@ -57,15 +59,21 @@ func TestSpellingsShareOneBudget(t *testing.T) {
 			t.Errorf("second run, spelled %s: exit %d (%s), want 3: the spellings are one budget", spelling, code, msg)
 		}
 	}
-	recs, err := ledgerOf(t, ledger).Records(context.Background(), "file://"+filepath.ToSlash(in))
+	// Another file of the folder is the same table: refused too.
+	os.WriteFile(filepath.Join(dir, "data", "in-2.csv"), []byte(b.String()), 0o644)
+	if code, msg := mf(filepath.Join(dir, "data", "in-2.csv")); code != 3 || !strings.Contains(msg, "exhausted") {
+		t.Errorf("another file of the folder: exit %d (%s), want 3: one table, one budget", code, msg)
+	}
+	table := "file://" + filepath.ToSlash(filepath.Dir(in))
+	recs, err := ledgerOf(t, ledger).Records(context.Background(), table)
 	if err != nil || len(recs) != 1 {
-		t.Errorf("%d records under the canonical URL (%v), want 1", len(recs), err)
+		t.Errorf("%d records under the canonical URL of the folder (%v), want 1", len(recs), err)
 	}
 	// budget show takes any spelling and says which identity it shows.
 	for _, spelling := range []string{in, rel, "file://" + in} {
 		code, out, msg := run(t, "budget", "show", spelling, "--ledger", ledger, "--json")
 		var st budget.Status
-		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Dataset != "file://"+filepath.ToSlash(in) || len(st.Runs) != 1 {
+		if code != 0 || json.Unmarshal([]byte(out), &st) != nil || st.Dataset != table || len(st.Runs) != 1 {
 			t.Errorf("budget show %s: %d %s\n%s", spelling, code, msg, out)
 		}
 	}

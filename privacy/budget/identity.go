@@ -7,7 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"path"
+	"path/filepath"
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -26,7 +28,9 @@ var ErrNoIdentity = fmt.Errorf("%w: the table does not carry the identity of its
 //  2. the identity that the table's manifest carries (veil generate and
 //     veil pseudonymize write one; prepared tables carry their events');
 //  3. the table's canonical URL (dataset.CanonicalURL), so that a path, its
-//     absolute form and its file:// URL are one budget.
+//     absolute form and its file:// URL are one budget; for a partition
+//     (dt=2026-11-01/) or a file of a table without a manifest, the
+//     table's: hive segments and the file name are stripped.
 //
 // A prepared table whose manifest carries no identity is refused
 // (ErrNoIdentity): it was written before tables carried one, and its URL
@@ -46,13 +50,13 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 	}
 	if ref.Key != "" {
 		if _, err := ref.Store.Stat(ctx, ref.Key); err == nil {
-			return enclosing(ctx, ref, table) // one file: no manifest of its own
+			return enclosing(ctx, table, opt, true) // one file: no manifest of its own
 		}
 	}
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	switch {
 	case errors.Is(err, dataset.ErrNotExist):
-		return enclosing(ctx, ref, table)
+		return enclosing(ctx, table, opt, false)
 	case err != nil:
 		return "", fmt.Errorf("reading the identity of %s: %w", table, err)
 	case m.Identity != "":
@@ -66,17 +70,39 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 // enclosing returns the identity of the committed table that holds a file
 // or a prefix without a manifest of its own (one file, or one dt=
 // partition, of an events table): the nearest enclosing manifest's
-// identity, else that table's canonical URL. A job pointed at a part of a
-// table charges the table's budget, not a fresh one. With no enclosing
-// manifest it is the canonical URL of the table itself.
-func enclosing(ctx context.Context, ref dataset.Ref, table string) (string, error) {
-	canonical := dataset.CanonicalURL(table)
-	for key := ref.Key; key != "" && key != "." && key != "/"; {
-		key = path.Dir(key)
-		if key == "." || key == "/" {
-			key = ""
+// identity between it and its table (see tableLevels), else that table's
+// canonical URL. A job pointed at a part of a table charges the table's
+// budget, not a fresh one, whether or not the table has a manifest.
+// Manifests are looked for no higher than the table (and at least in the
+// folder that holds the part): a role may not read above its tables.
+func enclosing(ctx context.Context, table string, opt dataset.URLOptions, file bool) (string, error) {
+	raw := table
+	if !strings.Contains(raw, "://") {
+		abs, err := filepath.Abs(raw)
+		if err != nil {
+			return "", fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
 		}
-		m, err := dataset.ReadManifest(ctx, ref.Store, key)
+		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+	}
+	u.Path = path.Clean("/" + u.Path)
+	up := func(n int) string {
+		a := *u
+		for range n {
+			a.Path = path.Dir(a.Path)
+		}
+		return a.String()
+	}
+	levels := tableLevels(u.Path, file)
+	for n := 1; n <= max(1, levels) && u.Scheme != "mem"; n++ {
+		ref, err := dataset.ParseRef(ctx, up(n), opt)
+		if err != nil {
+			return "", err
+		}
+		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 		switch {
 		case errors.Is(err, dataset.ErrNotExist), errors.Is(err, dataset.ErrNotCommitted):
 			continue
@@ -85,9 +111,28 @@ func enclosing(ctx context.Context, ref dataset.Ref, table string) (string, erro
 		case m.Identity != "":
 			return m.Identity, nil
 		}
-		return strings.TrimSuffix(canonical, strings.TrimPrefix(ref.Key, key)), nil
+		return dataset.CanonicalURL(up(n)), nil
 	}
-	return canonical, nil
+	return dataset.CanonicalURL(up(levels)), nil
+}
+
+// tableLevels counts the trailing segments of a path that name a part of
+// a table, never a table: its file name (when file) and then its Hive
+// partition segments (key=value). A table that is one file therefore
+// charges the folder that holds it: a budget shared by more tables than
+// one is spent faster, never bypassed.
+func tableLevels(p string, file bool) int {
+	n := 0
+	if file && p != "/" {
+		p, n = path.Dir(p), 1
+	}
+	for p != "/" {
+		if k, _, ok := strings.Cut(path.Base(p), "="); !ok || k == "" {
+			break
+		}
+		p, n = path.Dir(p), n+1
+	}
+	return n
 }
 
 // Fingerprint is the SHA-256 of a run's configuration as JSON (Request.Config):

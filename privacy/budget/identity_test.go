@@ -55,13 +55,35 @@ func TestIdentity(t *testing.T) {
 	// budget, not a fresh one.
 	m, _ := dataset.ReadManifest(ctx, s, "events")
 	os.MkdirAll(filepath.Join(dir, "events", "dt=2026-11-28"), 0o755)
-	for _, part := range []string{filepath.Join(dir, "events", m.Files[0].Key), filepath.Join(dir, "events", "dt=2026-11-28")} {
+	os.WriteFile(filepath.Join(dir, "events", "dt=2026-11-28", "part.parquet"), []byte("x"), 0o644)
+	for _, part := range []string{filepath.Join(dir, "events", m.Files[0].Key), filepath.Join(dir, "events", "dt=2026-11-28"),
+		filepath.Join(dir, "events", "dt=2026-11-28", "part.parquet")} {
 		if id, err := budget.Identity(ctx, part, "", dataset.URLOptions{}); err != nil || id != first.Identity {
 			t.Errorf("Identity of %s = %q, %v; want the table's %q", part, id, err, first.Identity)
 		}
 	}
-	if id, _ := budget.Identity(ctx, filepath.Join(dir, "plain", "dt=2026-11-01"), "", dataset.URLOptions{}); id != want+"/dt=2026-11-01" {
-		t.Errorf("a partition of a table without a manifest: %q", id)
+	// A part of a table without a manifest charges the table too: hive
+	// partition segments (key=value) and a trailing file name are not
+	// part of a table's name, so a job pointed at one partition or one
+	// file cannot open a fresh budget.
+	os.MkdirAll(filepath.Join(dir, "plain", "region=EU", "dt=2026-11-02"), 0o755)
+	os.WriteFile(filepath.Join(dir, "plain", "part-0.parquet"), []byte("x"), 0o644)
+	for _, part := range []string{
+		filepath.Join(dir, "plain", "dt=2026-11-01"),
+		filepath.Join(dir, "plain", "dt=2026-11-01") + "/",
+		"file://" + filepath.Join(dir, "plain", "dt=2026-11-01", "part.parquet"),
+		filepath.Join(dir, "plain", "region=EU", "dt=2026-11-02"),
+		filepath.Join(dir, "plain", "part-0.parquet"),
+		filepath.Join(dir, "plain", "dt=2026-12-01"), // a partition not written yet
+	} {
+		if id, err := budget.Identity(ctx, part, "", dataset.URLOptions{}); err != nil || id != want {
+			t.Errorf("Identity(%s) of a table without a manifest = %q, %v; want the table's %q", part, id, err, want)
+		}
+	}
+	// A folder whose name holds no '=' is a table of its own.
+	os.MkdirAll(filepath.Join(dir, "plain", "archive"), 0o755)
+	if id, _ := budget.Identity(ctx, filepath.Join(dir, "plain", "archive"), "", dataset.URLOptions{}); id != want+"/archive" {
+		t.Errorf("a folder below a table without a manifest: %q", id)
 	}
 	// A prepared table written without an identity is refused.
 	write("prepared/dt=2026-11-27", false, map[string]string{"job": "train-prepare"})

@@ -116,7 +116,11 @@ type Record struct {
 	// another period (a day, a month) than the one asked now.
 	WindowDays int `json:"window_days,omitempty"`
 	// Config is the run's configuration fingerprint (Request.Config).
-	Config     string             `json:"config_sha256,omitempty"`
+	Config string `json:"config_sha256,omitempty"`
+	// SetBy says who chose the budget the record was checked against
+	// (Request.SetBy): "policy FILE" for the data steward's policy, "job"
+	// for a job's own budget section. Older records leave it out.
+	SetBy      string             `json:"budget_set_by,omitempty"`
 	RecordedAt time.Time          `json:"recorded_at"`
 	Accountant string             `json:"accountant"`
 	Epsilon    float64            `json:"epsilon"` // what this run spends at Delta
@@ -218,6 +222,8 @@ type Request struct {
 	// same id with another output would otherwise release a second model
 	// with fresh noise for free.
 	Config string
+	// SetBy says who chose Policy, for the record (privacy/release).
+	SetBy string
 }
 
 // periodSpent is the ε that records spend together at delta: the smaller
@@ -286,7 +292,7 @@ func (l *Ledger) Spend(ctx context.Context, req Request) (Record, error) {
 		}
 		rec = Record{
 			Seq: seq, Dataset: req.Dataset, RunID: req.RunID, Job: req.Job,
-			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods, WindowDays: req.WindowDays, Config: req.Config,
+			LogicalDate: req.LogicalDate.UTC().Format(time.DateOnly), Period: period, Periods: periods, WindowDays: req.WindowDays, Config: req.Config, SetBy: req.SetBy,
 			RecordedAt: l.now().UTC(), Accountant: req.Accountant,
 			Epsilon: planned.Epsilon, Delta: req.Policy.Delta, Events: req.Events, PrevSHA256: prev,
 		}

@@ -19,6 +19,9 @@ type Charge struct {
 	Delta      float64 `json:"delta"`
 	// Releases in the order the run planned them.
 	Releases []Share `json:"releases"`
+	// SetBy says who chose the budget (SetByNote of the record's SetBy):
+	// the steward's policy, or the job when the policy sets none.
+	SetBy string `json:"budget_set_by,omitempty"`
 }
 
 // Share is one release of a run: the ledger events that share a note
@@ -37,7 +40,7 @@ const unnamed = "unnamed release"
 // accountant.Spent of its events alone, with the record's accountant at
 // the record's δ.
 func Breakdown(rec budget.Record) (Charge, error) {
-	c := Charge{Dataset: rec.Dataset, Period: rec.Period, Accountant: rec.Accountant, Epsilon: rec.Epsilon, Delta: rec.Delta}
+	c := Charge{Dataset: rec.Dataset, Period: rec.Period, Accountant: rec.Accountant, Epsilon: rec.Epsilon, Delta: rec.Delta, SetBy: SetByNote(rec.SetBy)}
 	var names []string
 	groups := map[string][]accountant.Event{}
 	for _, e := range rec.Events {

@@ -192,7 +192,7 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
 		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
 		return 2
-	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted):
+	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrRefused):
 		return 3
 	}
 	return 1

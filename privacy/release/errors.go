@@ -1,0 +1,21 @@
+package release
+
+import (
+	"fmt"
+
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
+)
+
+var (
+	// ErrNoBudget is returned when the steward's policy declares budgets
+	// but none for the population a release reads: a refusal by policy
+	// (exit 3).
+	ErrNoBudget = fmt.Errorf("%w: the policy sets no privacy budget for the table", privacy.ErrRefused)
+
+	// ErrBudgetConflict is returned when a job's budget section disagrees
+	// with the steward's policy: another ledger, ε, δ or period, or a
+	// budget.dataset that is not the table's identity. It is a usage error
+	// (exit 2).
+	ErrBudgetConflict = fmt.Errorf("%w: the job's budget is not the steward's", budget.ErrPolicy)
+)
