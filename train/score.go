@@ -39,7 +39,8 @@ const (
 
 // panels are a model's item factors in the kernel's layout: panel p holds
 // items p·16 … p·16+15, coordinate q of its items at v[(p·d+q)·16:][:16].
-// Padding items have bias -Inf and never score.
+// Padding items and items that are not ranked have bias -Inf and never
+// score.
 type panels struct {
 	d, n, np int
 	v        []float32
@@ -49,12 +50,12 @@ type panels struct {
 	vmax, bmax float64
 }
 
-func newPanels(m *Model) *panels {
+func newPanels(m *Model, keys []int32) *panels {
 	d, n := m.Dim, len(m.Items)
 	np := (n + panelWidth - 1) / panelWidth
 	p := &panels{d: d, n: n, np: np, v: make([]float32, np*d*panelWidth), bias: make([]float32, np*panelWidth)}
 	for j := range np * panelWidth {
-		if j >= n {
+		if j >= n || (keys != nil && keys[j] < 0) {
 			p.bias[j] = float32(math.Inf(-1))
 			continue
 		}
@@ -176,7 +177,8 @@ type scoreTask struct {
 // task (buf is worker w's to reuse); emit(w, i, top) receives its k best
 // items, best first, with their float64 scores u·v_j + b_j; top belongs to
 // the worker and is reused after emit returns. keys, when set, break ties
-// (the lower key first; nil: the lower item). task and emit are called on
+// (the lower key first; nil: the lower item), and items with a negative
+// key are not ranked. task and emit are called on
 // worker w's goroutine, never concurrently for the same w.
 func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int,
 	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked) error) error {
@@ -186,7 +188,7 @@ func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers in
 	if n == 0 {
 		return nil
 	}
-	pan := newPanels(m)
+	pan := newPanels(m, keys)
 	solver := NewSolver(m)
 	blocks := (n + subjectBlock - 1) / subjectBlock
 	var next atomic.Int64
@@ -342,11 +344,13 @@ func (r *blockRanker) collect(row, p0, p1 int) {
 				if r.ex[s] < len(ex) && ex[r.ex[s]] == j {
 					continue
 				}
-				e := ranked{score: r.m.predict(u, int(j)), item: j, key: j}
+				key := j
 				if r.keys != nil {
-					e.key = r.keys[j]
+					if key = r.keys[j]; key < 0 {
+						continue
+					}
 				}
-				h.offer(e)
+				h.offer(ranked{score: r.m.predict(u, int(j)), item: j, key: key})
 				if h.full() {
 					r.thr[row][lane] = r.threshold(s)
 				}

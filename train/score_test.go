@@ -1,6 +1,8 @@
 package train
 
 import (
+	"github.com/veil-privacy/veil/dataset"
+
 	"cmp"
 	"context"
 	"fmt"
@@ -70,6 +72,9 @@ func naiveTop(t *testing.T, m *Model, task scoreTask, k int, keys []int32) []ran
 			if keys != nil {
 				key = keys[j]
 			}
+			if key < 0 {
+				continue
+			}
 			all = append(all, ranked{score: s, item: int32(j), key: key})
 		}
 	}
@@ -98,10 +103,13 @@ func TestRankModelMatchesNaive(t *testing.T) {
 			tasks := randomTasks(c.subjects, c.items, 30, uint64(c.d))
 			for _, reversed := range []bool{false, true} {
 				var keys []int32
-				if reversed { // ties broken by another order than the model's
+				if reversed { // ties broken by another order than the model's; every 7th item not ranked
 					keys = make([]int32, c.items)
 					for j := range keys {
 						keys[j] = int32(c.items - j)
+						if j%7 == 3 {
+							keys[j] = -1
+						}
 					}
 				}
 				got := make([][]ranked, c.subjects)
@@ -201,7 +209,7 @@ func BenchmarkScore(b *testing.B) {
 		report(b)
 	})
 	b.Run("kernel", func(b *testing.B) {
-		pan := newPanels(m)
+		pan := newPanels(m, nil)
 		u := make([]float32, d*kernelRows)
 		for i := range u {
 			u[i] = 0.1
@@ -261,4 +269,202 @@ func BenchmarkScore(b *testing.B) {
 		}
 		report(b)
 	})
+}
+
+// topK is the selection evaluation and recommendations used before the
+// kernel, the benchmark's baseline: it returns the indices of the k largest scores, best first (ties by
+// lower index).
+func topK(scores []float64, k int, idx []int32) []int32 {
+	for j, s := range scores {
+		if math.IsInf(s, -1) {
+			continue
+		}
+		if len(idx) < k {
+			idx = append(idx, int32(j))
+			if len(idx) == k {
+				slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(scores[b], scores[a]) })
+			}
+			continue
+		}
+		if s <= scores[idx[k-1]] {
+			continue
+		}
+		// insert in order
+		i := k - 1
+		for i > 0 && scores[idx[i-1]] < s {
+			idx[i] = idx[i-1]
+			i--
+		}
+		idx[i] = int32(j)
+	}
+	if len(idx) < k {
+		slices.SortStableFunc(idx, func(a, b int32) int { return cmp.Compare(scores[b], scores[a]) })
+	}
+	return idx
+}
+
+// referenceTop ranks items (indices of a list of n items; the model's item
+// j is list item keys[j], or j when keys is nil) for a subject the naive
+// way: every score in float64, rows excluded, sorted by score, ties by
+// the lower index, the first k.
+func referenceTop(t *testing.T, m *Model, keys []int32, n int, rows []Interaction, k int) []int32 {
+	t.Helper()
+	toList := func(j int) int32 {
+		if keys == nil {
+			return int32(j)
+		}
+		return keys[j]
+	}
+	var own []Interaction
+	for _, x := range rows { // rows are in the list's items: to the model's
+		for j := range m.Items {
+			if toList(j) == x.Item {
+				x.Item = int32(j)
+				own = append(own, x)
+				break
+			}
+		}
+	}
+	d := m.Dim
+	u, a, rhs := make([]float64, d), make([]float64, d*d), make([]float64, d)
+	if err := NewSolver(m).Solve(own, u, a, rhs); err != nil {
+		t.Fatal(err)
+	}
+	scores := make([]float64, n)
+	for i := range scores {
+		scores[i] = math.Inf(-1)
+	}
+	for j := range m.Items {
+		if i := toList(j); i >= 0 {
+			scores[i] = m.predict(u, j)
+		}
+	}
+	for _, x := range rows {
+		scores[x.Item] = math.Inf(-1)
+	}
+	var order []int32
+	for i, s := range scores {
+		if !math.IsInf(s, -1) {
+			order = append(order, int32(i))
+		}
+	}
+	slices.SortStableFunc(order, func(x, y int32) int { return cmp.Compare(scores[y], scores[x]) })
+	return order[:min(k, len(order))]
+}
+
+// TestEvaluateAndRecommendMatchReference: Evaluate and Recommend through
+// the kernel give the naive float64 ranking's metrics and lists, for a
+// model over the data's items and for one over other items (a catalog in
+// another order, with items the data lacks and without some it has).
+// Metrics are means of the same per-subject terms summed in another order:
+// equal to 1e-12.
+func TestEvaluateAndRecommendMatchReference(t *testing.T) {
+	d := planted(600, 300, 6, 12, 3)
+	tr, test := d.Split(2, 0, false, 1)
+	same := randomModel(8, len(tr.Items), 0, 7)
+	same.Items = tr.Items
+	other := randomModel(8, len(tr.Items)+40, 3, 8)
+	for j := range other.Items {
+		if k := len(other.Items) - 1 - j; k < len(tr.Items) && k%9 != 4 {
+			other.Items[j] = tr.Items[k]
+		} else {
+			other.Items[j] = fmt.Sprintf("zz-catalog-%d", j)
+		}
+	}
+	for name, m := range map[string]*Model{"same items": same, "catalog": other} {
+		t.Run(name, func(t *testing.T) {
+			rk := ModelRanker(m, tr.Items)
+			got, err := Evaluate(tr, test, rk, 3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want Metrics
+			seen := map[int32]bool{}
+			for s := range test {
+				if len(test[s]) == 0 || len(tr.Rows[s]) == 0 {
+					continue
+				}
+				top := referenceTop(t, m, rk.keys, len(tr.Items), tr.Rows[s], 20)
+				var dcg10, dcg20, idcg10, idcg20 float64
+				var hits10, hits20 float64
+				for rnk, j := range top {
+					seen[j] = true
+					if slices.Contains(test[s], j) {
+						g := 1 / math.Log2(float64(rnk)+2)
+						dcg20, hits20 = dcg20+g, hits20+1
+						if rnk < 10 {
+							dcg10, hits10 = dcg10+g, hits10+1
+						}
+					}
+				}
+				for i := range min(20, len(test[s])) {
+					g := 1 / math.Log2(float64(i)+2)
+					idcg20 += g
+					if i < 10 {
+						idcg10 += g
+					}
+				}
+				want.Subjects++
+				want.Recall10 += hits10 / float64(min(10, len(test[s])))
+				want.Recall20 += hits20 / float64(min(20, len(test[s])))
+				want.NDCG10 += dcg10 / idcg10
+				want.NDCG20 += dcg20 / idcg20
+			}
+			n := float64(want.Subjects)
+			want.Recall10, want.Recall20, want.NDCG10, want.NDCG20 = want.Recall10/n, want.Recall20/n, want.NDCG10/n, want.NDCG20/n
+			want.Coverage = float64(len(seen)) / float64(len(tr.Items))
+			close := func(a, b float64) bool { return math.Abs(a-b) <= 1e-12 }
+			if got.Subjects != want.Subjects || got.Coverage != want.Coverage || !close(got.Recall10, want.Recall10) || !close(got.Recall20, want.Recall20) ||
+				!close(got.NDCG10, want.NDCG10) || !close(got.NDCG20, want.NDCG20) {
+				t.Errorf("metrics %+v, reference %+v", got, want)
+			}
+
+			// Recommendations rank the model's items.
+			recs, err := Recommend(d, m, 7, 2)
+			if err != nil {
+				t.Fatal(err)
+			}
+			toModel := itemIndex(d.Items, m.Items)
+			var wantRecs []dataset.Recommendation
+			for s, rows := range d.Rows {
+				if len(rows) == 0 {
+					continue
+				}
+				var own []Interaction
+				for _, x := range rows {
+					if j := toModel[x.Item]; j >= 0 {
+						x.Item = j
+						own = append(own, x)
+					}
+				}
+				u := make([]float64, m.Dim)
+				if err := NewSolver(m).Solve(own, u, make([]float64, m.Dim*m.Dim), make([]float64, m.Dim)); err != nil {
+					t.Fatal(err)
+				}
+				for r, j := range referenceTop(t, m, nil, len(m.Items), own, 7) {
+					wantRecs = append(wantRecs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[j], Score: m.predict(u, int(j))})
+				}
+			}
+			if !slices.Equal(recs, wantRecs) {
+				t.Errorf("%d recommendations differ from the reference's %d", len(recs), len(wantRecs))
+			}
+		})
+	}
+}
+
+// TestPopularityRanking: popularity ranks by count, ties by the lower
+// index, without the subject's own items.
+func TestPopularityRanking(t *testing.T) {
+	tr := &Data{Items: []string{"a", "b", "c", "d", "e"}, Subjects: []string{"s", "t", "u"}, Rows: [][]Interaction{
+		{{Item: 3}, {Item: 1}}, {{Item: 3}, {Item: 4}}, {{Item: 1}, {Item: 3}, {Item: 2}}}}
+	// counts: a 0, b 2, c 1, d 3, e 1
+	want := [][]int32{{2, 4, 0}, {1, 2, 0}, {4, 0}}
+	got := make([][]int32, 3)
+	err := PopularityRanker(tr).rankSubjects([]int{0, 1, 2}, func(s int) []Interaction { return tr.Rows[s] }, 3, 2, func(_, i int, top []int32) error {
+		got[i] = slices.Clone(top)
+		return nil
+	})
+	if err != nil || !slices.EqualFunc(got, want, slices.Equal) {
+		t.Errorf("got %v (%v), want %v", got, err, want)
+	}
 }
