@@ -303,6 +303,9 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 	for ; i+4 <= len(rows); i += 4 {
 		r0, r1, r2, r3 := m.row(int(rows[i].Item))[:d], m.row(int(rows[i+1].Item))[:d], m.row(int(rows[i+2].Item))[:d], m.row(int(rows[i+3].Item))[:d]
 		e0, e1, e2, e3 := float64(rows[i].Weight)-w0, float64(rows[i+1].Weight)-w0, float64(rows[i+2].Weight)-w0, float64(rows[i+3].Weight)-w0
+		if gramAdd4(a, d, r0, r1, r2, r3, &[4]float64{e0, e1, e2, e3}) {
+			continue
+		}
 		for p := range d {
 			f0, f1, f2, f3 := e0*r0[p], e1*r1[p], e2*r2[p], e3*r3[p]
 			ap := a[p*d : p*d+p+1]

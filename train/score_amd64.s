@@ -145,3 +145,88 @@ next:
 done:
 	VZEROUPPER
 	RET
+
+// func gramAdd4AVX2(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64)
+// For each row p < d of the d×d matrix a, with f_k = e[k]*r_k[p]:
+// a[p*d+q] = (((a[p*d+q] + f0*r0[q]) + f1*r1[q]) + f2*r2[q]) + f3*r3[q] for q
+// below p+1 rounded up to a multiple of 4, each product and sum rounded
+// on its own (no fusion), as the scalar Go code rounds them. d % 4 == 0.
+TEXT ·gramAdd4AVX2(SB), NOSPLIT, $0-136
+	MOVQ a_base+0(FP), DI
+	MOVQ d+24(FP), CX
+	MOVQ r0_base+32(FP), R8
+	MOVQ r1_base+56(FP), R9
+	MOVQ r2_base+80(FP), R10
+	MOVQ r3_base+104(FP), R11
+	MOVQ e+128(FP), SI
+	VMOVSD (SI), X12
+	VMOVSD 8(SI), X13
+	VMOVSD 16(SI), X14
+	VMOVSD 24(SI), X15
+	MOVQ DI, R13 // row p of a
+	XORQ R12, R12 // p
+
+grow:
+	CMPQ R12, CX
+	JGE  gdone
+	VMULSD (R8)(R12*8), X12, X0
+	VBROADCASTSD X0, Y0
+	VMULSD (R9)(R12*8), X13, X1
+	VBROADCASTSD X1, Y1
+	VMULSD (R10)(R12*8), X14, X2
+	VBROADCASTSD X2, Y2
+	VMULSD (R11)(R12*8), X15, X3
+	VBROADCASTSD X3, Y3
+	LEAQ 4(R12), R14
+	ANDQ $-4, R14 // p+1 rounded up to 4
+	XORQ AX, AX // q
+
+gpair:
+	LEAQ 8(AX), DX
+	CMPQ DX, R14
+	JGT  gsingle
+	VMOVUPD (R13)(AX*8), Y4
+	VMOVUPD 32(R13)(AX*8), Y5
+	VMULPD  (R8)(AX*8), Y0, Y6
+	VMULPD  32(R8)(AX*8), Y0, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R9)(AX*8), Y1, Y6
+	VMULPD  32(R9)(AX*8), Y1, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R10)(AX*8), Y2, Y6
+	VMULPD  32(R10)(AX*8), Y2, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R11)(AX*8), Y3, Y6
+	VMULPD  32(R11)(AX*8), Y3, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMOVUPD Y4, (R13)(AX*8)
+	VMOVUPD Y5, 32(R13)(AX*8)
+	MOVQ DX, AX
+	JMP  gpair
+
+gsingle:
+	CMPQ AX, R14
+	JGE  gnext
+	VMOVUPD (R13)(AX*8), Y4
+	VMULPD  (R8)(AX*8), Y0, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R9)(AX*8), Y1, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R10)(AX*8), Y2, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R11)(AX*8), Y3, Y6
+	VADDPD  Y6, Y4, Y4
+	VMOVUPD Y4, (R13)(AX*8)
+
+gnext:
+	LEAQ (R13)(CX*8), R13
+	INCQ R12
+	JMP  grow
+
+gdone:
+	VZEROUPPER
+	RET
