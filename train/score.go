@@ -19,7 +19,7 @@ import (
 // The ranking itself is exact in float64. The float32 scores only filter:
 // a score within the float32 error bound of the subject's k-th best is
 // recomputed in float64 exactly as Model.Score computes it (predict), and the
-// bounded heap orders the float64 scores (ties: lower index first). The
+// bounded heap orders the float64 scores (ties: the lower key first). The
 // top lists are therefore the float64 ranking's, bit for bit.
 const (
 	panelWidth = 16 // items per panel: two AVX2 registers
