@@ -2,6 +2,8 @@ package train
 
 import (
 	"cmp"
+	"context"
+	"errors"
 	"math"
 	"runtime"
 	"slices"
@@ -18,55 +20,37 @@ type Metrics struct {
 	Coverage float64 `json:"catalog_coverage_at_20"` // share of items in anyone's top 20
 }
 
-// Ranker scores every item for a subject with these training rows.
-type Ranker func(rows []Interaction, scores []float64, scratch *rankScratch) error
-
-type rankScratch struct {
-	u, a, rhs, model []float64
-	rows             []Interaction
+// Ranker ranks the items of a Data for its subjects: by a model
+// (ModelRanker) or by popularity (PopularityRanker).
+type Ranker struct {
+	model *Model
+	// keys maps the model's items to the ranked items (-1: not among
+	// them), and breaks ties: the lower ranked index first. toModel is
+	// its inverse (-1: the model does not have the item). Both nil: the
+	// same items.
+	keys, toModel []int32
+	pop           []float64 // popularity: the score of each item
 }
 
-// ModelRanker ranks the items (rows and scores index them) by the model:
-// the subject's factor is solved from its own rows on the model's items
-// and the released item factors; items the model does not have score -∞.
+// ModelRanker ranks the items (rows and top lists index them) by the
+// model: the subject's factor is solved from its own rows on the model's
+// items and the released item factors; items the model does not have are
+// not ranked.
 func ModelRanker(m *Model, items []string) Ranker {
-	s := NewSolver(m)
-	var index []int32 // nil: the same items
+	r := Ranker{model: m}
 	if !slices.Equal(items, m.Items) {
-		index = itemIndex(items, m.Items)
+		r.toModel = itemIndex(items, m.Items)
+		r.keys = make([]int32, len(m.Items))
+		for j := range r.keys {
+			r.keys[j] = -1
+		}
+		for i, j := range r.toModel {
+			if j >= 0 {
+				r.keys[j] = int32(i)
+			}
+		}
 	}
-	return func(rows []Interaction, scores []float64, sc *rankScratch) error {
-		if sc.u == nil {
-			sc.u, sc.a, sc.rhs = make([]float64, m.Dim), make([]float64, m.Dim*m.Dim), make([]float64, m.Dim)
-			sc.model = make([]float64, len(m.Items))
-		}
-		if index == nil {
-			if err := s.Solve(rows, sc.u, sc.a, sc.rhs); err != nil {
-				return err
-			}
-			m.Score(sc.u, scores)
-			return nil
-		}
-		sc.rows = sc.rows[:0]
-		for _, x := range rows {
-			if k := index[x.Item]; k >= 0 {
-				x.Item = k
-				sc.rows = append(sc.rows, x)
-			}
-		}
-		if err := s.Solve(sc.rows, sc.u, sc.a, sc.rhs); err != nil {
-			return err
-		}
-		m.Score(sc.u, sc.model)
-		for j, k := range index {
-			if k < 0 {
-				scores[j] = math.Inf(-1)
-			} else {
-				scores[j] = sc.model[k]
-			}
-		}
-		return nil
-	}
+	return r
 }
 
 // PopularityRanker ranks items by how many training subjects touched them.
@@ -77,10 +61,81 @@ func PopularityRanker(train *Data) Ranker {
 			pop[x.Item]++
 		}
 	}
-	return func(_ []Interaction, scores []float64, _ *rankScratch) error {
-		copy(scores, pop)
-		return nil
+	return Ranker{pop: pop}
+}
+
+// rankSubjects calls emit(w, i, top) with the k best items (best first,
+// ties by the lower index, the subject's own rows excluded) of subject
+// subjects[i], whose rows are rows(s); emit runs on worker w's goroutine
+// and top is reused after it returns.
+func (rk Ranker) rankSubjects(subjects []int, rows func(s int) []Interaction, k, workers int, emit func(w, i int, top []int32) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
 	}
+	if rk.model == nil {
+		return rk.rankPopular(subjects, rows, k, workers, emit)
+	}
+	tops := make([][]int32, workers)
+	return rankModel(context.Background(), rk.model, len(subjects), k, rk.keys, workers,
+		func(_, i int, t *scoreTask) {
+			for _, x := range rows(subjects[i]) {
+				if rk.toModel != nil {
+					if x.Item = rk.toModel[x.Item]; x.Item < 0 {
+						continue
+					}
+				}
+				t.rows = append(t.rows, x)
+				t.exclude = append(t.exclude, x.Item)
+			}
+			slices.Sort(t.exclude)
+		},
+		func(w, i int, top []ranked) error {
+			tops[w] = tops[w][:0]
+			for _, e := range top {
+				tops[w] = append(tops[w], e.key)
+			}
+			return emit(w, i, tops[w])
+		})
+}
+
+// rankPopular ranks by popularity: one order of the items, from which
+// each subject takes the first k it has not touched.
+func (rk Ranker) rankPopular(subjects []int, rows func(s int) []Interaction, k, workers int, emit func(w, i int, top []int32) error) error {
+	order := make([]int32, len(rk.pop))
+	for j := range order {
+		order[j] = int32(j)
+	}
+	slices.SortStableFunc(order, func(a, b int32) int { return cmp.Compare(rk.pop[b], rk.pop[a]) })
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mark := make([]int32, len(rk.pop)) // item -> 1 + the subject's position that touched it
+			top := make([]int32, 0, k)
+			for i := w; i < len(subjects); i += workers {
+				for _, x := range rows(subjects[i]) {
+					mark[x.Item] = int32(i + 1)
+				}
+				top = top[:0]
+				for _, j := range order {
+					if len(top) == k {
+						break
+					}
+					if mark[j] != int32(i+1) {
+						top = append(top, j)
+					}
+				}
+				if err := emit(w, i, top); err != nil {
+					errs[w] = err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // Evaluate ranks all items for every subject with held-out items,
@@ -90,86 +145,59 @@ func Evaluate(train *Data, test [][]int32, rank Ranker, workers int) (Metrics, e
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	type part struct {
-		n                  int
-		r10, r20, n10, n20 float64
-		seen               []bool
-		err                error
+	var subjects []int
+	for s := range test {
+		if len(test[s]) > 0 && len(train.Rows[s]) > 0 {
+			subjects = append(subjects, s)
+		}
 	}
-	parts := make([]part, workers)
-	var wg sync.WaitGroup
-	for wk := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			p := &parts[wk]
-			p.seen = make([]bool, len(train.Items))
-			scores := make([]float64, len(train.Items))
-			var sc rankScratch
-			idx := make([]int32, 0, 20)
-			for s := wk; s < len(test); s += workers {
-				if len(test[s]) == 0 || len(train.Rows[s]) == 0 {
-					continue
+	// Each subject's terms, summed in subject order afterwards: the
+	// metrics do not depend on which worker ranked whom.
+	type terms struct{ r10, r20, n10, n20 float64 }
+	per := make([]terms, len(subjects))
+	seen := make([][]bool, workers)
+	for w := range seen {
+		seen[w] = make([]bool, len(train.Items))
+	}
+	idcg := func(k, held int) float64 {
+		v := 0.0
+		for i := range min(k, held) {
+			v += 1 / math.Log2(float64(i)+2)
+		}
+		return v
+	}
+	err := rank.rankSubjects(subjects, func(s int) []Interaction { return train.Rows[s] }, 20, workers, func(w, i int, top []int32) error {
+		held := test[subjects[i]]
+		var dcg10, dcg20 float64
+		hits10, hits20 := 0, 0
+		for rnk, j := range top {
+			seen[w][j] = true
+			if slices.Contains(held, j) {
+				g := 1 / math.Log2(float64(rnk)+2)
+				dcg20 += g
+				hits20++
+				if rnk < 10 {
+					dcg10 += g
+					hits10++
 				}
-				if err := rank(train.Rows[s], scores, &sc); err != nil {
-					p.err = err
-					return
-				}
-				for _, x := range train.Rows[s] {
-					scores[x.Item] = math.Inf(-1)
-				}
-				idx = topK(scores, 20, idx[:0])
-				held := map[int32]bool{}
-				for _, j := range test[s] {
-					held[j] = true
-				}
-				var dcg10, dcg20 float64
-				hits10, hits20 := 0, 0
-				for rnk, j := range idx {
-					p.seen[j] = true
-					if held[j] {
-						g := 1 / math.Log2(float64(rnk)+2)
-						dcg20 += g
-						hits20++
-						if rnk < 10 {
-							dcg10 += g
-							hits10++
-						}
-					}
-				}
-				idcg := func(k int) float64 {
-					v := 0.0
-					for i := range min(k, len(held)) {
-						v += 1 / math.Log2(float64(i)+2)
-					}
-					return v
-				}
-				p.n++
-				p.r10 += float64(hits10) / float64(min(10, len(held)))
-				p.r20 += float64(hits20) / float64(min(20, len(held)))
-				p.n10 += dcg10 / idcg(10)
-				p.n20 += dcg20 / idcg(20)
 			}
-		}()
-	}
-	wg.Wait()
-	var m Metrics
-	seen := make([]bool, len(train.Items))
-	for _, p := range parts {
-		if p.err != nil {
-			return Metrics{}, p.err
 		}
-		m.Subjects += p.n
-		m.Recall10 += p.r10
-		m.Recall20 += p.r20
-		m.NDCG10 += p.n10
-		m.NDCG20 += p.n20
-		for j, v := range p.seen {
-			seen[j] = seen[j] || v
-		}
+		nh := distinct(held)
+		per[i] = terms{float64(hits10) / float64(min(10, nh)), float64(hits20) / float64(min(20, nh)), dcg10 / idcg(10, nh), dcg20 / idcg(20, nh)}
+		return nil
+	})
+	if err != nil {
+		return Metrics{}, err
 	}
+	m := Metrics{Subjects: len(subjects)}
 	if m.Subjects == 0 {
 		return m, nil
+	}
+	for _, t := range per {
+		m.Recall10 += t.r10
+		m.Recall20 += t.r20
+		m.NDCG10 += t.n10
+		m.NDCG20 += t.n20
 	}
 	n := float64(m.Subjects)
 	m.Recall10 /= n
@@ -177,42 +205,25 @@ func Evaluate(train *Data, test [][]int32, rank Ranker, workers int) (Metrics, e
 	m.NDCG10 /= n
 	m.NDCG20 /= n
 	covered := 0
-	for _, v := range seen {
-		if v {
-			covered++
+	for j := range train.Items {
+		for w := range seen {
+			if seen[w][j] {
+				covered++
+				break
+			}
 		}
 	}
-	m.Coverage = float64(covered) / float64(len(seen))
+	m.Coverage = float64(covered) / float64(len(train.Items))
 	return m, nil
 }
 
-// topK returns the indices of the k largest scores, best first (ties by
-// lower index).
-func topK(scores []float64, k int, idx []int32) []int32 {
-	for j, s := range scores {
-		if math.IsInf(s, -1) {
-			continue
+// distinct counts the distinct items of a short list.
+func distinct(items []int32) int {
+	n := 0
+	for i, j := range items {
+		if !slices.Contains(items[:i], j) {
+			n++
 		}
-		if len(idx) < k {
-			idx = append(idx, int32(j))
-			if len(idx) == k {
-				slices.SortFunc(idx, func(a, b int32) int { return cmp.Compare(scores[b], scores[a]) })
-			}
-			continue
-		}
-		if s <= scores[idx[k-1]] {
-			continue
-		}
-		// insert in order
-		i := k - 1
-		for i > 0 && scores[idx[i-1]] < s {
-			idx[i] = idx[i-1]
-			i--
-		}
-		idx[i] = int32(j)
 	}
-	if len(idx) < k {
-		slices.SortStableFunc(idx, func(a, b int32) int { return cmp.Compare(scores[b], scores[a]) })
-	}
-	return idx
+	return n
 }

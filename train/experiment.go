@@ -3,7 +3,9 @@ package train
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
+	"time"
 )
 
 // Experiment is a training run on a split and its evaluation: the model,
@@ -15,6 +17,19 @@ type Experiment struct {
 	Eval     Eval
 	Curve    []CurvePoint
 	CurvePNG []byte
+	Timings  Timings
+}
+
+// Timings are the wall seconds of a training job's phases (the steward
+// report's seconds_by_phase): where a run's time goes.
+type Timings struct {
+	Load      float64 `json:"load"`                 // reading the consented interactions
+	Train     float64 `json:"train"`                // the released model
+	Evaluate  float64 `json:"evaluate"`             // it and popularity, on the holdout
+	Baseline  float64 `json:"non_private_train"`    // the non-private baseline's training
+	BaseEval  float64 `json:"non_private_evaluate"` // and its evaluation
+	Curve     float64 `json:"curve,omitempty"`      // every curve point, trained and evaluated
+	Recommend float64 `json:"recommend"`            // every subject's recommendations and their exposure
 }
 
 // RunExperiment trains cfg on train with plan, evaluates it on test against
@@ -24,21 +39,29 @@ type Experiment struct {
 func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config, plan Plan, ev Evaluation, curve []Plan, opt FitOptions, workers int) (*Experiment, error) {
 	x := &Experiment{Eval: Eval{Holdout: holdoutText(ev)}}
 	var err error
+	t0 := time.Now()
+	since := func() float64 { t := time.Now(); s := t.Sub(t0).Seconds(); t0 = t; return s }
 	if x.Model, x.Stats, err = Fit(ctx, train, cfg, plan, opt); err != nil {
 		return nil, err
 	}
+	x.Timings.Train = since()
 	if x.Eval.Model, err = Evaluate(train, test, ModelRanker(x.Model, train.Items), workers); err != nil {
 		return nil, err
 	}
 	if x.Eval.Popularity, err = Evaluate(train, test, PopularityRanker(train), workers); err != nil {
 		return nil, err
 	}
-	fitEval := func(c Config, p Plan) (Metrics, error) {
+	x.Timings.Evaluate = since()
+	logTime(opt.Log, "evaluated the model and popularity", x.Timings.Evaluate)
+	fitEval := func(c Config, p Plan) (Metrics, float64, float64, error) {
+		t := time.Now()
 		m, _, err := Fit(ctx, train, c, p, FitOptions{Log: opt.Log})
 		if err != nil {
-			return Metrics{}, err
+			return Metrics{}, 0, 0, err
 		}
-		return Evaluate(train, test, ModelRanker(m, train.Items), workers)
+		fit := time.Since(t).Seconds()
+		met, err := Evaluate(train, test, ModelRanker(m, train.Items), workers)
+		return met, fit, time.Since(t).Seconds() - fit, err
 	}
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
 		c := cfg
@@ -47,11 +70,13 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 			c.Epochs = ev.BaselineEpochs
 		}
 		p, _ := c.MakePlan()
-		met, err := fitEval(c, p)
+		met, fit, eval, err := fitEval(c, p)
 		if err != nil {
 			return nil, fmt.Errorf("non-private baseline: %w", err)
 		}
 		x.Eval.NonPrivate = &met
+		x.Timings.Baseline, x.Timings.BaseEval = fit, eval
+		logTime(opt.Log, "trained and evaluated the non-private baseline", fit+eval, "train_seconds", fit, "epochs", c.Epochs)
 	}
 	if len(curve) == 0 {
 		return x, nil
@@ -59,10 +84,11 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 	for _, p := range curve {
 		c := cfg
 		c.Epsilon = p.target
-		met, err := fitEval(c, p)
+		met, fit, eval, err := fitEval(c, p)
 		if err != nil {
 			return nil, fmt.Errorf("curve point ε %v: %w", p.target, err)
 		}
+		x.Timings.Curve += fit + eval
 		x.Curve = append(x.Curve, CurvePoint{Epsilon: p.target, Metrics: met})
 		if opt.Log != nil {
 			opt.Log.Info("curve point", "epsilon", p.target, "recall_at_20", met.Recall20)
@@ -93,4 +119,11 @@ func CurvePlans(cfg Config, epsilons []float64) ([]Plan, error) {
 		plans = append(plans, p)
 	}
 	return plans, nil
+}
+
+// logTime logs how long a phase took, at info level.
+func logTime(log *slog.Logger, what string, seconds float64, args ...any) {
+	if log != nil {
+		log.Info(what, append([]any{"seconds", math.Round(seconds*1000) / 1000}, args...)...)
+	}
 }

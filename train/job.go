@@ -236,6 +236,7 @@ type Report struct {
 	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
 	WhiteBox  *audit.Report   `json:"white_box_audit,omitempty"`
 	Exposure  *Exposure       `json:"exposure,omitempty"`
+	Timings   Timings         `json:"seconds_by_phase"`
 	ResumedAt int             `json:"resumed_at_step,omitempty"`
 	// Existing: the run was committed earlier and nothing was trained
 	// now; the report is the committed one.
@@ -400,10 +401,12 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			NoiseMultiplier: plan.NoiseMultiplier, SamplingRate: plan.SamplingRate, Steps: plan.Steps, Clip: cfg.Model.Clip, MaxInteractions: cfg.Model.MaxInteractions}
 	}
 
+	loading := time.Now()
 	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
 	if err != nil {
 		return nil, err
 	}
+	loaded := time.Since(loading).Seconds()
 	rep.Filter = filtered
 	rep.Subjects, rep.Items, rep.Interactions = len(data.Subjects), len(data.Items), data.Interactions()
 	if g := rep.Guarantee; g != nil && g.Delta*float64(rep.Subjects) >= 1 {
@@ -430,7 +433,8 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		return nil, err
 	}
 	m := x.Model
-	rep.Training, rep.Eval = x.Stats, x.Eval
+	rep.Training, rep.Eval, rep.Timings = x.Stats, x.Eval, x.Timings
+	rep.Timings.Load = loaded
 	rep.Curve, rep.CurvePNG = x.Curve, x.CurvePNG
 
 	if ac := cfg.Evaluation.PrivacyAudit; ac != nil {
@@ -452,6 +456,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	// Recommendations: from the released factors and each subject's own
 	// interactions, only for subjects who allow personalization.
 	if cfg.TopK > 0 {
+		recommending := time.Now()
 		if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
 			return nil, err
 		}
@@ -478,6 +483,8 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		if w := e.warning(cfg.Exposure); w != "" {
 			rep.Warnings = append(rep.Warnings, w)
 		}
+		rep.Timings.Recommend = time.Since(recommending).Seconds()
+		logTime(log, "recommended", rep.Timings.Recommend)
 	}
 	if err := writeOutputs(ctx, outRef, cfg, opt, day, m, data.Subjects, rep, start); err != nil {
 		return nil, err

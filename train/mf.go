@@ -275,6 +275,11 @@ func NewSolver(m *Model) *Solver {
 
 // Solve returns the factor u of a subject with these interactions; a and
 // rhs are scratch of d*d and d.
+//
+// Only the lower triangle of a is built, the only part cholSolve reads,
+// four interactions at a time; every entry gets the same operations in
+// the same order as adding one interaction after another, so that u is
+// the same to the last bit.
 func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 	m, d := s.m, s.m.Dim
 	copy(a, s.gram)
@@ -283,19 +288,46 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 		rhs[i] = -s.vtb[i]
 	}
 	w0 := m.Unobserved
+	// rhs gets, for each interaction in turn, c·(1-b)·r + w0·b·r: target 1
+	// with weight c, minus the w0 already counted with target 0.
 	for _, x := range rows {
 		r := m.row(int(x.Item))
-		c := float64(x.Weight) // confidence of an observed item
-		extra := c - w0
+		c := float64(x.Weight)
 		b := r[d]
-		for p := range d {
-			rp := r[p]
-			ap := a[p*d : (p+1)*d]
-			for q := range d {
-				ap[q] += extra * rp * r[q]
-			}
-			// target 1 with weight c, minus the w0 already counted with target 0
+		for p, rp := range r[:d] {
 			rhs[p] += c*(1-b)*rp + w0*b*rp
+		}
+	}
+	// a gets (c - w0)·r rᵀ for each interaction, c its confidence.
+	i := 0
+	for ; i+4 <= len(rows); i += 4 {
+		r0, r1, r2, r3 := m.row(int(rows[i].Item))[:d], m.row(int(rows[i+1].Item))[:d], m.row(int(rows[i+2].Item))[:d], m.row(int(rows[i+3].Item))[:d]
+		e0, e1, e2, e3 := float64(rows[i].Weight)-w0, float64(rows[i+1].Weight)-w0, float64(rows[i+2].Weight)-w0, float64(rows[i+3].Weight)-w0
+		if gramAdd4(a, d, r0, r1, r2, r3, &[4]float64{e0, e1, e2, e3}) {
+			continue
+		}
+		for p := range d {
+			f0, f1, f2, f3 := e0*r0[p], e1*r1[p], e2*r2[p], e3*r3[p]
+			ap := a[p*d : p*d+p+1]
+			q0, q1, q2, q3 := r0[:len(ap)], r1[:len(ap)], r2[:len(ap)], r3[:len(ap)]
+			for q, v := range ap {
+				v += f0 * q0[q]
+				v += f1 * q1[q]
+				v += f2 * q2[q]
+				v += f3 * q3[q]
+				ap[q] = v
+			}
+		}
+	}
+	for ; i < len(rows); i++ {
+		r := m.row(int(rows[i].Item))[:d]
+		e := float64(rows[i].Weight) - w0
+		for p := range d {
+			f := e * r[p]
+			ap := a[p*d : p*d+p+1]
+			for q, rq := range r[:len(ap)] {
+				ap[q] += f * rq
+			}
 		}
 	}
 	return cholSolve(a, rhs, u, d)

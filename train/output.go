@@ -11,7 +11,6 @@ import (
 	"path"
 	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"gonum.org/v1/plot"
@@ -69,51 +68,28 @@ func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.
 	// Recommendations rank the model's items (the catalog's, or the DP-
 	// selected ones), not the items of the data: a list must not depend on
 	// which items other subjects happened to touch (joint DP).
-	rank := ModelRanker(m, m.Items)
 	toModel := itemIndex(d.Items, m.Items)
-	var wg sync.WaitGroup
-	errs := make([]error, workers)
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var sc rankScratch
-			scores := make([]float64, len(m.Items))
-			idx := make([]int32, 0, k)
-			var own []Interaction
-			for e := w; e < len(eligible); e += workers {
-				s := eligible[e]
-				own = own[:0]
-				for _, x := range d.Rows[s] {
-					if j := toModel[x.Item]; j >= 0 {
-						x.Item = j
-						own = append(own, x)
-					}
+	err := rankModel(context.Background(), m, len(eligible), k, nil, workers,
+		func(_, e int, t *scoreTask) {
+			for _, x := range d.Rows[eligible[e]] {
+				if j := toModel[x.Item]; j >= 0 {
+					x.Item = j
+					t.rows = append(t.rows, x)
+					t.exclude = append(t.exclude, j)
 				}
-				if err := rank(own, scores, &sc); err != nil {
-					errs[w] = err
-					return
-				}
-				for _, x := range own {
-					scores[x.Item] = math.Inf(-1)
-				}
-				idx = topK(scores, k, idx[:0])
-				recs := make([]dataset.Recommendation, 0, len(idx))
-				for r, j := range idx {
-					if math.IsInf(scores[j], -1) {
-						break
-					}
-					recs = append(recs, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[j], Score: scores[j]})
-				}
-				per[e] = recs
 			}
-		}()
-	}
-	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
+			slices.Sort(t.exclude)
+		},
+		func(_, e int, top []ranked) error {
+			recs := make([]dataset.Recommendation, len(top))
+			for r, x := range top {
+				recs[r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.item], Score: x.score}
+			}
+			per[e] = recs
+			return nil
+		})
+	if err != nil {
+		return nil, err
 	}
 	var out []dataset.Recommendation
 	for _, r := range per {

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Training figures of the closing note, in one run:
 # 1. throughput on the shop (50k subjects, 20k items, 2M
-#    interactions, d = 32), DP and non-private side by side (go test -bench);
+#    interactions, d = 32), DP and non-private side by side (go test -bench),
+#    then the scoring kernel's GFLOP/s and the subject solve beside the code
+#    they replaced;
 # 2. quality on a generated shop (planted taste groups; 50k subjects, 20k
 #    items, 30 days) through the training job: Recall@20 at ε 1, 2, 4, 8
-#    against the non-private model and popularity (the privacy-utility curve);
+#    against the non-private model and popularity (the privacy-utility curve),
+#    and the job's seconds by phase;
 # 3. Recall@20 on UCI Online Retail (pseudonymized, synthetic consent for
 #    every customer, purchases as interactions, the last 20% by time held out).
 # Usage: scripts/bench/train.sh [workdir]
@@ -19,6 +22,9 @@ echo "== 1. throughput (ns/op is one training run: q 0.4, 2 epochs = 5 steps)"
 go test -run '^$' -bench '^BenchmarkFit$' -benchtime 3x ./train | tee "$work/bench.txt" | grep Benchmark
 awk '/BenchmarkFit\/nonprivate/ {np=$3} /BenchmarkFit\/dp/ {dp=$3} END {printf "DP / non-private time: %.2f\n", dp/np}' "$work/bench.txt"
 
+echo "== 1b. scoring and top-k (2,400 subjects x 20,000 items x d 32; before: the float64 path per subject), and the subject solve"
+go test -run '^$' -bench '^(BenchmarkScore|BenchmarkSolve)$' -benchtime 3x ./train | tee "$work/bench-score.txt" | grep Benchmark
+
 echo "== 2. quality on a generated shop"
 rm -rf "$work/shop" "$work/out" "$work/ledger"
 veil generate --out "$work/shop" --subjects 50000 --items 20000 --days 30 >/dev/null
@@ -30,6 +36,7 @@ evaluation: {holdout_last: 2, baselines: true, curve: true}
 budget: {ledger: $work/ledger, epsilon: 40, delta: 1.0e-5, period: month}
 YAML
 /usr/bin/time -f "job: %e s, max RSS %M KiB" "$work/veil" --log-format json --log-level warn train --config "$work/train.yaml" --logical-date 2026-11-27
+cat "$work"/out/_steward/train/dt=2026-11-27/run=*/steward_report*.json | tr -d ' \n' | grep -o '"seconds_by_phase":{[^}]*}' || true
 
 echo "== 3. Online Retail"
 retail=../shared/data/online_retail.csv.gz

@@ -1,0 +1,420 @@
+package train
+
+import (
+	"context"
+	"math"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Scoring many subjects against every item is a dense product (subjects ×
+// items × d) followed by a top-k selection per subject. The kernel keeps
+// the item factors in float32 panels of panelWidth items, scores
+// kernelRows subjects against a panel at a time with FMA (score_amd64.s),
+// and compares every score with its subject's current k-th best before
+// anything leaves the registers: a tile is stored only when one of its
+// scores may enter a top list, so the full score matrix never exists.
+//
+// The ranking itself is exact in float64. The float32 scores only filter:
+// a score within the float32 error bound of the subject's k-th best is
+// recomputed in float64 exactly as Model.Score computes it (predict), and the
+// bounded heap orders the float64 scores (ties: the lower key first). The
+// top lists are therefore the float64 ranking's, bit for bit.
+const (
+	panelWidth = 16 // items per panel: two AVX2 registers
+	kernelRows = 6  // subjects per kernel call: 12 accumulators
+	tileSize   = kernelRows * panelWidth
+
+	// subjectBlock subjects are solved together and share each pass over
+	// the items (a multiple of kernelRows).
+	subjectBlock = 8 * kernelRows
+	// chunkPanels panels (512 KiB at d = 32) stay in L2 while every
+	// kernel row of a subject block passes over them.
+	chunkPanels = 256
+	// callPanels panels per kernel call: the thresholds rise between
+	// calls, so that few tiles are stored once the heaps are full.
+	callPanels = 32
+)
+
+// panels are a model's item factors in the kernel's layout: panel p holds
+// items p·16 … p·16+15, coordinate q of its items at v[(p·d+q)·16:][:16].
+// Padding items and items that are not ranked have bias -Inf and never
+// score.
+type panels struct {
+	d, n, np int
+	v        []float32
+	bias     []float32
+	// vmax is the largest ‖v_j‖₂, bmax the largest |b_j|: with a
+	// subject's ‖u‖ they bound the float32 kernel's error (errBound).
+	vmax, bmax float64
+}
+
+func newPanels(m *Model, keys []int32) *panels {
+	d, n := m.Dim, len(m.Items)
+	np := (n + panelWidth - 1) / panelWidth
+	p := &panels{d: d, n: n, np: np, v: make([]float32, np*d*panelWidth), bias: make([]float32, np*panelWidth)}
+	for j := range np * panelWidth {
+		if j >= n || (keys != nil && keys[j] < 0) {
+			p.bias[j] = float32(math.Inf(-1))
+			continue
+		}
+		r := m.row(j)
+		base := (j/panelWidth)*d*panelWidth + j%panelWidth
+		norm := 0.0
+		for q := range d {
+			p.v[base+q*panelWidth] = float32(r[q])
+			norm += r[q] * r[q]
+		}
+		p.bias[j] = float32(r[d])
+		p.vmax = max(p.vmax, math.Sqrt(norm))
+		p.bmax = max(p.bmax, math.Abs(r[d]))
+	}
+	return p
+}
+
+// errBound bounds |s32 - s64| for a subject with ‖u‖₂ = unorm, where s64 is
+// Model.Score's float64 score and s32 the kernel's: rounding u, v and b to
+// float32 and d multiply-adds (fused or not) cost at most 2d+3 float32
+// roundings, each of at most 2⁻²⁴ of |b| + Σ|u_q v_q| ≤ bmax + ‖u‖·vmax
+// (Cauchy–Schwarz); float64's own error is far smaller than one of them.
+// Twice that, plus an absolute term for underflow.
+func (p *panels) errBound(unorm float64) float64 {
+	const eps32 = 1.0 / (1 << 24)
+	return 2*float64(2*p.d+4)*eps32*(p.bmax+unorm*p.vmax) + 1e-30
+}
+
+// ranked is one entry of a top list.
+type ranked struct {
+	score float64
+	item  int32 // in the model's items
+	key   int32 // ties: the lower key ranks first
+}
+
+// better reports whether a ranks before b.
+func (a ranked) better(b ranked) bool {
+	return a.score > b.score || (a.score == b.score && a.key < b.key)
+}
+
+// topHeap is a bounded min-heap of the k best entries: the root is the
+// worst of them, the one a better candidate replaces.
+type topHeap struct {
+	k int
+	h []ranked
+}
+
+func (t *topHeap) reset(k int) { t.k, t.h = k, t.h[:0] }
+
+func (t *topHeap) full() bool { return len(t.h) == t.k }
+
+// offer adds e if it is among the k best so far.
+func (t *topHeap) offer(e ranked) {
+	if len(t.h) < t.k {
+		t.h = append(t.h, e)
+		for i := len(t.h) - 1; i > 0; {
+			up := (i - 1) / 2
+			if !t.h[up].better(t.h[i]) {
+				break
+			}
+			t.h[i], t.h[up] = t.h[up], t.h[i]
+			i = up
+		}
+		return
+	}
+	if t.k == 0 || !e.better(t.h[0]) {
+		return
+	}
+	t.h[0] = e
+	for i := 0; ; {
+		w, l := i, 2*i+1
+		if l < len(t.h) && t.h[w].better(t.h[l]) {
+			w = l
+		}
+		if r := l + 1; r < len(t.h) && t.h[w].better(t.h[r]) {
+			w = r
+		}
+		if w == i {
+			return
+		}
+		t.h[i], t.h[w] = t.h[w], t.h[i]
+		i = w
+	}
+}
+
+// sorted orders the heap best first, in place, and returns it.
+func (t *topHeap) sorted() []ranked {
+	h := t.h
+	for n := len(h) - 1; n > 0; n-- {
+		h[0], h[n] = h[n], h[0]
+		for i := 0; ; {
+			w, l := i, 2*i+1
+			if l < n && h[w].better(h[l]) {
+				w = l
+			}
+			if r := l + 1; r < n && h[w].better(h[r]) {
+				w = r
+			}
+			if w == i {
+				break
+			}
+			h[i], h[w] = h[w], h[i]
+			i = w
+		}
+	}
+	return h
+}
+
+// scoreTask says what to rank for a subject: its factor is solved from
+// rows (in the model's items), and the items of exclude (the model's
+// indices, ascending) are not ranked.
+type scoreTask struct {
+	rows    []Interaction
+	exclude []int32
+}
+
+// rankModel ranks the model's items for n subjects, parallel over blocks
+// of subjects on workers goroutines. task(w, i, buf) returns subject i's
+// task (buf is worker w's to reuse); emit(w, i, top) receives its k best
+// items, best first, with their float64 scores u·v_j + b_j; top belongs to
+// the worker and is reused after emit returns. keys, when set, break ties
+// (the lower key first; nil: the lower item), and items with a negative
+// key are not ranked. task and emit are called on
+// worker w's goroutine, never concurrently for the same w.
+func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int,
+	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked) error) error {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if n == 0 {
+		return nil
+	}
+	pan := newPanels(m, keys)
+	solver := NewSolver(m)
+	blocks := (n + subjectBlock - 1) / subjectBlock
+	var next atomic.Int64
+	errs := make([]error, workers)
+	var failed atomic.Bool
+	var wg sync.WaitGroup
+	for w := range min(workers, blocks) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := newBlockRanker(m, pan, solver, k, keys)
+			for !failed.Load() {
+				b := int(next.Add(1) - 1)
+				if b >= blocks {
+					return
+				}
+				if err := ctx.Err(); err != nil {
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+				lo, hi := b*subjectBlock, min(n, (b+1)*subjectBlock)
+				if err := r.rank(lo, hi, func(i int, buf *scoreTask) { task(w, i, buf) }, func(i int, top []ranked) error { return emit(w, i, top) }); err != nil {
+					errs[w] = err
+					failed.Store(true)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// blockRanker is one worker's state: a block of subjects' factors in the
+// kernel's layout, their heaps and thresholds, the kernel's tile and flags.
+type blockRanker struct {
+	m      *Model
+	pan    *panels
+	solver *Solver
+	k      int
+	keys   []int32
+
+	tasks  [subjectBlock]scoreTask
+	heaps  [subjectBlock]topHeap
+	errb   [subjectBlock]float64 // errBound of each subject
+	ex     [subjectBlock]int     // position in its exclude list
+	u64    []float64             // subjectBlock × d
+	u32    []float32             // per kernel row: d × kernelRows
+	thr    [subjectBlock / kernelRows][kernelRows]float32
+	tile   []float32
+	flags  []uint8
+	a, rhs []float64
+}
+
+func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) *blockRanker {
+	d := m.Dim
+	r := &blockRanker{m: m, pan: pan, solver: solver, k: k, keys: keys,
+		u64: make([]float64, subjectBlock*d), u32: make([]float32, subjectBlock*d),
+		tile: make([]float32, callPanels*tileSize), flags: make([]uint8, callPanels),
+		a: make([]float64, d*d), rhs: make([]float64, d)}
+	for i := range r.heaps {
+		r.heaps[i].h = make([]ranked, 0, k)
+	}
+	return r
+}
+
+// rank ranks subjects lo … hi-1 (at most subjectBlock of them).
+func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit func(i int, top []ranked) error) error {
+	d, pan := r.m.Dim, r.pan
+	nb := hi - lo
+	rows := (nb + kernelRows - 1) / kernelRows
+	clear(r.u32[:rows*kernelRows*d])
+	for s := range nb {
+		t := &r.tasks[s]
+		t.rows, t.exclude = t.rows[:0], t.exclude[:0]
+		task(lo+s, t)
+		u := r.u64[s*d : (s+1)*d]
+		if err := r.solver.Solve(t.rows, u, r.a, r.rhs); err != nil {
+			return err
+		}
+		norm := 0.0
+		row, lane := s/kernelRows, s%kernelRows
+		for q, v := range u {
+			r.u32[(row*d+q)*kernelRows+lane] = float32(v)
+			norm += v * v
+		}
+		r.errb[s] = pan.errBound(math.Sqrt(norm))
+		r.heaps[s].reset(r.k)
+		r.ex[s] = 0
+	}
+	for row := range rows {
+		for lane := range kernelRows {
+			// Nothing scores at or above +Inf: padding rows never store.
+			r.thr[row][lane] = float32(math.Inf(1))
+			if s := row*kernelRows + lane; s < nb {
+				r.thr[row][lane] = r.threshold(s)
+			}
+		}
+	}
+	for c0 := 0; c0 < pan.np; c0 += chunkPanels {
+		c1 := min(pan.np, c0+chunkPanels)
+		for row := range rows {
+			u := r.u32[row*d*kernelRows : (row+1)*d*kernelRows]
+			for p0 := c0; p0 < c1; p0 += callPanels {
+				p1 := min(c1, p0+callPanels)
+				scorePanels(r.tile, r.flags[:p1-p0], u, pan.v[p0*d*panelWidth:p1*d*panelWidth], pan.bias[p0*panelWidth:p1*panelWidth], d, &r.thr[row])
+				r.collect(row, p0, p1)
+			}
+		}
+	}
+	for s := range nb {
+		if err := emit(lo+s, r.heaps[s].sorted()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collect offers the stored tiles' candidates of kernel row row, panels
+// p0 … p1-1, to their subjects' heaps.
+func (r *blockRanker) collect(row, p0, p1 int) {
+	d := r.m.Dim
+	for p, f := range r.flags[:p1-p0] {
+		if f == 0 {
+			continue
+		}
+		tile := r.tile[p*tileSize : (p+1)*tileSize]
+		for lane := range kernelRows {
+			if f&(1<<lane) == 0 {
+				continue
+			}
+			s := row*kernelRows + lane
+			t, h := &r.tasks[s], &r.heaps[s]
+			u := r.u64[s*d : (s+1)*d]
+			for c, v := range tile[lane*panelWidth : (lane+1)*panelWidth] {
+				if v < r.thr[row][lane] {
+					continue
+				}
+				j := int32((p0+p)*panelWidth + c)
+				if int(j) >= r.pan.n {
+					break
+				}
+				ex := t.exclude
+				for r.ex[s] < len(ex) && ex[r.ex[s]] < j {
+					r.ex[s]++
+				}
+				if r.ex[s] < len(ex) && ex[r.ex[s]] == j {
+					continue
+				}
+				key := j
+				if r.keys != nil {
+					if key = r.keys[j]; key < 0 {
+						continue
+					}
+				}
+				h.offer(ranked{score: r.m.predict(u, int(j)), item: j, key: key})
+				if h.full() {
+					r.thr[row][lane] = r.threshold(s)
+				}
+			}
+		}
+	}
+}
+
+// threshold is the float32 score below which no item can enter subject
+// s's heap: the k-th best float64 score less the error bound, rounded
+// down; the lowest finite float32 while the heap is not full, so that
+// items scoring -Inf never enter.
+func (r *blockRanker) threshold(s int) float32 {
+	h := &r.heaps[s]
+	if !h.full() || h.k == 0 {
+		if h.k == 0 {
+			return float32(math.Inf(1))
+		}
+		return -math.MaxFloat32
+	}
+	t := h.h[0].score - r.errb[s]
+	f := float32(t)
+	if float64(f) > t {
+		f = math.Nextafter32(f, float32(math.Inf(-1)))
+	}
+	return f
+}
+
+// scorePanelsGeneric is the portable kernel: for each panel p of v (d ×
+// panelWidth floats) it scores the kernelRows subjects of u (d ×
+// kernelRows, coordinate-major) against the panel's items, and when a
+// score of subject lane is at least thr[lane] it stores the panel's tile
+// (lane l's scores at tile[p·tileSize + l·panelWidth:]) and sets bit l of
+// flags[p]; otherwise flags[p] is 0 and the tile is left as it was.
+func scorePanelsGeneric(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
+	var acc [tileSize]float32
+	for p := range flags {
+		pv := v[p*d*panelWidth : (p+1)*d*panelWidth]
+		pb := bias[p*panelWidth : (p+1)*panelWidth]
+		for l := range kernelRows {
+			copy(acc[l*panelWidth:(l+1)*panelWidth], pb)
+		}
+		for q := range d {
+			vq := pv[q*panelWidth : (q+1)*panelWidth]
+			uq := u[q*kernelRows : (q+1)*kernelRows]
+			for l, ul := range uq {
+				a := acc[l*panelWidth : (l+1)*panelWidth]
+				for c, vc := range vq {
+					a[c] += ul * vc
+				}
+			}
+		}
+		var f uint8
+		for l := range kernelRows {
+			for _, s := range acc[l*panelWidth : (l+1)*panelWidth] {
+				if s >= thr[l] {
+					f |= 1 << l
+					break
+				}
+			}
+		}
+		flags[p] = f
+		if f != 0 {
+			copy(tile[p*tileSize:(p+1)*tileSize], acc[:])
+		}
+	}
+}

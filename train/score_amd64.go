@@ -1,0 +1,47 @@
+package train
+
+import "golang.org/x/sys/cpu"
+
+var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
+
+// scorePanelsAVX2 is in score_amd64.s.
+//
+//go:noescape
+func scorePanelsAVX2(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32)
+
+// scorePanels is scorePanelsGeneric with AVX2 and FMA when the CPU has
+// them: a 6×16 tile of scores in twelve registers, stored only when one of
+// its scores reaches its subject's threshold.
+func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
+	np := len(flags)
+	if np == 0 {
+		return
+	}
+	_ = tile[np*tileSize-1]
+	_ = v[np*d*panelWidth-1]
+	_ = bias[np*panelWidth-1]
+	_ = u[d*kernelRows-1]
+	if haveAVX2 {
+		scorePanelsAVX2(tile, flags, u, v, bias, d, thr)
+		return
+	}
+	scorePanelsGeneric(tile, flags, u, v, bias, d, thr)
+}
+
+// gramAdd4AVX2 is in score_amd64.s.
+//
+//go:noescape
+func gramAdd4AVX2(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64)
+
+// gramAdd4 adds e[k]·r_k r_kᵀ for the four rows to the lower triangle of
+// a (d×d), one row after another for each entry, with the vector kernel
+// when d allows; false: the caller adds them.
+func gramAdd4(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64) bool {
+	if !haveAVX2 || d%4 != 0 {
+		return false
+	}
+	_ = a[d*d-1]
+	_, _, _, _ = r0[d-1], r1[d-1], r2[d-1], r3[d-1]
+	gramAdd4AVX2(a, d, r0, r1, r2, r3, e)
+	return true
+}

@@ -1,0 +1,232 @@
+#include "textflag.h"
+
+// func scorePanelsAVX2(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[6]float32)
+// For each panel p < len(flags) of v (d × 16 floats, coordinate-major) it
+// scores the 6 subjects of u (d × 6, coordinate-major) against the 16 items:
+// acc[r][c] = bias[p*16+c] + sum_q u[q*6+r] * v[p*d*16 + q*16 + c], fused.
+// flags[p] gets bit r when some acc[r][c] >= thr[r]; then the tile is stored
+// at tile[p*96:], row r at +r*16. d >= 1.
+TEXT ·scorePanelsAVX2(SB), NOSPLIT, $0-136
+	MOVQ tile_base+0(FP), DI
+	MOVQ flags_base+24(FP), BX
+	MOVQ flags_len+32(FP), CX
+	MOVQ u_base+48(FP), SI
+	MOVQ v_base+72(FP), DX
+	MOVQ bias_base+96(FP), R8
+	MOVQ d+120(FP), R9
+	MOVQ thr+128(FP), R10
+	XORQ R11, R11
+
+panel:
+	CMPQ R11, CX
+	JGE  done
+	VMOVUPS (R8), Y12
+	VMOVUPS 32(R8), Y13
+	VMOVAPS Y12, Y0
+	VMOVAPS Y13, Y1
+	VMOVAPS Y12, Y2
+	VMOVAPS Y13, Y3
+	VMOVAPS Y12, Y4
+	VMOVAPS Y13, Y5
+	VMOVAPS Y12, Y6
+	VMOVAPS Y13, Y7
+	VMOVAPS Y12, Y8
+	VMOVAPS Y13, Y9
+	VMOVAPS Y12, Y10
+	VMOVAPS Y13, Y11
+	MOVQ SI, R12
+	MOVQ R9, R13
+
+coord:
+	VMOVUPS (DX), Y12
+	VMOVUPS 32(DX), Y13
+	VBROADCASTSS 0(R12), Y14
+	VFMADD231PS  Y12, Y14, Y0
+	VFMADD231PS  Y13, Y14, Y1
+	VBROADCASTSS 4(R12), Y15
+	VFMADD231PS  Y12, Y15, Y2
+	VFMADD231PS  Y13, Y15, Y3
+	VBROADCASTSS 8(R12), Y14
+	VFMADD231PS  Y12, Y14, Y4
+	VFMADD231PS  Y13, Y14, Y5
+	VBROADCASTSS 12(R12), Y15
+	VFMADD231PS  Y12, Y15, Y6
+	VFMADD231PS  Y13, Y15, Y7
+	VBROADCASTSS 16(R12), Y14
+	VFMADD231PS  Y12, Y14, Y8
+	VFMADD231PS  Y13, Y14, Y9
+	VBROADCASTSS 20(R12), Y15
+	VFMADD231PS  Y12, Y15, Y10
+	VFMADD231PS  Y13, Y15, Y11
+	ADDQ $64, DX
+	ADDQ $24, R12
+	DECQ R13
+	JNZ  coord
+
+	// Flag the rows with a score at or above their threshold.
+	XORL AX, AX
+	VBROADCASTSS 0(R10), Y14
+	VCMPPS       $0x1D, Y14, Y0, Y12
+	VCMPPS       $0x1D, Y14, Y1, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row0
+	ORL          $1, AX
+row0:
+	VBROADCASTSS 4(R10), Y14
+	VCMPPS       $0x1D, Y14, Y2, Y12
+	VCMPPS       $0x1D, Y14, Y3, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row1
+	ORL          $2, AX
+row1:
+	VBROADCASTSS 8(R10), Y14
+	VCMPPS       $0x1D, Y14, Y4, Y12
+	VCMPPS       $0x1D, Y14, Y5, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row2
+	ORL          $4, AX
+row2:
+	VBROADCASTSS 12(R10), Y14
+	VCMPPS       $0x1D, Y14, Y6, Y12
+	VCMPPS       $0x1D, Y14, Y7, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row3
+	ORL          $8, AX
+row3:
+	VBROADCASTSS 16(R10), Y14
+	VCMPPS       $0x1D, Y14, Y8, Y12
+	VCMPPS       $0x1D, Y14, Y9, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row4
+	ORL          $16, AX
+row4:
+	VBROADCASTSS 20(R10), Y14
+	VCMPPS       $0x1D, Y14, Y10, Y12
+	VCMPPS       $0x1D, Y14, Y11, Y13
+	VORPS        Y12, Y13, Y12
+	VMOVMSKPS    Y12, R12
+	TESTL        R12, R12
+	JZ           row5
+	ORL          $32, AX
+row5:
+	MOVB AX, (BX)(R11*1)
+	TESTL AX, AX
+	JZ    next
+	IMUL3Q $384, R11, R14
+	ADDQ  DI, R14
+	VMOVUPS Y0, 0(R14)
+	VMOVUPS Y1, 32(R14)
+	VMOVUPS Y2, 64(R14)
+	VMOVUPS Y3, 96(R14)
+	VMOVUPS Y4, 128(R14)
+	VMOVUPS Y5, 160(R14)
+	VMOVUPS Y6, 192(R14)
+	VMOVUPS Y7, 224(R14)
+	VMOVUPS Y8, 256(R14)
+	VMOVUPS Y9, 288(R14)
+	VMOVUPS Y10, 320(R14)
+	VMOVUPS Y11, 352(R14)
+
+next:
+	ADDQ $64, R8
+	INCQ R11
+	JMP  panel
+
+done:
+	VZEROUPPER
+	RET
+
+// func gramAdd4AVX2(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64)
+// For each row p < d of the d×d matrix a, with f_k = e[k]*r_k[p]:
+// a[p*d+q] = (((a[p*d+q] + f0*r0[q]) + f1*r1[q]) + f2*r2[q]) + f3*r3[q] for q
+// below p+1 rounded up to a multiple of 4, each product and sum rounded
+// on its own (no fusion), as the scalar Go code rounds them. d % 4 == 0.
+TEXT ·gramAdd4AVX2(SB), NOSPLIT, $0-136
+	MOVQ a_base+0(FP), DI
+	MOVQ d+24(FP), CX
+	MOVQ r0_base+32(FP), R8
+	MOVQ r1_base+56(FP), R9
+	MOVQ r2_base+80(FP), R10
+	MOVQ r3_base+104(FP), R11
+	MOVQ e+128(FP), SI
+	VMOVSD (SI), X12
+	VMOVSD 8(SI), X13
+	VMOVSD 16(SI), X14
+	VMOVSD 24(SI), X15
+	MOVQ DI, R13 // row p of a
+	XORQ R12, R12 // p
+
+grow:
+	CMPQ R12, CX
+	JGE  gdone
+	VMULSD (R8)(R12*8), X12, X0
+	VBROADCASTSD X0, Y0
+	VMULSD (R9)(R12*8), X13, X1
+	VBROADCASTSD X1, Y1
+	VMULSD (R10)(R12*8), X14, X2
+	VBROADCASTSD X2, Y2
+	VMULSD (R11)(R12*8), X15, X3
+	VBROADCASTSD X3, Y3
+	LEAQ 4(R12), R14
+	ANDQ $-4, R14 // p+1 rounded up to 4
+	XORQ AX, AX // q
+
+gpair:
+	LEAQ 8(AX), DX
+	CMPQ DX, R14
+	JGT  gsingle
+	VMOVUPD (R13)(AX*8), Y4
+	VMOVUPD 32(R13)(AX*8), Y5
+	VMULPD  (R8)(AX*8), Y0, Y6
+	VMULPD  32(R8)(AX*8), Y0, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R9)(AX*8), Y1, Y6
+	VMULPD  32(R9)(AX*8), Y1, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R10)(AX*8), Y2, Y6
+	VMULPD  32(R10)(AX*8), Y2, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMULPD  (R11)(AX*8), Y3, Y6
+	VMULPD  32(R11)(AX*8), Y3, Y7
+	VADDPD  Y6, Y4, Y4
+	VADDPD  Y7, Y5, Y5
+	VMOVUPD Y4, (R13)(AX*8)
+	VMOVUPD Y5, 32(R13)(AX*8)
+	MOVQ DX, AX
+	JMP  gpair
+
+gsingle:
+	CMPQ AX, R14
+	JGE  gnext
+	VMOVUPD (R13)(AX*8), Y4
+	VMULPD  (R8)(AX*8), Y0, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R9)(AX*8), Y1, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R10)(AX*8), Y2, Y6
+	VADDPD  Y6, Y4, Y4
+	VMULPD  (R11)(AX*8), Y3, Y6
+	VADDPD  Y6, Y4, Y4
+	VMOVUPD Y4, (R13)(AX*8)
+
+gnext:
+	LEAQ (R13)(CX*8), R13
+	INCQ R12
+	JMP  grow
+
+gdone:
+	VZEROUPPER
+	RET
