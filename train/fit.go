@@ -291,7 +291,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			}
 		}
 	}
-	if private {
+	if private && !cfg.rawIterate {
 		// Every coordinate of released carries the noise of every step,
 		// N(0, (σC)²) each, divided by the normalizer.
 		tau := plan.NoiseMultiplier * cfg.Clip / expected

@@ -50,6 +50,12 @@ type Config struct {
 	// before any read (JobConfig.Releases) plans no partition selection.
 	catalogNamed bool
 
+	// rawIterate releases DP-SGD's last iterate without the shrinkage
+	// toward the prior (shrinkToPrior): the black-box privacy audit observes
+	// that, of which the shrunk model is post-processing, so that a
+	// mechanism fault is not hidden by a shrinkage that assumes the planned
+	// noise.
+	rawIterate bool
 	// Source of noise and sampling; nil: the secure source. Tests only.
 	source func() rand.Source
 	// brokenNoNoise skips the noise while the plan still claims its ε: a
