@@ -197,7 +197,8 @@ func parameters(rep *Report, data string) lineage.CardParameters {
 	arch := fmt.Sprintf("Implicit-feedback matrix factorization (Hu, Koren and Volinsky 2008): %d factors per item plus a bias; a customer's factor is the closed-form ridge solution (λ = %g, weight %g on products not interacted with). ",
 		m.Dim, m.Lambda, m.Unobserved)
 	if g := rep.Guarantee; g != nil {
-		arch += fmt.Sprintf("The item factors are trained with DP-SGD: Poisson sampling of customers at rate q = %.3g, %d steps, at most %d interactions per customer (sampled uniformly), each customer's whole gradient clipped to L2 norm %g, Gaussian noise with multiplier σ = %.4g from a cryptographically secure source, %s optimizer (post-processing).",
+		arch += fmt.Sprintf("The item factors are trained with DP-SGD: Poisson sampling of customers at rate q = %.3g, %d steps, at most %d interactions per customer (sampled uniformly), each customer's whole gradient clipped to L2 norm %g, Gaussian noise with multiplier σ = %.4g from a cryptographically secure source, %s optimizer (post-processing). "+
+			"What the optimizer learned is then shrunk back toward the popularity prior (the DP item counts), band by band of items of similar counts, to the share of the released updates that their known noise does not explain (post-processing).",
 			g.SamplingRate, g.Steps, g.MaxInteractions, g.Clip, g.NoiseMultiplier, m.Optimizer)
 	} else {
 		arch += fmt.Sprintf("The item factors are trained by %s on sampled customers, with no clipping and no noise.", m.Optimizer)

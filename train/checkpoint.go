@@ -35,12 +35,17 @@ type Checkpoint struct {
 	ItemIDs       []string `json:"item_ids,omitempty"`
 	NoisySubjects float64  `json:"noisy_subjects,omitempty"`
 
-	P, M1, M2 []float64 `json:"-"`
+	// P is the model, M1 and M2 the optimizer's moments, Prior the rows
+	// training started from and Released the sum of the released item
+	// rows of the update so far (the shrinkage toward the prior needs both).
+	P, M1, M2, Prior, Released []float64 `json:"-"`
 }
 
-const checkpointMagic = "VEILCKP1"
+// checkpointMagic names the format; VEILCKP1 (three arrays, no prior) is
+// not resumed.
+const checkpointMagic = "VEILCKP2"
 
-// Marshal encodes the checkpoint: magic, a JSON header, the three arrays
+// Marshal encodes the checkpoint: magic, a JSON header, the five arrays
 // as little-endian float64 and a SHA-256 of everything before it.
 func (c *Checkpoint) Marshal() []byte {
 	h, _ := json.Marshal(c)
@@ -48,7 +53,7 @@ func (c *Checkpoint) Marshal() []byte {
 	b.WriteString(checkpointMagic)
 	binary.Write(&b, binary.LittleEndian, uint32(len(h)))
 	b.Write(h)
-	for _, a := range [][]float64{c.P, c.M1, c.M2} {
+	for _, a := range [][]float64{c.P, c.M1, c.M2, c.Prior, c.Released} {
 		for _, v := range a {
 			binary.Write(&b, binary.LittleEndian, math.Float64bits(v))
 		}
@@ -83,8 +88,8 @@ func UnmarshalCheckpoint(data []byte) (*Checkpoint, error) {
 		return nil, bad("header out of range (dim %d, items %d, step %d of %d)", c.Dim, c.NItems, c.StepsDone, c.Plan.Steps)
 	}
 	size := uint64(c.NItems) * uint64(c.Dim+1)
-	if uint64(len(body)) != 3*8*size {
-		return nil, bad("%d bytes of state, want %d", len(body), 3*8*size)
+	if uint64(len(body)) != 5*8*size {
+		return nil, bad("%d bytes of state, want %d", len(body), 5*8*size)
 	}
 	arr := func() []float64 {
 		a := make([]float64, size)
@@ -94,7 +99,7 @@ func UnmarshalCheckpoint(data []byte) (*Checkpoint, error) {
 		body = body[8*size:]
 		return a
 	}
-	c.P, c.M1, c.M2 = arr(), arr(), arr()
+	c.P, c.M1, c.M2, c.Prior, c.Released = arr(), arr(), arr(), arr(), arr()
 	return c, nil
 }
 

@@ -36,6 +36,9 @@ type Stats struct {
 	Seconds        float64 `json:"seconds"`
 	SubjectsPerSec float64 `json:"subjects_per_second"`
 	SecondsPerEp   float64 `json:"seconds_per_epoch"`
+	// Shrink is how much of the learned deviation from the prior each
+	// popularity band kept (private runs: see shrinkToPrior).
+	Shrink []ShrinkBand `json:"shrink_to_prior,omitempty"`
 }
 
 // FitOptions are the operational settings of Fit.
@@ -135,6 +138,11 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			r[dim] = priorBias(u.counts[j], u.subjects, cfg.Unobserved)
 		}
 	}
+	// prior is where training starts; released sums the released item rows
+	// of the update: the shrinkage toward the prior after the last step
+	// weighs what was learned by how much of it the noise explains.
+	prior := slices.Clone(m.P)
+	released := make([]float64, len(m.P))
 	adam := newAdam(len(m.P), cfg.LearningRate)
 	adam.sgd = cfg.Optimizer == "sgd"
 	var clipped int64
@@ -149,7 +157,12 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		case c.Items != itemsFingerprint(m.Items) || c.Dim != dim || len(c.P) != len(m.P):
 			return nil, nil, fmt.Errorf("%w: it was made for another item list or dimension", ErrCheckpoint)
 		}
+		if len(c.Prior) != len(m.P) || len(c.Released) != len(m.P) {
+			return nil, nil, fmt.Errorf("%w: it holds no prior or released sums", ErrCheckpoint)
+		}
 		copy(m.P, c.P)
+		copy(prior, c.Prior)
+		copy(released, c.Released)
 		copy(adam.m1, c.M1)
 		copy(adam.m2, c.M2)
 		adam.t, first = c.AdamT, c.StepsDone
@@ -167,7 +180,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		}
 		return opt.Checkpoint(&Checkpoint{RunID: opt.RunID, Plan: plan, Config: cfg.fingerprint(), Items: itemsFingerprint(m.Items), ItemIDs: m.Items, NoisySubjects: u.subjects,
 			Dim: dim, NItems: nItems, StepsDone: step, AdamT: adam.t, Seen: st.SubjectsSeen, Clipped: clipped, NormSum: normSum,
-			Seconds: prevSeconds + time.Since(start).Seconds(), P: m.P, M1: adam.m1, M2: adam.m2})
+			Seconds: prevSeconds + time.Since(start).Seconds(), P: m.P, M1: adam.m1, M2: adam.m2, Prior: prior, Released: released})
 	}
 	// Each subject's released vector is its sparse gradient on the items it
 	// touched, followed by α·[u uᵀ, u, 1]: the statistics from which the
@@ -255,8 +268,13 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		if cfg.stepHook != nil {
 			cfg.stepHook(step, exact, sum)
 		}
-		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
 		inv := 1 / expected
+		if private {
+			for i, v := range sum[:len(m.P)] {
+				released[i] += v * inv
+			}
+		}
+		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
 		for i := range grad {
 			grad[i] *= inv
 		}
@@ -272,6 +290,12 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 				return nil, nil, fmt.Errorf("checkpoint after step %d: %w", step+1, err)
 			}
 		}
+	}
+	if private && !cfg.rawIterate {
+		// Every coordinate of released carries the noise of every step,
+		// N(0, (σC)²) each, divided by the normalizer.
+		tau := plan.NoiseMultiplier * cfg.Clip / expected
+		st.Shrink = shrinkToPrior(m, prior, released, float64(plan.Steps)*tau*tau)
 	}
 	st.Seconds = prevSeconds + time.Since(start).Seconds()
 	if st.SubjectsSeen > 0 {

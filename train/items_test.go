@@ -131,3 +131,32 @@ func TestRecommendationsRankTheModelsItems(t *testing.T) {
 		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs)
 	}
 }
+
+// TestHistogramItemsDefault: with a catalog (no partition selection) the
+// histogram counts every item of a subject's bounded rows (k is
+// max_interactions); without one, 16; a configured k is kept.
+func TestHistogramItemsDefault(t *testing.T) {
+	cfg := testConfig()
+	cfg.Epsilon, cfg.MaxInteractions = 2, 120
+	for _, c := range []struct {
+		name    string
+		catalog []string
+		named   bool
+		k, want int
+	}{
+		{"no catalog", nil, false, 0, 16},
+		{"catalog", []string{"a", "b"}, false, 0, 120},
+		{"catalog named, not read yet", nil, true, 0, 120},
+		{"configured", []string{"a", "b"}, false, 8, 8},
+	} {
+		c2 := cfg
+		c2.Catalog, c2.catalogNamed, c2.HistogramItems = c.catalog, c.named, c.k
+		plan, err := c2.MakePlan()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan.HistogramItems != c.want {
+			t.Errorf("%s: plan's histogram k %d, want %d", c.name, plan.HistogramItems, c.want)
+		}
+	}
+}

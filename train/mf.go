@@ -35,7 +35,14 @@ type Config struct {
 	// HistogramItems is k of the DP item-count histogram that starts the
 	// model at popularity and (without a catalog) selects the items: each
 	// subject counts for at most k distinct items of its own, chosen with
-	// its own keyed randomness (default 16).
+	// its own keyed randomness. 0 (the default) chooses from the run's
+	// public settings: with a catalog there is no partition selection and
+	// k is max_interactions, so that every item of a subject's bounded rows
+	// counts and the prior ranks items as popularity does (a cap of 16
+	// counts a random 16 of an active customer's items: on Online Retail
+	// even a nearly noise-free prior so capped ranks worse than
+	// popularity); without one, 16 (partition selection's threshold grows
+	// with k, by the noise's √(k+1) and a union over k items).
 	HistogramItems int `yaml:"histogram_items"`
 	// HistogramShare is the share of ε the histogram is calibrated to on
 	// its own (default 0.5); DP-SGD gets what is left of ε after
@@ -50,6 +57,12 @@ type Config struct {
 	// before any read (JobConfig.Releases) plans no partition selection.
 	catalogNamed bool
 
+	// rawIterate releases DP-SGD's last iterate without the shrinkage
+	// toward the prior (shrinkToPrior): the black-box privacy audit observes
+	// that, of which the shrunk model is post-processing, so that a
+	// mechanism fault is not hidden by a shrinkage that assumes the planned
+	// noise.
+	rawIterate bool
 	// Source of noise and sampling; nil: the secure source. Tests only.
 	source func() rand.Source
 	// brokenNoNoise skips the noise while the plan still claims its ε: a
@@ -73,7 +86,23 @@ type Config struct {
 // DefaultConfig returns the defaults above.
 func DefaultConfig() Config {
 	return Config{Dim: 32, Epochs: 2, SamplingRate: 0.4, LearningRate: 0.05, Optimizer: "adam", Lambda: 1, Unobserved: 0.05,
-		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1, HistogramItems: 16, HistogramShare: 0.5}
+		MaxInteractions: 200, Clip: 1, StatsScale: 0.3, Delta: 1e-6, Accountant: "pld", Seed: 1, HistogramShare: 0.5}
+}
+
+// selectionHistogramItems is the histogram's k in a run with partition
+// selection, unless the config sets one.
+const selectionHistogramItems = 16
+
+// histogramItems is the k the plan uses: the config's, or the default for
+// the run's catalog (see HistogramItems).
+func (c Config) histogramItems() int {
+	switch {
+	case c.HistogramItems > 0:
+		return c.HistogramItems
+	case len(c.Catalog) > 0 || c.catalogNamed:
+		return c.MaxInteractions
+	}
+	return selectionHistogramItems
 }
 
 // Private reports whether the config asks for DP: every ε but +Inf that
@@ -102,8 +131,8 @@ func (c Config) Validate() error {
 		return bad("stats_scale %v: want > 0", c.StatsScale)
 	case c.MaxInteractions < 1:
 		return bad("max_interactions %d: want at least 1", c.MaxInteractions)
-	case c.HistogramItems < 1 || c.HistogramItems > 10000:
-		return bad("histogram_items %d: want 1..10000", c.HistogramItems)
+	case c.HistogramItems < 0 || c.HistogramItems > 10000:
+		return bad("histogram_items %d: want 1..10000, or 0 for the default", c.HistogramItems)
 	case !(c.HistogramShare > 0 && c.HistogramShare < 1):
 		return bad("histogram_share %v: want (0, 1)", c.HistogramShare)
 	case !(c.Epsilon > 0):
@@ -190,7 +219,7 @@ func (c Config) MakePlan() (Plan, error) {
 	}
 	q := c.SamplingRate
 	steps := max(1, int(math.Ceil(c.Epochs/q)))
-	k := c.HistogramItems
+	k := c.histogramItems()
 	p := Plan{SamplingRate: q, Steps: steps, Delta: c.Delta, Accountant: c.Accountant, Epsilon: math.Inf(1), HistogramItems: k}
 	if !c.Private() {
 		return p, nil

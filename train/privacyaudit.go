@@ -139,6 +139,10 @@ func AuditPrivacy(ctx context.Context, d *Data, cfg Config, plan Plan, ac AuditC
 	// The audit's items are its catalog, in ad's order, so that the model
 	// indexes items as ad does; only the guesses of this run are released.
 	cfg.Catalog = ad.Items
+	// The audit observes DP-SGD's own output: the shrinkage toward the
+	// prior is post-processing of it, and it assumes the planned noise, so
+	// that it would hide a trainer that skipped the noise.
+	cfg.rawIterate = true
 	model, _, err := Fit(ctx, ad, cfg, plan, FitOptions{Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("privacy audit: %w", err)

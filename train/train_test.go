@@ -210,7 +210,8 @@ func TestCheckpointResume(t *testing.T) {
 }
 
 func FuzzUnmarshalCheckpoint(f *testing.F) {
-	c := &Checkpoint{Plan: Plan{Steps: 3}, Dim: 1, NItems: 1, StepsDone: 1, P: []float64{1, 2}, M1: []float64{3, 4}, M2: []float64{5, 6}}
+	c := &Checkpoint{Plan: Plan{Steps: 3}, Dim: 1, NItems: 1, StepsDone: 1, P: []float64{1, 2}, M1: []float64{3, 4}, M2: []float64{5, 6},
+		Prior: []float64{7, 8}, Released: []float64{9, 10}}
 	f.Add(c.Marshal())
 	f.Add([]byte(checkpointMagic + "\xff\xff\xff\xff"))
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -221,7 +222,8 @@ func FuzzUnmarshalCheckpoint(f *testing.F) {
 			}
 			return
 		}
-		if len(c.P) != c.NItems*(c.Dim+1) || len(c.M1) != len(c.P) || len(c.M2) != len(c.P) {
+		if len(c.P) != c.NItems*(c.Dim+1) || len(c.M1) != len(c.P) || len(c.M2) != len(c.P) ||
+			len(c.Prior) != len(c.P) || len(c.Released) != len(c.P) {
 			t.Fatalf("inconsistent checkpoint accepted: %+v", c)
 		}
 	})

@@ -7,7 +7,9 @@
 #   2. a generated shop of 50k subjects with its catalog;
 # for popularity, veil's non-private model (ε inf) and DP at ε 1, 2, 4, 8.
 # Every DP run charges a throwaway ledger with a large budget. Each run has
-# fresh DP noise: figures move between runs by a few thousandths.
+# fresh DP noise: on Online Retail a figure moves between runs by up to
+# 0.01 and more (a few items in or out of everyone's top 20 decide it):
+# repeat a point before reading much into it.
 #
 # Usage: scripts/bench/train_utility.sh [workdir [shared-dir]]
 #   shared-dir holds data/online_retail.csv.gz (default: ../shared beside
