@@ -117,7 +117,10 @@ func StewardCard(rep *Report) *lineage.ModelCard {
 	}
 	q.PerformanceMetrics = append(q.PerformanceMetrics, rep.evalMetrics()...)
 	for _, pt := range rep.Curve {
-		if !math.IsInf(pt.Epsilon, 1) {
+		switch {
+		case pt.Note != "":
+			q.PerformanceMetrics = append(q.PerformanceMetrics, lineage.CardMetric{Type: "no model", Value: pt.Note, Slice: fmt.Sprintf("curve: ε = %g", pt.Epsilon)})
+		case !math.IsInf(pt.Epsilon, 1):
 			q.PerformanceMetrics = append(q.PerformanceMetrics, metricsOf(fmt.Sprintf("curve: ε = %g", pt.Epsilon), pt.Metrics)...)
 		}
 	}

@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -85,6 +86,16 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 		c := cfg
 		c.Epsilon = p.target
 		met, fit, eval, err := fitEval(c, p)
+		if errors.Is(err, ErrNoItemSelected) {
+			// A DP outcome, not a failure: at this ε no item's noisy
+			// count passed the threshold, so that model would release
+			// no item and recommend nothing.
+			x.Curve = append(x.Curve, CurvePoint{Epsilon: p.target, Note: "no item passed DP partition selection: the model would recommend nothing"})
+			if opt.Log != nil {
+				opt.Log.Info("curve point", "epsilon", p.target, "note", "no item passed DP partition selection")
+			}
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("curve point ε %v: %w", p.target, err)
 		}

@@ -116,7 +116,7 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 			}
 		}
 		if len(u.items) == 0 {
-			return nil, fmt.Errorf("%w: no item passed DP partition selection (threshold %.4g); give a catalog, more data or a larger ε", ErrInput, plan.Threshold)
+			return nil, fmt.Errorf("%w: %w (threshold %.4g); give a catalog, more data or a larger ε", ErrInput, ErrNoItemSelected, plan.Threshold)
 		}
 		for j, c := range index {
 			if c >= 0 {

@@ -278,6 +278,8 @@ type Eval struct {
 type CurvePoint struct {
 	Epsilon float64 `json:"epsilon"` // +Inf: non-private (JSON: null)
 	Metrics Metrics `json:"metrics"`
+	// Note says why a point has no model (its metrics are zero).
+	Note string `json:"note,omitempty"`
 }
 
 // MarshalJSON writes ε = ∞ as null.
@@ -289,7 +291,8 @@ func (p CurvePoint) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Epsilon any     `json:"epsilon"`
 		Metrics Metrics `json:"metrics"`
-	}{e, p.Metrics})
+		Note    string  `json:"note,omitempty"`
+	}{e, p.Metrics, p.Note})
 }
 
 // Files of a training run. The release (OUTPUT/dt=D/run=R) holds the
