@@ -12,6 +12,12 @@ var (
 	// identifiers. It is a refusal by policy (exit 3).
 	ErrPII = errors.New("input holds personal identifiers")
 
+	// ErrRefused is returned when the policy file does not allow what a
+	// job asks for although the request is well formed (a release without
+	// differential privacy that the data steward did not switch on). It
+	// is a refusal by policy (exit 3).
+	ErrRefused = errors.New("refused by the privacy policy")
+
 	// ErrTCString is returned for a malformed IAB TCF TC string.
 	ErrTCString = errors.New("malformed TC string")
 )

@@ -35,6 +35,29 @@ type Policy struct {
 	// Roles says who may read and write which part of the store, by key
 	// prefix from the store's root (a * matches within a key).
 	Roles map[string]Role `yaml:"roles"`
+	// Releases are the data steward's switches for releases without
+	// differential privacy.
+	Releases ReleasePolicy `yaml:"releases"`
+}
+
+// ReleasePolicy holds the data steward's switches for releases that are
+// not differentially private. The zero value refuses them all.
+type ReleasePolicy struct {
+	// NonPrivate is "allow" to let a training job release a model trained
+	// without DP (model.epsilon .inf, --epsilon inf) on the shop's
+	// subjects; "deny" or empty refuses such a run (exit 3) before it
+	// reads any data.
+	NonPrivate string `yaml:"non_private"`
+}
+
+// AllowNonPrivate returns nil when the policy allows a release without
+// differential privacy (what names it), else an error wrapping
+// ErrRefused.
+func (p *Policy) AllowNonPrivate(what string) error {
+	if p.Releases.NonPrivate == "allow" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is a release without differential privacy; the data steward must allow it in the policy file (releases: {non_private: allow})", ErrRefused, what)
 }
 
 // Role is a set of people or services and the keys they may touch.
@@ -186,6 +209,11 @@ func (p *Policy) Validate() error {
 		if _, ok := p.Purposes[name]; !ok {
 			return bad("opt_out.purposes names %q, which the policy does not define", name)
 		}
+	}
+	switch p.Releases.NonPrivate {
+	case "", "deny", "allow":
+	default:
+		return bad("releases.non_private %q: want allow or deny", p.Releases.NonPrivate)
 	}
 	if p.PII.SampleRows < 0 {
 		return bad("pii.sample_rows %d is negative", p.PII.SampleRows)

@@ -366,6 +366,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err != nil {
 		return nil, err
 	}
+	// A model trained without DP is a release without any guarantee: only
+	// the data steward may allow it, in the policy file.
+	if !cfg.Model.Private() {
+		if err := in.Policy.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
+			return nil, err
+		}
+	}
 	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err

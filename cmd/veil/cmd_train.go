@@ -409,6 +409,19 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	// A DP release of the shop's subjects: what is printed carries only
 	// DP and public figures; the rest goes to the steward report.
 	dpRun := (cfg.Private() || ev.Curve) && kind != mfPublic
+	// A model of the shop's subjects trained without DP is a release
+	// without any guarantee: only the steward's policy may allow it.
+	if !cfg.Private() && kind != mfPublic {
+		pol := privacy.DefaultPolicy()
+		if o.policy != "" {
+			if pol, err = privacy.LoadPolicy(o.policy); err != nil {
+				return err
+			}
+		}
+		if err := pol.AllowNonPrivate("--epsilon inf (training without differential privacy) on " + o.in); err != nil {
+			return err
+		}
+	}
 	if dpRun && o.curvePNG != "" {
 		return usagef(fmt.Errorf("--curve-png: the curve is an evaluation on the private holdout of the shop's subjects; in a DP run it goes into the steward report (--steward), never beside the release"))
 	}

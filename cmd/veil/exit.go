@@ -55,7 +55,7 @@ func exitCode(err error) int {
 		return exitUsage
 	case errors.Is(err, jobs.ErrLocked):
 		return exitLocked
-	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
+	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII), errors.Is(err, privacy.ErrRefused):
 		return exitPolicy
 	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid),
 		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig):
