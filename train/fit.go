@@ -249,7 +249,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			if cfg.brokenNoise != nil {
 				cfg.brokenNoise(sum, plan.NoiseMultiplier*cfg.Clip, newSource) // the white-box audit's tests only
 			} else {
-				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, cfg.Clip, newSource)
 			}
 		}
 		if cfg.stepHook != nil {
