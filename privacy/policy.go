@@ -128,9 +128,10 @@ func DefaultPolicy() *Policy {
 			Personalization: {TCFPurposes: []int{6}, Columns: []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity"}, RetentionDays: 365, Description: "recommend products"},
 			Marketing:       {TCFPurposes: []int{4}, Columns: []string{"subject_id", "event_time", "event_type", "category", "value", "region"}, RetentionDays: 180, Description: "use cohorts in campaigns"},
 		},
-		OptOut: OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
-		PII:    PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
-		Roles:  DefaultRoles(),
+		OptOut:   OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
+		PII:      PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
+		Roles:    DefaultRoles(),
+		Releases: ReleasePolicy{NonPrivate: "deny"},
 	}
 }
 
