@@ -176,9 +176,15 @@ func (r *recorder) stepStart(ctx context.Context, st StepSpec, id string) {
 	r.emit.Emit(ctx, ev)
 }
 
-// outputDataset names an output with its statistics from its manifest.
-func (r *recorder) outputDataset(ctx context.Context, url string, c *dataset.Contract) lineage.Dataset {
+// outputDataset names an output with its statistics from its manifest;
+// withheld (a DP release) leaves them out: lineage goes to any configured
+// endpoint, and the row count and size of a DP output are exact counts
+// of the private data (they are in the steward report).
+func (r *recorder) outputDataset(ctx context.Context, url string, c *dataset.Contract, withheld bool) lineage.Dataset {
 	out := tableDataset(url, c)
+	if withheld {
+		return out
+	}
 	if ref, err := dataset.ParseRef(ctx, url, r.opt.URL); err == nil {
 		if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil {
 			out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(m.Rows, m.Bytes, len(m.Files))}
@@ -225,7 +231,7 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		sum := sr.Pseudonymize
 		in := tableDataset(st.Pseudonymize.In, nil)
 		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(sum.Rows)}
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out, dataset.EventsContract)}
+		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out, dataset.EventsContract, false)}
 		a.RowsRead, a.RowsKept = sum.Rows, sum.Events
 	}
 	if sr != nil && sr.Segment != nil {
@@ -234,7 +240,11 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 		if c := rep.Contributors; c != nil {
 			contributors = &lineage.Contributors{Filter: c.File, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
 		}
-		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors)
+		// A run that releases noisy sizes (DP k-means or not) has a
+		// public report without exact counts: so has its lineage.
+		withheld := rep.Public() != rep
+		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors, withheld)
+		p.StewardReport = rep.StewardReport
 		p.CohortFloor = st.Segment.Floor.MinSize
 		if rep.Spent != nil {
 			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
@@ -246,7 +256,8 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	}
 	if sr != nil && sr.Train != nil {
 		rep := sr.Train
-		p := r.consentedRun(ctx, &ev, &a, st, st.Train.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.ItemFactorsContract, rep.Contributors)
+		p := r.consentedRun(ctx, &ev, &a, st, st.Train.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.ItemFactorsContract, rep.Contributors, rep.DP())
+		p.StewardReport = rep.Steward
 		// epsilon and delta are what the ledger charged the run for all its
 		// releases, broken down by release; the model's own guarantee is
 		// dpsgd's, apart.
@@ -265,13 +276,17 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 
 // consentedRun records what every step that reads consented events
 // shares: the input with its row count, the output with its schema and
-// column lineage, the contributors filter, the audit's counts; it returns
-// the filter's part of the veil_privacy facet for the step to complete.
+// column lineage, the contributors filter, the audit's counts (the audit
+// log is the steward's); it returns the filter's part of the veil_privacy
+// facet for the step to complete. withheld (the step made a DP release)
+// leaves every exact count out of the event.
 func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *lineage.AuditRecord, st StepSpec, events string, f privacy.Report, day, output string,
-	c *dataset.Contract, contributors *lineage.Contributors) lineage.Privacy {
+	c *dataset.Contract, contributors *lineage.Contributors, withheld bool) lineage.Privacy {
 	in := tableDataset(events, dataset.EventsContract)
-	in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(f.RowsRead)}
-	out := r.outputDataset(ctx, output, c)
+	if !withheld {
+		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(f.RowsRead)}
+	}
+	out := r.outputDataset(ctx, output, c, withheld)
 	out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(events), st)
 	ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
 	if contributors != nil {
@@ -280,7 +295,8 @@ func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *linea
 	a.Writes = []string{output}
 	a.RowsRead, a.RowsKept = f.RowsRead, f.RowsKept
 	return lineage.Privacy{Purposes: f.Purposes, LogicalDate: day, RowsRead: f.RowsRead, RowsKept: f.RowsKept,
-		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot, Jurisdictions: f.Jurisdictions}
+		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot, Jurisdictions: f.Jurisdictions,
+		Withheld: withheld}
 }
 
 func (r *recorder) finish(ctx context.Context, res *Result, err error) {

@@ -130,6 +130,9 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkNonPrivate(order); err != nil {
+		return nil, err
+	}
 	// Each zone's steps open their stores with the zone's settings.
 	for _, st := range order {
 		if z := st.Zone(); z != nil && z.Storage != nil {
@@ -472,3 +475,26 @@ func classify(err error) string {
 // when they name no place: STATE/steward, beside the ledger and the audit
 // log, which only the steward and the scheduler may read.
 func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }
+
+// checkNonPrivate refuses, before the pipeline's first step, a training
+// step without DP (model.epsilon .inf) whose policy file does not allow
+// non-private releases: the steps before it must not commit either.
+func checkNonPrivate(order []StepSpec) error {
+	for _, st := range order {
+		c := st.Train
+		if c == nil || c.Model.Private() {
+			continue
+		}
+		pol := privacy.DefaultPolicy()
+		if c.Policy != "" {
+			var err error
+			if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
+				return fmt.Errorf("step %s: %w", st.Name, err)
+			}
+		}
+		if err := pol.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
+			return fmt.Errorf("step %s: %w", st.Name, err)
+		}
+	}
+	return nil
+}

@@ -160,6 +160,12 @@ func DataQualityMetrics(rows int64) Facet {
 }
 
 // Privacy is veil's own run facet: what the privacy layer did.
+//
+// Lineage goes to any configured endpoint, read by many: for a step that
+// made a DP release (Withheld), the facet holds no exact figure of the
+// private data (rows read, kept and dropped, subjects kept, consent
+// records, the consent snapshot's fingerprint), only the guarantee, the
+// charge and where the steward report holding them is.
 type Privacy struct {
 	Purposes       []string         `json:"purposes"`
 	LogicalDate    string           `json:"logicalDate"`
@@ -183,6 +189,11 @@ type Privacy struct {
 	ConsentSnapshot string `json:"consentSnapshot,omitempty"`
 	// Jurisdictions the run was limited to (segregation), if any.
 	Jurisdictions []string `json:"jurisdictions,omitempty"`
+	// Withheld: the step made a DP release; Facet leaves out the exact
+	// counts and the consent snapshot.
+	Withheld bool `json:"-"`
+	// StewardReport is where the step's steward report is.
+	StewardReport string `json:"stewardReport,omitempty"`
 }
 
 // DPSGD records the DP-SGD settings of a training run.
@@ -201,9 +212,16 @@ type DPSGD struct {
 
 // Facet turns the privacy record into the veil_privacy facet.
 func (p Privacy) Facet() Facet {
-	f := Facet{"_producer": Producer, "_schemaURL": PrivacyFacetSchemaURL,
-		"purposes": p.Purposes, "logicalDate": p.LogicalDate, "rowsRead": p.RowsRead, "rowsKept": p.RowsKept,
-		"rowsDropped": p.RowsDropped, "subjectsKept": p.SubjectsKept, "consentRecords": p.ConsentRecords}
+	f := Facet{"_producer": Producer, "_schemaURL": PrivacyFacetSchemaURL, "purposes": p.Purposes, "logicalDate": p.LogicalDate}
+	if !p.Withheld {
+		f["rowsRead"], f["rowsKept"], f["rowsDropped"], f["subjectsKept"], f["consentRecords"] = p.RowsRead, p.RowsKept, p.RowsDropped, p.SubjectsKept, p.ConsentRecords
+		if p.ConsentSnapshot != "" {
+			f["consentSnapshot"] = p.ConsentSnapshot
+		}
+	}
+	if p.StewardReport != "" {
+		f["stewardReport"] = p.StewardReport
+	}
 	if p.Accountant != "" {
 		f["epsilon"], f["delta"], f["accountant"] = p.Epsilon, p.Delta, p.Accountant
 	}
@@ -218,9 +236,6 @@ func (p Privacy) Facet() Facet {
 	}
 	if p.ClipNorm > 0 {
 		f["clipNorm"] = p.ClipNorm
-	}
-	if p.ConsentSnapshot != "" {
-		f["consentSnapshot"] = p.ConsentSnapshot
 	}
 	if len(p.Jurisdictions) > 0 {
 		f["jurisdictions"] = p.Jurisdictions

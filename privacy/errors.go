@@ -13,9 +13,10 @@ var (
 	ErrPII = errors.New("input holds personal identifiers")
 
 	// ErrRefused is returned when the policy refuses what a job asks for
-	// although the job and the policy are both valid: say, a DP release
-	// over a table for which the steward's policy sets no budget. It is a
-	// refusal by policy (exit 3), not a usage error.
+	// although the job and the policy are both valid: a DP release over a
+	// table for which the steward's policy sets no budget, or a release
+	// without differential privacy that the steward did not switch on. It
+	// is a refusal by policy (exit 3), not a usage error.
 	ErrRefused = errors.New("refused by the privacy policy")
 
 	// ErrTCString is returned for a malformed IAB TCF TC string.

@@ -46,6 +46,9 @@ type Policy struct {
 	// one is refused (privacy/release). Without budgets a job's own
 	// budget section decides, and the run says so.
 	Budgets map[string]BudgetPolicy `yaml:"budgets"`
+	// Releases are the data steward's switches for releases without
+	// differential privacy.
+	Releases ReleasePolicy `yaml:"releases"`
 }
 
 // BudgetPolicy is the budget of one population: at most Epsilon at Delta
@@ -53,6 +56,26 @@ type Policy struct {
 type BudgetPolicy struct {
 	Ledger        string `yaml:"ledger"` // URL or path of the budget ledger
 	budget.Policy `yaml:",inline"`
+}
+
+// ReleasePolicy holds the data steward's switches for releases that are
+// not differentially private. The zero value refuses them all.
+type ReleasePolicy struct {
+	// NonPrivate is "allow" to let a training job release a model trained
+	// without DP (model.epsilon .inf, --epsilon inf) on the shop's
+	// subjects; "deny" or empty refuses such a run (exit 3) before it
+	// reads any data.
+	NonPrivate string `yaml:"non_private"`
+}
+
+// AllowNonPrivate returns nil when the policy allows a release without
+// differential privacy (what names it), else an error wrapping
+// ErrRefused.
+func (p *Policy) AllowNonPrivate(what string) error {
+	if p.Releases.NonPrivate == "allow" {
+		return nil
+	}
+	return fmt.Errorf("%w: %s is a release without differential privacy; the data steward must allow it in the policy file (releases: {non_private: allow})", ErrRefused, what)
 }
 
 // Role is a set of people or services and the keys they may touch.
@@ -124,9 +147,10 @@ func DefaultPolicy() *Policy {
 			Personalization: {TCFPurposes: []int{6}, Columns: []string{"subject_id", "event_time", "event_type", "item_id", "category", "quantity"}, RetentionDays: 365, Description: "recommend products"},
 			Marketing:       {TCFPurposes: []int{4}, Columns: []string{"subject_id", "event_time", "event_type", "category", "value", "region"}, RetentionDays: 180, Description: "use cohorts in campaigns"},
 		},
-		OptOut: OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
-		PII:    PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
-		Roles:  DefaultRoles(),
+		OptOut:   OptOutPolicy{Sources: []string{"gpc", "ccpa"}, Purposes: []string{Marketing}},
+		PII:      PIIPolicy{AllowColumns: []string{}, SampleRows: 20000},
+		Roles:    DefaultRoles(),
+		Releases: ReleasePolicy{NonPrivate: "deny"},
 	}
 }
 
@@ -205,6 +229,11 @@ func (p *Policy) Validate() error {
 		if _, ok := p.Purposes[name]; !ok {
 			return bad("opt_out.purposes names %q, which the policy does not define", name)
 		}
+	}
+	switch p.Releases.NonPrivate {
+	case "", "deny", "allow":
+	default:
+		return bad("releases.non_private %q: want allow or deny", p.Releases.NonPrivate)
 	}
 	if p.PII.SampleRows < 0 {
 		return bad("pii.sample_rows %d is negative", p.PII.SampleRows)

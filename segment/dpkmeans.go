@@ -189,8 +189,8 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 		if cfg.iterHook != nil {
 			exactSums, exactCounts = append(exactSums[:0], sums...), append(exactCounts[:0], counts...)
 		}
-		dp.Gaussian(sums, sigma*r, rng)
-		dp.Gaussian(counts, sigma, rng)
+		dp.Gaussian(sums, sigma*r, r, rng)
+		dp.Gaussian(counts, sigma, 1, rng)
 		if cfg.iterHook != nil {
 			cfg.iterHook(iter, exactSums, exactCounts, sums, counts)
 		}

@@ -331,6 +331,14 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	rep, err := run(ctx, cfg, day, opt, log)
+	if err == nil {
+		log.Info("segmentation run committed", "run_id", rep.RunID, "release", rep.Output, "steward_report", rep.StewardReport)
+	}
+	return rep, err
+}
+
+func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*Report, error) {
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -432,7 +440,14 @@ func Run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	}
 	rep.Filter = feats.Filter
 	rep.Subjects, rep.Events, rep.Bounded = len(feats.Subjects), feats.Events, feats.Bounded
-	log.Info("features built", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
+	// Logs are read by whoever reads the scheduler's logs: a run that
+	// releases noisy sizes (DP or not) logs no exact count; they are in
+	// the steward report.
+	if rep.noisy() {
+		log.Info("features built; exact counts in the steward report")
+	} else {
+		log.Info("features built (exact: not a DP run)", "subjects", rep.Subjects, "events", rep.Events, "dims", feats.X.D)
+	}
 
 	if cfg.Privacy != nil {
 		return runDP(ctx, cfg, pol, feats, categories, ix, build, export, rep, outRefFor(ctx, cfg, opt), start, opt)

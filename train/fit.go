@@ -262,7 +262,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			if cfg.brokenNoise != nil {
 				cfg.brokenNoise(sum, plan.NoiseMultiplier*cfg.Clip, newSource) // the white-box audit's tests only
 			} else {
-				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, newSource)
+				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, cfg.Clip, newSource)
 			}
 		}
 		if cfg.stepHook != nil {
@@ -285,7 +285,9 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 			return nil, nil, fmt.Errorf("%w: item factors diverged at step %d (lower learning_rate)", ErrDiverged, step+1)
 		}
 		if (step+1)%every == 0 || step+1 == plan.Steps {
-			log.Debug("training", "step", step+1, "of", plan.Steps, "batch", len(batch))
+			// No batch size: a Poisson batch's size is an exact count of
+			// the private data, and logs are read by many.
+			log.Debug("training", "step", step+1, "of", plan.Steps)
 			if err := save(step + 1); err != nil {
 				return nil, nil, fmt.Errorf("checkpoint after step %d: %w", step+1, err)
 			}

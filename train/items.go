@@ -96,7 +96,7 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 		hist[0]++
 	}
 	if private {
-		dp.GaussianParallel(hist, plan.HistogramNoise*math.Sqrt(float64(k+1)), newSource)
+		dp.GaussianParallel(hist, plan.HistogramNoise*math.Sqrt(float64(k+1)), math.Sqrt(float64(k+1)), newSource)
 	}
 	u.subjects = math.Max(1, hist[0])
 	counts := hist[1:]

@@ -215,22 +215,25 @@ type Report struct {
 	LogicalDate string `json:"logical_date"`
 	// Output is the release (item factors, recommendations, public card);
 	// Steward the steward report.
-	Output       string         `json:"output"`
-	Steward      string         `json:"steward_report"`
-	Events       string         `json:"events"`
-	Purposes     []string       `json:"purposes"`
-	Filter       privacy.Report `json:"filter"`
-	Subjects     int            `json:"subjects"`
-	Items        int            `json:"items"`
-	Interactions int            `json:"interactions"`
+	Output   string   `json:"output"`
+	Steward  string   `json:"steward_report"`
+	Events   string   `json:"events"`
+	Purposes []string `json:"purposes"`
+	// Filter to Curve, Audit to Exposure and Recommended to Warnings are
+	// exact figures of the private data: a DP run's public report
+	// (Public) leaves them out, and they stay in the steward report.
+	Filter       privacy.Report `json:"filter,omitzero"`
+	Subjects     int            `json:"subjects,omitzero"`
+	Items        int            `json:"items,omitzero"`
+	Interactions int            `json:"interactions,omitzero"`
 	Model        Config         `json:"-"`
-	Training     *Stats         `json:"training"`
+	Training     *Stats         `json:"training,omitempty"`
 	// Guarantee is the released model's own guarantee (nil: non-private);
 	// Charged is what the ledger charged the run for all its releases
 	// (the model, curve points, the audit's run), with the breakdown.
 	Guarantee *Guarantee      `json:"model_guarantee,omitempty"`
 	Charged   *release.Charge `json:"budget_charged,omitempty"`
-	Eval      Eval            `json:"evaluation"`
+	Eval      Eval            `json:"evaluation,omitzero"`
 	Curve     []CurvePoint    `json:"curve,omitempty"`
 	Spent     *budget.Record  `json:"budget_record,omitempty"`
 	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
@@ -242,15 +245,52 @@ type Report struct {
 	// now; the report is the committed one.
 	Existing bool `json:"-"`
 
-	Contributors    *lineage.Contributors `json:"contributors,omitempty"`
-	Recommended     int                   `json:"subjects_recommended"`
-	NotRecommended  map[string]int        `json:"not_recommended,omitempty"`
-	Warnings        []string              `json:"warnings,omitempty"`
-	Seconds         float64               `json:"seconds"`
-	CurvePNG        []byte                `json:"-"`
-	ExposurePNG     []byte                `json:"-"`
+	Contributors   *lineage.Contributors `json:"contributors,omitempty"`
+	Recommended    int                   `json:"subjects_recommended,omitzero"`
+	NotRecommended map[string]int        `json:"not_recommended,omitempty"`
+	Warnings       []string              `json:"warnings,omitempty"`
+	// Withheld says, in a DP run's public report, what was left out and
+	// where it is.
+	Withheld        string  `json:"withheld,omitempty"`
+	Seconds         float64 `json:"seconds"`
+	CurvePNG        []byte  `json:"-"`
+	ExposurePNG     []byte  `json:"-"`
 	recommendations []dataset.Recommendation
 	config          JobConfig // what the public card states
+}
+
+// DP reports whether the run made a DP release (the model, a curve point,
+// an audit's training run): decided by its configuration, never by what
+// the data produced.
+func (r *Report) DP() bool {
+	return r.Guarantee != nil || r.Charged != nil || r.Spent != nil || r.config.Model.Private()
+}
+
+// Public returns the report as it may be shown to whoever runs the job
+// (a printed summary, --json, a scheduler's log): in a DP run only the
+// run's identity, the model's guarantee, the ledger's charge and where the
+// release and the steward report are. The exact counts, the consent
+// filter's drops, the training diagnostics, the evaluation on the private
+// holdout and the curve, the audits' results, the exposure and the
+// warnings drawn from them are in the steward report only (DESIGN.md,
+// "What leaves veil"). A run without a DP release is not a DP release: its
+// report is returned as it is, exact figures included.
+func (r *Report) Public() *Report {
+	if !r.DP() {
+		return r
+	}
+	return &Report{RunID: r.RunID, LogicalDate: r.LogicalDate, Output: r.Output, Steward: r.Steward, Events: r.Events, Purposes: r.Purposes,
+		Model: r.Model, Guarantee: r.Guarantee, Charged: r.Charged, Spent: r.Spent, ResumedAt: r.ResumedAt, Existing: r.Existing, Seconds: r.Seconds, config: r.config,
+		Withheld: withheldNote(r.Steward)}
+}
+
+// withheldNote says what a DP run's public report and logs leave out.
+func withheldNote(steward string) string {
+	where := "the steward report"
+	if steward != "" {
+		where += " " + steward
+	}
+	return "exact counts, consent filter drops, training diagnostics, evaluation on the private holdout, audit results and warnings drawn from them: steward only, in " + where
 }
 
 // Guarantee states what the released item factors are private for.
@@ -336,6 +376,13 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err != nil {
 		return nil, err
 	}
+	// A model trained without DP is a release without any guarantee: only
+	// the data steward may allow it, in the policy file.
+	if !cfg.Model.Private() {
+		if err := in.Policy.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
+			return nil, err
+		}
+	}
 	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err
@@ -416,9 +463,17 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		// δ must be well below 1/n: a mechanism that publishes one random
 		// subject's data in full is (0, 1/n)-DP.
 		rep.Warnings = append(rep.Warnings, fmt.Sprintf("δ = %g is not below 1/%d subjects: the guarantee is weak; lower model.delta", g.Delta, rep.Subjects))
-		log.Warn("delta is not below 1/subjects", "delta", g.Delta, "subjects", rep.Subjects)
 	}
-	log.Info("interactions loaded", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
+	// Logs are read by whoever reads the scheduler's logs: a DP run logs
+	// no exact figure of the private data, only where they are.
+	if rep.DP() {
+		log.Info("interactions loaded; exact counts and warnings in the steward report", "steward_report", release.StewardURL(cfg.Steward, cfg.Output))
+	} else {
+		log.Info("interactions loaded (exact: not a DP run)", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
+		for _, w := range rep.Warnings {
+			log.Warn(w)
+		}
+	}
 
 	// Train on the split, so that the released model is the one evaluated.
 	ev := cfg.Evaluation
@@ -444,7 +499,8 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		if rep.Audit, err = AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
 			return nil, err
 		}
-		log.Info("privacy audit", "epsilon_lower_bound", rep.Audit.EpsilonLowerBound, "membership_auc", rep.Audit.MembershipAUC)
+		// Its result is measured on the private data: steward only.
+		log.Info("privacy audit done; its result is in the steward report")
 	}
 	if wc := cfg.Evaluation.WhiteBoxAudit; wc != nil && cfg.Model.Private() {
 		if rep.WhiteBox, err = AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
@@ -453,7 +509,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		if err := rep.WhiteBox.Err(); err != nil {
 			return nil, err
 		}
-		log.Info("white-box privacy audit", "epsilon_lower_bound", rep.WhiteBox.EpsilonLowerBound, "proven_epsilon", rep.WhiteBox.ProvenEpsilon)
+		log.Info("white-box privacy audit passed; its result is in the steward report", "proven_epsilon", rep.WhiteBox.ProvenEpsilon)
 	}
 
 	// Recommendations: from the released factors and each subject's own
@@ -495,6 +551,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err := outRef.Store.Delete(ctx, ckptKey); err != nil && !errors.Is(err, dataset.ErrNotExist) {
 		log.Warn("could not delete the checkpoint of a committed run", "key", ckptKey, "err", err)
 	}
+	log.Info("training run committed", "run_id", rep.RunID, "release", rep.Output, "steward_report", rep.Steward)
 	return rep, nil
 }
 

@@ -65,7 +65,7 @@ func TestWhiteBoxFaults(t *testing.T) {
 		brk         func(*Config)
 	}{
 		{"noise multiplier 0.8× plan", CheckNoiseScale, func(c *Config) {
-			c.brokenNoise = func(sum []float64, sd float64, ns func() rand.Source) { dp.GaussianParallel(sum, 0.8*sd, ns) }
+			c.brokenNoise = func(sum []float64, sd float64, ns func() rand.Source) { dp.GaussianParallel(sum, 0.8*sd, sd, ns) }
 		}},
 		{"clipping skipped", CheckSensitivity, func(c *Config) { c.brokenNoClip = true }},
 		{"sampling rate 2× plan", CheckSamplingRate, func(c *Config) { c.brokenRate = 2 * c.SamplingRate }},
@@ -75,7 +75,7 @@ func TestWhiteBoxFaults(t *testing.T) {
 				if carried == nil {
 					carried = make([]float64, len(sum))
 				}
-				dp.GaussianParallel(carried, sd, ns) // the old defect: the buffer is added to, not fresh
+				dp.GaussianParallel(carried, sd, sd, ns) // the old defect: the buffer is added to, not fresh
 				for i, v := range carried {
 					sum[i] += v
 				}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -132,14 +133,7 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		return err
 	}
 	log.Info(res.Message, "run_id", res.RunID, "no_op", res.NoOp, "seconds", res.Seconds)
-	// What is printed sits beside the releases: segmentation steps show
-	// their public report (no exact counts when noisy sizes are released;
-	// those are in the steward report).
-	for i := range res.Steps {
-		if r := res.Steps[i].Segment; r != nil {
-			res.Steps[i].Segment = r.Public()
-		}
-	}
+	res = publicResult(res)
 	if o.asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
@@ -174,6 +168,26 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		}
 	}
 	return nil
+}
+
+// publicResult is a run's result as it may be printed (to the scheduler's
+// logs, read by many): each DP step shows its public report only (the
+// guarantee, the ledger's charge, noisy sizes, where the steward report
+// is); the exact counts and the evaluation on the private holdout are in
+// the steward report. Steps without a DP release keep their exact
+// figures. res is not changed.
+func publicResult(res *jobs.Result) *jobs.Result {
+	pub := *res
+	pub.Steps = slices.Clone(res.Steps)
+	for i := range pub.Steps {
+		if r := pub.Steps[i].Segment; r != nil {
+			pub.Steps[i].Segment = r.Public()
+		}
+		if r := pub.Steps[i].Train; r != nil {
+			pub.Steps[i].Train = r.Public()
+		}
+	}
+	return &pub
 }
 
 // parseLogicalDate checks --logical-date whenever it is given; it may be

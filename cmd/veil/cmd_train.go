@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -69,7 +70,13 @@ See configs/train.yaml; veil train mf trains on a plain interactions file.`,
 	return cmd
 }
 
-func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
+// printTrainReport prints a training run's public report: in a DP run the
+// guarantee, the ledger's charge and where the release and the steward
+// report are, no exact count and no evaluation on the private holdout
+// (those are in the steward report). A run without a DP release prints
+// its exact figures and says that it is not DP.
+func printTrainReport(w io.Writer, full *train.Report, asJSON bool) error {
+	rep := full.Public()
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -78,21 +85,31 @@ func printTrainReport(w io.Writer, rep *train.Report, asJSON bool) error {
 	if rep.Existing {
 		fmt.Fprintf(w, "run %s was committed earlier: nothing trained, nothing spent\n", rep.RunID)
 	}
-	fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept; exact, steward only)\n",
-		rep.RunID, rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)
+	exact := rep == full // Public returns the report itself when the run made no DP release
+	if exact {
+		fmt.Fprintf(w, "training run %s for %s: %d subjects, %d items, %d interactions (%d rows read, %d kept; exact figures: this run makes no DP release)\n",
+			rep.RunID, rep.LogicalDate, rep.Subjects, rep.Items, rep.Interactions, rep.Filter.RowsRead, rep.Filter.RowsKept)
+	} else {
+		fmt.Fprintf(w, "training run %s for %s\n", rep.RunID, rep.LogicalDate)
+	}
 	if rep.ResumedAt > 0 {
 		fmt.Fprintf(w, "resumed from the checkpoint after step %d\n", rep.ResumedAt)
 	}
 	printCharge(w, rep.Charged)
 	printGuarantee(w, rep.Guarantee)
-	for _, warning := range rep.Warnings {
-		fmt.Fprintf(w, "WARNING: %s\n", warning)
+	if exact {
+		for _, warning := range rep.Warnings {
+			fmt.Fprintf(w, "WARNING: %s\n", warning)
+		}
+		printEval(w, rep.Eval, rep.Curve)
+		if rep.Audit != nil {
+			printAudit(w, rep.Audit)
+		}
+		fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %s)\n", rep.Recommended, counts(rep.NotRecommended))
+	} else {
+		fmt.Fprintf(w, "withheld (%s)\n", rep.Withheld)
 	}
-	printEval(w, rep.Eval, rep.Curve)
-	if rep.Audit != nil {
-		printAudit(w, rep.Audit)
-	}
-	fmt.Fprintf(w, "recommendations for %d subjects (not recommended: %s)\nrelease: %s\nsteward report: %s\n", rep.Recommended, counts(rep.NotRecommended), rep.Output, rep.Steward)
+	fmt.Fprintf(w, "release: %s\nsteward report: %s\n", rep.Output, rep.Steward)
 	return nil
 }
 
@@ -150,6 +167,7 @@ func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
 
 type mfOptions struct {
 	in, epsilon, ledger, curvePNG string
+	steward                       string
 	consent, erasure, policy, day string
 	catalog, out                  string
 	publicData                    bool
@@ -174,25 +192,42 @@ type mfReport struct {
 	// Consent says how consent was applied: the consent and erasure
 	// tables at a logical date, by veil train prepare, or not at all
 	// (--no-consent-public-data).
-	Consent      string          `json:"consent"`
+	Consent string `json:"consent"`
+	// Filter to Warnings are exact figures of the input: a DP run on
+	// the shop's subjects prints none of them (public); they are in its
+	// steward report.
 	Filter       *privacy.Report `json:"filter,omitempty"`
-	Subjects     int             `json:"subjects"`
-	Items        int             `json:"items"`
-	Interactions int             `json:"interactions"`
+	Subjects     int             `json:"subjects,omitzero"`
+	Items        int             `json:"items,omitzero"`
+	Interactions int             `json:"interactions,omitzero"`
 	Private      bool            `json:"private"`
 	// Guarantee is the model's own (ε, δ) (null: non-private); Charged
 	// what the ledger charged the run for all its releases (the model and
 	// each curve point), with the breakdown (null: nothing charged).
-	Guarantee   *spentJSON         `json:"model_guarantee"`
-	Charged     *release.Charge    `json:"budget_charged"`
-	Plan        train.Plan         `json:"plan"`
-	Training    *train.Stats       `json:"training"`
-	Eval        train.Eval         `json:"evaluation"`
-	Curve       []train.CurvePoint `json:"curve,omitempty"`
-	Ledger      string             `json:"ledger,omitempty"`
-	Warnings    []string           `json:"warnings,omitempty"`
-	Seconds     float64            `json:"seconds"`
-	LoadSeconds float64            `json:"load_seconds"`
+	Guarantee *spentJSON         `json:"model_guarantee"`
+	Charged   *release.Charge    `json:"budget_charged"`
+	Plan      train.Plan         `json:"plan"`
+	Training  *train.Stats       `json:"training,omitempty"`
+	Eval      train.Eval         `json:"evaluation,omitzero"`
+	Curve     []train.CurvePoint `json:"curve,omitempty"`
+	Ledger    string             `json:"ledger,omitempty"`
+	Warnings  []string           `json:"warnings,omitempty"`
+	// Steward is where a DP run's steward report is; Withheld says what
+	// it holds that the printed report leaves out.
+	Steward     string  `json:"steward_report,omitempty"`
+	Withheld    string  `json:"withheld,omitempty"`
+	Seconds     float64 `json:"seconds"`
+	LoadSeconds float64 `json:"load_seconds"`
+}
+
+// public returns what veil train mf prints of a DP run on the shop's
+// subjects: the plan, the guarantee, the charge and where the steward
+// report is; no exact count, filter drop, diagnostic or evaluation on the
+// private holdout.
+func (r *mfReport) public() *mfReport {
+	return &mfReport{Input: r.Input, Consent: r.Consent, Private: r.Private, Guarantee: r.Guarantee, Charged: r.Charged, Plan: r.Plan, Ledger: r.Ledger,
+		Steward: r.Steward, Seconds: r.Seconds, LoadSeconds: r.LoadSeconds,
+		Withheld: "exact counts, consent filter drops, training diagnostics, the evaluation on the private holdout and the curve, warnings drawn from them: steward only, in the steward report"}
 }
 
 type spentJSON struct {
@@ -231,7 +266,12 @@ subjects: the model and each curve point are planned and charged to the
 budget ledger given by --ledger (refused when they would exceed
 --budget-epsilon) before any data is read. The report states what the
 ledger charged the run, with the breakdown by release, and the model's own
-guarantee apart.`,
+guarantee apart. Such a run on the shop's subjects (an events or prepared
+table) prints no exact count and no evaluation on the private holdout:
+those go to a steward report (--steward; default: STEWARD next to the
+ledger, STATE/steward for a ledger at STATE/ledger), whose location it
+prints. A declared public data set, or a run without any DP release,
+prints its exact figures.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			return runTrainMF(cmd, env, &o)
@@ -265,6 +305,7 @@ guarantee apart.`,
 	f.BoolVar(&o.curve, "curve", false, "privacy-utility curve over ε ∈ {1, 2, 4, 8, ∞}")
 	f.StringVar(&o.curvePNG, "curve-png", "", "write the curve's plot to this PNG file")
 	f.StringVar(&o.ledger, "ledger", "", "budget ledger URL (required for private runs)")
+	f.StringVar(&o.steward, "steward", "", "steward report store of a DP run on the shop's subjects (default: steward next to the ledger)")
 	f.Float64Var(&o.budgetEps, "budget-epsilon", 100, "total ε the ledger allows on this input")
 	f.Float64Var(&o.budgetDelta, "budget-delta", 1e-5, "total δ the ledger allows on this input")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
@@ -368,6 +409,25 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if err != nil {
 		return err
 	}
+	// A DP release of the shop's subjects: what is printed carries only
+	// DP and public figures; the rest goes to the steward report.
+	dpRun := (cfg.Private() || ev.Curve) && kind != mfPublic
+	// A model of the shop's subjects trained without DP is a release
+	// without any guarantee: only the steward's policy may allow it.
+	if !cfg.Private() && kind != mfPublic {
+		pol := privacy.DefaultPolicy()
+		if o.policy != "" {
+			if pol, err = privacy.LoadPolicy(o.policy); err != nil {
+				return err
+			}
+		}
+		if err := pol.AllowNonPrivate("--epsilon inf (training without differential privacy) on " + o.in); err != nil {
+			return err
+		}
+	}
+	if dpRun && o.curvePNG != "" {
+		return usagef(fmt.Errorf("--curve-png: the curve is an evaluation on the private holdout of the shop's subjects; in a DP run it goes into the steward report (--steward), never beside the release"))
+	}
 	if o.catalog != "" {
 		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, env.urlOptions()); err != nil {
 			return err
@@ -386,6 +446,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 			return usageIfConfig(err)
 		}
 	}
+	runID := uuid.Must(uuid.NewV7()).String()
 	rep := &mfReport{Input: o.in, Consent: consentNote, Private: cfg.Private(), Plan: plan}
 	if cfg.Private() {
 		rep.Guarantee = &spentJSON{Epsilon: plan.Epsilon, Delta: plan.Delta}
@@ -411,7 +472,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 				job.Delta = 0
 			}
 		}
-		req := release.Request{Table: o.in, Budget: job, PolicyFile: o.policy, RunID: uuid.Must(uuid.NewV7()).String(), Job: "train mf", LogicalDate: day,
+		req := release.Request{Table: o.in, Budget: job, PolicyFile: o.policy, RunID: runID, Job: "train mf", LogicalDate: day,
 			Accountant: cfg.Accountant, Log: env.logger()}
 		if cfg.Private() {
 			req.Events = append(req.Events, plan.Events()...)
@@ -450,7 +511,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 			return err
 		}
 		rep.Filter = &filtered
-		rep.Consent = fmt.Sprintf("consent and erasure tables as of %s (%d subjects kept)", day.Format(time.DateOnly), filtered.SubjectsKept)
+		rep.Consent = fmt.Sprintf("consent and erasure tables as of %s", day.Format(time.DateOnly))
 	default:
 		if d, err = train.ReadFile(ctx, o.in, o.eventTypes, env.urlOptions()); err != nil {
 			return err
@@ -460,7 +521,9 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if cfg.Private() && cfg.Delta*float64(len(d.Subjects)) >= 0.1 {
 		w := fmt.Sprintf("δ = %g is not well below 1/%d subjects: the guarantee is weak; lower --delta", cfg.Delta, len(d.Subjects))
 		rep.Warnings = append(rep.Warnings, w)
-		env.logger().Warn(w)
+		if !dpRun {
+			env.logger().Warn(w)
+		}
 	}
 	tr, test := d.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
 	x, err := train.RunExperiment(ctx, tr, test, cfg, plan, ev, curve, train.FitOptions{Log: env.logger()}, 0)
@@ -479,13 +542,24 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 			return err
 		}
 	}
+	full := rep
+	if dpRun {
+		if rep.Steward, err = writeMFSteward(ctx, env, o, day, runID, rep, x.CurvePNG); err != nil {
+			return err
+		}
+		rep = rep.public()
+	}
 	if o.asJSON {
 		enc := json.NewEncoder(env.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	w := env.Stdout
-	fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions; consent: %s\n", o.in, rep.Subjects, rep.Items, rep.Interactions, rep.Consent)
+	if dpRun {
+		fmt.Fprintf(w, "%s: consent: %s\n", o.in, rep.Consent)
+	} else {
+		fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions (exact: %s); consent: %s\n", o.in, rep.Subjects, rep.Items, rep.Interactions, notDPNote(kind), rep.Consent)
+	}
 	printCharge(w, rep.Charged)
 	if rep.Guarantee != nil {
 		fmt.Fprintf(w, "the model's own guarantee: (ε %s, δ %s) per subject: σ %.4g, q %.3g, %d steps (%s)\n", strconv.FormatFloat(plan.Epsilon, 'g', -1, 64), strconv.FormatFloat(plan.Delta, 'g', -1, 64),
@@ -493,12 +567,48 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	} else {
 		fmt.Fprintln(w, "trained WITHOUT differential privacy")
 	}
-	for _, warning := range rep.Warnings {
+	if dpRun {
+		fmt.Fprintf(w, "training: %.2fs\nwithheld (%s)\nsteward report: %s\n", x.Stats.Seconds, rep.Withheld, rep.Steward)
+		return nil
+	}
+	for _, warning := range full.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warning)
 	}
 	fmt.Fprintf(w, "training: %.2fs, %.0f subjects/s, %.2fs per epoch\n", x.Stats.Seconds, x.Stats.SubjectsPerSec, x.Stats.SecondsPerEp)
-	printEval(w, rep.Eval, rep.Curve)
+	printEval(w, full.Eval, full.Curve)
 	return nil
+}
+
+// notDPNote says why veil train mf prints exact figures.
+func notDPNote(kind mfInput) string {
+	if kind == mfPublic {
+		return "a declared public data set"
+	}
+	return "this run makes no DP release"
+}
+
+// writeMFSteward commits the steward report of a DP veil train mf run on
+// the shop's subjects (its full report and the curve's plot) under
+// STEWARD/train-mf/dt=D/run=RUN and returns its location.
+func writeMFSteward(ctx context.Context, env *Env, o *mfOptions, day time.Time, runID string, rep *mfReport, curvePNG []byte) (string, error) {
+	url := cmp.Or(o.steward, dataset.SiblingURL(o.ledger, "steward"))
+	st, err := release.OpenSteward(ctx, url, env.urlOptions(), "train-mf", day, runID, "veil train mf")
+	if err != nil {
+		return "", err
+	}
+	rep.Steward = st.Location()
+	err = st.PutJSON(ctx, train.StewardReportFile, rep)
+	if err == nil && len(curvePNG) > 0 {
+		err = st.Output().PutFile(ctx, train.CurvePNGFile, curvePNG, 0)
+	}
+	if err == nil {
+		err = st.Commit(ctx, map[string]string{"job": "train mf", "run_id": runID, "logical_date": day.Format(time.DateOnly)})
+	}
+	if err != nil {
+		st.Abort(ctx)
+		return "", err
+	}
+	return st.Location(), nil
 }
 
 func newTrainPrepareCmd(env *Env) *cobra.Command {

@@ -15,6 +15,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/train"
 )
 
 // A segregated pipeline runs every step once per zone: each zone's outputs
@@ -61,7 +62,11 @@ steps:
 			Step    string
 			Output  string
 			Segment *struct{ Filter privacy.Report }
-			Train   *struct{ Filter privacy.Report }
+			// A DP training step prints no filter report: it is in the
+			// steward report.
+			Train *struct {
+				Steward string `json:"steward_report"`
+			}
 		}
 	}
 	if err := json.Unmarshal([]byte(out), &res); err != nil {
@@ -94,17 +99,31 @@ steps:
 		}
 		var rep privacy.Report
 		file, contract := "assignments.parquet", dataset.CohortAssignmentsContract
+		keys := filepath.Join(dir, "keys-"+zone)
 		if s.Segment != nil {
 			rep = s.Segment.Filter
 		} else {
-			rep = s.Train.Filter
+			sref, err := dataset.ParseRef(ctx, s.Train.Steward, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sm, err := dataset.ReadManifest(ctx, sref.Store, sref.Key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, _ := sm.Find(train.StewardReportFile)
+			b, err := dataset.ReadAll(ctx, sref.Store, dataset.Join(sref.Key, f.Key))
+			var full struct{ Filter privacy.Report }
+			if err != nil || json.Unmarshal(b, &full) != nil {
+				t.Fatalf("%s: steward report %s: %v", s.Step, s.Train.Steward, err)
+			}
+			rep = full.Filter
 			file, contract = "recommendations.parquet", dataset.RecommendationsContract
 		}
 		if !slices.Equal(rep.Jurisdictions, zones[zone]) || rep.SubjectsDropped["other_jurisdiction"] == 0 || rep.SubjectsKept == 0 {
 			t.Errorf("%s: filter report jurisdictions %v, kept %d, dropped as other_jurisdiction %d", s.Step, rep.Jurisdictions, rep.SubjectsKept, rep.SubjectsDropped["other_jurisdiction"])
 		}
 		// Read the output with the zone's key: every subject is the zone's.
-		keys := filepath.Join(dir, "keys-"+zone)
 		ref, err := dataset.ParseRef(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
 		if err != nil {
 			t.Fatal(err)

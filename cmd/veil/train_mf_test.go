@@ -23,7 +23,8 @@ func TestTrainMFAppliesConsent(t *testing.T) {
 		t.Fatal(msg)
 	}
 	events := filepath.Join(dir, "shop", "events")
-	args := []string{"train", "mf", "--in", events, "--epsilon", "inf", "--dim", "4", "--epochs", "1", "--baselines=false", "--logical-date", "2026-11-27", "--json"}
+	allow := allowNonPrivatePolicy(t, dir)
+	args := []string{"train", "mf", "--in", events, "--epsilon", "inf", "--policy", allow, "--dim", "4", "--epochs", "1", "--baselines=false", "--logical-date", "2026-11-27", "--json"}
 	code, out, msg := run(t, args...)
 	if code != 0 {
 		t.Fatalf("train mf on events: %d %s", code, msg)
@@ -56,7 +57,7 @@ func TestTrainMFAppliesConsent(t *testing.T) {
 		t.Errorf("train mf trained on %d subjects (consent: %q); veil train prepare keeps %d", r.Subjects, r.Consent, prep.Subjects)
 	}
 	// A prepared table needs no consent table of its own.
-	code, out, msg = run(t, "train", "mf", "--in", prepared, "--epsilon", "inf", "--dim", "4", "--epochs", "1", "--baselines=false", "--json")
+	code, out, msg = run(t, "train", "mf", "--in", prepared, "--epsilon", "inf", "--policy", allow, "--dim", "4", "--epochs", "1", "--baselines=false", "--json")
 	if code != 0 || !strings.Contains(out, "veil train prepare") {
 		t.Errorf("train mf on the prepared table: %d %s %s", code, msg, out)
 	}

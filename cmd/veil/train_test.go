@@ -120,8 +120,13 @@ func TestTrainJobCommand(t *testing.T) {
 	os.WriteFile(cfg, []byte(fmt.Sprintf("events: %s\noutput: %s\nmodel: {dim: 8, accountant: rdp, epsilon: 8}\nbudget: {ledger: %s, epsilon: 20, delta: 1.0e-5, period: month}\n",
 		filepath.Join(dir, "shop", "events"), filepath.Join(dir, "out"), filepath.Join(dir, "ledger"))), 0o644)
 	code, out, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27")
-	if code != 0 || !strings.Contains(out, "-DP per subject") || !strings.Contains(out, "the ledger charged ε") || !strings.Contains(out, "steward report: file://") || !strings.Contains(out, "popularity") {
+	if code != 0 || !strings.Contains(out, "-DP per subject") || !strings.Contains(out, "the ledger charged ε") || !strings.Contains(out, "steward report: file://") || !strings.Contains(out, "withheld") {
 		t.Fatalf("train: %d %s\n%s", code, msg, out)
+	}
+	// A DP run prints no evaluation on the private holdout and no count:
+	// they are in the steward report.
+	if strings.Contains(out, "popularity") || strings.Contains(out, "subjects,") {
+		t.Errorf("a DP training run prints exact figures:\n%s", out)
 	}
 	os.WriteFile(cfg, []byte("events: x\noutput: y\nmodel: {dim: 0}\n"), 0o644)
 	if code, _, msg := run(t, "train", "--config", cfg, "--logical-date", "2026-11-27"); code != 2 {

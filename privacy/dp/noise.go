@@ -36,24 +36,31 @@ func NewTestSource(seed uint64) *rand.ChaCha8 {
 	return rand.NewChaCha8(s)
 }
 
-// Gaussian adds N(0, sigma²) noise to every element of dst, drawing from r.
-// It is the mechanism for vectors (DP-SGD gradients, cluster sums): the
-// noise is a floating-point Gaussian from the ziggurat method over a CSPRNG.
-func Gaussian(dst []float64, sigma float64, r *rand.Rand) {
-	for i := range dst {
-		dst[i] += sigma * r.NormFloat64()
-	}
+// Gaussian adds Gaussian noise of scale sigma to every element of dst,
+// whose L2 sensitivity (what one unit of privacy, a subject, changes of
+// them) is sensitivity, drawing from r. It is the mechanism for vectors
+// (DP-SGD gradients, DP k-means sums and counts, the item histogram), and
+// it is secure against the floating-point attack (Mironov 2012): every
+// output is an exact multiple of Granularity(sigma) and the noise is an
+// exact discrete Gaussian on that lattice, with its scale raised so that
+// the rounding's sensitivity increase is covered (secure.go has the
+// accounting argument). The accountant's noise multiplier is
+// sigma/sensitivity.
+func Gaussian(dst []float64, sigma, sensitivity float64, r *rand.Rand) {
+	newSecureScale(sigma, sensitivity, len(dst)).add(dst, r)
 }
 
-// GaussianParallel adds N(0, sigma²) noise to every element of dst on up to
-// GOMAXPROCS goroutines, each with a fresh secure source, for vectors long
-// enough that one core is the bottleneck. newSource is called once per
-// goroutine (NewSecureSource in production).
-func GaussianParallel(dst []float64, sigma float64, newSource func() rand.Source) {
-	const minChunk = 1 << 16
+// GaussianParallel is Gaussian on up to GOMAXPROCS goroutines, each with a
+// fresh secure source, for vectors long enough that one core is the
+// bottleneck. newSource is called once per goroutine (NewSecureSource in
+// production). The lattice and the noise scale are those of the whole
+// vector.
+func GaussianParallel(dst []float64, sigma, sensitivity float64, newSource func() rand.Source) {
+	sc := newSecureScale(sigma, sensitivity, len(dst))
+	const minChunk = 1 << 14
 	workers := min(runtime.GOMAXPROCS(0), (len(dst)+minChunk-1)/minChunk)
 	if workers <= 1 {
-		Gaussian(dst, sigma, rand.New(newSource()))
+		sc.add(dst, rand.New(newSource()))
 		return
 	}
 	chunk := (len(dst) + workers - 1) / workers
@@ -64,7 +71,7 @@ func GaussianParallel(dst []float64, sigma float64, newSource func() rand.Source
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			Gaussian(part, sigma, rand.New(src))
+			sc.add(part, rand.New(src))
 		}()
 	}
 	wg.Wait()
