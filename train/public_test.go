@@ -52,7 +52,7 @@ func TestPublicReportWithholdsExactFigures(t *testing.T) {
 	}
 	// A run without any DP release is not a DP release: it keeps its figures.
 	np := &Report{Subjects: 4321, Eval: Eval{Model: Metrics{Recall20: 0.4567}}}
-	np.config.Model.Epsilon = math.Inf(1)
+	np.Model.Epsilon = math.Inf(1)
 	if np.Public() != np {
 		t.Error("the public report of a non-DP run dropped its exact figures")
 	}
