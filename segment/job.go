@@ -513,7 +513,7 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 		}
 	}
 	if res == nil {
-		return nil, fmt.Errorf("%w: %d subjects are too few to choose k in [%d, %d]", ErrInput, feats.X.N, cfg.KMeans.KMin, cfg.KMeans.KMax)
+		return nil, fmt.Errorf("%w: too few consented subjects to choose k in [%d, %d]", ErrInput, cfg.KMeans.KMin, cfg.KMeans.KMax)
 	}
 	return res, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -33,5 +34,29 @@ func TestDPRunLogsNoExactCounts(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), rep.StewardReport) {
 		t.Errorf("the logs do not say where the steward report is:\n%s", logs.String())
+	}
+}
+
+// A DP segmentation that fails after its budget was spent says what went
+// wrong without an exact count of the private data: the error text goes
+// to stderr, the lineage errorMessage and the audit log, not only to the
+// steward. Too few consented subjects for k is such a failure; its text
+// holds no digit at all (not even k, which would bound the count).
+func TestDPRunErrorsHoldNoExactCounts(t *testing.T) {
+	dir, _ := shop(t, 40, 5)
+	cfg := dpConfig(dir)
+	cfg.KMeans.K = "60"
+	_, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
+	if err == nil {
+		t.Fatal("k = 60 for 40 subjects ran")
+	}
+	if n := ledgerLen(t, dir); n != 1 {
+		t.Fatalf("the run failed before spending (%d ledger records): %v", n, err)
+	}
+	if d := regexp.MustCompile(`\d+`).FindString(err.Error()); d != "" {
+		t.Errorf("the error of a DP run that spent holds the figure %s: %v", d, err)
+	}
+	if !strings.Contains(err.Error(), "fewer consented subjects than k") {
+		t.Errorf("the error does not say what went wrong: %v", err)
 	}
 }
