@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -58,5 +59,50 @@ func TestDPRunErrorsHoldNoExactCounts(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "fewer consented subjects than k") {
 		t.Errorf("the error does not say what went wrong: %v", err)
+	}
+}
+
+// Prepared tables and assignments are not DP releases, but a DP pipeline
+// prepares and assigns too: their exact counts are logged at debug level
+// only, not at info, which scheduler logs keep.
+func TestPrepareAndAssignLogCountsAtDebugOnly(t *testing.T) {
+	dir, _ := shop(t, 300, 5)
+	cfg := DefaultConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "out")
+	cfg.Steward = filepath.Join(dir, "steward")
+	cfg.KMeans.K = "3"
+	cfg.Floor = Floor{MinSize: 5, Small: "merge"}
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	prep, err := Prepare(ctx, cfg, logical, filepath.Join(dir, "prepared"), 2, dataset.URLOptions{}, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := dataset.ParseRef(ctx, prep.Output, dataset.URLOptions{})
+	m, _, err := Fit(ctx, cfg, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := AssignPrepared(ctx, cfg, logical, prep.Output, m, dataset.URLOptions{}, log); err != nil {
+		t.Fatal(err)
+	}
+	debug := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		for _, k := range []string{"subjects", "events", "exported"} {
+			if _, ok := rec[k]; ok {
+				if rec["level"] != "DEBUG" {
+					t.Errorf("%s logged at %s: %s", k, rec["level"], line)
+				}
+				debug++
+			}
+		}
+	}
+	if debug == 0 {
+		t.Errorf("the counts are not logged at debug level either:\n%s", logs.String())
 	}
 }
