@@ -429,7 +429,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return usagef(fmt.Errorf("--curve-png: the curve is an evaluation on the private holdout of the shop's subjects; in a DP run it goes into the steward report (--steward), never beside the release"))
 	}
 	if o.catalog != "" {
-		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, env.urlOptions()); err != nil {
+		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure}, env.urlOptions()); err != nil {
 			return err
 		}
 	}
