@@ -110,6 +110,23 @@ func TestTrainMFPartOfEvents(t *testing.T) {
 	if recs, err := ledgerOf(t, ledger).Records(context.Background(), m.Identity); err != nil || len(recs) != 2 {
 		t.Errorf("records of the events' identity: %+v, %v", recs, err)
 	}
+	// A file that no veil table holds keeps the consent and erasure
+	// tables beside the file itself.
+	plain := filepath.Join(dir, "plain")
+	os.MkdirAll(plain, 0o755)
+	data, _ := os.ReadFile(filepath.Join(events, file))
+	os.WriteFile(filepath.Join(plain, "events.parquet"), data, 0o644)
+	for _, t2 := range []string{"consent", "erasure"} {
+		if err := os.CopyFS(filepath.Join(plain, t2), os.DirFS(filepath.Join(dir, "shop", t2))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, msg := run(t, "train", "mf", "--in", filepath.Join(plain, "events.parquet"), "--catalog", filepath.Join(dir, "shop", "catalog"), "--epsilon", "4", "--dim", "4", "--epochs", "1",
+		"--baselines=false", "--logical-date", "2026-11-27", "--ledger", ledger, "--json")
+	var rep mfReport
+	if code != 0 || json.Unmarshal([]byte(out), &rep) != nil || !strings.Contains(rep.Consent, "consent and erasure tables") {
+		t.Errorf("train mf on a plain file with its consent table beside it: exit %d %s\n%s", code, msg, out)
+	}
 }
 
 // The steward report of veil train mf goes next to the ledger the run was

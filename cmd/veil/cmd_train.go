@@ -336,6 +336,9 @@ func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, strin
 	if err != nil {
 		return 0, "", "", err
 	}
+	if m == nil {
+		table = o.in // no veil table holds it: a file or folder of its own
+	}
 	in := o.in
 	if dataset.CanonicalURL(table) != dataset.CanonicalURL(o.in) {
 		in = fmt.Sprintf("%s (a part of the table %s)", o.in, table)

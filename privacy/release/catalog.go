@@ -77,8 +77,9 @@ func CheckCatalog(ctx context.Context, catalog string, tables privacy.JobTables,
 }
 
 // subjectTables lists the tables a job reads subjects' data from: its
-// events (or prepared) table and its consent and erasure tables, and the
-// tables that hold them when the job names a part of one.
+// events (or prepared) table and its consent and erasure tables, and,
+// when the job names a part of a committed table, that table and the
+// consent and erasure tables beside it.
 func subjectTables(ctx context.Context, t privacy.JobTables, opt dataset.URLOptions) ([]string, error) {
 	if t.Events == "" {
 		return nil, nil
@@ -88,11 +89,11 @@ func subjectTables(ctx context.Context, t privacy.JobTables, opt dataset.URLOpti
 		out = append(out, events, cmp.Or(consent, dataset.SiblingURL(events, "consent")), cmp.Or(erasure, dataset.SiblingURL(events, "erasure")))
 	}
 	add(t.Events, t.Consent, t.Erasure)
-	table, _, err := budget.Table(ctx, t.Events, opt)
+	table, m, err := budget.Table(ctx, t.Events, opt)
 	if err != nil {
 		return nil, fmt.Errorf("finding the table that holds %s: %w", t.Events, err)
 	}
-	if dataset.CanonicalURL(table) != dataset.CanonicalURL(t.Events) {
+	if m != nil && dataset.CanonicalURL(table) != dataset.CanonicalURL(t.Events) {
 		add(table, t.Consent, t.Erasure)
 	}
 	return out, nil

@@ -93,3 +93,28 @@ func TestCheckCatalog(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A public data set that is a plain file (no veil table holds it) makes
+// its folder no table of subjects: a catalog beside it is accepted.
+func TestCheckCatalogBesideAPlainFile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	store, _ := dataset.NewFileStore(dir)
+	out, err := dataset.NewOutput(ctx, store, "catalog", dataset.CatalogContract, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dataset.PutParquet(ctx, out, "part-0.parquet", []dataset.CatalogItem{{ItemID: "i1", Category: "c"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := out.Commit(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := dataset.PutBytes(ctx, store, "ratings.csv", []byte("subject_id,item_id\ns1,i1\n")); err != nil {
+		t.Fatal(err)
+	}
+	tables := privacy.JobTables{Events: filepath.Join(dir, "ratings.csv")}
+	if err := CheckCatalog(ctx, filepath.Join(dir, "catalog"), tables, dataset.URLOptions{}); err != nil {
+		t.Errorf("a catalog beside a plain data file: %v", err)
+	}
+}
