@@ -348,7 +348,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	var categories []string
 	if cfg.Catalog != "" && cfg.Privacy != nil {
 		var err error
-		if categories, err = CatalogCategories(ctx, cfg.Catalog, opt); err != nil {
+		if categories, err = CatalogCategories(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, err
 		}
 	}

@@ -413,7 +413,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 
 	// The public catalog decides the plan (no partition selection with it).
 	if cfg.Catalog != "" {
-		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, err
 		}
 	}
@@ -726,7 +726,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 		return nil, nil, err
 	}
 	if cfg.Catalog != "" {
-		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, nil, err
 		}
 	}
