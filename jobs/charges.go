@@ -80,7 +80,7 @@ func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.C
 // sets is resolved as the run will (release.Resolve), which reads the
 // events table's manifest, not its data.
 func planBudget(_ StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
-	set, err := release.PolicySetsBudgets(policy)
+	set, err := release.PolicySetsBudgets(context.Background(), policy, dataset.URLOptions{})
 	if err != nil || set {
 		return release.Resolve(context.Background(), events, b, policy, dataset.URLOptions{})
 	}

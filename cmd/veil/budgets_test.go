@@ -47,6 +47,7 @@ func TestPolicyBudgetsTrainMF(t *testing.T) {
 	dir := t.TempDir()
 	events, id, policy := stewardShop(t, dir, func(events, _ string) string { return "file://" + events + "/" })
 	ledger := filepath.Join(dir, "ledger")
+	t.Setenv("VEIL_POLICY", policy) // the deployment pins it: the steward's
 	mf := func(extra ...string) (int, string, string) {
 		return run(t, append([]string{"train", "mf", "--in", events, "--catalog", filepath.Join(dir, "shop", "catalog"), "--epsilon", "4", "--dim", "4", "--epochs", "1", "--baselines=false",
 			"--logical-date", "2026-11-27", "--policy", policy}, extra...)...)
@@ -82,7 +83,7 @@ func TestPolicyBudgetsTrainMF(t *testing.T) {
 		t.Fatalf("restating the policy's budget: %d %s\n%s", code, msg, out)
 	}
 	recs, err := ledgerOf(t, ledger).Records(context.Background(), id)
-	if err != nil || len(recs) != 2 || recs[0].SetBy != "policy "+policy {
+	if err != nil || len(recs) != 2 || !strings.HasPrefix(recs[0].SetBy, "policy "+policy+" (sha256 ") {
 		t.Errorf("records in the policy's ledger: %+v, %v", recs, err)
 	}
 	// veil budget show takes the ledger and the budget from the policy.
@@ -166,5 +167,54 @@ func TestPolicyCheckListsBudgets(t *testing.T) {
 	code, out, _ = run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml", "--role", "marketing")
 	if code != 2 || !strings.Contains(out, "ledger") {
 		t.Errorf("marketing and the ledger: %d\n%s", code, out)
+	}
+}
+
+// The deployment pins the steward's policy (VEIL_POLICY): a job that names
+// a policy of its own, with a fresh budget or the non-private switch on,
+// is refused (exit 3) before anything is spent; a job that names none is
+// charged the pinned budget, which the output calls the data steward's.
+// Unpinned, the job's own policy decides, and the output says so.
+func TestPinnedPolicyTrainMF(t *testing.T) {
+	dir := t.TempDir()
+	events, id, policy := stewardShop(t, dir, func(events, _ string) string { return events })
+	ledger := filepath.Join(dir, "ledger")
+	data, _ := os.ReadFile(policy)
+	own := filepath.Join(dir, "own.yaml")
+	os.WriteFile(own, []byte(strings.Replace(strings.Replace(string(data), "epsilon: 20", "epsilon: 1000", 1), ledger, filepath.Join(dir, "own-ledger"), 1)), 0o644)
+	mf := func(extra ...string) (int, string, string) {
+		return run(t, append([]string{"train", "mf", "--in", events, "--catalog", filepath.Join(dir, "shop", "catalog"), "--epsilon", "4", "--dim", "4", "--epochs", "1", "--baselines=false",
+			"--logical-date", "2026-11-27"}, extra...)...)
+	}
+	t.Setenv("VEIL_POLICY", policy)
+	for name, args := range map[string][]string{
+		"its own budgets":     {"--policy", own},
+		"its own switch on":   {"--policy", allowNonPrivatePolicy(t, dir), "--epsilon", "inf"},
+		"a file not readable": {"--policy", filepath.Join(dir, "missing.yaml")},
+	} {
+		code, _, msg := mf(args...)
+		if code != 3 || !strings.Contains(msg, "VEIL_POLICY") || strings.Contains(strings.TrimSpace(msg), "\n") {
+			t.Errorf("%s under the pinned policy: exit %d, %q", name, code, msg)
+		}
+	}
+	for _, l := range []string{ledger, filepath.Join(dir, "own-ledger")} {
+		if _, err := os.Stat(l); err == nil {
+			t.Fatalf("a refused run wrote to %s", l)
+		}
+	}
+	code, out, msg := mf()
+	if code != 0 || !strings.Contains(out, "budget set by the data steward's policy "+policy) {
+		t.Fatalf("no policy under the pinned one: %d %s\n%s", code, msg, out)
+	}
+	recs, err := ledgerOf(t, ledger).Records(context.Background(), id)
+	if err != nil || len(recs) != 1 || !strings.HasPrefix(recs[0].SetBy, "policy "+policy+" (sha256 ") || !strings.HasSuffix(recs[0].SetBy, "pinned by VEIL_POLICY") {
+		t.Errorf("records in the pinned policy's ledger: %+v, %v", recs, err)
+	}
+	// Unpinned: the job's policy is charged, and nothing calls it the
+	// steward's.
+	t.Setenv("VEIL_POLICY", "")
+	code, out, msg = mf("--policy", own)
+	if code != 0 || !strings.Contains(out, "chosen by the job: no pinned policy (VEIL_POLICY unset)") || strings.Contains(out, "steward's") {
+		t.Fatalf("the job's own policy, unpinned: %d %s\n%s", code, msg, out)
 	}
 }
