@@ -137,6 +137,14 @@ func Identity(ctx context.Context, table string, job *budget.Config, policyFile 
 	return identity(ctx, table, job, pol, opt)
 }
 
+// TableIdentity returns the ledger identity of table itself
+// (budget.Identity with nothing declared): what a table prepared from it
+// carries, so that releases over the prepared table charge its events'
+// budget, whatever budget.dataset the job that prepared it declares.
+func TableIdentity(ctx context.Context, table string, opt dataset.URLOptions) (string, error) {
+	return budget.Identity(ctx, table, "", opt)
+}
+
 func identity(ctx context.Context, table string, job *budget.Config, pol jobPolicy, opt dataset.URLOptions) (string, error) {
 	declared := ""
 	if job != nil {
