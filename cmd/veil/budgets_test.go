@@ -149,15 +149,23 @@ func TestPolicyCheckListsBudgets(t *testing.T) {
 	t.Chdir(t.TempDir())
 	os.MkdirAll("veil-demo", 0o755)
 	os.WriteFile("veil-demo/policy.yaml", demoText(configs.Policy, "veil-demo"), 0o644)
+	// Unpinned, the steps chose the policy: nothing calls it the steward's.
+	t.Setenv("VEIL_POLICY", "")
 	code, out, msg := run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml")
+	if code != 0 || strings.Contains(out, "steward in") || !strings.Contains(out, "chosen by the job: no pinned policy (VEIL_POLICY unset)") {
+		t.Fatalf("unpinned: %d %s\n%s", code, msg, out)
+	}
+	t.Setenv("VEIL_POLICY", "veil-demo/policy.yaml")
+	code, out, msg = run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml")
 	if code != 0 {
 		t.Fatalf("%d %s\n%s", code, msg, out)
 	}
-	for _, w := range []string{"budgets set by the data steward in veil-demo/policy.yaml", "veil-demo/shop/events", "ε 20", "δ 1e-05", "per month", "veil-demo/ledger"} {
+	for _, w := range []string{"budgets set by the data steward in veil-demo/policy.yaml", "pinned by VEIL_POLICY", "veil-demo/shop/events", "ε 20", "δ 1e-05", "per month", "veil-demo/ledger"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("policy check output lacks %q:\n%s", w, out)
 		}
 	}
+	t.Setenv("VEIL_POLICY", "")
 	// The built-in policy sets none: jobs choose.
 	os.WriteFile("s.yaml", []byte("name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/out/x, budget: {ledger: veil-demo/ledger, epsilon: 1, delta: 1.0e-5}}\n"), 0o644)
 	if code, out, _ := run(t, "policy", "check", "--spec", "s.yaml", "--root", "veil-demo"); code != 0 || !strings.Contains(out, "the built-in policy (steps a) sets no budgets") {
