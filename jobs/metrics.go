@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/push"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
@@ -21,12 +22,14 @@ type Metrics struct {
 	rowsRead *prometheus.GaugeVec
 	dropped  *prometheus.GaugeVec
 	epsilon  *prometheus.GaugeVec
-	recall   *prometheus.GaugeVec
-	warnings *prometheus.GaugeVec
-	drift    *prometheus.GaugeVec
-	success  *prometheus.GaugeVec
-	status   *prometheus.GaugeVec
-	job      string
+	// guarantee is a DP model's own ε (public: on its model card).
+	guarantee *prometheus.GaugeVec
+	recall    *prometheus.GaugeVec
+	warnings  *prometheus.GaugeVec
+	drift     *prometheus.GaugeVec
+	success   *prometheus.GaugeVec
+	status    *prometheus.GaugeVec
+	job       string
 }
 
 // NewMetrics returns the metrics of a job.
@@ -38,18 +41,24 @@ func NewMetrics(job string) *Metrics {
 		return v
 	}
 	m.duration = g("veil_step_duration_seconds", "Duration of the last run of a step.", "job", "step")
-	m.rowsRead = g("veil_step_rows_read", "Rows read by the last run of a step.", "job", "step")
-	m.dropped = g("veil_step_rows_dropped", "Rows dropped in the last run of a step, by reason (privacy filter or input mapping).", "job", "step", "reason")
+	m.rowsRead = g("veil_step_rows_read", "Rows read by the last run of a step without a DP release.", "job", "step")
+	m.dropped = g("veil_step_rows_dropped", "Rows dropped in the last run of a step, by reason (privacy filter or input mapping), of a step without a DP release.", "job", "step", "reason")
 	m.epsilon = g("veil_step_epsilon_spent", "Privacy budget (epsilon) spent by the last run of a step.", "job", "step")
-	m.recall = g("veil_train_recall_at_20", "Recall@20 on held-out interactions of the model of the last run of a training step.", "job", "step")
-	m.warnings = g("veil_step_monitoring_warnings", "Monitoring warnings (drift, over- or under-represented groups, exposure, weak δ) of the last run of a step.", "job", "step")
-	m.drift = g("veil_step_drift_psi_max", "Largest population stability index of a feature against the previous run, of the last run of a segmentation step.", "job", "step")
+	m.guarantee = g("veil_train_model_epsilon", "Epsilon of the differential privacy guarantee of the model of the last run of a training step (on its model card).", "job", "step")
+	m.recall = g("veil_train_recall_at_20", "Recall@20 on held-out interactions of the model of the last run of a training step without a DP release.", "job", "step")
+	m.warnings = g("veil_step_monitoring_warnings", "Monitoring warnings (drift, over- or under-represented groups, exposure, weak δ) of the last run of a step without a DP release.", "job", "step")
+	m.drift = g("veil_step_drift_psi_max", "Largest population stability index of a feature against the previous run, of the last run of a segmentation step without a DP release.", "job", "step")
 	m.success = g("veil_job_last_success_timestamp_seconds", "Unix time of the last successful run.", "job")
 	m.status = g("veil_job_last_run_ok", "1 if the last run succeeded or was a no-op, 0 if it failed.", "job")
 	return m
 }
 
-// Step records a finished step.
+// Step records a finished step. A step that made a DP release exports its
+// duration, the ledger's charge and its model's guarantee only: rows read
+// and dropped by reason (differencing two days' erased counts tells one
+// person's erasure), recall on the private holdout, warnings and drift
+// are exact figures of the private data, in the steward report only
+// (DESIGN.md, "What leaves veil"), as Report.Public leaves them out.
 func (m *Metrics) Step(r StepResult) {
 	m.duration.WithLabelValues(m.job, r.Step).Set(r.Seconds)
 	if p := r.Pseudonymize; p != nil {
@@ -59,30 +68,40 @@ func (m *Metrics) Step(r StepResult) {
 		}
 	}
 	if s := r.Train; s != nil {
-		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
-		for reason, n := range s.Filter.RowsDropped {
-			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
-		}
 		if c := s.Charged; c != nil {
 			m.epsilon.WithLabelValues(m.job, r.Step).Set(c.Epsilon) // the ledger's charge, not the model's guarantee
 		}
-		m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
-		m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))
+		if g := s.Guarantee; g != nil {
+			m.guarantee.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
+		}
+		if !s.DP() {
+			m.filter(r.Step, s.Filter)
+			m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
+			m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))
+		}
 	}
 	if s := r.Segment; s != nil {
-		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(s.Filter.RowsRead))
-		for reason, n := range s.Filter.RowsDropped {
-			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
-		}
 		if s.Spent != nil {
 			m.epsilon.WithLabelValues(m.job, r.Step).Set(s.Spent.Epsilon)
 		}
-		if mo := s.Monitoring; mo != nil {
-			m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(mo.Warnings)))
-			if mo.Drift != nil {
-				m.drift.WithLabelValues(m.job, r.Step).Set(mo.Drift.Max.PSI)
+		if !s.Private() {
+			m.filter(r.Step, s.Filter)
+			if mo := s.Monitoring; mo != nil {
+				m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(mo.Warnings)))
+				if mo.Drift != nil {
+					m.drift.WithLabelValues(m.job, r.Step).Set(mo.Drift.Max.PSI)
+				}
 			}
 		}
+	}
+}
+
+// filter records the consent filter's counts of a step without a DP
+// release.
+func (m *Metrics) filter(step string, f privacy.Report) {
+	m.rowsRead.WithLabelValues(m.job, step).Set(float64(f.RowsRead))
+	for reason, n := range f.RowsDropped {
+		m.dropped.WithLabelValues(m.job, step, reason).Set(float64(n))
 	}
 }
 

@@ -455,7 +455,10 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 		st.Abort(ctx)
 		return nil, err
 	}
-	log.Info("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "cohorts", len(cohorts), "output", rep.Output)
+	// Exact counts at debug level only: assignments are no DP release,
+	// but DP pipelines assign too, and scheduler logs keep info.
+	log.Info("subjects assigned", "cohorts", len(cohorts), "output", rep.Output)
+	log.Debug("subjects assigned (exact counts)", "subjects", rep.Subjects, "exported", rep.Exported)
 	return rep, nil
 }
 

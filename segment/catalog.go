@@ -10,13 +10,20 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // CatalogCategories reads the category names of a product catalog (the
 // catalog contract: a Parquet file or a table of them at a URL or path),
 // sorted, without repeats. The catalog is public: reading it spends
-// nothing.
-func CatalogCategories(ctx context.Context, url string, opt dataset.URLOptions) ([]string, error) {
+// nothing. It must be one: a catalog that is not (release.CheckCatalog: no
+// catalog manifest, subject ids, or a part of the job's tables) is refused
+// with release.ErrNotCatalog before it is read.
+func CatalogCategories(ctx context.Context, url string, tables privacy.JobTables, opt dataset.URLOptions) ([]string, error) {
+	if err := release.CheckCatalog(ctx, url, tables, opt); err != nil {
+		return nil, err
+	}
 	ref, err := dataset.ParseRef(ctx, url, opt)
 	if err != nil {
 		return nil, err

@@ -134,8 +134,14 @@ func clipRows(x *Matrix, r float64) int {
 // iteration. The starting point, the support, m, the splits and the
 // merging are post-processing of released values and public randomness.
 func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, noise rand.Source, seed uint64) (*DPResult, error) {
-	if k < 1 || k > x.N {
-		return nil, fmt.Errorf("%w: k = %d for %d subjects", ErrConfig, k, x.N)
+	// Neither the count of subjects nor k (which bounds it) is in the
+	// error: it follows the spend and goes to stderr, lineage and the
+	// audit log.
+	if k < 1 {
+		return nil, fmt.Errorf("%w: k must be at least 1", ErrConfig)
+	}
+	if k > x.N {
+		return nil, fmt.Errorf("%w: fewer consented subjects than k", ErrConfig)
 	}
 	r := cfg.ClipRadius
 	public := rand.New(rand.NewPCG(seed, 0xd9))

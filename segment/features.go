@@ -112,7 +112,9 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	}
 	firstPass := flt.Report()
 	if len(counts) == 0 {
-		return nil, fmt.Errorf("%w: no consented events in the window (%d rows read, %d kept)", ErrInput, firstPass.RowsRead, firstPass.RowsKept)
+		// No count: in a DP run this error follows the spend and goes to
+		// stderr, lineage and the audit log.
+		return nil, fmt.Errorf("%w: no consented events in the window (no row kept by consent, erasure and retention)", ErrInput)
 	}
 	subjects := make([]string, 0, len(counts))
 	for s := range counts {

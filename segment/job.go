@@ -345,7 +345,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	var categories []string
 	if cfg.Catalog != "" && cfg.Privacy != nil {
 		var err error
-		if categories, err = CatalogCategories(ctx, cfg.Catalog, opt); err != nil {
+		if categories, err = CatalogCategories(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, err
 		}
 	}
@@ -510,7 +510,7 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 		}
 	}
 	if res == nil {
-		return nil, fmt.Errorf("%w: %d subjects are too few to choose k in [%d, %d]", ErrInput, feats.X.N, cfg.KMeans.KMin, cfg.KMeans.KMax)
+		return nil, fmt.Errorf("%w: too few consented subjects to choose k in [%d, %d]", ErrInput, cfg.KMeans.KMin, cfg.KMeans.KMax)
 	}
 	return res, nil
 }

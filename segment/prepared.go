@@ -149,7 +149,10 @@ func Prepare(ctx context.Context, cfg Config, day time.Time, outURL string, shar
 		out.Abort(ctx)
 		return nil, err
 	}
-	log.Info("features prepared", "subjects", rep.Subjects, "events", rep.EventsUsed, "output", rep.Output)
+	// Exact counts at debug level only: a prepared table is no DP release,
+	// but DP pipelines prepare too, and scheduler logs keep info.
+	log.Info("features prepared", "output", rep.Output)
+	log.Debug("features prepared (exact counts)", "subjects", rep.Subjects, "events", rep.EventsUsed)
 	return rep, nil
 }
 

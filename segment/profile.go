@@ -275,7 +275,7 @@ func ApplyFloor(x *Matrix, labels []int32, k int, fl Floor) ([]Cohort, []int, er
 		}
 	}
 	if len(out) == 0 {
-		return nil, suppressed, fmt.Errorf("%w: only %d subjects, fewer than the cohort floor of %d: no cohort can be exported", ErrInput, len(labels), fl.MinSize)
+		return nil, suppressed, fmt.Errorf("%w: fewer subjects than the cohort floor of %d: no cohort can be exported", ErrInput, fl.MinSize)
 	}
 	return out, suppressed, nil
 }

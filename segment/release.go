@@ -70,6 +70,12 @@ func (r *Report) noisy() bool {
 	return r.NoisySizes || r.DP != nil
 }
 
+// Private reports whether the run released noisy sizes or DP centres:
+// then its exact figures (counts, the filter's drops, diagnostics,
+// monitoring) go to the steward report only, and neither Public nor a
+// run's metrics show them. Decided by the configuration, as noisy is.
+func (r *Report) Private() bool { return r.noisy() }
+
 // releasedProfiles are the profiles as released: without exact sizes when
 // noisy sizes are released.
 func (r *Report) releasedProfiles() []Profile {

@@ -2,6 +2,7 @@ package segment
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/veil-privacy/veil/privacy/audit"
@@ -46,5 +47,31 @@ func TestWhiteBoxDPKMeans(t *testing.T) {
 		t.Errorf("noise 0.8× plan: %v", err)
 	} else {
 		t.Logf("noise 0.8× plan: %v", err)
+	}
+}
+
+// The audit expects the noise dp.Gaussian draws: σ raised by the lattice
+// rounding (dp.NoiseScale), for the m·D sums and the m counts of each
+// iteration, pooled; not the σ asked for, which its two-sided scale test
+// would flag on wide features.
+func TestWhiteBoxDPKMeansExpectsTheDrawnNoiseScale(t *testing.T) {
+	x, _ := blobs(500, 64, 4, 3, 9)
+	for i := range x.Data {
+		x.Data[i] = (x.Data[i] + 11) / 44
+	}
+	const k, sigma = 4, 2.61195
+	cfg := DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
+	wc := DefaultWhiteBoxConfig()
+	wc.noise, wc.sigma, wc.Runs = dp.NewTestSource(3), sigma, 2
+	rep, err := AuditDPKMeans(ctx, x, k, cfg, wc, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := dpSchedule(k, cfg.Iterations)
+	vs := dp.NoiseScale(sigma*cfg.ClipRadius, cfg.ClipRadius, m*x.D) / cfg.ClipRadius
+	vc := dp.NoiseScale(sigma, 1, m)
+	want := math.Sqrt((float64(m*x.D)*vs*vs + float64(m)*vc*vc) / float64(m*x.D+m))
+	if got := rep.Estimates[0].Plan; math.Abs(got/want-1) > 1e-12 || !(got > sigma) {
+		t.Errorf("the audit expects noise σ %.8g, dp.Gaussian draws %.8g (asked for %.8g)", got, want, sigma)
 	}
 }

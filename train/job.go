@@ -260,10 +260,11 @@ type Report struct {
 }
 
 // DP reports whether the run made a DP release (the model, a curve point,
-// an audit's training run): decided by its configuration, never by what
-// the data produced.
+// an audit's training run): decided by its configuration (Model is the
+// job's model settings), never by what the data produced. A report whose
+// settings are unknown (zero) counts as DP.
 func (r *Report) DP() bool {
-	return r.Guarantee != nil || r.Charged != nil || r.Spent != nil || r.config.Model.Private()
+	return r.Guarantee != nil || r.Charged != nil || r.Spent != nil || r.Model.Private()
 }
 
 // Public returns the report as it may be shown to whoever runs the job
@@ -412,7 +413,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 
 	// The public catalog decides the plan (no partition selection with it).
 	if cfg.Catalog != "" {
-		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, err
 		}
 	}
@@ -722,7 +723,7 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 		return nil, nil, err
 	}
 	if cfg.Catalog != "" {
-		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, opt); err != nil {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
 			return nil, nil, err
 		}
 	}

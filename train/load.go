@@ -89,8 +89,10 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 	}
 	d, err := b.Data()
 	if err != nil {
-		return nil, rep, fmt.Errorf("%w: no consented interactions in the %d days to %s (%d rows read, %d kept by consent and retention)",
-			ErrInput, ic.WindowDays, day.Format(time.DateOnly), rep.RowsRead, rep.RowsKept)
+		// No count: in a DP run this error follows the spend and goes to
+		// stderr, lineage and the audit log; the counts are in rep.
+		return nil, rep, fmt.Errorf("%w: no consented interactions of the weighted event types in the %d days to %s (none kept by consent, erasure and retention)",
+			ErrInput, ic.WindowDays, day.Format(time.DateOnly))
 	}
 	return d, rep, nil
 }

@@ -200,6 +200,9 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 		out.Abort(ctx)
 		return nil, err
 	}
-	log.Info("interactions prepared", "subjects", rep.Subjects, "interactions", rep.Interactions, "output", rep.Output)
+	// Exact counts at debug level only: a prepared table is no DP release,
+	// but DP pipelines prepare too, and scheduler logs keep info.
+	log.Info("interactions prepared", "output", rep.Output)
+	log.Debug("interactions prepared (exact counts)", "subjects", rep.Subjects, "interactions", rep.Interactions)
 	return rep, nil
 }

@@ -1,9 +1,12 @@
 package train
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
@@ -60,5 +63,21 @@ func TestPrepareInteractionsCarriesTheEventsIdentity(t *testing.T) {
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	if err != nil || m.Identity != events.Identity {
 		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)
+	}
+}
+
+// A prepared interactions table is no DP release, but a DP pipeline
+// prepares one: its exact counts are logged at debug level only.
+func TestPrepareInteractionsLogsCountsAtDebugOnly(t *testing.T) {
+	dir := shop(t, 200)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	if _, err := PrepareInteractions(context.Background(), jobConfig(dir), logical, filepath.Join(dir, "interactions"), 2, dataset.URLOptions{}, log); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{`"subjects"`, `"interactions"`} {
+		if strings.Contains(logs.String(), k) {
+			t.Errorf("%s logged at info level:\n%s", k, logs.String())
+		}
 	}
 }

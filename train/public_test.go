@@ -4,14 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
 )
 
@@ -52,7 +57,7 @@ func TestPublicReportWithholdsExactFigures(t *testing.T) {
 	}
 	// A run without any DP release is not a DP release: it keeps its figures.
 	np := &Report{Subjects: 4321, Eval: Eval{Model: Metrics{Recall20: 0.4567}}}
-	np.config.Model.Epsilon = math.Inf(1)
+	np.Model.Epsilon = math.Inf(1)
 	if np.Public() != np {
 		t.Error("the public report of a non-DP run dropped its exact figures")
 	}
@@ -89,5 +94,32 @@ func TestRunLogsNoExactFiguresInDPRun(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), rep.Steward) {
 		t.Errorf("the logs do not say where the steward report is:\n%s", logs.String())
+	}
+}
+
+// A DP training run that fails after its budget was spent says what went
+// wrong without an exact count of the private data (the error text goes
+// to stderr, the lineage errorMessage and the audit log): a window
+// without any consented interaction states the window, public settings,
+// and no count of rows read or kept.
+func TestDPRunErrorsHoldNoExactCounts(t *testing.T) {
+	dir := shop(t, 300)
+	cfg := jobConfig(dir)
+	cfg.Interactions.EventWeights = map[string]float64{"wishlist": 1}
+	_, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
+	if !errors.Is(err, ErrInput) {
+		t.Fatalf("no interactions: %v", err)
+	}
+	store, _ := dataset.NewFileStore(dir)
+	id, ierr := cfg.Identity(context.Background(), dataset.URLOptions{})
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	if recs, _ := budget.Open(store, "ledger").Records(context.Background(), id); len(recs) != 1 {
+		t.Fatalf("the run failed before spending (%d ledger records): %v", len(recs), err)
+	}
+	public := strings.NewReplacer(logical.Format(time.DateOnly), "", fmt.Sprintf("%d days", cfg.Interactions.WindowDays), "").Replace(err.Error())
+	if d := regexp.MustCompile(`\d+`).FindString(public); d != "" {
+		t.Errorf("the error of a DP run that spent holds the figure %s: %v", d, err)
 	}
 }

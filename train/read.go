@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // InteractionsContract is the schema of a plain interactions file for
@@ -95,7 +97,13 @@ func readParquet(ctx context.Context, ref dataset.Ref, keys, types []string) (*D
 // ReadCatalog reads the item ids of a product catalog (the catalog
 // contract: a Parquet file or a table of them at a URL or path), in file
 // order without repeats. The catalog is public: reading it spends nothing.
-func ReadCatalog(ctx context.Context, url string, opt dataset.URLOptions) ([]string, error) {
+// It must be one: a catalog that is not (release.CheckCatalog: no catalog
+// manifest, subject ids, or a part of the job's tables) is refused with
+// release.ErrNotCatalog before it is read.
+func ReadCatalog(ctx context.Context, url string, tables privacy.JobTables, opt dataset.URLOptions) ([]string, error) {
+	if err := release.CheckCatalog(ctx, url, tables, opt); err != nil {
+		return nil, err
+	}
 	ref, err := dataset.ParseRef(ctx, url, opt)
 	if err != nil {
 		return nil, err

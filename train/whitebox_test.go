@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/veil-privacy/veil/privacy/accountant"
@@ -107,5 +108,46 @@ func logReport(t testing.TB, r *audit.Report) {
 		if c.Failed {
 			t.Logf("  FAILED %s: p %.3g < %.3g: %s", c.Name, c.PValue, c.Alpha, c.Detail)
 		}
+	}
+}
+
+// The audit expects the noise dp.GaussianParallel draws, whose scale the
+// lattice rounding raises to σ(Δ + g√d)/Δ: at a million coordinates (a
+// model of 100,000 items with 10 factors) that is 0.5% of variance at
+// noise multiplier 2, which the two-sided χ² test over a million noise
+// values (standard error 0.14%) would flag against the requested σ. One
+// step of real noise (a fixed seed) must pass the scale checks and state
+// the drawn scale as the plan.
+func TestWhiteBoxExpectsTheDrawnNoiseScale(t *testing.T) {
+	const d, present, C = 1 << 20, 2000, 0.5
+	plan := Plan{SamplingRate: 0.5, Steps: 1, NoiseMultiplier: 2, Delta: 1e-5, Accountant: "rdp"}
+	exact := make([]float64, d)
+	var noiseIdx, presentIdx []int
+	for i := range d {
+		if i < d-present {
+			noiseIdx = append(noiseIdx, i)
+			continue
+		}
+		presentIdx = append(presentIdx, i)
+		if i%2 == 0 {
+			exact[i] = C // a drawn canary: its clipped contribution
+		}
+	}
+	released := slices.Clone(exact)
+	seed := uint64(11)
+	dp.GaussianParallel(released, plan.NoiseMultiplier*C, C, func() rand.Source { seed++; return dp.NewTestSource(seed) })
+	o := newWhiteBoxObs(len(noiseIdx), plan.Steps)
+	o.step(0, exact, released, noiseIdx, presentIdx, C)
+	rep, err := o.report(plan, DefaultWhiteBoxConfig(), present)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Checks {
+		if (c.Name == CheckNoiseScale || c.Name == CheckNoisePerStep) && c.Failed {
+			t.Errorf("%s flags the noise dp.GaussianParallel draws: %s (p %.3g)", c.Name, c.Detail, c.PValue)
+		}
+	}
+	if got, want := rep.Estimates[0].Plan, dp.NoiseScale(plan.NoiseMultiplier*C, C, d)/C; got != want {
+		t.Errorf("the audit expects noise multiplier %.6g, dp.GaussianParallel draws %.6g", got, want)
 	}
 }

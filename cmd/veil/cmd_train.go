@@ -268,9 +268,11 @@ budget ledger given by --ledger (refused when they would exceed
 ledger charged the run, with the breakdown by release, and the model's own
 guarantee apart. Such a run on the shop's subjects (an events or prepared
 table) prints no exact count and no evaluation on the private holdout:
-those go to a steward report (--steward; default: STEWARD next to the
-ledger, STATE/steward for a ledger at STATE/ledger), whose location it
-prints. A declared public data set, or a run without any DP release,
+those go to a steward report (--steward; default: steward next to the
+ledger the run is charged in, --ledger's or the policy's: STATE/steward
+for a ledger at STATE/ledger), whose location it prints. A file or a
+partition of a table is read as that table: an events table's consent
+and erasure apply, and its budget is charged. A declared public data set, or a run without any DP release,
 prints its exact figures.`,
 		Args: exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
@@ -282,8 +284,8 @@ prints its exact figures.`,
 	f.StringVar(&o.epsilon, "epsilon", "", "target ε, or inf for no privacy")
 	f.StringSliceVar(&o.eventTypes, "event-types", nil, "keep only rows with these event_type values (default: all rows; events tables: view, add_to_cart, purchase)")
 	f.Float64Var(&o.delta, "delta", mfDefaultDelta, "target δ of the model (a public constant; keep it well below 1/subjects)")
-	f.StringVar(&o.consent, "consent", "", "consent table of an events table (default: consent/ next to it)")
-	f.StringVar(&o.erasure, "erasure", "", "erasure table of an events table (default: erasure/ next to it)")
+	f.StringVar(&o.consent, "consent", "", "consent table of an events table (default: consent/ next to it, or to the table that holds --in)")
+	f.StringVar(&o.erasure, "erasure", "", "erasure table of an events table (default: erasure/ next to it, or to the table that holds --in)")
 	f.StringVar(&o.policy, "policy", "", "policy file (default: the one VEIL_POLICY pins, else the built-in policy)")
 	f.StringVar(&o.day, "logical-date", "", "date consent is decided at, YYYY-MM-DD (default: today, UTC)")
 	f.BoolVar(&o.publicData, "no-consent-public-data", false, "the input is a public data set without consent records: train on every row (recorded in the report)")
@@ -305,7 +307,7 @@ prints its exact figures.`,
 	f.BoolVar(&o.curve, "curve", false, "privacy-utility curve over ε ∈ {1, 2, 4, 8, ∞}")
 	f.StringVar(&o.curvePNG, "curve-png", "", "write the curve's plot to this PNG file")
 	f.StringVar(&o.ledger, "ledger", "", "budget ledger URL (required for private runs)")
-	f.StringVar(&o.steward, "steward", "", "steward report store of a DP run on the shop's subjects (default: steward next to the ledger)")
+	f.StringVar(&o.steward, "steward", "", "steward report store of a DP run on the shop's subjects (default: steward next to the ledger charged, --ledger's or the policy's)")
 	f.Float64Var(&o.budgetEps, "budget-epsilon", 100, "total ε the ledger allows on this input")
 	f.Float64Var(&o.budgetDelta, "budget-delta", 1e-5, "total δ the ledger allows on this input")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
@@ -323,54 +325,64 @@ const (
 
 // classifyMFInput decides how --in is read, before any of its rows are: a
 // prepared table by its manifest, a public data set by the flag, anything
-// else as an events table whose consent table must exist.
-func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, string, error) {
+// else as an events table whose consent table must exist. A file or a
+// partition of a table is the table (budget.Table finds it as the ledger
+// does): its kind, and the consent and erasure tables beside it. It
+// returns the kind, how consent is applied (for a prepared or public
+// input) and the table that holds --in.
+func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, string, string, error) {
 	ctx := cmd.Context()
-	ref, err := dataset.ParseRef(ctx, o.in, env.urlOptions())
+	table, m, err := budget.Table(ctx, o.in, env.urlOptions())
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
-	m, merr := dataset.ReadManifest(ctx, ref.Store, ref.Key)
-	if merr == nil && o.publicData && m.Contract == dataset.EventsContract.Name {
+	if m == nil {
+		table = o.in // no veil table holds it: a file or folder of its own
+	}
+	in := o.in
+	if dataset.CanonicalURL(table) != dataset.CanonicalURL(o.in) {
+		in = fmt.Sprintf("%s (a part of the table %s)", o.in, table)
+	}
+	if m != nil && o.publicData && m.Contract == dataset.EventsContract.Name {
 		// An events table with consent or erasure records beside it is the
 		// shop's population, never a public data set: they apply.
 		for _, t := range []string{"consent", "erasure"} {
-			tref, err := dataset.ParseRef(ctx, dataset.SiblingURL(o.in, t), env.urlOptions())
+			tref, err := dataset.ParseRef(ctx, dataset.SiblingURL(table, t), env.urlOptions())
 			if err != nil {
-				return 0, "", err
+				return 0, "", "", err
 			}
 			if keys, err := dataset.Inputs(ctx, tref, dataset.Window{}); err == nil && len(keys) > 0 {
-				return 0, "", usagef(fmt.Errorf("--no-consent-public-data: %s has a %s table beside it: it is the shop's subjects, not a public data set, and its consent and erasure apply", o.in, t))
+				return 0, "", "", usagef(fmt.Errorf("--no-consent-public-data: %s has a %s table beside it: it is the shop's subjects, not a public data set, and its consent and erasure apply", in, t))
 			}
 		}
 	}
-	if err := merr; err == nil && m.Contract == train.InteractionsContract.Name {
+	if m != nil && m.Contract == train.InteractionsContract.Name {
 		if _, ok := m.Find(train.InteractionsReportFile); ok {
 			if o.publicData {
-				return 0, "", usagef(fmt.Errorf("--no-consent-public-data: %s is a prepared table of consented subjects, not a public data set", o.in))
+				return 0, "", "", usagef(fmt.Errorf("--no-consent-public-data: %s is a prepared table of consented subjects, not a public data set", in))
 			}
-			return mfPrepared, "applied by veil train prepare (consent and erasure at the table's logical date)", nil
+			return mfPrepared, "applied by veil train prepare (consent and erasure at the table's logical date)", table, nil
 		}
 	}
 	if o.publicData {
 		if o.consent != "" || o.erasure != "" {
-			return 0, "", usagef(fmt.Errorf("--no-consent-public-data and --consent/--erasure exclude each other"))
+			return 0, "", "", usagef(fmt.Errorf("--no-consent-public-data and --consent/--erasure exclude each other"))
 		}
-		return mfPublic, "none: a public data set without consent records (--no-consent-public-data)", nil
+		return mfPublic, "none: a public data set without consent records (--no-consent-public-data)", table, nil
 	}
 	consent := o.consent
 	if consent == "" {
-		consent = dataset.SiblingURL(o.in, "consent")
+		consent = dataset.SiblingURL(table, "consent")
 	}
 	cref, err := dataset.ParseRef(ctx, consent, env.urlOptions())
 	if err != nil {
-		return 0, "", err
+		return 0, "", "", err
 	}
 	if keys, err := dataset.Inputs(ctx, cref, dataset.Window{}); err != nil || len(keys) == 0 {
-		return 0, "", usagef(fmt.Errorf("%s has no consent table at %s: veil train mf applies consent and erasure like veil train (pass --consent), "+
-			"or train on a prepared table (veil train prepare); for a public data set without consent records pass --no-consent-public-data", o.in, consent))
+		return 0, "", "", usagef(fmt.Errorf("%s has no consent table at %s: veil train mf applies consent and erasure like veil train (pass --consent), "+
+			"or train on a prepared table (veil train prepare); for a public data set without consent records pass --no-consent-public-data", in, consent))
 	}
-	return mfEvents, "", nil
+	return mfEvents, "", table, nil
 }
 
 func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
@@ -405,7 +417,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	}
 	ctx := cmd.Context()
 	start := time.Now()
-	kind, consentNote, err := classifyMFInput(cmd, env, o)
+	kind, consentNote, table, err := classifyMFInput(cmd, env, o)
 	if err != nil {
 		return err
 	}
@@ -430,7 +442,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return usagef(fmt.Errorf("--curve-png: the curve is an evaluation on the private holdout of the shop's subjects; in a DP run it goes into the steward report (--steward), never beside the release"))
 	}
 	if o.catalog != "" {
-		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, env.urlOptions()); err != nil {
+		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure}, env.urlOptions()); err != nil {
 			return err
 		}
 	}
@@ -506,7 +518,10 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 				ic.EventWeights[t] = 1
 			}
 		}
-		tables := privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure, Policy: o.policy}
+		// Consent and erasure are the tables beside the events table,
+		// also when --in is a part of it.
+		tables := privacy.JobTables{Events: o.in, Consent: cmp.Or(o.consent, dataset.SiblingURL(table, "consent")),
+			Erasure: cmp.Or(o.erasure, dataset.SiblingURL(table, "erasure")), Policy: o.policy}
 		var filtered privacy.Report
 		if d, filtered, err = train.LoadConsented(ctx, tables, ic, day, 0, env.urlOptions()); err != nil {
 			return err
@@ -545,7 +560,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	}
 	full := rep
 	if dpRun {
-		if rep.Steward, err = writeMFSteward(ctx, env, o, day, runID, rep, x.CurvePNG); err != nil {
+		if rep.Steward, err = writeMFSteward(ctx, env, o.steward, rep.Ledger, day, runID, rep, x.CurvePNG); err != nil {
 			return err
 		}
 		rep = rep.public()
@@ -590,9 +605,15 @@ func notDPNote(kind mfInput) string {
 
 // writeMFSteward commits the steward report of a DP veil train mf run on
 // the shop's subjects (its full report and the curve's plot) under
-// STEWARD/train-mf/dt=D/run=RUN and returns its location.
-func writeMFSteward(ctx context.Context, env *Env, o *mfOptions, day time.Time, runID string, rep *mfReport, curvePNG []byte) (string, error) {
-	url := cmp.Or(o.steward, dataset.SiblingURL(o.ledger, "steward"))
+// STEWARD/train-mf/dt=D/run=RUN and returns its location. STEWARD is
+// --steward, else steward next to the ledger the run was charged in
+// (release.Spend's: the policy's when --ledger is not given); with
+// neither it refuses, rather than write into the working directory.
+func writeMFSteward(ctx context.Context, env *Env, steward, ledger string, day time.Time, runID string, rep *mfReport, curvePNG []byte) (string, error) {
+	if steward == "" && ledger == "" {
+		return "", usagef(errors.New("--steward: the steward report of a DP run on the shop's subjects needs a place, and no ledger was charged to put it beside"))
+	}
+	url := cmp.Or(steward, dataset.SiblingURL(ledger, "steward"))
 	st, err := release.OpenSteward(ctx, url, env.urlOptions(), "train-mf", day, runID, "veil train mf")
 	if err != nil {
 		return "", err

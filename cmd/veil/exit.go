@@ -13,6 +13,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
+	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
 )
@@ -51,7 +52,8 @@ func exitCode(err error) int {
 		errors.Is(err, dataset.ErrCredentials),
 		errors.Is(err, dataset.ErrAccessDenied),
 		errors.Is(err, dataset.ErrNoBucket),
-		errors.Is(err, dataset.ErrInsecure):
+		errors.Is(err, dataset.ErrInsecure),
+		errors.Is(err, release.ErrNotCatalog):
 		return exitUsage
 	case errors.Is(err, jobs.ErrLocked):
 		return exitLocked

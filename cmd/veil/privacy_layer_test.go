@@ -77,7 +77,7 @@ func TestPseudonymizeAndRekey(t *testing.T) {
 	if sum.Catalog == nil || sum.Catalog.Items != int(cin.Rows) || !strings.HasSuffix(sum.Catalog.Out, "catalog") {
 		t.Errorf("catalog summary %+v, %d rows", sum.Catalog, cin.Rows)
 	}
-	ids, err := train.ReadCatalog(context.Background(), filepath.Join(dir, "shop", "catalog"), dataset.URLOptions{})
+	ids, err := train.ReadCatalog(context.Background(), filepath.Join(dir, "shop", "catalog"), privacy.JobTables{Events: filepath.Join(dir, "shop", "events")}, dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,20 +73,75 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 // identity between it and its table (see tableLevels), else that table's
 // canonical URL. A job pointed at a part of a table charges the table's
 // budget, not a fresh one, whether or not the table has a manifest.
-// Manifests are looked for no higher than the table (and at least in the
-// folder that holds the part): a role may not read above its tables.
 func enclosing(ctx context.Context, table string, opt dataset.URLOptions, file bool) (string, error) {
+	at, m, err := enclosingManifest(ctx, table, opt, file)
+	if err != nil {
+		return "", err
+	}
+	if m != nil && m.Identity != "" {
+		return m.Identity, nil
+	}
+	return dataset.CanonicalURL(at), nil
+}
+
+// Table returns the committed table that holds url, and its manifest:
+// url itself when it has a manifest; for a file or a prefix without one
+// (one file, or one dt= partition, of a table), the nearest enclosing
+// manifest, looked for as Identity looks for the table it charges. When
+// no manifest holds url (data veil did not write) the manifest is nil and
+// the table is what Identity would charge: url without its file name and
+// partition segments. Entry points use it to treat a part of a table as
+// the table (its kind, its consent tables), as the ledger does.
+func Table(ctx context.Context, url string, opt dataset.URLOptions) (string, *dataset.Manifest, error) {
+	ref, err := dataset.ParseRef(ctx, url, opt)
+	if err != nil {
+		return "", nil, err
+	}
+	file := false
+	if ref.Key != "" {
+		if _, err := ref.Store.Stat(ctx, ref.Key); err == nil {
+			file = true
+		} else if !errors.Is(err, dataset.ErrNotExist) {
+			return "", nil, err
+		}
+	}
+	if !file {
+		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+		switch {
+		case err == nil:
+			return url, m, nil
+		case !errors.Is(err, dataset.ErrNotExist):
+			return "", nil, fmt.Errorf("reading the manifest of %s: %w", url, err)
+		}
+	}
+	at, m, err := enclosingManifest(ctx, url, opt, file)
+	if err != nil {
+		return "", nil, err
+	}
+	if m == nil && dataset.CanonicalURL(at) == dataset.CanonicalURL(url) {
+		return url, nil, nil // a table of its own, spelt as given
+	}
+	return at, m, nil
+}
+
+// enclosingManifest finds the nearest committed manifest above a file or
+// a prefix without a manifest of its own, between it and its table (see
+// tableLevels), and returns its URL and the manifest; without one, the
+// table's URL and a nil manifest. Manifests are looked for no higher than
+// the table (and at least in the folder that holds the part): a role may
+// not read above its tables.
+func enclosingManifest(ctx context.Context, table string, opt dataset.URLOptions, file bool) (string, *dataset.Manifest, error) {
 	raw := table
 	if !strings.Contains(raw, "://") {
 		abs, err := filepath.Abs(raw)
 		if err != nil {
-			return "", fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+			return "", nil, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
 		}
 		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+		return "", nil, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
 	}
 	u.Path = path.Clean("/" + u.Path)
 	up := func(n int) string {
@@ -100,20 +155,18 @@ func enclosing(ctx context.Context, table string, opt dataset.URLOptions, file b
 	for n := 1; n <= max(1, levels) && u.Scheme != "mem"; n++ {
 		ref, err := dataset.ParseRef(ctx, up(n), opt)
 		if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 		switch {
 		case errors.Is(err, dataset.ErrNotExist), errors.Is(err, dataset.ErrNotCommitted):
 			continue
 		case err != nil:
-			return "", fmt.Errorf("reading the identity of the table holding %s: %w", table, err)
-		case m.Identity != "":
-			return m.Identity, nil
+			return "", nil, fmt.Errorf("reading the identity of the table holding %s: %w", table, err)
 		}
-		return dataset.CanonicalURL(up(n)), nil
+		return up(n), m, nil
 	}
-	return dataset.CanonicalURL(up(levels)), nil
+	return up(levels), nil, nil
 }
 
 // tableLevels counts the trailing segments of a path that name a part of

@@ -104,3 +104,47 @@ func TestCanonicalURL(t *testing.T) {
 		}
 	}
 }
+
+// Table finds the committed table that holds a part of it (one file, one
+// dt= partition), as Identity does, so that entry points treat the part
+// as the table.
+func TestTable(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := dataset.NewFileStore(dir)
+	out, err := dataset.NewOutput(ctx, s, "events", dataset.EventsContract, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out.NewPopulation()
+	out.PutFile(ctx, "dt=2026-11-01/part-0.parquet", []byte("x"), 0)
+	m, err := out.Commit(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := filepath.Join(dir, "events")
+	os.MkdirAll(filepath.Join(dir, "plain", "dt=2026-11-01"), 0o755)
+	os.WriteFile(filepath.Join(dir, "plain", "dt=2026-11-01", "part.parquet"), []byte("x"), 0o644)
+	plain := "file://" + filepath.ToSlash(filepath.Join(dir, "plain"))
+	for _, tc := range []struct {
+		url, table string
+		contract   string // "" for no manifest
+	}{
+		{events, events, "events"},
+		{filepath.Join(events, m.Files[0].Key), "file://" + filepath.ToSlash(events), "events"},
+		{filepath.Join(events, "dt=2026-11-01"), "file://" + filepath.ToSlash(events), "events"},
+		{filepath.Join(dir, "plain"), filepath.Join(dir, "plain"), ""},
+		{filepath.Join(dir, "plain", "dt=2026-11-01", "part.parquet"), plain, ""},
+	} {
+		table, tm, err := budget.Table(ctx, tc.url, dataset.URLOptions{})
+		contract := ""
+		if tm != nil {
+			contract = tm.Contract
+		}
+		if err != nil || table != tc.table || contract != tc.contract {
+			t.Errorf("Table(%s) = %s, contract %q, %v; want %s, contract %q", tc.url, table, contract, err, tc.table, tc.contract)
+		}
+		if tm != nil && tm.Identity != m.Identity {
+			t.Errorf("Table(%s): identity %q, want the events' %q", tc.url, tm.Identity, m.Identity)
+		}
+	}
+}

@@ -79,6 +79,21 @@ func newSecureScale(sigma, sensitivity float64, d int) secureScale {
 // sigma is the scale of the noise actually added (s·g ≥ the σ asked for).
 func (sc secureScale) sigma() float64 { return float64(sc.s) * sc.g }
 
+// NoiseScale is the standard deviation of the noise that Gaussian and
+// GaussianParallel add to d values of L2 sensitivity sensitivity when
+// asked for sigma: sigma raised to σ(Δ + g√d)/Δ, then up to a multiple of
+// g = Granularity(sigma), so that the noise covers the lattice rounding's
+// sensitivity increase (see the accounting note above). It is what an
+// audit that observes the noise must expect: it exceeds sigma by at most
+// 2^-18·√d·sigma/Δ relative, which at a million coordinates is 0.1-1% of
+// variance, enough for a two-sided test over that many values to detect. The privacy claim rests
+// on sigma/sensitivity, the accountant's noise multiplier, which the
+// raised scale keeps for the rounded sensitivity. Zero sigma gives 0 (no
+// noise); sigma must otherwise be positive and finite (CheckSigma).
+func NoiseScale(sigma, sensitivity float64, d int) float64 {
+	return newSecureScale(sigma, sensitivity, d).sigma()
+}
+
 // add rounds every value of dst to the lattice and adds the lattice noise.
 // A zero scale (σ = 0: no noise, as the white-box audit's faults ask)
 // leaves dst as it is.

@@ -92,3 +92,28 @@ func TestSecureGaussianHidesLowOrderBits(t *testing.T) {
 		t.Errorf("outputs differ: %v %v", a, b)
 	}
 }
+
+// NoiseScale is the scale Gaussian draws, not the one asked for: at a
+// million coordinates of sensitivity 0.5 and σ 1 the rounding raises the
+// variance by 1.6%, and the sample variance of 2^20 draws (standard error
+// √(2/n) ≈ 0.14%, tolerance 5 of them) tells the two apart.
+func TestNoiseScaleIsWhatGaussianDraws(t *testing.T) {
+	const d, sigma, sensitivity = 1 << 20, 1.0, 0.5
+	want := NoiseScale(sigma, sensitivity, d)
+	if want != newSecureScale(sigma, sensitivity, d).sigma() || NoiseScale(0, sensitivity, d) != 0 {
+		t.Fatalf("NoiseScale %v is not the secure scale", want)
+	}
+	dst := make([]float64, d)
+	Gaussian(dst, sigma, sensitivity, rand.New(NewTestSource(3)))
+	var ss float64
+	for _, v := range dst {
+		ss += v * v
+	}
+	tol := 5 * math.Sqrt(2.0/d)
+	if v := ss / d / (want * want); math.Abs(v-1) > tol {
+		t.Errorf("sample variance %.5g× NoiseScale²", v)
+	}
+	if v := ss / d / (sigma * sigma); math.Abs(v-1) <= tol {
+		t.Errorf("sample variance %.5g× σ²: the test cannot tell NoiseScale from σ", v)
+	}
+}

@@ -1,6 +1,7 @@
 package release
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/veil-privacy/veil/privacy"
@@ -19,3 +20,10 @@ var (
 	// (exit 2).
 	ErrBudgetConflict = fmt.Errorf("%w: the job's budget is not the steward's", budget.ErrPolicy)
 )
+
+// ErrNotCatalog is returned for a job's catalog that is not the shop's
+// public catalog: a table whose veil manifest does not declare the catalog
+// contract, that holds subject ids, or that is (inside, or holds) a table
+// of subjects' data. Its items and categories would be released as public
+// without DP. It is a usage error (exit 2).
+var ErrNotCatalog = errors.New("not a public catalog")

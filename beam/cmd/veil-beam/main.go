@@ -131,7 +131,7 @@ func run(ctx context.Context, cmd string) error {
 		if err != nil {
 			return err
 		}
-		log.Info("interactions prepared", "subjects", rep.Subjects, "interactions", rep.Interactions, "output", rep.Output, "engine", rep.Engine)
+		log.Debug("interactions prepared", "subjects", rep.Subjects, "interactions", rep.Interactions, "output", rep.Output, "engine", rep.Engine) // exact: debug only, as veil
 		if *asJSON {
 			return printJSON(rep)
 		}
@@ -157,7 +157,7 @@ func run(ctx context.Context, cmd string) error {
 		if err != nil {
 			return err
 		}
-		log.Info("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "output", rep.Output, "engine", rep.Engine)
+		log.Debug("subjects assigned", "subjects", rep.Subjects, "exported", rep.Exported, "output", rep.Output, "engine", rep.Engine) // exact: debug only, as veil
 		if *asJSON {
 			return printJSON(rep)
 		}
@@ -169,7 +169,7 @@ func run(ctx context.Context, cmd string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("features prepared", "subjects", rep.Subjects, "events", rep.EventsUsed, "output", rep.Output, "engine", rep.Engine)
+	log.Debug("features prepared", "subjects", rep.Subjects, "events", rep.EventsUsed, "output", rep.Output, "engine", rep.Engine) // exact: debug only, as veil
 	if *asJSON {
 		return printJSON(rep)
 	}
