@@ -58,16 +58,16 @@ func (c *Charge) AllEvents() []accountant.Event {
 // stepReleases returns the DP releases a step plans, the accountant it
 // asks for, its budget section, its policy file, its events table and the
 // days of data it reads; nil events when it releases nothing under DP.
-func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.Config, policy, events string, window int, err error) {
+func stepReleases(ctx context.Context, st StepSpec, opt dataset.URLOptions) (evs []accountant.Event, acct string, b *budget.Config, policy, events string, window int, err error) {
 	switch {
 	case st.Segment != nil:
 		if evs, acct, err = st.Segment.Releases(); err == nil {
-			window, err = st.Segment.WindowDays()
+			window, err = st.Segment.WindowDays(ctx, opt)
 		}
 		return evs, acct, st.Segment.Budget, st.Segment.Policy, st.Segment.Events, window, err
 	case st.Train != nil:
 		if evs, acct, err = st.Train.Releases(); err == nil {
-			window, err = st.Train.WindowDays()
+			window, err = st.Train.WindowDays(ctx, opt)
 		}
 		return evs, acct, st.Train.Budget, st.Train.Policy, st.Train.Events, window, err
 	}
@@ -80,7 +80,7 @@ func stepReleases(st StepSpec) (evs []accountant.Event, acct string, b *budget.C
 // sets is resolved as the run will (release.Resolve), which reads the
 // events table's manifest, not its data.
 func planBudget(_ StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
-	set, err := release.PolicySetsBudgets(policy)
+	set, err := release.PolicySetsBudgets(context.Background(), policy, dataset.URLOptions{})
 	if err != nil || set {
 		return release.Resolve(context.Background(), events, b, policy, dataset.URLOptions{})
 	}
@@ -94,7 +94,7 @@ func planBudget(_ StepSpec, b *budget.Config, policy, events string) (release.Bu
 // from (the ledger and the dataset identity that resolve returns) and
 // composes each group. A charge covers every day of data any of its steps
 // reads.
-func planCharges(order []StepSpec, resolve func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error)) ([]*Charge, error) {
+func planCharges(ctx context.Context, order []StepSpec, opt dataset.URLOptions, resolve func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error)) ([]*Charge, error) {
 	var out []*Charge
 	find := func(st StepSpec, b release.Budget, events string) *Charge {
 		for _, c := range out {
@@ -107,7 +107,7 @@ func planCharges(order []StepSpec, resolve func(st StepSpec, b *budget.Config, p
 		return c
 	}
 	for _, st := range order {
-		evs, acct, jb, policy, events, window, err := stepReleases(st)
+		evs, acct, jb, policy, events, window, err := stepReleases(ctx, st, opt)
 		if err != nil {
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
@@ -187,7 +187,7 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 			return nil, fmt.Errorf("step %s: %w", st.Name, err)
 		}
 	}
-	charges, err := planCharges(order, func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
+	charges, err := planCharges(ctx, order, opt.URL, func(st StepSpec, b *budget.Config, policy, events string) (release.Budget, error) {
 		uo, err := stepURLOptions(st, opt.URL)
 		if err != nil {
 			return release.Budget{}, err
@@ -203,7 +203,7 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 		if err != nil {
 			return nil, err
 		}
-		_, _, jb, policy, events, _, _ := stepReleases(c.first)
+		_, _, jb, policy, events, _, _ := stepReleases(ctx, c.first, uo)
 		rec, b, err := release.Spend(ctx, release.Request{Table: events, Budget: jb, PolicyFile: policy, RunID: runID, Job: spec.Name,
 			LogicalDate: opt.LogicalDate, WindowDays: c.WindowDays, Accountant: c.Accountant, Events: c.AllEvents(),
 			Config: spec.Hash(), Log: opt.Log}, uo)

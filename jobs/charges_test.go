@@ -128,7 +128,7 @@ func TestPlanChargesThePolicysBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.Charges) != 1 || p.Charges[0].Ledger != filepath.Join(dir, "ledger") || p.Charges[0].Budget.Epsilon != 40 || p.Charges[0].SetBy != "policy "+policy {
+	if len(p.Charges) != 1 || p.Charges[0].Ledger != filepath.Join(dir, "ledger") || p.Charges[0].Budget.Epsilon != 40 || !strings.HasPrefix(p.Charges[0].SetBy, "policy "+policy+" (sha256 ") {
 		t.Fatalf("charges %+v", p.Charges)
 	}
 	for _, s := range p.Steps {

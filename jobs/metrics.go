@@ -1,12 +1,14 @@
 package jobs
 
 import (
+	"context"
 	"fmt"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/push"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -158,7 +160,7 @@ func MakePlan(spec *Spec) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	charges, err := planCharges(order, planBudget)
+	charges, err := planCharges(context.Background(), order, dataset.URLOptions{}, planBudget)
 	if err != nil {
 		return nil, err
 	}

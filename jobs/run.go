@@ -130,7 +130,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNonPrivate(order); err != nil {
+	if err := checkNonPrivate(ctx, order, opt.URL); err != nil {
 		return nil, err
 	}
 	// Each zone's steps open their stores with the zone's settings.
@@ -477,20 +477,19 @@ func classify(err error) string {
 func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }
 
 // checkNonPrivate refuses, before the pipeline's first step, a training
-// step without DP (model.epsilon .inf) whose policy file does not allow
+// step without DP (model.epsilon .inf) whose policy (the pinned one when
+// the deployment pins it: privacy.ResolvePolicy) does not allow
 // non-private releases: the steps before it must not commit either.
-func checkNonPrivate(order []StepSpec) error {
+func checkNonPrivate(ctx context.Context, order []StepSpec, opt dataset.URLOptions) error {
 	for _, st := range order {
 		c := st.Train
 		if c == nil || c.Model.Private() {
 			continue
 		}
-		pol := privacy.DefaultPolicy()
-		if c.Policy != "" {
-			var err error
-			if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
-				return fmt.Errorf("step %s: %w", st.Name, err)
-			}
+		// The switch is the pinned policy's when the deployment pins one.
+		pol, err := privacy.ResolvePolicy(ctx, c.Policy, opt)
+		if err != nil {
+			return fmt.Errorf("step %s: %w", st.Name, err)
 		}
 		if err := pol.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
 			return fmt.Errorf("step %s: %w", st.Name, err)

@@ -374,7 +374,7 @@ type JobTables struct {
 	Events  string `yaml:"events"`  // URL of the events
 	Consent string `yaml:"consent"` // default: consent/ next to events
 	Erasure string `yaml:"erasure"` // default: erasure/ next to events
-	Policy  string `yaml:"policy"`  // policy file; default: the built-in policy
+	Policy  string `yaml:"policy"`  // policy file; default: the pinned (VEIL_POLICY) or built-in policy
 	// Jurisdictions, when set, limits the job to subjects whose latest
 	// consent record names one of them (geographic segregation).
 	Jurisdictions []string `yaml:"jurisdictions"`
@@ -414,7 +414,8 @@ func (t *JobTables) Restrict(f *Filter) error {
 }
 
 // JobInputs are what a job that reads events opens first: its policy (the
-// built-in one when policyPath is empty, its purposes checked) and its
+// pinned one when the deployment pins it, else the job's or the built-in
+// one; ResolvePolicy), its purposes checked, and its
 // tables (consent and erasure default to the tables next to the events).
 type JobInputs struct {
 	Policy                   *Policy
@@ -424,17 +425,14 @@ type JobInputs struct {
 // OpenJobInputs loads the policy, checks the job's purposes against it and
 // parses the table URLs.
 func OpenJobInputs(ctx context.Context, policyPath, events, consent, erasure string, purposes []string, opt dataset.URLOptions) (*JobInputs, error) {
-	in := &JobInputs{Policy: DefaultPolicy()}
-	if policyPath != "" {
-		var err error
-		if in.Policy, err = LoadPolicy(policyPath); err != nil {
-			return nil, err
-		}
+	jp, err := ResolvePolicy(ctx, policyPath, opt)
+	if err != nil {
+		return nil, err
 	}
+	in := &JobInputs{Policy: jp.Policy}
 	if err := in.Policy.CheckPurposes(purposes); err != nil {
 		return nil, err
 	}
-	var err error
 	if in.Events, err = dataset.ParseRef(ctx, events, opt); err != nil {
 		return nil, err
 	}

@@ -111,13 +111,10 @@ func (c Config) Fingerprint() string {
 // WindowDays returns the days of events the job reads, ending on the
 // logical date: the policy's retention for segmentation (the filter's
 // window). Its spends charge every budget period the window overlaps.
-func (c *Config) WindowDays() (int, error) {
-	pol := privacy.DefaultPolicy()
-	if c.Policy != "" {
-		var err error
-		if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
-			return 0, err
-		}
+func (c *Config) WindowDays(ctx context.Context, opt dataset.URLOptions) (int, error) {
+	pol, err := privacy.ResolvePolicy(ctx, c.Policy, opt) // the pinned policy, if any
+	if err != nil {
+		return 0, err
 	}
 	return pol.RetentionDays([]string{privacy.Segmentation}), nil
 }
@@ -399,7 +396,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	// Plan the DP releases and ask the ledger before reading any data.
 	// Without DP k-means nothing is charged (see Config.NoisySizes).
 	if cfg.Privacy != nil {
-		window, err := cfg.WindowDays()
+		window, err := cfg.WindowDays(ctx, opt)
 		if err != nil {
 			return nil, err
 		}

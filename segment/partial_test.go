@@ -228,3 +228,27 @@ func FuzzParseModel(f *testing.F) {
 		}
 	})
 }
+
+// A prepared table carries its events' identity, whatever budget.dataset
+// the job declares: releases over it charge the events' budget.
+func TestPrepareCarriesTheEventsIdentity(t *testing.T) {
+	dir, _ := shop(t, 200, 5)
+	cfg := DefaultConfig()
+	cfg.Events = filepath.Join(dir, "shop", "events")
+	cfg.Output = filepath.Join(dir, "unused")
+	cfg.Budget = &BudgetConfig{Dataset: "other"}
+	rep, err := Prepare(ctx, cfg, logical, filepath.Join(dir, "prepared"), 2, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, _ := dataset.NewFileStore(cfg.Events)
+	events, err := dataset.ReadManifest(ctx, es, "")
+	if err != nil || events.Identity == "" {
+		t.Fatalf("events manifest %+v, %v", events, err)
+	}
+	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if err != nil || m.Identity != events.Identity {
+		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // A prepared features table holds every consented subject's raw features
@@ -118,7 +119,8 @@ func Prepare(ctx context.Context, cfg Config, day time.Time, outURL string, shar
 	if shards < 1 || shards > 100000 {
 		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", ErrConfig, shards)
 	}
-	identity, err := cfg.Identity(ctx, opt)
+	// The events' own identity, never the job's budget.dataset.
+	identity, err := release.TableIdentity(ctx, cfg.Events, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -662,14 +662,11 @@ func (c JobConfig) Fingerprint() string {
 // WindowDays returns the days of events the job reads, ending on the
 // logical date: interactions.window_days, which the policy's retention may
 // shorten. Its spends charge every budget period the window overlaps.
-func (c *JobConfig) WindowDays() (int, error) {
+func (c *JobConfig) WindowDays(ctx context.Context, opt dataset.URLOptions) (int, error) {
 	window := c.Interactions.WindowDays
-	pol := privacy.DefaultPolicy()
-	if c.Policy != "" {
-		var err error
-		if pol, err = privacy.LoadPolicy(c.Policy); err != nil {
-			return 0, err
-		}
+	pol, err := privacy.ResolvePolicy(ctx, c.Policy, opt) // the pinned policy, if any
+	if err != nil {
+		return 0, err
 	}
 	if r := pol.RetentionDays(Purposes); r > 0 {
 		window = min(window, r)
@@ -681,7 +678,7 @@ func (c *JobConfig) WindowDays() (int, error) {
 // when they would exceed the budget. A retry with the same run id is not
 // charged twice.
 func spend(ctx context.Context, cfg JobConfig, opt dataset.URLOptions, day time.Time, job string, releases []accountant.Event, log *slog.Logger) (*budget.Record, error) {
-	window, err := cfg.WindowDays()
+	window, err := cfg.WindowDays(ctx, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 )
 
 // A prepared interactions table holds every consented subject's
@@ -150,7 +151,8 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 	if err := cfg.Interactions.Validate(); err != nil {
 		return nil, err
 	}
-	identity, err := cfg.Identity(ctx, opt)
+	// The events' own identity, never the job's budget.dataset.
+	identity, err := release.TableIdentity(ctx, cfg.Events, opt)
 	if err != nil {
 		return nil, err
 	}

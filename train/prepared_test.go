@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 // A prepared interactions table reads back (veil train mf --in) as the
@@ -38,6 +39,30 @@ func TestPrepareInteractionsRoundTrip(t *testing.T) {
 	}
 	if rep.Subjects != int64(len(want.Subjects)) || rep.Filter.RowsKept != filtered.RowsKept || rep.Shards != 3 {
 		t.Errorf("report %+v", rep)
+	}
+}
+
+// A prepared interactions table carries its events' identity, whatever
+// budget.dataset the job declares: veil train mf --in over it charges the
+// events' budget.
+func TestPrepareInteractionsCarriesTheEventsIdentity(t *testing.T) {
+	ctx := context.Background()
+	dir := shop(t, 200)
+	cfg := jobConfig(dir)
+	cfg.Budget = &budget.Config{Dataset: "other"}
+	rep, err := PrepareInteractions(ctx, cfg, logical, filepath.Join(dir, "interactions"), 2, dataset.URLOptions{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eref, _ := dataset.ParseRef(ctx, cfg.Events, dataset.URLOptions{})
+	events, err := dataset.ReadManifest(ctx, eref.Store, eref.Key)
+	if err != nil || events.Identity == "" {
+		t.Fatalf("events manifest %+v, %v", events, err)
+	}
+	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if err != nil || m.Identity != events.Identity {
+		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -371,7 +372,8 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if _, err := train.NewInteractionDecoder(cfg.Interactions, day); err != nil {
 		return nil, err
 	}
-	identity, err := cfg.Identity(ctx, o.URL)
+	// The events' own identity, never the job's budget.dataset.
+	identity, err := release.TableIdentity(ctx, cfg.Events, o.URL)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
+	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -72,7 +73,8 @@ func PrepareWith(ctx context.Context, cfg segment.Config, day time.Time, outURL 
 	if _, err := segment.NewEventDecoder(cfg.Features); err != nil {
 		return nil, err
 	}
-	identity, err := cfg.Identity(ctx, opt)
+	// The events' own identity, never the job's budget.dataset.
+	identity, err := release.TableIdentity(ctx, cfg.Events, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -47,6 +47,7 @@ func TestPolicyBudgetsTrainMF(t *testing.T) {
 	dir := t.TempDir()
 	events, id, policy := stewardShop(t, dir, func(events, _ string) string { return "file://" + events + "/" })
 	ledger := filepath.Join(dir, "ledger")
+	t.Setenv("VEIL_POLICY", policy) // the deployment pins it: the steward's
 	mf := func(extra ...string) (int, string, string) {
 		return run(t, append([]string{"train", "mf", "--in", events, "--catalog", filepath.Join(dir, "shop", "catalog"), "--epsilon", "4", "--dim", "4", "--epochs", "1", "--baselines=false",
 			"--logical-date", "2026-11-27", "--policy", policy}, extra...)...)
@@ -82,7 +83,7 @@ func TestPolicyBudgetsTrainMF(t *testing.T) {
 		t.Fatalf("restating the policy's budget: %d %s\n%s", code, msg, out)
 	}
 	recs, err := ledgerOf(t, ledger).Records(context.Background(), id)
-	if err != nil || len(recs) != 2 || recs[0].SetBy != "policy "+policy {
+	if err != nil || len(recs) != 2 || !strings.HasPrefix(recs[0].SetBy, "policy "+policy+" (sha256 ") {
 		t.Errorf("records in the policy's ledger: %+v, %v", recs, err)
 	}
 	// veil budget show takes the ledger and the budget from the policy.
@@ -148,15 +149,23 @@ func TestPolicyCheckListsBudgets(t *testing.T) {
 	t.Chdir(t.TempDir())
 	os.MkdirAll("veil-demo", 0o755)
 	os.WriteFile("veil-demo/policy.yaml", demoText(configs.Policy, "veil-demo"), 0o644)
+	// Unpinned, the steps chose the policy: nothing calls it the steward's.
+	t.Setenv("VEIL_POLICY", "")
 	code, out, msg := run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml")
+	if code != 0 || strings.Contains(out, "steward in") || !strings.Contains(out, "chosen by the job: no pinned policy (VEIL_POLICY unset)") {
+		t.Fatalf("unpinned: %d %s\n%s", code, msg, out)
+	}
+	t.Setenv("VEIL_POLICY", "veil-demo/policy.yaml")
+	code, out, msg = run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml")
 	if code != 0 {
 		t.Fatalf("%d %s\n%s", code, msg, out)
 	}
-	for _, w := range []string{"budgets set by the data steward in veil-demo/policy.yaml", "veil-demo/shop/events", "ε 20", "δ 1e-05", "per month", "veil-demo/ledger"} {
+	for _, w := range []string{"budgets set by the data steward in veil-demo/policy.yaml", "pinned by VEIL_POLICY", "veil-demo/shop/events", "ε 20", "δ 1e-05", "per month", "veil-demo/ledger"} {
 		if !strings.Contains(out, w) {
 			t.Errorf("policy check output lacks %q:\n%s", w, out)
 		}
 	}
+	t.Setenv("VEIL_POLICY", "")
 	// The built-in policy sets none: jobs choose.
 	os.WriteFile("s.yaml", []byte("name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/out/x, budget: {ledger: veil-demo/ledger, epsilon: 1, delta: 1.0e-5}}\n"), 0o644)
 	if code, out, _ := run(t, "policy", "check", "--spec", "s.yaml", "--root", "veil-demo"); code != 0 || !strings.Contains(out, "the built-in policy (steps a) sets no budgets") {
@@ -166,5 +175,54 @@ func TestPolicyCheckListsBudgets(t *testing.T) {
 	code, out, _ = run(t, "policy", "check", "--spec", nightly, "--root", "veil-demo", "--policy", "veil-demo/policy.yaml", "--role", "marketing")
 	if code != 2 || !strings.Contains(out, "ledger") {
 		t.Errorf("marketing and the ledger: %d\n%s", code, out)
+	}
+}
+
+// The deployment pins the steward's policy (VEIL_POLICY): a job that names
+// a policy of its own, with a fresh budget or the non-private switch on,
+// is refused (exit 3) before anything is spent; a job that names none is
+// charged the pinned budget, which the output calls the data steward's.
+// Unpinned, the job's own policy decides, and the output says so.
+func TestPinnedPolicyTrainMF(t *testing.T) {
+	dir := t.TempDir()
+	events, id, policy := stewardShop(t, dir, func(events, _ string) string { return events })
+	ledger := filepath.Join(dir, "ledger")
+	data, _ := os.ReadFile(policy)
+	own := filepath.Join(dir, "own.yaml")
+	os.WriteFile(own, []byte(strings.Replace(strings.Replace(string(data), "epsilon: 20", "epsilon: 1000", 1), ledger, filepath.Join(dir, "own-ledger"), 1)), 0o644)
+	mf := func(extra ...string) (int, string, string) {
+		return run(t, append([]string{"train", "mf", "--in", events, "--catalog", filepath.Join(dir, "shop", "catalog"), "--epsilon", "4", "--dim", "4", "--epochs", "1", "--baselines=false",
+			"--logical-date", "2026-11-27"}, extra...)...)
+	}
+	t.Setenv("VEIL_POLICY", policy)
+	for name, args := range map[string][]string{
+		"its own budgets":     {"--policy", own},
+		"its own switch on":   {"--policy", allowNonPrivatePolicy(t, dir), "--epsilon", "inf"},
+		"a file not readable": {"--policy", filepath.Join(dir, "missing.yaml")},
+	} {
+		code, _, msg := mf(args...)
+		if code != 3 || !strings.Contains(msg, "VEIL_POLICY") || strings.Contains(strings.TrimSpace(msg), "\n") {
+			t.Errorf("%s under the pinned policy: exit %d, %q", name, code, msg)
+		}
+	}
+	for _, l := range []string{ledger, filepath.Join(dir, "own-ledger")} {
+		if _, err := os.Stat(l); err == nil {
+			t.Fatalf("a refused run wrote to %s", l)
+		}
+	}
+	code, out, msg := mf()
+	if code != 0 || !strings.Contains(out, "budget set by the data steward's policy "+policy) {
+		t.Fatalf("no policy under the pinned one: %d %s\n%s", code, msg, out)
+	}
+	recs, err := ledgerOf(t, ledger).Records(context.Background(), id)
+	if err != nil || len(recs) != 1 || !strings.HasPrefix(recs[0].SetBy, "policy "+policy+" (sha256 ") || !strings.HasSuffix(recs[0].SetBy, "pinned by VEIL_POLICY") {
+		t.Errorf("records in the pinned policy's ledger: %+v, %v", recs, err)
+	}
+	// Unpinned: the job's policy is charged, and nothing calls it the
+	// steward's.
+	t.Setenv("VEIL_POLICY", "")
+	code, out, msg = mf("--policy", own)
+	if code != 0 || !strings.Contains(out, "chosen by the job: no pinned policy (VEIL_POLICY unset)") || strings.Contains(out, "steward's") {
+		t.Fatalf("the job's own policy, unpinned: %d %s\n%s", code, msg, out)
 	}
 }

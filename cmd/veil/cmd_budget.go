@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
 )
@@ -59,9 +60,10 @@ DATASET gives the ledger (unless --ledger) and the ε, δ and period (unless
 				}
 				p = &policy
 			}
-			if policyFile != "" {
-				// The steward's budget of the table: its ledger and, unless
-				// the flags say otherwise, its ε, δ and period.
+			if policyFile != "" || env.Getenv(privacy.PolicyEnv) != "" {
+				// The policy's budget of the table (the pinned policy's
+				// when the deployment pins one): its ledger and, unless the
+				// flags say otherwise, its ε, δ and period.
 				b, err := release.Resolve(cmd.Context(), args[0], nil, policyFile, env.urlOptions())
 				if err != nil {
 					return err
@@ -73,7 +75,7 @@ DATASET gives the ledger (unless --ledger) and the ε, δ and period (unless
 					p = &b.Policy
 					policy = b.Policy
 				}
-				setBy = fmt.Sprintf("the data steward in %s (ε %g, δ %g per %s in %s)", policyFile, b.Epsilon, b.Delta, cmp.Or(b.Period, "total"), b.Ledger)
+				setBy = fmt.Sprintf("%s (ε %g, δ %g per %s in %s)", release.SetByNote(b.SetBy), b.Epsilon, b.Delta, cmp.Or(b.Period, "total"), b.Ledger)
 			}
 			if ledgerURL == "" {
 				return usagef(errors.New("--ledger is required (or --policy, a policy that sets the table's budget)"))

@@ -16,6 +16,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/jobs"
+	"github.com/veil-privacy/veil/privacy"
 )
 
 type demoOptions struct {
@@ -114,7 +115,18 @@ func runDemo(ctx context.Context, env *Env, opts demoOptions) error {
 	}
 	fmt.Fprintln(env.Stdout)
 	m := jobs.NewMetrics(spec.Name)
-	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: env.urlOptions(), Log: env.logger(), OnStep: m.Step, Getenv: env.Getenv, Version: Version})
+	// The demo is its own data steward: it pins the policy it wrote
+	// (VEIL_POLICY), as a deployment pins the steward's.
+	pinned := filepath.Join(dir, "policy.yaml")
+	getenv := func(k string) string {
+		if k == privacy.PolicyEnv {
+			return pinned
+		}
+		return env.Getenv(k)
+	}
+	uo := env.urlOptions()
+	uo.Getenv = getenv
+	res, err := jobs.Run(ctx, spec, jobs.Options{LogicalDate: cfg.End, URL: uo, Log: env.logger(), OnStep: m.Step, Getenv: getenv, Version: Version})
 	m.Finish(err == nil, time.Now())
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -110,7 +111,7 @@ or says that a policy sets none and the jobs choose their own.`,
 			for _, b := range bad {
 				fmt.Fprintln(env.Stdout, "  "+b)
 			}
-			if err := printBudgets(env, spec, policyFile); err != nil {
+			if err := printBudgets(cmd.Context(), env, spec, policyFile); err != nil {
 				return err
 			}
 			if len(bad) > 0 {
@@ -188,7 +189,7 @@ func relativeTo(root, u string) (string, bool) {
 // printBudgets lists the budgets set by the policies a spec's steps use
 // and by --policy: who set which budget, or that a policy sets none and
 // its steps' budget sections choose.
-func printBudgets(env *Env, spec *jobs.Spec, policyFile string) error {
+func printBudgets(ctx context.Context, env *Env, spec *jobs.Spec, policyFile string) error {
 	files, steps := spec.StepPolicies()
 	if policyFile != "" && !slices.Contains(files, policyFile) {
 		files = append(files, policyFile)
@@ -198,24 +199,31 @@ func printBudgets(env *Env, spec *jobs.Spec, policyFile string) error {
 		if len(steps[file]) > 0 {
 			who = " (steps " + strings.Join(steps[file], ", ") + ")"
 		}
-		pol, name := privacy.DefaultPolicy(), "the built-in policy"
-		if file != "" {
-			var err error
-			if pol, err = privacy.LoadPolicy(file); errors.Is(err, fs.ErrNotExist) {
-				// A spec is often checked before its run's folder exists
-				// (veil demo writes veil-demo/policy.yaml).
-				fmt.Fprintf(env.Stdout, "%s%s does not exist here: its budgets cannot be listed (a run refuses it)\n", file, who)
-				continue
-			} else if err != nil {
-				return err
-			}
-			name = file
+		// The policy a step runs under: the pinned one when the
+		// deployment pins it (VEIL_POLICY), else the file it names.
+		pol, err := privacy.ResolvePolicy(ctx, file, env.urlOptions())
+		switch {
+		case errors.Is(err, privacy.ErrRefused):
+			fmt.Fprintf(env.Stdout, "%s%s is not the policy %s pins: a run refuses it (exit 3)\n", file, who, privacy.PolicyEnv)
+			continue
+		case errors.Is(err, fs.ErrNotExist):
+			// A spec is often checked before its run's folder exists
+			// (veil demo writes veil-demo/policy.yaml).
+			fmt.Fprintf(env.Stdout, "%s%s does not exist here: its budgets cannot be listed (a run refuses it)\n", cmp.Or(pol.File, file), who)
+			continue
+		case err != nil:
+			return err
 		}
+		name := cmp.Or(pol.File, "the built-in policy")
 		if len(pol.Budgets) == 0 {
 			fmt.Fprintf(env.Stdout, "%s%s sets no budgets: each job's budget section chooses its own, not the data steward\n", name, who)
 			continue
 		}
-		fmt.Fprintf(env.Stdout, "budgets set by the data steward in %s%s:\n", name, who)
+		if pol.Pinned {
+			fmt.Fprintf(env.Stdout, "budgets set by the data steward in %s%s, pinned by %s:\n", name, who, privacy.PolicyEnv)
+		} else {
+			fmt.Fprintf(env.Stdout, "budgets set in %s%s, chosen by the job: no pinned policy (%s unset):\n", name, who, privacy.PolicyEnv)
+		}
 		for _, key := range slices.Sorted(maps.Keys(pol.Budgets)) {
 			b := pol.Budgets[key]
 			fmt.Fprintf(env.Stdout, "  %s: ε %g, δ %g per %s in %s\n", key, b.Epsilon, b.Delta, cmp.Or(b.Period, "total"), b.Ledger)

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/jobs"
+	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 )
 
@@ -93,8 +94,11 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		for _, c := range p.Charges {
 			fmt.Fprintf(env.Stdout, "charge: the run spends ε %.4g at δ %.4g of the budget of %s in %s (ε %.4g per %s, set by the %s), one ledger record for steps %s, before any data is read\n",
 				c.Epsilon, c.Delta, c.Dataset, c.Ledger, c.Budget.Epsilon, cmp.Or(c.Budget.Period, "total"), c.SetBy, strings.Join(c.Steps, ", "))
-			if c.SetBy == release.SetByJob {
+			switch b := (release.Budget{SetBy: c.SetBy}); {
+			case !b.FromPolicy():
 				fmt.Fprintf(env.Stdout, "   the policy sets no budgets: the job chose this budget, not the data steward\n")
+			case !b.FromSteward():
+				fmt.Fprintf(env.Stdout, "   no policy is pinned (%s unset): the job chose this policy and budget, not the data steward\n", privacy.PolicyEnv)
 			}
 			if c.Epsilon > c.Budget.Epsilon {
 				fmt.Fprintf(env.Stdout, "   over budget: the run would be refused (exit 3) with nothing spent\n")

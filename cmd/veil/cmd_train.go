@@ -286,7 +286,7 @@ prints its exact figures.`,
 	f.Float64Var(&o.delta, "delta", mfDefaultDelta, "target δ of the model (a public constant; keep it well below 1/subjects)")
 	f.StringVar(&o.consent, "consent", "", "consent table of an events table (default: consent/ next to it, or to the table that holds --in)")
 	f.StringVar(&o.erasure, "erasure", "", "erasure table of an events table (default: erasure/ next to it, or to the table that holds --in)")
-	f.StringVar(&o.policy, "policy", "", "policy file (default: the built-in policy)")
+	f.StringVar(&o.policy, "policy", "", "policy file (default: the one VEIL_POLICY pins, else the built-in policy)")
 	f.StringVar(&o.day, "logical-date", "", "date consent is decided at, YYYY-MM-DD (default: today, UTC)")
 	f.BoolVar(&o.publicData, "no-consent-public-data", false, "the input is a public data set without consent records: train on every row (recorded in the report)")
 	f.StringVar(&o.catalog, "catalog", "", "public product catalog (catalog contract) fixing the item universe; default: DP partition selection")
@@ -426,13 +426,14 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	dpRun := (cfg.Private() || ev.Curve) && kind != mfPublic
 	// A model of the shop's subjects trained without DP is a release
 	// without any guarantee: only the steward's policy may allow it.
+	// The policy is the pinned one when the deployment pins it
+	// (VEIL_POLICY): a --policy of another file is refused here, before
+	// anything is read or spent.
+	pol, err := privacy.ResolvePolicy(ctx, o.policy, env.urlOptions())
+	if err != nil && kind != mfPublic {
+		return err
+	}
 	if !cfg.Private() && kind != mfPublic {
-		pol := privacy.DefaultPolicy()
-		if o.policy != "" {
-			if pol, err = privacy.LoadPolicy(o.policy); err != nil {
-				return err
-			}
-		}
 		if err := pol.AllowNonPrivate("--epsilon inf (training without differential privacy) on " + o.in); err != nil {
 			return err
 		}
@@ -467,7 +468,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		// The budget is the steward's when the policy sets budgets: the
 		// flags may restate it (those not given are the policy's).
 		// Otherwise the flags choose it, as a job's budget section does.
-		policyBudgets, err := release.PolicySetsBudgets(o.policy)
+		policyBudgets, err := release.PolicySetsBudgets(ctx, o.policy, env.urlOptions())
 		if err != nil {
 			return err
 		}

@@ -115,7 +115,7 @@ func TestDemo(t *testing.T) {
 	if code != 0 || !strings.Contains(again, "nothing to do") {
 		t.Errorf("veil run configs/nightly.yaml after the demo: %d %s\n%s", code, msg, again)
 	}
-	for _, want := range []string{"event summary", "purchase", "DP k-means", "the ledger charged", "steward report"} {
+	for _, want := range []string{"event summary", "purchase", "DP k-means", "the ledger charged", "steward report", "set by the data steward's policy"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q:\n%s", want, out)
 		}

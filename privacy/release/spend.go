@@ -20,19 +20,34 @@ import (
 // chose, because the policy declares no budgets.
 const SetByJob = "job"
 
+// What Budget.SetBy says after the policy file and its SHA-256: whether
+// the deployment pinned the policy (privacy.PolicyEnv), so that the data
+// steward chose it, or the job named it.
+const (
+	pinnedBy = ", pinned by " + privacy.PolicyEnv
+	jobsOwn  = ", chosen by the job: no pinned policy (" + privacy.PolicyEnv + " unset)"
+)
+
 // Budget is the budget a release is charged to, and who set it.
 type Budget struct {
 	Dataset string `json:"dataset"` // the ledger identity of the table's population
 	Ledger  string `json:"ledger"`  // URL of the ledger, as its owner spelt it
 	budget.Policy
-	// SetBy says who chose the budget: "policy FILE" when the steward's
-	// policy sets it, SetByJob when the job's budget section does (the
-	// policy declares no budgets).
+	// SetBy says who chose the budget: "policy FILE (sha256 HEX), pinned
+	// by VEIL_POLICY" when the data steward's pinned policy sets it,
+	// "policy FILE (sha256 HEX), chosen by the job: ..." when a policy
+	// that the job named does (no policy is pinned), SetByJob when the
+	// job's budget section does (the policy declares no budgets).
 	SetBy string `json:"set_by"`
 }
 
-// FromPolicy reports whether the steward's policy set the budget.
+// FromPolicy reports whether a policy file set the budget, not the job's
+// budget section.
 func (b Budget) FromPolicy() bool { return b.SetBy != SetByJob }
+
+// FromSteward reports whether the data steward's policy, pinned by the
+// deployment, set the budget.
+func (b Budget) FromSteward() bool { return strings.HasSuffix(b.SetBy, pinnedBy) }
 
 // String says what the budget is and who set it, in one line.
 func (b Budget) String() string {
@@ -45,15 +60,20 @@ func (b Budget) String() string {
 
 // SetByNote says in words who chose the budget of a ledger record
 // (budget.Record.SetBy), for logs and steward reports; "" for records
-// written before the record said.
+// written before the record said. Only a policy pinned by the deployment
+// is called the data steward's.
 func SetByNote(setBy string) string {
-	switch setBy {
-	case "":
+	switch {
+	case setBy == "":
 		return ""
-	case SetByJob:
+	case setBy == SetByJob:
 		return "the job's own budget section: the policy declares no budgets, so the data steward did not choose this budget"
+	case strings.HasSuffix(setBy, pinnedBy):
+		return "the data steward's " + setBy
+	case strings.HasSuffix(setBy, jobsOwn):
+		return setBy + ", so the data steward did not choose this budget"
 	}
-	return "the data steward's " + setBy
+	return setBy + " (recorded before policies were pinned: not known to be the data steward's)"
 }
 
 func period(p string) string {
@@ -63,21 +83,40 @@ func period(p string) string {
 	return p
 }
 
-// policyOf reads a job's policy file ("" is the built-in policy) and names
-// it for messages.
-func policyOf(file string) (*privacy.Policy, string, error) {
-	if file == "" {
-		return privacy.DefaultPolicy(), "policy (built-in)", nil
-	}
-	pol, err := privacy.LoadPolicy(file)
-	return pol, "policy " + file, err
+// jobPolicy is the policy a job runs under (privacy.ResolvePolicy: the
+// pinned one, else the job's), its name for messages and the SetBy of the
+// budgets it sets.
+type jobPolicy struct {
+	*privacy.Policy
+	name, setBy string
 }
 
-// PolicySetsBudgets reports whether a job's policy file ("" for the
-// built-in policy) declares budgets: then the steward's budget applies to
-// every DP release, and a job needs no budget section of its own.
-func PolicySetsBudgets(policyFile string) (bool, error) {
-	pol, _, err := policyOf(policyFile)
+// policyOf resolves the policy of a job that names file ("" for none).
+func policyOf(ctx context.Context, file string, opt dataset.URLOptions) (jobPolicy, error) {
+	jp, err := privacy.ResolvePolicy(ctx, file, opt)
+	if err != nil {
+		return jobPolicy{}, err
+	}
+	if jp.File == "" {
+		return jobPolicy{Policy: jp.Policy, name: "policy (built-in)", setBy: "policy (built-in)" + jobsOwn}, nil
+	}
+	p := jobPolicy{Policy: jp.Policy, name: "policy " + jp.File}
+	p.setBy = fmt.Sprintf("%s (sha256 %s)", p.name, jp.SHA256)
+	if jp.Pinned {
+		p.name = "data steward's " + p.name
+		p.setBy += pinnedBy
+	} else {
+		p.setBy += jobsOwn
+	}
+	return p, nil
+}
+
+// PolicySetsBudgets reports whether the policy of a job that names
+// policyFile ("" for none; the pinned policy when the deployment pins one)
+// declares budgets: then its budget applies to every DP release, and a job
+// needs no budget section of its own.
+func PolicySetsBudgets(ctx context.Context, policyFile string, opt dataset.URLOptions) (bool, error) {
+	pol, err := policyOf(ctx, policyFile, opt)
 	if err != nil {
 		return false, err
 	}
@@ -91,14 +130,22 @@ func PolicySetsBudgets(policyFile string) (bool, error) {
 // it declares none, the job's budget.dataset, if any, decides, as it
 // always did.
 func Identity(ctx context.Context, table string, job *budget.Config, policyFile string, opt dataset.URLOptions) (string, error) {
-	pol, name, err := policyOf(policyFile)
+	pol, err := policyOf(ctx, policyFile, opt)
 	if err != nil {
 		return "", err
 	}
-	return identity(ctx, table, job, pol, name, opt)
+	return identity(ctx, table, job, pol, opt)
 }
 
-func identity(ctx context.Context, table string, job *budget.Config, pol *privacy.Policy, name string, opt dataset.URLOptions) (string, error) {
+// TableIdentity returns the ledger identity of table itself
+// (budget.Identity with nothing declared): what a table prepared from it
+// carries, so that releases over the prepared table charge its events'
+// budget, whatever budget.dataset the job that prepared it declares.
+func TableIdentity(ctx context.Context, table string, opt dataset.URLOptions) (string, error) {
+	return budget.Identity(ctx, table, "", opt)
+}
+
+func identity(ctx context.Context, table string, job *budget.Config, pol jobPolicy, opt dataset.URLOptions) (string, error) {
 	declared := ""
 	if job != nil {
 		declared = job.Dataset
@@ -112,7 +159,7 @@ func identity(ctx context.Context, table string, job *budget.Config, pol *privac
 	}
 	if declared != "" && declared != id {
 		return "", fmt.Errorf("%w: budget.dataset %q is not the identity %s of the table %s, and the %s keys budgets by the table's identity: remove budget.dataset",
-			ErrBudgetConflict, declared, id, table, name)
+			ErrBudgetConflict, declared, id, table, pol.name)
 	}
 	return id, nil
 }
@@ -128,11 +175,12 @@ func identity(ctx context.Context, table string, job *budget.Config, pol *privac
 // policy). When the policy declares none, the job's budget section
 // decides, and Budget.SetBy says so.
 func Resolve(ctx context.Context, table string, job *budget.Config, policyFile string, opt dataset.URLOptions) (Budget, error) {
-	pol, name, err := policyOf(policyFile)
+	pol, err := policyOf(ctx, policyFile, opt)
 	if err != nil {
 		return Budget{}, err
 	}
-	id, err := identity(ctx, table, job, pol, name, opt)
+	name := pol.name
+	id, err := identity(ctx, table, job, pol, opt)
 	if err != nil {
 		return Budget{}, err
 	}
@@ -146,7 +194,7 @@ func Resolve(ctx context.Context, table string, job *budget.Config, policyFile s
 		}
 		return Budget{Dataset: id, Ledger: job.Ledger, Policy: job.Policy, SetBy: SetByJob}, nil
 	}
-	b, err := policyBudget(ctx, pol, name, table, id, opt)
+	b, err := policyBudget(ctx, pol, table, id, opt)
 	if err != nil {
 		return Budget{}, err
 	}
@@ -166,7 +214,8 @@ func Resolve(ctx context.Context, table string, job *budget.Config, policyFile s
 // table: under a key that is the identity itself, or a table URL or path
 // that resolves to it. Keys that name other tables and cannot be resolved
 // are passed over; the refusal names the first such failure.
-func policyBudget(ctx context.Context, pol *privacy.Policy, name, table, id string, opt dataset.URLOptions) (Budget, error) {
+func policyBudget(ctx context.Context, pol jobPolicy, table, id string, opt dataset.URLOptions) (Budget, error) {
+	name := pol.name
 	var found []string
 	var unresolved error
 	for _, key := range slices.Sorted(maps.Keys(pol.Budgets)) {
@@ -197,7 +246,7 @@ func policyBudget(ctx context.Context, pol *privacy.Policy, name, table, id stri
 			return Budget{}, fmt.Errorf("%w: %s: budgets.%s and budgets.%s both name the population %s with different budgets", privacy.ErrPolicy, name, found[0], k, id)
 		}
 	}
-	return Budget{Dataset: id, Ledger: b.Ledger, Policy: b.Policy, SetBy: name}, nil
+	return Budget{Dataset: id, Ledger: b.Ledger, Policy: b.Policy, SetBy: pol.setBy}, nil
 }
 
 // isTableRef reports whether a budgets key names a table (a URL or a
@@ -211,7 +260,7 @@ func isTableRef(key string) bool {
 type Request struct {
 	Table      string         // the events table the releases read (or a table prepared from it)
 	Budget     *budget.Config // the job's budget section; nil when it states none
-	PolicyFile string         // the job's privacy policy file; "" for the built-in policy
+	PolicyFile string         // the job's privacy policy file; "" for none (the pinned or built-in policy)
 	RunID      string
 	Job        string // what spends, for the ledger: "segment", "train", "privacy audit", ...
 	// LogicalDate and WindowDays are the days of data the releases read;
@@ -261,9 +310,13 @@ func Spend(ctx context.Context, req Request, opt dataset.URLOptions) (budget.Rec
 	if err != nil {
 		return budget.Record{}, Budget{}, err
 	}
-	if !b.FromPolicy() {
+	switch {
+	case !b.FromPolicy():
 		log.Warn("the budget was chosen by the job, not by the data steward: the policy declares no budgets",
 			"dataset", b.Dataset, "ledger", b.Ledger, "epsilon", b.Epsilon, "delta", b.Delta, "period", period(b.Period))
+	case !b.FromSteward():
+		log.Warn("the budget was chosen by the job, not by the data steward: the policy is the job's, none is pinned ("+privacy.PolicyEnv+" unset)",
+			"set_by", b.SetBy, "dataset", b.Dataset, "ledger", b.Ledger, "epsilon", b.Epsilon, "delta", b.Delta, "period", period(b.Period))
 	}
 	return rec, b, nil
 }

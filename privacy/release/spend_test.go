@@ -3,6 +3,7 @@ package release
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -57,6 +58,17 @@ func policyFile(t *testing.T, dir string, budgets ...string) string {
 	return p
 }
 
+// jobsPolicy is the SetBy of a budget that the unpinned policy file
+// sets.
+func jobsPolicy(t *testing.T, file string) string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("policy %s (sha256 %x), chosen by the job: no pinned policy (VEIL_POLICY unset)", file, sha256.Sum256(data))
+}
+
 func TestResolve(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -79,11 +91,11 @@ func TestResolve(t *testing.T) {
 		{"no budgets: the job's declared dataset", events, none, &budget.Config{Ledger: job.Ledger, Dataset: "legacy", Policy: job.Policy}, Budget{Dataset: "legacy", Ledger: job.Ledger, Policy: job.Policy, SetBy: SetByJob}, nil},
 		{"built-in policy: the job's", events, "", job, Budget{Dataset: id, Ledger: job.Ledger, Policy: job.Policy, SetBy: SetByJob}, nil},
 		{"no budgets anywhere", events, none, nil, Budget{}, budget.ErrPolicy},
-		{"policy keyed by URL", events, byURL, nil, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: "policy " + byURL}, nil},
-		{"policy keyed by URL, a partition", filepath.Join(events, "dt=2026-11-01"), byURL, nil, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: "policy " + byURL}, nil},
-		{"policy keyed by identity", "file://" + events, byID, nil, Budget{Dataset: id, Ledger: "file://" + ledger, Policy: steward, SetBy: "policy " + byID}, nil},
-		{"job restates the policy's budget", events, byURL, same, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: "policy " + byURL}, nil},
-		{"job declares the table's identity", events, byURL, &budget.Config{Dataset: id}, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: "policy " + byURL}, nil},
+		{"policy keyed by URL", events, byURL, nil, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: jobsPolicy(t, byURL)}, nil},
+		{"policy keyed by URL, a partition", filepath.Join(events, "dt=2026-11-01"), byURL, nil, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: jobsPolicy(t, byURL)}, nil},
+		{"policy keyed by identity", "file://" + events, byID, nil, Budget{Dataset: id, Ledger: "file://" + ledger, Policy: steward, SetBy: jobsPolicy(t, byID)}, nil},
+		{"job restates the policy's budget", events, byURL, same, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: jobsPolicy(t, byURL)}, nil},
+		{"job declares the table's identity", events, byURL, &budget.Config{Dataset: id}, Budget{Dataset: id, Ledger: ledger, Policy: steward, SetBy: jobsPolicy(t, byURL)}, nil},
 		{"job names a fresh budget", events, byURL, job, Budget{}, ErrBudgetConflict},
 		{"job names another period", events, byID, &budget.Config{Ledger: ledger, Policy: budget.Policy{Epsilon: 5, Delta: 1e-5, Period: "day"}}, Budget{}, ErrBudgetConflict},
 		{"job declares another identity", events, byURL, &budget.Config{Dataset: "shop", Ledger: ledger, Policy: steward}, Budget{}, ErrBudgetConflict},
@@ -140,7 +152,7 @@ func TestSpend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Dataset != id || b.Dataset != id || b.Ledger != ledger || !b.FromPolicy() || rec.Epsilon <= 0 || rec.SetBy != "policy "+pol {
+	if rec.Dataset != id || b.Dataset != id || b.Ledger != ledger || !b.FromPolicy() || rec.Epsilon <= 0 || rec.SetBy != jobsPolicy(t, pol) {
 		t.Errorf("record %+v, budget %+v", rec, b)
 	}
 	// The record is in the policy's ledger, under the table's identity.

@@ -22,4 +22,8 @@ with DAG(
         task_id="veil_run",
         bash_command="veil run /etc/veil/nightly.yaml --logical-date {{ ds }} --log-format json",
         skip_on_exit_code=[4],  # another run of this date is active
+        # The data steward's policy, pinned by the deployment: a step that
+        # names another policy file is refused (exit 3).
+        env={"VEIL_POLICY": "/etc/veil/policy.yaml"},
+        append_env=True,
     )
