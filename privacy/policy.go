@@ -93,13 +93,13 @@ type Role struct {
 func DefaultRoles() map[string]Role {
 	return map[string]Role{
 		"scheduler": {Description: "the service account veil run uses: reads inputs, writes outputs, state and the ledger",
-			Read:  []string{"raw/", "shop/", "out/", "state/", "ledger/"},
+			Read:  []string{"raw/", "shop/", "out/", "state/", "ledger/", "policy.yaml"},
 			Write: []string{"shop/events/", "out/", "state/", "ledger/"}},
 		"marketing": {Description: "reads committed cohort exports, nothing else",
 			Read: []string{"out/cohorts*/assignments-*", "out/cohorts*/profiles-*", "out/cohorts*/datasheet-*", "out/cohorts*/cohort_sizes-*",
 				"out/cohorts*/cohort_map-*", "out/cohorts*/monitoring-*", "out/cohorts*/_manifest.json"}},
 		"steward": {Description: "reviews lineage, the audit log, the budget ledger, steward reports, model cards, datasheets and manifests",
-			Read: []string{"state/lineage/", "state/audit/", "state/steward/", "ledger/", "out/_steward/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/_manifest.json"}},
+			Read: []string{"policy.yaml", "state/lineage/", "state/audit/", "state/steward/", "ledger/", "out/_steward/", "out/*/model_card-*", "out/*/datasheet-*", "out/*/_manifest.json"}},
 		"engineer": {Description: "tunes models: reads released factors and public model cards, never subject-level data or steward reports",
 			Read: []string{"out/models/*/item_factors-*", "out/models/*/model_card-*"}},
 	}
