@@ -77,7 +77,7 @@ trap cleanup EXIT  # vgw_start set its own; ours stops the server too
 echo "== go test -race"
 # -timeout: the command tests run whole pipelines; under -race the cmd/veil
 # package takes longer than go test's default 10 minutes on 2 cores.
-gotest -race -count=1 -timeout 60m "$@" ./... || failed=1
+gotest -race -count=1 -timeout 80m "$@" ./... || failed=1
 
 echo "== fuzz (short)"
 # Every Fuzz function, 10 seconds each. Go 1.26's fuzz coordinator can end a
