@@ -382,20 +382,7 @@ func TestPureDelta(t *testing.T) {
 // invariant (the answer spends at most the target, and 1e-4 less noise
 // would not), in far fewer evaluations.
 func TestSmallestSigma(t *testing.T) {
-	bisect := func(f func(float64) (float64, error), target, lo, hi float64) (float64, int) {
-		n := 0
-		for (hi-lo)/hi > 1e-4 {
-			mid := (lo + hi) / 2
-			e, err := f(mid)
-			n++
-			if err != nil || e > target {
-				lo = mid
-			} else {
-				hi = mid
-			}
-		}
-		return hi, n
-	}
+	bisect := bisectSigma
 	pld := func(q float64, steps int) func(float64) (float64, error) {
 		return func(s float64) (float64, error) {
 			r, err := Spent("pld", 1e-6, Event{Mechanism: SubsampledGaussian, SamplingRate: q, NoiseMultiplier: s, Count: steps})
@@ -445,4 +432,49 @@ func TestSmallestSigma(t *testing.T) {
 		}
 		t.Logf("%s: σ %.6f in %d evaluations (bisection %d)", c.name, got, n, nb)
 	}
+}
+
+// bisectSigma is the search Calibrate did before smallestSigma: bisection
+// of [lo, hi] to the same tolerance.
+func bisectSigma(f func(float64) (float64, error), target, lo, hi float64) (float64, int) {
+	n := 0
+	for (hi-lo)/hi > 1e-4 {
+		mid := (lo + hi) / 2
+		e, err := f(mid)
+		n++
+		if err != nil || e > target {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi, n
+}
+
+// BenchmarkCalibratePLD calibrates the training job's noise (ε 8, δ 1e-6,
+// q 0.4, 5 steps, after a histogram release) under PLD, by smallestSigma
+// and by bisection (before) side by side, from the same RDP bracket.
+func BenchmarkCalibratePLD(b *testing.B) {
+	hist := Event{Mechanism: SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: 4, Count: 1}
+	spent := func(s float64) (float64, error) {
+		r, err := Spent("pld", 1e-6, hist, Event{Mechanism: SubsampledGaussian, SamplingRate: 0.4, NoiseMultiplier: s, Count: 5})
+		return r.Epsilon, err
+	}
+	rdp, err := CalibrateWith("rdp", 8, 0.4, 5, 1e-6, hist)
+	if err != nil {
+		b.Fatal(err)
+	}
+	hi, lo := rdp.NoiseMultiplier, rdp.NoiseMultiplier/4
+	epsHi, _ := spent(hi)
+	epsLo, _ := spent(lo)
+	b.Run("search", func(b *testing.B) {
+		for b.Loop() {
+			smallestSigma(spent, 8, lo, hi, epsLo, epsHi)
+		}
+	})
+	b.Run("before", func(b *testing.B) {
+		for b.Loop() {
+			bisectSigma(spent, 8, lo, hi)
+		}
+	})
 }
