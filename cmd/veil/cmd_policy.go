@@ -54,6 +54,48 @@ pattern AWS documents), grant the --kms-key, deny plain-HTTP requests.`,
 	iam.Flags().StringVar(&o.SSE, "sse", "aws:kms", "encryption every put must ask for: aws:kms, AES256, or \"\" for none")
 	iam.Flags().StringVar(&o.KMSKeyARN, "kms-key", "", "ARN of the KMS key (with --sse aws:kms)")
 
+	var bo privacy.BucketOptions
+	var accounts []string
+	bucket := &cobra.Command{
+		Use:   "bucket ROLE... --bucket B",
+		Short: "Print one S3 bucket policy for roles whose users are accounts (versitygw, MinIO, Ceph)",
+		Long: `Print the S3 bucket policy that grants each ROLE the statements of veil
+policy iam ROLE, with the role's account as the Principal (--account
+ROLE=NAME; by default the role's name): for stores whose users are
+accounts rather than IAM roles (versitygw, MinIO, Ceph). The Deny
+statements (encryption, TLS) apply to every principal, once, and
+DenyDeleteAppendOnly denies every principal deletes under --append-only
+(the budget ledger and the audit log). The KMS grant of the IAM form is
+left out: a bucket policy cannot grant a KMS key.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			pol, err := load()
+			if err != nil {
+				return err
+			}
+			bo.Accounts = map[string]string{}
+			for _, a := range accounts {
+				role, name, ok := strings.Cut(a, "=")
+				if !ok || role == "" || name == "" {
+					return usagef(fmt.Errorf("--account %q: want ROLE=NAME", a))
+				}
+				bo.Accounts[role] = name
+			}
+			doc, err := pol.BucketPolicy(args, bo)
+			if err != nil {
+				return usagef(err)
+			}
+			_, err = env.Stdout.Write(doc.JSON())
+			return err
+		}),
+	}
+	bf := bucket.Flags()
+	bf.StringVar(&bo.Bucket, "bucket", "", "bucket of the store")
+	bf.StringVar(&bo.Prefix, "prefix", "", "the store's root inside the bucket")
+	bf.StringVar(&bo.SSE, "sse", "aws:kms", "encryption every put must ask for: aws:kms, AES256, or \"\" for none")
+	bf.StringArrayVar(&accounts, "account", nil, "ROLE=NAME: the account acting in a role (repeatable; default: the role's name)")
+	bf.StringSliceVar(&bo.AppendOnly, "append-only", privacy.DefaultAppendOnly(), "prefixes nobody may delete from")
+
 	var specFile, root, role string
 	check := &cobra.Command{
 		Use:   "check --spec FILE --root URL",
@@ -125,7 +167,7 @@ or says that a policy sets none and the jobs choose their own.`,
 	check.Flags().StringVar(&root, "root", "", "the store's root: a directory or s3://bucket/prefix")
 	check.Flags().StringVar(&role, "role", "scheduler", "role the pipeline runs as")
 	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml without its budgets)")
-	cmd.AddCommand(iam, check)
+	cmd.AddCommand(iam, bucket, check)
 	return cmd
 }
 

@@ -114,3 +114,59 @@ func TestPolicyCheck(t *testing.T) {
 		t.Errorf("bad spec: %d %s\n%s", code, msg, out)
 	}
 }
+
+// veil policy bucket: every role's statements of veil policy iam, scoped
+// to its account, the Deny statements once for everyone, deletes under the
+// ledger and the audit log denied to everyone.
+func TestPolicyBucket(t *testing.T) {
+	code, out, msg := run(t, "policy", "bucket", "scheduler", "marketing", "steward", "engineer", "--bucket", "shop-data", "--prefix", "veil",
+		"--account", "marketing=mkt", "--sse", "AES256")
+	if code != 0 {
+		t.Fatalf("bucket: %d %s", code, msg)
+	}
+	var doc privacy.IAMPolicy
+	if err := json.Unmarshal([]byte(out), &doc); err != nil || doc.Version != "2012-10-17" {
+		t.Fatalf("not a policy: %v\n%s", err, out)
+	}
+	sids := map[string]privacy.IAMStatement{}
+	for _, s := range doc.Statement {
+		if _, dup := sids[s.Sid]; dup {
+			t.Errorf("Sid %s twice", s.Sid)
+		}
+		sids[s.Sid] = s
+	}
+	for _, want := range []string{"SchedulerOpenTheBucket", "SchedulerListOwnPrefixes", "SchedulerRead", "SchedulerWrite", "MarketingListOwnPrefixes", "MarketingRead",
+		"StewardRead", "EngineerRead", "DenyWrongEncryption", "DenyUnencryptedPuts", "DenyInsecureTransport", "DenyDeleteAppendOnly"} {
+		if _, ok := sids[want]; !ok {
+			t.Errorf("the bucket policy lacks %s:\n%s", want, out)
+		}
+	}
+	for _, not := range []string{"MarketingWrite", "MarketingOpenTheBucket", "EngineerWrite", "StewardWrite", "SchedulerUseTheKMSKey"} {
+		if _, ok := sids[not]; ok {
+			t.Errorf("the bucket policy has %s", not)
+		}
+	}
+	principal := func(sid string) string { b, _ := json.Marshal(sids[sid].Principal); return string(b) }
+	if p := principal("MarketingRead"); p != `{"AWS":["mkt"]}` {
+		t.Errorf("marketing's principal %s", p)
+	}
+	if p := principal("EngineerRead"); p != `{"AWS":["engineer"]}` {
+		t.Errorf("engineer's principal %s", p)
+	}
+	for _, sid := range []string{"DenyWrongEncryption", "DenyInsecureTransport", "DenyDeleteAppendOnly"} {
+		if p := principal(sid); p != `"*"` {
+			t.Errorf("%s: principal %s, want everyone", sid, p)
+		}
+	}
+	if r := strings.Join(sids["DenyDeleteAppendOnly"].Resource, " "); r != "arn:aws:s3:::shop-data/veil/ledger/* arn:aws:s3:::shop-data/veil/state/audit/*" {
+		t.Errorf("append-only resources %s", r)
+	}
+	if l, _ := json.Marshal(sids["StewardListOwnPrefixes"].Condition); strings.Contains(string(l), "./") {
+		t.Errorf("the steward lists the bucket's root for policy.yaml: %s", l)
+	}
+	for _, bad := range [][]string{{"intern"}, {"marketing", "marketing"}, {"marketing", "--account", "marketing"}} {
+		if code, _, msg := run(t, append([]string{"policy", "bucket", "--bucket", "b"}, bad...)...); code != 2 {
+			t.Errorf("%v: %d %s", bad, code, msg)
+		}
+	}
+}
