@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/jobs"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 func newPolicyCmd(env *Env) *cobra.Command {
@@ -135,6 +140,9 @@ or says that a policy sets none and the jobs choose their own.`,
 					case !r.Allows(rel+"/", a.Write) && !r.Allows(rel, a.Write):
 						bad = append(bad, fmt.Sprintf("role %s may not %s %s (%s)", role, a.Kind(), rel, a.What))
 					}
+					if ok && a.Steward {
+						bad = append(bad, stewardReaders(pol, role, rel, a.What)...)
+					}
 				}
 				return bad
 			}
@@ -169,6 +177,43 @@ or says that a policy sets none and the jobs choose their own.`,
 	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml without its budgets)")
 	cmd.AddCommand(iam, bucket, check)
 	return cmd
+}
+
+// stewardFiles are the logical names of the files a steward report holds
+// (the census of TestDemoReleaseCensus), its manifest included.
+var stewardFiles = []string{segment.StewardReportFile, segment.StewardAppendixFile, train.StewardReportFile, train.StewardCardFile,
+	train.CurvePNGFile, train.ExposurePNGFile, lineage.ContributorsFile, lineage.ContributorsKeyFile, "cohort_sizes_exact.png", dataset.ManifestName}
+
+// stewardReaders lists the roles, other than the one the pipeline runs as
+// and the steward, that could read a steward report committed under rel:
+// each file of the census is tried at the key a run would write
+// (JOB/dt=DATE/run=RUN/NAME-WRITEID.EXT).
+func stewardReaders(pol *privacy.Policy, runner, rel, what string) []string {
+	var bad []string
+	for _, name := range slices.Sorted(maps.Keys(pol.Roles)) {
+		if name == runner || name == "steward" {
+			continue
+		}
+		for _, job := range []string{"segment", "train"} {
+			var hit string
+			for _, f := range stewardFiles {
+				if f != dataset.ManifestName {
+					ext := path.Ext(f)
+					f = strings.TrimSuffix(f, ext) + "-0123456789abcdef" + ext
+				}
+				key := dataset.Join(rel, job, "dt=2026-11-27", "run=0123456789abcdef", f)
+				if pol.Roles[name].Allows(key, false) {
+					hit = key
+					break
+				}
+			}
+			if hit != "" {
+				bad = append(bad, fmt.Sprintf("%s under %s would be readable by role %s (%s): steward reports are for the steward only", what, rel, name, hit))
+				break
+			}
+		}
+	}
+	return bad
 }
 
 // cleanLocation is a location without its query; a local path is made

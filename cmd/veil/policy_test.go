@@ -170,3 +170,32 @@ func TestPolicyBucket(t *testing.T) {
 		}
 	}
 }
+
+// veil policy check knows the release census: a spec whose steward reports
+// (a step's steward: or the state's steward/ prefix) land where the
+// marketing or engineer role reads is refused, though the scheduler may
+// write there.
+func TestPolicyCheckStewardReports(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, spec string
+		refused    bool
+	}{
+		{"the state's steward prefix", "name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/out/cohorts}\n", false},
+		{"a step's steward beside marketing's exports", "name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/out/cohorts, steward: veil-demo/out/cohorts-review}\n", true},
+		{"a state below the cohort exports", "name: n\nstate: veil-demo/out/cohorts-state\nsteps:\n  - name: a\n    segment: {events: veil-demo/shop/events, output: veil-demo/out/cohorts}\n", true},
+		{"a training step's steward beside the models", "name: n\nstate: veil-demo/state\nsteps:\n  - name: a\n    train: {events: veil-demo/shop/events, output: veil-demo/out/models, steward: veil-demo/out/cohorts/_steward, model: {dim: 4, epsilon: 1, delta: 1.0e-6}, budget: {ledger: veil-demo/ledger, epsilon: 20, delta: 1.0e-5}}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec := filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_")+".yaml")
+			os.WriteFile(spec, []byte(tc.spec), 0o644)
+			code, out, msg := run(t, "policy", "check", "--spec", spec, "--root", "veil-demo")
+			switch {
+			case tc.refused && (code != 2 || !strings.Contains(out, "steward reports")):
+				t.Errorf("not refused: %d %s\n%s", code, msg, out)
+			case !tc.refused && code != 0:
+				t.Errorf("refused: %d %s\n%s", code, msg, out)
+			}
+		})
+	}
+}
