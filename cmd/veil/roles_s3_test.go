@@ -44,8 +44,15 @@ func startVersitygw(t *testing.T) *vgwServer {
 	t.Helper()
 	bin, err := exec.LookPath("versitygw")
 	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "versitygw")
+		// Where go install put it (scripts/lib/versitygw.sh): GOBIN, else
+		// GOPATH/bin.
+		gobin, _ := exec.Command("go", "env", "GOBIN").Output()
+		dir := strings.TrimSpace(string(gobin))
+		if dir == "" {
+			gopath, _ := exec.Command("go", "env", "GOPATH").Output()
+			dir = filepath.Join(strings.TrimSpace(string(gopath)), "bin")
+		}
+		bin = filepath.Join(dir, "versitygw")
 		if _, err := os.Stat(bin); err != nil {
 			if os.Getenv("CI") == "true" {
 				t.Fatal("versitygw is not installed: under CI the S3 tests must run (scripts/test.sh installs it)")
