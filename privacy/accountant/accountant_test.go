@@ -467,6 +467,13 @@ func BenchmarkCalibratePLD(b *testing.B) {
 	hi, lo := rdp.NoiseMultiplier, rdp.NoiseMultiplier/4
 	epsHi, _ := spent(hi)
 	epsLo, _ := spent(lo)
+	b.Run("calibrate", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := CalibrateWith("pld", 8, 0.4, 5, 1e-6, hist); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("search", func(b *testing.B) {
 		for b.Loop() {
 			smallestSigma(spent, 8, lo, hi, epsLo, epsHi)

@@ -47,13 +47,16 @@ func CalibrateWith(name string, targetEps, q float64, steps int, delta float64, 
 	}
 	hi := float64(MaxNoiseMultiplier)
 	lo := float64(MinNoiseMultiplier)
+	shrink := 0.0 // > 0: lo starts at hi·shrink, and moves down until it overshoots
 	if name == "pld" {
 		// RDP is looser than PLD, so RDP's answer is enough for PLD: start
-		// the bracket there (PLD evaluations are the costly ones).
+		// the bracket there (PLD evaluations are the costly ones), with lo
+		// a little below it, where PLD's answer usually is, rather than far
+		// below, where a composition is larger and the interpolation poorer.
 		c, err := CalibrateWith("rdp", targetEps, q, steps, delta, fixed...)
 		if err == nil {
-			hi = c.NoiseMultiplier
-			lo = math.Max(MinNoiseMultiplier, hi/4)
+			hi, shrink = c.NoiseMultiplier, 0.8
+			lo = math.Max(MinNoiseMultiplier, hi*shrink)
 		}
 	}
 	epsHi, err := spent(hi)
@@ -64,13 +67,21 @@ func CalibrateWith(name string, targetEps, q float64, steps int, delta float64, 
 		return Calibration{}, fmt.Errorf("%w: ε %.4g at δ %g needs a noise multiplier above %g (at %g it is %.4g); lower the steps or the sampling rate, or raise ε",
 			ErrUnreachable, targetEps, delta, hi, hi, epsHi)
 	}
-	epsLo, err := spent(lo)
-	if err != nil {
-		// The cheapest noise may need too many bins (PLD); treat as too low.
-		epsLo = math.Inf(1)
-	}
-	if epsLo <= targetEps {
-		return Calibration{NoiseMultiplier: lo, Epsilon: epsLo}, nil
+	var epsLo float64
+	for {
+		epsLo, err = spent(lo)
+		if err != nil {
+			// The cheapest noise may need too many bins (PLD); treat as too low.
+			epsLo = math.Inf(1)
+		}
+		if epsLo > targetEps {
+			break
+		}
+		if shrink == 0 || lo == MinNoiseMultiplier {
+			return Calibration{NoiseMultiplier: lo, Epsilon: epsLo}, nil
+		}
+		hi, epsHi = lo, epsLo
+		lo = math.Max(MinNoiseMultiplier, lo*shrink*shrink)
 	}
 	sigma, eps, _ := smallestSigma(spent, targetEps, lo, hi, epsLo, epsHi)
 	return Calibration{NoiseMultiplier: sigma, Epsilon: eps}, nil
