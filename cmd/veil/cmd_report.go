@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -63,12 +64,12 @@ func runReport(ctx context.Context, env *Env, o reportOptions) error {
 	if err != nil {
 		return usagef(err)
 	}
-	return writeReport(ctx, env, spec, o.spec, day, aud, o.out)
+	return writeReport(ctx, env, env.Stdout, spec, o.spec, day, aud, o.out)
 }
 
 // writeReport collects and writes the site of (spec, day) for aud into
-// out, and says where it is.
-func writeReport(ctx context.Context, env *Env, spec *jobs.Spec, specPath string, day time.Time, aud report.Audience, out string) error {
+// out, and says on w where it is.
+func writeReport(ctx context.Context, env *Env, w io.Writer, spec *jobs.Spec, specPath string, day time.Time, aud report.Audience, out string) error {
 	start := time.Now()
 	site, err := report.Collect(ctx, spec, day, report.Options{Audience: aud, URL: env.urlOptions(), SpecPath: specPath})
 	if err != nil {
@@ -84,7 +85,7 @@ func writeReport(ctx context.Context, env *Env, spec *jobs.Spec, specPath string
 			size += st.Size()
 		}
 	}
-	fmt.Fprintf(env.Stdout, "report (%s build) of %s for %s: %s (%d files, %d bytes, %.1f s)\n",
+	fmt.Fprintf(w, "report (%s build) of %s for %s: %s (%d files, %d bytes, %.1f s)\n",
 		aud, spec.Name, site.LogicalDate, filepath.Join(out, "index.html"), len(files), size, time.Since(start).Seconds())
 	return nil
 }
