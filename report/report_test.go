@@ -164,3 +164,22 @@ func TestParseAudience(t *testing.T) {
 		t.Error("ParseAudience(engineer): no error")
 	}
 }
+
+func TestMarkdown(t *testing.T) {
+	src := "# Card\n\nSome **bold** and `code` <b>not html</b>, a [link](https://example.com) and ![a plot](p.png).\nSame paragraph.\n\n- one\n  - one.a\n- two\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n"
+	want := `<h4 class="md">Card</h4>
+<p>Some <strong>bold</strong> and <code>code</code> &lt;b&gt;not html&lt;/b&gt;, a link and (figure: a plot, shown on this page). Same paragraph.</p>
+<ul>
+<li>one<ul><li>one.a</li></ul></li>
+<li>two</li>
+</ul>
+<table class="md">
+<thead><tr><th scope="col">a</th><th scope="col">b</th></tr></thead>
+<tbody>
+<tr><td>1</td><td>2</td></tr>
+</tbody></table>
+`
+	if got := string(markdown(src, 3)); got != want {
+		t.Errorf("markdown:\n%s\nwant:\n%s", got, want)
+	}
+}

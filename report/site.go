@@ -277,6 +277,7 @@ var funcs = template.FuncMap{
 	"seconds":    func(s float64) string { return strconv.FormatFloat(s, 'f', 1, 64) + " s" },
 	"fixed":      func(v float64, n int) string { return strconv.FormatFloat(v, 'f', n, 64) },
 	"size":       releasedSize,
+	"markdown":   markdown,
 	"lineageSVG": lineageSVG,
 	"ledgerSVG":  ledgerSVG,
 	"curveSVG":   curveSVG,
