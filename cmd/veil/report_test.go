@@ -397,3 +397,35 @@ func numberTokens(s string) []string {
 	}
 	return out
 }
+
+func TestReportExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	spec := filepath.Join(dir, "s.yaml")
+	os.WriteFile(spec, []byte("name: n\nstate: "+filepath.Join(dir, "state")+"\nsteps: [{name: a, segment: {events: e, output: o}}]\n"), 0o644)
+	out := filepath.Join(dir, "site")
+	for _, tc := range []struct {
+		args  []string
+		code  int
+		words []string
+	}{
+		{[]string{"report"}, 2, []string{"--spec"}},
+		{[]string{"report", "--spec", spec, "--out", out}, 2, []string{"--logical-date"}},
+		{[]string{"report", "--spec", spec, "--out", out, "--logical-date", "2026-11-27", "--audience", "engineer"}, 2, []string{"engineer"}},
+		{[]string{"report", "--spec", filepath.Join(dir, "absent.yaml"), "--out", out, "--logical-date", "2026-11-27"}, 2, []string{"absent.yaml"}},
+		// A date no run completed: nothing to show.
+		{[]string{"report", "--spec", spec, "--out", out, "--logical-date", "2026-11-27"}, 1, []string{"no completed run", "2026-11-27"}},
+	} {
+		code, _, msg := run(t, tc.args...)
+		if code != tc.code {
+			t.Errorf("%v: exit %d, want %d (%s)", tc.args, code, tc.code, msg)
+		}
+		for _, w := range tc.words {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%v: %q does not say %q", tc.args, msg, w)
+			}
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a failed report wrote its folder")
+	}
+}
