@@ -175,7 +175,7 @@ func curveSVG(m Model) template.HTML {
 	y := func(v float64) float64 { return top + plotH - v/ymax*plotH }
 	for i := 0; i <= 4; i++ {
 		v := ymax * float64(i) / 4
-		s.f(`<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/><text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left, left+plotW, y(v), y(v), left-6, y(v)+4, fmt.Sprintf("%.2f", v))
+		s.f(`<line class="grid" x1="%.1f" x2="%.1f" y1="%.1f" y2="%.1f"/><text class="tick" x="%.1f" y="%.1f" text-anchor="end">%s</text>`, left, left+plotW, y(v), y(v), left-6, y(v)+4, num(v))
 		xv := xmax * float64(i) / 4
 		s.f(`<text class="tick" x="%.1f" y="%.1f" text-anchor="middle">%s</text>`, x(xv), top+plotH+16, num(xv))
 	}
