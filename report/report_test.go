@@ -183,3 +183,26 @@ func TestMarkdown(t *testing.T) {
 		t.Errorf("markdown:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// Writing a marketing build where a steward build was leaves no steward
+// page behind; a folder of other files is refused.
+func TestWriteReplacesAnEarlierSite(t *testing.T) {
+	dir := t.TempDir()
+	site := fixture(t)
+	if _, err := Write(dir, site); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Write(dir, marketing(site)); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"privacy.html", "model.html"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err == nil {
+			t.Errorf("%s stayed from the steward build", p)
+		}
+	}
+	other := t.TempDir()
+	os.WriteFile(filepath.Join(other, "notes.txt"), []byte("mine"), 0o644)
+	if _, err := Write(other, site); err == nil {
+		t.Error("Write into a folder of other files: no error")
+	}
+}

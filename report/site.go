@@ -3,8 +3,10 @@ package report
 import (
 	"bytes"
 	"embed"
+	"errors"
 	"fmt"
 	"html/template"
+	"io/fs"
 	"maps"
 	"math"
 	"os"
@@ -294,7 +296,10 @@ func num(v float64) string {
 }
 
 // Write renders s into dir (created if needed) and returns the paths of
-// the files it wrote, relative to dir, sorted.
+// the files it wrote, relative to dir, sorted. A dir that holds an earlier
+// site is emptied first, so that no page of another build (a steward
+// page in a marketing folder) stays; a dir that holds anything else is
+// refused.
 func Write(dir string, s *Site) ([]string, error) {
 	tmpl, err := template.New("").Funcs(funcs).ParseFS(templates, "templates/*.html")
 	if err != nil {
@@ -322,6 +327,9 @@ func Write(dir string, s *Site) ([]string, error) {
 	for name, data := range s.Assets {
 		files[name] = data
 	}
+	if err := clearSite(dir); err != nil {
+		return nil, err
+	}
 	names := slices.Sorted(maps.Keys(files))
 	for _, name := range names {
 		if strings.Contains(name, "..") || filepath.IsAbs(name) {
@@ -344,4 +352,26 @@ func releasedSize(p Profile) string {
 		return strconv.FormatInt(*p.NoisySize, 10)
 	}
 	return strconv.Itoa(p.Size)
+}
+
+// clearSite empties dir of an earlier site: its pages, style sheet and files.
+func clearSite(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	} else if err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "index.html")); err != nil {
+		return fmt.Errorf("writing the report: %s is not empty and holds no earlier report (no index.html)", dir)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasSuffix(name, ".html") || name == "style.css" || name == "files" {
+			if err := os.RemoveAll(filepath.Join(dir, name)); err != nil {
+				return fmt.Errorf("writing the report: %w", err)
+			}
+		}
+	}
+	return nil
 }
