@@ -162,6 +162,8 @@ func TestSpecErrors(t *testing.T) {
 		"zone sse":       "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR], storage: {sse: rot13}}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}}}]\n",
 		"step laws":      "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o/{zone}, jurisdictions: [CCPA]}}]\n",
 		"no placeholder": "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"report no out":  "name: n\nstate: s\nreport: {audience: steward}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
+		"report reader":  "name: n\nstate: s\nreport: {out: site, audience: engineer}\nsteps: [{name: a, segment: {events: e, output: o}}]\n",
 		"raw unzoned":    "name: n\nstate: s\nsegregation: {zones: [{name: eu, jurisdictions: [GDPR]}]}\nsteps: [{name: p, pseudonymize: {in: raw.csv, out: e/{zone}, id_column: id, key_env: K}}]\n",
 	} {
 		p := filepath.Join(dir, "s.yaml")
@@ -177,6 +179,26 @@ func TestSpecErrors(t *testing.T) {
 		if _, err := LoadSpec("../configs/" + f); err != nil {
 			t.Errorf("configs/%s: %v", f, err)
 		}
+	}
+}
+
+// The report option is not part of the pipeline's identity: adding it to
+// a spec does not make a completed date run again.
+func TestReportOptionKeepsTheHash(t *testing.T) {
+	doc := "name: n\nstate: s\nsteps: [{name: a, segment: {events: e, output: o}}]\n"
+	a, err := ParseSpec("a.yaml", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParseSpec("b.yaml", []byte(doc+"report:\n  out: site/{date}\n  audience: marketing\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Report == nil || b.Report.Out != "site/{date}" || b.Report.Audience != "marketing" {
+		t.Fatalf("report option %+v", b.Report)
+	}
+	if a.Hash() != b.Hash() {
+		t.Error("the report option changed the spec's hash")
 	}
 }
 

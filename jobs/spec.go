@@ -53,6 +53,18 @@ type Spec struct {
 	// outputs (the {zone} placeholder of the step's URLs) with the zone's
 	// own storage settings and keys.
 	Segregation *Segregation `yaml:"segregation"`
+	// Report, when set, makes veil run write the run's static site (veil
+	// report) after a successful run. It is not part of the pipeline's
+	// identity: adding it does not make a completed date run again.
+	Report *ReportSpec `yaml:"report" json:"-"`
+}
+
+// ReportSpec is where veil run writes the run's site, and for whom.
+type ReportSpec struct {
+	// Out is a local folder; a {date} in it is the logical date.
+	Out string `yaml:"out"`
+	// Audience is steward (default) or marketing.
+	Audience string `yaml:"audience"`
 }
 
 // Segregation partitions a pipeline's work by jurisdiction: no output of a
@@ -393,6 +405,14 @@ func (s *Spec) defaults() {
 // Validate checks names, kinds, dependencies (known, acyclic) and every
 // step's own configuration.
 func (s *Spec) Validate() error {
+	if r := s.Report; r != nil {
+		if r.Out == "" {
+			return fmt.Errorf("%w: report.out is required", ErrSpec)
+		}
+		if r.Audience != "" && r.Audience != "steward" && r.Audience != "marketing" {
+			return fmt.Errorf("%w: report.audience %q: want steward or marketing", ErrSpec, r.Audience)
+		}
+	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrSpec, fmt.Sprintf(format, args...))
 	}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs veil's test suite the way CI does, on a fresh machine or this one:
 #   1. installs the real S3 server versitygw v1.8.0 (Apache-2.0) with go install,
-#      unless that version is already installed;
+#      unless that version is already installed, and Debian's chromium package
+#      (apt-get; the browser test of veil report) unless a chromium is on PATH;
 #   2. starts it on 127.0.0.1 with a temporary folder and test credentials;
 #   3. checks gofmt, runs go vet, go test -race over every package (the S3
 #      conformance suite among them, which may not skip under CI=true), and
@@ -69,6 +70,11 @@ if $short; then
   summary
   exit 0
 fi
+
+. scripts/lib/chromium.sh
+# A failed install is not fatal here: the browser test then skips, or
+# fails under CI=true.
+chromium_install || echo "chromium was not installed: the browser test of veil report skips (fails under CI=true)" >&2
 
 . scripts/lib/versitygw.sh
 vgw_start

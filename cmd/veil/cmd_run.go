@@ -16,6 +16,7 @@ import (
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/report"
 )
 
 type runOptions struct {
@@ -137,6 +138,20 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 		return err
 	}
 	log.Info(res.Message, "run_id", res.RunID, "no_op", res.NoOp, "seconds", res.Seconds)
+	if r := spec.Report; r != nil {
+		// The spec's report option: the run's site, written once the run
+		// (or an earlier one of the date) completed. A rerun, a no-op for
+		// the pipeline, writes it again.
+		w := env.Stdout
+		if o.asJSON {
+			w = env.Stderr
+		}
+		out := strings.ReplaceAll(r.Out, "{date}", day.Format(time.DateOnly))
+		aud := report.Audience(cmp.Or(r.Audience, string(report.Steward)))
+		if err := writeReport(ctx, env, w, spec, file, day, aud, out); err != nil {
+			return fmt.Errorf("the run completed, but its report was not written: %w", err)
+		}
+	}
 	res = publicResult(res)
 	if o.asJSON {
 		enc := json.NewEncoder(env.Stdout)
