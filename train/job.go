@@ -256,6 +256,7 @@ type Report struct {
 	CurvePNG        []byte  `json:"-"`
 	ExposurePNG     []byte  `json:"-"`
 	recommendations []dataset.Recommendation
+	because         [][]Contribution // per recommendation: its reasons (shares)
 	config          JobConfig // what the public card states
 }
 
