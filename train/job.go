@@ -257,7 +257,7 @@ type Report struct {
 	ExposurePNG     []byte  `json:"-"`
 	recommendations []dataset.Recommendation
 	because         [][]Contribution // per recommendation: its reasons (shares)
-	config          JobConfig // what the public card states
+	config          JobConfig        // what the public card states
 }
 
 // DP reports whether the run made a DP release (the model, a curve point,
