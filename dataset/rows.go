@@ -93,6 +93,15 @@ type ExplainedRecommendation struct {
 	BecauseShares []float64 `parquet:"because_shares,list"`
 }
 
+// NonPersonalized is a row of a non-profiled recommendation list: the same
+// for every customer, labelled by List.
+type NonPersonalized struct {
+	Rank   int64   `parquet:"rank"`
+	ItemID string  `parquet:"item_id,dict"`
+	Score  float64 `parquet:"score"`
+	List   string  `parquet:"list,dict"`
+}
+
 // ReadRows reads the whole file row-wise into values of T, whose parquet
 // tags name contract columns, calling fn with batches of up to 4096 rows (the
 // slice is reused after fn returns). It suits small tables such as consent

@@ -236,6 +236,11 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 				return err
 			}
 		}
+		if rep.nonPersonalized != nil {
+			if err := dataset.PutParquet(ctx, out, NonPersonalizedFile, rep.nonPersonalized); err != nil {
+				return err
+			}
+		}
 		card := Card(rep)
 		js, err := json.MarshalIndent(card, "", "  ")
 		if err != nil {
