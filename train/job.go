@@ -266,7 +266,7 @@ type Report struct {
 	// The event columns the policy keeps from personalization, and the
 	// others training does not read (the card's main parameters).
 	excludedByPolicy, unusedColumns []string
-	config          JobConfig        // what the public card states
+	config                          JobConfig // what the public card states
 }
 
 // DP reports whether the run made a DP release (the model, a curve point,
