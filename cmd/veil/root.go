@@ -121,6 +121,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newCardCmd(env),
 		newExportsCmd(env),
 		newPolicyCmd(env),
+		newSubjectCmd(env),
 	)
 	return root
 }
