@@ -133,7 +133,7 @@ func TestSubjectReport(t *testing.T) {
 	}
 	// Runs: the training run is among them, with the ledger's (ε, δ).
 	i := slices.IndexFunc(rep.Runs, func(r access.Run) bool { return strings.HasSuffix(r.Job, ".recs") })
-	if i < 0 || rep.Runs[i].Epsilon == nil || !(*rep.Runs[i].Epsilon > 0) || rep.Runs[i].Delta == nil {
+	if i < 0 || rep.Runs[i].Epsilon == nil || !(*rep.Runs[i].Epsilon > 0) || rep.Runs[i].Delta == nil || len(rep.Runs[i].Releases) == 0 {
 		t.Errorf("runs %+v lack the training run with its charge", rep.Runs)
 	}
 	code, md, _ := run(t, "subject", "report", "--spec", nightly, "--subject", subject, "--logical-date", "2026-11-27")

@@ -89,6 +89,15 @@ type Run struct {
 	// DP releases (nil: the run made no DP release).
 	Epsilon *float64 `json:"epsilon,omitempty"`
 	Delta   *float64 `json:"delta,omitempty"`
+	// Releases break the charge down: each DP release of the ledger
+	// record and its ε alone at Delta.
+	Releases []Release `json:"releases,omitempty"`
+}
+
+// Release is one DP release of a run's ledger record.
+type Release struct {
+	Release string  `json:"release"`
+	Epsilon float64 `json:"epsilon"`
 }
 
 // Cohort is the subject's cohort in one segmentation output.
@@ -215,6 +224,13 @@ func Build(ctx context.Context, spec *jobs.Spec, opt Options) (rep *Report, err 
 			}
 			if d, ok := f["delta"].(float64); ok {
 				r.Delta = &d
+			}
+			rs, _ := f["releases"].([]any)
+			for _, x := range rs {
+				m, _ := x.(map[string]any)
+				name, _ := m["release"].(string)
+				e, _ := m["epsilon"].(float64)
+				r.Releases = append(r.Releases, Release{Release: name, Epsilon: e})
 			}
 		}
 		rep.Runs = append(rep.Runs, r)
@@ -479,6 +495,16 @@ func (rep *Report) Markdown() []byte {
 				dp = fmt.Sprintf("ε = %.4g, δ = %.3g", *r.Epsilon, *r.Delta)
 			}
 			p("| %s | %s | %s | %s | %s |\n", r.RunID, r.Job, r.LogicalDate, dp, strings.Join(r.Outputs, ", "))
+		}
+		p("\n")
+	}
+	for _, r := range rep.Runs {
+		if len(r.Releases) == 0 || r.Delta == nil {
+			continue
+		}
+		p("DP releases of the ledger record covering run %s (each one's ε alone at δ = %.3g):\n\n", r.RunID, *r.Delta)
+		for _, x := range r.Releases {
+			p("- %s: ε = %.4g\n", x.Release, x.Epsilon)
 		}
 		p("\n")
 	}
