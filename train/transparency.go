@@ -74,6 +74,25 @@ func excludedColumns(pol *privacy.Policy) (byPolicy, unused []string) {
 	return byPolicy, unused
 }
 
+// columnWords names event columns for a reader who is not an engineer.
+var columnWords = map[string]string{
+	"value": "the money spent (value)", "quantity": "quantities (quantity)", "category": "product categories (category)",
+	"region": "where the customer is (region)", "event_time": "when events happened (event_time)", "event_type": "event types (event_type)",
+	"item_id": "products (item_id)", "subject_id": "the customer's token (subject_id)",
+}
+
+// inWords lists event columns in words: "a, b or c".
+func inWords(cols []string) string {
+	words := make([]string, len(cols))
+	for i, c := range cols {
+		words[i] = cmp.Or(columnWords[c], c)
+	}
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
 // mainParameters states the main parameters of the recommender system in
 // plain words (EU Digital Services Act, Article 27): what it uses, what it
 // never uses, how it weighs them, why a product is recommended and what a
@@ -88,13 +107,13 @@ func mainParameters(rep *Report) []lineage.CardRisk {
 	for _, t := range slices.Sorted(maps.Keys(ic.EventWeights)) {
 		weights = append(weights, fmt.Sprintf("%s %g", t, ic.EventWeights[t]))
 	}
-	never := "the event's monetary value, quantity, product category and the customer's region"
+	never := "the money spent (value), quantities, product categories or where the customer is (region)"
 	if len(rep.excludedByPolicy)+len(rep.unusedColumns) > 0 {
-		never = strings.Join(append(slices.Clone(rep.excludedByPolicy), rep.unusedColumns...), ", ")
+		never = inWords(append(slices.Clone(rep.excludedByPolicy), rep.unusedColumns...))
 	}
 	policy := ""
 	if len(rep.excludedByPolicy) > 0 {
-		policy = fmt.Sprintf(" The privacy policy forbids personalization to read %s at all.", strings.Join(rep.excludedByPolicy, ", "))
+		policy = fmt.Sprintf(" The privacy policy forbids personalization to read %s at all.", inWords(rep.excludedByPolicy))
 	}
 	maxRows := cfg.Model.MaxInteractions
 	if maxRows == 0 {
