@@ -143,8 +143,57 @@ func TestSubjectReport(t *testing.T) {
 		}
 	}
 
+	// Subjects without personalization consent: the non-personalized list,
+	// the same for each of them.
+	erasures := readTable[dataset.Erasure](t, "veil-demo/shop/erasure/*.parquet")
+	last := map[string]dataset.Consent{}
+	for _, c := range consent {
+		if c.Purpose == nil || *c.Purpose != "personalization" || !c.RecordedAt.Before(cutoff) {
+			continue
+		}
+		if l, ok := last[c.SubjectID]; !ok || c.RecordedAt.After(l.RecordedAt) {
+			last[c.SubjectID] = c
+		}
+	}
+	var denied []string
+	for id, c := range last {
+		if c.Status != "granted" && !slices.ContainsFunc(erasures, func(e dataset.Erasure) bool { return e.SubjectID == id }) {
+			denied = append(denied, id)
+		}
+	}
+	slices.Sort(denied)
+	if len(denied) < 2 {
+		t.Fatalf("%d subjects without personalization consent in the demo shop", len(denied))
+	}
+	list := readTable[dataset.NonPersonalized](t, "veil-demo/out/models/dt=2026-11-27/run=*/nonpersonalized-*.parquet")
+	var lists [][]access.Recommendation
+	for _, id := range denied[:2] {
+		code, out, msg := run(t, "subject", "report", "--spec", nightly, "--subject", id, "--logical-date", "2026-11-27", "--json")
+		var r access.Report
+		if code != 0 || json.Unmarshal([]byte(out), &r) != nil {
+			t.Fatalf("report of %s: %d %s", id, code, msg)
+		}
+		if len(r.Recommendations) != len(list) || len(list) == 0 {
+			t.Fatalf("%s: %d recommendations, the non-personalized list has %d", id, len(r.Recommendations), len(list))
+		}
+		for i, x := range r.Recommendations {
+			w := list[i]
+			if x.List != w.List || x.ItemID != w.ItemID || x.Rank != w.Rank || len(x.BecauseItems) != 0 {
+				t.Errorf("%s: %+v, want %+v", id, x, w)
+			}
+			x.Output = ""
+			r.Recommendations[i] = x
+		}
+		lists = append(lists, r.Recommendations)
+	}
+	if !slices.EqualFunc(lists[0], lists[1], func(a, b access.Recommendation) bool {
+		return a.RunID == b.RunID && a.Rank == b.Rank && a.ItemID == b.ItemID && a.Score == b.Score && a.List == b.List
+	}) {
+		t.Errorf("two subjects without personalization consent see different lists: %v and %v", lists[0], lists[1])
+	}
+
 	// An erased subject: refused, except to confirm the erasure.
-	erased := readTable[dataset.Erasure](t, "veil-demo/shop/erasure/*.parquet")[0].SubjectID
+	erased := erasures[0].SubjectID
 	if code, out, msg := run(t, "subject", "report", "--spec", nightly, "--subject", erased, "--logical-date", "2026-11-27"); code != 3 || out != "" {
 		t.Errorf("erased subject: exit %d (%s), printed %q", code, msg, out)
 	}
@@ -154,7 +203,7 @@ func TestSubjectReport(t *testing.T) {
 		t.Errorf("confirming erasure: exit %d (%s): %s", code, msg, out)
 	}
 
-	// The audit log: four reports, who ran them, the refusal.
+	// The audit log: six reports, who ran them, the refusal.
 	s, _ := dataset.NewFileStore("veil-demo/state/audit")
 	all, err := lineage.OpenAudit(s, "").Verify(context.Background())
 	if err != nil {
@@ -169,7 +218,7 @@ func TestSubjectReport(t *testing.T) {
 			outcomes = append(outcomes, a.Outcome)
 		}
 	}
-	if !slices.Equal(outcomes, []string{"completed", "completed", "refused", "completed"}) {
+	if !slices.Equal(outcomes, []string{"completed", "completed", "completed", "completed", "refused", "completed"}) {
 		t.Errorf("audit outcomes %v", outcomes)
 	}
 }

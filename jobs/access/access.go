@@ -241,7 +241,70 @@ func Build(ctx context.Context, spec *jobs.Spec, opt Options) (rep *Report, err 
 			}
 		}
 	}
+	if ix.State(opt.Subject, privacy.Personalization) != privacy.Granted {
+		// What the shop shows a subject without personalization consent:
+		// the latest non-personalized list up to the date.
+		out, run, err := latestNonPersonalized(ctx, g, date, opt.URL)
+		if err != nil {
+			return nil, err
+		}
+		if out != "" {
+			reads = append(reads, out)
+			if err := rep.readNonPersonalized(ctx, run, out, opt.URL); err != nil {
+				return nil, err
+			}
+		}
+	}
 	return rep, nil
+}
+
+// latestNonPersonalized returns the output (and its run) of the latest
+// completed run up to date whose release holds a non-personalized list.
+func latestNonPersonalized(ctx context.Context, g *lineage.Graph, date string, opt dataset.URLOptions) (output, runID string, err error) {
+	var best *lineage.RunNode
+	var bestDate string
+	for _, r := range g.Runs {
+		if r.State != "COMPLETE" {
+			continue
+		}
+		d, _ := r.Facets["veil_privacy"]["logicalDate"].(string)
+		if d == "" || d > date || len(r.Outputs) == 0 || (best != nil && (d < bestDate || d == bestDate && !r.Ended.After(best.Ended))) {
+			continue
+		}
+		for _, o := range r.Outputs {
+			ref, err := dataset.ParseRef(ctx, o.URL(), opt)
+			if err != nil {
+				return "", "", err
+			}
+			m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+			if err != nil {
+				continue // not a committed output (gone, or another kind)
+			}
+			if _, ok := m.Find(train.NonPersonalizedFile); ok {
+				best, bestDate, output = r, d, o.URL()
+			}
+		}
+	}
+	if best == nil {
+		return "", "", nil
+	}
+	return output, best.RunID, nil
+}
+
+// readNonPersonalized adds the non-personalized list of an output.
+func (rep *Report) readNonPersonalized(ctx context.Context, runID, url string, opt dataset.URLOptions) error {
+	ref, err := dataset.ParseRef(ctx, url, opt)
+	if err != nil {
+		return err
+	}
+	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
+	if err != nil {
+		return err
+	}
+	f, _ := m.Find(train.NonPersonalizedFile)
+	return readFile(ctx, ref, f.Key, nonPersonalizedContract, func(r dataset.NonPersonalized) {
+		rep.Recommendations = append(rep.Recommendations, Recommendation{RunID: runID, Output: url, Rank: r.Rank, ItemID: r.ItemID, Score: r.Score, List: r.List})
+	})
 }
 
 func mapsKeys[V any](m map[string]V) func(func(string) bool) {
@@ -522,20 +585,43 @@ func (rep *Report) Markdown() []byte {
 		p("\n")
 	}
 	p("## Recommendations\n\n")
-	if len(rep.Recommendations) == 0 {
-		p("No personalized recommendations.\n")
-		return []byte(b.String())
-	}
-	p("| run | rank | product | score | because (share) |\n|---|---:|---|---:|---|\n")
+	var personal, list []Recommendation
 	for _, r := range rep.Recommendations {
-		var why []string
-		for i, it := range r.BecauseItems {
-			why = append(why, fmt.Sprintf("%s (%.0f%%)", it, 100*r.BecauseShares[i]))
+		if r.List != "" {
+			list = append(list, r)
+		} else {
+			personal = append(personal, r)
 		}
-		p("| %s | %d | %s | %.4f | %s |\n", r.RunID, r.Rank, r.ItemID, r.Score, strings.Join(why, ", "))
+	}
+	if len(personal) == 0 {
+		p("No personalized recommendations.\n\n")
+	} else {
+		p("| run | rank | product | score | because (share) |\n|---|---:|---|---:|---|\n")
+		for _, r := range personal {
+			var why []string
+			for i, it := range r.BecauseItems {
+				why = append(why, fmt.Sprintf("%s (%.0f%%)", it, 100*r.BecauseShares[i]))
+			}
+			p("| %s | %d | %s | %.4f | %s |\n", r.RunID, r.Rank, r.ItemID, r.Score, strings.Join(why, ", "))
+		}
+		p("\n")
+	}
+	if len(list) > 0 {
+		p("Without personalization consent the subject is shown the list of run %s instead, %s:\n\n| rank | product | score |\n|---:|---|---:|\n", list[0].RunID, list[0].List)
+		for _, r := range list {
+			p("| %d | %s | %.4f |\n", r.Rank, r.ItemID, r.Score)
+		}
 	}
 	return []byte(b.String())
 }
+
+// nonPersonalizedContract is the schema of train.NonPersonalizedFile.
+var nonPersonalizedContract = &dataset.Contract{Name: "nonpersonalized", Version: 1, Columns: []dataset.Column{
+	{Name: "rank", Kind: dataset.KindInt64, Doc: "1 for the first"},
+	{Name: "item_id", Kind: dataset.KindString, Doc: "product id"},
+	{Name: "score", Kind: dataset.KindDouble, Doc: "popularity prior of the DP item counts"},
+	{Name: "list", Kind: dataset.KindString, Doc: "the list's label"},
+}}
 
 // Files of a segmentation run's output that name subjects and explain
 // cohorts (segment.Run writes them).
