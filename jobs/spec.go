@@ -509,6 +509,10 @@ type Access struct {
 	URL   string
 	Write bool
 	What  string
+	// Steward marks the location of a step's steward reports (exact
+	// counts, diagnostics, the contributors filter): only the scheduler
+	// and the data steward may read there (the release census).
+	Steward bool
 }
 
 // Kind says "read" or "write".
@@ -520,8 +524,8 @@ func (a Access) Kind() string {
 }
 
 // Accesses lists every location the spec reads or writes, for access
-// checks: step inputs and outputs, the state, lineage records, the audit
-// log and budget ledgers.
+// checks: step inputs and outputs, the steps' steward reports, the state,
+// lineage records, the audit log and budget ledgers.
 func (s *Spec) Accesses() []Access {
 	var out []Access
 	add := func(u string, write bool, what string) {
@@ -546,6 +550,7 @@ func (s *Spec) Accesses() []Access {
 			c := st.Segment
 			tables(c.Events, c.Consent, c.Erasure, st.Name)
 			add(c.Output, true, st.Name+" exports")
+			out = append(out, Access{URL: cmpOr(c.Steward, stewardURL(s)), Write: true, What: st.Name + " steward reports", Steward: true})
 			if c.Budget != nil {
 				add(c.Budget.Ledger, true, st.Name+" budget ledger")
 			}
@@ -554,6 +559,7 @@ func (s *Spec) Accesses() []Access {
 			c := st.Train
 			tables(c.Events, c.Consent, c.Erasure, st.Name)
 			add(c.Output, true, st.Name+" models")
+			out = append(out, Access{URL: cmpOr(c.Steward, stewardURL(s)), Write: true, What: st.Name + " steward reports", Steward: true})
 			if c.Budget != nil {
 				add(c.Budget.Ledger, true, st.Name+" budget ledger")
 			}

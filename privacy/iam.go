@@ -28,8 +28,11 @@ type IAMPolicy struct {
 
 // IAMStatement is one statement.
 type IAMStatement struct {
-	Sid       string         `json:"Sid"`
-	Effect    string         `json:"Effect"`
+	Sid    string `json:"Sid"`
+	Effect string `json:"Effect"`
+	// Principal names who a bucket policy's statement is about: "*" or
+	// {"AWS": [accounts]}; an identity policy (IAM) has none.
+	Principal any            `json:"Principal,omitempty"`
 	Action    []string       `json:"Action"`
 	Resource  []string       `json:"Resource"`
 	Condition map[string]any `json:"Condition,omitempty"`
@@ -82,6 +85,9 @@ func (p *Policy) IAM(role string, o IAMOptions) (*IAMPolicy, error) {
 			k = k[:i]
 		}
 		if !strings.HasSuffix(k, "/") {
+			if path.Dir(k) == "." {
+				continue // a key at the bucket's root (policy.yaml): read, not listed
+			}
 			k = path.Dir(k) + "/"
 		}
 		if !slices.Contains(list, k+"*") {
@@ -89,6 +95,13 @@ func (p *Policy) IAM(role string, o IAMOptions) (*IAMPolicy, error) {
 		}
 	}
 	pol := &IAMPolicy{Version: "2012-10-17"}
+	if len(r.Write) > 0 {
+		// A role that runs veil opens the store with HeadBucket, which S3
+		// authorizes as s3:ListBucket without a prefix (and cannot tell
+		// from listing the whole bucket): only the roles that write get it.
+		pol.Statement = append(pol.Statement, IAMStatement{Sid: "OpenTheBucket", Effect: "Allow", Action: []string{"s3:ListBucket"},
+			Resource: []string{bucketARN}, Condition: map[string]any{"Null": map[string]any{"s3:prefix": "true"}}})
+	}
 	pol.Statement = append(pol.Statement, IAMStatement{Sid: "ListOwnPrefixes", Effect: "Allow", Action: []string{"s3:ListBucket"},
 		Resource: []string{bucketARN}, Condition: map[string]any{"StringLike": map[string]any{"s3:prefix": list}}})
 	if len(r.Read) > 0 {

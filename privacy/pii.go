@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -200,9 +203,32 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	if sample == 0 {
 		sample = 20000
 	}
-	for _, key := range keys {
-		if err := scanFile(ctx, s, key, pol, sample, rep); err != nil {
-			return rep, err
+	// Files are scanned in parallel, each into a report of its own, and the
+	// reports merged in the order of keys: the findings and the first
+	// error are those of a scan one file after another.
+	reps, errs := make([]PIIReport, len(keys)), make([]error, len(keys))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(keys)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(keys); i = int(next.Add(1) - 1) {
+				errs[i] = scanFile(ctx, s, keys[i], pol, sample, &reps[i])
+			}
+		}()
+	}
+	wg.Wait()
+	for i := range keys {
+		r := &reps[i]
+		rep.Files += r.Files
+		rep.Columns += r.Columns
+		rep.RowsScanned += r.RowsScanned
+		rep.RowsTotal += r.RowsTotal
+		rep.ValuesRead += r.ValuesRead
+		rep.Findings = append(rep.Findings, r.Findings...)
+		if errs[i] != nil {
+			return rep, errs[i]
 		}
 	}
 	if len(rep.Findings) > 0 {

@@ -3,6 +3,7 @@ package privacy
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -136,4 +137,43 @@ func FuzzDetectPII(f *testing.F) {
 			Redact(kind, m)
 		}
 	})
+}
+
+// TestScanPIIOrder scans many files at once (in parallel) and gets what a
+// scan one file after another gets: the findings in the order of the keys,
+// the first failing file's error, the totals of every file.
+func TestScanPIIOrder(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	var keys []string
+	for i := range 12 {
+		rows := make([]leaky, 200)
+		for j := range rows {
+			rows[j] = leaky{SubjectID: "tok_x", Note: "ok", Code: int64(j)}
+		}
+		switch i {
+		case 3:
+			rows[10].Note = "mail jane@example.com"
+		case 8:
+			rows[20].Note = "call +44 20 7946 0958"
+		}
+		key := fmt.Sprintf("part-%02d.parquet", i)
+		writeLeaky(t, s, key, rows)
+		keys = append(keys, key)
+	}
+	for range 5 {
+		rep, err := ScanPII(ctx, s, keys, DefaultPolicy())
+		var pe *PIIError
+		if !errors.As(err, &pe) || len(pe.Findings) != 2 || !strings.Contains(pe.Findings[0].File, "part-03") || !strings.Contains(pe.Findings[1].File, "part-08") {
+			t.Fatalf("findings %+v, %v", pe, err)
+		}
+		if rep.Files != 12 || rep.RowsScanned != 12*200 || rep.RowsTotal != 12*200 {
+			t.Fatalf("report %+v", rep)
+		}
+	}
+	// A missing file fails the scan with its own error, also when later
+	// files fail too.
+	_, err := ScanPII(ctx, s, append([]string{"part-00.parquet", "missing.parquet"}, keys...), DefaultPolicy())
+	if err == nil || !strings.Contains(err.Error(), "missing.parquet") {
+		t.Fatalf("missing file: %v", err)
+	}
 }

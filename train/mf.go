@@ -282,15 +282,36 @@ type Solver struct {
 func NewSolver(m *Model) *Solver {
 	d := m.Dim
 	s := &Solver{m: m, gram: make([]float64, d*d), vtb: make([]float64, d)}
-	for j := range m.Items {
+	// The lower triangle, four items at a time with the vector kernel
+	// (weight 1: the same products and sums, item after item), then the
+	// upper one by symmetry: r_a·r_c = r_c·r_a exactly, so every entry has
+	// the bits of adding one item after another to the full matrix.
+	n, j := len(m.Items), 0
+	one := &[4]float64{1, 1, 1, 1}
+	for ; j+4 <= n; j += 4 {
+		if !gramAdd4(s.gram, d, m.row(j)[:d], m.row(j + 1)[:d], m.row(j + 2)[:d], m.row(j + 3)[:d], one) {
+			break
+		}
+	}
+	for ; j < n; j++ {
 		r := m.row(j)
 		for a := range d {
 			ra := r[a]
-			g := s.gram[a*d : (a+1)*d]
-			for c := range d {
+			g := s.gram[a*d : a*d+a+1]
+			for c := range g {
 				g[c] += ra * r[c]
 			}
-			s.vtb[a] += ra * r[d]
+		}
+	}
+	for a := range d {
+		for c := a + 1; c < d; c++ {
+			s.gram[a*d+c] = s.gram[c*d+a]
+		}
+	}
+	for j := range n {
+		r := m.row(j)
+		for a := range d {
+			s.vtb[a] += r[a] * r[d]
 		}
 	}
 	for i := range s.gram {
@@ -317,6 +338,19 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 		rhs[i] = -s.vtb[i]
 	}
 	w0 := m.Unobserved
+	// The item rows are scattered over the model: load one word of each
+	// cache line of every row first, in a loop short enough for the
+	// processor to have the misses outstanding together, rather than one
+	// row at a time in the loops below. (The sum is stored in u, which
+	// cholSolve overwrites, so that the loads are kept.)
+	touch := 0.0
+	for _, x := range rows {
+		r := m.row(int(x.Item))
+		for q := 0; q < len(r); q += 8 {
+			touch += r[q]
+		}
+	}
+	u[0] = touch
 	// rhs gets, for each interaction in turn, c·(1-b)·r + w0·b·r: target 1
 	// with weight c, minus the w0 already counted with target 0.
 	for _, x := range rows {
@@ -375,10 +409,25 @@ func cholSolve(a, b, x []float64, d int) error {
 		}
 		s = math.Sqrt(s)
 		a[j*d+j] = s
-		for i := j + 1; i < d; i++ {
+		// Rows below j four at a time: four independent chains, each
+		// with the operations and order of one row alone.
+		aj := a[j*d : j*d+j]
+		i := j + 1
+		for ; i+4 <= d; i += 4 {
+			r0, r1, r2, r3 := a[i*d:i*d+j], a[(i+1)*d:(i+1)*d+j], a[(i+2)*d:(i+2)*d+j], a[(i+3)*d:(i+3)*d+j]
+			t0, t1, t2, t3 := a[i*d+j], a[(i+1)*d+j], a[(i+2)*d+j], a[(i+3)*d+j]
+			for k, v := range aj {
+				t0 -= r0[k] * v
+				t1 -= r1[k] * v
+				t2 -= r2[k] * v
+				t3 -= r3[k] * v
+			}
+			a[i*d+j], a[(i+1)*d+j], a[(i+2)*d+j], a[(i+3)*d+j] = t0/s, t1/s, t2/s, t3/s
+		}
+		for ; i < d; i++ {
 			t := a[i*d+j]
-			for k := range j {
-				t -= a[i*d+k] * a[j*d+k]
+			for k, v := range aj {
+				t -= a[i*d+k] * v
 			}
 			a[i*d+j] = t / s
 		}

@@ -17,10 +17,16 @@ import (
 // scores may enter a top list, so the full score matrix never exists.
 //
 // The ranking itself is exact in float64. The float32 scores only filter:
-// a score within the float32 error bound of the subject's k-th best is
-// recomputed in float64 exactly as Model.Score computes it (predict), and the
-// bounded heap orders the float64 scores (ties: the lower key first). The
-// top lists are therefore the float64 ranking's, bit for bit.
+// with e the float32 error bound of a subject (errBound) and T the k-th
+// best float32 score of its rankable items, every item of the float64 top
+// k scores at least T - 2e in float32 (k items score at least T - e in
+// float64, so the k-th best float64 score is at least T - e, and an item
+// at or above it is at most e lower in float32). The kernel keeps the items
+// at or above the running T - 2e as candidates (T only rises), and at the
+// end the candidates still at or above the final T - 2e, about k of them,
+// are recomputed in float64 exactly as Model.Score computes them (predict)
+// and ordered by a bounded heap (ties: the lower key first). The top lists
+// are therefore the float64 ranking's, bit for bit.
 const (
 	panelWidth = 16 // items per panel: two AVX2 registers
 	kernelRows = 6  // subjects per kernel call: 12 accumulators
@@ -94,6 +100,63 @@ type ranked struct {
 // better reports whether a ranks before b.
 func (a ranked) better(b ranked) bool {
 	return a.score > b.score || (a.score == b.score && a.key < b.key)
+}
+
+// candSlack·k + panelWidth candidates make a subject's list prune itself.
+const candSlack = 4
+
+// cand32 is a candidate of a top list: an item and its float32 score.
+type cand32 struct {
+	score float32
+	item  int32
+}
+
+// top32 is a bounded min-heap of the k best float32 scores: the root is
+// the k-th best once k were offered.
+type top32 struct {
+	k int
+	h []float32
+}
+
+func (t *top32) reset(k int) { t.k, t.h = k, t.h[:0] }
+
+func (t *top32) full() bool { return len(t.h) == t.k }
+
+// offer adds v if it is among the k best so far and reports whether the
+// heap is full and its root may have changed.
+func (t *top32) offer(v float32) bool {
+	h := t.h
+	if len(h) < t.k {
+		h = append(h, v)
+		for i := len(h) - 1; i > 0; {
+			up := (i - 1) / 2
+			if h[up] <= h[i] {
+				break
+			}
+			h[i], h[up] = h[up], h[i]
+			i = up
+		}
+		t.h = h
+		return len(h) == t.k
+	}
+	if t.k == 0 || v <= h[0] {
+		return false
+	}
+	h[0] = v
+	for i := 0; ; {
+		w, l := i, 2*i+1
+		if l < len(h) && h[l] < h[w] {
+			w = l
+		}
+		if r := l + 1; r < len(h) && h[r] < h[w] {
+			w = r
+		}
+		if w == i {
+			return true
+		}
+		h[i], h[w] = h[w], h[i]
+		i = w
+	}
 }
 
 // topHeap is a bounded min-heap of the k best entries: the root is the
@@ -239,10 +302,12 @@ type blockRanker struct {
 
 	tasks  [subjectBlock]scoreTask
 	heaps  [subjectBlock]topHeap
-	errb   [subjectBlock]float64 // errBound of each subject
-	ex     [subjectBlock]int     // position in its exclude list
-	u64    []float64             // subjectBlock × d
-	u32    []float32             // per kernel row: d × kernelRows
+	best32 [subjectBlock]top32    // the k best float32 scores so far
+	cands  [subjectBlock][]cand32 // items at or above the running T - 2e
+	errb   [subjectBlock]float64  // errBound of each subject
+	ex     [subjectBlock]int      // position in its exclude list
+	u64    []float64              // subjectBlock × d
+	u32    []float32              // per kernel row: d × kernelRows
 	thr    [subjectBlock / kernelRows][kernelRows]float32
 	tile   []float32
 	flags  []uint8
@@ -257,6 +322,8 @@ func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) 
 		a: make([]float64, d*d), rhs: make([]float64, d)}
 	for i := range r.heaps {
 		r.heaps[i].h = make([]ranked, 0, k)
+		r.best32[i].h = make([]float32, 0, k)
+		r.cands[i] = make([]cand32, 0, candSlack*k+panelWidth)
 	}
 	return r
 }
@@ -283,6 +350,8 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 		}
 		r.errb[s] = pan.errBound(math.Sqrt(norm))
 		r.heaps[s].reset(r.k)
+		r.best32[s].reset(r.k)
+		r.cands[s] = r.cands[s][:0]
 		r.ex[s] = 0
 	}
 	for row := range rows {
@@ -298,25 +367,48 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 		c1 := min(pan.np, c0+chunkPanels)
 		for row := range rows {
 			u := r.u32[row*d*kernelRows : (row+1)*d*kernelRows]
-			for p0 := c0; p0 < c1; p0 += callPanels {
-				p1 := min(c1, p0+callPanels)
+			for p0 := c0; p0 < c1; {
+				p1 := min(c1, p0+r.callSize(row, nb))
 				scorePanels(r.tile, r.flags[:p1-p0], u, pan.v[p0*d*panelWidth:p1*d*panelWidth], pan.bias[p0*panelWidth:p1*panelWidth], d, &r.thr[row])
 				r.collect(row, p0, p1)
+				p0 = p1
 			}
 		}
 	}
 	for s := range nb {
-		if err := emit(lo+s, r.heaps[s].sorted()); err != nil {
+		r.prune(s)
+		u, h := r.u64[s*d:(s+1)*d], &r.heaps[s]
+		for _, c := range r.cands[s] {
+			key := c.item
+			if r.keys != nil {
+				key = r.keys[c.item]
+			}
+			h.offer(ranked{score: r.m.predict(u, int(c.item)), item: c.item, key: key})
+		}
+		if err := emit(lo+s, h.sorted()); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// callSize is the number of panels of kernel row row's next kernel call:
+// callPanels once every heap of the row is full, and until then only
+// enough panels to fill them, so that the first items of every subject are
+// not all stored and recomputed in float64 against a threshold no score
+// fails.
+func (r *blockRanker) callSize(row, nb int) int {
+	for lane := range kernelRows {
+		if s := row*kernelRows + lane; s < nb && r.k > 0 && !r.best32[s].full() {
+			return (r.k+panelWidth-1)/panelWidth + 1
+		}
+	}
+	return callPanels
+}
+
 // collect offers the stored tiles' candidates of kernel row row, panels
 // p0 … p1-1, to their subjects' heaps.
 func (r *blockRanker) collect(row, p0, p1 int) {
-	d := r.m.Dim
 	for p, f := range r.flags[:p1-p0] {
 		if f == 0 {
 			continue
@@ -327,8 +419,7 @@ func (r *blockRanker) collect(row, p0, p1 int) {
 				continue
 			}
 			s := row*kernelRows + lane
-			t, h := &r.tasks[s], &r.heaps[s]
-			u := r.u64[s*d : (s+1)*d]
+			t, best := &r.tasks[s], &r.best32[s]
 			for c, v := range tile[lane*panelWidth : (lane+1)*panelWidth] {
 				if v < r.thr[row][lane] {
 					continue
@@ -344,15 +435,15 @@ func (r *blockRanker) collect(row, p0, p1 int) {
 				if r.ex[s] < len(ex) && ex[r.ex[s]] == j {
 					continue
 				}
-				key := j
-				if r.keys != nil {
-					if key = r.keys[j]; key < 0 {
-						continue
-					}
+				if r.keys != nil && r.keys[j] < 0 {
+					continue
 				}
-				h.offer(ranked{score: r.m.predict(u, int(j)), item: j, key: key})
-				if h.full() {
+				r.cands[s] = append(r.cands[s], cand32{score: v, item: j})
+				if best.offer(v) {
 					r.thr[row][lane] = r.threshold(s)
+				}
+				if len(r.cands[s]) >= candSlack*r.k+panelWidth {
+					r.prune(s)
 				}
 			}
 		}
@@ -360,23 +451,35 @@ func (r *blockRanker) collect(row, p0, p1 int) {
 }
 
 // threshold is the float32 score below which no item can enter subject
-// s's heap: the k-th best float64 score less the error bound, rounded
-// down; the lowest finite float32 while the heap is not full, so that
-// items scoring -Inf never enter.
+// s's top list: the k-th best float32 score T less twice the error bound,
+// rounded down; the lowest finite float32 while fewer than k items were
+// seen, so that items scoring -Inf never enter.
 func (r *blockRanker) threshold(s int) float32 {
-	h := &r.heaps[s]
+	h := &r.best32[s]
 	if !h.full() || h.k == 0 {
 		if h.k == 0 {
 			return float32(math.Inf(1))
 		}
 		return -math.MaxFloat32
 	}
-	t := h.h[0].score - r.errb[s]
+	t := float64(h.h[0]) - 2*r.errb[s]
 	f := float32(t)
 	if float64(f) > t {
 		f = math.Nextafter32(f, float32(math.Inf(-1)))
 	}
 	return f
+}
+
+// prune drops subject s's candidates below its current threshold.
+func (r *blockRanker) prune(s int) {
+	thr := r.threshold(s)
+	c := r.cands[s][:0]
+	for _, x := range r.cands[s] {
+		if x.score >= thr {
+			c = append(c, x)
+		}
+	}
+	r.cands[s] = c
 }
 
 // scorePanelsGeneric is the portable kernel: for each panel p of v (d ×

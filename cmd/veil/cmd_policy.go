@@ -7,14 +7,19 @@ import (
 	"fmt"
 	"io/fs"
 	"maps"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/jobs"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train"
 )
 
 func newPolicyCmd(env *Env) *cobra.Command {
@@ -53,6 +58,48 @@ pattern AWS documents), grant the --kms-key, deny plain-HTTP requests.`,
 	iam.Flags().StringVar(&o.Prefix, "prefix", "", "the store's root inside the bucket")
 	iam.Flags().StringVar(&o.SSE, "sse", "aws:kms", "encryption every put must ask for: aws:kms, AES256, or \"\" for none")
 	iam.Flags().StringVar(&o.KMSKeyARN, "kms-key", "", "ARN of the KMS key (with --sse aws:kms)")
+
+	var bo privacy.BucketOptions
+	var accounts []string
+	bucket := &cobra.Command{
+		Use:   "bucket ROLE... --bucket B",
+		Short: "Print one S3 bucket policy for roles whose users are accounts (versitygw, MinIO, Ceph)",
+		Long: `Print the S3 bucket policy that grants each ROLE the statements of veil
+policy iam ROLE, with the role's account as the Principal (--account
+ROLE=NAME; by default the role's name): for stores whose users are
+accounts rather than IAM roles (versitygw, MinIO, Ceph). The Deny
+statements (encryption, TLS) apply to every principal, once, and
+DenyDeleteAppendOnly denies every principal deletes under --append-only
+(the budget ledger and the audit log). The KMS grant of the IAM form is
+left out: a bucket policy cannot grant a KMS key.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
+			pol, err := load()
+			if err != nil {
+				return err
+			}
+			bo.Accounts = map[string]string{}
+			for _, a := range accounts {
+				role, name, ok := strings.Cut(a, "=")
+				if !ok || role == "" || name == "" {
+					return usagef(fmt.Errorf("--account %q: want ROLE=NAME", a))
+				}
+				bo.Accounts[role] = name
+			}
+			doc, err := pol.BucketPolicy(args, bo)
+			if err != nil {
+				return usagef(err)
+			}
+			_, err = env.Stdout.Write(doc.JSON())
+			return err
+		}),
+	}
+	bf := bucket.Flags()
+	bf.StringVar(&bo.Bucket, "bucket", "", "bucket of the store")
+	bf.StringVar(&bo.Prefix, "prefix", "", "the store's root inside the bucket")
+	bf.StringVar(&bo.SSE, "sse", "aws:kms", "encryption every put must ask for: aws:kms, AES256, or \"\" for none")
+	bf.StringArrayVar(&accounts, "account", nil, "ROLE=NAME: the account acting in a role (repeatable; default: the role's name)")
+	bf.StringSliceVar(&bo.AppendOnly, "append-only", privacy.DefaultAppendOnly(), "prefixes nobody may delete from")
 
 	var specFile, root, role string
 	check := &cobra.Command{
@@ -93,6 +140,9 @@ or says that a policy sets none and the jobs choose their own.`,
 					case !r.Allows(rel+"/", a.Write) && !r.Allows(rel, a.Write):
 						bad = append(bad, fmt.Sprintf("role %s may not %s %s (%s)", role, a.Kind(), rel, a.What))
 					}
+					if ok && a.Steward {
+						bad = append(bad, stewardReaders(pol, role, rel, a.What)...)
+					}
 				}
 				return bad
 			}
@@ -125,8 +175,45 @@ or says that a policy sets none and the jobs choose their own.`,
 	check.Flags().StringVar(&root, "root", "", "the store's root: a directory or s3://bucket/prefix")
 	check.Flags().StringVar(&role, "role", "scheduler", "role the pipeline runs as")
 	cmd.PersistentFlags().StringVar(&policyFile, "policy", "", "policy file (default: the built-in policy, configs/policy.yaml without its budgets)")
-	cmd.AddCommand(iam, check)
+	cmd.AddCommand(iam, bucket, check)
 	return cmd
+}
+
+// stewardFiles are the logical names of the files a steward report holds
+// (the census of TestDemoReleaseCensus), its manifest included.
+var stewardFiles = []string{segment.StewardReportFile, segment.StewardAppendixFile, train.StewardReportFile, train.StewardCardFile,
+	train.CurvePNGFile, train.ExposurePNGFile, lineage.ContributorsFile, lineage.ContributorsKeyFile, "cohort_sizes_exact.png", dataset.ManifestName}
+
+// stewardReaders lists the roles, other than the one the pipeline runs as
+// and the steward, that could read a steward report committed under rel:
+// each file of the census is tried at the key a run would write
+// (JOB/dt=DATE/run=RUN/NAME-WRITEID.EXT).
+func stewardReaders(pol *privacy.Policy, runner, rel, what string) []string {
+	var bad []string
+	for _, name := range slices.Sorted(maps.Keys(pol.Roles)) {
+		if name == runner || name == "steward" {
+			continue
+		}
+		for _, job := range []string{"segment", "train"} {
+			var hit string
+			for _, f := range stewardFiles {
+				if f != dataset.ManifestName {
+					ext := path.Ext(f)
+					f = strings.TrimSuffix(f, ext) + "-0123456789abcdef" + ext
+				}
+				key := dataset.Join(rel, job, "dt=2026-11-27", "run=0123456789abcdef", f)
+				if pol.Roles[name].Allows(key, false) {
+					hit = key
+					break
+				}
+			}
+			if hit != "" {
+				bad = append(bad, fmt.Sprintf("%s under %s would be readable by role %s (%s): steward reports are for the steward only", what, rel, name, hit))
+				break
+			}
+		}
+	}
+	return bad
 }
 
 // cleanLocation is a location without its query; a local path is made

@@ -47,13 +47,16 @@ func CalibrateWith(name string, targetEps, q float64, steps int, delta float64, 
 	}
 	hi := float64(MaxNoiseMultiplier)
 	lo := float64(MinNoiseMultiplier)
+	shrink := 0.0 // > 0: lo starts at hi·shrink, and moves down until it overshoots
 	if name == "pld" {
 		// RDP is looser than PLD, so RDP's answer is enough for PLD: start
-		// the bracket there (PLD evaluations are the costly ones).
+		// the bracket there (PLD evaluations are the costly ones), with lo
+		// a little below it, where PLD's answer usually is, rather than far
+		// below, where a composition is larger and the interpolation poorer.
 		c, err := CalibrateWith("rdp", targetEps, q, steps, delta, fixed...)
 		if err == nil {
-			hi = c.NoiseMultiplier
-			lo = math.Max(MinNoiseMultiplier, hi/4)
+			hi, shrink = c.NoiseMultiplier, 0.8
+			lo = math.Max(MinNoiseMultiplier, hi*shrink)
 		}
 	}
 	epsHi, err := spent(hi)
@@ -64,22 +67,71 @@ func CalibrateWith(name string, targetEps, q float64, steps int, delta float64, 
 		return Calibration{}, fmt.Errorf("%w: ε %.4g at δ %g needs a noise multiplier above %g (at %g it is %.4g); lower the steps or the sampling rate, or raise ε",
 			ErrUnreachable, targetEps, delta, hi, hi, epsHi)
 	}
-	epsLo, err := spent(lo)
-	if err != nil {
-		// The cheapest noise may need too many bins (PLD); treat as too low.
-		epsLo = math.Inf(1)
+	var epsLo float64
+	for {
+		epsLo, err = spent(lo)
+		if err != nil {
+			// The cheapest noise may need too many bins (PLD); treat as too low.
+			epsLo = math.Inf(1)
+		}
+		if epsLo > targetEps {
+			break
+		}
+		if shrink == 0 || lo == MinNoiseMultiplier {
+			return Calibration{NoiseMultiplier: lo, Epsilon: epsLo}, nil
+		}
+		hi, epsHi = lo, epsLo
+		lo = math.Max(MinNoiseMultiplier, lo*shrink*shrink)
 	}
-	if epsLo <= targetEps {
-		return Calibration{NoiseMultiplier: lo, Epsilon: epsLo}, nil
-	}
-	for (hi-lo)/hi > 1e-4 {
-		mid := (lo + hi) / 2
-		e, err := spent(mid)
-		if err != nil || e > targetEps {
-			lo = mid
+	sigma, eps, _ := smallestSigma(spent, targetEps, lo, hi, epsLo, epsHi)
+	return Calibration{NoiseMultiplier: sigma, Epsilon: eps}, nil
+}
+
+// smallestSigma narrows the bracket lo < hi, with spent(lo) = epsLo above
+// target and spent(hi) = epsHi at most target, until (hi-lo)/hi ≤ 1e-4,
+// and returns hi, its ε and the number of evaluations of spent.
+//
+// ε falls smoothly with σ, nearly a power law, so each step estimates the
+// root by interpolating log ε linearly in log σ between the bracket's ends,
+// and probes a third of the tolerance beside the estimate, on the side
+// opposite the end that moved last: a good estimate then moves both ends
+// to within the tolerance in two evaluations. A probe that would not fall
+// inside the bracket, or an end with a failed evaluation, bisects instead.
+// Whatever the probes, the bracket only shrinks, so the answer spends at
+// most target and is within the tolerance of the smallest that does: the
+// same answer bisection gives, in a third of its evaluations (each is a
+// whole PLD composition).
+func smallestSigma(spent func(float64) (float64, error), target, lo, hi, epsLo, epsHi float64) (sigma, eps float64, evals int) {
+	const tol = 1e-4
+	logT := math.Log(target)
+	// f(x) = log spent(e^x) - log target: positive at lo, ≤ 0 at hi.
+	fLo, fHi := math.Log(epsLo)-logT, math.Log(epsHi)-logT
+	eps = epsHi
+	up := true // the next probe aims above the estimated root
+	for (hi-lo)/hi > tol {
+		probe := (lo + hi) / 2
+		if !math.IsInf(fLo, 0) && !math.IsNaN(fLo) && fLo > fHi {
+			xLo, xHi := math.Log(lo), math.Log(hi)
+			est := math.Exp(xHi - fHi*(xHi-xLo)/(fHi-fLo))
+			if up {
+				est *= 1 + tol/3
+			} else {
+				est *= 1 - tol/3
+			}
+			if est > lo && est < hi {
+				probe = est
+			}
+		}
+		e, err := spent(probe)
+		evals++
+		if err != nil || e > target {
+			lo, fLo, up = probe, math.Inf(1), true
+			if err == nil {
+				fLo = math.Log(e) - logT
+			}
 		} else {
-			hi, epsHi = mid, e
+			hi, eps, fHi, up = probe, e, math.Log(e)-logT, false
 		}
 	}
-	return Calibration{NoiseMultiplier: hi, Epsilon: epsHi}, nil
+	return hi, eps, evals
 }
