@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -109,5 +110,37 @@ func TestRecommendationsExplainedByOwnItems(t *testing.T) {
 				t.Errorf("%s's recommendation %s explained by %s, not its own item", r.SubjectID, r.ItemID, it)
 			}
 		}
+	}
+}
+
+// TestRecommendExplained: veil train mf's rows carry the same reasons as
+// the job's path.
+func TestRecommendExplained(t *testing.T) {
+	m := explainModel(4, 30, 5)
+	d := &Data{Subjects: []string{"a", "b"}, Items: m.Items, Rows: [][]Interaction{
+		{{Item: 1, Weight: 1}, {Item: 5, Weight: 2}}, {{Item: 7, Weight: 1}}}}
+	rows, err := RecommendExplained(d, m, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, because, err := recommendFor(d, m, []int{0, 1}, 4, 1, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := explained(recs, because, m.Items)
+	if len(rows) != 8 || len(want) != len(rows) {
+		t.Fatalf("%d rows, want 8", len(rows))
+	}
+	reasons := 0
+	for i := range rows {
+		if rows[i].ItemID != want[i].ItemID || !slices.Equal(rows[i].BecauseItems, want[i].BecauseItems) || !slices.Equal(rows[i].BecauseShares, want[i].BecauseShares) {
+			t.Errorf("row %d: %+v, want %+v", i, rows[i], want[i])
+		}
+		reasons += len(rows[i].BecauseItems)
+	}
+	// A recommendation that no item of the history raised has no reason
+	// (it is there for the remainder: the item's bias and the prior).
+	if reasons == 0 {
+		t.Error("no recommendation has a reason")
 	}
 }

@@ -64,6 +64,25 @@ func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, err
 	return recs, err
 }
 
+// RecommendExplained is Recommend with each recommendation's reasons (the
+// rows of recommendations.parquet: because_items, because_shares).
+func RecommendExplained(d *Data, m *Model, k, workers int) ([]dataset.ExplainedRecommendation, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var subjects []int
+	for s, r := range d.Rows {
+		if len(r) > 0 {
+			subjects = append(subjects, s)
+		}
+	}
+	recs, because, err := recommendFor(d, m, subjects, k, workers, true)
+	if err != nil {
+		return nil, err
+	}
+	return explained(recs, because, m.Items), nil
+}
+
 // recommendFor ranks the eligible subjects' k best items; with explain it
 // also returns, per recommendation, its reasons (Explanation.Because).
 func recommendFor(d *Data, m *Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]Contribution, error) {

@@ -138,7 +138,7 @@ func mainParameters(rep *Report) []lineage.CardRisk {
 				strings.Join(weights, ", "), maxRows, cmp.Or(cfg.Model.Unobserved, DefaultConfig().Unobserved))},
 		{Name: "Why each recommendation",
 			MitigationStrategy: fmt.Sprintf("Each recommendation names up to %d products of the customer's own history that raised its score most, with their shares (because_items, because_shares in %s). "+
-				"The score splits exactly into one part per product the customer interacted with and a part from the products' popularity (Hu, Koren and Volinsky 2008). "+
+				"The score splits exactly into one part per product the customer interacted with and a part from the products' popularity (Hu, Koren and Volinsky 2008); a recommendation that names no product is there for its popularity, not for the customer's history. "+
 				"The reasons use only that customer's own data and the released product factors, like the recommendations themselves, so the differential privacy of the factors (joint DP) is kept.",
 				BecauseItems, RecommendationsFile)},
 		{Name: "What a customer can do", MitigationStrategy: "A customer can " + can},
