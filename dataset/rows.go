@@ -79,6 +79,29 @@ type Recommendation struct {
 	Score     float64 `parquet:"score"`
 }
 
+// ExplainedRecommendation is a row of the recommendations a training job
+// writes: a Recommendation and why. BecauseItems are up to three items of
+// the subject's own history that raised the score most, BecauseShares
+// their shares of everything the history added in its favour: columns
+// beside the recommendations contract's, which readers may ignore.
+type ExplainedRecommendation struct {
+	SubjectID     string    `parquet:"subject_id,dict"`
+	Rank          int64     `parquet:"rank"`
+	ItemID        string    `parquet:"item_id,dict"`
+	Score         float64   `parquet:"score"`
+	BecauseItems  []string  `parquet:"because_items,list"`
+	BecauseShares []float64 `parquet:"because_shares,list"`
+}
+
+// NonPersonalized is a row of a non-profiled recommendation list: the same
+// for every customer, labelled by List.
+type NonPersonalized struct {
+	Rank   int64   `parquet:"rank"`
+	ItemID string  `parquet:"item_id,dict"`
+	Score  float64 `parquet:"score"`
+	List   string  `parquet:"list,dict"`
+}
+
 // ReadRows reads the whole file row-wise into values of T, whose parquet
 // tags name contract columns, calling fn with batches of up to 4096 rows (the
 // slice is reused after fn returns). It suits small tables such as consent

@@ -142,6 +142,7 @@ func DatasheetOf(rep *Report, cfg Config, pol *privacy.Policy, build, export []s
 		}
 		p("\n")
 	}
+	mainParameters(p, cfg, pol, build, export, rep.Filter.RetentionDays)
 	p("## Uses\n\n")
 	p("Use these cohorts for %s only. ", purposeList(export))
 	p("Do not try to identify the customers behind the tokens, do not combine the export with other data to do so, do not use it for decisions with legal or similarly significant effects on a person (credit, employment, pricing for an individual), and do not use it for another purpose without a new consent basis.\n\n")

@@ -34,8 +34,12 @@ func Card(rep *Report) *lineage.ModelCard {
 		strings.Join(rep.Purposes, ", "), rep.LogicalDate, rep.interactionsText())+zoneNote(rep.jurisdictions()))
 	c.ModelParameters.OutputFormatMap = []lineage.CardKeyVal{
 		{Key: FactorsFile, Value: "the released model: item_id, bias, vector"},
-		{Key: RecommendationsFile, Value: "top recommendations (subject_id, rank, item_id, score) of each customer who allows personalization, from that customer's own data and the released factors"},
+		{Key: RecommendationsFile, Value: "top recommendations (subject_id, rank, item_id, score, and why: because_items, because_shares) of each customer who allows personalization, from that customer's own data and the released factors"},
 		{Key: "steward report", Value: "exact counts, filter drops, training diagnostics, evaluation on held-out customers, the privacy audit's result and the contributors filter: in the state store, for the data steward only, never in this release"},
+	}
+	if rep.config.NonPersonalized {
+		c.ModelParameters.OutputFormatMap = append(c.ModelParameters.OutputFormatMap, lineage.CardKeyVal{Key: NonPersonalizedFile,
+			Value: "the list for customers who do not allow personalization (rank, item_id, score, list): the most popular products by the run's differentially private item counts, the same for everyone, at no further privacy cost"})
 	}
 	q := lineage.CardQuantitative{}
 	q.PerformanceMetrics = append(q.PerformanceMetrics, rep.privacyMetrics()...)
@@ -79,6 +83,7 @@ func Card(rep *Report) *lineage.ModelCard {
 		Name:               "Using data without permission",
 		MitigationStrategy: fmt.Sprintf("Only customers who consented to %s and have not asked for erasure are used; a filter of the customers who contributed, in the steward report, lets stewards answer erasure requests.", strings.Join(rep.Purposes, ", ")),
 	})
+	cons.EthicalConsiderations = append(cons.EthicalConsiderations, mainParameters(rep)...)
 	c.Considerations = cons
 	return c
 }

@@ -39,6 +39,10 @@ type Stats struct {
 	// Shrink is how much of the learned deviation from the prior each
 	// popularity band kept (private runs: see shrinkToPrior).
 	Shrink []ShrinkBand `json:"shrink_to_prior,omitempty"`
+	// popularity is the popularity prior's bias of each model item: a
+	// function of the released item-count histogram (charged in the plan),
+	// so the non-personalized list costs no more budget.
+	popularity []float64
 }
 
 // FitOptions are the operational settings of Fit.
@@ -170,6 +174,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		st.StepsDone = first
 		log.Info("resuming training", "step", first, "of", plan.Steps)
 	}
+	st.popularity = priorPopularity(prior, dim, nItems)
 	every := opt.CheckpointEvery
 	if every <= 0 {
 		every = max(1, plan.Steps/10)

@@ -123,7 +123,7 @@ func TestRecommendationsRankTheModelsItems(t *testing.T) {
 	m := &Model{Dim: 1, Items: []string{"a", "b", "untouched"}, Lambda: 1, Unobserved: 0.05,
 		P: []float64{0.1, 0.1, 0.1, 0.2, 0.1, 0.9}} // item j: factor, bias
 	d := &Data{Subjects: []string{"s"}, Items: []string{"a", "b"}, Rows: [][]Interaction{{{Item: 0, Weight: 1}}}}
-	recs, err := recommendFor(d, m, []int{0}, 2, 1)
+	recs, _, err := recommendFor(d, m, []int{0}, 2, 1, false)
 	if err != nil {
 		t.Fatal(err)
 	}

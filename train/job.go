@@ -39,6 +39,11 @@ type JobConfig struct {
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
 	TopK int `yaml:"top_k"`
+	// NonPersonalized also writes nonpersonalized.parquet: the top_k most
+	// popular products by the run's DP item-count histogram (no further
+	// budget), the same list for every customer, for customers who do not
+	// allow personalization (DSA Art. 38).
+	NonPersonalized bool `yaml:"non_personalized"`
 	// Exposure turns concentrated recommendations into a warning.
 	Exposure ExposureConfig `yaml:"exposure"`
 	// FactorsArrow also writes the item factors as an Arrow IPC file.
@@ -256,7 +261,12 @@ type Report struct {
 	CurvePNG        []byte  `json:"-"`
 	ExposurePNG     []byte  `json:"-"`
 	recommendations []dataset.Recommendation
-	config          JobConfig // what the public card states
+	because         [][]Contribution // per recommendation: its reasons (shares)
+	nonPersonalized []dataset.NonPersonalized
+	// The event columns the policy keeps from personalization, and the
+	// others training does not read (the card's main parameters).
+	excludedByPolicy, unusedColumns []string
+	config                          JobConfig // what the public card states
 }
 
 // DP reports whether the run made a DP release (the model, a curve point,
@@ -282,7 +292,7 @@ func (r *Report) Public() *Report {
 	}
 	return &Report{RunID: r.RunID, LogicalDate: r.LogicalDate, Output: r.Output, Steward: r.Steward, Events: r.Events, Purposes: r.Purposes,
 		Model: r.Model, Guarantee: r.Guarantee, Charged: r.Charged, Spent: r.Spent, ResumedAt: r.ResumedAt, Existing: r.Existing, Seconds: r.Seconds, config: r.config,
-		Withheld: withheldNote(r.Steward)}
+		excludedByPolicy: r.excludedByPolicy, unusedColumns: r.unusedColumns, Withheld: withheldNote(r.Steward)}
 }
 
 // withheldNote says what a DP run's public report and logs leave out.
@@ -389,6 +399,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		return nil, err
 	}
 	rep := &Report{LogicalDate: day.Format(time.DateOnly), Events: cfg.Events, Purposes: Purposes, Model: cfg.Model, NotRecommended: map[string]int{}, config: cfg}
+	rep.excludedByPolicy, rep.unusedColumns = excludedColumns(in.Policy)
 
 	// A checkpoint of this job and date resumes its run, under its run id.
 	ckptKey := dataset.Join(outRef.Key, "_checkpoints", "dt="+rep.LogicalDate, checkpointFile)
@@ -542,6 +553,9 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		}
 		if w := e.warning(cfg.Exposure); w != "" {
 			rep.Warnings = append(rep.Warnings, w)
+		}
+		if cfg.NonPersonalized && rep.Training != nil {
+			rep.nonPersonalized = nonPersonalized(m.Items, rep.Training.popularity, cfg.TopK)
 		}
 		rep.Timings.Recommend = time.Since(recommending).Seconds()
 		logTime(log, "recommended", rep.Timings.Recommend)

@@ -39,11 +39,11 @@ func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, work
 			eligible = append(eligible, s)
 		}
 	}
-	recs, err := recommendFor(d, m, eligible, k, workers)
+	recs, because, err := recommendFor(d, m, eligible, k, workers, true)
 	if err != nil {
 		return err
 	}
-	rep.recommendations = recs
+	rep.recommendations, rep.because = recs, because
 	rep.Recommended = len(eligible)
 	return nil
 }
@@ -60,11 +60,39 @@ func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, err
 			subjects = append(subjects, s)
 		}
 	}
-	return recommendFor(d, m, subjects, k, workers)
+	recs, _, err := recommendFor(d, m, subjects, k, workers, false)
+	return recs, err
 }
 
-func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.Recommendation, error) {
+// RecommendExplained is Recommend with each recommendation's reasons (the
+// rows of recommendations.parquet: because_items, because_shares).
+func RecommendExplained(d *Data, m *Model, k, workers int) ([]dataset.ExplainedRecommendation, error) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var subjects []int
+	for s, r := range d.Rows {
+		if len(r) > 0 {
+			subjects = append(subjects, s)
+		}
+	}
+	recs, because, err := recommendFor(d, m, subjects, k, workers, true)
+	if err != nil {
+		return nil, err
+	}
+	return explained(recs, because, m.Items), nil
+}
+
+// recommendFor ranks the eligible subjects' k best items; with explain it
+// also returns, per recommendation, its reasons (Explanation.Because).
+func recommendFor(d *Data, m *Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]Contribution, error) {
 	per := make([][]dataset.Recommendation, len(eligible))
+	var why [][][]Contribution
+	var solver *Solver
+	if explain {
+		why = make([][][]Contribution, len(eligible))
+		solver = NewSolver(m)
+	}
 	// Recommendations rank the model's items (the catalog's, or the DP-
 	// selected ones), not the items of the data: a list must not depend on
 	// which items other subjects happened to touch (joint DP).
@@ -86,16 +114,60 @@ func recommendFor(d *Data, m *Model, eligible []int, k, workers int) ([]dataset.
 				recs[r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.item], Score: x.score}
 			}
 			per[e] = recs
+			if !explain || len(top) == 0 {
+				return nil
+			}
+			var own []Interaction
+			for _, x := range d.Rows[eligible[e]] {
+				if j := toModel[x.Item]; j >= 0 {
+					x.Item = j
+					own = append(own, x)
+				}
+			}
+			ex, err := solver.NewExplainer(own)
+			if err != nil {
+				return err
+			}
+			why[e] = make([][]Contribution, len(top))
+			for r, x := range top {
+				why[e][r] = ex.Explain(int(x.item)).Because(BecauseItems)
+			}
 			return nil
 		})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []dataset.Recommendation
-	for _, r := range per {
+	var because [][]Contribution
+	for e, r := range per {
 		out = append(out, r...)
+		if explain {
+			because = append(because, why[e]...)
+		}
 	}
-	return out, nil
+	return out, because, nil
+}
+
+// BecauseItems is how many items of a subject's history explain each of
+// its recommendations (the because_items column).
+const BecauseItems = 3
+
+// explained joins recommendations with their reasons as rows of
+// recommendations.parquet; because is nil or parallel to recs.
+func explained(recs []dataset.Recommendation, because [][]Contribution, items []string) []dataset.ExplainedRecommendation {
+	out := make([]dataset.ExplainedRecommendation, len(recs))
+	for i, r := range recs {
+		out[i] = dataset.ExplainedRecommendation{SubjectID: r.SubjectID, Rank: r.Rank, ItemID: r.ItemID, Score: r.Score,
+			BecauseItems: []string{}, BecauseShares: []float64{}}
+		if because == nil {
+			continue
+		}
+		for _, c := range because[i] {
+			out[i].BecauseItems = append(out[i].BecauseItems, items[c.Item])
+			out[i].BecauseShares = append(out[i].BecauseShares, c.Value)
+		}
+	}
+	return out
 }
 
 // Factors returns the released model as rows of the item factors output.
@@ -179,7 +251,12 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 			}
 		}
 		if cfg.TopK > 0 {
-			if err := dataset.PutParquet(ctx, out, RecommendationsFile, rep.recommendations); err != nil {
+			if err := dataset.PutParquet(ctx, out, RecommendationsFile, explained(rep.recommendations, rep.because, m.Items)); err != nil {
+				return err
+			}
+		}
+		if rep.nonPersonalized != nil {
+			if err := dataset.PutParquet(ctx, out, NonPersonalizedFile, rep.nonPersonalized); err != nil {
 				return err
 			}
 		}

@@ -48,6 +48,7 @@ var demoCensus = map[string]string{
 	"train/item_factors.parquet":    dataset.ClassRelease,
 	"train/item_factors.arrow":      dataset.ClassRelease,
 	"train/recommendations.parquet": dataset.ClassRelease,
+	"train/nonpersonalized.parquet": dataset.ClassRelease,
 	"train/model_card.json":         dataset.ClassRelease,
 	"train/model_card.md":           dataset.ClassRelease,
 	// steward reports

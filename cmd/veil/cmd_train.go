@@ -722,7 +722,7 @@ func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m 
 		if err := dataset.PutParquet(ctx, out, train.FactorsFile, m.Factors()); err != nil {
 			return err
 		}
-		recs, err := train.Recommend(d, m, 20, 0)
+		recs, err := train.RecommendExplained(d, m, 20, 0)
 		if err != nil {
 			return err
 		}

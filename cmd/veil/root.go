@@ -122,6 +122,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newExportsCmd(env),
 		newPolicyCmd(env),
 		newReportCmd(env),
+		newSubjectCmd(env),
 	)
 	return root
 }
