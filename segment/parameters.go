@@ -29,8 +29,9 @@ func mainParameters(p func(string, ...any), cfg Config, pol *privacy.Policy, bui
 	if len(excluded) > 0 {
 		p("The privacy policy does not let %s read the event columns %s. ", strings.Join(build, " and "), strings.Join(excluded, ", "))
 	}
-	p("No data of a customer who did not consent, withdrew, opted out of sale or sharing or asked for erasure is used.\n\n")
+	p("No data of a customer who did not consent to %s, withdrew that consent or asked for erasure is used to build the cohorts; a customer who did not consent to %s, or opted out of sale or sharing, is left out of the exports (the cohorts' centres and profiles may still reflect that customer's data).\n\n",
+		strings.Join(build, " and "), strings.Join(export, " and "))
 	p("**How they are weighed.** Every feature counts the same after scaling; at most %d events per customer are used, so that no single customer weighs much. A customer's cohort is the one whose centre is nearest.\n\n", cfg.Features.MaxEvents)
-	p("**What a customer can do.** Withdraw consent to %s (or send an opt-out of sale or sharing, such as a Global Privacy Control signal): the customer is left out of the next run, and exports already handed out are recalled (`veil exports recheck`). Ask the shop for a report of what is held about them and in which cohort they are, with its explanation (`veil subject report`), or for erasure.\n\n",
-		strings.Join(export, " and "))
+	p("**What a customer can do.** Withdraw consent to %s (or send an opt-out of sale or sharing, such as a Global Privacy Control signal): the customer is left out of the next run's exports, and exports already handed out are recalled (`veil exports recheck`); withdrawing consent to %s keeps the customer's data out of building the cohorts. Ask the shop for a report of what is held about them and in which cohort they are, with its explanation (`veil subject report`), or for erasure.\n\n",
+		strings.Join(export, " and "), strings.Join(build, " and "))
 }

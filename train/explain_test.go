@@ -105,6 +105,12 @@ func TestRecommendationsExplainedByOwnItems(t *testing.T) {
 		if len(r.BecauseItems) != len(r.BecauseShares) || len(r.BecauseItems) > BecauseItems {
 			t.Fatalf("%+v", r)
 		}
+		for _, sh := range r.BecauseShares {
+			// Whole percent: a reader's figure, not the weights behind it.
+			if sh < 0 || sh > 1 || sh != math.Round(sh*100)/100 {
+				t.Errorf("%s's recommendation %s: share %v is not a whole percent", r.SubjectID, r.ItemID, sh)
+			}
+		}
 		for _, it := range r.BecauseItems {
 			if !own[r.SubjectID][it] {
 				t.Errorf("%s's recommendation %s explained by %s, not its own item", r.SubjectID, r.ItemID, it)

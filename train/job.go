@@ -190,6 +190,14 @@ func (c *JobConfig) Validate() error {
 	if c.TopK < 0 || c.TopK > 1000 {
 		return bad("top_k %d: want 0..1000", c.TopK)
 	}
+	if c.NonPersonalized && !c.Model.Private() {
+		// The list is the DP popularity prior's ranking: without privacy it
+		// would rank exact counts and could name every product of the data.
+		return bad("non_personalized needs a DP model (a finite model.epsilon): the list ranks the DP item counts")
+	}
+	if c.NonPersonalized && c.TopK == 0 {
+		return bad("non_personalized writes top_k products: top_k must be at least 1")
+	}
 	if !(c.ContributorsFPR > 0 && c.ContributorsFPR < 0.5) {
 		return bad("contributors_fpr %v must be in (0, 0.5)", c.ContributorsFPR)
 	}

@@ -152,6 +152,11 @@ func recommendFor(d *Data, m *Model, eligible []int, k, workers int, explain boo
 // its recommendations (the because_items column).
 const BecauseItems = 3
 
+// roundShare rounds a reason's share to a whole percent: what a customer
+// reads, and not the full precision that would let whoever holds the rows
+// solve for the weights of the history behind them.
+func roundShare(v float64) float64 { return math.Round(v*100) / 100 }
+
 // explained joins recommendations with their reasons as rows of
 // recommendations.parquet; because is nil or parallel to recs.
 func explained(recs []dataset.Recommendation, because [][]Contribution, items []string) []dataset.ExplainedRecommendation {
@@ -164,7 +169,7 @@ func explained(recs []dataset.Recommendation, because [][]Contribution, items []
 		}
 		for _, c := range because[i] {
 			out[i].BecauseItems = append(out[i].BecauseItems, items[c.Item])
-			out[i].BecauseShares = append(out[i].BecauseShares, c.Value)
+			out[i].BecauseShares = append(out[i].BecauseShares, roundShare(c.Value))
 		}
 	}
 	return out

@@ -150,7 +150,8 @@ func TestReleaseCensus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, tok := range number.FindAllString(string(text), -1) {
+		for _, loc := range number.FindAllStringIndex(string(text), -1) {
+			tok := string(text[loc[0]:loc[1]])
 			v, err := strconv.ParseFloat(strings.TrimRight(tok, ".-+eE"), 64)
 			if err != nil {
 				continue
@@ -158,7 +159,7 @@ func TestReleaseCensus(t *testing.T) {
 			for what, n := range exact {
 				if n >= 10 && v == float64(n) && !reported[f.name+what] {
 					reported[f.name+what] = true
-					t.Errorf("%s holds %s, the exact count of %s", f.name, tok, what)
+					t.Errorf("%s holds %s, the exact count of %s: …%s…", f.name, tok, what, text[max(0, loc[0]-120):min(len(text), loc[1]+40)])
 				}
 			}
 		}

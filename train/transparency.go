@@ -139,7 +139,8 @@ func mainParameters(rep *Report) []lineage.CardRisk {
 		{Name: "Why each recommendation",
 			MitigationStrategy: fmt.Sprintf("Each recommendation names up to %d products of the customer's own history that raised its score most, with their shares (because_items, because_shares in %s). "+
 				"The score splits exactly into one part per product the customer interacted with and a part from the products' popularity (Hu, Koren and Volinsky 2008); a recommendation that names no product is there for its popularity, not for the customer's history. "+
-				"The reasons use only that customer's own data and the released product factors, like the recommendations themselves, so the differential privacy of the factors (joint DP) is kept.",
+				"The reasons use only that customer's own data and the released product factors, like the recommendations themselves, so the differential privacy of the factors (joint DP) is kept for every other customer. "+
+				"That is also why %[2]s is personal data and no public release: each customer's rows, reasons included, name products of that customer's own history and may be shown to that customer only.",
 				BecauseItems, RecommendationsFile)},
 		{Name: "What a customer can do", MitigationStrategy: "A customer can " + can},
 	}

@@ -3,6 +3,8 @@ package train
 import (
 	"bytes"
 	"context"
+	"errors"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,5 +125,27 @@ func TestNonPersonalizedList(t *testing.T) {
 		if !strings.Contains(md, want) {
 			t.Errorf("card lacks %q", want)
 		}
+	}
+}
+
+// TestNonPersonalizedNeedsDP: the list ranks the DP item counts, so a
+// non-private job (exact counts, every item of the data) or one without
+// top_k cannot ask for it.
+func TestNonPersonalizedNeedsDP(t *testing.T) {
+	dir := t.TempDir()
+	cfg := jobConfig(dir)
+	cfg.NonPersonalized = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatalf("DP job with the list: %v", err)
+	}
+	open := cfg
+	open.Model.Epsilon = math.Inf(1)
+	if err := open.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "non_personalized") {
+		t.Errorf("non-private job with the list: %v, want a config error naming non_personalized", err)
+	}
+	none := cfg
+	none.TopK = 0
+	if err := none.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "top_k") {
+		t.Errorf("list without top_k: %v, want a config error naming top_k", err)
 	}
 }

@@ -203,7 +203,14 @@ func TestSubjectReport(t *testing.T) {
 		t.Errorf("confirming erasure: exit %d (%s): %s", code, msg, out)
 	}
 
-	// The audit log: six reports, who ran them, the refusal.
+	// Confirming erasure of a subject who asked for none says only that:
+	// not a report with empty sections that reads like "nothing held".
+	code, out, msg = run(t, "subject", "report", "--spec", nightly, "--subject", subject, "--logical-date", "2026-11-27", "--confirm-erasure")
+	if code != 0 || !strings.Contains(out, "No erasure request of this subject is on record") || strings.Contains(out, "## Consent") || strings.Contains(out, "None.") {
+		t.Errorf("confirming erasure of a subject who asked for none: exit %d (%s):\n%s", code, msg, out)
+	}
+
+	// The audit log: seven reports, who ran them, the refusal.
 	s, _ := dataset.NewFileStore("veil-demo/state/audit")
 	all, err := lineage.OpenAudit(s, "").Verify(context.Background())
 	if err != nil {
@@ -218,7 +225,7 @@ func TestSubjectReport(t *testing.T) {
 			outcomes = append(outcomes, a.Outcome)
 		}
 	}
-	if !slices.Equal(outcomes, []string{"completed", "completed", "completed", "completed", "refused", "completed"}) {
+	if !slices.Equal(outcomes, []string{"completed", "completed", "completed", "completed", "refused", "completed", "completed"}) {
 		t.Errorf("audit outcomes %v", outcomes)
 	}
 }

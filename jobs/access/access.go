@@ -45,6 +45,9 @@ type Report struct {
 	Generated   time.Time `json:"generated_at"`
 	Principal   string    `json:"generated_by"`
 	Erased      bool      `json:"erased"`
+	// ErasureCheckOnly: the steward asked only whether the subject is
+	// erased (--confirm-erasure); nothing else was read.
+	ErasureCheckOnly bool `json:"erasure_check_only,omitempty"`
 	// ErasureRequested is when the subject asked for erasure, if it did.
 	ErasureRequested *time.Time `json:"erasure_requested_at,omitempty"`
 	Consent          []Purpose  `json:"consent,omitempty"`
@@ -124,6 +127,11 @@ type Recommendation struct {
 // tables returns the tables of the spec's first step that reads events,
 // and the purposes to open them for: the spec's, else the step's.
 func tables(spec *jobs.Spec) (privacy.JobTables, []string, error) {
+	if spec.Segregation != nil {
+		// Each zone has its own consent and erasure tables: the report of
+		// one subject is the report of one zone's pipeline.
+		return privacy.JobTables{}, nil, fmt.Errorf("%w: %s is segregated into zones, each with its own consent and erasure tables: give the spec of the subject's zone", jobs.ErrSpec, spec.Name)
+	}
 	for _, st := range spec.Expanded() {
 		or := func(def []string) []string {
 			if len(spec.Purposes) > 0 {
@@ -156,15 +164,9 @@ func Build(ctx context.Context, spec *jobs.Spec, opt Options) (rep *Report, err 
 	day := opt.LogicalDate.UTC().Truncate(24 * time.Hour)
 	generated, date := now().UTC(), day.Format(time.DateOnly)
 	rep = &Report{Subject: opt.Subject, LogicalDate: date, Generated: generated, Principal: opt.Principal}
-	t, purposes, err := tables(spec)
-	if err != nil {
-		return nil, err
-	}
-	in, err := t.Open(ctx, purposes, opt.URL)
-	if err != nil {
-		return nil, err
-	}
-	reads := []string{in.Consent.String(), in.Erasure.String()}
+	// Every attempt is audited, also one that fails before anything is
+	// read.
+	reads := []string{}
 	defer func() {
 		outcome, msg := "completed", ""
 		if err != nil {
@@ -179,6 +181,15 @@ func Build(ctx context.Context, spec *jobs.Spec, opt Options) (rep *Report, err 
 			err = errors.Join(err, fmt.Errorf("writing the audit log: %w", aerr))
 		}
 	}()
+	t, purposes, err := tables(spec)
+	if err != nil {
+		return nil, err
+	}
+	in, err := t.Open(ctx, purposes, opt.URL)
+	if err != nil {
+		return nil, err
+	}
+	reads = append(reads, in.Consent.String(), in.Erasure.String())
 
 	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
 	if err != nil {
@@ -195,6 +206,7 @@ func Build(ctx context.Context, spec *jobs.Spec, opt Options) (rep *Report, err 
 		return rep, nil
 	}
 	if opt.ConfirmErasure {
+		rep.ErasureCheckOnly = true
 		return rep, nil
 	}
 	records, err := consentOf(ctx, in.Consent, opt.Subject, day)
@@ -529,6 +541,10 @@ func (rep *Report) Markdown() []byte {
 			p(" on %s", rep.ErasureRequested.Format(time.RFC3339))
 		}
 		p(": it is left out of every job from then on, and nothing else is reported about it.\n")
+		return []byte(b.String())
+	}
+	if rep.ErasureCheckOnly {
+		p("**No erasure request of this subject is on record** as of %s. Only erasure was checked (--confirm-erasure): this is not a report of what is held about the subject.\n", rep.LogicalDate)
 		return []byte(b.String())
 	}
 	p("## Consent\n\n| purpose | state | deciding records |\n|---|---|---|\n")

@@ -1,9 +1,12 @@
 package access
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -45,5 +48,15 @@ func TestDeciding(t *testing.T) {
 	// as the grant decides.
 	if got := deciding(recs[:3], "personalization", privacy.Withdrawn, pol); len(got) != 1 || got[0] != recs[2] {
 		t.Errorf("tie: %+v", got)
+	}
+}
+
+// TestBuildRefusesSegregatedSpecs: each zone has its own consent and
+// erasure tables, so a segregated spec's report could miss an erasure
+// recorded in another zone's: it is refused as a spec error.
+func TestBuildRefusesSegregatedSpecs(t *testing.T) {
+	spec := &jobs.Spec{Name: "zoned", Segregation: &jobs.Segregation{}}
+	if _, _, err := tables(spec); !errors.Is(err, jobs.ErrSpec) || !strings.Contains(err.Error(), "zone") {
+		t.Fatalf("segregated spec: %v, want a spec error naming the zones", err)
 	}
 }
