@@ -117,6 +117,11 @@ func (f *Filter) RestrictJurisdictions(names []string) error {
 // RetentionStart returns the first instant the filter keeps.
 func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UTC() }
 
+// End returns the first instant after the filter's window: the end of the
+// logical day. A subject's row is kept if the subject is and the row's time
+// is in [RetentionStart, End).
+func (f *Filter) End() time.Time { return time.UnixMicro(f.end).UTC() }
+
 // decide returns the consent reason for a subject (Keep if it may be
 // processed).
 func (f *Filter) decide(k subjectKey) Reason {
