@@ -80,20 +80,25 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		return nil, err
 	}
 	workers = max(1, workers)
-	scan := func(cols []string, fn func(w int, b *dataset.Batch) error) error {
+	scan := func(cols []string, fn func(w int, u dataset.Unit, b *dataset.Batch) error) error {
 		sc, err := privacy.FilteredScan(ctx, pol, flt, events, cols)
 		if err != nil {
 			return err
 		}
 		defer sc.Close()
-		return sc.Run(ctx, workers, func(w int, _ dataset.Unit, b *dataset.Batch) error { return fn(w, b) })
+		return sc.Run(ctx, workers, fn)
 	}
-	// Pass 1: the filter's decisions and counts; events per subject.
+	// Pass 1: the filter's decisions and counts; events per subject. Each
+	// subject gets an id in order of first sight, and each unit remembers
+	// the id of every entry of its subject dictionary, so that pass 2 maps
+	// the (same) dictionary to rows without hashing a string.
 	var mu sync.Mutex
-	counts := map[string]int32{}
+	ids := map[string]int32{}
+	var counts []int32
+	unitIDs := map[dataset.Unit][]int32{}
 	keeps := make([][]bool, workers)
 	locals := make([][]int32, workers)
-	err = scan([]string{"event_type"}, func(w int, b *dataset.Batch) error {
+	err = scan([]string{"event_type"}, func(w int, u dataset.Unit, b *dataset.Batch) error {
 		var err error
 		if keeps[w], err = flt.Apply(b, keeps[w]); err != nil {
 			return err
@@ -103,13 +108,24 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		clear(local)
 		locals[w] = local
 		dec.Count(b, keeps[w], local)
+		uids := make([]int32, len(dict))
 		mu.Lock()
 		defer mu.Unlock()
 		for x, n := range local {
-			if n > 0 {
-				counts[dict[x]] += n
+			uids[x] = -1
+			if n == 0 {
+				continue
 			}
+			id, ok := ids[dict[x]]
+			if !ok {
+				id = int32(len(counts))
+				ids[dict[x]] = id
+				counts = append(counts, 0)
+			}
+			counts[id] += n
+			uids[x] = id
 		}
+		unitIDs[u] = uids
 		return nil
 	})
 	if err != nil {
@@ -121,19 +137,21 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		// stderr, lineage and the audit log.
 		return nil, fmt.Errorf("%w: no consented events in the window (no row kept by consent, erasure and retention)", ErrInput)
 	}
-	subjects := make([]string, 0, len(counts))
-	for s := range counts {
+	subjects := make([]string, 0, len(ids))
+	for s := range ids {
 		subjects = append(subjects, s)
 	}
 	sort.Strings(subjects)
-	row := make(map[string]int32, len(subjects))
+	rowOf := make([]int32, len(counts)) // id -> row
 	heavy := make([]bool, len(subjects))
 	for i, s := range subjects {
-		row[s] = int32(i)
-		heavy[i] = counts[s] > int32(cfg.MaxEvents)
+		id := ids[s]
+		rowOf[id] = int32(i)
+		heavy[i] = counts[id] > int32(cfg.MaxEvents)
 	}
+	ids = nil
 	// Pass 2: aggregate; heavy subjects keep a bounded sample. Every
-	// subject of row passed the consent decision of pass 1 (decisions are
+	// subject with a row passed the consent decision of pass 1 (decisions are
 	// per subject), so a row of theirs is kept when its time is in the
 	// filter's window; the filter need not run again.
 	from, end := flt.RetentionStart().UnixMicro(), flt.End().UnixMicro()
@@ -141,15 +159,22 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 	for w := range accs {
 		accs[w] = newFeatureAcc(len(subjects), cfg.CategoryBuckets)
 	}
-	err = scan(dec.Columns(), func(w int, b *dataset.Batch) error {
+	err = scan(dec.Columns(), func(w int, u dataset.Unit, b *dataset.Batch) error {
 		a := accs[w]
 		subj, times := b.Column("subject_id").Str, b.Column("event_time").Int
 		reg, cat := b.Column("region").Str, b.Column("category").Str
+		mu.Lock()
+		uids := unitIDs[u]
+		delete(unitIDs, u)
+		mu.Unlock()
+		if len(uids) != len(subj.Dict) {
+			return fmt.Errorf("%w: row group %d of file %d: %d subjects, %d when first read (changed while being read)", dataset.ErrCorrupt, u.RowGroup, u.File, len(subj.Dict), len(uids))
+		}
 		rows := slices.Grow(a.rows[:0], len(subj.Dict))[:len(subj.Dict)]
-		for x, s := range subj.Dict {
+		for x, id := range uids {
 			rows[x] = -1
-			if r, ok := row[s]; ok {
-				rows[x] = r
+			if id >= 0 {
+				rows[x] = rowOf[id]
 			}
 		}
 		a.rows = rows
