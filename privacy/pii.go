@@ -200,8 +200,12 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	if sample == 0 {
 		sample = 20000
 	}
+	// Values found clean in one file's dictionaries are not matched again
+	// in the next: the files of a table share most of their values
+	// (subject tokens, item ids, categories).
+	clean := map[string]struct{}{}
 	for _, key := range keys {
-		if err := scanFile(ctx, s, key, pol, sample, rep); err != nil {
+		if err := scanFile(ctx, s, key, pol, sample, rep, clean); err != nil {
 			return rep, err
 		}
 	}
@@ -211,7 +215,7 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	return rep, nil
 }
 
-func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport) error {
+func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport, clean map[string]struct{}) error {
 	name := s.Location() + "/" + key
 	// A contract of every string leaf column, so that the columnar reader
 	// decodes them (and only them).
@@ -307,10 +311,14 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 			// The dictionary holds every distinct value of the row group.
 			for _, v := range col.Str.Dict {
 				rep.ValuesRead++
+				if _, ok := clean[v]; ok {
+					continue
+				}
 				if kind, m, ok := DetectPII(v); ok {
 					add(col.Name, kind, m, fmt.Sprintf("row group %d", g))
 					break
 				}
+				clean[v] = struct{}{}
 			}
 		}
 	}
