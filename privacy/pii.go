@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"regexp"
+	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/veil-privacy/veil/dataset"
+	"golang.org/x/sync/errgroup"
 )
 
 // PII kinds the guard detects.
@@ -200,14 +203,40 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	if sample == 0 {
 		sample = 20000
 	}
-	// Values found clean in one file's dictionaries are not matched again
-	// in the next: the files of a table share most of their values
+	// Files are scanned on all cores; each file reports on its own and
+	// the reports are added in the order of keys. Values found clean in
+	// one file's dictionaries are not matched again in the next file of
+	// the same worker: the files of a table share most of their values
 	// (subject tokens, item ids, categories).
-	clean := map[string]struct{}{}
-	for _, key := range keys {
-		if err := scanFile(ctx, s, key, pol, sample, rep, clean); err != nil {
-			return rep, err
-		}
+	reps := make([]PIIReport, len(keys))
+	workers := max(1, min(runtime.GOMAXPROCS(0), len(keys)))
+	g, gctx := errgroup.WithContext(ctx)
+	var next atomic.Int64
+	for range workers {
+		g.Go(func() error {
+			clean := map[string]struct{}{}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(keys) {
+					return nil
+				}
+				if err := scanFile(gctx, s, keys[i], pol, sample, &reps[i], clean); err != nil {
+					return err
+				}
+			}
+		})
+	}
+	err := g.Wait()
+	for _, r := range reps {
+		rep.Files += r.Files
+		rep.Columns += r.Columns
+		rep.RowsScanned += r.RowsScanned
+		rep.RowsTotal += r.RowsTotal
+		rep.ValuesRead += r.ValuesRead
+		rep.Findings = append(rep.Findings, r.Findings...)
+	}
+	if err != nil {
+		return rep, err
 	}
 	if len(rep.Findings) > 0 {
 		return rep, &PIIError{Findings: rep.Findings}
