@@ -329,7 +329,7 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 	}
 	var b dataset.Batch
 	for _, g := range pick {
-		if err := f.ReadRowGroup(ctx, g, p, nil, &b); err != nil {
+		if err := f.ReadRowGroupDistinct(ctx, g, p, nil, &b); err != nil {
 			return err
 		}
 		rep.RowsScanned += int64(b.Rows)
