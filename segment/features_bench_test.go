@@ -41,3 +41,20 @@ func BenchmarkBuildFeatures(b *testing.B) {
 		b.ReportMetric(float64(len(f.Subjects)), "subjects")
 	}
 }
+
+// BenchmarkPrepare is veil segment prepare on the shop at VEIL_BENCH_SHOP:
+// the consent index, the PII guard, the features and the shards written.
+func BenchmarkPrepare(b *testing.B) {
+	dir := os.Getenv("VEIL_BENCH_SHOP")
+	if dir == "" {
+		b.Skip("VEIL_BENCH_SHOP is not set")
+	}
+	cfg := DefaultConfig()
+	cfg.Events = dir + "/events"
+	cfg.Output = b.TempDir()
+	for b.Loop() {
+		if _, err := Prepare(ctx, cfg, logical, b.TempDir(), DefaultShards, dataset.URLOptions{}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
