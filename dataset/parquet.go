@@ -8,6 +8,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/format"
 )
 
 // ParquetFile is an open Parquet file checked against a data contract. Its
@@ -205,6 +206,19 @@ const MaxRowGroupRows = 1 << 24
 // pages from src (the file's own object when src is nil). A null in a
 // column the contract requires is an error wrapping ErrCorrupt.
 func (f *ParquetFile) ReadRowGroup(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch) error {
+	return f.readRowGroup(ctx, rg, p, src, dst, false)
+}
+
+// ReadRowGroupDistinct decodes what ReadRowGroup does, except that a string
+// column whose data pages are all dictionary-encoded (as the column chunk's
+// encoding statistics say) gets only its dictionary: Str.Dict holds its
+// distinct values and Str.Index is empty. Other columns are decoded in
+// full. It suits readers of distinct values, such as the PII guard.
+func (f *ParquetFile) ReadRowGroupDistinct(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch) error {
+	return f.readRowGroup(ctx, rg, p, src, dst, true)
+}
+
+func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch, distinct bool) error {
 	if src == nil {
 		src = f.obj
 	}
@@ -238,6 +252,12 @@ func (f *ParquetFile) ReadRowGroup(ctx context.Context, rg int, p *Projection, s
 		meta := &f.file.Metadata().RowGroups[rg].Columns[p.leaves[i]].MetaData
 		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+		}
+		if distinct && col.Kind == KindString && dictionaryOnly(meta) {
+			if err := dst.readDictionary(chunk, src, col); err != nil {
+				return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+			}
+			continue
 		}
 		if err := dst.decodeChunk(chunk, src, col, p.scales[i]); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
@@ -314,6 +334,41 @@ func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col
 		b.decodePage(page, col, scale)
 		parquet.Release(page)
 	}
+}
+
+// dictionaryOnly reports whether a column chunk's encoding statistics say
+// that every data page of it is dictionary-encoded.
+func dictionaryOnly(meta *format.ColumnMetaData) bool {
+	data := 0
+	for _, st := range meta.EncodingStats {
+		switch st.PageType {
+		case format.DataPage, format.DataPageV2:
+			if st.Encoding != format.RLEDictionary && st.Encoding != format.PlainDictionary {
+				return false
+			}
+			data++
+		}
+	}
+	return data > 0
+}
+
+// readDictionary reads only the dictionary page of a column chunk into col.
+func (b *Batch) readDictionary(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
+		}
+	}()
+	pages := chunk.PagesFrom(src)
+	defer pages.Close()
+	d, err := pages.ReadDictionary()
+	if err != nil {
+		return err
+	}
+	if d != nil {
+		b.loadDict(d, col)
+	}
+	return nil
 }
 
 // loadDict appends the strings of d to the batch dictionary and records the

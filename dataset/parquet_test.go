@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -577,5 +578,68 @@ func TestOutputTables(t *testing.T) {
 	dataset.PutBytes(ctx, s, "flat.parquet", buf.Bytes())
 	if _, err := dataset.OpenParquet(ctx, s, "flat.parquet", dataset.ItemFactorsContract); !errors.Is(err, dataset.ErrSchema) {
 		t.Errorf("flat vector: %v, want ErrSchema", err)
+	}
+}
+
+// ReadRowGroupDistinct yields the distinct values ReadRowGroup does: from
+// the dictionary alone where every data page is dictionary-encoded, from
+// every row of a plain-encoded column.
+func TestReadRowGroupDistinct(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	writeEvents(t, s, "dict", testEvents(3000, 3), 3000, parquet.PageBufferSize(512), parquet.MaxRowsPerRowGroup(1000))
+	var buf bytes.Buffer
+	if err := parquet.Write(&buf, []foreignEvent{{EventTime: 1, SubjectID: "tok_a", EventType: "view", ItemID: "X"},
+		{EventTime: 2, SubjectID: "tok_b", EventType: "view", ItemID: "X"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := dataset.PutBytes(ctx, s, "plain/part-0.parquet", buf.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		prefix   string
+		dictOnly bool
+	}{{"dict", true}, {"plain", false}}
+	for _, tc := range tests {
+		t.Run(tc.prefix, func(t *testing.T) {
+			keys, err := dataset.Inputs(ctx, dataset.Ref{Store: s, Key: tc.prefix}, dataset.Window{})
+			if err != nil || len(keys) != 1 {
+				t.Fatalf("keys %v: %v", keys, err)
+			}
+			f, err := dataset.OpenParquet(ctx, s, keys[0], dataset.EventsContract)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			p, err := f.Project("subject_id", "event_type", "item_id")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for rg := range f.File().RowGroups() {
+				var full, distinct dataset.Batch
+				if err := f.ReadRowGroup(ctx, rg, p, nil, &full); err != nil {
+					t.Fatal(err)
+				}
+				if err := f.ReadRowGroupDistinct(ctx, rg, p, nil, &distinct); err != nil {
+					t.Fatal(err)
+				}
+				for c := range full.Cols {
+					want := map[string]bool{}
+					for i := range full.Rows {
+						v, _ := full.Cols[c].Str.At(i)
+						want[v] = true
+					}
+					got := map[string]bool{}
+					for _, v := range distinct.Cols[c].Str.Dict {
+						got[v] = true
+					}
+					if !maps.Equal(got, want) {
+						t.Errorf("row group %d column %s: distinct %v, rows %v", rg, full.Cols[c].Name, got, want)
+					}
+					if dictOnly := len(distinct.Cols[c].Str.Index) == 0; dictOnly != tc.dictOnly {
+						t.Errorf("row group %d column %s: dictionary only %v, want %v", rg, full.Cols[c].Name, dictOnly, tc.dictOnly)
+					}
+				}
+			}
+		})
 	}
 }

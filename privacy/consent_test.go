@@ -257,6 +257,9 @@ func TestFilterApply(t *testing.T) {
 	if want := day.AddDate(0, 0, -179); !f.RetentionStart().Equal(want) {
 		t.Errorf("retention starts %s, want %s", f.RetentionStart(), want)
 	}
+	if want := day.AddDate(0, 0, 1); !f.End().Equal(want) {
+		t.Errorf("window ends %s, want %s", f.End(), want)
+	}
 	subjects := []string{"alice", "bob", "carol", "dave", "gina", "hank", "ivan", "kate", "stranger", "alice", "dave"}
 	times := []time.Time{at(1), at(1), at(1), at(1), at(1), at(1), at(1), at(1), at(1), at(200), day.AddDate(0, 0, 1)}
 	b := &dataset.Batch{Rows: len(subjects), Cols: []dataset.ColumnData{

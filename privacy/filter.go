@@ -117,6 +117,11 @@ func (f *Filter) RestrictJurisdictions(names []string) error {
 // RetentionStart returns the first instant the filter keeps.
 func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UTC() }
 
+// End returns the first instant after the filter's window: the end of the
+// logical day. A subject's row is kept if the subject is and the row's time
+// is in [RetentionStart, End).
+func (f *Filter) End() time.Time { return time.UnixMicro(f.end).UTC() }
+
 // decide returns the consent reason for a subject (Keep if it may be
 // processed).
 func (f *Filter) decide(k subjectKey) Reason {
@@ -164,7 +169,7 @@ type Tally struct {
 // touching the filter's own counts. keep is grown to the batch's length;
 // the caller owns it.
 func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) {
-	keep, counts, marks, err := f.classify(b, keep)
+	keep, counts, marks, _, err := f.classify(b, keep)
 	if err != nil {
 		return keep, Tally{}, err
 	}
@@ -178,13 +183,14 @@ func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) 
 	return keep, t, nil
 }
 
-// classify decides each row and returns the row counts and each dictionary
-// entry's mark (0 for a subject on no row of the batch that was kept).
-func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, error) {
+// classify decides each row and returns the row counts, each dictionary
+// entry's mark (0 for a subject on no row of the batch that was kept) and
+// its key.
+func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, []subjectKey, error) {
 	var counts RowCounts
 	subj, times := b.Column("subject_id"), b.Column("event_time")
 	if subj == nil || times == nil {
-		return keep, counts, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
+		return keep, counts, nil, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
 	}
 	if cap(keep) < b.Rows {
 		keep = make([]bool, b.Rows)
@@ -193,8 +199,10 @@ func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []S
 	dict := subj.Str.Dict
 	decision := make([]Reason, len(dict))
 	flags := make([]uint8, len(dict))
+	keys := make([]subjectKey, len(dict))
 	for i, token := range dict {
-		decision[i] = f.decide(f.ix.keys.key(token))
+		keys[i] = f.ix.keys.key(token)
+		decision[i] = f.decide(keys[i])
 	}
 	seen := make([]bool, len(dict))
 	for i, x := range subj.Str.Index {
@@ -220,33 +228,24 @@ func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []S
 			marks[i] = SubjectMark(flags[i] | uint8(decision[i])<<4)
 		}
 	}
-	return keep, counts, marks, nil
+	return keep, counts, marks, keys, nil
 }
 
 // Apply sets keep[i] for every row of the batch (which must hold the
 // subject_id and event_time columns) and counts the drops. keep is grown to
 // the batch's length; the caller owns it.
 func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
-	keep, counts, marks, err := f.classify(b, keep)
+	keep, counts, marks, keys, err := f.classify(b, keep)
 	if err != nil {
 		return keep, err
 	}
 	for r, n := range counts {
 		f.rows[r].Add(n)
 	}
-	dict := b.Column("subject_id").Str.Dict
-	keys := make([]subjectKey, 0, len(dict))
+	f.mu.Lock()
 	for i, m := range marks {
 		if m != 0 {
-			keys = append(keys, f.ix.keys.key(dict[i]))
-		}
-	}
-	f.mu.Lock()
-	j := 0
-	for _, m := range marks {
-		if m != 0 {
-			f.subject[keys[j]] |= uint8(m)
-			j++
+			f.subject[keys[i]] |= uint8(m)
 		}
 	}
 	f.mu.Unlock()

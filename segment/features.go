@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,46 +67,66 @@ const (
 )
 
 // BuildFeatures computes features from the events the filter keeps, in the
-// window the filter allows. Two passes: the first counts each subject's
-// events, the second aggregates, keeping for subjects above MaxEvents the
-// events with the smallest seeded hash (a uniform sample, independent of
-// the order of reading). The result does not depend on the number of
-// workers or the layout of the files: see partial.go.
+// window the filter allows. Two passes: the first applies the filter and
+// counts each subject's events (decoding only the subject, the time and
+// the type), the second aggregates, keeping for subjects above MaxEvents
+// the events with the smallest seeded hash (a uniform sample, independent
+// of the order of reading). Each worker aggregates into partials of its own,
+// merged at the end. The result does not depend on the number of workers or
+// the layout of the files: see partial.go.
 func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, cfg FeatureConfig, logicalDate time.Time, workers int) (*Features, error) {
 	dec, err := NewEventDecoder(cfg)
 	if err != nil {
 		return nil, err
 	}
-	// Pass 1: events per subject.
-	var mu sync.Mutex
-	counts := map[string]int32{}
-	scan := func(fn func(b *dataset.Batch, keep []bool)) error {
-		sc, err := privacy.FilteredScan(ctx, pol, flt, events, dec.Columns())
+	workers = max(1, workers)
+	scan := func(cols []string, fn func(w int, u dataset.Unit, b *dataset.Batch) error) error {
+		sc, err := privacy.FilteredScan(ctx, pol, flt, events, cols)
 		if err != nil {
 			return err
 		}
 		defer sc.Close()
-		keeps := make([][]bool, max(1, workers))
-		return sc.Run(ctx, workers, func(w int, _ dataset.Unit, b *dataset.Batch) error {
-			var err error
-			if keeps[w], err = flt.Apply(b, keeps[w]); err != nil {
-				return err
-			}
-			fn(b, keeps[w])
-			return nil
-		})
+		return sc.Run(ctx, workers, fn)
 	}
-	err = scan(func(b *dataset.Batch, keep []bool) {
-		dict := b.Column("subject_id").Str.Dict
-		local := make([]int32, len(dict))
-		dec.Decode(b, keep, func(x int32, _ FeatureEvent, _, _ string) { local[x]++ })
-		mu.Lock()
-		for x, n := range local {
-			if n > 0 {
-				counts[dict[x]] += n
-			}
+	// Pass 1: the filter's decisions and counts; events per subject. Each
+	// subject gets an id in order of first sight, and each unit remembers
+	// the id of every entry of its subject dictionary, so that pass 2 maps
+	// the (same) dictionary to rows without hashing a string.
+	var mu sync.Mutex
+	ids := map[string]int32{}
+	var counts []int32
+	unitIDs := map[dataset.Unit][]int32{}
+	keeps := make([][]bool, workers)
+	locals := make([][]int32, workers)
+	err = scan([]string{"event_type"}, func(w int, u dataset.Unit, b *dataset.Batch) error {
+		var err error
+		if keeps[w], err = flt.Apply(b, keeps[w]); err != nil {
+			return err
 		}
-		mu.Unlock()
+		dict := b.Column("subject_id").Str.Dict
+		local := slices.Grow(locals[w][:0], len(dict))[:len(dict)]
+		clear(local)
+		locals[w] = local
+		dec.Count(b, keeps[w], local)
+		uids := make([]int32, len(dict))
+		mu.Lock()
+		defer mu.Unlock()
+		for x, n := range local {
+			uids[x] = -1
+			if n == 0 {
+				continue
+			}
+			id, ok := ids[dict[x]]
+			if !ok {
+				id = int32(len(counts))
+				ids[dict[x]] = id
+				counts = append(counts, 0)
+			}
+			counts[id] += n
+			uids[x] = id
+		}
+		unitIDs[u] = uids
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -116,95 +137,174 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 		// stderr, lineage and the audit log.
 		return nil, fmt.Errorf("%w: no consented events in the window (no row kept by consent, erasure and retention)", ErrInput)
 	}
-	subjects := make([]string, 0, len(counts))
-	for s := range counts {
+	subjects := make([]string, 0, len(ids))
+	for s := range ids {
 		subjects = append(subjects, s)
 	}
 	sort.Strings(subjects)
-	row := make(map[string]int32, len(subjects))
+	rowOf := make([]int32, len(counts)) // id -> row
+	heavy := make([]bool, len(subjects))
 	for i, s := range subjects {
-		row[s] = int32(i)
+		id := ids[s]
+		rowOf[id] = int32(i)
+		heavy[i] = counts[id] > int32(cfg.MaxEvents)
 	}
-	// Pass 2: aggregate; heavy subjects keep a bounded sample.
-	nb := cfg.CategoryBuckets
-	raw := NewMatrix(len(subjects), numFixed+nb)
-	money := make([]int64, len(subjects))
-	last := make([]int64, len(subjects))
-	regions := make([]string, len(subjects))
-	regionAt := make([]int64, len(subjects))
-	for i := range last {
-		last[i] = math.MinInt64
+	ids = nil
+	// Pass 2: aggregate; heavy subjects keep a bounded sample. Every
+	// subject with a row passed the consent decision of pass 1 (decisions are
+	// per subject), so a row of theirs is kept when its time is in the
+	// filter's window; the filter need not run again.
+	from, end := flt.RetentionStart().UnixMicro(), flt.End().UnixMicro()
+	accs := make([]*featureAcc, workers)
+	for w := range accs {
+		accs[w] = newFeatureAcc(len(subjects), cfg.CategoryBuckets)
 	}
-	heavy := map[int32]*SubjectPartial{}
-	bucketNames := make([]map[string]int64, nb)
-	for i := range bucketNames {
-		bucketNames[i] = map[string]int64{}
-	}
-	var used int64
-	err = scan(func(b *dataset.Batch, keep []bool) {
-		dict := b.Column("subject_id").Str.Dict
-		rows := make([]int32, len(dict))
-		for i, s := range dict {
-			rows[i] = -1
-			if r, ok := row[s]; ok {
-				rows[i] = r
-			}
-		}
-		type item struct {
-			r        int32
-			e        FeatureEvent
-			region   string
-			category string
-		}
-		var items []item
-		dec.Decode(b, keep, func(x int32, e FeatureEvent, region, category string) {
-			if r := rows[x]; r >= 0 {
-				if counts[dict[x]] > int32(cfg.MaxEvents) {
-					e.Key = dec.Key(dict[x], e)
-				}
-				items = append(items, item{r, e, region, category})
-			}
-		})
+	err = scan(dec.Columns(), func(w int, u dataset.Unit, b *dataset.Batch) error {
+		a := accs[w]
+		subj, times := b.Column("subject_id").Str, b.Column("event_time").Int
+		reg, cat := b.Column("region").Str, b.Column("category").Str
 		mu.Lock()
-		defer mu.Unlock()
-		for _, it := range items {
-			r := it.r
-			if laterRegion(it.e.At, it.region, regionAt[r], regions[r]) {
-				regionAt[r], regions[r] = it.e.At, it.region
+		uids := unitIDs[u]
+		delete(unitIDs, u)
+		mu.Unlock()
+		if len(uids) != len(subj.Dict) {
+			return fmt.Errorf("%w: row group %d of file %d: %d subjects, %d when first read (changed while being read)", dataset.ErrCorrupt, u.RowGroup, u.File, len(subj.Dict), len(uids))
+		}
+		rows := slices.Grow(a.rows[:0], len(subj.Dict))[:len(subj.Dict)]
+		for x, id := range uids {
+			rows[x] = -1
+			if id >= 0 {
+				rows[x] = rowOf[id]
 			}
-			if it.category != "" {
-				bucketNames[it.e.Cat][it.category]++
+		}
+		a.rows = rows
+		keep := slices.Grow(a.keep[:0], len(subj.Index))[:len(subj.Index)]
+		for i, x := range subj.Index {
+			t := times[i]
+			keep[i] = rows[x] >= 0 && t >= from && t < end
+		}
+		a.keep = keep
+		cats := slices.Grow(a.cats[:0], len(cat.Dict))[:len(cat.Dict)]
+		clear(cats)
+		a.cats = cats
+		dec.DecodeIndexed(b, keep, func(x int32, e FeatureEvent, rg, c int32) {
+			r := rows[x]
+			if rg >= 0 {
+				if region := reg.Dict[rg]; laterRegion(e.At, region, a.regionAt[r], a.regions[r]) {
+					a.regionAt[r], a.regions[r] = e.At, region
+				}
 			}
-			if counts[subjects[r]] <= int32(cfg.MaxEvents) {
-				accumulate(raw.Row(int(r)), &money[r], &last[r], it.e)
-				used++
-				continue
+			if c >= 0 {
+				cats[c]++
 			}
-			p := heavy[r]
+			if !heavy[r] {
+				accumulate(a.raw.Row(int(r)), &a.money[r], &a.last[r], e)
+				a.used++
+				return
+			}
+			e.Key = dec.Key(subj.Dict[x], e)
+			p := a.heavy[r]
 			if p == nil {
 				p = &SubjectPartial{}
-				heavy[r] = p
+				a.heavy[r] = p
 			}
-			p.Add(it.e, "", cfg.MaxEvents)
+			p.Add(e, "", cfg.MaxEvents)
+		})
+		buckets := dec.buckets(cat.Dict)
+		for c, n := range cats {
+			if n > 0 && cat.Dict[c] != "" {
+				a.names[buckets[c]][cat.Dict[c]] += n
+			}
 		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	for r, p := range heavy {
+	a := accs[0]
+	for _, o := range accs[1:] {
+		a.merge(o, cfg.MaxEvents)
+	}
+	raw := a.raw
+	for r, p := range a.heavy {
 		p.Normalize(cfg.MaxEvents)
 		for _, e := range p.Sample {
-			accumulate(raw.Row(int(r)), &money[r], &last[r], e)
-			used++
+			accumulate(raw.Row(int(r)), &a.money[r], &a.last[r], e)
+			a.used++
 		}
 	}
 	end, windowDays := featureWindow(flt, logicalDate)
 	for i := range subjects {
-		finishRow(raw.Row(i), money[i], last[i], end, windowDays)
+		finishRow(raw.Row(i), a.money[i], a.last[i], end, windowDays)
 	}
-	f := &Features{Subjects: subjects, Names: featureNames(bucketNames), Raw: raw, Events: used, Bounded: len(heavy), Filter: firstPass, Regions: regions}
+	f := &Features{Subjects: subjects, Names: featureNames(a.names), Raw: raw, Events: a.used, Bounded: len(a.heavy), Filter: firstPass, Regions: a.regions}
 	f.standardize()
 	return f, nil
+}
+
+// featureAcc is one worker's aggregates of pass 2 of BuildFeatures, by
+// subject row. Every part merges exactly and in any order: counts are
+// whole numbers (exact in float32 below 2^24), money is in millionths, the
+// region and the heavy samples are chosen by a total order.
+type featureAcc struct {
+	raw      *Matrix
+	money    []int64
+	last     []int64
+	regions  []string
+	regionAt []int64
+	heavy    map[int32]*SubjectPartial
+	names    []map[string]int64 // bucket -> category -> events
+	used     int64
+
+	rows []int32 // scratch: subject dictionary entry -> row, -1 for none
+	keep []bool  // scratch: rows kept
+	cats []int64 // scratch: events per category dictionary entry
+}
+
+func newFeatureAcc(subjects, buckets int) *featureAcc {
+	a := &featureAcc{
+		raw:      NewMatrix(subjects, numFixed+buckets),
+		money:    make([]int64, subjects),
+		last:     make([]int64, subjects),
+		regions:  make([]string, subjects),
+		regionAt: make([]int64, subjects),
+		heavy:    map[int32]*SubjectPartial{},
+		names:    make([]map[string]int64, buckets),
+	}
+	for i := range a.last {
+		a.last[i] = math.MinInt64
+	}
+	for i := range a.names {
+		a.names[i] = map[string]int64{}
+	}
+	return a
+}
+
+// merge adds o's aggregates to a.
+func (a *featureAcc) merge(o *featureAcc, maxEvents int) {
+	for i, v := range o.raw.Data {
+		a.raw.Data[i] += v
+	}
+	for r := range a.money {
+		a.money[r] += o.money[r]
+		a.last[r] = max(a.last[r], o.last[r])
+		if laterRegion(o.regionAt[r], o.regions[r], a.regionAt[r], a.regions[r]) {
+			a.regionAt[r], a.regions[r] = o.regionAt[r], o.regions[r]
+		}
+	}
+	for r, q := range o.heavy {
+		if p := a.heavy[r]; p != nil {
+			p.Merge(q, maxEvents)
+		} else {
+			a.heavy[r] = q
+		}
+	}
+	for b, m := range o.names {
+		for name, n := range m {
+			a.names[b][name] += n
+		}
+	}
+	a.used += o.used
 }
 
 // transform maps a raw value to the value k-means sees before

@@ -60,15 +60,14 @@ func NewEventDecoder(cfg FeatureConfig) (*EventDecoder, error) {
 // Columns returns the event columns the decoder reads.
 func (d *EventDecoder) Columns() []string { return featureColumns }
 
-// Decode calls fn for every kept row of a known event type with the
-// subject's index in the batch's subject dictionary, the event (without
-// its Key: see Key), the row's region and its category name ("" for none).
-func (d *EventDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj int32, e FeatureEvent, region, category string)) {
-	subj, typ, cat := b.Column("subject_id").Str, b.Column("event_type").Str, b.Column("category").Str
-	reg := b.Column("region").Str
-	val, at := b.Column("value"), b.Column("event_time").Int
-	types := make([]uint8, len(typ.Dict))
-	for i, t := range typ.Dict {
+// unknownType marks an event type that features do not count.
+const unknownType = 255
+
+// eventTypes maps each entry of an event_type dictionary to its
+// FeatureEvent.Type, unknownType for the types features do not count.
+func eventTypes(dict []string) []uint8 {
+	types := make([]uint8, len(dict))
+	for i, t := range dict {
 		switch t {
 		case "view":
 			types[i] = 0
@@ -79,31 +78,79 @@ func (d *EventDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj int32,
 		case "return":
 			types[i] = 3
 		default:
-			types[i] = 255
+			types[i] = unknownType
 		}
 	}
-	buckets := make([]int32, len(cat.Dict))
-	for i, c := range cat.Dict {
-		buckets[i] = categoryBucket(c, d.cfg.CategoryBuckets)
-	}
+	return types
+}
+
+// Count adds to counts[x] the number of kept rows of a known event type of
+// the subject at index x of the batch's subject dictionary. It needs only
+// the subject_id and event_type columns; counts must be as long as the
+// dictionary.
+func (d *EventDecoder) Count(b *dataset.Batch, keep []bool, counts []int32) {
+	subj, typ := b.Column("subject_id").Str, b.Column("event_type").Str
+	types := eventTypes(typ.Dict)
 	for i, x := range subj.Index {
-		if !keep[i] || typ.Index[i] < 0 || types[typ.Index[i]] == 255 {
+		if t := typ.Index[i]; keep[i] && t >= 0 && types[t] != unknownType {
+			counts[x]++
+		}
+	}
+}
+
+// Decode calls fn for every kept row of a known event type with the
+// subject's index in the batch's subject dictionary, the event (without
+// its Key: see Key), the row's region and its category name ("" for none).
+func (d *EventDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj int32, e FeatureEvent, region, category string)) {
+	reg, cat := b.Column("region").Str, b.Column("category").Str
+	d.DecodeIndexed(b, keep, func(x int32, e FeatureEvent, r, c int32) {
+		region, category := "", ""
+		if r >= 0 {
+			region = reg.Dict[r]
+		}
+		if c >= 0 {
+			category = cat.Dict[c]
+		}
+		fn(x, e, region, category)
+	})
+}
+
+// DecodeIndexed is Decode with the region and the category as indices into
+// their columns' dictionaries (-1 for none), so that a caller can count
+// them per dictionary entry rather than per row.
+func (d *EventDecoder) DecodeIndexed(b *dataset.Batch, keep []bool, fn func(subj int32, e FeatureEvent, region, category int32)) {
+	subj, typ, cat := b.Column("subject_id").Str, b.Column("event_type").Str, b.Column("category").Str
+	reg := b.Column("region").Str
+	val, at := b.Column("value"), b.Column("event_time").Int
+	types := eventTypes(typ.Dict)
+	buckets := d.buckets(cat.Dict)
+	for i, x := range subj.Index {
+		if !keep[i] || typ.Index[i] < 0 || types[typ.Index[i]] == unknownType {
 			continue
 		}
 		e := FeatureEvent{Type: types[typ.Index[i]], Cat: -1, At: at[i]}
-		category := ""
-		if c := cat.Index[i]; c >= 0 {
-			e.Cat, category = buckets[c], cat.Dict[c]
+		c := cat.Index[i]
+		if c >= 0 {
+			e.Cat = buckets[c]
 		}
 		if !val.Null(i) {
 			e.Micros = int64(math.Round(val.Float[i] * 1e6))
 		}
-		region := ""
-		if len(reg.Index) > i && reg.Index[i] >= 0 {
-			region = reg.Dict[reg.Index[i]]
+		r := int32(-1)
+		if i < len(reg.Index) {
+			r = reg.Index[i]
 		}
-		fn(x, e, region, category)
+		fn(x, e, r, c)
 	}
+}
+
+// buckets maps each entry of a category dictionary to its bucket.
+func (d *EventDecoder) buckets(dict []string) []int32 {
+	buckets := make([]int32, len(dict))
+	for i, c := range dict {
+		buckets[i] = categoryBucket(c, d.cfg.CategoryBuckets)
+	}
+	return buckets
 }
 
 // Key returns the event's sample key for a subject: a seeded hash of the

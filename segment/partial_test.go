@@ -252,3 +252,68 @@ func TestPrepareCarriesTheEventsIdentity(t *testing.T) {
 		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)
 	}
 }
+
+// Count counts the rows Decode yields, per subject, from the subject and
+// type columns alone; DecodeIndexed yields the same events as Decode.
+func TestCountAgreesWithDecode(t *testing.T) {
+	dir, _ := shop(t, 200, 5)
+	store, _ := dataset.NewFileStore(filepath.Join(dir, "shop"))
+	pol := privacy.DefaultPolicy()
+	ix, _ := privacy.BuildConsentIndex(ctx, pol, &dataset.Ref{Store: store, Key: "consent"}, &dataset.Ref{Store: store, Key: "erasure"}, logical)
+	flt, err := privacy.NewFilter(pol, ix, []string{privacy.Segmentation})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, _ := NewEventDecoder(DefaultFeatureConfig())
+	sc, err := privacy.FilteredScan(ctx, pol, flt, dataset.Ref{Store: store, Key: "events"}, dec.Columns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	var b dataset.Batch
+	var keep []bool
+	events := 0
+	for _, u := range sc.Units() {
+		if err := sc.Read(ctx, u, &b); err != nil {
+			t.Fatal(err)
+		}
+		if keep, _, err = flt.Classify(&b, keep); err != nil {
+			t.Fatal(err)
+		}
+		dict := b.Column("subject_id").Str.Dict
+		want := make([]int32, len(dict))
+		type event struct {
+			x                int32
+			e                FeatureEvent
+			region, category string
+		}
+		var decoded, indexed []event
+		dec.Decode(&b, keep, func(x int32, e FeatureEvent, region, category string) {
+			want[x]++
+			decoded = append(decoded, event{x, e, region, category})
+		})
+		reg, cat := b.Column("region").Str, b.Column("category").Str
+		dec.DecodeIndexed(&b, keep, func(x int32, e FeatureEvent, r, c int32) {
+			ev := event{x: x, e: e}
+			if r >= 0 {
+				ev.region = reg.Dict[r]
+			}
+			if c >= 0 {
+				ev.category = cat.Dict[c]
+			}
+			indexed = append(indexed, ev)
+		})
+		got := make([]int32, len(dict))
+		dec.Count(&b, keep, got)
+		if !slices.Equal(got, want) {
+			t.Fatalf("row group %d: Count %v, Decode %v", u.RowGroup, got, want)
+		}
+		if !slices.Equal(decoded, indexed) {
+			t.Fatalf("row group %d: DecodeIndexed differs from Decode", u.RowGroup)
+		}
+		events += len(decoded)
+	}
+	if events == 0 {
+		t.Fatal("no event decoded: the test needs some")
+	}
+}

@@ -61,6 +61,16 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 	if !(weight > 0 && weight <= MaxWeight) {
 		return fmt.Errorf("%w: weight %v of subject %s, item %s: want a number in (0, %g]", ErrInput, weight, subject, item, float64(MaxWeight))
 	}
+	var t int64
+	if !at.IsZero() {
+		t = at.Unix()
+	}
+	b.add(b.subject(subject), b.itemID(item), float32(weight), t)
+	return nil
+}
+
+// subject returns the index of a subject, adding it if it is new.
+func (b *Builder) subject(subject string) int32 {
 	s, ok := b.subj[subject]
 	if !ok {
 		s = int32(len(b.d.Subjects))
@@ -69,25 +79,31 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 		b.d.Rows = append(b.d.Rows, nil)
 		b.at = append(b.at, map[int32]int{})
 	}
+	return s
+}
+
+// itemID returns the index of an item, adding it if it is new.
+func (b *Builder) itemID(item string) int32 {
 	it, ok := b.item[item]
 	if !ok {
 		it = int32(len(b.d.Items))
 		b.item[item] = it
 		b.d.Items = append(b.d.Items, item)
 	}
-	var t int64
-	if !at.IsZero() {
-		t = at.Unix()
-	}
+	return it
+}
+
+// add records one checked interaction of subject s with item it at t
+// (Unix seconds).
+func (b *Builder) add(s, it int32, weight float32, t int64) {
 	if k, ok := b.at[s][it]; ok {
 		r := &b.d.Rows[s][k]
-		r.Weight = min(r.Weight+float32(weight), MaxWeight)
+		r.Weight = min(r.Weight+weight, MaxWeight)
 		r.Time = max(r.Time, t)
-		return nil
+		return
 	}
 	b.at[s][it] = len(b.d.Rows[s])
-	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: float32(weight), Time: t})
-	return nil
+	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: weight, Time: t})
 }
 
 // Data returns the interactions in a canonical order that does not depend

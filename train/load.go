@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -61,25 +62,57 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 	var mu sync.Mutex
 	keeps := make([][]bool, max(1, workers))
 	type row struct {
-		s    int32
-		item string
-		w    float64
-		at   int64
+		s, item int32 // indices into the batch's dictionaries
+		w       float32
+		at      int64 // Unix seconds
 	}
+	type scratch struct {
+		rows         []row
+		subjs, items []int32 // dictionary entry -> builder index, -1 for not yet
+	}
+	scratches := make([]scratch, max(1, workers))
 	err = sc.Run(ctx, workers, func(w int, _ dataset.Unit, batch *dataset.Batch) error {
 		var err error
 		if keeps[w], err = flt.Apply(batch, keeps[w]); err != nil {
 			return err
 		}
-		var rows []row
-		dec.Decode(batch, keeps[w], func(s int32, item string, wt float64, at int64) { rows = append(rows, row{s, item, wt, at}) })
-		dict := batch.Column("subject_id").Str.Dict
+		sc := &scratches[w]
+		rows := sc.rows[:0]
+		var bad error
+		dec.DecodeIndexed(batch, keeps[w], func(s, item int32, wt float64, at int64) {
+			if !(wt > 0 && wt <= MaxWeight) && bad == nil {
+				bad = fmt.Errorf("%w: weight %v: want a number in (0, %g]", ErrInput, wt, float64(MaxWeight))
+			}
+			rows = append(rows, row{s, item, float32(wt), time.UnixMicro(at).Unix()})
+		})
+		sc.rows = rows
+		if bad != nil {
+			return bad
+		}
+		subjDict, itemDict := batch.Column("subject_id").Str.Dict, batch.Column("item_id").Str.Dict
+		sc.subjs = fill(sc.subjs, len(subjDict), -1)
+		sc.items = fill(sc.items, len(itemDict), -1)
 		mu.Lock()
 		defer mu.Unlock()
+		// The builder's indices of the batch's subjects and items, looked
+		// up once per dictionary entry; rows are added in batch order.
 		for _, r := range rows {
-			if err := b.Add(dict[r.s], r.item, r.w, time.UnixMicro(r.at)); err != nil {
-				return err
+			s, it := sc.subjs[r.s], sc.items[r.item]
+			if s < 0 {
+				if subjDict[r.s] == "" {
+					return fmt.Errorf("%w: empty subject or item id", ErrInput)
+				}
+				s = b.subject(subjDict[r.s])
+				sc.subjs[r.s] = s
 			}
+			if it < 0 {
+				if itemDict[r.item] == "" {
+					return fmt.Errorf("%w: empty subject or item id", ErrInput)
+				}
+				it = b.itemID(itemDict[r.item])
+				sc.items[r.item] = it
+			}
+			b.add(s, it, r.w, r.at)
 		}
 		return nil
 	})
@@ -95,4 +128,13 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 			ErrInput, ic.WindowDays, day.Format(time.DateOnly))
 	}
 	return d, rep, nil
+}
+
+// fill returns s resized to n with every element v.
+func fill(s []int32, n int, v int32) []int32 {
+	s = slices.Grow(s[:0], n)[:n]
+	for i := range s {
+		s[i] = v
+	}
+	return s
 }

@@ -77,6 +77,13 @@ func (d *InteractionDecoder) Columns() []string { return []string{"event_type", 
 // index in the batch's subject dictionary, the item, the weight and the
 // time (µs).
 func (d *InteractionDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj int32, item string, w float64, at int64)) {
+	items := b.Column("item_id").Str.Dict
+	d.DecodeIndexed(b, keep, func(subj, item int32, w float64, at int64) { fn(subj, items[item], w, at) })
+}
+
+// DecodeIndexed is Decode with the item as an index into the batch's item
+// dictionary.
+func (d *InteractionDecoder) DecodeIndexed(b *dataset.Batch, keep []bool, fn func(subj, item int32, w float64, at int64)) {
 	subj, item, typ := b.Column("subject_id").Str, b.Column("item_id").Str, b.Column("event_type").Str
 	at := b.Column("event_time").Int
 	weight := make([]float64, len(typ.Dict))
@@ -88,7 +95,7 @@ func (d *InteractionDecoder) Decode(b *dataset.Batch, keep []bool, fn func(subj 
 			continue
 		}
 		if w := weight[typ.Index[i]]; w > 0 {
-			fn(x, item.Dict[item.Index[i]], w, at[i])
+			fn(x, item.Index[i], w, at[i])
 		}
 	}
 }

@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Consent-filtered scan benchmark (issue #19): `veil segment prepare` against
+# DuckDB computing the same thing in one SQL query, side by side in one run.
+# On a generated shop (default: 100k subjects, 20k items, 90 days, ~10M
+# events), veil and DuckDB run alternately RUNS times each, as whole
+# processes; the script prints the median wall time, CPU time (user+sys)
+# and peak RSS of each and the ratios veil / DuckDB, then checks that both
+# found the same subjects with the same features.
+#
+# The DuckDB side is a separate Go module (scripts/bench/duckdb, duckdb-go
+# from the Go module proxy, needs cgo) so that veil never depends on DuckDB;
+# its SQL is in scripts/bench/duckdb/main.go (`duckbench sql` prints it).
+#
+# Usage: scripts/bench/scan.sh [workdir]
+#   SUBJECTS=20000 scripts/bench/scan.sh   quick run on a smaller shop
+#   RUNS=3         pairs of runs (default 5)
+#   DAYS=90        days of events (default 90)
+# Needs ~250 MB of disk per 100k subjects, python3 and /usr/bin/time.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+work=${1:-$(mktemp -d)}
+subjects=${SUBJECTS:-100000}
+runs=${RUNS:-5}
+days=${DAYS:-90}
+date=2026-11-27
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
+go build -o "$work/veil" ./cmd/veil
+(cd scripts/bench/duckdb && go build -o "$work/duckbench" .)
+
+shop=$work/shop-$subjects-$days
+if [ ! -f "$shop/events/_manifest.json" ]; then
+  rm -rf "$shop"
+  "$work/veil" --log-format json generate --out "$shop" --subjects "$subjects" --items 20000 --days "$days" --session-rate 0.2 >/dev/null 2>&1
+fi
+read -r events groups <<<"$("$work/veil" datasets inspect --json "$shop/events" | python3 -c 'import json,sys; m=json.load(sys.stdin); print(m["rows"], m["row_groups"])')"
+printf 'events: %s/events\noutput: %s/output\nkmeans: {k: "8", n_init: 2, seed: 1}\ncohort_floor: {min_size: 100, small: merge}\n' "$shop" "$work" > "$work/segment.yaml"
+echo "input: $events events in $groups row groups, $(du -sh "$shop/events" | cut -f1); $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+measure() { # prints "WALL CPU KIB" of a command, its output discarded
+  /usr/bin/time -f "%e %U %S %M" "$@" 2>&1 >/dev/null | tail -1 | awk '{print $1, $2 + $3, $4}'
+}
+
+: > "$work/times"
+for i in $(seq "$runs"); do
+  rm -rf "$work/prep"
+  echo "veil $(measure "$work/veil" --log-format json segment prepare --config "$work/segment.yaml" --logical-date "$date" --out "$work/prep")" >> "$work/times"
+  echo "duckdb $(measure "$work/duckbench" run -shop "$shop" -date "$date")" >> "$work/times"
+  tail -2 "$work/times" | sed "s/^/  run $i: /"
+done
+
+python3 - "$work/times" "$events" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    name, wall, cpu, kib = line.split()
+    runs.setdefault(name, []).append((float(wall), float(cpu), int(kib)))
+events = int(sys.argv[2])
+med = {n: [statistics.median(x[i] for x in r) for i in range(3)] for n, r in runs.items()}
+for n in ("veil", "duckdb"):
+    w, c, k = med[n]
+    print(f"{n:7s} median of {len(runs[n])}: {w:6.2f} s wall, {c:6.2f} s CPU, {k/1024:5.0f} MiB peak RSS, {events/w/1e6:5.2f} M events/s")
+(vw, vc, vk), (dw, dc, dk) = med["veil"], med["duckdb"]
+print(f"veil / DuckDB: {vw/dw:.2f}x wall, {vc/dc:.2f}x CPU, {vk/dk:.2f}x peak RSS")
+pairs = [v[0] / d[0] for v, d in zip(runs["veil"], runs["duckdb"])]
+print("veil / DuckDB wall per alternating pair: " + " ".join(f"{p:.2f}" for p in pairs) + f" (median {statistics.median(pairs):.2f})")
+PY
+
+"$work/duckbench" check -shop "$shop" -date "$date" -prepared "$work/prep/dt=$date"
