@@ -1,7 +1,6 @@
 package train
 
 import (
-	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -74,13 +73,8 @@ func (s *Solver) NewExplainer(rows []Interaction) (*Explainer, error) {
 			e.coef = append(e.coef, 0)
 		}
 		e.coef[k] += c*(1-r[d]) + w0*r[d]
-		for p := range d {
-			f := (c - w0) * r[p]
-			for q := range p + 1 {
-				e.chol[p*d+q] += f * r[q]
-			}
-		}
 	}
+	s.addOuter(e.chol, rows) // A exactly as Solve builds it
 	if err := cholFactor(e.chol, d); err != nil {
 		return nil, err
 	}
@@ -110,18 +104,28 @@ func (e *Explainer) Explain(i int) Explanation {
 // share says how much of what the history adds in favour of the item came
 // from that item of it. Items that lowered the score are never reasons.
 func (ex Explanation) Because(n int) []Contribution {
+	// better orders reasons: the larger contribution first, then the
+	// lower item.
+	better := func(a, b Contribution) bool { return a.Value > b.Value || (a.Value == b.Value && a.Item < b.Item) }
 	pos := 0.0
-	var top []Contribution
+	top := make([]Contribution, 0, n) // the n best so far, in order
 	for _, c := range ex.Contributions {
-		if c.Value > 0 {
-			pos += c.Value
+		if c.Value <= 0 {
+			continue
+		}
+		pos += c.Value
+		switch {
+		case len(top) < n:
 			top = append(top, c)
+		case n > 0 && better(c, top[n-1]):
+			top[n-1] = c
+		default:
+			continue
+		}
+		for i := len(top) - 1; i > 0 && better(top[i], top[i-1]); i-- {
+			top[i], top[i-1] = top[i-1], top[i]
 		}
 	}
-	slices.SortStableFunc(top, func(a, b Contribution) int {
-		return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(a.Item, b.Item))
-	})
-	top = top[:min(n, len(top))]
 	for k := range top {
 		top[k].Value /= pos
 	}

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -148,5 +149,42 @@ func TestRecommendExplained(t *testing.T) {
 	// (it is there for the remainder: the item's bias and the prior).
 	if reasons == 0 {
 		t.Error("no recommendation has a reason")
+	}
+}
+
+// TestBecauseMatchesSort: the reasons picked in one pass are those of
+// sorting every positive contribution (larger first, then the lower item),
+// with the same shares, and hold no more than n entries.
+func TestBecauseMatchesSort(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	for trial := range 500 {
+		ex := Explanation{}
+		for j := range r.IntN(40) {
+			v := r.NormFloat64()
+			if trial%3 == 0 {
+				v = float64(r.IntN(3)) - 0.5 // ties
+			}
+			ex.Contributions = append(ex.Contributions, Contribution{Item: int32(j*7%41 + 1), Value: v})
+		}
+		n := r.IntN(5)
+		var want []Contribution
+		pos := 0.0
+		for _, c := range ex.Contributions {
+			if c.Value > 0 {
+				pos += c.Value
+				want = append(want, c)
+			}
+		}
+		slices.SortStableFunc(want, func(a, b Contribution) int {
+			return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(a.Item, b.Item))
+		})
+		want = want[:min(n, len(want))]
+		for k := range want {
+			want[k].Value /= pos
+		}
+		got := ex.Because(n)
+		if !slices.Equal(got, want) || cap(got) > n {
+			t.Fatalf("trial %d, n %d: %v, want %v", trial, n, got, want)
+		}
 	}
 }

@@ -361,7 +361,16 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 			rhs[p] += c*(1-b)*rp + w0*b*rp
 		}
 	}
-	// a gets (c - w0)·r rᵀ for each interaction, c its confidence.
+	s.addOuter(a, rows)
+	return cholSolve(a, rhs, u, d)
+}
+
+// addOuter adds (c - w0)·r rᵀ to the lower triangle of a for each
+// interaction, c its confidence and r its item's factor, four
+// interactions at a time; every entry gets the same operations in the same
+// order as adding one interaction after another.
+func (s *Solver) addOuter(a []float64, rows []Interaction) {
+	m, d, w0 := s.m, s.m.Dim, s.m.Unobserved
 	i := 0
 	for ; i+4 <= len(rows); i += 4 {
 		r0, r1, r2, r3 := m.row(int(rows[i].Item))[:d], m.row(int(rows[i+1].Item))[:d], m.row(int(rows[i+2].Item))[:d], m.row(int(rows[i+3].Item))[:d]
@@ -393,7 +402,6 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 			}
 		}
 	}
-	return cholSolve(a, rhs, u, d)
 }
 
 // cholSolve solves a x = b for symmetric positive definite a (d×d, row
