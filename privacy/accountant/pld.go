@@ -62,6 +62,9 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 	if !(a.Interval > 0) {
 		return Result{}, fmt.Errorf("%w: discretization interval %v", ErrParam, a.Interval)
 	}
+	if mu, ok := gaussianOnly(a.events); ok {
+		return Result{Accountant: "pld", Epsilon: gdpEpsilon(mu, rest), Delta: delta}, nil
+	}
 	var eps float64
 	for _, dir := range []direction{remove, add} {
 		composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
@@ -80,6 +83,60 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 		eps = math.Max(eps, composed.epsilonForDelta(rest, a.Interval))
 	}
 	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
+}
+
+// gaussianOnly reports whether every event is a Gaussian mechanism
+// without subsampling (sampling rate 1), and if so the μ of their
+// composition: each release of noise multiplier σ has the privacy loss
+// distribution N(μ²/2, μ²) with μ = 1/σ, and composing them adds the μ²
+// (Dong, Roth and Su 2019, Gaussian differential privacy: composition of
+// Gaussian mechanisms is exactly μ-GDP with μ² = Σ 1/σ_i²). Nothing needs
+// discretizing then.
+func gaussianOnly(events []Event) (float64, bool) {
+	mu2 := 0.0
+	for _, e := range events {
+		if e.Mechanism != SubsampledGaussian || e.SamplingRate != 1 {
+			return 0, false
+		}
+		mu2 += float64(e.Count) / (e.NoiseMultiplier * e.NoiseMultiplier)
+	}
+	return math.Sqrt(mu2), len(events) > 0
+}
+
+// gdpDelta is the δ(ε) of μ-GDP, that of the Gaussian mechanism
+// (Balle and Wang 2018, Theorem 8): Φ(μ/2 − ε/μ) − e^ε Φ(−μ/2 − ε/μ).
+// Where the second term underflows it counts as 0, which overstates δ.
+func gdpDelta(mu, eps float64) float64 {
+	phi := func(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
+	b := 0.0
+	if p := phi(-mu/2 - eps/mu); p > 0 {
+		b = math.Exp(eps + math.Log(p))
+	}
+	return math.Max(0, phi(mu/2-eps/mu)-b)
+}
+
+// gdpEpsilon is the smallest ε (to a relative 1e-12, rounding up)
+// whose δ of μ-GDP is at most delta.
+func gdpEpsilon(mu, delta float64) float64 {
+	if gdpDelta(mu, 0) <= delta {
+		return 0
+	}
+	lo, hi := 0.0, 1.0
+	for gdpDelta(mu, hi) > delta {
+		lo, hi = hi, 2*hi
+		if hi > 1e6 {
+			return math.Inf(1)
+		}
+	}
+	for hi-lo > 1e-12*hi {
+		mid := (lo + hi) / 2
+		if gdpDelta(mu, mid) > delta {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 type direction int

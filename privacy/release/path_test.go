@@ -12,8 +12,8 @@ import (
 // Every entry point spends through Spend: no code outside privacy/budget
 // and privacy/release builds a ledger request, spends from a ledger or
 // resolves a ledger identity on its own (which would skip the steward's
-// budgets). veil budget show may open the ledger and resolve a name to
-// read a status, never to spend. The scan covers the Beam module too.
+// budgets). veil budget show and veil report may open the ledger and
+// resolve a name to read a status, never to spend. The scan covers the Beam module too.
 func TestOneReleasePath(t *testing.T) {
 	root, err := filepath.Abs("../..")
 	if err != nil {
@@ -25,7 +25,7 @@ func TestOneReleasePath(t *testing.T) {
 	spend := regexp.MustCompile(`(\w+)\.Spend\(`)
 	forbidden := []*regexp.Regexp{regexp.MustCompile(`budget\.Request\{`), regexp.MustCompile(`budget\.Identity\(`), regexp.MustCompile(`budget\.Open\(`)}
 	// Readers of the ledger, not spenders.
-	readers := map[string]bool{"cmd/veil/cmd_budget.go": true}
+	readers := map[string]bool{"cmd/veil/cmd_budget.go": true, "report/collect.go": true}
 	files := 0
 	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
