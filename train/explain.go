@@ -1,8 +1,6 @@
 package train
 
 import (
-	"fmt"
-	"math"
 	"slices"
 )
 
@@ -138,46 +136,4 @@ func dot(a, b []float64) float64 {
 		s += v * b[i]
 	}
 	return s
-}
-
-// cholFactor overwrites the lower triangle of the symmetric positive
-// definite a (d×d, row major) with its Cholesky factor L, a = L Lᵀ.
-func cholFactor(a []float64, d int) error {
-	for j := range d {
-		s := a[j*d+j]
-		for k := range j {
-			s -= a[j*d+k] * a[j*d+k]
-		}
-		if !(s > 0) || math.IsInf(s, 0) {
-			return fmt.Errorf("%w: subject system not positive definite", ErrDiverged)
-		}
-		s = math.Sqrt(s)
-		a[j*d+j] = s
-		for i := j + 1; i < d; i++ {
-			t := a[i*d+j]
-			for k := range j {
-				t -= a[i*d+k] * a[j*d+k]
-			}
-			a[i*d+j] = t / s
-		}
-	}
-	return nil
-}
-
-// cholSolveFactored solves L Lᵀ x = b for the factor of cholFactor.
-func cholSolveFactored(l, b, x []float64, d int) {
-	for i := range d {
-		t := b[i]
-		for k := range i {
-			t -= l[i*d+k] * x[k]
-		}
-		x[i] = t / l[i*d+i]
-	}
-	for i := d - 1; i >= 0; i-- {
-		t := x[i]
-		for k := i + 1; k < d; k++ {
-			t -= l[k*d+i] * x[k]
-		}
-		x[i] = t / l[i*d+i]
-	}
 }

@@ -405,14 +405,24 @@ func (s *Solver) addOuter(a []float64, rows []Interaction) {
 }
 
 // cholSolve solves a x = b for symmetric positive definite a (d×d, row
-// major, overwritten).
+// major, overwritten by its Cholesky factor).
 func cholSolve(a, b, x []float64, d int) error {
+	if err := cholFactor(a, d); err != nil {
+		return err
+	}
+	cholSolveFactored(a, b, x, d)
+	return nil
+}
+
+// cholFactor overwrites the lower triangle of the symmetric positive
+// definite a (d×d, row major) with its Cholesky factor L, a = L Lᵀ.
+func cholFactor(a []float64, d int) error {
 	for j := range d {
 		s := a[j*d+j]
 		for k := range j {
 			s -= a[j*d+k] * a[j*d+k]
 		}
-		if !(s > 0) {
+		if !(s > 0) || math.IsInf(s, 0) {
 			return fmt.Errorf("%w: subject system not positive definite", ErrDiverged)
 		}
 		s = math.Sqrt(s)
@@ -440,21 +450,25 @@ func cholSolve(a, b, x []float64, d int) error {
 			a[i*d+j] = t / s
 		}
 	}
+	return nil
+}
+
+// cholSolveFactored solves L Lᵀ x = b for the factor of cholFactor.
+func cholSolveFactored(l, b, x []float64, d int) {
 	for i := range d {
 		t := b[i]
 		for k := range i {
-			t -= a[i*d+k] * x[k]
+			t -= l[i*d+k] * x[k]
 		}
-		x[i] = t / a[i*d+i]
+		x[i] = t / l[i*d+i]
 	}
 	for i := d - 1; i >= 0; i-- {
 		t := x[i]
 		for k := i + 1; k < d; k++ {
-			t -= a[k*d+i] * x[k]
+			t -= l[k*d+i] * x[k]
 		}
-		x[i] = t / a[i*d+i]
+		x[i] = t / l[i*d+i]
 	}
-	return nil
 }
 
 // Score writes u·v_j + b_j for every item into scores.
