@@ -5,11 +5,19 @@
 //
 //	duckbench run   -shop DIR -date D [-retention N] [-threads N]
 //	duckbench check -shop DIR -date D -prepared DIR/dt=D
+//	duckbench interactions       -shop DIR -date D -out FILE [-threads N]
+//	duckbench check-interactions -shop DIR -date D -prepared DIR/dt=D
 //
 // run executes one query and consumes every aggregate of every row,
 // printing the subject count and a checksum of the features. check runs the
 // same query and compares it, subject by subject, with a prepared table of
 // veil (the fixed features, the category total and the region).
+//
+// interactions computes what `veil train prepare` computes (the
+// personalization-consented interactions per subject and item: summed
+// weight, latest time) and writes them sorted by subject and item to one
+// Parquet file, as veil writes its shards; check-interactions compares the
+// query's rows with veil's prepared table, row by row.
 package main
 
 import (
@@ -82,10 +90,46 @@ FROM ev
 GROUP BY subject_id
 `
 
+// interactionsSQL is the query of `veil train prepare` with the built-in
+// policy and configs/train.yaml's interactions: consent for
+// 'personalization' decided as in featuresSQL, erasure anti-join, the
+// window of the last 90 days (window_days; the purpose's retention, 365
+// days, is longer), event types view, add_to_cart and purchase of weight
+// 1, events with an item; per subject and item the summed weight and the
+// latest event time in whole seconds (veil keeps seconds).
+const interactionsSQL = `
+WITH consent_latest AS (
+  SELECT subject_id,
+         bool_and(status = 'granted') FILTER (WHERE rn = 1) AS granted
+  FROM (
+    SELECT subject_id, status,
+           rank() OVER (PARTITION BY subject_id ORDER BY recorded_at DESC) AS rn
+    FROM read_parquet('{consent}')
+    WHERE purpose = 'personalization' AND recorded_at < TIMESTAMP '{end}'
+  )
+  GROUP BY subject_id
+),
+allowed AS (
+  SELECT c.subject_id FROM consent_latest c
+  ANTI JOIN (SELECT subject_id FROM read_parquet('{erasure}') WHERE requested_at < TIMESTAMP '{end}') e USING (subject_id)
+  WHERE c.granted
+)
+SELECT e.subject_id, e.item_id,
+       date_trunc('second', max(e.event_time)) AS event_time,
+       sum(CASE e.event_type WHEN 'view' THEN 1.0 WHEN 'add_to_cart' THEN 1.0 WHEN 'purchase' THEN 1.0 END) AS weight
+FROM read_parquet('{events}', hive_partitioning = false) e
+SEMI JOIN allowed a USING (subject_id)
+WHERE e.event_time >= TIMESTAMP '{from90}' AND e.event_time < TIMESTAMP '{end}'
+  AND e.event_type IN ('view', 'add_to_cart', 'purchase') AND e.item_id IS NOT NULL
+GROUP BY e.subject_id, e.item_id
+ORDER BY e.subject_id, e.item_id
+`
+
 type shop struct {
 	dir, date       string
 	retention       int
 	from, end       string
+	from90          string
 	events, consent string
 	erasure         string
 }
@@ -98,25 +142,30 @@ func (s *shop) init() error {
 	end := day.AddDate(0, 0, 1)
 	from := day.AddDate(0, 0, 1-s.retention)
 	s.end, s.from = end.Format("2006-01-02 15:04:05"), from.Format("2006-01-02 15:04:05")
+	s.from90 = end.AddDate(0, 0, -max(1, min(90, s.retention))).Format("2006-01-02 15:04:05")
 	s.events = s.dir + "/events/**/*.parquet"
 	s.consent = s.dir + "/consent/**/*.parquet"
 	s.erasure = s.dir + "/erasure/**/*.parquet"
 	return nil
 }
 
-func (s *shop) query() string {
+func (s *shop) query() string { return s.fill(featuresSQL) }
+
+func (s *shop) interactionsQuery() string { return s.fill(interactionsSQL) }
+
+func (s *shop) fill(q string) string {
 	return strings.NewReplacer("{events}", s.events, "{consent}", s.consent, "{erasure}", s.erasure,
-		"{from}", s.from, "{end}", s.end).Replace(featuresSQL)
+		"{from}", s.from, "{from90}", s.from90, "{end}", s.end).Replace(q)
 }
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: duckbench run|check|sql -shop DIR -date D [-prepared DIR]")
+		fmt.Fprintln(os.Stderr, "usage: duckbench run|check|sql|interactions|check-interactions|interactions-sql -shop DIR -date D [-prepared DIR]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
 	var s shop
-	var prepared string
+	var prepared, out string
 	var threads, maxEvents int
 	fs.StringVar(&s.dir, "shop", "", "directory of the shop (events/, consent/, erasure/)")
 	fs.StringVar(&s.date, "date", "", "logical date YYYY-MM-DD")
@@ -124,6 +173,7 @@ func main() {
 	fs.IntVar(&threads, "threads", 0, "DuckDB threads (0: its default, all cores)")
 	fs.IntVar(&maxEvents, "max-events", 1000, "veil's max_events_per_subject (heavier subjects are sampled down)")
 	fs.StringVar(&prepared, "prepared", "", "veil's prepared table (OUT/dt=D) to check against")
+	fs.StringVar(&out, "out", "", "Parquet file the interactions are written to")
 	fs.Parse(os.Args[2:])
 	if err := s.init(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -137,6 +187,12 @@ func main() {
 		err = run(context.Background(), &s, threads)
 	case "check":
 		err = check(context.Background(), &s, prepared, maxEvents)
+	case "interactions-sql":
+		fmt.Print(s.interactionsQuery())
+	case "interactions":
+		err = interactions(context.Background(), &s, out, threads)
+	case "check-interactions":
+		err = checkInteractions(context.Background(), &s, prepared)
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
@@ -286,6 +342,59 @@ func check(ctx context.Context, s *shop, prepared string, maxEvents int) error {
 	fmt.Printf("subjects: DuckDB %d, veil %d, in one table only %d; over %d events (compared by presence only) %d; features differ %d\n",
 		nd, nv, missing, maxEvents, bounded, differ)
 	if nd != nv || missing != 0 || differ != 0 {
+		return fmt.Errorf("DuckDB and veil disagree")
+	}
+	fmt.Println("same: yes")
+	return nil
+}
+
+// interactions writes the interactions query's rows to one Parquet file.
+func interactions(ctx context.Context, s *shop, out string, threads int) error {
+	if out == "" {
+		return fmt.Errorf("-out is required")
+	}
+	db, err := open(threads)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	q := fmt.Sprintf("COPY (%s) TO '%s' (FORMAT parquet)", s.interactionsQuery(), strings.ReplaceAll(out, "'", "''"))
+	r, err := db.ExecContext(ctx, q)
+	if err != nil {
+		return err
+	}
+	n, _ := r.RowsAffected()
+	fmt.Println("duckdb interactions", n)
+	return nil
+}
+
+// checkInteractions compares the query's rows with veil's prepared
+// interactions table: the same (subject, item) pairs, weights and times.
+func checkInteractions(ctx context.Context, s *shop, prepared string) error {
+	if prepared == "" {
+		return fmt.Errorf("-prepared is required")
+	}
+	db, err := open(0)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TEMP TABLE d AS "+s.interactionsQuery()); err != nil {
+		return err
+	}
+	q := fmt.Sprintf(`WITH v AS (SELECT subject_id, item_id, event_time, weight FROM read_parquet('%s/part-*.parquet'))
+	  SELECT (SELECT count(*) FROM d), (SELECT count(*) FROM v),
+	    (SELECT count(DISTINCT subject_id) FROM d), (SELECT count(DISTINCT subject_id) FROM v),
+	    count(*) FILTER (WHERE d.subject_id IS NULL OR v.subject_id IS NULL),
+	    count(*) FILTER (WHERE d.weight <> v.weight OR d.event_time <> v.event_time)
+	  FROM d FULL JOIN v USING (subject_id, item_id)`, prepared)
+	var nd, nv, sd, sv, missing, differ int64
+	if err := db.QueryRowContext(ctx, q).Scan(&nd, &nv, &sd, &sv, &missing, &differ); err != nil {
+		return err
+	}
+	fmt.Printf("interactions: DuckDB %d (%d subjects), veil %d (%d subjects), in one table only %d, weight or time differ %d\n",
+		nd, sd, nv, sv, missing, differ)
+	if nd != nv || sd != sv || missing != 0 || differ != 0 {
 		return fmt.Errorf("DuckDB and veil disagree")
 	}
 	fmt.Println("same: yes")
