@@ -8,6 +8,7 @@
 package train
 
 import (
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -38,11 +39,12 @@ type Data struct {
 }
 
 // Builder collects interactions; repeated (subject, item) pairs add their
-// weights and keep the latest time.
+// weights, in the order they were added, and keep the latest time. It
+// appends every interaction as it comes and merges the repeats once, in
+// Data: no per-subject lookup table while it reads.
 type Builder struct {
 	subj, item map[string]int32
 	d          Data
-	at         []map[int32]int // per subject: item -> index in Rows[s]
 }
 
 // NewBuilder returns an empty builder.
@@ -77,7 +79,6 @@ func (b *Builder) subject(subject string) int32 {
 		b.subj[subject] = s
 		b.d.Subjects = append(b.d.Subjects, subject)
 		b.d.Rows = append(b.d.Rows, nil)
-		b.at = append(b.at, map[int32]int{})
 	}
 	return s
 }
@@ -96,14 +97,25 @@ func (b *Builder) itemID(item string) int32 {
 // add records one checked interaction of subject s with item it at t
 // (Unix seconds).
 func (b *Builder) add(s, it int32, weight float32, t int64) {
-	if k, ok := b.at[s][it]; ok {
-		r := &b.d.Rows[s][k]
-		r.Weight = min(r.Weight+weight, MaxWeight)
-		r.Time = max(r.Time, t)
-		return
-	}
-	b.at[s][it] = len(b.d.Rows[s])
 	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: weight, Time: t})
+}
+
+// merge sorts r by item, keeping the order of repeats, and folds each
+// item's repeats into one interaction: the weights summed in the order
+// they were added (capped at MaxWeight at every step), the latest time.
+func merge(r []Interaction) []Interaction {
+	slices.SortStableFunc(r, func(a, c Interaction) int { return cmp.Compare(a.Item, c.Item) })
+	out := r[:0]
+	for _, x := range r {
+		if n := len(out); n > 0 && out[n-1].Item == x.Item {
+			last := &out[n-1]
+			last.Weight = min(last.Weight+x.Weight, MaxWeight)
+			last.Time = max(last.Time, x.Time)
+			continue
+		}
+		out = append(out, x)
+	}
+	return slices.Clip(out)
 }
 
 // Data returns the interactions in a canonical order that does not depend
@@ -131,6 +143,7 @@ func (b *Builder) Data() (*Data, error) {
 		for i := range r {
 			r[i].Item = remap[r[i].Item]
 		}
+		r = merge(r)
 		slices.SortFunc(r, func(a, c Interaction) int {
 			if a.Time != c.Time {
 				return int(sign(a.Time - c.Time))

@@ -136,6 +136,38 @@ func WriteInteractionsShard(ctx context.Context, out *dataset.Output, i int, row
 	return dataset.PutParquet(ctx, out, InteractionsShardFile(i), rows)
 }
 
+// writeInteractionShards writes d's interactions as the shards of a
+// prepared table, one shard's rows in memory at a time, and adds their
+// count to n. d's subjects and items are sorted by id (Builder.Data), so
+// the rows come out in WriteInteractionsShard's order without comparing
+// strings: subjects in d's order, each one's interactions by item index.
+func writeInteractionShards(ctx context.Context, out *dataset.Output, d *Data, shards int, n *int64) error {
+	members := make([][]int32, shards) // subjects of each shard, in d's order
+	size := make([]int, shards)
+	for s, id := range d.Subjects {
+		k := dataset.Shard(id, shards)
+		members[k] = append(members[k], int32(s))
+		size[k] += len(d.Rows[s])
+	}
+	var byItem []Interaction
+	for k, subjects := range members {
+		rows := make([]InteractionRow, 0, size[k])
+		for _, s := range subjects {
+			id := d.Subjects[s]
+			byItem = append(byItem[:0], d.Rows[s]...)
+			slices.SortFunc(byItem, func(a, b Interaction) int { return cmp.Compare(a.Item, b.Item) })
+			for _, r := range byItem {
+				rows = append(rows, InteractionRow{SubjectID: id, ItemID: d.Items[r.Item], EventTime: time.Unix(r.Time, 0).UTC(), Weight: float64(r.Weight)})
+			}
+		}
+		if err := dataset.PutParquet(ctx, out, InteractionsShardFile(k), rows); err != nil {
+			return err
+		}
+		*n += int64(len(rows))
+	}
+	return nil
+}
+
 // WriteInteractionsReport writes the report into the output.
 func WriteInteractionsReport(ctx context.Context, out *dataset.Output, rep *InteractionsReport) error {
 	b, err := json.MarshalIndent(rep, "", "  ")
@@ -182,19 +214,9 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 	out.SetIdentity(identity)
 	rep := &InteractionsReport{LogicalDate: day.UTC().Format(time.DateOnly), Events: cfg.Events, Output: out.Location(), Engine: "veil",
 		Shards: shards, Subjects: int64(len(d.Subjects)), Config: cfg.Interactions, Filter: filtered}
-	parts := make([][]InteractionRow, shards)
-	for s, rows := range d.Rows {
-		k := dataset.Shard(d.Subjects[s], shards)
-		for _, r := range rows {
-			parts[k] = append(parts[k], InteractionRow{SubjectID: d.Subjects[s], ItemID: d.Items[r.Item], EventTime: time.Unix(r.Time, 0).UTC(), Weight: float64(r.Weight)})
-			rep.Interactions++
-		}
-	}
 	err = func() error {
-		for i, rows := range parts {
-			if err := WriteInteractionsShard(ctx, out, i, rows); err != nil {
-				return err
-			}
+		if err := writeInteractionShards(ctx, out, d, shards, &rep.Interactions); err != nil {
+			return err
 		}
 		rep.Seconds = time.Since(start).Seconds()
 		if err := WriteInteractionsReport(ctx, out, rep); err != nil {

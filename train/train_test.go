@@ -228,3 +228,54 @@ func FuzzUnmarshalCheckpoint(f *testing.F) {
 		}
 	})
 }
+
+// TestBuilderFoldsRepeatsInOrder checks that repeated (subject, item) pairs
+// sum their weights in the order they were added, capped at MaxWeight at
+// every step, and keep the latest time: float32 sums depend on the order,
+// so this is what keeps prepared tables and models identical bit for bit.
+func TestBuilderFoldsRepeatsInOrder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 9))
+	type key struct{ s, it string }
+	type acc struct {
+		w float32
+		t int64
+	}
+	want := map[key]*acc{}
+	b := NewBuilder()
+	weights := []float64{0.1, 0.2, 0.3, 0.7, 1, 3.3, MaxWeight / 3, MaxWeight}
+	for range 5000 {
+		k := key{fmt.Sprintf("s%d", rng.IntN(20)), fmt.Sprintf("i%d", rng.IntN(15))}
+		w := weights[rng.IntN(len(weights))]
+		at := time.Unix(int64(1+rng.IntN(1e6)), 0)
+		if err := b.Add(k.s, k.it, w, at); err != nil {
+			t.Fatal(err)
+		}
+		a, ok := want[k]
+		if !ok {
+			want[k] = &acc{float32(w), at.Unix()}
+			continue
+		}
+		a.w = min(a.w+float32(w), MaxWeight)
+		a.t = max(a.t, at.Unix())
+	}
+	d, err := b.Data()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for s, rows := range d.Rows {
+		for i, r := range rows {
+			n++
+			a := want[key{d.Subjects[s], d.Items[r.Item]}]
+			if a == nil || math.Float32bits(a.w) != math.Float32bits(r.Weight) || a.t != r.Time {
+				t.Fatalf("%s, %s: got weight %v time %d, want %+v", d.Subjects[s], d.Items[r.Item], r.Weight, r.Time, a)
+			}
+			if i > 0 && (rows[i-1].Time > r.Time || rows[i-1].Time == r.Time && rows[i-1].Item >= r.Item) {
+				t.Fatalf("%s: interactions not by time, then item", d.Subjects[s])
+			}
+		}
+	}
+	if n != len(want) {
+		t.Fatalf("%d interactions, want %d", n, len(want))
+	}
+}
