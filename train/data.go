@@ -8,16 +8,17 @@
 package train
 
 import (
-	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -100,13 +101,20 @@ func (b *Builder) add(s, it int32, weight float32, t int64) {
 	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: weight, Time: t})
 }
 
-// merge sorts r by item, keeping the order of repeats, and folds each
-// item's repeats into one interaction: the weights summed in the order
-// they were added (capped at MaxWeight at every step), the latest time.
-func merge(r []Interaction) []Interaction {
-	slices.SortStableFunc(r, func(a, c Interaction) int { return cmp.Compare(a.Item, c.Item) })
-	out := r[:0]
-	for _, x := range r {
+// merge folds the repeats of each item of r into one interaction: the
+// weights summed in the order they were added (capped at MaxWeight at
+// every step), the latest time. It returns them by item, and keys, its
+// scratch space, for the next call. Items are non-negative, so sorting
+// item<<32 | position orders by item and keeps repeats in the order added.
+func merge(r []Interaction, keys []uint64) ([]Interaction, []uint64) {
+	keys = keys[:0]
+	for i, x := range r {
+		keys = append(keys, uint64(x.Item)<<32|uint64(i))
+	}
+	slices.Sort(keys)
+	out := make([]Interaction, 0, len(r))
+	for _, k := range keys {
+		x := r[uint32(k)]
 		if n := len(out); n > 0 && out[n-1].Item == x.Item {
 			last := &out[n-1]
 			last.Weight = min(last.Weight+x.Weight, MaxWeight)
@@ -115,7 +123,7 @@ func merge(r []Interaction) []Interaction {
 		}
 		out = append(out, x)
 	}
-	return slices.Clip(out)
+	return slices.Clip(out), keys
 }
 
 // Data returns the interactions in a canonical order that does not depend
@@ -137,21 +145,31 @@ func (b *Builder) Data() (*Data, error) {
 	}
 	slices.SortFunc(order, func(x, y int32) int { return strings.Compare(b.d.Subjects[x], b.d.Subjects[y]) })
 	d := &Data{Subjects: make([]string, len(order)), Items: items, Rows: make([][]Interaction, len(order))}
-	for k, s := range order {
-		d.Subjects[k] = b.d.Subjects[s]
-		r := b.d.Rows[s]
-		for i := range r {
-			r[i].Item = remap[r[i].Item]
-		}
-		r = merge(r)
-		slices.SortFunc(r, func(a, c Interaction) int {
-			if a.Time != c.Time {
-				return int(sign(a.Time - c.Time))
+	// Subjects are independent: workers take every w-th one.
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(order)/1024))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var keys []uint64
+			for k := w; k < len(order); k += workers {
+				s := order[k]
+				d.Subjects[k] = b.d.Subjects[s]
+				r := b.d.Rows[s]
+				for i := range r {
+					r[i].Item = remap[r[i].Item]
+				}
+				r, keys = merge(r, keys)
+				slices.SortFunc(r, func(a, c Interaction) int {
+					if a.Time != c.Time {
+						return int(sign(a.Time - c.Time))
+					}
+					return int(a.Item - c.Item)
+				})
+				d.Rows[k] = r
 			}
-			return int(a.Item - c.Item)
 		})
-		d.Rows[k] = r
 	}
+	wg.Wait()
 	*b = *NewBuilder() // the rows now belong to d
 	return d, nil
 }

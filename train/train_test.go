@@ -243,8 +243,14 @@ func TestBuilderFoldsRepeatsInOrder(t *testing.T) {
 	want := map[key]*acc{}
 	b := NewBuilder()
 	weights := []float64{0.1, 0.2, 0.3, 0.7, 1, 3.3, MaxWeight / 3, MaxWeight}
-	for range 5000 {
-		k := key{fmt.Sprintf("s%d", rng.IntN(20)), fmt.Sprintf("i%d", rng.IntN(15))}
+	for i := range 60000 {
+		// 20 subjects with many repeats, 3,000 with few (Data works on
+		// subjects in parallel from 1,024 of them on).
+		s := rng.IntN(20)
+		if i%2 == 1 {
+			s = 20 + rng.IntN(3000)
+		}
+		k := key{fmt.Sprintf("s%d", s), fmt.Sprintf("i%d", rng.IntN(15))}
 		w := weights[rng.IntN(len(weights))]
 		at := time.Unix(int64(1+rng.IntN(1e6)), 0)
 		if err := b.Add(k.s, k.it, w, at); err != nil {
