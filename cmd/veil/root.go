@@ -123,6 +123,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newPolicyCmd(env),
 		newReportCmd(env),
 		newSubjectCmd(env),
+		newGenDocsCmd(env),
 	)
 	return root
 }
