@@ -8,7 +8,8 @@
 #      conformance suite among them, which may not skip under CI=true), and
 #      short fuzz runs of every fuzz target;
 #   4. vets and tests the Beam module (beam/, its own go.mod) on Prism;
-#   5. runs the README's shell examples as written (scripts/readme_examples.sh);
+#   5. runs the shell examples of README.md and docs/*.md as written
+#      (scripts/readme_examples.sh);
 #   6. stops the server it started, and ends with one line counted over
 #      every test, fuzz target, the Beam module and the README examples:
 #        N passed, N failed, N skipped
@@ -121,7 +122,7 @@ else
   echo '{"Action":"fail","Package":"beam (go vet)"}' >>"$events"
 fi
 
-echo "== README examples, as written"
+echo "== README and docs examples, as written"
 readme=pass
 scripts/readme_examples.sh || { readme=fail; failed=1; }
 printf '{"Action":"%s","Package":"README","Test":"examples (scripts/readme_examples.sh)"}\n' "$readme" >>"$events"

@@ -11,7 +11,13 @@ import (
 )
 
 func newAuditCmd(env *Env) *cobra.Command {
-	cmd := &cobra.Command{Use: "audit", Short: "The audit log of who ran what"}
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "The audit log of who ran what",
+		Long: `The audit log: one hash-chained record per run start, step, run end and
+subject report, naming who ran it and what was read and written. Empirical
+privacy audits of DP releases (a lower bound on ε) are veil privacy audit.`,
+	}
 	var asJSON bool
 	verify := &cobra.Command{
 		Use:   "verify URL",
@@ -43,6 +49,13 @@ log exits 0.`,
 		}),
 	}
 	verify.Flags().BoolVar(&asJSON, "json", false, "print the records as JSON")
-	cmd.AddCommand(verify, newPrivacyAuditCmd(env, "privacy")) // veil audit privacy: the old name of veil privacy audit
+	// veil audit privacy is the old name of veil privacy audit: hidden, and
+	// kept working (with a warning on stderr) for existing scripts.
+	old := newPrivacyAuditCmd(env, "privacy")
+	old.Hidden = true
+	old.PreRun = func(cmd *cobra.Command, args []string) {
+		env.logger().Warn("veil audit privacy is deprecated: use veil privacy audit")
+	}
+	cmd.AddCommand(verify, old)
 	return cmd
 }

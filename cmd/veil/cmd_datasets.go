@@ -70,6 +70,7 @@ the time range and the throughput. --from and --to select dt= partitions.`,
 	scan.Flags().StringVar(&from, "from", "", "first dt= partition to read (YYYY-MM-DD)")
 	scan.Flags().StringVar(&to, "to", "", "last dt= partition to read (YYYY-MM-DD)")
 	scan.Flags().IntVar(&workers, "workers", runtime.GOMAXPROCS(0), "row groups decoded at once")
+	docDefault(scan.Flags(), "workers", "the number of CPUs")
 	scan.Flags().BoolVar(&scanJSON, "json", false, "print JSON")
 	cmd.AddCommand(inspect, scan, newFilterCmd(env), newScanPIICmd(env))
 	return cmd

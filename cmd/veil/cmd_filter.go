@@ -80,6 +80,7 @@ URL, as veil generate lays them out.`,
 	f.StringVar(&o.erasure, "erasure", "", "erasure table URL")
 	f.StringVar(&o.policyFile, "policy", "", "policy file (default: the built-in policy, as configs/policy.yaml)")
 	f.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "row groups read at once")
+	docDefault(f, "workers", "the number of CPUs")
 	f.BoolVar(&o.asJSON, "json", false, "print the report as JSON")
 	cmd.MarkFlagRequired("purposes")
 	cmd.MarkFlagRequired("logical-date")

@@ -12,7 +12,7 @@ import (
 func newPrivacyCmd(env *Env) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "privacy",
-		Short: "Privacy accounting: ε for a DP-SGD schedule, noise for a target ε",
+		Short: "Privacy accounting (ε for a DP-SGD schedule, noise for a target ε) and privacy audits",
 	}
 	var (
 		acct                         string

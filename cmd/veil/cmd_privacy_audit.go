@@ -14,7 +14,8 @@ import (
 )
 
 // newPrivacyAuditCmd is veil privacy audit; name is "audit", or "privacy"
-// for veil audit privacy, its old name ("audit" also names the audit log).
+// for veil audit privacy, its old name, kept hidden for existing scripts
+// ("audit" alone names the audit log; see docs/glossary.md).
 func newPrivacyAuditCmd(env *Env, name string) *cobra.Command {
 	var configFile, segmentFile, date string
 	var asJSON, whiteBox bool
@@ -25,8 +26,11 @@ func newPrivacyAuditCmd(env *Env, name string) *cobra.Command {
 	sc := segment.DefaultWhiteBoxConfig()
 	cmd := &cobra.Command{
 		Use:   name + " --config FILE --logical-date D [--white-box] | --segment-config FILE --white-box",
-		Short: "Audit a job's privacy empirically: a lower bound on ε, and faults",
-		Long: `Without --white-box: the one-run black-box audit (Steinke, Nasr and
+		Short: "Privacy audit: an empirical lower bound on a job's ε, and faults",
+		Long: `A privacy audit tests a DP release empirically; it is not the audit log
+(veil audit verify).
+
+Without --white-box: the one-run black-box privacy audit (Steinke, Nasr and
 Jagielski 2023) of a training job's settings on its data: --canaries
 subjects, each with its own new items, are each included with probability ½;
 one model is trained with the job's settings; the auditor guesses which
@@ -35,7 +39,7 @@ bound on ε at --confidence, loose by design. A loss-threshold
 membership-inference attack gives an AUC (0.5 is a coin flip). A lower bound
 above the proven ε exits 1.
 
-With --white-box and --config: the white-box audit of DP-SGD (Nasr et al.
+With --white-box and --config: the white-box privacy audit of DP-SGD (Nasr et al.
 2023) on the real trainer: --canaries Dirac canaries (half present, by a
 secure coin) go through the trainer's sampler and clipping; every step's
 noisy update is observed. The noise multiplier, the sampling rate and the
@@ -46,11 +50,11 @@ accountant, is the lower bound. A parameter off the plan beyond its interval
 or growing across steps, non-Gaussian noise) exits 1 and names the fault;
 --false-alarm bounds the chance that correct code fails.
 
-Either training audit runs the job's model once more on its data: it spends
+Either privacy audit of a training job runs the job's model once more on its data: it spends
 budget like the job, before any data is read, and its result is for the
 data steward only (print it to a steward-only place).
 
-With --white-box and --segment-config: the white-box audits of a segment
+With --white-box and --segment-config: the white-box privacy audits of a segment
 job's DP k-means (a canary through the clipping and FitDP, --runs runs) and
 of its noisy cohort sizes (--draws draws of the discrete Gaussian, a χ² test
 against its exact pmf), on public synthetic rows: no data read, nothing
@@ -113,7 +117,7 @@ spent.`,
 	f.StringVar(&configFile, "config", "", "training job file (see configs/train.yaml)")
 	f.StringVar(&segmentFile, "segment-config", "", "segment job file, with --white-box (see configs/segment-dp.yaml)")
 	f.StringVar(&date, "logical-date", "", "logical date YYYY-MM-DD")
-	f.BoolVar(&whiteBox, "white-box", false, "the white-box audit (Nasr et al. 2023): tight, and flags faults")
+	f.BoolVar(&whiteBox, "white-box", false, "the white-box privacy audit (Nasr et al. 2023): tight, and flags faults")
 	f.IntVar(&ac.Canaries, "canaries", ac.Canaries, "canary subjects m (white-box default 4000)")
 	f.IntVar(&ac.CanaryItems, "canary-items", ac.CanaryItems, "interactions (new items) per canary (one-run audit)")
 	f.IntVar(&ac.Guesses, "guesses", ac.Guesses, "guesses r (0: m/5) (one-run audit)")

@@ -57,7 +57,7 @@ written or logged.
 
 Formats: online-retail (the UCI Online Retail CSV; detected from its header)
 and csv (a CSV with event_time, event_type, item_id and optionally category,
-quantity, value, region). See the README for the Online Retail mapping.
+quantity, value, region). See docs/data.md for the Online Retail mapping.
 
 For Online Retail the shop's product list (the catalog contract: item_id,
 category, name, price, first_listed) is written beside the events, at the

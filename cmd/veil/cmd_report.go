@@ -27,7 +27,7 @@ func newReportCmd(env *Env) *cobra.Command {
 		Long: `Write the run that completed a pipeline's logical date as a static web site
 in DIR: a Run page (steps, durations, inputs and outputs, the lineage graph),
 a Privacy page (steward build only: the budget ledger per dataset identity,
-each release's mechanisms and charge, audits, the audit log's status, how to
+each release's mechanisms and charge, privacy audits, the audit log's status, how to
 look up an erasure request's impact), a Model page (the model card; for the
 steward its appendix, evaluation, privacy-utility curve and exposure) and a
 Cohorts page (profiles in words, noisy sizes, plots, the export files and

@@ -194,6 +194,7 @@ scripts). Time excludes loading.`,
 	f.IntVar(&o.nInit, "n-init", 1, "restarts, the best kept")
 	f.Uint64Var(&o.seed, "seed", 0, "random seed")
 	f.IntVar(&o.workers, "workers", runtime.GOMAXPROCS(0), "goroutines")
+	docDefault(f, "workers", "the number of CPUs")
 	f.BoolVar(&o.minibatch, "minibatch", false, "mini-batch k-means streaming a Parquet matrix row group by row group (for data larger than memory)")
 	f.IntVar(&o.batchSize, "batch-size", 4096, "points per mini-batch update")
 	f.IntVar(&o.epochs, "epochs", 2, "mini-batch passes over the data")

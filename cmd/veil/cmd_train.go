@@ -40,7 +40,7 @@ the run and its breakdown by release, the plan and the settings; no count and
 no evaluation on private data in a DP run). The steward report, committed
 under STEWARD/train/dt=D/run=RUN_ID/ (steward: in the job file; default
 _steward next to the output), holds steward_report.json (exact counts,
-filter drops, diagnostics, evaluation, the audit's result), the card's
+filter drops, diagnostics, evaluation, the privacy audit's result), the card's
 steward appendix model_card_steward.md, the plots and the contributors
 filter. A crashed run resumes from its checkpoint under the same run id.
 See configs/train.yaml; veil train mf trains on a plain interactions file.`,

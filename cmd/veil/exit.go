@@ -18,7 +18,7 @@ import (
 	"github.com/veil-privacy/veil/train"
 )
 
-// Exit codes of every command (README, "Exit codes").
+// Exit codes of every command (docs/scheduler.md, "Exit codes").
 const (
 	exitOK      = 0 // success, or a no-op rerun
 	exitRuntime = 1 // I/O failure, corrupt input, divergence

@@ -232,15 +232,22 @@ func TestDatasheetNamesRealFiles(t *testing.T) {
 	}
 }
 
-// Every veil command line in the README's shell examples names a command
+// Every veil command line in the shell examples of the README and of
+// docs/*.md (the pages scripts/readme_examples.sh runs) names a command
 // that exists and flags it accepts (parsed, not run: the examples need
 // data, S3 or a cluster). The Beam section's commands run from the
 // repository root with the binaries in bin/.
 func TestReadmeExamples(t *testing.T) {
-	data, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
+	pages, _ := filepath.Glob("../../docs/*.md")
+	var all []byte
+	for _, page := range append([]string{"../../README.md"}, pages...) {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(append(all, data...), '\n')
 	}
+	data := all
 	var lines []string
 	inSh := false
 	for _, l := range strings.Split(string(data), "\n") {
@@ -287,7 +294,7 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 	if checked < 5 {
-		t.Errorf("only %d veil command lines found in the README", checked)
+		t.Errorf("only %d veil command lines found in the README and docs", checked)
 	}
 	if strings.Contains(string(data), "../veil ") || strings.Contains(string(data), "cd beam && ./veil-beam") {
 		t.Error("the README still runs a veil binary that no step builds")

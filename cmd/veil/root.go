@@ -123,6 +123,7 @@ configuration, 3 refused by policy, 4 lock held by another run.`,
 		newPolicyCmd(env),
 		newReportCmd(env),
 		newSubjectCmd(env),
+		newGenDocsCmd(env),
 	)
 	return root
 }
@@ -158,6 +159,7 @@ func newVersionCmd(env *Env) *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print veil's version",
+		Long:  "Print the version, the VCS revision when built from a checkout, and the Go version.",
 		Args:  exactArgs(0),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
 			_, err := fmt.Fprintf(env.Stdout, "veil %s\n", versionString())
