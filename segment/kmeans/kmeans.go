@@ -1,4 +1,4 @@
-package segment
+package kmeans
 
 import (
 	"context"
@@ -304,7 +304,7 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 			for t := range d {
 				row[t] = float32(sums[j*d+t] * inv)
 			}
-			m := sqDist64(old.Row(j), row)
+			m := SquaredDistance(old.Row(j), row)
 			shift += m
 			moved[j] = float32(math.Sqrt(m))
 		}
@@ -407,7 +407,7 @@ func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol flo
 	partial := make([]float64, workers)
 	parallel(n, workers, func(w, lo, hi int) {
 		for i := lo; i < hi; i++ {
-			s := sqDist64(x.Row(i), centres.Row(int(labels[i])))
+			s := SquaredDistance(x.Row(i), centres.Row(int(labels[i])))
 			upper[i] = float32(math.Sqrt(s))
 			partial[w] += s
 		}
