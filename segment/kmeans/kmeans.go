@@ -195,227 +195,305 @@ func parallelChunks(n, nchunks, workers int, fn func(worker, chunk, lo, hi int))
 // centre cannot change cluster. Sums are kept in float64 and updated by the
 // points that move.
 func lloyd(ctx context.Context, x *Matrix, centres *Matrix, maxIter int, tol float64, workers int) (*Result, error) {
-	n, d, k := x.N, x.D, centres.N
-	labels := make([]int32, n)
-	upper := make([]float32, n)
-	lower := make([]float32, n)
-	sums := make([]float64, k*d)
-	counts := make([]int, k)
-	half := make([]float32, k)  // half the distance to the nearest other centre
-	moved := make([]float32, k) // how far each centre moved in the last update
-	old := NewMatrix(k, d)
-	var evals int64
-	// Squared norms of the points, and the centres in the layout of the
-	// distance kernel, refreshed each iteration.
-	norms := make([]float32, n)
-	parallel(n, workers, func(_, lo, hi int) {
-		for i := lo; i < hi; i++ {
-			var s float32
-			for _, v := range x.Row(i) {
-				s += v * v
-			}
-			norms[i] = s
-		}
-	})
-	blk := newCentreBlock(k, d)
-	blk.load(centres)
-	scratch := make([][]float32, workers)
-	for w := range scratch {
-		scratch[w] = make([]float32, 2*blk.kp)
-	}
-
-	type local struct {
-		delta  []float64 // sum changes
-		counts []int
-		evals  int64
-		change int
-	}
-	// Work is cut into more chunks than workers, taken in turn, so that
-	// a worker that finishes early helps; sums are kept per chunk and merged
-	// in chunk order, so results do not depend on which worker took what.
-	nchunks := min(n, 8*workers)
-	locals := make([]local, nchunks)
-	for w := range locals {
-		locals[w] = local{delta: make([]float64, k*d), counts: make([]int, k)}
-	}
-
-	// First assignment: every distance.
-	parallelChunks(n, nchunks, workers, func(w, c, lo, hi int) {
-		l := &locals[c]
-		set := func(i int, a int32, d1, d2 float32) {
-			labels[i], upper[i], lower[i] = a, d1, d2
-			l.evals += int64(k)
-			l.counts[a]++
-			for j, v := range x.Row(i) {
-				l.delta[int(a)*d+j] += float64(v)
-			}
-		}
-		i := lo
-		for ; i+1 < hi; i += 2 {
-			a1, d11, d12, a2, d21, d22 := blk.nearest2Pair(x.Row(i), x.Row(i+1), norms[i], norms[i+1], scratch[w])
-			set(i, a1, d11, d12)
-			set(i+1, a2, d21, d22)
-		}
-		if i < hi {
-			a, d1, d2 := blk.nearest2(x.Row(i), norms[i], scratch[w])
-			set(i, a, d1, d2)
-		}
-	})
-	merge := func() (changes int) {
-		for w := range locals {
-			l := &locals[w]
-			for j, v := range l.delta {
-				sums[j] += v
-				l.delta[j] = 0
-			}
-			for j, v := range l.counts {
-				counts[j] += v
-				l.counts[j] = 0
-			}
-			evals += l.evals
-			changes += l.change
-			l.evals, l.change = 0, 0
-		}
-		return changes
-	}
-	merge()
+	s := newLloydState(x, centres, workers)
+	s.assignAll()
+	s.merge()
 	iter, converged := 0, false
 	for iter < maxIter {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		iter++
-		// Update the centres from the sums; repair empty clusters.
-		copy(old.Data, centres.Data)
-		if repairEmpty(x, centres, labels, upper, sums, counts) {
-			// A point moved by force: its bounds and those of all others
-			// are reset by a full pass below.
-			for i := range lower {
-				lower[i] = 0
-			}
-		}
-		var shift float64
-		for j := range k {
-			if counts[j] == 0 {
-				continue
-			}
-			row := centres.Row(j)
-			inv := 1 / float64(counts[j])
-			for t := range d {
-				row[t] = float32(sums[j*d+t] * inv)
-			}
-			m := SquaredDistance(old.Row(j), row)
-			shift += m
-			moved[j] = float32(math.Sqrt(m))
-		}
-		if iter > 1 && tol > 0 && shift <= tol {
+		if shift := s.updateCentres(); iter > 1 && tol > 0 && shift <= tol {
 			converged = true
 			break
 		}
-		// Bounds follow the centres.
-		var maxMove, secondMove float32
-		maxAt := -1
-		for j, m := range moved {
-			if m > maxMove {
-				secondMove, maxMove, maxAt = maxMove, m, j
-			} else if m > secondMove {
-				secondMove = m
-			}
-		}
-		blk.load(centres)
-		for j := range k {
-			best := float32(math.Inf(1))
-			for o := range k {
-				if o != j {
-					best = min(best, float32(math.Sqrt(float64(sqDist(centres.Row(j), centres.Row(o))))))
-				}
-			}
-			half[j] = best / 2
-		}
-		parallelChunks(n, nchunks, workers, func(w, c, lo, hi int) {
-			l := &locals[c]
-			// Points whose bounds do not settle them are evaluated in
-			// pairs, which share the loads of the centres.
-			update := func(i int, b int32, d1, d2 float32) {
-				l.evals += int64(k)
-				upper[i], lower[i] = d1, d2
-				if a := labels[i]; b != a {
-					labels[i] = b
-					l.change++
-					l.counts[a]--
-					l.counts[b]++
-					for t, v := range x.Row(i) {
-						l.delta[int(a)*d+t] -= float64(v)
-						l.delta[int(b)*d+t] += float64(v)
-					}
-				}
-			}
-			pending := -1
-			for i := lo; i < hi; i++ {
-				a := labels[i]
-				upper[i] += moved[a]
-				if int(a) == maxAt {
-					lower[i] -= secondMove
-				} else {
-					lower[i] -= maxMove
-				}
-				bound := max(half[a], lower[i])
-				if upper[i] <= bound {
-					continue
-				}
-				row := x.Row(i)
-				upper[i] = float32(math.Sqrt(float64(sqDistFast(row, centres.Row(int(a))))))
-				l.evals++
-				if upper[i] <= bound {
-					continue
-				}
-				if pending < 0 {
-					pending = i
-					continue
-				}
-				b1, d11, d12, b2, d21, d22 := blk.nearest2Pair(x.Row(pending), row, norms[pending], norms[i], scratch[w])
-				update(pending, b1, d11, d12)
-				update(i, b2, d21, d22)
-				pending = -1
-			}
-			if pending >= 0 {
-				b, d1, d2 := blk.nearest2(x.Row(pending), norms[pending], scratch[w])
-				update(pending, b, d1, d2)
-			}
-		})
-		for j := range moved {
-			moved[j] = 0
-		}
-		if merge() == 0 {
+		s.followCentres()
+		s.reassign()
+		if s.merge() == 0 {
 			converged = true
 			break
 		}
 	}
 	// Final centres are the means of the final assignment.
-	for j := range k {
-		if counts[j] == 0 {
+	for j := range s.k {
+		s.setMean(j)
+	}
+	return s.result(iter, converged), nil
+}
+
+// lloydState is the state of lloyd's iterations. The per-point slices are
+// indexed by row of x; sums (k×d, float64) and counts are those of the
+// current assignment once merged.
+type lloydState struct {
+	x, centres *Matrix
+	n, d, k    int
+	workers    int
+	labels     []int32
+	upper      []float32 // upper bound on the distance to the own centre
+	lower      []float32 // lower bound on the distance to every other centre
+	norms      []float32 // squared norms of the points
+	sums       []float64
+	counts     []int
+	half       []float32 // half the distance to the nearest other centre
+	moved      []float32 // how far each centre moved in the last update
+	old        *Matrix   // the centres before the last update
+	// maxMove and secondMove are the two largest moves of the last
+	// update, maxAt the centre that made the largest (-1: none moved).
+	maxMove, secondMove float32
+	maxAt               int
+	evals               int64
+	// blk holds the centres in the layout of the distance kernel,
+	// scratch[w] is worker w's buffer for it.
+	blk     *centreBlock
+	scratch [][]float32
+	// Work is cut into more chunks than workers, taken in turn, so that
+	// a worker that finishes early helps; sums are kept per chunk and
+	// merged in chunk order, so results do not depend on which worker
+	// took what.
+	nchunks int
+	chunks  []chunkSums
+}
+
+// chunkSums is what one chunk of points changed in an assignment pass.
+type chunkSums struct {
+	delta  []float64 // sum changes
+	counts []int
+	evals  int64
+	change int
+}
+
+// newLloydState allocates the state of lloyd from the initial centres,
+// which it updates in place.
+func newLloydState(x, centres *Matrix, workers int) *lloydState {
+	n, d, k := x.N, x.D, centres.N
+	s := &lloydState{
+		x: x, centres: centres, n: n, d: d, k: k, workers: workers,
+		labels: make([]int32, n),
+		upper:  make([]float32, n),
+		lower:  make([]float32, n),
+		norms:  make([]float32, n),
+		sums:   make([]float64, k*d),
+		counts: make([]int, k),
+		half:   make([]float32, k),
+		moved:  make([]float32, k),
+		old:    NewMatrix(k, d),
+	}
+	parallel(n, workers, func(_, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			var sq float32
+			for _, v := range x.Row(i) {
+				sq += v * v
+			}
+			s.norms[i] = sq
+		}
+	})
+	s.blk = newCentreBlock(k, d)
+	s.blk.load(centres)
+	s.scratch = make([][]float32, workers)
+	for w := range s.scratch {
+		s.scratch[w] = make([]float32, 2*s.blk.kp)
+	}
+	s.nchunks = min(n, 8*workers)
+	s.chunks = make([]chunkSums, s.nchunks)
+	for c := range s.chunks {
+		s.chunks[c] = chunkSums{delta: make([]float64, k*d), counts: make([]int, k)}
+	}
+	return s
+}
+
+// assignAll gives every point its nearest centre, computing every
+// distance: the first assignment, which also sets the bounds.
+func (s *lloydState) assignAll() {
+	parallelChunks(s.n, s.nchunks, s.workers, func(w, c, lo, hi int) {
+		l := &s.chunks[c]
+		i := lo
+		for ; i+1 < hi; i += 2 {
+			a1, d11, d12, a2, d21, d22 := s.blk.nearest2Pair(s.x.Row(i), s.x.Row(i+1), s.norms[i], s.norms[i+1], s.scratch[w])
+			s.place(l, i, a1, d11, d12)
+			s.place(l, i+1, a2, d21, d22)
+		}
+		if i < hi {
+			a, d1, d2 := s.blk.nearest2(s.x.Row(i), s.norms[i], s.scratch[w])
+			s.place(l, i, a, d1, d2)
+		}
+	})
+}
+
+// place puts point i, not yet in any cluster, into cluster a at distance
+// d1, the second nearest centre at d2.
+func (s *lloydState) place(l *chunkSums, i int, a int32, d1, d2 float32) {
+	s.labels[i], s.upper[i], s.lower[i] = a, d1, d2
+	l.evals += int64(s.k)
+	l.counts[a]++
+	for j, v := range s.x.Row(i) {
+		l.delta[int(a)*s.d+j] += float64(v)
+	}
+}
+
+// merge adds the chunks' changes to the sums and counts, in chunk order,
+// clears them, and returns how many points changed cluster.
+func (s *lloydState) merge() (changes int) {
+	for c := range s.chunks {
+		l := &s.chunks[c]
+		for j, v := range l.delta {
+			s.sums[j] += v
+			l.delta[j] = 0
+		}
+		for j, v := range l.counts {
+			s.counts[j] += v
+			l.counts[j] = 0
+		}
+		s.evals += l.evals
+		changes += l.change
+		l.evals, l.change = 0, 0
+	}
+	return changes
+}
+
+// updateCentres moves every non-empty centre to the mean of its points,
+// after giving empty clusters a point (repairEmpty), and returns the total
+// squared shift of the centres; moved holds each centre's shift.
+func (s *lloydState) updateCentres() (shift float64) {
+	clear(s.moved)
+	copy(s.old.Data, s.centres.Data)
+	if repairEmpty(s.x, s.centres, s.labels, s.upper, s.sums, s.counts) {
+		// A point moved by force: its bounds and those of all others
+		// are reset by a full pass below.
+		clear(s.lower)
+	}
+	for j := range s.k {
+		if !s.setMean(j) {
 			continue
 		}
-		row := centres.Row(j)
-		inv := 1 / float64(counts[j])
-		for t := range d {
-			row[t] = float32(sums[j*d+t] * inv)
+		m := SquaredDistance(s.old.Row(j), s.centres.Row(j))
+		shift += m
+		s.moved[j] = float32(math.Sqrt(m))
+	}
+	return shift
+}
+
+// setMean sets centre j to the mean of its cluster from the sums, unless
+// the cluster is empty; it reports whether it did.
+func (s *lloydState) setMean(j int) bool {
+	if s.counts[j] == 0 {
+		return false
+	}
+	row := s.centres.Row(j)
+	inv := 1 / float64(s.counts[j])
+	for t := range s.d {
+		row[t] = float32(s.sums[j*s.d+t] * inv)
+	}
+	return true
+}
+
+// followCentres prepares the bounds' update for the centres' moves: the
+// two largest moves, the centres in the kernel's layout, and half the
+// distance from each centre to the nearest other.
+func (s *lloydState) followCentres() {
+	s.maxMove, s.secondMove, s.maxAt = 0, 0, -1
+	for j, m := range s.moved {
+		if m > s.maxMove {
+			s.secondMove, s.maxMove, s.maxAt = s.maxMove, m, j
+		} else if m > s.secondMove {
+			s.secondMove = m
 		}
 	}
-	r := &Result{Centroids: centres, Labels: labels, Dist: upper, Sizes: counts, Iterations: iter, Converged: converged, DistanceEvals: evals}
-	// Exact distances and the objective, in float64.
-	partial := make([]float64, workers)
-	parallel(n, workers, func(w, lo, hi int) {
+	s.blk.load(s.centres)
+	for j := range s.k {
+		best := float32(math.Inf(1))
+		for o := range s.k {
+			if o != j {
+				best = min(best, float32(math.Sqrt(float64(sqDist(s.centres.Row(j), s.centres.Row(o))))))
+			}
+		}
+		s.half[j] = best / 2
+	}
+}
+
+// reassign moves every point whose bounds do not settle it to its nearest
+// centre. Unsettled points are evaluated in pairs, which share the loads
+// of the centres.
+func (s *lloydState) reassign() {
+	parallelChunks(s.n, s.nchunks, s.workers, func(w, c, lo, hi int) {
+		l := &s.chunks[c]
+		pending := -1
 		for i := lo; i < hi; i++ {
-			s := SquaredDistance(x.Row(i), centres.Row(int(labels[i])))
-			upper[i] = float32(math.Sqrt(s))
-			partial[w] += s
+			if s.settled(l, i) {
+				continue
+			}
+			if pending < 0 {
+				pending = i
+				continue
+			}
+			b1, d11, d12, b2, d21, d22 := s.blk.nearest2Pair(s.x.Row(pending), s.x.Row(i), s.norms[pending], s.norms[i], s.scratch[w])
+			s.move(l, pending, b1, d11, d12)
+			s.move(l, i, b2, d21, d22)
+			pending = -1
+		}
+		if pending >= 0 {
+			b, d1, d2 := s.blk.nearest2(s.x.Row(pending), s.norms[pending], s.scratch[w])
+			s.move(l, pending, b, d1, d2)
+		}
+	})
+}
+
+// settled updates point i's bounds for the centres' moves and reports
+// whether they show that i keeps its cluster, tightening the upper bound
+// to the exact distance to its centre when they alone do not.
+func (s *lloydState) settled(l *chunkSums, i int) bool {
+	a := s.labels[i]
+	s.upper[i] += s.moved[a]
+	if int(a) == s.maxAt {
+		s.lower[i] -= s.secondMove
+	} else {
+		s.lower[i] -= s.maxMove
+	}
+	bound := max(s.half[a], s.lower[i])
+	if s.upper[i] <= bound {
+		return true
+	}
+	s.upper[i] = float32(math.Sqrt(float64(sqDistFast(s.x.Row(i), s.centres.Row(int(a))))))
+	l.evals++
+	return s.upper[i] <= bound
+}
+
+// move puts point i into cluster b at distance d1, the second nearest
+// centre at d2, moving its coordinates between the clusters' sums when b
+// is not its cluster.
+func (s *lloydState) move(l *chunkSums, i int, b int32, d1, d2 float32) {
+	l.evals += int64(s.k)
+	s.upper[i], s.lower[i] = d1, d2
+	a := s.labels[i]
+	if b == a {
+		return
+	}
+	s.labels[i] = b
+	l.change++
+	l.counts[a]--
+	l.counts[b]++
+	for t, v := range s.x.Row(i) {
+		l.delta[int(a)*s.d+t] -= float64(v)
+		l.delta[int(b)*s.d+t] += float64(v)
+	}
+}
+
+// result returns the fit: exact distances of the points to their centres
+// and the objective, in float64, over the final assignment.
+func (s *lloydState) result(iter int, converged bool) *Result {
+	r := &Result{Centroids: s.centres, Labels: s.labels, Dist: s.upper, Sizes: s.counts, Iterations: iter, Converged: converged, DistanceEvals: s.evals}
+	partial := make([]float64, s.workers)
+	parallel(s.n, s.workers, func(w, lo, hi int) {
+		for i := lo; i < hi; i++ {
+			sq := SquaredDistance(s.x.Row(i), s.centres.Row(int(s.labels[i])))
+			s.upper[i] = float32(math.Sqrt(sq))
+			partial[w] += sq
 		}
 	})
 	for _, p := range partial {
 		r.Inertia += p
 	}
-	return r, nil
+	return r
 }
 
 // nearest2 returns the nearest centre to row and the distances to the
