@@ -91,3 +91,42 @@ func ExampleFitDP() {
 	// centre [0.2 0.2]
 	// centre [0.8 0.8]
 }
+
+// pieces is a Source over a matrix held in memory, rows pieces at a time.
+type pieces struct {
+	x    *kmeans.Matrix
+	rows int
+}
+
+func (p pieces) Pieces() int { return (p.x.N + p.rows - 1) / p.rows }
+func (p pieces) Dims() int   { return p.x.D }
+
+func (p pieces) Read(_ context.Context, i int, _ *kmeans.Matrix) (*kmeans.Matrix, error) {
+	lo, hi := i*p.rows, min((i+1)*p.rows, p.x.N)
+	return &kmeans.Matrix{N: hi - lo, D: p.x.D, Data: p.x.Data[lo*p.x.D : hi*p.x.D]}, nil
+}
+
+// FitStream reads its data piece by piece (in veil, row groups of a
+// Parquet file): here the six points in two pieces of three.
+func ExampleMiniBatch_FitStream() {
+	x := twoGroups()
+	// Each piece holds points of both groups: k-means++ seeds the
+	// centres on the first piece.
+	order := []int{0, 3, 1, 4, 2, 5}
+	mixed := kmeans.NewMatrix(x.N, x.D)
+	for i, o := range order {
+		copy(mixed.Row(i), x.Row(o))
+	}
+	mb := kmeans.MiniBatch{K: 2, BatchSize: 2, Epochs: 20, Seed: 1}
+	r, err := mb.FitStream(context.Background(), pieces{x: mixed, rows: 3})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for c := range r.Centroids.N {
+		fmt.Printf("centre %.1f, %d points\n", r.Centroids.Row(c), r.Sizes[c])
+	}
+	// Output:
+	// centre [0.3 0.3], 3 points
+	// centre [9.3 9.3], 3 points
+}
