@@ -45,7 +45,7 @@ const (
 // outputs are steward-only.
 //
 // One canary row of norm 10R (every coordinate 10R/√D) joins the data and
-// goes through the real clipping (clipRows) and the real FitDP, Runs
+// goes through the real clipping (kmeans.ClipRows) and the real FitDP, Runs
 // times; a hook in FitDP observes each iteration's exact and released sums
 // and counts. The noise (released − exact) on sums/R and on counts must be
 // N(0, σ²), fresh at every iteration; the canary's contribution,
