@@ -17,6 +17,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/dp"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // Model is what assigning subjects to cohorts needs of a k-means fit: the
@@ -30,7 +31,7 @@ type Model struct {
 }
 
 // NewModel returns the model of centroids fitted on f.X.
-func NewModel(f *Features, centroids *Matrix) *Model {
+func NewModel(f *Features, centroids *kmeans.Matrix) *Model {
 	m := &Model{Features: f.Names, Mean: f.Mean, Std: f.Std}
 	for c := range centroids.N {
 		m.Centroids = append(m.Centroids, slices.Clone(centroids.Row(c)))
@@ -63,8 +64,8 @@ func (m *Model) Validate() error {
 }
 
 // CentroidMatrix returns the centroids as a matrix.
-func (m *Model) CentroidMatrix() *Matrix {
-	x := NewMatrix(len(m.Centroids), len(m.Features))
+func (m *Model) CentroidMatrix() *kmeans.Matrix {
+	x := kmeans.NewMatrix(len(m.Centroids), len(m.Features))
 	for c, row := range m.Centroids {
 		copy(x.Row(c), row)
 	}
@@ -80,7 +81,7 @@ func (m *Model) Assign(raw, x []float32) (int, float64) {
 	}
 	best, bestD := 0, math.Inf(1)
 	for c, row := range m.Centroids {
-		if d := sqDist64(x, row); d < bestD {
+		if d := kmeans.SquaredDistance(x, row); d < bestD {
 			best, bestD = c, d
 		}
 	}

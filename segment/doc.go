@@ -1,6 +1,7 @@
 // Package segment builds cohorts: per-subject features from consented
-// events, k-means (exact Lloyd iterations accelerated with Hamerly's distance
-// bounds, k-means++ and k-means|| seeding, restarts, empty-cluster repair,
-// mini-batch k-means for data that does not fit in memory), DP k-means, a
-// cohort floor, plain-language cohort profiles and exports for marketing.
+// events, the segmentation job around the clustering kernels of package
+// segment/kmeans (k-means, mini-batch k-means, DP k-means), a cohort floor,
+// plain-language cohort profiles, exports for marketing, plots, datasheets,
+// monitoring, and the staging API (prepared tables, partials, releases)
+// that the Beam module runs per row group.
 package segment

@@ -11,6 +11,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/storetest"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // A segmentation job whose outputs and budget ledger live on S3 behind a
@@ -93,7 +94,7 @@ func TestJobOnFaultyS3(t *testing.T) {
 	cfg.KMeans.K = "4"
 	cfg.Floor = Floor{MinSize: 40, Small: "merge"}
 	cfg.NoisySizes = 3
-	cfg.Privacy = &DPConfig{Epsilon: 1, Delta: 1e-7, Iterations: 4}
+	cfg.Privacy = &kmeans.DPConfig{Epsilon: 1, Delta: 1e-7, Iterations: 4}
 	cfg.Budget = &BudgetConfig{Ledger: base + "/ledger?endpoint=" + proxy.URL, Dataset: "shop", Policy: budget.Policy{Epsilon: 5, Delta: 1e-6, Period: "total"}}
 	if _, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil); err != nil {
 		t.Fatalf("DP run with faults: %v", err)

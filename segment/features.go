@@ -11,6 +11,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // FeatureConfig says how per-subject features are built.
@@ -39,11 +40,11 @@ type Feature struct {
 
 // Features is the feature matrix of the subjects of a window.
 type Features struct {
-	Subjects []string  // row i is Subjects[i]
-	Names    []Feature // column j is Names[j]
-	Raw      *Matrix   // original units
-	X        *Matrix   // log1p where counted, standardized: what k-means sees
-	Mean     []float64 // of the log1p values, per column
+	Subjects []string       // row i is Subjects[i]
+	Names    []Feature      // column j is Names[j]
+	Raw      *kmeans.Matrix // original units
+	X        *kmeans.Matrix // log1p where counted, standardized: what k-means sees
+	Mean     []float64      // of the log1p values, per column
 	Std      []float64
 	Events   int64 // events used after contribution bounding
 	Bounded  int   // subjects whose events were sampled down
@@ -247,7 +248,7 @@ func BuildFeatures(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter
 // whole numbers (exact in float32 below 2^24), money is in millionths, the
 // region and the heavy samples are chosen by a total order.
 type featureAcc struct {
-	raw      *Matrix
+	raw      *kmeans.Matrix
 	money    []int64
 	last     []int64
 	regions  []string
@@ -263,7 +264,7 @@ type featureAcc struct {
 
 func newFeatureAcc(subjects, buckets int) *featureAcc {
 	a := &featureAcc{
-		raw:      NewMatrix(subjects, numFixed+buckets),
+		raw:      kmeans.NewMatrix(subjects, numFixed+buckets),
 		money:    make([]int64, subjects),
 		last:     make([]int64, subjects),
 		regions:  make([]string, subjects),
@@ -315,7 +316,7 @@ func transform(v float32) float64 { return math.Log1p(math.Max(0, float64(v))) }
 // zero (it carries no information) rather than divided by zero.
 func (f *Features) standardize() {
 	n, d := f.Raw.N, f.Raw.D
-	f.X = NewMatrix(n, d)
+	f.X = kmeans.NewMatrix(n, d)
 	f.Mean = make([]float64, d)
 	f.Std = make([]float64, d)
 	for j := range d {
@@ -363,9 +364,9 @@ func dpCaps(f *Features, cfg FeatureConfig) []float64 {
 // ScaledForDP returns the features scaled with data-independent constants
 // (see dpCaps), as DP k-means needs: standardizing with the data's own mean
 // and deviation would be an unaccounted release.
-func (f *Features) ScaledForDP(cfg FeatureConfig) *Matrix {
+func (f *Features) ScaledForDP(cfg FeatureConfig) *kmeans.Matrix {
 	caps := dpCaps(f, cfg)
-	x := NewMatrix(f.Raw.N, f.Raw.D)
+	x := kmeans.NewMatrix(f.Raw.N, f.Raw.D)
 	for i := range f.Raw.N {
 		for j := range f.Raw.D {
 			v := math.Min(float64(f.Raw.Data[i*f.Raw.D+j]), caps[j])

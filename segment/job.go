@@ -26,6 +26,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/dp"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // Config is a segmentation job (configs/segment.yaml).
@@ -61,8 +62,8 @@ type Config struct {
 	// Privacy turns on DP k-means: centres are released under (ε, δ)-DP,
 	// features are scaled with data-independent constants, the floor and the
 	// profiles use only released quantities. It needs NoisySizes and Budget.
-	Privacy *DPConfig `yaml:"privacy"`
-	Workers int       `yaml:"workers"`
+	Privacy *kmeans.DPConfig `yaml:"privacy"`
+	Workers int              `yaml:"workers"`
 	// ContributorsFPR is the false-positive rate of the Bloom filter of
 	// contributing subjects written with each output (contributors.bloom),
 	// which traces erasure requests to the outputs they affect.
@@ -454,7 +455,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 		return nil, err
 	}
 	rep.K, rep.Inertia, rep.Iterations = res.Centroids.N, res.Inertia, res.Iterations
-	rep.Silhouette = Silhouette(feats.X, res.Labels, res.Centroids.N, 2000, cfg.KMeans.Seed)
+	rep.Silhouette = kmeans.Silhouette(feats.X, res.Labels, res.Centroids.N, 2000, cfg.KMeans.Seed)
 	cohorts, suppressed, err := ApplyFloor(feats.X, res.Labels, res.Centroids.N, cfg.Floor)
 	if err != nil {
 		return nil, err
@@ -483,9 +484,9 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 
 // fitKMeans runs k-means on the features, choosing k by silhouette on a
 // sample when asked (the scores go into rep).
-func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, rep *Report) (*Result, error) {
-	fit := func(k int) (*Result, error) {
-		km := KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
+func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, rep *Report) (*kmeans.Result, error) {
+	fit := func(k int) (*kmeans.Result, error) {
+		km := kmeans.KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: workers}
 		if feats.X.N > 100000 {
 			km.Init = "k-means||"
 		}
@@ -495,7 +496,7 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 		k, _ := strconv.Atoi(cfg.KMeans.K)
 		return fit(k)
 	}
-	var res *Result
+	var res *kmeans.Result
 	rep.KScores = map[int]float64{}
 	best := -2.0
 	for k := cfg.KMeans.KMin; k <= min(cfg.KMeans.KMax, feats.X.N-1); k++ {
@@ -503,7 +504,7 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 		if err != nil {
 			return nil, err
 		}
-		s := Silhouette(feats.X, r.Labels, k, 2000, cfg.KMeans.Seed)
+		s := kmeans.Silhouette(feats.X, r.Labels, k, 2000, cfg.KMeans.Seed)
 		rep.KScores[k] = s
 		if s > best {
 			best, res = s, r
@@ -520,7 +521,7 @@ func fitKMeans(ctx context.Context, cfg Config, feats *Features, workers int, re
 // counts, diagnostics, the contributors filter) under
 // STEWARD/segment/dt=DATE/run=RUN_ID, and commits them: the steward report
 // first, so that no committed release lacks its contributors filter.
-func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Policy, feats *Features, cohorts []Cohort, res *Result,
+func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Policy, feats *Features, cohorts []Cohort, res *kmeans.Result,
 	ix *privacy.ConsentIndex, build, export []string, rep *Report, start time.Time, meta map[string]string, opt dataset.URLOptions) (*Report, error) {
 	getenv := opt.Getenv
 	if getenv == nil {
@@ -598,7 +599,7 @@ type ExactProfileRow struct {
 	Note        string `parquet:"note"`
 }
 
-func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *Result, ix *privacy.ConsentIndex, purposes []string, minSize int, rep *Report) error {
+func writeExports(ctx context.Context, out *dataset.Output, f *Features, cohorts []Cohort, res *kmeans.Result, ix *privacy.ConsentIndex, purposes []string, minSize int, rep *Report) error {
 	var rows []dataset.CohortAssignment
 	for _, c := range cohorts {
 		for _, i := range c.Members {
@@ -727,22 +728,22 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	// data: DP runs name buckets by the public catalog, or by number.
 	nameBucketsByCatalog(feats.Names, categories, cfg.Features.CategoryBuckets)
 	x := feats.ScaledForDP(cfg.Features)
-	rep.DP.Clipped = clipRows(x, cfg.Privacy.ClipRadius)
-	res, err := FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)
+	rep.DP.Clipped = kmeans.ClipRows(x, cfg.Privacy.ClipRadius)
+	res, err := kmeans.FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)
 	if err != nil {
 		return nil, err
 	}
-	labels, dist := Assign(x, res.Centroids)
-	np, err := (&KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: cfg.Workers}).Fit(ctx, x)
+	labels, dist := kmeans.Assign(x, res.Centroids)
+	np, err := (&kmeans.KMeans{K: k, NInit: cfg.KMeans.NInit, MaxIter: cfg.KMeans.MaxIter, Tol: cfg.KMeans.Tol, Seed: cfg.KMeans.Seed, Workers: cfg.Workers}).Fit(ctx, x)
 	if err != nil {
 		return nil, err
 	}
 	if np.Inertia > 0 {
-		rep.DP.NormalizedObjective = Objective(x, res.Centroids) / np.Inertia
+		rep.DP.NormalizedObjective = kmeans.Objective(x, res.Centroids) / np.Inertia
 	}
 	rep.K, rep.Iterations = k, res.Iterations
 	// On the exact data, like the normalized objective: steward only.
-	rep.Silhouette = Silhouette(x, labels, k, 2000, cfg.KMeans.Seed)
+	rep.Silhouette = kmeans.Silhouette(x, labels, k, 2000, cfg.KMeans.Seed)
 	// Noisy sizes of the final assignment (the budget has them), used by
 	// the floor and the profiles.
 	r := rand.New(dp.NewSecureSource())
@@ -768,7 +769,7 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	if err != nil {
 		return nil, err
 	}
-	return exportRun(ctx, ref, cfg, pol, feats, cohorts, &Result{Dist: dist}, ix, build, export, rep, start, map[string]string{"dp": "true"}, opt)
+	return exportRun(ctx, ref, cfg, pol, feats, cohorts, &kmeans.Result{Dist: dist}, ix, build, export, rep, start, map[string]string{"dp": "true"}, opt)
 }
 
 // ContributorsFile is the name of the contributors filter in a steward

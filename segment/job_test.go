@@ -16,7 +16,18 @@ import (
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/segment/kmeans"
+	"github.com/veil-privacy/veil/segment/kmeans/kmeanstest"
 )
+
+var ctx = context.Background()
+
+// blobs returns n points around k centres spread in d dimensions, and the
+// true label of each.
+func blobs(n, d, k int, spread float64, seed uint64) (*kmeans.Matrix, []int) {
+	data, truth := kmeanstest.Blobs(n, d, k, spread, seed)
+	return &kmeans.Matrix{N: n, D: d, Data: data}, truth
+}
 
 func shop(t *testing.T, subjects, days int) (string, *synth.Shop) {
 	t.Helper()
@@ -154,7 +165,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	// Under DP k-means the ledger records the release; a budget too small
 	// for another run refuses it before anything is read or written.
-	cfg.Privacy = &DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
+	cfg.Privacy = &kmeans.DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
 	cfg.Budget.Dataset = "shop"
 	dp1, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil)
 	if err != nil || dp1.Spent == nil {
@@ -194,7 +205,7 @@ func TestAutoK(t *testing.T) {
 }
 
 func TestFloor(t *testing.T) {
-	x := NewMatrix(10, 1)
+	x := kmeans.NewMatrix(10, 1)
 	copy(x.Data, []float32{0, 0.1, 0.2, 0.3, 5, 5.1, 5.2, 9, 20, 20.1})
 	labels := []int32{0, 0, 0, 0, 1, 1, 1, 1, 2, 2}
 	cohorts, suppressed, err := ApplyFloor(x, labels, 3, Floor{MinSize: 3, Small: "merge"})

@@ -7,12 +7,13 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // LoadMatrix reads a matrix from a .npy file, or from a Parquet file with
 // one FLOAT or DOUBLE column per dimension (other columns are ignored),
 // columns in schema order.
-func LoadMatrix(ctx context.Context, ref dataset.Ref) (*Matrix, error) {
+func LoadMatrix(ctx context.Context, ref dataset.Ref) (*kmeans.Matrix, error) {
 	obj, err := ref.Store.Open(ctx, ref.Key)
 	if err != nil {
 		return nil, err
@@ -30,8 +31,8 @@ func LoadMatrix(ctx context.Context, ref dataset.Ref) (*Matrix, error) {
 		return nil, err
 	}
 	defer pm.Close()
-	x := NewMatrix(int(pm.f.NumRows()), pm.Dims())
-	var piece *Matrix
+	x := kmeans.NewMatrix(int(pm.f.NumRows()), pm.Dims())
+	var piece *kmeans.Matrix
 	row := 0
 	for g := range pm.Pieces() {
 		if piece, err = pm.Read(ctx, g, piece); err != nil {

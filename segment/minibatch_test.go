@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 func TestParquetMatrixAndMiniBatch(t *testing.T) {
@@ -32,11 +33,11 @@ func TestParquetMatrixAndMiniBatch(t *testing.T) {
 	if src.Pieces() != 9 {
 		t.Fatalf("%d pieces", src.Pieces())
 	}
-	mb, err := (&MiniBatch{K: 5, BatchSize: 512, Epochs: 2, Seed: 3}).FitStream(ctx, src)
+	mb, err := (&kmeans.MiniBatch{K: 5, BatchSize: 512, Epochs: 2, Seed: 3}).FitStream(ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
-	full, _ := (&KMeans{K: 5, NInit: 3, Seed: 3}).Fit(ctx, x)
+	full, _ := (&kmeans.KMeans{K: 5, NInit: 3, Seed: 3}).Fit(ctx, x)
 	if mb.Inertia > 1.1*full.Inertia {
 		t.Errorf("mini-batch inertia %.4g is more than 10%% above Lloyd's %.4g", mb.Inertia, full.Inertia)
 	}
@@ -93,7 +94,7 @@ func BenchmarkMiniBatchStream(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, err := (&MiniBatch{K: 64, BatchSize: 4096, Epochs: 1, Seed: 1}).FitStream(ctx, src); err != nil {
+		if _, err := (&kmeans.MiniBatch{K: 64, BatchSize: 4096, Epochs: 1, Seed: 1}).FitStream(ctx, src); err != nil {
 			b.Fatal(err)
 		}
 		src.Close()

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // maxNpyValues bounds the matrix a .npy header may claim (2^31 values, 8
@@ -22,7 +24,7 @@ var (
 
 // ReadNpy reads a 2-D little-endian float32 or float64 array in C order from
 // a NumPy .npy file (format versions 1 to 3). size is the byte length of r.
-func ReadNpy(r io.Reader, size int64) (*Matrix, error) {
+func ReadNpy(r io.Reader, size int64) (*kmeans.Matrix, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: .npy: %s", ErrInput, fmt.Sprintf(format, args...))
 	}
@@ -84,7 +86,7 @@ func ReadNpy(r io.Reader, size int64) (*Matrix, error) {
 	if size > 0 && int64(8+2+hlen)+need > size+2 {
 		return nil, bad("shape (%d, %d) needs %d bytes of data, the file is %d bytes", n, d, need, size)
 	}
-	x := NewMatrix(n, d)
+	x := kmeans.NewMatrix(n, d)
 	buf := make([]byte, 1<<16-(1<<16)%width)
 	for i := 0; i < len(x.Data); {
 		want := min(len(buf), (len(x.Data)-i)*width)
@@ -104,7 +106,7 @@ func ReadNpy(r io.Reader, size int64) (*Matrix, error) {
 }
 
 // WriteNpy writes m as a float32 .npy file (version 1.0).
-func WriteNpy(w io.Writer, m *Matrix) error {
+func WriteNpy(w io.Writer, m *kmeans.Matrix) error {
 	header := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", m.N, m.D)
 	// Pad so that the data starts on a 64-byte boundary, ending in '\n'.
 	total := 10 + len(header) + 1

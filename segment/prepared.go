@@ -14,6 +14,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // A prepared features table holds every consented subject's raw features
@@ -243,7 +244,7 @@ func ReadPrepared(ctx context.Context, ref dataset.Ref) (*Features, *PrepareRepo
 		return nil, nil, fmt.Errorf("%w: %s/%s holds no subjects", ErrInput, ref.Store.Location(), ref.Key)
 	}
 	slices.SortFunc(rows, func(a, b dataset.SubjectFeatures) int { return strings.Compare(a.SubjectID, b.SubjectID) })
-	f := &Features{Names: names, Raw: NewMatrix(len(rows), len(names)), Events: rep.EventsUsed, Bounded: rep.Bounded, Filter: rep.Filter}
+	f := &Features{Names: names, Raw: kmeans.NewMatrix(len(rows), len(names)), Events: rep.EventsUsed, Bounded: rep.Bounded, Filter: rep.Filter}
 	for i, r := range rows {
 		f.Subjects = append(f.Subjects, r.SubjectID)
 		region := ""

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // Floor configures the cohort floor.
@@ -27,7 +29,7 @@ type Cohort struct {
 // ApplyFloorSizes is ApplyFloor deciding on the given (noisy) sizes and
 // centroids instead of the exact ones, for DP runs: what the floor does then
 // depends only on released quantities.
-func ApplyFloorSizes(x *Matrix, labels []int32, k int, fl Floor, sizes []int64, centroids *Matrix) ([]Cohort, []int, error) {
+func ApplyFloorSizes(x *kmeans.Matrix, labels []int32, k int, fl Floor, sizes []int64, centroids *kmeans.Matrix) ([]Cohort, []int, error) {
 	if fl.MinSize < 1 || (fl.Small != "merge" && fl.Small != "suppress") {
 		return ApplyFloor(x, labels, k, fl) // reports the configuration error
 	}
@@ -49,7 +51,7 @@ func ApplyFloorSizes(x *Matrix, labels []int32, k int, fl Floor, sizes []int64, 
 // (an index into cohorts) that cluster c's subjects join, -1 if
 // suppressed; cohorts carry their merged sizes (in NoisySize) and notes,
 // not their members. what names the sizes in notes ("a size").
-func PlanFloor(sizes []int64, centroids *Matrix, fl Floor, what string) ([]int, []Cohort, error) {
+func PlanFloor(sizes []int64, centroids *kmeans.Matrix, fl Floor, what string) ([]int, []Cohort, error) {
 	if fl.MinSize < 1 {
 		return nil, nil, fmt.Errorf("%w: cohort floor min_size %d must be at least 1", ErrConfig, fl.MinSize)
 	}
@@ -86,7 +88,7 @@ func PlanFloor(sizes []int64, centroids *Matrix, fl Floor, what string) ([]int, 
 		best, bestD := -1, math.Inf(1)
 		for c := range k {
 			if alive[c] {
-				if d := sqDist64(centroids.Row(small), centroids.Row(c)); d < bestD {
+				if d := kmeans.SquaredDistance(centroids.Row(small), centroids.Row(c)); d < bestD {
 					best, bestD = c, d
 				}
 			}
@@ -130,7 +132,7 @@ func PlanFloor(sizes []int64, centroids *Matrix, fl Floor, what string) ([]int, 
 // noisy size carries: with few cohorts the spread of the centres is small
 // and every z-score looks large, so the z-score alone would explain
 // cohorts by differences that are not there.
-func DPProfiles(f *Features, cfg FeatureConfig, centres *Matrix, cohorts []Cohort, noisy []int64, sumNoise float64) []Profile {
+func DPProfiles(f *Features, cfg FeatureConfig, centres *kmeans.Matrix, cohorts []Cohort, noisy []int64, sumNoise float64) []Profile {
 	caps := dpCaps(f, cfg)
 	d := centres.D
 	mean, sq := make([]float64, d), make([]float64, d)
@@ -199,7 +201,7 @@ const minVisible = 0.05
 // subjects: the smallest cohort below the floor is merged into the cohort
 // with the nearest centroid, or suppressed (its subjects get no cohort),
 // until none is below. It returns the cohorts and the suppressed rows.
-func ApplyFloor(x *Matrix, labels []int32, k int, fl Floor) ([]Cohort, []int, error) {
+func ApplyFloor(x *kmeans.Matrix, labels []int32, k int, fl Floor) ([]Cohort, []int, error) {
 	if fl.MinSize < 1 {
 		return nil, nil, fmt.Errorf("%w: cohort floor min_size %d must be at least 1", ErrConfig, fl.MinSize)
 	}

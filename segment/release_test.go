@@ -16,6 +16,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // dpConfig is a DP segmentation of the shop in dir whose cohorts are far
@@ -28,7 +29,7 @@ func dpConfig(dir string) Config {
 	cfg.KMeans.K = "3"
 	cfg.Floor = Floor{MinSize: 5, Small: "merge"}
 	cfg.NoisySizes = 1
-	cfg.Privacy = &DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
+	cfg.Privacy = &kmeans.DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
 	cfg.Budget = &BudgetConfig{Ledger: filepath.Join(dir, "ledger"), Dataset: "shop", Policy: budget.Policy{Epsilon: 1000, Delta: 1e-3, Period: "total"}}
 	return cfg
 }
@@ -280,7 +281,7 @@ func TestNeighbouringDPRelease(t *testing.T) {
 func TestExplanationsOnlyFromDifferences(t *testing.T) {
 	f := &Features{Names: []Feature{{Name: "purchases"}, {Name: "category_17", Description: "category bucket 17"}}}
 	cfg := DefaultFeatureConfig()
-	centres := NewMatrix(3, 2)
+	centres := kmeans.NewMatrix(3, 2)
 	// Category values are below zero in scaled units for every centre
 	// (clipped to 0 in original units) but differ in scaled units.
 	copy(centres.Data, []float32{0.9, -0.5, 0.1, -0.1, 0.5, -0.2})

@@ -11,6 +11,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/dp"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // WhiteBoxConfig sets up the white-box audit of DP k-means.
@@ -44,7 +45,7 @@ const (
 // outputs are steward-only.
 //
 // One canary row of norm 10R (every coordinate 10R/√D) joins the data and
-// goes through the real clipping (clipRows) and the real FitDP, Runs
+// goes through the real clipping (kmeans.ClipRows) and the real FitDP, Runs
 // times; a hook in FitDP observes each iteration's exact and released sums
 // and counts. The noise (released − exact) on sums/R and on counts must be
 // N(0, σ²), fresh at every iteration; the canary's contribution,
@@ -53,7 +54,7 @@ const (
 // its count by 1). The lower bound is the PLD accountant's ε of the
 // Gaussian mechanism (sampling rate 1) composed over the iterations at the
 // highest σ and lowest Δ of the confidence region.
-func AuditDPKMeans(ctx context.Context, x *Matrix, k int, cfg DPConfig, wc WhiteBoxConfig, seed uint64) (*audit.Report, error) {
+func AuditDPKMeans(ctx context.Context, x *kmeans.Matrix, k int, cfg kmeans.DPConfig, wc WhiteBoxConfig, seed uint64) (*audit.Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -72,12 +73,12 @@ func AuditDPKMeans(ctx context.Context, x *Matrix, k int, cfg DPConfig, wc White
 	}
 	start := time.Now()
 	r := cfg.ClipRadius
-	xc := NewMatrix(x.N+1, x.D)
+	xc := kmeans.NewMatrix(x.N+1, x.D)
 	copy(xc.Data, x.Data)
 	for j := range x.D {
 		xc.Row(x.N)[j] = float32(10 * r / math.Sqrt(float64(x.D)))
 	}
-	clipRows(xc, r)
+	kmeans.ClipRows(xc, r)
 	// The real subjects' total, as FitDP sums it (float64 of the float32
 	// features), to take out of the clusters' total.
 	rowSum := make([]float64, x.D)
@@ -93,7 +94,7 @@ func AuditDPKMeans(ctx context.Context, x *Matrix, k int, cfg DPConfig, wc White
 	}
 	o := &kmObs{stepSS: make([]float64, cfg.Iterations), dMin: math.Inf(1), dMax: math.Inf(-1)}
 	canary := make([]float64, x.D)
-	run.iterHook = func(iter int, sums, counts, nSums, nCounts []float64) {
+	run.Observe = func(iter int, sums, counts, nSums, nCounts []float64) {
 		clear(canary)
 		var n float64
 		// Every cluster the iteration releases (FitDP releases more
@@ -145,7 +146,7 @@ func AuditDPKMeans(ctx context.Context, x *Matrix, k int, cfg DPConfig, wc White
 		if wc.noise != nil {
 			src = wc.noise
 		}
-		if _, err := FitDP(ctx, xc, k, run, noisy, src, seed+uint64(i)); err != nil {
+		if _, err := kmeans.FitDP(ctx, xc, k, run, noisy, src, seed+uint64(i)); err != nil {
 			return nil, fmt.Errorf("white-box audit of DP k-means: %w", err)
 		}
 	}
@@ -242,7 +243,7 @@ func AuditReleases(ctx context.Context, cfg Config, wc WhiteBoxConfig, subjects,
 			return nil, fmt.Errorf("%w: the white-box audit needs a fixed k, not %q", ErrConfig, cfg.KMeans.K)
 		}
 		r := rand.New(rand.NewPCG(seed, 0xa0d))
-		x := NewMatrix(subjects, dim)
+		x := kmeans.NewMatrix(subjects, dim)
 		for i := range x.Data {
 			x.Data[i] = float32(r.Float64())
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/dp"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // TestWhiteBoxDPKMeans audits DP k-means at ε 1, 2 and 8 (passes, and
@@ -22,7 +23,7 @@ func TestWhiteBoxDPKMeans(t *testing.T) {
 	// 1e-6); the proven ε is the accountant's for it.
 	sigmas := map[float64]float64{1: 16.9002, 2: 8.92251, 8: 2.61195}
 	for _, eps := range []float64{1, 2, 8} {
-		cfg := DPConfig{Epsilon: eps, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
+		cfg := kmeans.DPConfig{Epsilon: eps, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
 		wc.sigma = sigmas[eps]
 		rep, err := AuditDPKMeans(ctx, x, 4, cfg, wc, 1)
 		if err != nil {
@@ -37,7 +38,7 @@ func TestWhiteBoxDPKMeans(t *testing.T) {
 			t.Errorf("ε %v: lower bound %.4g, proven %.4g", eps, rep.EpsilonLowerBound, rep.ProvenEpsilon)
 		}
 	}
-	cfg := DPConfig{Epsilon: 2, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
+	cfg := kmeans.DPConfig{Epsilon: 2, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
 	wc.noiseScale, wc.sigma = 0.8, sigmas[2]
 	rep, err := AuditDPKMeans(ctx, x, 4, cfg, wc, 1)
 	if err != nil {
@@ -60,14 +61,14 @@ func TestWhiteBoxDPKMeansExpectsTheDrawnNoiseScale(t *testing.T) {
 		x.Data[i] = (x.Data[i] + 11) / 44
 	}
 	const k, sigma = 4, 2.61195
-	cfg := DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
+	cfg := kmeans.DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 8, ClipRadius: 1}
 	wc := DefaultWhiteBoxConfig()
 	wc.noise, wc.sigma, wc.Runs = dp.NewTestSource(3), sigma, 2
 	rep, err := AuditDPKMeans(ctx, x, k, cfg, wc, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, _ := dpSchedule(k, cfg.Iterations)
+	m := cfg.ReleasedClusters(k)
 	vs := dp.NoiseScale(sigma*cfg.ClipRadius, cfg.ClipRadius, m*x.D) / cfg.ClipRadius
 	vc := dp.NoiseScale(sigma, 1, m)
 	want := math.Sqrt((float64(m*x.D)*vs*vs + float64(m)*vc*vc) / float64(m*x.D+m))

@@ -13,6 +13,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // Assignments on Prism equal the single machine's for the same centroids:
@@ -165,7 +166,7 @@ func TestAssignRefusesPrivacy(t *testing.T) {
 	cfg.Output = filepath.Join(dir, "out")
 	cfg.KMeans.K = "3"
 	cfg.NoisySizes = 1
-	cfg.Privacy = &segment.DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
+	cfg.Privacy = &kmeans.DPConfig{Epsilon: 8, Delta: 1e-6, Iterations: 4, Accountant: "rdp"}
 	cfg.Budget = &budget.Config{Ledger: filepath.Join(dir, "ledger"), Dataset: "shop", Policy: budget.Policy{Epsilon: 100, Delta: 1e-3, Period: "total"}}
 	m := &segment.Model{Features: []segment.Feature{{Name: "a"}}, Mean: []float64{0}, Std: []float64{1}, Centroids: [][]float32{{0}}}
 	if _, err := Assign(context.Background(), cfg, day, filepath.Join(dir, "prepared"), m, Options{Engine: "beam:prism", Execute: execute}); !errors.Is(err, segment.ErrConfig) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 func newSegmentCmd(env *Env) *cobra.Command {
@@ -205,7 +206,7 @@ scripts). Time excludes loading.`,
 }
 
 func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
-	load := func(url string) (*segment.Matrix, error) {
+	load := func(url string) (*kmeans.Matrix, error) {
 		ref, err := dataset.ParseRef(ctx, url, env.urlOptions())
 		if err != nil {
 			return nil, err
@@ -220,7 +221,7 @@ func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
 	if err != nil {
 		return err
 	}
-	km := segment.KMeans{K: o.k, MaxIter: o.maxIter, Tol: o.tol, NInit: o.nInit, Seed: o.seed, Workers: o.workers, Init: o.initMethod}
+	km := kmeans.KMeans{K: o.k, MaxIter: o.maxIter, Tol: o.tol, NInit: o.nInit, Seed: o.seed, Workers: o.workers, Init: o.initMethod}
 	if o.init != "" {
 		c, err := load(o.init)
 		if err != nil {
@@ -253,7 +254,7 @@ func runMiniBatch(ctx context.Context, env *Env, o kmeansOptions) error {
 		return err
 	}
 	defer src.Close()
-	r, err := (&segment.MiniBatch{K: o.k, BatchSize: o.batchSize, Epochs: o.epochs, Seed: o.seed}).FitStream(ctx, src)
+	r, err := (&kmeans.MiniBatch{K: o.k, BatchSize: o.batchSize, Epochs: o.epochs, Seed: o.seed}).FitStream(ctx, src)
 	if err != nil {
 		return usageIfConfig(err)
 	}

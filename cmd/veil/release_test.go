@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/privacy/accountant"
-	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 // twoStepSpec is a pipeline of two DP segmentation steps (DP k-means and
@@ -65,7 +65,7 @@ func TestPipelineOverBudgetSpendsNothing(t *testing.T) {
 	if code, _, msg := run(t, "generate", "--out", filepath.Join(dir, "shop"), "--subjects", "400", "--items", "100", "--days", "10"); code != 0 {
 		t.Fatal(msg)
 	}
-	dp := segment.DPConfig{Epsilon: 1, Delta: 1e-7, Iterations: 4}
+	dp := kmeans.DPConfig{Epsilon: 1, Delta: 1e-7, Iterations: 4}
 	_, km, _, err := dp.Plan()
 	if err != nil {
 		t.Fatal(err)

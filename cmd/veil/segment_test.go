@@ -11,11 +11,12 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/segment/kmeans"
 )
 
 func TestSegmentKMeansCommand(t *testing.T) {
 	dir := t.TempDir()
-	x := segment.NewMatrix(3000, 3)
+	x := kmeans.NewMatrix(3000, 3)
 	for i := range x.Data {
 		x.Data[i] = float32((i*7919)%1000)/100 + float32(i%3*10)
 	}
@@ -25,7 +26,7 @@ func TestSegmentKMeansCommand(t *testing.T) {
 	p, _ := os.Create(filepath.Join(dir, "x.parquet"))
 	segment.WriteParquetMatrix(p, x, 1000)
 	p.Close()
-	init := &segment.Matrix{N: 2, D: 3, Data: x.Data[:6]}
+	init := &kmeans.Matrix{N: 2, D: 3, Data: x.Data[:6]}
 	f, _ = os.Create(filepath.Join(dir, "init.npy"))
 	segment.WriteNpy(f, init)
 	f.Close()

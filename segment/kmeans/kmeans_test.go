@@ -1,4 +1,4 @@
-package segment
+package kmeans
 
 import (
 	"context"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/veil-privacy/veil/segment/kmeans/kmeanstest"
 )
 
 var ctx = context.Background()
@@ -13,24 +15,8 @@ var ctx = context.Background()
 // blobs returns n points around k centres spread in d dimensions, and the
 // true label of each.
 func blobs(n, d, k int, spread float64, seed uint64) (*Matrix, []int) {
-	r := rand.New(rand.NewPCG(seed, 1))
-	centres := make([][]float64, k)
-	for c := range centres {
-		centres[c] = make([]float64, d)
-		for j := range centres[c] {
-			centres[c][j] = r.Float64()*20 - 10
-		}
-	}
-	x := NewMatrix(n, d)
-	truth := make([]int, n)
-	for i := range n {
-		c := r.IntN(k)
-		truth[i] = c
-		for j := range d {
-			x.Data[i*d+j] = float32(centres[c][j] + spread*r.NormFloat64())
-		}
-	}
-	return x, truth
+	data, truth := kmeanstest.Blobs(n, d, k, spread, seed)
+	return &Matrix{N: n, D: d, Data: data}, truth
 }
 
 // bruteLloyd is plain Lloyd without bounds, the reference.
@@ -67,7 +53,7 @@ func bruteLloyd(x, init *Matrix, iters int) (*Matrix, []int32, float64) {
 	}
 	var inertia float64
 	for i := range x.N {
-		inertia += sqDist64(x.Row(i), c.Row(int(labels[i])))
+		inertia += SquaredDistance(x.Row(i), c.Row(int(labels[i])))
 	}
 	return c, labels, inertia
 }

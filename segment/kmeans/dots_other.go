@@ -1,6 +1,6 @@
 //go:build !amd64
 
-package segment
+package kmeans
 
 func dots(out, x, ct []float32, kp int) { dotsGeneric(out, x, ct, kp) }
 

@@ -1,4 +1,4 @@
-package segment
+package kmeans
 
 import (
 	"math"
@@ -31,7 +31,7 @@ func Silhouette(x *Matrix, labels []int32, k, sample int, seed uint64) float64 {
 			if i == j {
 				continue
 			}
-			sums[labels[j]] += math.Sqrt(sqDist64(x.Row(i), x.Row(j)))
+			sums[labels[j]] += math.Sqrt(SquaredDistance(x.Row(i), x.Row(j)))
 			cnt[labels[j]]++
 		}
 		own := labels[i]

@@ -1,4 +1,4 @@
-package segment
+package kmeans
 
 import (
 	"context"
@@ -19,9 +19,12 @@ type DPConfig struct {
 	ClipRadius float64 `yaml:"clip_radius"` // L2 bound on each subject's scaled feature vector (default 1.5)
 	Accountant string  `yaml:"accountant"`  // rdp or pld (default pld)
 
-	// iterHook, when set, is called at every iteration with the exact and
-	// the released (noisy) sums and counts: the white-box audit only.
-	iterHook func(iter int, sums, counts, noisySums, noisyCounts []float64)
+	// Observe, when set, is called by FitDP at every iteration with the
+	// exact and the released (noisy) sums and counts, before the released
+	// ones are post-processed: for the white-box audit of the mechanism
+	// only (segment.AuditDPKMeans), never in a job. The slices are FitDP's
+	// and valid only during the call.
+	Observe func(iter int, sums, counts, noisySums, noisyCounts []float64) `yaml:"-" json:"-"`
 }
 
 func (c *DPConfig) defaults() {
@@ -81,8 +84,9 @@ type DPResult struct {
 	Iterations int
 }
 
-// clipRows scales every row of x to L2 norm at most r, in place.
-func clipRows(x *Matrix, r float64) int {
+// ClipRows scales every row of x to L2 norm at most r, in place, and
+// returns how many rows it scaled.
+func ClipRows(x *Matrix, r float64) int {
 	clipped := 0
 	for i := range x.N {
 		row := x.Row(i)
@@ -192,13 +196,13 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 		}
 		// The release: N(0, (σR)²) on every sum coordinate, N(0, σ²) on
 		// every count.
-		if cfg.iterHook != nil {
+		if cfg.Observe != nil {
 			exactSums, exactCounts = append(exactSums[:0], sums...), append(exactCounts[:0], counts...)
 		}
 		dp.Gaussian(sums, sigma*r, r, rng)
 		dp.Gaussian(counts, sigma, 1, rng)
-		if cfg.iterHook != nil {
-			cfg.iterHook(iter, exactSums, exactCounts, sums, counts)
+		if cfg.Observe != nil {
+			cfg.Observe(iter, exactSums, exactCounts, sums, counts)
 		}
 		// Post-processing of the release from here on.
 		if iter == 0 && active == 1 {
@@ -255,6 +259,14 @@ const (
 	supportFloor     = 3.0
 	subjectsPerNoise = 4.0
 )
+
+// ReleasedClusters returns how many clusters' noisy sums and counts each
+// of FitDP's iterations releases for k clusters: the same number at every
+// iteration (unused centres' are noise on zeros), the shape of the release.
+func (c *DPConfig) ReleasedClusters(k int) int {
+	m, _ := dpSchedule(k, c.Iterations)
+	return m
+}
 
 // dpSchedule returns FitDP's number of centres in its first phase, m, and
 // the iteration at which it merges them into k (m == k: no merge).
@@ -358,7 +370,7 @@ func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, su
 			next := sampleIndex(public, x.N, func(i int) float64 {
 				d := math.Inf(1)
 				for p := range q {
-					d = math.Min(d, sqDist64(x.Row(i), cand.Row(p)))
+					d = math.Min(d, SquaredDistance(x.Row(i), cand.Row(p)))
 				}
 				return w[i] * d
 			})
@@ -370,7 +382,7 @@ func mergeCentres(c *Matrix, counts []float64, live []bool, k int, r float64, su
 			for i := range x.N {
 				a, da := 0, math.Inf(1)
 				for q := range k {
-					if d := sqDist64(x.Row(i), cand.Row(q)); d < da {
+					if d := SquaredDistance(x.Row(i), cand.Row(q)); d < da {
 						a, da = q, d
 					}
 				}
@@ -432,7 +444,7 @@ func Objective(x, c *Matrix) float64 {
 	var s float64
 	for i := range x.N {
 		a, _, _ := nearest2(x.Row(i), c)
-		s += sqDist64(x.Row(i), c.Row(int(a)))
+		s += SquaredDistance(x.Row(i), c.Row(int(a)))
 	}
 	return s
 }

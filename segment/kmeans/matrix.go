@@ -1,4 +1,4 @@
-package segment
+package kmeans
 
 import (
 	"fmt"
@@ -75,8 +75,10 @@ func sqDist(x, c []float32) float32 {
 	return (s0 + s1) + (s2 + s3)
 }
 
-// sqDist64 is sqDist accumulated in float64, for the objective.
-func sqDist64(x, c []float32) float64 {
+// SquaredDistance returns the squared Euclidean distance between x and c,
+// which have the same length, accumulated in float64 (for objectives and
+// comparisons that must not depend on float32 rounding).
+func SquaredDistance(x, c []float32) float64 {
 	var s float64
 	for i := range x {
 		d := float64(x[i]) - float64(c[i])
