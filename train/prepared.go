@@ -14,6 +14,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // A prepared interactions table holds every consented subject's
@@ -153,7 +154,7 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 		log = slog.New(slog.DiscardHandler)
 	}
 	if shards < 1 || shards > 100000 {
-		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", ErrConfig, shards)
+		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", mf.ErrConfig, shards)
 	}
 	if err := cfg.Interactions.Validate(); err != nil {
 		return nil, err

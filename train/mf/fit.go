@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"context"
@@ -39,10 +39,11 @@ type Stats struct {
 	// Shrink is how much of the learned deviation from the prior each
 	// popularity band kept (private runs: see shrinkToPrior).
 	Shrink []ShrinkBand `json:"shrink_to_prior,omitempty"`
-	// popularity is the popularity prior's bias of each model item: a
+	// Popularity is the popularity prior's bias of each model item: a
 	// function of the released item-count histogram (charged in the plan),
-	// so the non-personalized list costs no more budget.
-	popularity []float64
+	// so the non-personalized list costs no more budget. It is not part of
+	// the report's JSON.
+	Popularity []float64 `json:"-"`
 }
 
 // FitOptions are the operational settings of Fit.
@@ -134,7 +135,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 	m := &Model{Dim: dim, Items: u.items, P: make([]float64, nItems*w), Lambda: cfg.Lambda, Unobserved: cfg.Unobserved}
 	ir := rand.New(rand.NewPCG(cfg.Seed, 0x1417))
 	for j := range nItems {
-		r := m.row(j)
+		r := m.Row(j)
 		for p := range dim {
 			r[p] = ir.NormFloat64() * 0.1 / math.Sqrt(float64(dim))
 		}
@@ -174,7 +175,7 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 		st.StepsDone = first
 		log.Info("resuming training", "step", first, "of", plan.Steps)
 	}
-	st.popularity = priorPopularity(prior, dim, nItems)
+	st.Popularity = priorPopularity(prior, dim, nItems)
 	every := opt.CheckpointEvery
 	if every <= 0 {
 		every = max(1, plan.Steps/10)
@@ -337,7 +338,7 @@ func unobservedGrad(m *Model, sparse, stats []float64, alpha float64, grad []flo
 	n := stats[d*d+d] / alpha
 	k := 2 * m.Unobserved / alpha
 	for j := range m.Items {
-		r := m.row(j)
+		r := m.Row(j)
 		g := grad[j*w : (j+1)*w]
 		sp := sparse[j*w : (j+1)*w]
 		b := r[d]
@@ -407,7 +408,7 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 		g.pos[j] = int32(len(g.items))
 	}
 	pred := func(j int32) float64 {
-		r := m.row(int(j))
+		r := m.Row(int(j))
 		p := r[d]
 		for q := range d {
 			p += g.u[q] * r[q]
