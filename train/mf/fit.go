@@ -64,193 +64,234 @@ type FitOptions struct {
 // must come from cfg.MakePlan and its spend must have been accepted by the
 // budget ledger before Fit is called: Fit reads the data.
 func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*Model, *Stats, error) {
-	log := opt.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	if err := cfg.Validate(); err != nil {
+	if err := checkFit(d, cfg, plan); err != nil {
 		return nil, nil, err
 	}
+	f := newFitter(d, cfg, plan, opt)
+	bounded := f.boundContributions(d)
+	if err := f.chooseItems(d, bounded); err != nil {
+		return nil, nil, err
+	}
+	f.initModel()
+	if err := f.resume(); err != nil {
+		return nil, nil, err
+	}
+	f.st.Popularity = priorPopularity(f.prior, f.dim, len(f.m.Items))
+	if err := f.descend(ctx); err != nil {
+		return nil, nil, err
+	}
+	f.finish()
+	return f.m, f.st, nil
+}
+
+// checkFit refuses settings, plans and data Fit cannot train on.
+func checkFit(d *Data, cfg Config, plan Plan) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	if len(d.Items) == 0 || d.Interactions() == 0 {
-		return nil, nil, fmt.Errorf("%w: no interactions", ErrInput)
+		return fmt.Errorf("%w: no interactions", ErrInput)
 	}
 	if plan.SamplingRate != cfg.SamplingRate {
-		return nil, nil, fmt.Errorf("%w: the plan samples at q %v, the config at %v", ErrConfig, plan.SamplingRate, cfg.SamplingRate)
+		return fmt.Errorf("%w: the plan samples at q %v, the config at %v", ErrConfig, plan.SamplingRate, cfg.SamplingRate)
 	}
-	private := cfg.Private()
-	if private && !(plan.NoiseMultiplier > 0) {
-		return nil, nil, fmt.Errorf("%w: a private run needs a calibrated noise multiplier", ErrConfig)
+	if cfg.Private() && !(plan.NoiseMultiplier > 0) {
+		return fmt.Errorf("%w: a private run needs a calibrated noise multiplier", ErrConfig)
 	}
-	start := time.Now()
-	workers := cfg.Workers
-	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+	return nil
+}
+
+// fitter is the state of one Fit call, built up step by step.
+type fitter struct {
+	cfg       Config
+	plan      Plan
+	opt       FitOptions
+	log       *slog.Logger
+	private   bool
+	workers   int
+	dim       int
+	newSource func() rand.Source
+	start     time.Time
+	st        *Stats
+
+	keys []uint64        // per subject: the key of its own randomness
+	u    *universe       // the model's items and the popularity prior
+	rows [][]Interaction // per subject: bounded, in the model's items
+
+	m *Model
+	// prior is where training starts; released sums the released item rows
+	// of the update: the shrinkage toward the prior after the last step
+	// weighs what was learned by how much of it the noise explains.
+	prior, released []float64
+	adam            *adam
+	first           int // the first step to take (after a resumed checkpoint's)
+	clipped         int64
+	normSum         float64
+	prevSeconds     float64 // of the run a checkpoint resumes
+}
+
+func newFitter(d *Data, cfg Config, plan Plan, opt FitOptions) *fitter {
+	f := &fitter{cfg: cfg, plan: plan, opt: opt, log: opt.Log, private: cfg.Private(), workers: cfg.Workers, dim: cfg.Dim, newSource: cfg.source}
+	if f.log == nil {
+		f.log = slog.New(slog.DiscardHandler)
 	}
-	dim := cfg.Dim
-	w := dim + 1
-	newSource := cfg.source
-	if newSource == nil {
-		newSource = func() rand.Source { return dp.NewSecureSource() }
+	f.start = time.Now()
+	if f.workers <= 0 {
+		f.workers = runtime.GOMAXPROCS(0)
 	}
-	// Contribution bounding, once per subject, data-independent per subject.
-	st := &Stats{Plan: plan, Private: private, Subjects: len(d.Subjects)}
-	if private {
-		st.Clip = cfg.Clip
+	if f.newSource == nil {
+		f.newSource = func() rand.Source { return dp.NewSecureSource() }
 	}
-	// Each subject's randomness (bounding, negatives) is keyed by its own
-	// id, never drawn from a stream shared with other subjects: adding or
-	// removing a subject changes nothing in anyone else's gradient.
-	keys := make([]uint64, len(d.Subjects))
+	f.st = &Stats{Plan: plan, Private: f.private, Subjects: len(d.Subjects)}
+	if f.private {
+		f.st.Clip = cfg.Clip
+	}
+	return f
+}
+
+// boundContributions samples each subject's rows down to MaxInteractions,
+// once per subject. Each subject's randomness (bounding, negatives) is
+// keyed by its own id, never drawn from a stream shared with other
+// subjects: adding or removing a subject changes nothing in anyone else's
+// gradient.
+func (f *fitter) boundContributions(d *Data) [][]Interaction {
+	f.keys = make([]uint64, len(d.Subjects))
 	bounded := make([][]Interaction, len(d.Rows))
 	for s, r := range d.Rows {
-		keys[s] = subjectKey(d.Subjects[s])
-		bounded[s] = bound(r, cfg.MaxInteractions, rand.New(rand.NewPCG(cfg.Seed^keys[s], 0xb0d)))
+		f.keys[s] = subjectKey(d.Subjects[s])
+		bounded[s] = bound(r, f.cfg.MaxInteractions, rand.New(rand.NewPCG(f.cfg.Seed^f.keys[s], 0xb0d)))
 		if len(bounded[s]) < len(r) {
-			st.Bounded++
+			f.st.Bounded++
 		}
 	}
-	// The item universe and the popularity prior: the DP item-count
-	// histogram (charged in the plan) or, on resume, what the checkpoint
-	// kept of it: it is released once per run, never drawn again.
-	var u *universe
-	if c := opt.Resume; c != nil && len(c.ItemIDs) > 0 {
-		u = &universe{items: c.ItemIDs, index: itemIndex(d.Items, c.ItemIDs), subjects: c.NoisySubjects}
+	return bounded
+}
+
+// chooseItems fixes the item universe and the popularity prior: the DP
+// item-count histogram (charged in the plan) or, on resume, what the
+// checkpoint kept of it: it is released once per run, never drawn again.
+// The bounded rows are remapped to the model's items.
+func (f *fitter) chooseItems(d *Data, bounded [][]Interaction) error {
+	if c := f.opt.Resume; c != nil && len(c.ItemIDs) > 0 {
+		f.u = &universe{items: c.ItemIDs, index: itemIndex(d.Items, c.ItemIDs), subjects: c.NoisySubjects}
 	} else {
 		var err error
-		if u, err = itemUniverse(d, bounded, keys, cfg, plan, private, newSource); err != nil {
-			return nil, nil, err
+		if f.u, err = itemUniverse(d, bounded, f.keys, f.cfg, f.plan, f.private, f.newSource); err != nil {
+			return err
 		}
 	}
-	rows, dropped := remapRows(bounded, u.index)
+	rows, dropped := remapRows(bounded, f.u.index)
 	for _, r := range rows {
-		st.Interactions += len(r)
+		f.st.Interactions += len(r)
 	}
-	st.Items, st.DroppedOutsideItems = len(u.items), dropped
+	f.rows = rows
+	f.st.Items, f.st.DroppedOutsideItems = len(f.u.items), dropped
 	// The update is normalized by q·Ñ with Ñ the histogram's subject count:
 	// noisy and charged in a private run, so the update's scale does not
 	// depend on the exact number of subjects (exact without privacy).
-	st.Normalizer = plan.SamplingRate * u.subjects
-	nItems := len(u.items)
-	// Initialization from the seed and the released histogram only.
-	m := &Model{Dim: dim, Items: u.items, P: make([]float64, nItems*w), Lambda: cfg.Lambda, Unobserved: cfg.Unobserved}
-	ir := rand.New(rand.NewPCG(cfg.Seed, 0x1417))
+	f.st.Normalizer = f.plan.SamplingRate * f.u.subjects
+	return nil
+}
+
+// initModel draws the initial factors from the seed and sets the biases
+// from the released histogram only.
+func (f *fitter) initModel() {
+	dim, nItems := f.dim, len(f.u.items)
+	m := &Model{Dim: dim, Items: f.u.items, P: make([]float64, nItems*(dim+1)), Lambda: f.cfg.Lambda, Unobserved: f.cfg.Unobserved}
+	ir := rand.New(rand.NewPCG(f.cfg.Seed, 0x1417))
 	for j := range nItems {
 		r := m.Row(j)
 		for p := range dim {
 			r[p] = ir.NormFloat64() * 0.1 / math.Sqrt(float64(dim))
 		}
-		if u.counts != nil {
-			r[dim] = priorBias(u.counts[j], u.subjects, cfg.Unobserved)
+		if f.u.counts != nil {
+			r[dim] = priorBias(f.u.counts[j], f.u.subjects, f.cfg.Unobserved)
 		}
 	}
-	// prior is where training starts; released sums the released item rows
-	// of the update: the shrinkage toward the prior after the last step
-	// weighs what was learned by how much of it the noise explains.
-	prior := slices.Clone(m.P)
-	released := make([]float64, len(m.P))
-	adam := newAdam(len(m.P), cfg.LearningRate)
-	adam.sgd = cfg.Optimizer == "sgd"
-	var clipped int64
-	var normSum, prevSeconds float64
-	first := 0
-	if c := opt.Resume; c != nil {
-		switch {
-		case c.Plan != plan:
-			return nil, nil, fmt.Errorf("%w: it was made by another privacy plan (%+v, now %+v)", ErrCheckpoint, c.Plan, plan)
-		case c.Config != cfg.fingerprint():
-			return nil, nil, fmt.Errorf("%w: it was made with other training settings", ErrCheckpoint)
-		case c.Items != itemsFingerprint(m.Items) || c.Dim != dim || len(c.P) != len(m.P):
-			return nil, nil, fmt.Errorf("%w: it was made for another item list or dimension", ErrCheckpoint)
-		}
-		if len(c.Prior) != len(m.P) || len(c.Released) != len(m.P) {
-			return nil, nil, fmt.Errorf("%w: it holds no prior or released sums", ErrCheckpoint)
-		}
-		copy(m.P, c.P)
-		copy(prior, c.Prior)
-		copy(released, c.Released)
-		copy(adam.m1, c.M1)
-		copy(adam.m2, c.M2)
-		adam.t, first = c.AdamT, c.StepsDone
-		st.SubjectsSeen, clipped, normSum, prevSeconds = c.Seen, c.Clipped, c.NormSum, c.Seconds
-		st.StepsDone = first
-		log.Info("resuming training", "step", first, "of", plan.Steps)
+	f.m = m
+	f.prior = slices.Clone(m.P)
+	f.released = make([]float64, len(m.P))
+	f.adam = newAdam(len(m.P), f.cfg.LearningRate)
+	f.adam.sgd = f.cfg.Optimizer == "sgd"
+}
+
+// resume continues from opt.Resume, if set, after checking that it was
+// made by the same plan, settings and items.
+func (f *fitter) resume() error {
+	c := f.opt.Resume
+	if c == nil {
+		return nil
 	}
-	st.Popularity = priorPopularity(prior, dim, nItems)
-	every := opt.CheckpointEvery
+	switch {
+	case c.Plan != f.plan:
+		return fmt.Errorf("%w: it was made by another privacy plan (%+v, now %+v)", ErrCheckpoint, c.Plan, f.plan)
+	case c.Config != f.cfg.fingerprint():
+		return fmt.Errorf("%w: it was made with other training settings", ErrCheckpoint)
+	case c.Items != itemsFingerprint(f.m.Items) || c.Dim != f.dim || len(c.P) != len(f.m.P):
+		return fmt.Errorf("%w: it was made for another item list or dimension", ErrCheckpoint)
+	}
+	if len(c.Prior) != len(f.m.P) || len(c.Released) != len(f.m.P) {
+		return fmt.Errorf("%w: it holds no prior or released sums", ErrCheckpoint)
+	}
+	copy(f.m.P, c.P)
+	copy(f.prior, c.Prior)
+	copy(f.released, c.Released)
+	copy(f.adam.m1, c.M1)
+	copy(f.adam.m2, c.M2)
+	f.adam.t, f.first = c.AdamT, c.StepsDone
+	f.st.SubjectsSeen, f.clipped, f.normSum, f.prevSeconds = c.Seen, c.Clipped, c.NormSum, c.Seconds
+	f.st.StepsDone = f.first
+	f.log.Info("resuming training", "step", f.first, "of", f.plan.Steps)
+	return nil
+}
+
+// save hands the state after step to opt.Checkpoint, if set.
+func (f *fitter) save(step int) error {
+	if f.opt.Checkpoint == nil {
+		return nil
+	}
+	m, st := f.m, f.st
+	return f.opt.Checkpoint(&Checkpoint{RunID: f.opt.RunID, Plan: f.plan, Config: f.cfg.fingerprint(), Items: itemsFingerprint(m.Items), ItemIDs: m.Items, NoisySubjects: f.u.subjects,
+		Dim: f.dim, NItems: len(m.Items), StepsDone: step, AdamT: f.adam.t, Seen: st.SubjectsSeen, Clipped: f.clipped, NormSum: f.normSum,
+		Seconds: f.prevSeconds + time.Since(f.start).Seconds(), P: m.P, M1: f.adam.m1, M2: f.adam.m2, Prior: f.prior, Released: f.released})
+}
+
+// descend runs the plan's DP-SGD steps from f.first on. Each subject's
+// released vector is its sparse gradient on the items it touched, followed
+// by α·[u uᵀ, u, 1]: the statistics from which the gradient of the
+// unobserved items (all of them) follows for every item at once. The whole
+// vector is clipped to C and noised as one Gaussian mechanism.
+func (f *fitter) descend(ctx context.Context) error {
+	cfg, plan, m := f.cfg, f.plan, f.m
+	every := f.opt.CheckpointEvery
 	if every <= 0 {
 		every = max(1, plan.Steps/10)
 	}
-	save := func(step int) error {
-		if opt.Checkpoint == nil {
-			return nil
-		}
-		return opt.Checkpoint(&Checkpoint{RunID: opt.RunID, Plan: plan, Config: cfg.fingerprint(), Items: itemsFingerprint(m.Items), ItemIDs: m.Items, NoisySubjects: u.subjects,
-			Dim: dim, NItems: nItems, StepsDone: step, AdamT: adam.t, Seen: st.SubjectsSeen, Clipped: clipped, NormSum: normSum,
-			Seconds: prevSeconds + time.Since(start).Seconds(), P: m.P, M1: adam.m1, M2: adam.m2, Prior: prior, Released: released})
-	}
-	// Each subject's released vector is its sparse gradient on the items it
-	// touched, followed by α·[u uᵀ, u, 1]: the statistics from which the
-	// gradient of the unobserved items (all of them) follows for every item
-	// at once. The whole vector is clipped to C and noised as one Gaussian
-	// mechanism.
-	nStats := dim*dim + dim + 1
-	accs := make([][]float64, workers)
+	nStats := f.dim*f.dim + f.dim + 1
+	accs := make([][]float64, f.workers)
 	for i := range accs {
 		accs[i] = make([]float64, len(m.P)+nStats)
 	}
 	grad := make([]float64, len(m.P))
-	expected := st.Normalizer
-	sampler := rand.New(newSource())
+	expected := f.st.Normalizer
+	sampler := rand.New(f.newSource())
 	batch := make([]int, 0, int(expected*1.5)+16)
 	rate := plan.SamplingRate
 	if cfg.brokenRate > 0 {
 		rate = cfg.brokenRate // a deliberately wrong sampler: the white-box audit's tests only
 	}
-	for step := first; step < plan.Steps; step++ {
+	for step := f.first; step < plan.Steps; step++ {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return err
 		}
 		batch = batch[:0]
-		for s := range rows {
+		for s := range f.rows {
 			if rate >= 1 || sampler.Float64() < rate {
 				batch = append(batch, s)
 			}
 		}
-		solver := NewSolver(m)
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var firstErr error
-		for wk := range workers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				acc := accs[wk]
-				clear(acc)
-				g := newGradScratch(dim, nItems)
-				var nClip int64
-				for k := wk; k < len(batch); k += workers {
-					s := batch[k]
-					g.pcg.Seed(cfg.Seed^keys[s], uint64(step))
-					c, err := g.subject(solver, rows[s], cfg, private, acc)
-					if err != nil {
-						mu.Lock()
-						firstErr = err
-						mu.Unlock()
-						return
-					}
-					if c {
-						nClip++
-					}
-				}
-				mu.Lock()
-				normSum += g.normSum
-				clipped += nClip
-				mu.Unlock()
-			}()
-		}
-		wg.Wait()
-		if firstErr != nil {
-			return nil, nil, firstErr
+		if err := f.gradients(step, batch, accs); err != nil {
+			return err
 		}
 		sum := accs[0]
 		for _, a := range accs[1:] {
@@ -258,61 +299,112 @@ func Fit(ctx context.Context, d *Data, cfg Config, plan Plan, opt FitOptions) (*
 				sum[i] += v
 			}
 		}
-		var exact []float64
-		if cfg.stepHook != nil {
-			exact = slices.Clone(sum)
-		}
-		if private && !cfg.brokenNoNoise {
-			// Fresh noise every step, added straight into this step's sum:
-			// nothing of an earlier step's noise is carried over.
-			if cfg.brokenNoise != nil {
-				cfg.brokenNoise(sum, plan.NoiseMultiplier*cfg.Clip, newSource) // the white-box audit's tests only
-			} else {
-				dp.GaussianParallel(sum, plan.NoiseMultiplier*cfg.Clip, cfg.Clip, newSource)
-			}
-		}
-		if cfg.stepHook != nil {
-			cfg.stepHook(step, exact, sum)
-		}
+		f.addNoise(step, sum)
 		inv := 1 / expected
-		if private {
+		if f.private {
 			for i, v := range sum[:len(m.P)] {
-				released[i] += v * inv
+				f.released[i] += v * inv
 			}
 		}
 		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
 		for i := range grad {
 			grad[i] *= inv
 		}
-		adam.step(m.P, grad)
-		st.SubjectsSeen += int64(len(batch))
-		st.StepsDone = step + 1
+		f.adam.step(m.P, grad)
+		f.st.SubjectsSeen += int64(len(batch))
+		f.st.StepsDone = step + 1
 		if !finite(m.P) {
-			return nil, nil, fmt.Errorf("%w: item factors diverged at step %d (lower learning_rate)", ErrDiverged, step+1)
+			return fmt.Errorf("%w: item factors diverged at step %d (lower learning_rate)", ErrDiverged, step+1)
 		}
 		if (step+1)%every == 0 || step+1 == plan.Steps {
 			// No batch size: a Poisson batch's size is an exact count of
 			// the private data, and logs are read by many.
-			log.Debug("training", "step", step+1, "of", plan.Steps)
-			if err := save(step + 1); err != nil {
-				return nil, nil, fmt.Errorf("checkpoint after step %d: %w", step+1, err)
+			f.log.Debug("training", "step", step+1, "of", plan.Steps)
+			if err := f.save(step + 1); err != nil {
+				return fmt.Errorf("checkpoint after step %d: %w", step+1, err)
 			}
 		}
 	}
-	if private && !cfg.rawIterate {
+	return nil
+}
+
+// gradients sums the clipped gradients of the batch's subjects at step
+// into accs, one accumulator per worker goroutine.
+func (f *fitter) gradients(step int, batch []int, accs [][]float64) error {
+	solver := NewSolver(f.m)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for wk := range f.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			acc := accs[wk]
+			clear(acc)
+			g := newGradScratch(f.dim, len(f.m.Items))
+			var nClip int64
+			for k := wk; k < len(batch); k += f.workers {
+				s := batch[k]
+				g.pcg.Seed(f.cfg.Seed^f.keys[s], uint64(step))
+				c, err := g.subject(solver, f.rows[s], f.cfg, f.private, acc)
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				if c {
+					nClip++
+				}
+			}
+			mu.Lock()
+			f.normSum += g.normSum
+			f.clipped += nClip
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// addNoise adds the step's Gaussian noise to sum in a private run: fresh
+// noise every step, added straight into this step's sum; nothing of an
+// earlier step's noise is carried over.
+func (f *fitter) addNoise(step int, sum []float64) {
+	cfg := f.cfg
+	var exact []float64
+	if cfg.stepHook != nil {
+		exact = slices.Clone(sum)
+	}
+	if f.private && !cfg.brokenNoNoise {
+		if cfg.brokenNoise != nil {
+			cfg.brokenNoise(sum, f.plan.NoiseMultiplier*cfg.Clip, f.newSource) // the white-box audit's tests only
+		} else {
+			dp.GaussianParallel(sum, f.plan.NoiseMultiplier*cfg.Clip, cfg.Clip, f.newSource)
+		}
+	}
+	if cfg.stepHook != nil {
+		cfg.stepHook(step, exact, sum)
+	}
+}
+
+// finish shrinks a private model toward the prior and completes the
+// statistics.
+func (f *fitter) finish() {
+	st, plan := f.st, f.plan
+	if f.private && !f.cfg.rawIterate {
 		// Every coordinate of released carries the noise of every step,
 		// N(0, (σC)²) each, divided by the normalizer.
-		tau := plan.NoiseMultiplier * cfg.Clip / expected
-		st.Shrink = shrinkToPrior(m, prior, released, float64(plan.Steps)*tau*tau)
+		tau := plan.NoiseMultiplier * f.cfg.Clip / st.Normalizer
+		st.Shrink = shrinkToPrior(f.m, f.prior, f.released, float64(plan.Steps)*tau*tau)
 	}
-	st.Seconds = prevSeconds + time.Since(start).Seconds()
+	st.Seconds = f.prevSeconds + time.Since(f.start).Seconds()
 	if st.SubjectsSeen > 0 {
-		st.ClippedShare = float64(clipped) / float64(st.SubjectsSeen)
-		st.MeanNorm = normSum / float64(st.SubjectsSeen)
+		st.ClippedShare = float64(f.clipped) / float64(st.SubjectsSeen)
+		st.MeanNorm = f.normSum / float64(st.SubjectsSeen)
 	}
 	st.SubjectsPerSec = float64(st.SubjectsSeen) / st.Seconds
 	st.SecondsPerEp = st.Seconds / (float64(plan.Steps) * plan.SamplingRate)
-	return m, st, nil
 }
 
 // finite reports whether every factor is a number of a sane size: factors
