@@ -54,7 +54,8 @@ type Config struct {
 	// selection on the histogram; without privacy, every item of the data.
 	Catalog []string `yaml:"-" json:"-"`
 	// catalogNamed says a job names a catalog not read yet: planning
-	// before any read (JobConfig.Releases) plans no partition selection.
+	// before any read (train.JobConfig.Releases, through NamedCatalog) plans
+	// no partition selection.
 	catalogNamed bool
 
 	// rawIterate releases DP-SGD's last iterate without the shrinkage
