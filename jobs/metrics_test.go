@@ -9,6 +9,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // exactGauges are the metrics that hold exact figures of the private data:
@@ -43,13 +44,13 @@ func TestMetricsOfDPStepsHoldNoExactFigures(t *testing.T) {
 		dp   bool
 	}{
 		{"dp training", StepResult{Step: "train", Train: &train.Report{Filter: filter, Guarantee: &train.Guarantee{Epsilon: 1},
-			Charged: &release.Charge{Epsilon: 1.5}, Eval: train.Eval{Model: train.Metrics{Recall20: 0.25}}, Warnings: []string{"w"}}}, true},
+			Charged: &release.Charge{Epsilon: 1.5}, Eval: train.Eval{Model: mf.Metrics{Recall20: 0.25}}, Warnings: []string{"w"}}}, true},
 		{"dp k-means", StepResult{Step: "segment", Segment: &segment.Report{Filter: filter, DP: &segment.DPReport{Epsilon: 1},
 			Spent: &budget.Record{Epsilon: 1}, Monitoring: mon}}, true},
 		{"noisy sizes", StepResult{Step: "segment", Segment: &segment.Report{Filter: filter, NoisySizes: true,
 			Spent: &budget.Record{Epsilon: 0.1}, Monitoring: mon}}, true},
-		{"non-private training", StepResult{Step: "train", Train: &train.Report{Filter: filter, Model: train.Config{Epsilon: math.Inf(1)},
-			Eval: train.Eval{Model: train.Metrics{Recall20: 0.25}}, Warnings: []string{"w"}}}, false},
+		{"non-private training", StepResult{Step: "train", Train: &train.Report{Filter: filter, Model: mf.Config{Epsilon: math.Inf(1)},
+			Eval: train.Eval{Model: mf.Metrics{Recall20: 0.25}}, Warnings: []string{"w"}}}, false},
 		{"plain k-means", StepResult{Step: "segment", Segment: &segment.Report{Filter: filter, Monitoring: mon}}, false},
 	}
 	for _, tc := range tests {

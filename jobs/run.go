@@ -22,6 +22,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Options are what a run takes besides the spec.
@@ -461,7 +462,7 @@ func classify(err error) string {
 	switch {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return "canceled"
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, train.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
+	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, mf.ErrConfig), errors.Is(err, mf.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
 		return "usage"
 	case errors.Is(err, ingest.ErrFormat), errors.Is(err, dataset.ErrSchema), errors.Is(err, dataset.ErrNotParquet):
 		return "input"

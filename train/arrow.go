@@ -7,15 +7,16 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // FactorsArrowFile is the Arrow IPC copy of the item factors, written when
 // a job asks for it (factors_arrow).
 const FactorsArrowFile = "item_factors.arrow"
 
-// FactorsArrow encodes the model's item factors as an Arrow IPC file (one
+// FactorsArrow encodes m's item factors as an Arrow IPC file (one
 // record batch; vector is a fixed-size list of Dim float32).
-func (m *Model) FactorsArrow() ([]byte, error) {
+func FactorsArrow(m *mf.Model) ([]byte, error) {
 	schema := arrow.NewSchema([]arrow.Field{
 		{Name: "item_id", Type: arrow.BinaryTypes.String},
 		{Name: "bias", Type: arrow.PrimitiveTypes.Float64},
@@ -27,7 +28,7 @@ func (m *Model) FactorsArrow() ([]byte, error) {
 	bias := b.Field(1).(*array.Float64Builder)
 	vec := b.Field(2).(*array.FixedSizeListBuilder)
 	vals := vec.ValueBuilder().(*array.Float32Builder)
-	for _, f := range m.Factors() {
+	for _, f := range Factors(m) {
 		ids.Append(f.ItemID)
 		bias.Append(f.Bias)
 		vec.Append(true)

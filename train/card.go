@@ -10,6 +10,7 @@ import (
 
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Card builds the public model card of a training run (Model Card Toolkit
@@ -266,7 +267,7 @@ func (rep *Report) evalMetrics() []lineage.CardMetric {
 	return ms
 }
 
-func metricsOf(slice string, mt Metrics) []lineage.CardMetric {
+func metricsOf(slice string, mt mf.Metrics) []lineage.CardMetric {
 	f := func(v float64) string { return fmt.Sprintf("%.3f", v) }
 	return []lineage.CardMetric{
 		{Type: "Recall@10", Value: f(mt.Recall10), Slice: slice}, {Type: "Recall@20", Value: f(mt.Recall20), Slice: slice},

@@ -7,14 +7,16 @@ import (
 	"log/slog"
 	"math"
 	"time"
+
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Experiment is a training run on a split and its evaluation: the model,
 // its metrics against the baselines and, on request, the privacy-utility
 // curve.
 type Experiment struct {
-	Model    *Model
-	Stats    *Stats
+	Model    *mf.Model
+	Stats    *mf.Stats
 	Eval     Eval
 	Curve    []CurvePoint
 	CurvePNG []byte
@@ -37,31 +39,31 @@ type Timings struct {
 // popularity and (for a private cfg with ev.Baselines or ev.Curve) the same
 // model without privacy, and trains one more model per curve plan. Every
 // private plan must have been spent in the budget ledger before this call.
-func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config, plan Plan, ev Evaluation, curve []Plan, opt FitOptions, workers int) (*Experiment, error) {
+func RunExperiment(ctx context.Context, train *mf.Data, test [][]int32, cfg mf.Config, plan mf.Plan, ev Evaluation, curve []mf.Plan, opt mf.FitOptions, workers int) (*Experiment, error) {
 	x := &Experiment{Eval: Eval{Holdout: holdoutText(ev)}}
 	var err error
 	t0 := time.Now()
 	since := func() float64 { t := time.Now(); s := t.Sub(t0).Seconds(); t0 = t; return s }
-	if x.Model, x.Stats, err = Fit(ctx, train, cfg, plan, opt); err != nil {
+	if x.Model, x.Stats, err = mf.Fit(ctx, train, cfg, plan, opt); err != nil {
 		return nil, err
 	}
 	x.Timings.Train = since()
-	if x.Eval.Model, err = Evaluate(train, test, ModelRanker(x.Model, train.Items), workers); err != nil {
+	if x.Eval.Model, err = mf.Evaluate(train, test, mf.ModelRanker(x.Model, train.Items), workers); err != nil {
 		return nil, err
 	}
-	if x.Eval.Popularity, err = Evaluate(train, test, PopularityRanker(train), workers); err != nil {
+	if x.Eval.Popularity, err = mf.Evaluate(train, test, mf.PopularityRanker(train), workers); err != nil {
 		return nil, err
 	}
 	x.Timings.Evaluate = since()
 	logTime(opt.Log, "evaluated the model and popularity", x.Timings.Evaluate)
-	fitEval := func(c Config, p Plan) (Metrics, float64, float64, error) {
+	fitEval := func(c mf.Config, p mf.Plan) (mf.Metrics, float64, float64, error) {
 		t := time.Now()
-		m, _, err := Fit(ctx, train, c, p, FitOptions{Log: opt.Log})
+		m, _, err := mf.Fit(ctx, train, c, p, mf.FitOptions{Log: opt.Log})
 		if err != nil {
-			return Metrics{}, 0, 0, err
+			return mf.Metrics{}, 0, 0, err
 		}
 		fit := time.Since(t).Seconds()
-		met, err := Evaluate(train, test, ModelRanker(m, train.Items), workers)
+		met, err := mf.Evaluate(train, test, mf.ModelRanker(m, train.Items), workers)
 		return met, fit, time.Since(t).Seconds() - fit, err
 	}
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
@@ -84,27 +86,27 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 	}
 	for _, p := range curve {
 		c := cfg
-		c.Epsilon = p.target
+		c.Epsilon = p.Target()
 		met, fit, eval, err := fitEval(c, p)
-		if errors.Is(err, ErrNoItemSelected) {
+		if errors.Is(err, mf.ErrNoItemSelected) {
 			// A DP outcome, not a failure: at this ε no item's noisy
 			// count passed the threshold, so that model would release
 			// no item and recommend nothing.
-			x.Curve = append(x.Curve, CurvePoint{Epsilon: p.target, Note: "no item passed DP partition selection: the model would recommend nothing"})
+			x.Curve = append(x.Curve, CurvePoint{Epsilon: p.Target(), Note: "no item passed DP partition selection: the model would recommend nothing"})
 			if opt.Log != nil {
-				opt.Log.Info("curve point", "epsilon", p.target, "note", "no item passed DP partition selection")
+				opt.Log.Info("curve point", "epsilon", p.Target(), "note", "no item passed DP partition selection")
 			}
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("curve point ε %v: %w", p.target, err)
+			return nil, fmt.Errorf("curve point ε %v: %w", p.Target(), err)
 		}
 		x.Timings.Curve += fit + eval
-		x.Curve = append(x.Curve, CurvePoint{Epsilon: p.target, Metrics: met})
+		x.Curve = append(x.Curve, CurvePoint{Epsilon: p.Target(), Metrics: met})
 		if opt.Log != nil {
 			// The point's metrics are an evaluation on the private
 			// holdout: steward only, never in a log.
-			opt.Log.Info("curve point trained", "epsilon", p.target)
+			opt.Log.Info("curve point trained", "epsilon", p.Target())
 		}
 	}
 	np := x.Eval.NonPrivate
@@ -116,22 +118,6 @@ func RunExperiment(ctx context.Context, train *Data, test [][]int32, cfg Config,
 		return nil, err
 	}
 	return x, nil
-}
-
-// CurvePlans plans one private run per target ε, with cfg's other settings.
-func CurvePlans(cfg Config, epsilons []float64) ([]Plan, error) {
-	var plans []Plan
-	for _, eps := range epsilons {
-		c := cfg
-		c.Epsilon = eps
-		p, err := c.MakePlan()
-		if err != nil {
-			return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
-		}
-		p.target = eps
-		plans = append(plans, p)
-	}
-	return plans, nil
 }
 
 // logTime logs how long a phase took, at info level.

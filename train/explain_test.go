@@ -7,15 +7,17 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // explainModel is a random model with random biases in [0, 1).
-func explainModel(d, n int, seed uint64) *Model {
+func explainModel(d, n int, seed uint64) *mf.Model {
 	r := rand.New(rand.NewPCG(seed, 25))
-	m := &Model{Dim: d, Items: make([]string, n), P: make([]float64, n*(d+1)), Lambda: 0.5 + r.Float64(), Unobserved: 0.01 + 0.2*r.Float64()}
+	m := &mf.Model{Dim: d, Items: make([]string, n), P: make([]float64, n*(d+1)), Lambda: 0.5 + r.Float64(), Unobserved: 0.01 + 0.2*r.Float64()}
 	for j := range n {
 		m.Items[j] = fmt.Sprintf("i%04d", j)
-		row := m.row(j)
+		row := m.Row(j)
 		for q := range d {
 			row[q] = r.NormFloat64() * 0.4
 		}
@@ -35,14 +37,14 @@ func TestExplainSumsToScore(t *testing.T) {
 		r := rand.New(rand.NewPCG(seed, 7))
 		d, n := 1+r.IntN(16), 5+r.IntN(60)
 		m := explainModel(d, n, seed)
-		var rows []Interaction
+		var rows []mf.Interaction
 		touched := map[int32]bool{}
 		for range r.IntN(12) {
 			j := int32(r.IntN(n))
-			rows = append(rows, Interaction{Item: j, Weight: float32(1 + 3*r.Float64())})
+			rows = append(rows, mf.Interaction{Item: j, Weight: float32(1 + 3*r.Float64())})
 			touched[j] = true
 		}
-		s := NewSolver(m)
+		s := mf.NewSolver(m)
 		u := make([]float64, d)
 		if err := s.Solve(rows, u, make([]float64, d*d), make([]float64, d)); err != nil {
 			t.Fatal(err)
@@ -88,7 +90,7 @@ func TestExplainSumsToScore(t *testing.T) {
 // subject without interactions in the model gets no reasons.
 func TestRecommendationsExplainedByOwnItems(t *testing.T) {
 	m := explainModel(4, 30, 3)
-	d := &Data{Subjects: []string{"a", "b", "c"}, Items: append([]string{"outside"}, m.Items...), Rows: [][]Interaction{
+	d := &mf.Data{Subjects: []string{"a", "b", "c"}, Items: append([]string{"outside"}, m.Items...), Rows: [][]mf.Interaction{
 		{{Item: 1, Weight: 1}, {Item: 5, Weight: 2}, {Item: 9, Weight: 1}},
 		{{Item: 0, Weight: 1}, {Item: 2, Weight: 1}},
 		{{Item: 30, Weight: 3}},
@@ -124,7 +126,7 @@ func TestRecommendationsExplainedByOwnItems(t *testing.T) {
 // the job's path.
 func TestRecommendExplained(t *testing.T) {
 	m := explainModel(4, 30, 5)
-	d := &Data{Subjects: []string{"a", "b"}, Items: m.Items, Rows: [][]Interaction{
+	d := &mf.Data{Subjects: []string{"a", "b"}, Items: m.Items, Rows: [][]mf.Interaction{
 		{{Item: 1, Weight: 1}, {Item: 5, Weight: 2}}, {{Item: 7, Weight: 1}}}}
 	rows, err := RecommendExplained(d, m, 4, 1)
 	if err != nil {
@@ -158,16 +160,16 @@ func TestRecommendExplained(t *testing.T) {
 func TestBecauseMatchesSort(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
 	for trial := range 500 {
-		ex := Explanation{}
+		ex := mf.Explanation{}
 		for j := range r.IntN(40) {
 			v := r.NormFloat64()
 			if trial%3 == 0 {
 				v = float64(r.IntN(3)) - 0.5 // ties
 			}
-			ex.Contributions = append(ex.Contributions, Contribution{Item: int32(j*7%41 + 1), Value: v})
+			ex.Contributions = append(ex.Contributions, mf.Contribution{Item: int32(j*7%41 + 1), Value: v})
 		}
 		n := r.IntN(5)
-		var want []Contribution
+		var want []mf.Contribution
 		pos := 0.0
 		for _, c := range ex.Contributions {
 			if c.Value > 0 {
@@ -175,7 +177,7 @@ func TestBecauseMatchesSort(t *testing.T) {
 				want = append(want, c)
 			}
 		}
-		slices.SortStableFunc(want, func(a, b Contribution) int {
+		slices.SortStableFunc(want, func(a, b mf.Contribution) int {
 			return cmp.Or(cmp.Compare(b.Value, a.Value), cmp.Compare(a.Item, b.Item))
 		})
 		want = want[:min(n, len(want))]

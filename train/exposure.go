@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Exposure describes how recommendations spread over the catalog: a shop
@@ -27,7 +29,7 @@ type ExposureConfig struct {
 }
 
 // exposure measures the recommendations of a run against the interactions.
-func exposure(d *Data, recItems []int32) Exposure {
+func exposure(d *mf.Data, recItems []int32) Exposure {
 	n := len(d.Items)
 	counts := make([]float64, n)
 	for _, j := range recItems {

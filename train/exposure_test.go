@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 func TestGini(t *testing.T) {
@@ -21,7 +23,7 @@ func TestGini(t *testing.T) {
 // Recommendations that all point at the most popular item are found
 // concentrated; spread ones are not.
 func TestExposureFindsConcentration(t *testing.T) {
-	b := NewBuilder()
+	b := mf.NewBuilder()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for s := range 100 {
 		for k := range 5 {

@@ -12,6 +12,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // FuzzReadCSV feeds arbitrary text to the interactions CSV reader: an
@@ -27,9 +28,9 @@ func FuzzReadCSV(f *testing.F) {
 		if types != "" {
 			ts = strings.Split(types, ",")
 		}
-		d, err := ReadCSV(strings.NewReader(in), "in.csv", ts)
+		d, err := mf.ReadCSV(strings.NewReader(in), "in.csv", ts)
 		if err != nil {
-			if !errors.Is(err, ErrInput) {
+			if !errors.Is(err, mf.ErrInput) {
 				t.Fatalf("error %v does not wrap ErrInput", err)
 			}
 			return
@@ -79,7 +80,7 @@ func FuzzReadParquet(f *testing.F) {
 	})
 }
 
-func checkData(t *testing.T, d *Data) {
+func checkData(t *testing.T, d *mf.Data) {
 	t.Helper()
 	if len(d.Subjects) == 0 || len(d.Rows) != len(d.Subjects) {
 		t.Fatalf("data with %d subjects, %d row lists", len(d.Subjects), len(d.Rows))

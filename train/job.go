@@ -22,6 +22,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // JobConfig is a training job (configs/train.yaml).
@@ -34,7 +35,7 @@ type JobConfig struct {
 	// items are chosen by DP partition selection (charged to the budget).
 	Catalog      string       `yaml:"catalog"`
 	Interactions Interactions `yaml:"interactions"`
-	Model        Config       `yaml:"model"`
+	Model        mf.Config    `yaml:"model"`
 	Evaluation   Evaluation   `yaml:"evaluation"`
 	// TopK recommendations are written for each subject who allows
 	// personalization; 0 writes none.
@@ -94,17 +95,17 @@ type Evaluation struct {
 	// with canaries, which spends budget like the model) and the
 	// membership-inference baseline; the card shows the empirical ε lower
 	// bound beside the proven ε.
-	PrivacyAudit *AuditConfig `yaml:"privacy_audit"`
+	PrivacyAudit *mf.AuditConfig `yaml:"privacy_audit"`
 	// WhiteBoxAudit runs the white-box audit of DP-SGD (one more training
 	// run with Dirac canaries, which spends budget like the model); a
 	// fault it flags fails the run, its bound goes to the steward report.
-	WhiteBoxAudit *WhiteBoxConfig `yaml:"white_box_audit"`
-	Seed          uint64          `yaml:"seed"`
+	WhiteBoxAudit *mf.WhiteBoxConfig `yaml:"white_box_audit"`
+	Seed          uint64             `yaml:"seed"`
 }
 
 // DefaultJobConfig returns the defaults of every optional field.
 func DefaultJobConfig() JobConfig {
-	return JobConfig{Interactions: DefaultInteractions(), Model: DefaultConfig(),
+	return JobConfig{Interactions: DefaultInteractions(), Model: mf.DefaultConfig(),
 		Evaluation: Evaluation{HoldoutLast: 2, Baselines: true, BaselineEpochs: 10, CurveEpsilons: []float64{1, 2, 4, 8}, Seed: 1},
 		TopK:       20, ContributorsFPR: 0.01, Exposure: ExposureConfig{MaxGini: 0.95}}
 }
@@ -129,11 +130,11 @@ func (c *JobConfig) UnmarshalYAML(unmarshal func(any) error) error {
 func LoadJobConfig(path string) (JobConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return JobConfig{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return JobConfig{}, fmt.Errorf("%w: %v", mf.ErrConfig, err)
 	}
 	var c JobConfig
 	if err := strictyaml.Decode(path, data, &c); err != nil {
-		return JobConfig{}, fmt.Errorf("%w: %w", ErrConfig, err)
+		return JobConfig{}, fmt.Errorf("%w: %w", mf.ErrConfig, err)
 	}
 	if err := c.Validate(); err != nil {
 		return JobConfig{}, fmt.Errorf("%s: %w", path, err)
@@ -143,7 +144,7 @@ func LoadJobConfig(path string) (JobConfig, error) {
 
 // Validate reports whether the job can run.
 func (c *JobConfig) Validate() error {
-	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...)) }
+	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", mf.ErrConfig, fmt.Sprintf(f, a...)) }
 	if c.Events == "" || c.Output == "" {
 		return bad("events and output are required")
 	}
@@ -151,7 +152,7 @@ func (c *JobConfig) Validate() error {
 		return err
 	}
 	if err := c.JobTables.Validate(); err != nil {
-		return fmt.Errorf("%w: %w", ErrConfig, err)
+		return fmt.Errorf("%w: %w", mf.ErrConfig, err)
 	}
 	if c.Model.Epsilon == 0 {
 		return bad("model.epsilon is required: a target ε, or .inf to train without privacy")
@@ -239,8 +240,8 @@ type Report struct {
 	Subjects     int            `json:"subjects,omitzero"`
 	Items        int            `json:"items,omitzero"`
 	Interactions int            `json:"interactions,omitzero"`
-	Model        Config         `json:"-"`
-	Training     *Stats         `json:"training,omitempty"`
+	Model        mf.Config      `json:"-"`
+	Training     *mf.Stats      `json:"training,omitempty"`
 	// Guarantee is the released model's own guarantee (nil: non-private);
 	// Charged is what the ledger charged the run for all its releases
 	// (the model, curve points, the audit's run), with the breakdown.
@@ -249,7 +250,7 @@ type Report struct {
 	Eval      Eval            `json:"evaluation,omitzero"`
 	Curve     []CurvePoint    `json:"curve,omitempty"`
 	Spent     *budget.Record  `json:"budget_record,omitempty"`
-	Audit     *AuditResult    `json:"privacy_audit,omitempty"`
+	Audit     *mf.AuditResult `json:"privacy_audit,omitempty"`
 	WhiteBox  *audit.Report   `json:"white_box_audit,omitempty"`
 	Exposure  *Exposure       `json:"exposure,omitempty"`
 	Timings   Timings         `json:"seconds_by_phase"`
@@ -269,7 +270,7 @@ type Report struct {
 	CurvePNG        []byte  `json:"-"`
 	ExposurePNG     []byte  `json:"-"`
 	recommendations []dataset.Recommendation
-	because         [][]Contribution // per recommendation: its reasons (shares)
+	because         [][]mf.Contribution // per recommendation: its reasons (shares)
 	nonPersonalized []dataset.NonPersonalized
 	// The event columns the policy keeps from personalization, and the
 	// others training does not read (the card's main parameters).
@@ -327,16 +328,16 @@ type Guarantee struct {
 
 // Eval is the evaluation of a run and its baselines on the same split.
 type Eval struct {
-	Holdout    string   `json:"holdout"`
-	Model      Metrics  `json:"model"`
-	Popularity Metrics  `json:"popularity"`
-	NonPrivate *Metrics `json:"non_private,omitempty"`
+	Holdout    string      `json:"holdout"`
+	Model      mf.Metrics  `json:"model"`
+	Popularity mf.Metrics  `json:"popularity"`
+	NonPrivate *mf.Metrics `json:"non_private,omitempty"`
 }
 
 // CurvePoint is one point of the privacy-utility curve.
 type CurvePoint struct {
-	Epsilon float64 `json:"epsilon"` // +Inf: non-private (JSON: null)
-	Metrics Metrics `json:"metrics"`
+	Epsilon float64    `json:"epsilon"` // +Inf: non-private (JSON: null)
+	Metrics mf.Metrics `json:"metrics"`
 	// Note says why a point has no model (its metrics are zero).
 	Note string `json:"note,omitempty"`
 }
@@ -348,9 +349,9 @@ func (p CurvePoint) MarshalJSON() ([]byte, error) {
 		e = nil
 	}
 	return json.Marshal(struct {
-		Epsilon any     `json:"epsilon"`
-		Metrics Metrics `json:"metrics"`
-		Note    string  `json:"note,omitempty"`
+		Epsilon any        `json:"epsilon"`
+		Metrics mf.Metrics `json:"metrics"`
+		Note    string     `json:"note,omitempty"`
 	}{e, p.Metrics, p.Note})
 }
 
@@ -411,14 +412,14 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 
 	// A checkpoint of this job and date resumes its run, under its run id.
 	ckptKey := dataset.Join(outRef.Key, "_checkpoints", "dt="+rep.LogicalDate, checkpointFile)
-	var resume *Checkpoint
+	var resume *mf.Checkpoint
 	switch data, err := dataset.ReadAll(ctx, outRef.Store, ckptKey); {
 	case err == nil:
-		if resume, err = UnmarshalCheckpoint(data); err != nil {
+		if resume, err = mf.UnmarshalCheckpoint(data); err != nil {
 			return nil, fmt.Errorf("%s: %w (delete it to start over)", outRef.Store.Location()+"/"+ckptKey, err)
 		}
 		if cfg.RunID != "" && cfg.RunID != resume.RunID {
-			return nil, fmt.Errorf("%w: %s belongs to run %s, not %s (delete it to start over)", ErrCheckpoint, ckptKey, resume.RunID, cfg.RunID)
+			return nil, fmt.Errorf("%w: %s belongs to run %s, not %s (delete it to start over)", mf.ErrCheckpoint, ckptKey, resume.RunID, cfg.RunID)
 		}
 		cfg.RunID = resume.RunID
 		rep.ResumedAt = resume.StepsDone
@@ -441,9 +442,9 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	if err != nil {
 		return nil, err
 	}
-	var curvePlans []Plan
+	var curvePlans []mf.Plan
 	if cfg.Evaluation.Curve {
-		if curvePlans, err = CurvePlans(cfg.Model, cfg.Evaluation.CurveEpsilons); err != nil {
+		if curvePlans, err = mf.CurvePlans(cfg.Model, cfg.Evaluation.CurveEpsilons); err != nil {
 			return nil, err
 		}
 	}
@@ -498,7 +499,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	// Train on the split, so that the released model is the one evaluated.
 	ev := cfg.Evaluation
 	tr, test := data.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
-	save := func(c *Checkpoint) error {
+	save := func(c *mf.Checkpoint) error {
 		if err := dataset.PutBytes(ctx, outRef.Store, ckptKey, c.Marshal()); err != nil {
 			return err
 		}
@@ -506,7 +507,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 		return nil
 	}
 	x, err := RunExperiment(ctx, tr, test, cfg.Model, plan, ev, curvePlans,
-		FitOptions{Log: log, Checkpoint: save, CheckpointEvery: cfg.CheckpointEvery, Resume: resume, RunID: rep.RunID}, workers)
+		mf.FitOptions{Log: log, Checkpoint: save, CheckpointEvery: cfg.CheckpointEvery, Resume: resume, RunID: rep.RunID}, workers)
 	if err != nil {
 		return nil, err
 	}
@@ -516,14 +517,14 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	rep.Curve, rep.CurvePNG = x.Curve, x.CurvePNG
 
 	if ac := cfg.Evaluation.PrivacyAudit; ac != nil {
-		if rep.Audit, err = AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
+		if rep.Audit, err = mf.AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
 			return nil, err
 		}
 		// Its result is measured on the private data: steward only.
 		log.Info("privacy audit done; its result is in the steward report")
 	}
 	if wc := cfg.Evaluation.WhiteBoxAudit; wc != nil && cfg.Model.Private() {
-		if rep.WhiteBox, err = AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
+		if rep.WhiteBox, err = mf.AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
 			return nil, err
 		}
 		if err := rep.WhiteBox.Err(); err != nil {
@@ -540,8 +541,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			return nil, err
 		}
 		// Exposure over the model's items (recommendations rank them all).
-		modelRows, _ := remapRows(data.Rows, itemIndex(data.Items, m.Items))
-		md := &Data{Subjects: data.Subjects, Items: m.Items, Rows: modelRows}
+		md := data.OnItems(m.Items)
 		items := make([]int32, len(rep.recommendations))
 		index := make(map[string]int32, len(m.Items))
 		for j, id := range m.Items {
@@ -563,7 +563,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			rep.Warnings = append(rep.Warnings, w)
 		}
 		if cfg.NonPersonalized && rep.Training != nil {
-			rep.nonPersonalized = nonPersonalized(m.Items, rep.Training.popularity, cfg.TopK)
+			rep.nonPersonalized = nonPersonalized(m.Items, rep.Training.Popularity, cfg.TopK)
 		}
 		rep.Timings.Recommend = time.Since(recommending).Seconds()
 		logTime(log, "recommended", rep.Timings.Recommend)
@@ -597,13 +597,13 @@ func committedRun(ctx context.Context, outRef dataset.Ref, date, runID string) (
 
 // releases lists the DP releases of a training run: the model, one more
 // model per curve point, and the audit's training run.
-func releases(cfg JobConfig, plan Plan, curve []Plan) []accountant.Event {
+func releases(cfg JobConfig, plan mf.Plan, curve []mf.Plan) []accountant.Event {
 	var evs []accountant.Event
 	if cfg.Model.Private() {
 		evs = append(evs, plan.Events()...)
 	}
 	for _, p := range curve {
-		evs = append(evs, noted(p.Events(), fmt.Sprintf("privacy-utility curve point ε %g", p.target))...)
+		evs = append(evs, noted(p.Events(), fmt.Sprintf("privacy-utility curve point ε %g", p.Target()))...)
 	}
 	if cfg.Evaluation.PrivacyAudit != nil && cfg.Model.Private() {
 		evs = append(evs, noted(plan.Events(), "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)")...)
@@ -627,7 +627,7 @@ func noted(evs []accountant.Event, what string) []accountant.Event {
 // policy, consent, erasure and retention, the jurisdictions, the PII guard
 // and the interaction settings ic. veil train mf uses it for an events
 // table.
-func LoadConsented(ctx context.Context, tables privacy.JobTables, ic Interactions, day time.Time, workers int, opt dataset.URLOptions) (*Data, privacy.Report, error) {
+func LoadConsented(ctx context.Context, tables privacy.JobTables, ic Interactions, day time.Time, workers int, opt dataset.URLOptions) (*mf.Data, privacy.Report, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -641,7 +641,7 @@ func LoadConsented(ctx context.Context, tables privacy.JobTables, ic Interaction
 
 // loadConsented reads the interactions of subjects who allow the training
 // purposes, after the PII guard has read the files.
-func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, tables privacy.JobTables, day time.Time, workers int) (*Data, *privacy.ConsentIndex, privacy.Report, error) {
+func loadConsented(ctx context.Context, in *privacy.JobInputs, ic Interactions, tables privacy.JobTables, day time.Time, workers int) (*mf.Data, *privacy.ConsentIndex, privacy.Report, error) {
 	ix, err := privacy.BuildConsentIndex(ctx, in.Policy, &in.Consent, &in.Erasure, day)
 	if err != nil {
 		return nil, nil, privacy.Report{}, err
@@ -727,7 +727,7 @@ func holdoutText(e Evaluation) string {
 // its data at a logical date, without writing a model: the audit's
 // training run is a DP release like any other, so its spend is recorded
 // (job "audit privacy") before any data is read.
-func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*AuditResult, *budget.Record, error) {
+func RunAudit(ctx context.Context, cfg JobConfig, ac mf.AuditConfig, day time.Time, opt dataset.URLOptions, log *slog.Logger) (*mf.AuditResult, *budget.Record, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -767,6 +767,6 @@ func RunAudit(ctx context.Context, cfg JobConfig, ac AuditConfig, day time.Time,
 	if err != nil {
 		return nil, rec, err
 	}
-	res, err := AuditPrivacy(ctx, data, cfg.Model, plan, ac, log)
+	res, err := mf.AuditPrivacy(ctx, data, cfg.Model, plan, ac, log)
 	return res, rec, err
 }

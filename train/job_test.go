@@ -23,6 +23,7 @@ import (
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -58,7 +59,7 @@ func TestJobEndToEnd(t *testing.T) {
 	dir := shop(t, 3000)
 	cfg := jobConfig(dir)
 	cfg.Evaluation.Curve, cfg.FactorsArrow = true, true
-	ac := DefaultAuditConfig()
+	ac := mf.DefaultAuditConfig()
 	ac.Canaries, ac.CanaryItems = 200, 5
 	cfg.Evaluation.PrivacyAudit = &ac
 	rep, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
@@ -199,12 +200,12 @@ func TestJobRefusals(t *testing.T) {
 	}
 	cfg = jobConfig(dir)
 	cfg.Budget = nil
-	if err := cfg.Validate(); !errors.Is(err, ErrConfig) {
+	if err := cfg.Validate(); !errors.Is(err, mf.ErrConfig) {
 		t.Errorf("DP without a budget: %v", err)
 	}
 	cfg = jobConfig(dir)
 	cfg.Interactions.EventWeights = map[string]float64{"wishlist": 1}
-	if _, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil); !errors.Is(err, ErrInput) {
+	if _, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil); !errors.Is(err, mf.ErrInput) {
 		t.Errorf("no interactions: %v", err)
 	}
 }
@@ -232,7 +233,7 @@ func TestJobResumesAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := UnmarshalCheckpoint(data)
+	c, err := mf.UnmarshalCheckpoint(data)
 	if err != nil || c.StepsDone != 2 {
 		t.Fatalf("checkpoint %+v, %v", c, err)
 	}
@@ -258,21 +259,21 @@ func TestJobResumesAfterCrash(t *testing.T) {
 
 func TestCardGolden(t *testing.T) {
 	rep := &Report{RunID: "0193a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b", LogicalDate: "2026-11-27", Output: "file:///srv/veil/models/dt=2026-11-27/run=0193a1b2",
-		Events: "file:///srv/veil/shop/events", Purposes: Purposes, Subjects: 48211, Items: 19874, Interactions: 1893345, Model: DefaultConfig(),
+		Events: "file:///srv/veil/shop/events", Purposes: Purposes, Subjects: 48211, Items: 19874, Interactions: 1893345, Model: mf.DefaultConfig(),
 		Guarantee: &Guarantee{Epsilon: 7.98, Delta: 1e-6, Unit: "subject", Accountant: "pld", NoiseMultiplier: 1.07, SamplingRate: 0.4, Steps: 5, Clip: 1, MaxInteractions: 200},
-		Eval: Eval{Holdout: holdoutText(DefaultJobConfig().Evaluation), Model: Metrics{Recall10: 0.31, Recall20: 0.45, NDCG10: 0.22, NDCG20: 0.26, Coverage: 0.4},
-			NonPrivate: &Metrics{Recall10: 0.33, Recall20: 0.48, NDCG10: 0.24, NDCG20: 0.28, Coverage: 0.5}, Popularity: Metrics{Recall10: 0.03, Recall20: 0.05, NDCG10: 0.02, NDCG20: 0.03, Coverage: 0.001}},
+		Eval: Eval{Holdout: holdoutText(DefaultJobConfig().Evaluation), Model: mf.Metrics{Recall10: 0.31, Recall20: 0.45, NDCG10: 0.22, NDCG20: 0.26, Coverage: 0.4},
+			NonPrivate: &mf.Metrics{Recall10: 0.33, Recall20: 0.48, NDCG10: 0.24, NDCG20: 0.28, Coverage: 0.5}, Popularity: mf.Metrics{Recall10: 0.03, Recall20: 0.05, NDCG10: 0.02, NDCG20: 0.03, Coverage: 0.001}},
 		Recommended: 30112}
 	rep.Filter.RowsRead, rep.Filter.RowsKept = 9000000, 7000000
 	proven := 7.98
-	rep.Audit = &AuditResult{Canaries: 1000, Included: 507, Guesses: 200, Correct: 104, EpsilonLowerBound: 0, ProvenEpsilon: &proven, Delta: 1e-6, Confidence: 0.95,
+	rep.Audit = &mf.AuditResult{Canaries: 1000, Included: 507, Guesses: 200, Correct: 104, EpsilonLowerBound: 0, ProvenEpsilon: &proven, Delta: 1e-6, Confidence: 0.95,
 		MembershipAUC: 0.503, Members: 5000, NonMembers: 4821}
 	rep.Charged = &release.Charge{Dataset: "file:///srv/veil/shop/events", Period: "2026-11", Accountant: "pld", Epsilon: 12.417583920411234, Delta: 1e-5,
 		Releases: []release.Share{{Release: "DP-SGD on item factors and biases (per-subject clipping)", Epsilon: 7.612, Events: 1},
 			{Release: "one-run privacy audit: a training run with canaries (its guesses, a DP release, go to the steward)", Epsilon: 7.612, Events: 1}}}
 	rep.config = DefaultJobConfig()
-	rep.config.Evaluation.PrivacyAudit = &AuditConfig{Canaries: 1000, Confidence: 0.95}
-	rep.Training = &Stats{StepsDone: 5, Bounded: 312, ClippedShare: 0.41, MeanNorm: 1.73}
+	rep.config.Evaluation.PrivacyAudit = &mf.AuditConfig{Canaries: 1000, Confidence: 0.95}
+	rep.Training = &mf.Stats{StepsDone: 5, Bounded: 312, ClippedShare: 0.41, MeanNorm: 1.73}
 	rep.Warnings = []string{"δ = 1e-06 is not below 1/48211 subjects: the guarantee is weak; lower model.delta"}
 	for _, g := range []struct {
 		name string
@@ -315,7 +316,7 @@ func TestShippedConfig(t *testing.T) {
 	// Unknown keys are errors that name the line.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("events: e\noutput: o\nmodel:\n  dimension: 8\n"), 0o644)
-	if _, err := LoadJobConfig(bad); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "4") {
+	if _, err := LoadJobConfig(bad); !errors.Is(err, mf.ErrConfig) || !strings.Contains(err.Error(), "4") {
 		t.Errorf("unknown key: %v", err)
 	}
 }
@@ -323,8 +324,8 @@ func TestShippedConfig(t *testing.T) {
 // A non-private run's public card keeps its evaluation and says plainly
 // that nothing in it is protected; a private run's card has no evaluation.
 func TestCardOfNonPrivateRun(t *testing.T) {
-	rep := &Report{RunID: "r", LogicalDate: "2026-11-27", Purposes: Purposes, Model: DefaultConfig(), Subjects: 48211,
-		Eval: Eval{Holdout: "h", Model: Metrics{Recall20: 0.45}, Popularity: Metrics{Recall20: 0.05}}}
+	rep := &Report{RunID: "r", LogicalDate: "2026-11-27", Purposes: Purposes, Model: mf.DefaultConfig(), Subjects: 48211,
+		Eval: Eval{Holdout: "h", Model: mf.Metrics{Recall20: 0.45}, Popularity: mf.Metrics{Recall20: 0.05}}}
 	md := string(lineage.RenderCard(Card(rep)))
 	for _, want := range []string{"WITHOUT differential privacy", "Recall@20", "0.450", "None: this model was trained WITHOUT differential privacy"} {
 		if !strings.Contains(md, want) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Interactions turns events into interactions.
@@ -31,15 +32,15 @@ func DefaultInteractions() Interactions {
 // Validate checks the settings.
 func (c Interactions) Validate() error {
 	if len(c.EventWeights) == 0 {
-		return fmt.Errorf("%w: event_weights is empty: no event would be an interaction", ErrConfig)
+		return fmt.Errorf("%w: event_weights is empty: no event would be an interaction", mf.ErrConfig)
 	}
 	for t, w := range c.EventWeights {
-		if !(w > 0 && w <= MaxWeight) {
-			return fmt.Errorf("%w: event_weights[%s] %v: want a number in (0, %g]", ErrConfig, t, w, float64(MaxWeight))
+		if !(w > 0 && w <= mf.MaxWeight) {
+			return fmt.Errorf("%w: event_weights[%s] %v: want a number in (0, %g]", mf.ErrConfig, t, w, float64(mf.MaxWeight))
 		}
 	}
 	if c.WindowDays < 1 {
-		return fmt.Errorf("%w: window_days %d: want at least 1", ErrConfig, c.WindowDays)
+		return fmt.Errorf("%w: window_days %d: want at least 1", mf.ErrConfig, c.WindowDays)
 	}
 	return nil
 }
@@ -48,7 +49,7 @@ func (c Interactions) Validate() error {
 // for the job's purposes, no erasure, retention), within the window ending
 // on the logical date. A subject-item pair's weight is the sum of its
 // events' weights; its time is the latest event's.
-func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, ic Interactions, day time.Time, workers int) (*Data, privacy.Report, error) {
+func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, events dataset.Ref, ic Interactions, day time.Time, workers int) (*mf.Data, privacy.Report, error) {
 	dec, err := NewInteractionDecoder(ic, day)
 	if err != nil {
 		return nil, privacy.Report{}, err
@@ -58,7 +59,7 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 		return nil, privacy.Report{}, err
 	}
 	defer sc.Close()
-	b := NewBuilder()
+	b := mf.NewBuilder()
 	var mu sync.Mutex
 	keeps := make([][]bool, max(1, workers))
 	type row struct {
@@ -80,8 +81,8 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 		rows := sc.rows[:0]
 		var bad error
 		dec.DecodeIndexed(batch, keeps[w], func(s, item int32, wt float64, at int64) {
-			if !(wt > 0 && wt <= MaxWeight) && bad == nil {
-				bad = fmt.Errorf("%w: weight %v: want a number in (0, %g]", ErrInput, wt, float64(MaxWeight))
+			if !(wt > 0 && wt <= mf.MaxWeight) && bad == nil {
+				bad = fmt.Errorf("%w: weight %v: want a number in (0, %g]", mf.ErrInput, wt, float64(mf.MaxWeight))
 			}
 			rows = append(rows, row{s, item, float32(wt), time.UnixMicro(at).Unix()})
 		})
@@ -100,19 +101,19 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 			s, it := sc.subjs[r.s], sc.items[r.item]
 			if s < 0 {
 				if subjDict[r.s] == "" {
-					return fmt.Errorf("%w: empty subject or item id", ErrInput)
+					return fmt.Errorf("%w: empty subject or item id", mf.ErrInput)
 				}
-				s = b.subject(subjDict[r.s])
+				s = b.Subject(subjDict[r.s])
 				sc.subjs[r.s] = s
 			}
 			if it < 0 {
 				if itemDict[r.item] == "" {
-					return fmt.Errorf("%w: empty subject or item id", ErrInput)
+					return fmt.Errorf("%w: empty subject or item id", mf.ErrInput)
 				}
-				it = b.itemID(itemDict[r.item])
+				it = b.Item(itemDict[r.item])
 				sc.items[r.item] = it
 			}
-			b.add(s, it, r.w, r.at)
+			b.AddIndexed(s, it, r.w, r.at)
 		}
 		return nil
 	})
@@ -125,7 +126,7 @@ func LoadEvents(ctx context.Context, pol *privacy.Policy, flt *privacy.Filter, e
 		// No count: in a DP run this error follows the spend and goes to
 		// stderr, lineage and the audit log; the counts are in rep.
 		return nil, rep, fmt.Errorf("%w: no consented interactions of the weighted event types in the %d days to %s (none kept by consent, erasure and retention)",
-			ErrInput, ic.WindowDays, day.Format(time.DateOnly))
+			mf.ErrInput, ic.WindowDays, day.Format(time.DateOnly))
 	}
 	return d, rep, nil
 }

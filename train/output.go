@@ -23,12 +23,13 @@ import (
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // recommend ranks, for every subject who allows personalization, the items
 // the subject has not touched, by the released factors and the subject's
 // own factor (solved from its own interactions only).
-func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, workers int) error {
+func recommend(rep *Report, d *mf.Data, m *mf.Model, ix *privacy.ConsentIndex, k, workers int) error {
 	var eligible []int
 	for s, id := range d.Subjects {
 		if r := ix.Decide(id, Purposes); r != privacy.Keep {
@@ -50,7 +51,7 @@ func recommend(rep *Report, d *Data, m *Model, ix *privacy.ConsentIndex, k, work
 
 // Recommend ranks for every subject of d with interactions the k best items
 // it has not touched, by the released factors and its own factor.
-func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, error) {
+func Recommend(d *mf.Data, m *mf.Model, k, workers int) ([]dataset.Recommendation, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -66,7 +67,7 @@ func Recommend(d *Data, m *Model, k, workers int) ([]dataset.Recommendation, err
 
 // RecommendExplained is Recommend with each recommendation's reasons (the
 // rows of recommendations.parquet: because_items, because_shares).
-func RecommendExplained(d *Data, m *Model, k, workers int) ([]dataset.ExplainedRecommendation, error) {
+func RecommendExplained(d *mf.Data, m *mf.Model, k, workers int) ([]dataset.ExplainedRecommendation, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -85,60 +86,28 @@ func RecommendExplained(d *Data, m *Model, k, workers int) ([]dataset.ExplainedR
 
 // recommendFor ranks the eligible subjects' k best items; with explain it
 // also returns, per recommendation, its reasons (Explanation.Because).
-func recommendFor(d *Data, m *Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]Contribution, error) {
+func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]mf.Contribution, error) {
 	per := make([][]dataset.Recommendation, len(eligible))
-	var why [][][]Contribution
-	var solver *Solver
+	var why [][][]mf.Contribution
 	if explain {
-		why = make([][][]Contribution, len(eligible))
-		solver = NewSolver(m)
+		why = make([][][]mf.Contribution, len(eligible))
 	}
-	// Recommendations rank the model's items (the catalog's, or the DP-
-	// selected ones), not the items of the data: a list must not depend on
-	// which items other subjects happened to touch (joint DP).
-	toModel := itemIndex(d.Items, m.Items)
-	err := rankModel(context.Background(), m, len(eligible), k, nil, workers,
-		func(_, e int, t *scoreTask) {
-			for _, x := range d.Rows[eligible[e]] {
-				if j := toModel[x.Item]; j >= 0 {
-					x.Item = j
-					t.rows = append(t.rows, x)
-					t.exclude = append(t.exclude, j)
-				}
-			}
-			slices.Sort(t.exclude)
-		},
-		func(_, e int, top []ranked) error {
-			recs := make([]dataset.Recommendation, len(top))
-			for r, x := range top {
-				recs[r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.item], Score: x.score}
-			}
-			per[e] = recs
-			if !explain || len(top) == 0 {
-				return nil
-			}
-			var own []Interaction
-			for _, x := range d.Rows[eligible[e]] {
-				if j := toModel[x.Item]; j >= 0 {
-					x.Item = j
-					own = append(own, x)
-				}
-			}
-			ex, err := solver.NewExplainer(own)
-			if err != nil {
-				return err
-			}
-			why[e] = make([][]Contribution, len(top))
-			for r, x := range top {
-				why[e][r] = ex.Explain(int(x.item)).Because(BecauseItems)
-			}
-			return nil
-		})
+	err := mf.RecommendEach(d, m, eligible, k, BecauseItems, workers, explain, func(e int, top []mf.Recommended, because [][]mf.Contribution) error {
+		recs := make([]dataset.Recommendation, len(top))
+		for r, x := range top {
+			recs[r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score}
+		}
+		per[e] = recs
+		if explain {
+			why[e] = because
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	var out []dataset.Recommendation
-	var because [][]Contribution
+	var because [][]mf.Contribution
 	for e, r := range per {
 		out = append(out, r...)
 		if explain {
@@ -159,7 +128,7 @@ func roundShare(v float64) float64 { return math.Round(v*100) / 100 }
 
 // explained joins recommendations with their reasons as rows of
 // recommendations.parquet; because is nil or parallel to recs.
-func explained(recs []dataset.Recommendation, because [][]Contribution, items []string) []dataset.ExplainedRecommendation {
+func explained(recs []dataset.Recommendation, because [][]mf.Contribution, items []string) []dataset.ExplainedRecommendation {
 	out := make([]dataset.ExplainedRecommendation, len(recs))
 	for i, r := range recs {
 		out[i] = dataset.ExplainedRecommendation{SubjectID: r.SubjectID, Rank: r.Rank, ItemID: r.ItemID, Score: r.Score,
@@ -176,10 +145,10 @@ func explained(recs []dataset.Recommendation, because [][]Contribution, items []
 }
 
 // Factors returns the released model as rows of the item factors output.
-func (m *Model) Factors() []dataset.ItemFactor {
+func Factors(m *mf.Model) []dataset.ItemFactor {
 	rows := make([]dataset.ItemFactor, len(m.Items))
 	for j, id := range m.Items {
-		r := m.row(j)
+		r := m.Row(j)
 		v := make([]float32, m.Dim)
 		for p := range v {
 			v[p] = float32(r[p])
@@ -195,7 +164,7 @@ func (m *Model) Factors() []dataset.ItemFactor {
 // first, then the release under OUTPUT/dt=DATE/run=RUN_ID (factors,
 // recommendations, the public card), each all or nothing. A release is
 // never committed without its steward report.
-func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt dataset.URLOptions, day time.Time, m *Model, contributors []string, rep *Report, start time.Time) error {
+func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt dataset.URLOptions, day time.Time, m *mf.Model, contributors []string, rep *Report, start time.Time) error {
 	prefix := dataset.Join(ref.Key, "dt="+rep.LogicalDate, "run="+rep.RunID)
 	out, err := dataset.NewOutput(ctx, ref.Store, prefix, nil, "veil train")
 	if err != nil {
@@ -243,11 +212,11 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 		return err
 	}
 	err = func() error {
-		if err := dataset.PutParquet(ctx, out, FactorsFile, m.Factors()); err != nil {
+		if err := dataset.PutParquet(ctx, out, FactorsFile, Factors(m)); err != nil {
 			return err
 		}
 		if cfg.FactorsArrow {
-			data, err := m.FactorsArrow()
+			data, err := FactorsArrow(m)
 			if err != nil {
 				return err
 			}
@@ -299,7 +268,7 @@ func PlotCurve(points []CurvePoint, popularity float64) ([]byte, error) {
 		pts = append(pts, plotter.XY{X: p.Epsilon, Y: p.Metrics.Recall20})
 	}
 	if len(pts) == 0 {
-		return nil, fmt.Errorf("%w: no private points to plot", ErrInput)
+		return nil, fmt.Errorf("%w: no private points to plot", mf.ErrInput)
 	}
 	p := plot.New()
 	p.Title.Text = "Privacy-utility: Recall@20 against ε (δ fixed)"
@@ -355,7 +324,7 @@ func ticks(pts plotter.XYs) []plot.Tick {
 // items receive; the diagonal is an even spread.
 func PlotExposure(counts []float64) ([]byte, error) {
 	if len(counts) == 0 {
-		return nil, fmt.Errorf("%w: no items to plot", ErrInput)
+		return nil, fmt.Errorf("%w: no items to plot", mf.ErrInput)
 	}
 	s := append([]float64(nil), counts...)
 	slices.Sort(s)

@@ -14,6 +14,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // A prepared interactions table holds every consented subject's
@@ -141,7 +142,7 @@ func WriteInteractionsShard(ctx context.Context, out *dataset.Output, i int, row
 // count to n. d's subjects and items are sorted by id (Builder.Data), so
 // the rows come out in WriteInteractionsShard's order without comparing
 // strings: subjects in d's order, each one's interactions by item index.
-func writeInteractionShards(ctx context.Context, out *dataset.Output, d *Data, shards int, n *int64) error {
+func writeInteractionShards(ctx context.Context, out *dataset.Output, d *mf.Data, shards int, n *int64) error {
 	members := make([][]int32, shards) // subjects of each shard, in d's order
 	size := make([]int, shards)
 	for s, id := range d.Subjects {
@@ -149,13 +150,13 @@ func writeInteractionShards(ctx context.Context, out *dataset.Output, d *Data, s
 		members[k] = append(members[k], int32(s))
 		size[k] += len(d.Rows[s])
 	}
-	var byItem []Interaction
+	var byItem []mf.Interaction
 	for k, subjects := range members {
 		rows := make([]InteractionRow, 0, size[k])
 		for _, s := range subjects {
 			id := d.Subjects[s]
 			byItem = append(byItem[:0], d.Rows[s]...)
-			slices.SortFunc(byItem, func(a, b Interaction) int { return cmp.Compare(a.Item, b.Item) })
+			slices.SortFunc(byItem, func(a, b mf.Interaction) int { return cmp.Compare(a.Item, b.Item) })
 			for _, r := range byItem {
 				rows = append(rows, InteractionRow{SubjectID: id, ItemID: d.Items[r.Item], EventTime: time.Unix(r.Time, 0).UTC(), Weight: float64(r.Weight)})
 			}
@@ -185,7 +186,7 @@ func PrepareInteractions(ctx context.Context, cfg JobConfig, day time.Time, outU
 		log = slog.New(slog.DiscardHandler)
 	}
 	if shards < 1 || shards > 100000 {
-		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", ErrConfig, shards)
+		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", mf.ErrConfig, shards)
 	}
 	if err := cfg.Interactions.Validate(); err != nil {
 		return nil, err

@@ -18,6 +18,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // A DP run's public report (what veil train and veil run print, to
@@ -28,10 +29,10 @@ func TestPublicReportWithholdsExactFigures(t *testing.T) {
 	full := &Report{RunID: "r", LogicalDate: "2026-11-27", Output: "out", Steward: "st", Purposes: Purposes,
 		Filter:   privacy.Report{RowsRead: 91234, RowsKept: 81234, RowsDropped: map[string]int64{"no_consent": 10000}, SubjectsKept: 4321},
 		Subjects: 4321, Items: 777, Interactions: 65432,
-		Training: &Stats{Subjects: 4321, Interactions: 65432, MeanNorm: 3.25, ClippedShare: 0.4},
-		Eval:     Eval{Holdout: "last 2", Model: Metrics{Recall20: 0.4567}, Popularity: Metrics{Recall20: 0.1234}},
-		Curve:    []CurvePoint{{Epsilon: 1, Metrics: Metrics{Recall20: 0.2}}},
-		Audit:    &AuditResult{Canaries: 200, Included: 97}, Exposure: &Exposure{Recommendations: 86420, Gini: 0.5},
+		Training: &mf.Stats{Subjects: 4321, Interactions: 65432, MeanNorm: 3.25, ClippedShare: 0.4},
+		Eval:     Eval{Holdout: "last 2", Model: mf.Metrics{Recall20: 0.4567}, Popularity: mf.Metrics{Recall20: 0.1234}},
+		Curve:    []CurvePoint{{Epsilon: 1, Metrics: mf.Metrics{Recall20: 0.2}}},
+		Audit:    &mf.AuditResult{Canaries: 200, Included: 97}, Exposure: &Exposure{Recommendations: 86420, Gini: 0.5},
 		Recommended: 4321, NotRecommended: map[string]int{"no_interactions": 12}, Warnings: []string{"δ = 0.001 is not below 1/4321 subjects"},
 		Guarantee: &Guarantee{Epsilon: 8, Delta: 1e-6, Unit: "subject", Accountant: "pld", NoiseMultiplier: 1.1, SamplingRate: 0.01, Steps: 500, Clip: 1, MaxInteractions: 50},
 		Charged:   &release.Charge{Epsilon: 8.5, Delta: 1e-5, Dataset: "shop", Accountant: "pld"},
@@ -56,7 +57,7 @@ func TestPublicReportWithholdsExactFigures(t *testing.T) {
 		t.Error("Public changed the full report")
 	}
 	// A run without any DP release is not a DP release: it keeps its figures.
-	np := &Report{Subjects: 4321, Eval: Eval{Model: Metrics{Recall20: 0.4567}}}
+	np := &Report{Subjects: 4321, Eval: Eval{Model: mf.Metrics{Recall20: 0.4567}}}
 	np.Model.Epsilon = math.Inf(1)
 	if np.Public() != np {
 		t.Error("the public report of a non-DP run dropped its exact figures")
@@ -107,7 +108,7 @@ func TestDPRunErrorsHoldNoExactCounts(t *testing.T) {
 	cfg := jobConfig(dir)
 	cfg.Interactions.EventWeights = map[string]float64{"wishlist": 1}
 	_, err := Run(context.Background(), cfg, logical, dataset.URLOptions{}, nil)
-	if !errors.Is(err, ErrInput) {
+	if !errors.Is(err, mf.ErrInput) {
 		t.Fatalf("no interactions: %v", err)
 	}
 	store, _ := dataset.NewFileStore(dir)

@@ -11,6 +11,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // InteractionsContract is the schema of a plain interactions file for
@@ -26,7 +27,7 @@ var InteractionsContract = &dataset.Contract{Name: "interactions", Version: 1, C
 // ReadFile reads interactions from a CSV or Parquet file (by its magic
 // bytes) or a table of Parquet files at a URL or path; with types, only rows whose event_type is one of
 // them.
-func ReadFile(ctx context.Context, url string, types []string, opt dataset.URLOptions) (*Data, error) {
+func ReadFile(ctx context.Context, url string, types []string, opt dataset.URLOptions) (*mf.Data, error) {
 	ref, err := dataset.ParseRef(ctx, url, opt)
 	if err != nil {
 		return nil, err
@@ -46,20 +47,20 @@ func ReadFile(ctx context.Context, url string, types []string, opt dataset.URLOp
 	if bytes.HasPrefix(data, []byte("PAR1")) {
 		return readParquet(ctx, ref, []string{ref.Key}, types)
 	}
-	return ReadCSV(bytes.NewReader(data), ref.String(), types)
+	return mf.ReadCSV(bytes.NewReader(data), ref.String(), types)
 }
 
-func readParquet(ctx context.Context, ref dataset.Ref, keys, types []string) (*Data, error) {
+func readParquet(ctx context.Context, ref dataset.Ref, keys, types []string) (*mf.Data, error) {
 	sc, err := dataset.OpenScan(ctx, ref.Store, keys, InteractionsContract, "subject_id", "item_id", "event_time", "weight", "event_type")
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+		return nil, fmt.Errorf("%w: %w", mf.ErrInput, err)
 	}
 	defer sc.Close()
-	b := NewBuilder()
+	b := mf.NewBuilder()
 	var batch dataset.Batch
 	for _, u := range sc.Units() {
 		if err := sc.Read(ctx, u, &batch); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInput, err)
+			return nil, fmt.Errorf("%w: %w", mf.ErrInput, err)
 		}
 		subj, item := batch.Column("subject_id").Str, batch.Column("item_id").Str
 		at, wt, typ := batch.Column("event_time"), batch.Column("weight"), batch.Column("event_type").Str
@@ -80,7 +81,7 @@ func readParquet(ctx context.Context, ref dataset.Ref, keys, types []string) (*D
 				t = time.UnixMicro(at.Int[i])
 			}
 			if s < 0 || item.Index[i] < 0 {
-				return nil, fmt.Errorf("%w: %s row group %d row %d: empty subject_id or item_id", ErrInput, ref, u.RowGroup, i)
+				return nil, fmt.Errorf("%w: %s row group %d row %d: empty subject_id or item_id", mf.ErrInput, ref, u.RowGroup, i)
 			}
 			if err := b.Add(subj.Dict[s], item.Dict[item.Index[i]], w, t); err != nil {
 				return nil, fmt.Errorf("%s row group %d row %d: %w", ref, u.RowGroup, i, err)
@@ -118,14 +119,14 @@ func ReadCatalog(ctx context.Context, url string, tables privacy.JobTables, opt 
 	}
 	sc, err := dataset.OpenScan(ctx, ref.Store, keys, dataset.CatalogContract, "item_id")
 	if err != nil {
-		return nil, fmt.Errorf("%w: catalog %s: %w", ErrInput, ref, err)
+		return nil, fmt.Errorf("%w: catalog %s: %w", mf.ErrInput, ref, err)
 	}
 	defer sc.Close()
 	var ids []string
 	var batch dataset.Batch
 	for _, u := range sc.Units() {
 		if err := sc.Read(ctx, u, &batch); err != nil {
-			return nil, fmt.Errorf("%w: catalog %s: %w", ErrInput, ref, err)
+			return nil, fmt.Errorf("%w: catalog %s: %w", mf.ErrInput, ref, err)
 		}
 		col := batch.Column("item_id").Str
 		for _, k := range col.Index {
@@ -134,9 +135,9 @@ func ReadCatalog(ctx context.Context, url string, tables privacy.JobTables, opt 
 			}
 		}
 	}
-	ids = catalogItems(ids)
+	ids = mf.CatalogItems(ids)
 	if len(ids) == 0 {
-		return nil, fmt.Errorf("%w: catalog %s has no items", ErrInput, ref)
+		return nil, fmt.Errorf("%w: catalog %s has no items", mf.ErrInput, ref)
 	}
 	return ids, nil
 }

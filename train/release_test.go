@@ -17,6 +17,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // census is every file a DP training run commits, by class (DESIGN.md,
@@ -92,7 +93,7 @@ func releaseConfig(dir string) JobConfig {
 	cfg := jobConfig(dir)
 	cfg.Evaluation.Curve, cfg.FactorsArrow, cfg.NonPersonalized = true, true, true
 	cfg.Evaluation.CurveEpsilons = []float64{2, 4}
-	ac := DefaultAuditConfig()
+	ac := mf.DefaultAuditConfig()
 	ac.Canaries, ac.CanaryItems = 100, 5
 	cfg.Evaluation.PrivacyAudit = &ac
 	cfg.Model.Epochs = 2

@@ -2,6 +2,7 @@ package train
 
 import (
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Releases lists the DP releases the job plans, as accountant events, and
@@ -15,14 +16,16 @@ func (c JobConfig) Releases() ([]accountant.Event, string, error) {
 	// A named catalog fixes the items: the plan has no partition
 	// selection, as in Run, which reads the catalog before planning.
 	model := c.Model
-	model.catalogNamed = c.Catalog != ""
+	if c.Catalog != "" {
+		model = model.NamedCatalog()
+	}
 	plan, err := model.MakePlan()
 	if err != nil {
 		return nil, "", err
 	}
-	var curve []Plan
+	var curve []mf.Plan
 	if c.Evaluation.Curve {
-		if curve, err = CurvePlans(model, c.Evaluation.CurveEpsilons); err != nil {
+		if curve, err = mf.CurvePlans(model, c.Evaluation.CurveEpsilons); err != nil {
 			return nil, "", err
 		}
 	}

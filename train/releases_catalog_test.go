@@ -41,8 +41,7 @@ func TestReleasesWithNamedCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	named := c.Model
-	named.catalogNamed = true
+	named := c.Model.NamedCatalog()
 	if got, _ := named.MakePlan(); got != want {
 		t.Errorf("planned before reading the catalog %+v, after %+v", got, want)
 	}

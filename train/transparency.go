@@ -10,6 +10,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // NonPersonalizedFile is the non-profiled list of a run's release (when
@@ -24,16 +25,6 @@ const NonPersonalizedLabel = "non-personalized: the most popular products (diffe
 // the time (only to keep events inside the window and order the holdout),
 // the event type (its weight) and the product.
 var trainColumns = []string{"subject_id", "event_time", "event_type", "item_id"}
-
-// priorPopularity returns the prior bias of each of n items from the rows
-// Fit starts from (prior, d factors and a bias per item).
-func priorPopularity(prior []float64, d, n int) []float64 {
-	out := make([]float64, n)
-	for j := range out {
-		out[j] = prior[j*(d+1)+d]
-	}
-	return out
-}
 
 // nonPersonalized ranks the model's items by the popularity prior (the
 // released DP item-count histogram, a monotone function of its noisy
@@ -117,7 +108,7 @@ func mainParameters(rep *Report) []lineage.CardRisk {
 	}
 	maxRows := cfg.Model.MaxInteractions
 	if maxRows == 0 {
-		maxRows = DefaultConfig().MaxInteractions
+		maxRows = mf.DefaultConfig().MaxInteractions
 	}
 	can := "withdraw consent to personalization at any time: from the next run on, the customer's data no longer trains the model and the customer gets no personalized recommendations"
 	if cfg.NonPersonalized {
@@ -135,7 +126,7 @@ func mainParameters(rep *Report) []lineage.CardRisk {
 			MitigationStrategy: fmt.Sprintf("Each event counts with the weight of its type (%s); a customer's events on the same product add up. "+
 				"At most %d products per customer train the model. Products a customer did not touch count a little (weight %g) as not chosen. "+
 				"A product's score is how well it matches the taste drawn from the customer's own products, plus how popular it is overall.",
-				strings.Join(weights, ", "), maxRows, cmp.Or(cfg.Model.Unobserved, DefaultConfig().Unobserved))},
+				strings.Join(weights, ", "), maxRows, cmp.Or(cfg.Model.Unobserved, mf.DefaultConfig().Unobserved))},
 		{Name: "Why each recommendation",
 			MitigationStrategy: fmt.Sprintf("Each recommendation names up to %d products of the customer's own history that raised its score most, with their shares (because_items, because_shares in %s). "+
 				"The score splits exactly into one part per product the customer interacted with and a part from the products' popularity (Hu, Koren and Volinsky 2008); a recommendation that names no product is there for its popularity, not for the customer's history. "+

@@ -14,6 +14,7 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // TestNonPersonalizedList: a job with non_personalized writes one list,
@@ -87,7 +88,7 @@ func TestNonPersonalizedList(t *testing.T) {
 	for _, f := range factors {
 		items = append(items, f.ItemID)
 	}
-	if want := nonPersonalized(items, rep.Training.popularity, 10); !slices.Equal(list, want) {
+	if want := nonPersonalized(items, rep.Training.Popularity, 10); !slices.Equal(list, want) {
 		t.Errorf("list %v, want %v", list, want)
 	}
 
@@ -140,12 +141,12 @@ func TestNonPersonalizedNeedsDP(t *testing.T) {
 	}
 	open := cfg
 	open.Model.Epsilon = math.Inf(1)
-	if err := open.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "non_personalized") {
+	if err := open.Validate(); !errors.Is(err, mf.ErrConfig) || !strings.Contains(err.Error(), "non_personalized") {
 		t.Errorf("non-private job with the list: %v, want a config error naming non_personalized", err)
 	}
 	none := cfg
 	none.TopK = 0
-	if err := none.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "top_k") {
+	if err := none.Validate(); !errors.Is(err, mf.ErrConfig) || !strings.Contains(err.Error(), "top_k") {
 		t.Errorf("list without top_k: %v, want a config error naming top_k", err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // PrepareInteractions is Prepare for training: the consented interactions
@@ -92,8 +93,8 @@ type ixPartial struct {
 	Items map[string]ixItem
 }
 
-// add follows train.Builder.Add: weights summed in float32 up to
-// train.MaxWeight, the latest time kept.
+// add follows mf.Builder.Add: weights summed in float32 up to
+// mf.MaxWeight, the latest time kept.
 func (p *ixPartial) add(item string, w float32, t int64) {
 	if p.Items == nil {
 		p.Items = map[string]ixItem{}
@@ -103,7 +104,7 @@ func (p *ixPartial) add(item string, w float32, t int64) {
 		p.Items[item] = ixItem{w, t}
 		return
 	}
-	p.Items[item] = ixItem{min(it.W+w, train.MaxWeight), max(it.T, t)}
+	p.Items[item] = ixItem{min(it.W+w, mf.MaxWeight), max(it.T, t)}
 }
 
 func (p *ixPartial) merge(q *ixPartial) {
@@ -367,7 +368,7 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 		})
 	}()
 	if o.Shards < 1 || o.Shards > 100000 {
-		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", train.ErrConfig, o.Shards)
+		return nil, fmt.Errorf("%w: shards %d must be in [1, 100000]", mf.ErrConfig, o.Shards)
 	}
 	if _, err := train.NewInteractionDecoder(cfg.Interactions, day); err != nil {
 		return nil, err
@@ -381,7 +382,7 @@ func PrepareInteractions(ctx context.Context, cfg train.JobConfig, day time.Time
 	if err != nil {
 		return nil, err
 	}
-	units, err := guardedUnits(ctx, f, day, train.ErrInput)
+	units, err := guardedUnits(ctx, f, day, mf.ErrInput)
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // demoCensus is the class of every file the demo pipeline commits, by
@@ -84,7 +84,7 @@ func TestDemoReleaseCensus(t *testing.T) {
 	for i := range spec.Steps {
 		if c := spec.Steps[i].Train; c != nil {
 			c.Evaluation.Curve, c.Evaluation.CurveEpsilons = true, []float64{2, 4}
-			ac := train.DefaultAuditConfig()
+			ac := mf.DefaultAuditConfig()
 			ac.Canaries = 200
 			c.Evaluation.PrivacyAudit = &ac
 			c.Catalog = filepath.Join(dir, "shop", "catalog")

@@ -11,6 +11,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // newPrivacyAuditCmd is veil privacy audit; name is "audit", or "privacy"
@@ -21,8 +22,8 @@ func newPrivacyAuditCmd(env *Env, name string) *cobra.Command {
 	var asJSON, whiteBox bool
 	var subjects, dim, draws int
 	var countsDelta float64
-	ac := train.DefaultAuditConfig()
-	wc := train.DefaultWhiteBoxConfig()
+	ac := mf.DefaultAuditConfig()
+	wc := mf.DefaultWhiteBoxConfig()
 	sc := segment.DefaultWhiteBoxConfig()
 	cmd := &cobra.Command{
 		Use:   name + " --config FILE --logical-date D [--white-box] | --segment-config FILE --white-box",
@@ -92,7 +93,7 @@ spent.`,
 			if whiteBox {
 				wc.Canaries, wc.Confidence = ac.Canaries, ac.Confidence
 				if !cmd.Flags().Changed("canaries") {
-					wc.Canaries = train.DefaultWhiteBoxConfig().Canaries
+					wc.Canaries = mf.DefaultWhiteBoxConfig().Canaries
 				}
 				rep, _, err := train.RunWhiteBoxAudit(cmd.Context(), cfg, wc, day, env.urlOptions(), env.logger())
 				if rep != nil {
@@ -164,7 +165,7 @@ func printReport(w io.Writer, r *audit.Report) {
 	}
 }
 
-func printAudit(w io.Writer, r *train.AuditResult) {
+func printAudit(w io.Writer, r *mf.AuditResult) {
 	proven := "∞ (no DP)"
 	if r.ProvenEpsilon != nil {
 		proven = fmt.Sprintf("%.4g", *r.ProvenEpsilon)

@@ -21,6 +21,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 func newTrainCmd(env *Env) *cobra.Command {
@@ -144,7 +145,7 @@ func printGuarantee(w io.Writer, g *train.Guarantee) {
 func printEval(w io.Writer, ev train.Eval, curve []train.CurvePoint) {
 	fmt.Fprintf(w, "held out: %s\n", ev.Holdout)
 	fmt.Fprintf(w, "  %-22s %9s %9s %9s %9s %9s\n", "model", "Recall@10", "Recall@20", "NDCG@10", "NDCG@20", "coverage")
-	row := func(name string, m train.Metrics) {
+	row := func(name string, m mf.Metrics) {
 		fmt.Fprintf(w, "  %-22s %9.4f %9.4f %9.4f %9.4f %9.3f\n", name, m.Recall10, m.Recall20, m.NDCG10, m.NDCG20, m.Coverage)
 	}
 	row("this model", ev.Model)
@@ -172,7 +173,7 @@ type mfOptions struct {
 	catalog, out                  string
 	publicData                    bool
 	delta, budgetEps, budgetDelta float64
-	cfg                           train.Config
+	cfg                           mf.Config
 	eventTypes                    []string
 	holdoutLast                   int
 	holdoutFrac                   float64
@@ -206,8 +207,8 @@ type mfReport struct {
 	// each curve point), with the breakdown (null: nothing charged).
 	Guarantee *spentJSON         `json:"model_guarantee"`
 	Charged   *release.Charge    `json:"budget_charged"`
-	Plan      train.Plan         `json:"plan"`
-	Training  *train.Stats       `json:"training,omitempty"`
+	Plan      mf.Plan            `json:"plan"`
+	Training  *mf.Stats          `json:"training,omitempty"`
 	Eval      train.Eval         `json:"evaluation,omitzero"`
 	Curve     []train.CurvePoint `json:"curve,omitempty"`
 	Ledger    string             `json:"ledger,omitempty"`
@@ -236,7 +237,7 @@ type spentJSON struct {
 }
 
 func newTrainMFCmd(env *Env) *cobra.Command {
-	o := mfOptions{cfg: train.DefaultConfig()}
+	o := mfOptions{cfg: mf.DefaultConfig()}
 	cmd := &cobra.Command{
 		Use:   "mf --in FILE --epsilon E [--delta D]",
 		Short: "Train and evaluate on an events table, a prepared table or a public interactions file; print the metrics and the ledger's charge",
@@ -453,9 +454,9 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if err != nil {
 		return usageIfConfig(err)
 	}
-	var curve []train.Plan
+	var curve []mf.Plan
 	if ev.Curve {
-		if curve, err = train.CurvePlans(cfg, ev.CurveEpsilons); err != nil {
+		if curve, err = mf.CurvePlans(cfg, ev.CurveEpsilons); err != nil {
 			return usageIfConfig(err)
 		}
 	}
@@ -508,7 +509,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		env.logger().Info("budget spent", "dataset", b.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID, "budget_set_by", b.SetBy)
 	}
 
-	var d *train.Data
+	var d *mf.Data
 	switch kind {
 	case mfEvents:
 		ic := train.DefaultInteractions()
@@ -542,7 +543,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		}
 	}
 	tr, test := d.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
-	x, err := train.RunExperiment(ctx, tr, test, cfg, plan, ev, curve, train.FitOptions{Log: env.logger()}, 0)
+	x, err := train.RunExperiment(ctx, tr, test, cfg, plan, ev, curve, mf.FitOptions{Log: env.logger()}, 0)
 	if err != nil {
 		return err
 	}
@@ -683,21 +684,21 @@ writes the same table on a Beam runner.`,
 // mfCard is the public model card of veil train mf: settings and the
 // guarantee only (no count or evaluation of the private data).
 type mfCard struct {
-	Model     string       `json:"model"`
-	Private   bool         `json:"private"`
-	Epsilon   *float64     `json:"epsilon"`
-	Delta     float64      `json:"delta,omitempty"`
-	Unit      string       `json:"unit,omitempty"`
-	Plan      train.Plan   `json:"plan"`
-	Settings  train.Config `json:"settings"`
-	Items     int          `json:"items"` // of the model: the catalog's or DP-selected
-	ItemsFrom string       `json:"items_from"`
+	Model     string    `json:"model"`
+	Private   bool      `json:"private"`
+	Epsilon   *float64  `json:"epsilon"`
+	Delta     float64   `json:"delta,omitempty"`
+	Unit      string    `json:"unit,omitempty"`
+	Plan      mf.Plan   `json:"plan"`
+	Settings  mf.Config `json:"settings"`
+	Items     int       `json:"items"` // of the model: the catalog's or DP-selected
+	ItemsFrom string    `json:"items_from"`
 }
 
 // writeMFRelease writes what veil train mf releases under dir: the item
 // factors, each subject's top 20 and the public model card, committed by a
 // manifest.
-func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m *train.Model, cfg train.Config, plan train.Plan) error {
+func writeMFRelease(ctx context.Context, env *Env, dir string, d *mf.Data, m *mf.Model, cfg mf.Config, plan mf.Plan) error {
 	ref, err := dataset.ParseRef(ctx, dir, env.urlOptions())
 	if err != nil {
 		return err
@@ -719,7 +720,7 @@ func writeMFRelease(ctx context.Context, env *Env, dir string, d *train.Data, m 
 		card.ItemsFrom = "the public catalog"
 	}
 	err = func() error {
-		if err := dataset.PutParquet(ctx, out, train.FactorsFile, m.Factors()); err != nil {
+		if err := dataset.PutParquet(ctx, out, train.FactorsFile, train.Factors(m)); err != nil {
 			return err
 		}
 		recs, err := train.RecommendExplained(d, m, 20, 0)

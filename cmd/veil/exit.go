@@ -15,7 +15,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/segment"
-	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Exit codes of every command (docs/scheduler.md, "Exit codes").
@@ -60,7 +60,7 @@ func exitCode(err error) int {
 	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII), errors.Is(err, privacy.ErrRefused):
 		return exitPolicy
 	case errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid),
-		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig):
+		errors.Is(err, jobs.ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, mf.ErrConfig):
 		return exitUsage
 	case errors.Is(err, budget.ErrPolicy), errors.Is(err, accountant.ErrParam), errors.Is(err, accountant.ErrUnreachable):
 		return exitUsage
@@ -76,7 +76,7 @@ func oneLine(err error) string {
 // usageIfConfig makes a clustering configuration error a usage error; bad
 // data stays a runtime failure.
 func usageIfConfig(err error) error {
-	if errors.Is(err, segment.ErrConfig) || errors.Is(err, train.ErrConfig) {
+	if errors.Is(err, segment.ErrConfig) || errors.Is(err, mf.ErrConfig) {
 		return usagef(err)
 	}
 	return err

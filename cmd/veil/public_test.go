@@ -15,6 +15,7 @@ import (
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // dpTrainReport is the full report of a DP training run with exact
@@ -23,9 +24,9 @@ func dpTrainReport() *train.Report {
 	return &train.Report{RunID: "r", LogicalDate: "2026-11-27", Output: "out/models/dt=2026-11-27/run=r", Steward: "state/steward/train/dt=2026-11-27/run=r",
 		Filter:   privacy.Report{RowsRead: 91234, RowsKept: 81234, RowsDropped: map[string]int64{"no_consent": 10000}},
 		Subjects: 4321, Items: 777, Interactions: 65432,
-		Training: &train.Stats{Subjects: 4321, MeanNorm: 3.25},
-		Eval:     train.Eval{Holdout: "last 2", Model: train.Metrics{Recall20: 0.4567}, Popularity: train.Metrics{Recall20: 0.1234}},
-		Audit:    &train.AuditResult{Canaries: 200, Included: 97}, Recommended: 4321, Warnings: []string{"δ = 0.001 is not below 1/4321 subjects"},
+		Training: &mf.Stats{Subjects: 4321, MeanNorm: 3.25},
+		Eval:     train.Eval{Holdout: "last 2", Model: mf.Metrics{Recall20: 0.4567}, Popularity: mf.Metrics{Recall20: 0.1234}},
+		Audit:    &mf.AuditResult{Canaries: 200, Included: 97}, Recommended: 4321, Warnings: []string{"δ = 0.001 is not below 1/4321 subjects"},
 		Guarantee: &train.Guarantee{Epsilon: 8, Delta: 1e-6, Unit: "subject", Accountant: "pld", NoiseMultiplier: 1.1, SamplingRate: 0.01, Steps: 500, Clip: 1, MaxInteractions: 50},
 		Charged:   &release.Charge{Epsilon: 8.5, Delta: 1e-5, Dataset: "shop", Accountant: "pld", Period: "2026-11"},
 	}

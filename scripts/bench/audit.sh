@@ -7,6 +7,6 @@
 # Usage: scripts/bench/audit.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-go test ./train -run '^TestWhiteBoxFaults$' -count 1 -v | grep -E 'lower bound|noise_multiplier|sampling_rate|sensitivity|flagged|: white-box|^(ok|FAIL|---)' || true
+go test ./train/mf -run '^TestWhiteBoxFaults$' -count 1 -v | grep -E 'lower bound|noise_multiplier|sampling_rate|sensitivity|flagged|: white-box|^(ok|FAIL|---)' || true
 go test ./segment -run '^TestWhiteBoxDPKMeans$' -count 1 -v | grep -E 'lower bound|0.8×|^(ok|FAIL|---)' || true
 go test ./privacy/audit -run '^TestDiscreteGaussianAudit$' -count 1 -v | grep -E 'lower bound|0.8×|^(ok|FAIL|---)' || true

@@ -19,11 +19,11 @@ go build -o "$work/veil" ./cmd/veil
 veil() { "$work/veil" --log-format json --log-level warn "$@"; }
 
 echo "== 1. throughput (ns/op is one training run: q 0.4, 2 epochs = 5 steps)"
-go test -run '^$' -bench '^BenchmarkFit$' -benchtime 3x ./train | tee "$work/bench.txt" | grep Benchmark
+go test -run '^$' -bench '^BenchmarkFit$' -benchtime 3x ./train/mf | tee "$work/bench.txt" | grep Benchmark
 awk '/BenchmarkFit\/nonprivate/ {np=$3} /BenchmarkFit\/dp/ {dp=$3} END {printf "DP / non-private time: %.2f\n", dp/np}' "$work/bench.txt"
 
 echo "== 1b. scoring and top-k (2,400 subjects x 20,000 items x d 32; before: the float64 path per subject), and the subject solve"
-go test -run '^$' -bench '^(BenchmarkScore|BenchmarkSolve)$' -benchtime 3x ./train | tee "$work/bench-score.txt" | grep Benchmark
+go test -run '^$' -bench '^(BenchmarkScore|BenchmarkSolve)$' -benchtime 3x ./train/mf | tee "$work/bench-score.txt" | grep Benchmark
 
 echo "== 2. quality on a generated shop"
 rm -rf "$work/shop" "$work/out" "$work/ledger"

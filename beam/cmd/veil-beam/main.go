@@ -48,6 +48,7 @@ import (
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 var (
@@ -189,7 +190,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
+	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, mf.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
 		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
 		return 2
 	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrRefused):

@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"context"
@@ -65,7 +65,7 @@ func newPanels(m *Model, keys []int32) *panels {
 			p.bias[j] = float32(math.Inf(-1))
 			continue
 		}
-		r := m.row(j)
+		r := m.Row(j)
 		base := (j/panelWidth)*d*panelWidth + j%panelWidth
 		norm := 0.0
 		for q := range d {

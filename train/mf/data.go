@@ -1,11 +1,4 @@
-// Package train fits recommendation factors under user-level differential
-// privacy: implicit-feedback matrix factorization whose item factors are
-// trained with DP-SGD (each subject's whole gradient clipped, Gaussian noise
-// from the secure source, Poisson sampling of subjects, accounting through
-// privacy/accountant), while each subject's own factor is solved from that
-// subject's data and the released item factors and never released (joint
-// DP, the "billboard" model).
-package train
+package mf
 
 import (
 	"encoding/csv"
@@ -68,12 +61,14 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 	if !at.IsZero() {
 		t = at.Unix()
 	}
-	b.add(b.subject(subject), b.itemID(item), float32(weight), t)
+	b.AddIndexed(b.Subject(subject), b.Item(item), float32(weight), t)
 	return nil
 }
 
-// subject returns the index of a subject, adding it if it is new.
-func (b *Builder) subject(subject string) int32 {
+// Subject returns the builder's index of a subject, adding it if it is
+// new: with Item and AddIndexed, a reader that looks each id up once per
+// dictionary entry adds rows without hashing strings.
+func (b *Builder) Subject(subject string) int32 {
 	s, ok := b.subj[subject]
 	if !ok {
 		s = int32(len(b.d.Subjects))
@@ -84,8 +79,8 @@ func (b *Builder) subject(subject string) int32 {
 	return s
 }
 
-// itemID returns the index of an item, adding it if it is new.
-func (b *Builder) itemID(item string) int32 {
+// Item returns the builder's index of an item, adding it if it is new.
+func (b *Builder) Item(item string) int32 {
 	it, ok := b.item[item]
 	if !ok {
 		it = int32(len(b.d.Items))
@@ -95,9 +90,10 @@ func (b *Builder) itemID(item string) int32 {
 	return it
 }
 
-// add records one checked interaction of subject s with item it at t
-// (Unix seconds).
-func (b *Builder) add(s, it int32, weight float32, t int64) {
+// AddIndexed records one interaction of subject s with item it (indices
+// from Subject and Item) at t (Unix seconds); weight must be in
+// (0, MaxWeight], as Add checks.
+func (b *Builder) AddIndexed(s, it int32, weight float32, t int64) {
 	b.d.Rows[s] = append(b.d.Rows[s], Interaction{Item: it, Weight: weight, Time: t})
 }
 
@@ -286,4 +282,12 @@ func (d *Data) Interactions() int {
 		n += len(r)
 	}
 	return n
+}
+
+// OnItems returns d's interactions with the given items, indexed into
+// items; interactions with other items are left out. The result shares
+// d.Subjects.
+func (d *Data) OnItems(items []string) *Data {
+	rows, _ := remapRows(d.Rows, itemIndex(d.Items, items))
+	return &Data{Subjects: d.Subjects, Items: items, Rows: rows}
 }

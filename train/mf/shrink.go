@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"cmp"
@@ -83,7 +83,7 @@ func shrinkToPrior(m *Model, prior, released []float64, v float64) []ShrinkBand 
 		}
 		b := ShrinkBand{First: lo, Last: hi, Factors: keptShare(ef, (hi-lo)*d, v), Biases: keptShare(eb, hi-lo, v)}
 		for _, j := range order[lo:hi] {
-			r, p0 := m.row(j), prior[j*w:(j+1)*w]
+			r, p0 := m.Row(j), prior[j*w:(j+1)*w]
 			for p := range d {
 				r[p] = p0[p] + b.Factors*(r[p]-p0[p])
 			}

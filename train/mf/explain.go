@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"slices"
@@ -61,7 +61,7 @@ func (s *Solver) NewExplainer(rows []Interaction) (*Explainer, error) {
 	w0 := m.Unobserved
 	pos := make(map[int32]int, len(rows))
 	for _, x := range rows {
-		r := m.row(int(x.Item))
+		r := m.Row(int(x.Item))
 		c := float64(x.Weight)
 		k, ok := pos[x.Item]
 		if !ok {
@@ -82,12 +82,12 @@ func (s *Solver) NewExplainer(rows []Interaction) (*Explainer, error) {
 // Explain decomposes the score of the model's item i.
 func (e *Explainer) Explain(i int) Explanation {
 	m, d := e.m, e.m.Dim
-	vi := m.row(i)
+	vi := m.Row(i)
 	cholSolveFactored(e.chol, vi[:d], e.x, d)
 	ex := Explanation{Contributions: make([]Contribution, len(e.items))}
 	sum := 0.0
 	for k, j := range e.items {
-		v := e.coef[k] * dot(m.row(int(j))[:d], e.x)
+		v := e.coef[k] * dot(m.Row(int(j))[:d], e.x)
 		ex.Contributions[k] = Contribution{Item: j, Value: v}
 		sum += v
 	}

@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"fmt"
@@ -37,8 +37,9 @@ func itemIndex(data, ids []string) []int32 {
 	return index
 }
 
-// catalogItems returns the catalog's ids in order, without repeats.
-func catalogItems(catalog []string) []string {
+// CatalogItems returns the ids of a catalog in order, without repeats or
+// empty ids: the item universe a catalog declares.
+func CatalogItems(catalog []string) []string {
 	seen := make(map[string]bool, len(catalog))
 	out := make([]string, 0, len(catalog))
 	for _, id := range catalog {
@@ -64,7 +65,7 @@ func itemUniverse(d *Data, rows [][]Interaction, keys []uint64, cfg Config, plan
 	u := &universe{}
 	candidates := d.Items
 	if len(cfg.Catalog) > 0 {
-		candidates = catalogItems(cfg.Catalog)
+		candidates = CatalogItems(cfg.Catalog)
 	}
 	index := itemIndex(d.Items, candidates)
 	k := max(1, plan.HistogramItems)
@@ -157,4 +158,14 @@ func priorBias(n, subjects, w0 float64) float64 {
 		return 0
 	}
 	return n / (n + w0*(subjects-n))
+}
+
+// priorPopularity returns the prior bias of each of n items from the rows
+// Fit starts from (prior, d factors and a bias per item).
+func priorPopularity(prior []float64, d, n int) []float64 {
+	out := make([]float64, n)
+	for j := range out {
+		out[j] = prior[j*(d+1)+d]
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"cmp"
@@ -191,7 +191,7 @@ func AuditPrivacy(ctx context.Context, d *Data, cfg Config, plan Plan, ac AuditC
 }
 
 func (m *Model) predict(u []float64, j int) float64 {
-	r := m.row(j)
+	r := m.Row(j)
 	p := r[m.Dim]
 	for q := range m.Dim {
 		p += u[q] * r[q]

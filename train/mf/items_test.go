@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"context"
@@ -115,23 +115,6 @@ func TestSelectionOnlyReleasesHeldItems(t *testing.T) {
 	}
 }
 
-// TestRecommendationsRankTheModelsItems: a subject's list ranks every item
-// of the released model (the catalog's), also one that nobody touched in
-// the window; ranking only the data's items would let one subject's list
-// reveal which items other subjects touched.
-func TestRecommendationsRankTheModelsItems(t *testing.T) {
-	m := &Model{Dim: 1, Items: []string{"a", "b", "untouched"}, Lambda: 1, Unobserved: 0.05,
-		P: []float64{0.1, 0.1, 0.1, 0.2, 0.1, 0.9}} // item j: factor, bias
-	d := &Data{Subjects: []string{"s"}, Items: []string{"a", "b"}, Rows: [][]Interaction{{{Item: 0, Weight: 1}}}}
-	recs, _, err := recommendFor(d, m, []int{0}, 2, 1, false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(recs) != 2 || recs[0].ItemID != "untouched" || recs[1].ItemID != "b" {
-		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs)
-	}
-}
-
 // TestHistogramItemsDefault: with a catalog (no partition selection) the
 // histogram counts every item of a subject's bounded rows (k is
 // max_interactions); without one, 16; a configured k is kept.
@@ -158,31 +141,5 @@ func TestHistogramItemsDefault(t *testing.T) {
 		if plan.HistogramItems != c.want {
 			t.Errorf("%s: plan's histogram k %d, want %d", c.name, plan.HistogramItems, c.want)
 		}
-	}
-}
-
-// TestCurvePointWithoutItems: a curve point whose DP partition selection
-// keeps no item is a DP outcome (that model would recommend nothing), not
-// a failure of the run whose budget is already spent.
-func TestCurvePointWithoutItems(t *testing.T) {
-	d := planted(600, 60, 4, 8, 5)
-	tr, test := d, make([][]int32, len(d.Subjects))
-	cfg := testConfig()
-	cfg.Epsilon = 4
-	plan, err := cfg.MakePlan()
-	if err != nil {
-		t.Fatal(err)
-	}
-	curve, err := CurvePlans(cfg, []float64{2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	curve[0].Threshold = math.Inf(1) // no noisy count passes
-	x, err := RunExperiment(context.Background(), tr, test, cfg, plan, Evaluation{}, curve, FitOptions{}, 1)
-	if err != nil {
-		t.Fatalf("a curve point without items failed the run: %v", err)
-	}
-	if len(x.Curve) != 2 || x.Curve[0].Note == "" || x.Curve[0].Metrics != (Metrics{}) {
-		t.Errorf("curve %+v: want the ε 2 point with a note and no metrics, then the non-private point", x.Curve)
 	}
 }

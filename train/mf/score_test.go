@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"github.com/veil-privacy/veil/dataset"
@@ -22,9 +22,9 @@ func randomModel(d, n, dup int, seed uint64) *Model {
 	m := &Model{Dim: d, Items: make([]string, n), P: make([]float64, n*(d+1)), Lambda: 1, Unobserved: 0.05}
 	for j := range n {
 		m.Items[j] = fmt.Sprintf("i%05d", j)
-		row := m.row(j)
+		row := m.Row(j)
 		if j > 0 && j <= dup {
-			copy(row, m.row(0))
+			copy(row, m.Row(0))
 			continue
 		}
 		for q := range row {
@@ -434,10 +434,23 @@ func TestEvaluateAndRecommendMatchReference(t *testing.T) {
 			}
 
 			// Recommendations rank the model's items.
-			recs, err := Recommend(d, m, 7, 2)
+			var subjects []int
+			for s, r := range d.Rows {
+				if len(r) > 0 {
+					subjects = append(subjects, s)
+				}
+			}
+			per := make([][]dataset.Recommendation, len(subjects))
+			err = RecommendEach(d, m, subjects, 7, 0, 2, false, func(e int, top []Recommended, _ [][]Contribution) error {
+				for r, x := range top {
+					per[e] = append(per[e], dataset.Recommendation{SubjectID: d.Subjects[subjects[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score})
+				}
+				return nil
+			})
 			if err != nil {
 				t.Fatal(err)
 			}
+			recs := slices.Concat(per...)
 			toModel := itemIndex(d.Items, m.Items)
 			var wantRecs []dataset.Recommendation
 			for s, rows := range d.Rows {
@@ -494,7 +507,7 @@ func solveReference(s *Solver, rows []Interaction, u, a, rhs []float64) error {
 	}
 	w0 := m.Unobserved
 	for _, x := range rows {
-		r := m.row(int(x.Item))
+		r := m.Row(int(x.Item))
 		c := float64(x.Weight)
 		extra := c - w0
 		b := r[d]
@@ -561,7 +574,7 @@ func TestNewSolverBits(t *testing.T) {
 			s := NewSolver(m)
 			gram, vtb := make([]float64, d*d), make([]float64, d)
 			for j := range n {
-				r := m.row(j)
+				r := m.Row(j)
 				for a := range d {
 					for c := range d {
 						gram[a*d+c] += r[a] * r[c]

@@ -1,4 +1,4 @@
-package train
+package mf
 
 import (
 	"encoding/json"
@@ -54,7 +54,8 @@ type Config struct {
 	// selection on the histogram; without privacy, every item of the data.
 	Catalog []string `yaml:"-" json:"-"`
 	// catalogNamed says a job names a catalog not read yet: planning
-	// before any read (JobConfig.Releases) plans no partition selection.
+	// before any read (train.JobConfig.Releases, through NamedCatalog) plans
+	// no partition selection.
 	catalogNamed bool
 
 	// rawIterate releases DP-SGD's last iterate without the shrinkage
@@ -103,6 +104,14 @@ func (c Config) histogramItems() int {
 		return c.MaxInteractions
 	}
 	return selectionHistogramItems
+}
+
+// NamedCatalog returns c for planning a job that names a catalog it has
+// not read yet: its plan has no partition selection, as in a run, which
+// reads the catalog before planning.
+func (c Config) NamedCatalog() Config {
+	c.catalogNamed = true
+	return c
 }
 
 // Private reports whether the config asks for DP: every ε but +Inf that
@@ -187,6 +196,10 @@ func (p Plan) MarshalJSON() ([]byte, error) {
 	return json.Marshal(v)
 }
 
+// Target is the ε a plan of CurvePlans was calibrated for; 0 for other
+// plans.
+func (p Plan) Target() float64 { return p.target }
+
 // SGDEvent is the DP-SGD part of the plan: Poisson-subsampled Gaussian
 // steps on the clipped subject gradients.
 func (p Plan) SGDEvent() accountant.Event {
@@ -266,7 +279,9 @@ type Model struct {
 	Lambda, Unobserved float64
 }
 
-func (m *Model) row(j int) []float64 { w := m.Dim + 1; return m.P[j*w : (j+1)*w : (j+1)*w] }
+// Row returns item j's factors followed by its bias: a slice of m.P, not
+// a copy.
+func (m *Model) Row(j int) []float64 { w := m.Dim + 1; return m.P[j*w : (j+1)*w : (j+1)*w] }
 
 // Solver solves subjects' factors from a model: the closed form of the
 // implicit-feedback objective (Hu, Koren and Volinsky 2008) with weight 1
@@ -289,12 +304,12 @@ func NewSolver(m *Model) *Solver {
 	n, j := len(m.Items), 0
 	one := &[4]float64{1, 1, 1, 1}
 	for ; j+4 <= n; j += 4 {
-		if !gramAdd4(s.gram, d, m.row(j)[:d], m.row(j + 1)[:d], m.row(j + 2)[:d], m.row(j + 3)[:d], one) {
+		if !gramAdd4(s.gram, d, m.Row(j)[:d], m.Row(j + 1)[:d], m.Row(j + 2)[:d], m.Row(j + 3)[:d], one) {
 			break
 		}
 	}
 	for ; j < n; j++ {
-		r := m.row(j)
+		r := m.Row(j)
 		for a := range d {
 			ra := r[a]
 			g := s.gram[a*d : a*d+a+1]
@@ -309,7 +324,7 @@ func NewSolver(m *Model) *Solver {
 		}
 	}
 	for j := range n {
-		r := m.row(j)
+		r := m.Row(j)
 		for a := range d {
 			s.vtb[a] += r[a] * r[d]
 		}
@@ -345,7 +360,7 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 	// cholSolve overwrites, so that the loads are kept.)
 	touch := 0.0
 	for _, x := range rows {
-		r := m.row(int(x.Item))
+		r := m.Row(int(x.Item))
 		for q := 0; q < len(r); q += 8 {
 			touch += r[q]
 		}
@@ -354,7 +369,7 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 	// rhs gets, for each interaction in turn, c·(1-b)·r + w0·b·r: target 1
 	// with weight c, minus the w0 already counted with target 0.
 	for _, x := range rows {
-		r := m.row(int(x.Item))
+		r := m.Row(int(x.Item))
 		c := float64(x.Weight)
 		b := r[d]
 		for p, rp := range r[:d] {
@@ -373,7 +388,7 @@ func (s *Solver) addOuter(a []float64, rows []Interaction) {
 	m, d, w0 := s.m, s.m.Dim, s.m.Unobserved
 	i := 0
 	for ; i+4 <= len(rows); i += 4 {
-		r0, r1, r2, r3 := m.row(int(rows[i].Item))[:d], m.row(int(rows[i+1].Item))[:d], m.row(int(rows[i+2].Item))[:d], m.row(int(rows[i+3].Item))[:d]
+		r0, r1, r2, r3 := m.Row(int(rows[i].Item))[:d], m.Row(int(rows[i+1].Item))[:d], m.Row(int(rows[i+2].Item))[:d], m.Row(int(rows[i+3].Item))[:d]
 		e0, e1, e2, e3 := float64(rows[i].Weight)-w0, float64(rows[i+1].Weight)-w0, float64(rows[i+2].Weight)-w0, float64(rows[i+3].Weight)-w0
 		if gramAdd4(a, d, r0, r1, r2, r3, &[4]float64{e0, e1, e2, e3}) {
 			continue
@@ -392,7 +407,7 @@ func (s *Solver) addOuter(a []float64, rows []Interaction) {
 		}
 	}
 	for ; i < len(rows); i++ {
-		r := m.row(int(rows[i].Item))[:d]
+		r := m.Row(int(rows[i].Item))[:d]
 		e := float64(rows[i].Weight) - w0
 		for p := range d {
 			f := e * r[p]
@@ -475,7 +490,7 @@ func cholSolveFactored(l, b, x []float64, d int) {
 func (m *Model) Score(u []float64, scores []float64) {
 	d := m.Dim
 	for j := range m.Items {
-		r := m.row(j)
+		r := m.Row(j)
 		s := r[d]
 		for p := range d {
 			s += u[p] * r[p]
@@ -495,4 +510,20 @@ func bound(rows []Interaction, limit int, r *rand.Rand) []Interaction {
 		out[i] = rows[k]
 	}
 	return out
+}
+
+// CurvePlans plans one private run per target ε, with cfg's other settings.
+func CurvePlans(cfg Config, epsilons []float64) ([]Plan, error) {
+	var plans []Plan
+	for _, eps := range epsilons {
+		c := cfg
+		c.Epsilon = eps
+		p, err := c.MakePlan()
+		if err != nil {
+			return nil, fmt.Errorf("curve point ε %v: %w", eps, err)
+		}
+		p.target = eps
+		plans = append(plans, p)
+	}
+	return plans, nil
 }
