@@ -16,7 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
-	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"

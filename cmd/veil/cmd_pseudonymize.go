@@ -15,7 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
-	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
