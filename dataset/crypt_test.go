@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 )
 
@@ -109,7 +110,7 @@ func TestEnvelopeEncryption(t *testing.T) {
 func TestEncryptedS3Conformance(t *testing.T) {
 	keys := keyring(map[string][]byte{"k1": bytes.Repeat([]byte{9}, 32)})
 	storetest.Run(t, func(t *testing.T) dataset.Store {
-		s3, err := dataset.NewS3Store(context.Background(), storetest.S3Bucket(t, "enc"))
+		s3, err := s3.New(context.Background(), storetest.S3Bucket(t, "enc"))
 		if err != nil {
 			t.Fatal(err)
 		}

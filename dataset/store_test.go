@@ -14,6 +14,8 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 )
 
@@ -36,7 +38,7 @@ func TestMemStore(t *testing.T) {
 func TestS3Store(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) dataset.Store {
 		cfg := storetest.S3Bucket(t, "some/prefix")
-		s, err := dataset.NewS3Store(context.Background(), cfg)
+		s, err := s3.New(context.Background(), cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -49,12 +51,12 @@ func TestS3StoreBadSetup(t *testing.T) {
 	ctx := context.Background()
 	missing := cfg
 	missing.Bucket = "veil-no-such-bucket"
-	if _, err := dataset.NewS3Store(ctx, missing); !errors.Is(err, dataset.ErrNoBucket) {
+	if _, err := s3.New(ctx, missing); !errors.Is(err, dataset.ErrNoBucket) {
 		t.Errorf("missing bucket: %v, want ErrNoBucket", err)
 	}
 	t.Setenv("AWS_ACCESS_KEY_ID", "wrong")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-	if _, err := dataset.NewS3Store(ctx, cfg); err == nil {
+	if _, err := s3.New(ctx, cfg); err == nil {
 		t.Error("wrong credentials were accepted")
 	}
 }
@@ -64,7 +66,7 @@ func TestS3StoreBadSetup(t *testing.T) {
 func TestS3StoreWrongSecret(t *testing.T) {
 	cfg := storetest.S3Bucket(t, "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-0000000000")
-	_, err := dataset.NewS3Store(context.Background(), cfg)
+	_, err := s3.New(context.Background(), cfg)
 	if !errors.Is(err, dataset.ErrAccessDenied) || errors.Is(err, dataset.ErrNoBucket) || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
 		t.Errorf("wrong secret: %v, want access denied naming the credentials", err)
 	}
@@ -73,7 +75,7 @@ func TestS3StoreWrongSecret(t *testing.T) {
 // The AWS SDK's log lines go to the store's logger, not raw to stderr.
 func TestS3SDKLogsThroughLogger(t *testing.T) {
 	var buf bytes.Buffer
-	cfg := dataset.DefaultS3Config("veil-any", "")
+	cfg := s3.DefaultConfig("veil-any", "")
 	cfg.Region = "us-east-1"
 	cfg.Endpoint = "http://127.0.0.1:1" // nothing listens: no credentials are ever sent
 	cfg.MaxAttempts = 1
@@ -90,7 +92,7 @@ func TestS3SDKLogsThroughLogger(t *testing.T) {
 	imds := httptest.NewServer(http.NotFoundHandler())
 	defer imds.Close()
 	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
-	_, err := dataset.NewS3Store(context.Background(), cfg)
+	_, err := s3.New(context.Background(), cfg)
 	if !errors.Is(err, dataset.ErrCredentials) {
 		t.Errorf("no credentials: %v", err)
 	}
@@ -102,24 +104,24 @@ func TestS3SDKLogsThroughLogger(t *testing.T) {
 func TestOpenStoreURLs(t *testing.T) {
 	ctx := context.Background()
 	for _, raw := range []string{"", "ftp://host/x", "file://host/x", "s3://", "s3://b/p?bogus=1", "s3://b/p?path_style=maybe", "mem://unknown"} {
-		if _, err := dataset.OpenStore(ctx, raw, dataset.URLOptions{}); !errors.Is(err, dataset.ErrBadURL) {
-			t.Errorf("OpenStore(%q): %v, want ErrBadURL", raw, err)
+		if _, err := open.Store(ctx, raw, dataset.URLOptions{}); !errors.Is(err, dataset.ErrBadURL) {
+			t.Errorf("open.Store(%q): %v, want ErrBadURL", raw, err)
 		}
 	}
 	dir := t.TempDir()
-	s, err := dataset.OpenStore(ctx, "file://"+dir, dataset.URLOptions{})
+	s, err := open.Store(ctx, "file://"+dir, dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s.Location() != "file://"+dir {
 		t.Errorf("Location() = %s", s.Location())
 	}
-	ref, err := dataset.ParseRef(ctx, dir+"/sub/events.parquet", dataset.URLOptions{})
+	ref, err := open.Ref(ctx, dir+"/sub/events.parquet", dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if ref.Key != "events.parquet" || ref.Store.Location() != "file://"+dir+"/sub" {
-		t.Errorf("ParseRef = %s + %q", ref.Store.Location(), ref.Key)
+		t.Errorf("open.Ref = %s + %q", ref.Store.Location(), ref.Key)
 	}
 }
 
@@ -129,7 +131,7 @@ func TestS3ParquetRangedReads(t *testing.T) {
 	cfg := storetest.S3Bucket(t, "data")
 	cfg.BlockSize = 16 << 10
 	cfg.ReadAhead = 3
-	s, err := dataset.NewS3Store(context.Background(), cfg)
+	s, err := s3.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +182,7 @@ func TestS3MissingCredentials(t *testing.T) {
 	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
 	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
-	_, err := dataset.NewS3Store(context.Background(), cfg)
+	_, err := s3.New(context.Background(), cfg)
 	if !errors.Is(err, dataset.ErrCredentials) {
 		t.Fatalf("no credentials: %v, want ErrCredentials", err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -141,7 +142,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 			}
 		}
 	}
-	store, err := dataset.OpenStore(ctx, spec.State, opt.URL)
+	store, err := open.Store(ctx, spec.State, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -355,7 +356,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 	if err != nil {
 		return nil, err
 	}
-	ref, err := dataset.ParseRef(ctx, p.In, opt.URL)
+	ref, err := open.Ref(ctx, p.In, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +368,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 		return nil, err
 	}
 	defer obj.Close()
-	out, err := dataset.ParseRef(ctx, p.Out, opt.URL)
+	out, err := open.Ref(ctx, p.Out, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -386,7 +387,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 		return nil, err
 	}
 	if catalog != nil {
-		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
+		catRef, err := open.Ref(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
 		if err != nil {
 			return nil, err
 		}
