@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/crypt"
 	"github.com/veil-privacy/veil/dataset/s3"
 )
 
@@ -39,7 +40,7 @@ func Store(ctx context.Context, raw string, opt dataset.URLOptions) (dataset.Sto
 	if err != nil || opt.Encryption == nil {
 		return s, err
 	}
-	return dataset.NewEncryptedStore(s, *opt.Encryption)
+	return crypt.New(s, *opt.Encryption)
 }
 
 func openStore(ctx context.Context, raw string, opt dataset.URLOptions) (dataset.Store, error) {
