@@ -1,4 +1,4 @@
-package dataset_test
+package s3_test
 
 import (
 	"bytes"
