@@ -547,13 +547,3 @@ func Shard(subject string, n int) int {
 	h.Write([]byte(subject))
 	return int(h.Sum64() % uint64(n))
 }
-
-// DatePartition returns the store and prefix of a date's partition
-// (URL/dt=DATE) of a table.
-func DatePartition(ctx context.Context, url string, day time.Time, opt URLOptions) (Store, string, error) {
-	ref, err := ParseRef(ctx, url, opt)
-	if err != nil {
-		return nil, "", err
-	}
-	return ref.Store, Join(ref.Key, "dt="+day.UTC().Format(time.DateOnly)), nil
-}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 	"github.com/veil-privacy/veil/dataset/synth"
 )
@@ -107,7 +108,7 @@ func BenchmarkScanS3(b *testing.B) {
 		b.Fatal(err)
 	}
 	ctx := context.Background()
-	s3, err := dataset.NewS3Store(ctx, storetest.S3Bucket(b, ""))
+	s3, err := s3.New(ctx, storetest.S3Bucket(b, ""))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -25,7 +25,7 @@ func TestScopedURLOptions(t *testing.T) {
 		{"s3://bucket-eu/exports/run=1?region=eu-west-1", "", "eu-key"},
 		{"s3://bucket-eu/exports2", "spec", ""},
 	} {
-		got := o.forURL(tc.url)
+		got := o.For(tc.url)
 		id := ""
 		if got.Encryption != nil {
 			id = got.Encryption.KeyID

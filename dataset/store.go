@@ -113,6 +113,10 @@ func Join(elem ...string) string {
 	return strings.Join(parts, "/")
 }
 
+// ContextReader returns a reader of r whose reads fail once ctx is done, so
+// that a backend's Put of a long stream stops promptly.
+func ContextReader(ctx context.Context, r io.Reader) io.Reader { return ctxReader{ctx, r} }
+
 // ctxReader fails reads once ctx is done, so that a long copy stops promptly.
 type ctxReader struct {
 	ctx context.Context

@@ -1,19 +1,13 @@
 package dataset_test
 
 import (
-	"bytes"
 	"context"
-	"errors"
-	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 )
 
@@ -33,103 +27,13 @@ func TestMemStore(t *testing.T) {
 	}, storetest.Options{})
 }
 
-func TestS3Store(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) dataset.Store {
-		cfg := storetest.S3Bucket(t, "some/prefix")
-		s, err := dataset.NewS3Store(context.Background(), cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}, storetest.Options{LargeSize: 12 << 20}) // crosses the 5 MiB part size twice
-}
-
-func TestS3StoreBadSetup(t *testing.T) {
-	cfg := storetest.S3Bucket(t, "")
-	ctx := context.Background()
-	missing := cfg
-	missing.Bucket = "veil-no-such-bucket"
-	if _, err := dataset.NewS3Store(ctx, missing); !errors.Is(err, dataset.ErrNoBucket) {
-		t.Errorf("missing bucket: %v, want ErrNoBucket", err)
-	}
-	t.Setenv("AWS_ACCESS_KEY_ID", "wrong")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret")
-	if _, err := dataset.NewS3Store(ctx, cfg); err == nil {
-		t.Error("wrong credentials were accepted")
-	}
-}
-
-// A wrong secret key is access denied (HTTP 403), pointing at the
-// credentials, not a missing bucket.
-func TestS3StoreWrongSecret(t *testing.T) {
-	cfg := storetest.S3Bucket(t, "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret-key-0000000000")
-	_, err := dataset.NewS3Store(context.Background(), cfg)
-	if !errors.Is(err, dataset.ErrAccessDenied) || errors.Is(err, dataset.ErrNoBucket) || !strings.Contains(err.Error(), "AWS_SECRET_ACCESS_KEY") {
-		t.Errorf("wrong secret: %v, want access denied naming the credentials", err)
-	}
-}
-
-// The AWS SDK's log lines go to the store's logger, not raw to stderr.
-func TestS3SDKLogsThroughLogger(t *testing.T) {
-	var buf bytes.Buffer
-	cfg := dataset.DefaultS3Config("veil-any", "")
-	cfg.Region = "us-east-1"
-	cfg.Endpoint = "http://127.0.0.1:1" // nothing listens: no credentials are ever sent
-	cfg.MaxAttempts = 1
-	cfg.Log = slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	// No credentials anywhere: the SDK tries instance metadata and warns
-	// that it falls back to IMDSv1.
-	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_EC2_METADATA_DISABLED"} {
-		t.Setenv(k, "")
-	}
-	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
-	// A stand-in for instance metadata that has no token (IMDSv2) and no
-	// role, as a machine outside AWS answers.
-	imds := httptest.NewServer(http.NotFoundHandler())
-	defer imds.Close()
-	t.Setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.URL)
-	_, err := dataset.NewS3Store(context.Background(), cfg)
-	if !errors.Is(err, dataset.ErrCredentials) {
-		t.Errorf("no credentials: %v", err)
-	}
-	if !strings.Contains(buf.String(), `"level":"WARN","msg":"AWS SDK: falling back to IMDSv1`) {
-		t.Errorf("the SDK's warning did not reach the logger: %q", buf.String())
-	}
-}
-
-func TestOpenStoreURLs(t *testing.T) {
-	ctx := context.Background()
-	for _, raw := range []string{"", "ftp://host/x", "file://host/x", "s3://", "s3://b/p?bogus=1", "s3://b/p?path_style=maybe", "mem://unknown"} {
-		if _, err := dataset.OpenStore(ctx, raw, dataset.URLOptions{}); !errors.Is(err, dataset.ErrBadURL) {
-			t.Errorf("OpenStore(%q): %v, want ErrBadURL", raw, err)
-		}
-	}
-	dir := t.TempDir()
-	s, err := dataset.OpenStore(ctx, "file://"+dir, dataset.URLOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.Location() != "file://"+dir {
-		t.Errorf("Location() = %s", s.Location())
-	}
-	ref, err := dataset.ParseRef(ctx, dir+"/sub/events.parquet", dataset.URLOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if ref.Key != "events.parquet" || ref.Store.Location() != "file://"+dir+"/sub" {
-		t.Errorf("ParseRef = %s + %q", ref.Store.Location(), ref.Key)
-	}
-}
-
 // TestS3ParquetRangedReads scans Parquet on the real S3 server: the result
 // equals what was written, and reads are coalesced into few ranged GETs.
 func TestS3ParquetRangedReads(t *testing.T) {
 	cfg := storetest.S3Bucket(t, "data")
 	cfg.BlockSize = 16 << 10
 	cfg.ReadAhead = 3
-	s, err := dataset.NewS3Store(context.Background(), cfg)
+	s, err := s3.New(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,25 +70,4 @@ func mustInputs(t *testing.T, s dataset.Store, key string) []string {
 		t.Fatal(err)
 	}
 	return keys
-}
-
-func TestS3MissingCredentials(t *testing.T) {
-	cfg := storetest.S3Bucket(t, "")
-	// No keys anywhere, and no instance metadata lookup: that would leave
-	// this machine.
-	t.Setenv("AWS_ACCESS_KEY_ID", "")
-	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
-	t.Setenv("AWS_PROFILE", "")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
-	t.Setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "")
-	t.Setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "")
-	_, err := dataset.NewS3Store(context.Background(), cfg)
-	if !errors.Is(err, dataset.ErrCredentials) {
-		t.Fatalf("no credentials: %v, want ErrCredentials", err)
-	}
-	if strings.Contains(err.Error(), "\n") {
-		t.Errorf("error is not one line: %q", err)
-	}
 }

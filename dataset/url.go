@@ -1,14 +1,12 @@
 package dataset
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"os"
 	"path"
 	"path/filepath"
-	"strconv"
 	"strings"
 )
 
@@ -56,9 +54,9 @@ type ScopedOptions struct {
 	Encryption *Encryption
 }
 
-// forURL returns the options that apply to raw: those of the longest
-// scope whose prefix is raw or a parent of it, else o without scopes.
-func (o URLOptions) forURL(raw string) URLOptions {
+// For returns the options that apply to raw: those of the longest scope
+// whose prefix is raw or a parent of it, else o without scopes.
+func (o URLOptions) For(raw string) URLOptions {
 	if len(o.Scoped) == 0 {
 		return o
 	}
@@ -141,136 +139,11 @@ func (e *EncryptionSpec) Options() (*Encryption, error) {
 	return enc, nil
 }
 
-func (o URLOptions) getenv(k string) string {
+// Env reads the environment variable k through Getenv (os.Getenv when
+// Getenv is nil).
+func (o URLOptions) Env(k string) string {
 	if o.Getenv == nil {
 		return os.Getenv(k)
 	}
 	return o.Getenv(k)
-}
-
-// OpenStore opens the store whose root the URL names:
-//
-//	/path, ./path, file:///path   a local directory (the default)
-//	s3://bucket/prefix            S3; query parameters endpoint, region,
-//	                              path_style=true|false override the
-//	                              environment (AWS_ENDPOINT_URL_S3,
-//	                              AWS_ENDPOINT_URL, AWS_REGION, ...);
-//	                              sse=AES256|aws:kms, sse_kms_key_id and
-//	                              allow_http=true override opt.S3
-//	mem://name                    an in-memory store (tests)
-//
-// Path-style addressing is on by default when an endpoint is set, since
-// S3-compatible servers expect it.
-func OpenStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
-	opt = opt.forURL(raw)
-	s, err := openStore(ctx, raw, opt)
-	if err != nil || opt.Encryption == nil {
-		return s, err
-	}
-	return NewEncryptedStore(s, *opt.Encryption)
-}
-
-func openStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
-	if raw == "" {
-		return nil, fmt.Errorf("%w: empty", ErrBadURL)
-	}
-	if !strings.Contains(raw, "://") {
-		return NewFileStore(raw)
-	}
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
-	}
-	switch u.Scheme {
-	case "file":
-		if u.Host != "" && u.Host != "localhost" {
-			return nil, fmt.Errorf("%w: %s: file URLs take no host (use file:///abs/path)", ErrBadURL, raw)
-		}
-		return NewFileStore(filepath.FromSlash(u.Path))
-	case "s3":
-		return openS3(ctx, u, opt)
-	case "mem":
-		if s, ok := opt.Mem[u.Host]; ok && strings.Trim(u.Path, "/") == "" {
-			return s, nil
-		}
-		return nil, fmt.Errorf("%w: %s: unknown in-memory store", ErrBadURL, raw)
-	}
-	return nil, fmt.Errorf("%w: %s: unknown scheme %q (want file://, s3:// or a path)", ErrBadURL, raw, u.Scheme)
-}
-
-func openS3(ctx context.Context, u *url.URL, opt URLOptions) (Store, error) {
-	if u.Host == "" {
-		return nil, fmt.Errorf("%w: %s: no bucket", ErrBadURL, u.Redacted())
-	}
-	cfg := DefaultS3Config(u.Host, u.Path)
-	q := u.Query()
-	cfg.Endpoint = q.Get("endpoint")
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = opt.getenv("AWS_ENDPOINT_URL_S3")
-	}
-	if cfg.Endpoint == "" {
-		cfg.Endpoint = opt.getenv("AWS_ENDPOINT_URL")
-	}
-	cfg.PathStyle = cfg.Endpoint != ""
-	if v := q.Get("path_style"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: path_style=%q is not a boolean", ErrBadURL, u.Redacted(), v)
-		}
-		cfg.PathStyle = b
-	}
-	cfg.Region = q.Get("region")
-	cfg.Log = opt.Log
-	cfg.SSE, cfg.SSEKMSKeyID, cfg.AllowHTTP = opt.S3.SSE, opt.S3.SSEKMSKeyID, opt.S3.AllowHTTP
-	if v := q.Get("sse"); v != "" {
-		cfg.SSE = v
-	}
-	if v := q.Get("sse_kms_key_id"); v != "" {
-		cfg.SSEKMSKeyID = v
-	}
-	if v := q.Get("allow_http"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s: allow_http=%q is not a boolean", ErrBadURL, u.Redacted(), v)
-		}
-		cfg.AllowHTTP = b
-	}
-	for k := range q {
-		if k != "endpoint" && k != "path_style" && k != "region" && k != "sse" && k != "sse_kms_key_id" && k != "allow_http" {
-			return nil, fmt.Errorf("%w: %s: unknown parameter %q", ErrBadURL, u.Redacted(), k)
-		}
-	}
-	return NewS3Store(ctx, cfg)
-}
-
-// ParseRef opens the store of the parent of the URL and returns a Ref to its
-// last element, which may be an object or a prefix. A URL that names a
-// bucket or a file system root has an empty key.
-func ParseRef(ctx context.Context, raw string, opt URLOptions) (Ref, error) {
-	if !strings.Contains(raw, "://") {
-		abs, err := filepath.Abs(raw)
-		if err != nil {
-			return Ref{}, fmt.Errorf("%w: %v", ErrBadURL, err)
-		}
-		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
-	}
-	// The settings of the URL itself, not of its parent directory.
-	opt = opt.forURL(raw)
-	u, err := url.Parse(raw)
-	if err != nil {
-		return Ref{}, fmt.Errorf("%w: %v", ErrBadURL, err)
-	}
-	clean := path.Clean("/" + u.Path)
-	dir, base := path.Split(clean)
-	if base == "" || u.Scheme == "mem" {
-		s, err := OpenStore(ctx, raw, opt)
-		return Ref{Store: s}, err
-	}
-	parent := *u
-	parent.Path = dir
-	s, err := OpenStore(ctx, parent.String(), opt)
-	if err != nil {
-		return Ref{}, err
-	}
-	return Ref{Store: s, Key: base}, nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // ErrNotCompleted is returned by ReadCompleted when no run of the
@@ -39,7 +40,7 @@ func ReadCompleted(ctx context.Context, spec *Spec, day time.Time, opt dataset.U
 	if err != nil {
 		return nil, err
 	}
-	store, err := dataset.OpenStore(ctx, spec.State, opt)
+	store, err := open.Store(ctx, spec.State, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/train"
@@ -31,7 +33,7 @@ func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*r
 	if url == "" {
 		url = dataset.ChildURL(spec.State, "lineage")
 	}
-	store, err := dataset.OpenStore(ctx, url, opt.URL)
+	store, err := open.Store(ctx, url, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +43,7 @@ func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*r
 		if spoolURL == "" {
 			spoolURL = dataset.ChildURL(spec.State, "lineage-spool")
 		}
-		spool, err := dataset.OpenStore(ctx, spoolURL, opt.URL)
+		spool, err := open.Store(ctx, spoolURL, opt.URL)
 		if err != nil {
 			return nil, err
 		}
@@ -58,7 +60,7 @@ func newRecorder(ctx context.Context, spec *Spec, opt Options, runID string) (*r
 	if auditURL == "" {
 		auditURL = dataset.ChildURL(spec.State, "audit")
 	}
-	as, err := dataset.OpenStore(ctx, auditURL, opt.URL)
+	as, err := open.Store(ctx, auditURL, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -185,7 +187,7 @@ func (r *recorder) outputDataset(ctx context.Context, url string, c *dataset.Con
 	if withheld {
 		return out
 	}
-	if ref, err := dataset.ParseRef(ctx, url, r.opt.URL); err == nil {
+	if ref, err := open.Ref(ctx, url, r.opt.URL); err == nil {
 		if m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key); err == nil {
 			out.OutputFacets = map[string]lineage.Facet{"outputStatistics": lineage.OutputStatistics(m.Rows, m.Bytes, len(m.Files))}
 		}
@@ -354,7 +356,7 @@ func principal(ctx context.Context, spec *Spec, opt Options) string {
 		if uo.Getenv == nil {
 			uo.Getenv = opt.Getenv
 		}
-		arn, err := dataset.CallerIdentity(ctx, uo, 5*time.Second)
+		arn, err := s3.CallerIdentity(ctx, uo, 5*time.Second)
 		if err == nil {
 			return arn
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -120,7 +121,7 @@ steps:
 
 	// The steward report and the public card.
 	read := func(loc, name string) []byte {
-		ref, err := dataset.ParseRef(ctx, loc, dataset.URLOptions{})
+		ref, err := open.Ref(ctx, loc, dataset.URLOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

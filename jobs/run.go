@@ -16,7 +16,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
-	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
@@ -142,7 +143,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 			}
 		}
 	}
-	store, err := dataset.OpenStore(ctx, spec.State, opt.URL)
+	store, err := open.Store(ctx, spec.State, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -356,7 +357,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 	if err != nil {
 		return nil, err
 	}
-	ref, err := dataset.ParseRef(ctx, p.In, opt.URL)
+	ref, err := open.Ref(ctx, p.In, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -368,7 +369,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 		return nil, err
 	}
 	defer obj.Close()
-	out, err := dataset.ParseRef(ctx, p.Out, opt.URL)
+	out, err := open.Ref(ctx, p.Out, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -387,7 +388,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 		return nil, err
 	}
 	if catalog != nil {
-		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
+		catRef, err := open.Ref(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
 		if err != nil {
 			return nil, err
 		}

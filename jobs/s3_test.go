@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/storetest"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage"
@@ -72,7 +73,7 @@ steps:
 	if _, err := Run(ctx, spec, Options{LogicalDate: day.AddDate(0, 0, 1), Getenv: getenv}); err != nil {
 		t.Fatal(err)
 	}
-	s3, err := dataset.OpenStore(ctx, root, dataset.URLOptions{})
+	s3, err := open.Store(ctx, root, dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

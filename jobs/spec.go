@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -265,7 +266,7 @@ func validateStorage(c dataset.S3Defaults) error {
 	if c.SSE == "" && c.SSEKMSKeyID == "" {
 		return nil
 	}
-	probe := dataset.DefaultS3Config("probe", "")
+	probe := s3.DefaultConfig("probe", "")
 	probe.SSE, probe.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
 	return probe.Validate()
 }

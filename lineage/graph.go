@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
@@ -403,7 +404,7 @@ func (g *Graph) Impact(ctx context.Context, token string, steward *pseudonym.Key
 }
 
 func readURL(ctx context.Context, url string, opt dataset.URLOptions) ([]byte, error) {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -419,7 +420,7 @@ func VerifyOutputs(ctx context.Context, r *RunNode, opt dataset.URLOptions) ([]s
 	var lines []string
 	var bad error
 	for _, d := range r.Outputs {
-		ref, err := dataset.ParseRef(ctx, d.URL(), opt)
+		ref, err := open.Ref(ctx, d.URL(), opt)
 		if err == nil {
 			var m *dataset.Manifest
 			if m, err = dataset.VerifyManifest(ctx, ref.Store, ref.Key); err == nil {

@@ -211,195 +211,305 @@ type pending struct {
 // record (unknown status or purpose, a bad TC string) makes the subject not
 // consenting for the purposes it touches, for good, and is counted.
 func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *dataset.Ref, logicalDate time.Time) (*ConsentIndex, error) {
-	ix := &ConsentIndex{LogicalDate: logicalDate, keys: newKeyer()}
+	b := newConsentBuilder(pol, logicalDate)
 	snapshot := sha256.New()
 	fmt.Fprintf(snapshot, "%s\n", logicalDate.UTC().Format(time.DateOnly))
-	cutoff := logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro() - 1
-	build := make(map[subjectKey]*pending)
-	get := func(token string) *pending {
-		k := ix.keys.key(token)
-		p := build[k]
-		if p == nil {
-			p = &pending{at: [4]int64{math.MinInt64, math.MinInt64, math.MinInt64, math.MinInt64}, jurAt: math.MinInt64}
-			build[k] = p
-		}
-		return p
-	}
-	optOutSource := map[string]bool{}
-	for _, s := range pol.OptOut.Sources {
-		optOutSource[s] = true
-	}
-	optOut := make([]int, 0, len(pol.OptOut.Purposes))
-	for _, name := range pol.OptOut.Purposes {
-		optOut = append(optOut, purposeIndex(name))
-	}
-	type tcfPurpose struct {
-		index int
-		tcf   []int
-	}
-	var tcfPurposes []tcfPurpose
-	for name, pp := range pol.Purposes {
-		tcfPurposes = append(tcfPurposes, tcfPurpose{purposeIndex(name), pp.TCFPurposes})
-	}
-	set := func(p *pending, purpose int, at int64, s State) {
-		if at > p.at[purpose] || (at == p.at[purpose] && s != Granted) {
-			p.at[purpose], p.state[purpose] = at, s
-		}
-	}
-	jurCode := map[string]uint32{}
 	if consent != nil {
-		err := scanTable(ctx, *consent, lenientConsent, snapshot, func(b *dataset.Batch) error {
-			subj, purpose, status := &b.Column("subject_id").Str, &b.Column("purpose").Str, &b.Column("status").Str
-			source, tcs := &b.Column("source").Str, &b.Column("tc_string").Str
-			jurs := &b.Column("jurisdiction").Str
-			// Code each distinct jurisdiction once; of two records at the
-			// same time, the later name in sort order wins, so the choice
-			// does not depend on row order.
-			codes := make([]uint32, len(jurs.Dict))
-			for i, j := range jurs.Dict {
-				if j == "" {
-					continue
-				}
-				c, ok := jurCode[j]
-				if !ok {
-					if len(ix.jurisdictions) == maxJurisdictions {
-						return fmt.Errorf("%w: consent records name more than %d jurisdictions", ErrPolicy, maxJurisdictions)
-					}
-					ix.jurisdictions = append(ix.jurisdictions, j)
-					c = uint32(len(ix.jurisdictions))
-					jurCode[j] = c
-				}
-				codes[i] = c
-			}
-			at := b.Column("recorded_at").Int
-			// Decode each distinct status once.
-			states := make([]State, len(status.Dict))
-			for i, s := range status.Dict {
-				switch s {
-				case "granted":
-					states[i] = Granted
-				case "denied":
-					states[i] = Denied
-				case "withdrawn":
-					states[i] = Withdrawn
-				default:
-					states[i] = Malformed
-				}
-			}
-			purposes := make([]int, len(purpose.Dict))
-			for i, s := range purpose.Dict {
-				purposes[i] = purposeIndex(s)
-			}
-			malformed := func(i int, why string) {
-				ix.stats.Malformed++
-				if len(ix.stats.MalformedExamples) < 5 {
-					token, _ := subj.At(i)
-					ix.stats.MalformedExamples = append(ix.stats.MalformedExamples,
-						fmt.Sprintf("%s at %s: %s", redactToken(token), time.UnixMicro(at[i]).UTC().Format(time.RFC3339), why))
-				}
-			}
-			for i := range b.Rows {
-				ix.stats.Records++
-				token, ok := subj.At(i)
-				if !ok {
-					malformed(i, "no subject_id")
-					continue
-				}
-				p := get(token)
-				if b.Column("recorded_at").Null(i) || status.Index[i] < 0 {
-					malformed(i, "no recorded_at or no status")
-					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
-					continue
-				}
-				if at[i] > cutoff {
-					ix.stats.Future++
-					continue
-				}
-				if x := jurs.Index[i]; x >= 0 && codes[x] != 0 && (at[i] > p.jurAt || at[i] == p.jurAt && ix.jurisdictions[codes[x]-1] > ix.jurisdictionOf(p.jur<<jurisdictionBits)) {
-					p.jurAt, p.jur = at[i], codes[x]
-				}
-				st := states[status.Index[i]]
-				if st == Malformed {
-					malformed(i, fmt.Sprintf("unknown status %q", status.Dict[status.Index[i]]))
-					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
-					continue
-				}
-				if src, _ := source.At(i); optOutSource[src] && st != Granted {
-					ix.stats.OptOuts++
-					for _, k := range optOut {
-						if p.sticky[k] != Malformed {
-							p.sticky[k] = OptedOut
-						}
-					}
-					continue
-				}
-				if tc, ok := tcs.At(i); ok && tc != "" {
-					ix.stats.TCStrings++
-					dec, err := DecodeTCString(tc)
-					if err != nil {
-						malformed(i, err.Error())
-						p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
-						continue
-					}
-					vendor := dec.VendorConsent(pol.TCF.VendorID)
-					for _, tp := range tcfPurposes {
-						ok := vendor && st == Granted
-						for _, t := range tp.tcf {
-							ok = ok && dec.PurposeConsent(t)
-						}
-						s := Denied
-						if ok {
-							s = Granted
-						}
-						set(p, tp.index, at[i], s)
-					}
-					continue
-				}
-				x := purpose.Index[i]
-				if x < 0 {
-					malformed(i, "no purpose and no TC string")
-					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
-					continue
-				}
-				if purposes[x] < 0 {
-					malformed(i, fmt.Sprintf("unknown purpose %q", purpose.Dict[x]))
-					p.sticky = [4]State{Malformed, Malformed, Malformed, Malformed}
-					continue
-				}
-				set(p, purposes[x], at[i], st)
-			}
-			return nil
-		})
-		if err != nil {
+		if err := scanTable(ctx, *consent, lenientConsent, snapshot, b.addConsent); err != nil {
 			return nil, err
 		}
 	}
 	if erasure != nil {
-		err := scanTable(ctx, *erasure, dataset.ErasureContract, snapshot, func(b *dataset.Batch) error {
-			subj, at := &b.Column("subject_id").Str, b.Column("requested_at").Int
-			for i := range b.Rows {
-				ix.stats.ErasureRequests++
-				if at[i] > cutoff {
-					continue
-				}
-				token, _ := subj.At(i)
-				if p := get(token); !p.erased {
-					p.erased = true
-					ix.stats.Erased++
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := scanTable(ctx, *erasure, dataset.ErasureContract, snapshot, b.addErasures); err != nil {
 			return nil, err
 		}
 	}
-	ix.stats.Snapshot = hex.EncodeToString(snapshot.Sum(nil))
-	ix.table = newSubjectTable(len(build))
+	b.ix.stats.Snapshot = hex.EncodeToString(snapshot.Sum(nil))
+	return b.finish(), nil
+}
+
+// consentBuilder is the state of one BuildConsentIndex: the index being
+// built, each subject's pending records, and the policy's reading of
+// records, prepared once.
+type consentBuilder struct {
+	ix      *ConsentIndex
+	pol     *Policy
+	cutoff  int64 // µs of the last instant of the logical date
+	pending map[subjectKey]*pending
+	jurCode map[string]uint32 // jurisdiction name -> code (see ConsentIndex.jurisdictions)
+
+	optOutSource map[string]bool
+	optOut       []int // purpose indexes an opt-out denies
+	tcfPurposes  []tcfPurpose
+}
+
+// tcfPurpose maps one policy purpose (by index) to the TCF purposes that
+// must all have consent.
+type tcfPurpose struct {
+	index int
+	tcf   []int
+}
+
+// allMalformed is the sticky state of a subject with a malformed record.
+var allMalformed = [4]State{Malformed, Malformed, Malformed, Malformed}
+
+func newConsentBuilder(pol *Policy, logicalDate time.Time) *consentBuilder {
+	b := &consentBuilder{
+		ix:           &ConsentIndex{LogicalDate: logicalDate, keys: newKeyer()},
+		pol:          pol,
+		cutoff:       logicalDate.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1).UnixMicro() - 1,
+		pending:      make(map[subjectKey]*pending),
+		jurCode:      map[string]uint32{},
+		optOutSource: map[string]bool{},
+		optOut:       make([]int, 0, len(pol.OptOut.Purposes)),
+	}
+	for _, s := range pol.OptOut.Sources {
+		b.optOutSource[s] = true
+	}
+	for _, name := range pol.OptOut.Purposes {
+		b.optOut = append(b.optOut, purposeIndex(name))
+	}
+	for name, pp := range pol.Purposes {
+		b.tcfPurposes = append(b.tcfPurposes, tcfPurpose{purposeIndex(name), pp.TCFPurposes})
+	}
+	return b
+}
+
+// subject returns the pending state of token, new if it has none yet.
+func (b *consentBuilder) subject(token string) *pending {
+	k := b.ix.keys.key(token)
+	p := b.pending[k]
+	if p == nil {
+		p = &pending{at: [4]int64{math.MinInt64, math.MinInt64, math.MinInt64, math.MinInt64}, jurAt: math.MinInt64}
+		b.pending[k] = p
+	}
+	return p
+}
+
+// set records state s of purpose at time at unless a later record (or, at
+// the same time, a denying one) decides already: ties deny.
+func (p *pending) set(purpose int, at int64, s State) {
+	if at > p.at[purpose] || (at == p.at[purpose] && s != Granted) {
+		p.at[purpose], p.state[purpose] = at, s
+	}
+}
+
+// consentRows is one batch of consent records with its dictionaries
+// decoded once: states, purpose indexes and jurisdiction codes per
+// distinct value.
+type consentRows struct {
+	subject, purpose, status, source, tcString, jurisdiction *dataset.Strings
+
+	recordedAt *dataset.ColumnData
+	at         []int64 // recorded_at, µs
+
+	states   []State  // per status.Dict entry
+	purposes []int    // per purpose.Dict entry (-1: unknown)
+	codes    []uint32 // per jurisdiction.Dict entry (0: none)
+}
+
+// addConsent folds one batch of consent records into the pending states.
+func (b *consentBuilder) addConsent(batch *dataset.Batch) error {
+	r := &consentRows{
+		subject:      &batch.Column("subject_id").Str,
+		purpose:      &batch.Column("purpose").Str,
+		status:       &batch.Column("status").Str,
+		source:       &batch.Column("source").Str,
+		tcString:     &batch.Column("tc_string").Str,
+		jurisdiction: &batch.Column("jurisdiction").Str,
+		recordedAt:   batch.Column("recorded_at"),
+	}
+	r.at = r.recordedAt.Int
+	var err error
+	if r.codes, err = b.jurisdictionCodes(r.jurisdiction.Dict); err != nil {
+		return err
+	}
+	r.states = decodeStatuses(r.status.Dict)
+	r.purposes = make([]int, len(r.purpose.Dict))
+	for i, s := range r.purpose.Dict {
+		r.purposes[i] = purposeIndex(s)
+	}
+	for i := range batch.Rows {
+		b.addRecord(r, i)
+	}
+	return nil
+}
+
+// jurisdictionCodes codes each distinct jurisdiction once; of two records
+// at the same time, the later name in sort order wins (see addRecord), so
+// the choice does not depend on row order.
+func (b *consentBuilder) jurisdictionCodes(dict []string) ([]uint32, error) {
+	ix := b.ix
+	codes := make([]uint32, len(dict))
+	for i, j := range dict {
+		if j == "" {
+			continue
+		}
+		c, ok := b.jurCode[j]
+		if !ok {
+			if len(ix.jurisdictions) == maxJurisdictions {
+				return nil, fmt.Errorf("%w: consent records name more than %d jurisdictions", ErrPolicy, maxJurisdictions)
+			}
+			ix.jurisdictions = append(ix.jurisdictions, j)
+			c = uint32(len(ix.jurisdictions))
+			b.jurCode[j] = c
+		}
+		codes[i] = c
+	}
+	return codes, nil
+}
+
+// decodeStatuses decodes each distinct status once; an unknown one is
+// Malformed.
+func decodeStatuses(dict []string) []State {
+	states := make([]State, len(dict))
+	for i, s := range dict {
+		switch s {
+		case "granted":
+			states[i] = Granted
+		case "denied":
+			states[i] = Denied
+		case "withdrawn":
+			states[i] = Withdrawn
+		default:
+			states[i] = Malformed
+		}
+	}
+	return states
+}
+
+// addRecord folds record i of r into its subject's pending state.
+func (b *consentBuilder) addRecord(r *consentRows, i int) {
+	b.ix.stats.Records++
+	token, ok := r.subject.At(i)
+	if !ok {
+		b.malformed(r, i, "no subject_id")
+		return
+	}
+	p := b.subject(token)
+	if r.recordedAt.Null(i) || r.status.Index[i] < 0 {
+		b.malformed(r, i, "no recorded_at or no status")
+		p.sticky = allMalformed
+		return
+	}
+	if r.at[i] > b.cutoff {
+		b.ix.stats.Future++
+		return
+	}
+	b.noteJurisdiction(p, r, i)
+	if why := b.applyRecord(p, r, i); why != "" {
+		b.malformed(r, i, why)
+		p.sticky = allMalformed
+	}
+}
+
+// noteJurisdiction keeps the jurisdiction of the subject's latest record
+// that names one.
+func (b *consentBuilder) noteJurisdiction(p *pending, r *consentRows, i int) {
+	x := r.jurisdiction.Index[i]
+	if x < 0 || r.codes[x] == 0 {
+		return
+	}
+	at := r.at[i]
+	if at > p.jurAt || at == p.jurAt && b.ix.jurisdictions[r.codes[x]-1] > b.ix.jurisdictionOf(p.jur<<jurisdictionBits) {
+		p.jurAt, p.jur = at, r.codes[x]
+	}
+}
+
+// applyRecord applies a dated, in-window record i (an opt-out, a TC
+// string, or a status for one purpose) to p. It returns why the record
+// is malformed, or "".
+func (b *consentBuilder) applyRecord(p *pending, r *consentRows, i int) (malformed string) {
+	st := r.states[r.status.Index[i]]
+	if st == Malformed {
+		return fmt.Sprintf("unknown status %q", r.status.Dict[r.status.Index[i]])
+	}
+	if src, _ := r.source.At(i); b.optOutSource[src] && st != Granted {
+		b.ix.stats.OptOuts++
+		for _, k := range b.optOut {
+			if p.sticky[k] != Malformed {
+				p.sticky[k] = OptedOut
+			}
+		}
+		return ""
+	}
+	if tc, ok := r.tcString.At(i); ok && tc != "" {
+		b.ix.stats.TCStrings++
+		return b.applyTCString(p, tc, r.at[i], st)
+	}
+	x := r.purpose.Index[i]
+	if x < 0 {
+		return "no purpose and no TC string"
+	}
+	if r.purposes[x] < 0 {
+		return fmt.Sprintf("unknown purpose %q", r.purpose.Dict[x])
+	}
+	p.set(r.purposes[x], r.at[i], st)
+	return ""
+}
+
+// applyTCString records a TC string with status st, made at time at, for
+// every purpose of the policy. It returns why the string is malformed, or
+// "".
+func (b *consentBuilder) applyTCString(p *pending, tc string, at int64, st State) (malformed string) {
+	dec, err := DecodeTCString(tc)
+	if err != nil {
+		return err.Error()
+	}
+	vendor := dec.VendorConsent(b.pol.TCF.VendorID)
+	for _, tp := range b.tcfPurposes {
+		ok := vendor && st == Granted
+		for _, t := range tp.tcf {
+			ok = ok && dec.PurposeConsent(t)
+		}
+		s := Denied
+		if ok {
+			s = Granted
+		}
+		p.set(tp.index, at, s)
+	}
+	return ""
+}
+
+// malformed counts record i of r as malformed and keeps the first few as
+// examples, with the token redacted.
+func (b *consentBuilder) malformed(r *consentRows, i int, why string) {
+	stats := &b.ix.stats
+	stats.Malformed++
+	if len(stats.MalformedExamples) < 5 {
+		token, _ := r.subject.At(i)
+		stats.MalformedExamples = append(stats.MalformedExamples,
+			fmt.Sprintf("%s at %s: %s", redactToken(token), time.UnixMicro(r.at[i]).UTC().Format(time.RFC3339), why))
+	}
+}
+
+// addErasures marks the subjects of one batch of erasure requests made by
+// the end of the logical date.
+func (b *consentBuilder) addErasures(batch *dataset.Batch) error {
+	subj, at := &batch.Column("subject_id").Str, batch.Column("requested_at").Int
+	for i := range batch.Rows {
+		b.ix.stats.ErasureRequests++
+		if at[i] > b.cutoff {
+			continue
+		}
+		token, _ := subj.At(i)
+		if p := b.subject(token); !p.erased {
+			p.erased = true
+			b.ix.stats.Erased++
+		}
+	}
+	return nil
+}
+
+// finish packs every subject's pending state into the index's table: a
+// sticky state overrides the latest record.
+func (b *consentBuilder) finish() *ConsentIndex {
+	ix := b.ix
+	ix.table = newSubjectTable(len(b.pending))
 	if len(ix.jurisdictions) > 0 {
 		ix.stats.Jurisdictions = map[string]int{}
 	}
-	for k, p := range build {
+	for k, p := range b.pending {
 		var v uint32
 		for i := range 4 {
 			s := p.state[i]
@@ -418,7 +528,7 @@ func BuildConsentIndex(ctx context.Context, pol *Policy, consent, erasure *datas
 		ix.table.set(k, v)
 	}
 	ix.stats.Subjects = ix.table.n
-	return ix, nil
+	return ix
 }
 
 // lenientConsent is the consent contract with nulls allowed where the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // Reason is why a row or a subject was dropped.
@@ -432,7 +433,7 @@ func OpenJobInputs(ctx context.Context, policyPath, events, consent, erasure str
 	if err := in.Policy.CheckPurposes(purposes); err != nil {
 		return nil, err
 	}
-	if in.Events, err = dataset.ParseRef(ctx, events, opt); err != nil {
+	if in.Events, err = open.Ref(ctx, events, opt); err != nil {
 		return nil, err
 	}
 	for _, t := range []struct {
@@ -442,7 +443,7 @@ func OpenJobInputs(ctx context.Context, policyPath, events, consent, erasure str
 		if t.url == "" {
 			t.url = dataset.SiblingURL(events, t.name)
 		}
-		if *t.ref, err = dataset.ParseRef(ctx, t.url, opt); err != nil {
+		if *t.ref, err = open.Ref(ctx, t.url, opt); err != nil {
 			return nil, err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // PolicyEnv names the environment setting that pins the data steward's
@@ -85,7 +86,7 @@ func readFile(ctx context.Context, file string, opt dataset.URLOptions) ([]byte,
 	if !strings.Contains(file, "://") {
 		return os.ReadFile(file)
 	}
-	ref, err := dataset.ParseRef(ctx, file, opt)
+	ref, err := open.Ref(ctx, file, opt)
 	if err != nil {
 		return nil, err
 	}

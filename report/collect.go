@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
@@ -161,7 +162,7 @@ func trainPrivacy(rep *train.Report) string {
 // graph is the lineage of the run's steps. A marketing build leaves out
 // every steward location.
 func graph(ctx context.Context, url string, done *jobs.Completed, steward bool, opt Options) (Graph, error) {
-	store, err := dataset.OpenStore(ctx, url, opt.URL)
+	store, err := open.Store(ctx, url, opt.URL)
 	if err != nil {
 		return Graph{}, err
 	}
@@ -212,7 +213,7 @@ func graph(ctx context.Context, url string, done *jobs.Completed, steward bool, 
 // release may read (class release), copying the small ones into the site
 // under files/STEP/.
 func releaseFiles(ctx context.Context, s *Site, step, output string, opt Options) (files []File, plots []Plot, datasheet string, err error) {
-	ref, err := dataset.ParseRef(ctx, output, opt.URL)
+	ref, err := open.Ref(ctx, output, opt.URL)
 	if err != nil {
 		return nil, nil, "", err
 	}
@@ -317,7 +318,7 @@ func model(ctx context.Context, step string, rep *train.Report, steward bool, op
 // readFile reads a file of a committed output by its logical name and
 // returns it with the file's URL.
 func readFile(ctx context.Context, output, name string, opt Options) ([]byte, string, error) {
-	ref, err := dataset.ParseRef(ctx, output, opt.URL)
+	ref, err := open.Ref(ctx, output, opt.URL)
 	if err != nil {
 		return nil, "", err
 	}
@@ -435,7 +436,7 @@ func privacyPage(ctx context.Context, spec *jobs.Spec, done *jobs.Completed, ord
 	if auditURL == "" {
 		auditURL = dataset.ChildURL(spec.State, "audit")
 	}
-	store, err := dataset.OpenStore(ctx, auditURL, opt.URL)
+	store, err := open.Store(ctx, auditURL, opt.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -468,7 +469,7 @@ func ledger(ctx context.Context, identity, events, policy string, job *budget.Co
 		return l
 	}
 	l.Ledger, l.SetBy, l.Epsilon, l.Delta, l.Period = b.Ledger, release.SetByNote(b.SetBy), b.Epsilon, b.Delta, b.Period
-	store, err := dataset.OpenStore(ctx, b.Ledger, opt.URL)
+	store, err := open.Store(ctx, b.Ledger, opt.URL)
 	if err != nil {
 		l.Error = err.Error()
 		return l

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/dp"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -91,7 +92,7 @@ func (m *Model) Assign(raw, x []float32) (int, float64) {
 // WriteModel stores the model as JSON at the URL (one object, replaced
 // atomically).
 func WriteModel(ctx context.Context, url string, m *Model, opt dataset.URLOptions) error {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return err
 	}
@@ -104,7 +105,7 @@ func WriteModel(ctx context.Context, url string, m *Model, opt dataset.URLOption
 
 // ReadModel reads and checks a model.
 func ReadModel(ctx context.Context, url string, opt dataset.URLOptions) (*Model, error) {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +303,7 @@ func AssignmentSteward(ctx context.Context, cfg Config, day time.Time, runID, pr
 
 // AssignmentLocation returns the store and prefix of an assignment run.
 func AssignmentLocation(ctx context.Context, cfg Config, day time.Time, runID string, opt dataset.URLOptions) (dataset.Store, string, error) {
-	ref, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	ref, err := open.Ref(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, "", err
 	}
@@ -378,7 +379,7 @@ func AssignPrepared(ctx context.Context, cfg Config, day time.Time, prepared str
 	if err != nil {
 		return nil, err
 	}
-	ref, err := dataset.ParseRef(ctx, prepared, opt)
+	ref, err := open.Ref(ctx, prepared, opt)
 	if err != nil {
 		return nil, err
 	}

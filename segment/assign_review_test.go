@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
 
@@ -27,7 +28,7 @@ func TestAssignNoisySizesChargesNothingAndReleasesNoExact(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := dataset.ParseRef(ctx, prep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, prep.Output, dataset.URLOptions{})
 	m, _, err := Fit(ctx, cfg, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +43,7 @@ func TestAssignNoisySizesChargesNothingAndReleasesNoExact(t *testing.T) {
 		t.Errorf("assign charged the ledger for noisy sizes next to an exact model: %d records", n)
 	}
 	_, files, cols := releaseFiles(t, rep.Output)
-	rref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	rref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	man, err := dataset.ReadManifest(ctx, rref.Store, rref.Key)
 	if err != nil || man.Class != dataset.ClassRelease {
 		t.Errorf("assign output class %q (%v), want %q", man.Class, err, dataset.ClassRelease)
@@ -94,7 +95,7 @@ func TestAssignNoisySizesChargesNothingAndReleasesNoExact(t *testing.T) {
 		if !strings.HasPrefix(name, "assignments-") {
 			continue
 		}
-		sref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+		sref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 		for _, f := range man.Files {
 			if strings.HasPrefix(f.Key, strings.TrimSuffix(name, ".parquet")) {
 				pf, err := dataset.OpenParquet(ctx, sref.Store, dataset.Join(sref.Key, f.Key), dataset.CohortAssignmentsContract)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 )
@@ -24,7 +25,7 @@ func CatalogCategories(ctx context.Context, url string, tables privacy.JobTables
 	if err := release.CheckCatalog(ctx, url, tables, opt); err != nil {
 		return nil, err
 	}
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/storetest"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment/kmeans"
@@ -56,7 +57,7 @@ func TestJobOnFaultyS3(t *testing.T) {
 			}
 			return os.Getenv(k)
 		}}
-		ref, err := dataset.ParseRef(ctx, rep.Output, direct)
+		ref, err := open.Ref(ctx, rep.Output, direct)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +75,7 @@ func TestJobOnFaultyS3(t *testing.T) {
 	if !bytes.Equal(read(clean, "assignments.csv"), read(faulty, "assignments.csv")) {
 		t.Error("the exports differ between the clean and the faulty run")
 	}
-	ledger, err := dataset.OpenStore(ctx, "s3://"+bucket.Bucket+"/faulty/ledger?endpoint="+bucket.Endpoint, dataset.URLOptions{})
+	ledger, err := open.Store(ctx, "s3://"+bucket.Bucket+"/faulty/ledger?endpoint="+bucket.Endpoint, dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +100,7 @@ func TestJobOnFaultyS3(t *testing.T) {
 	if _, err := Run(ctx, cfg, logical, dataset.URLOptions{}, nil); err != nil {
 		t.Fatalf("DP run with faults: %v", err)
 	}
-	if ledger, err = dataset.OpenStore(ctx, base+"/ledger?endpoint="+bucket.Endpoint, dataset.URLOptions{}); err != nil {
+	if ledger, err = open.Store(ctx, base+"/ledger?endpoint="+bucket.Endpoint, dataset.URLOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if recs, err := budget.Open(ledger, "").Records(ctx, "shop"); err != nil || len(recs) != 1 {

@@ -19,6 +19,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
@@ -475,7 +476,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	}
 
 	// Exports: assignments only for subjects who also allow marketing.
-	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	outRef, err := open.Ref(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -715,7 +716,7 @@ func writePlots(ctx context.Context, out *dataset.Output, f *Features, profiles 
 }
 
 func outRefFor(ctx context.Context, cfg Config, opt dataset.URLOptions) func() (dataset.Ref, error) {
-	return func() (dataset.Ref, error) { return dataset.ParseRef(ctx, cfg.Output, opt) }
+	return func() (dataset.Ref, error) { return open.Ref(ctx, cfg.Output, opt) }
 }
 
 // runDP is the DP k-means part of Run: the budget was spent before any data

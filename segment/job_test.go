@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -74,7 +75,7 @@ func TestRunEndToEnd(t *testing.T) {
 	// The export is committed, and holds only subjects who allow both
 	// segmentation and marketing.
 	store, _ := dataset.NewFileStore(dir)
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
 	if err != nil || len(m.Files) != 10 || m.Class != dataset.ClassRelease {
 		t.Fatalf("manifest %+v, %v", m, err)
@@ -304,7 +305,7 @@ func TestFeaturesBounded(t *testing.T) {
 // datasheet reads the datasheet of a run's output.
 func datasheet(t *testing.T, rep *Report) string {
 	t.Helper()
-	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(context.Background(), rep.Output, dataset.URLOptions{})
 	m, err := dataset.ReadManifest(context.Background(), ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // A DP segmentation logs no exact count of the private data at any level
@@ -79,7 +80,7 @@ func TestPrepareAndAssignLogCountsAtDebugOnly(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := dataset.ParseRef(ctx, prep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, prep.Output, dataset.URLOptions{})
 	m, _, err := Fit(ctx, cfg, ref)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -163,7 +164,7 @@ func TestPrepareRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	got, grep, err := ReadPrepared(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -246,7 +247,7 @@ func TestPrepareCarriesTheEventsIdentity(t *testing.T) {
 	if err != nil || events.Identity == "" {
 		t.Fatalf("events manifest %+v, %v", events, err)
 	}
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	if err != nil || m.Identity != events.Identity {
 		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)

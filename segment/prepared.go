@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/segment/kmeans"
@@ -94,7 +95,7 @@ func newFiltered(ctx context.Context, cfg Config, in *privacy.JobInputs, day tim
 // PreparedLocation returns the store and prefix of a date's prepared
 // table under the URL.
 func PreparedLocation(ctx context.Context, outURL string, day time.Time, opt dataset.URLOptions) (dataset.Store, string, error) {
-	return dataset.DatePartition(ctx, outURL, day, opt)
+	return open.DatePartition(ctx, outURL, day, opt)
 }
 
 // PreparedOutput starts the output of a prepared table for a date under

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -56,7 +57,7 @@ func RecheckExports(ctx context.Context, cfg Config, day time.Time, opt dataset.
 	if err != nil {
 		return nil, err
 	}
-	out, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	out, err := open.Ref(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err
 	}

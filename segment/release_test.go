@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment/kmeans"
 )
@@ -85,7 +86,7 @@ func TestWrongSchemaSpendsNothing(t *testing.T) {
 // and the columns of its Parquet files.
 func releaseFiles(t *testing.T, output string) (*dataset.Manifest, map[string][]byte, map[string][]string) {
 	t.Helper()
-	ref, err := dataset.ParseRef(ctx, output, dataset.URLOptions{})
+	ref, err := open.Ref(ctx, output, dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +177,7 @@ func TestNeighbouringDPRelease(t *testing.T) {
 	checkNoExact(t, rep, m1, files1, cols1)
 
 	// The steward report has the exact sizes and the contributors filter.
-	sref, _ := dataset.ParseRef(ctx, rep.StewardReport, dataset.URLOptions{})
+	sref, _ := open.Ref(ctx, rep.StewardReport, dataset.URLOptions{})
 	sm, err := dataset.VerifyManifest(ctx, sref.Store, sref.Key)
 	if err != nil || sm.Class != dataset.ClassSteward {
 		t.Fatalf("steward report %s: %+v, %v", rep.StewardReport, sm, err)
@@ -303,7 +304,7 @@ func TestExplanationsOnlyFromDifferences(t *testing.T) {
 func TestFitAndAssignRefusePrivacy(t *testing.T) {
 	dir := t.TempDir()
 	cfg := dpConfig(dir)
-	ref, _ := dataset.ParseRef(ctx, filepath.Join(dir, "prepared"), dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, filepath.Join(dir, "prepared"), dataset.URLOptions{})
 	if _, _, err := Fit(ctx, cfg, ref); !errors.Is(err, ErrConfig) {
 		t.Errorf("fit with privacy: %v, want ErrConfig", err)
 	}
@@ -331,7 +332,7 @@ func TestWhiteBoxAuditInDatasheet(t *testing.T) {
 	if len(rep.WhiteBox) != 2 {
 		t.Fatalf("%d audits, want DP k-means and the noisy sizes", len(rep.WhiteBox))
 	}
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -134,7 +135,7 @@ func TestExportFloorOnExactExportedCount(t *testing.T) {
 		}
 	}
 	// The steward report says which cohort was withheld and why.
-	ref, _ := dataset.ParseRef(ctx, rep.StewardReport, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.StewardReport, dataset.URLOptions{})
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/internal/failpoint"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/lineage"
@@ -403,7 +404,7 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 			return nil, err
 		}
 	}
-	outRef, err := dataset.ParseRef(ctx, cfg.Output, opt)
+	outRef, err := open.Ref(ctx, cfg.Output, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
@@ -85,12 +86,12 @@ func TestJobEndToEnd(t *testing.T) {
 	}
 	// Committed outputs, all listed in their manifests: the release and
 	// the steward report apart.
-	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(context.Background(), rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(context.Background(), ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sref, _ := dataset.ParseRef(context.Background(), rep.Steward, dataset.URLOptions{})
+	sref, _ := open.Ref(context.Background(), rep.Steward, dataset.URLOptions{})
 	sm, err := dataset.VerifyManifest(context.Background(), sref.Store, sref.Key)
 	if err != nil {
 		t.Fatal(err)

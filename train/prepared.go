@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train/mf"
@@ -113,7 +114,7 @@ func OpenFiltered(ctx context.Context, cfg JobConfig, day time.Time, opt dataset
 // InteractionsLocation returns the store and prefix of a date's prepared
 // interactions under the URL.
 func InteractionsLocation(ctx context.Context, outURL string, day time.Time, opt dataset.URLOptions) (dataset.Store, string, error) {
-	return dataset.DatePartition(ctx, outURL, day, opt)
+	return open.DatePartition(ctx, outURL, day, opt)
 }
 
 // InteractionsOutput starts the output of a date's prepared interactions.

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
 
@@ -54,12 +55,12 @@ func TestPrepareInteractionsCarriesTheEventsIdentity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	eref, _ := dataset.ParseRef(ctx, cfg.Events, dataset.URLOptions{})
+	eref, _ := open.Ref(ctx, cfg.Events, dataset.URLOptions{})
 	events, err := dataset.ReadManifest(ctx, eref.Store, eref.Key)
 	if err != nil || events.Identity == "" {
 		t.Fatalf("events manifest %+v, %v", events, err)
 	}
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	if err != nil || m.Identity != events.Identity {
 		t.Errorf("the prepared table carries identity %q (%v), want the events' %s", m.Identity, err, events.Identity)

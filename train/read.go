@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 	"github.com/veil-privacy/veil/train/mf"
@@ -28,7 +29,7 @@ var InteractionsContract = &dataset.Contract{Name: "interactions", Version: 1, C
 // bytes) or a table of Parquet files at a URL or path; with types, only rows whose event_type is one of
 // them.
 func ReadFile(ctx context.Context, url string, types []string, opt dataset.URLOptions) (*mf.Data, error) {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +106,7 @@ func ReadCatalog(ctx context.Context, url string, tables privacy.JobTables, opt 
 	if err := release.CheckCatalog(ctx, url, tables, opt); err != nil {
 		return nil, err
 	}
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/train/mf"
 )
@@ -48,7 +49,7 @@ func TestNonPersonalizedList(t *testing.T) {
 	if err != nil || len(recs) != 1 || !slices.Equal(recs[0].Events, releases(plain, plan, nil)) {
 		t.Fatalf("ledger: %d records (%v), want one with the plan's events %+v", len(recs), err, releases(plain, plan, nil))
 	}
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, err := dataset.VerifyManifest(ctx, ref.Store, ref.Key)
 	if err != nil {
 		t.Fatal(err)

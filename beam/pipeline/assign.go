@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/segment"
@@ -86,7 +87,7 @@ func (fn *scoreFn) Setup(ctx context.Context) error {
 		return err
 	}
 	fn.model = m
-	ref, err := dataset.ParseRef(ctx, fn.Job.Prepared, urlOptions())
+	ref, err := open.Ref(ctx, fn.Job.Prepared, urlOptions())
 	fn.store, fn.files = ref.Store, map[string]*dataset.ParquetFile{}
 	return err
 }
@@ -275,7 +276,7 @@ func exportedPerCohort(st func(*string, *int64) bool, n int) ([]int64, map[strin
 
 // resumeSteward resumes the steward report the driver opened.
 func resumeSteward(ctx context.Context, j *AssignJob) (*dataset.Output, error) {
-	ref, err := dataset.ParseRef(ctx, j.Steward, urlOptions())
+	ref, err := open.Ref(ctx, j.Steward, urlOptions())
 	if err != nil {
 		return nil, err
 	}
@@ -426,7 +427,7 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 			ev.Outputs = []lineage.Dataset{out}
 		})
 	}()
-	ref, err := dataset.ParseRef(ctx, prepared, o.URL)
+	ref, err := open.Ref(ctx, prepared, o.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +482,7 @@ func Assign(ctx context.Context, cfg segment.Config, day time.Time, prepared str
 		return nil, fmt.Errorf("beam pipeline: %w", err)
 	}
 	// The full report (exact counts) is the steward report's.
-	sref, err := dataset.ParseRef(ctx, stw.Location(), o.URL)
+	sref, err := open.Ref(ctx, stw.Location(), o.URL)
 	if err != nil {
 		return nil, err
 	}

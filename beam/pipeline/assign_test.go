@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/segment/kmeans"
@@ -32,7 +33,7 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, _ := dataset.ParseRef(ctx, prep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, prep.Output, dataset.URLOptions{})
 	model, _, err := segment.Fit(ctx, cfg, ref)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 		t.Errorf("beam report %+v\nsingle-machine %+v", onBeam, one)
 	}
 	rows := func(rep *segment.AssignReport) []dataset.CohortAssignment {
-		ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+		ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 		if err != nil {
 			t.Fatal(err)
@@ -123,12 +124,12 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 				t.Errorf("%s: cohort %+v lacks its noisy or (steward) exact size", r.Engine, c)
 			}
 		}
-		ref, _ := dataset.ParseRef(ctx, r.Output, dataset.URLOptions{})
+		ref, _ := open.Ref(ctx, r.Output, dataset.URLOptions{})
 		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 		if err != nil || m.Class != dataset.ClassRelease {
 			t.Errorf("%s: release class %v (%v)", r.Engine, m, err)
 		}
-		sref, _ := dataset.ParseRef(ctx, r.StewardReport, dataset.URLOptions{})
+		sref, _ := open.Ref(ctx, r.StewardReport, dataset.URLOptions{})
 		if m, err := dataset.ReadManifest(ctx, sref.Store, sref.Key); err != nil || m.Class != dataset.ClassSteward {
 			t.Errorf("%s: steward report %v (%v)", r.Engine, m, err)
 		}
@@ -151,7 +152,7 @@ func TestAssignEqualsSingleMachine(t *testing.T) {
 			t.Errorf("beam cohorts %+v\nsingle-machine %+v", noisy.Cohorts, oneNoisy.Cohorts)
 		}
 	}
-	store, _ := dataset.OpenStore(ctx, cfg.Budget.Ledger, dataset.URLOptions{})
+	store, _ := open.Store(ctx, cfg.Budget.Ledger, dataset.URLOptions{})
 	if recs, err := budget.Open(store, "").Records(ctx, "shop"); len(recs) != 0 {
 		t.Errorf("assign charged the ledger: %+v (%v)", recs, err)
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -175,7 +176,7 @@ func resumeWrite(ctx context.Context, url, day string, contract *dataset.Contrac
 	if err != nil {
 		return nil, err
 	}
-	s, prefix, err := dataset.DatePartition(ctx, url, d, urlOptions())
+	s, prefix, err := open.DatePartition(ctx, url, d, urlOptions())
 	if err != nil {
 		return nil, err
 	}

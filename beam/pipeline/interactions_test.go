@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -32,7 +33,7 @@ func TestPrepareInteractionsEqualsSingleMachine(t *testing.T) {
 		t.Errorf("beam report %+v\nsingle-machine %+v", onBeam, one)
 	}
 	manifest := func(rep *train.InteractionsReport) *dataset.Manifest {
-		ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+		ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 		m, err := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 		if err != nil {
 			t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 	"github.com/apache/beam/sdks/v2/go/pkg/beam/testing/ptest"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/segment"
 )
@@ -71,7 +72,7 @@ func TestPrepareEqualsSingleMachine(t *testing.T) {
 		t.Errorf("filter report on beam:\n%+v\non one machine:\n%+v", beamRep.Filter, one.Filter)
 	}
 	read := func(rep *segment.PrepareReport) (*segment.Features, *dataset.Manifest) {
-		ref, err := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+		ref, err := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage"
 )
 
@@ -28,7 +28,7 @@ one before it. A broken chain exits 1 and names the first bad record; a clean
 log exits 0.`,
 		Args: exactArgs(1),
 		RunE: runE(env, func(cmd *cobra.Command, args []string) error {
-			store, err := dataset.OpenStore(cmd.Context(), args[0], env.urlOptions())
+			store, err := open.Store(cmd.Context(), args[0], env.urlOptions())
 			if err != nil {
 				return err
 			}

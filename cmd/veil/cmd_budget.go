@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -80,7 +80,7 @@ DATASET gives the ledger (unless --ledger) and the ε, δ and period (unless
 			if ledgerURL == "" {
 				return usagef(errors.New("--ledger is required (or --policy, a policy that sets the table's budget)"))
 			}
-			store, err := dataset.OpenStore(cmd.Context(), ledgerURL, env.urlOptions())
+			store, err := open.Store(cmd.Context(), ledgerURL, env.urlOptions())
 			if err != nil {
 				return err
 			}

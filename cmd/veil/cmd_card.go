@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/train"
 )
@@ -92,7 +93,7 @@ var errNoCard = errors.New("no model card")
 // readCard reads a card file from a committed output; errNoCard when the
 // output has none.
 func readCard(ctx context.Context, env *Env, output, name string) ([]byte, error) {
-	ref, err := dataset.ParseRef(ctx, output, env.urlOptions())
+	ref, err := open.Ref(ctx, output, env.urlOptions())
 	if err != nil {
 		return nil, err
 	}

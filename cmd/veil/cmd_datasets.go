@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 func newDatasetsCmd(env *Env) *cobra.Command {
@@ -48,7 +49,7 @@ the time range and the throughput. --from and --to select dt= partitions.`,
 			if err != nil {
 				return err
 			}
-			ref, err := dataset.ParseRef(cmd.Context(), args[0], env.urlOptions())
+			ref, err := open.Ref(cmd.Context(), args[0], env.urlOptions())
 			if err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ func parseWindow(from, to string) (dataset.Window, error) {
 }
 
 func runInspect(ctx context.Context, env *Env, url string, asJSON bool) error {
-	ref, err := dataset.ParseRef(ctx, url, env.urlOptions())
+	ref, err := open.Ref(ctx, url, env.urlOptions())
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 )
 
@@ -35,11 +36,11 @@ func siblingRef(ctx context.Context, env *Env, events, name string) (*dataset.Re
 	if i := strings.IndexByte(u, '?'); i >= 0 {
 		u, q = u[:i], u[i:]
 	}
-	ref, err := dataset.ParseRef(ctx, path.Dir(u)+"/"+name+q, env.urlOptions())
+	ref, err := open.Ref(ctx, path.Dir(u)+"/"+name+q, env.urlOptions())
 	if strings.HasPrefix(u, "s3://") || strings.HasPrefix(u, "file://") {
 		scheme := u[:strings.Index(u, "://")+3]
 		rest := strings.TrimPrefix(u, scheme)
-		ref, err = dataset.ParseRef(ctx, scheme+path.Dir(rest)+"/"+name+q, env.urlOptions())
+		ref, err = open.Ref(ctx, scheme+path.Dir(rest)+"/"+name+q, env.urlOptions())
 	}
 	if err != nil {
 		return nil, err
@@ -99,13 +100,13 @@ func runFilter(ctx context.Context, env *Env, url string, o filterOptions) error
 	if err := pol.CheckPurposes(o.purposes); err != nil {
 		return err
 	}
-	ref, err := dataset.ParseRef(ctx, url, env.urlOptions())
+	ref, err := open.Ref(ctx, url, env.urlOptions())
 	if err != nil {
 		return err
 	}
 	open := func(flag, name string) (*dataset.Ref, error) {
 		if flag != "" {
-			r, err := dataset.ParseRef(ctx, flag, env.urlOptions())
+			r, err := open.Ref(ctx, flag, env.urlOptions())
 			return &r, err
 		}
 		return siblingRef(ctx, env, url, name)
@@ -185,7 +186,7 @@ the file, the column and a redacted example, when anything is found.`,
 			if err != nil {
 				return err
 			}
-			ref, err := dataset.ParseRef(cmd.Context(), args[0], env.urlOptions())
+			ref, err := open.Ref(cmd.Context(), args[0], env.urlOptions())
 			if err != nil {
 				return err
 			}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/privacy"
 )
@@ -65,7 +66,7 @@ func runGenerate(ctx context.Context, env *Env, opts generateOptions) error {
 	if err != nil {
 		return usagef(fmt.Errorf("generate: %w", err))
 	}
-	store, err := dataset.OpenStore(ctx, opts.Out, env.urlOptions())
+	store, err := open.Store(ctx, opts.Out, env.urlOptions())
 	if err != nil {
 		return err
 	}
@@ -130,7 +131,7 @@ func runGenerateConsent(ctx context.Context, env *Env, o consentOptions) error {
 	if err := privacy.DefaultPolicy().CheckPurposes(o.purposes); err != nil {
 		return err
 	}
-	ref, err := dataset.ParseRef(ctx, o.events, env.urlOptions())
+	ref, err := open.Ref(ctx, o.events, env.urlOptions())
 	if err != nil {
 		return err
 	}
@@ -160,7 +161,7 @@ func runGenerateConsent(ctx context.Context, env *Env, o consentOptions) error {
 			rows = append(rows, dataset.Consent{SubjectID: s, Purpose: &o.purposes[i], Status: "granted", RecordedAt: day, Source: "synthetic", Jurisdiction: &jur})
 		}
 	}
-	store, err := dataset.OpenStore(ctx, o.out, env.urlOptions())
+	store, err := open.Store(ctx, o.out, env.urlOptions())
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/lineage"
 )
@@ -38,7 +39,7 @@ func (f *lineageFlags) graph(ctx context.Context, env *Env) (*lineage.Graph, err
 	case url == "":
 		return nil, usagef(errors.New("--store or --spec is required"))
 	}
-	store, err := dataset.OpenStore(ctx, url, env.urlOptions())
+	store, err := open.Store(ctx, url, env.urlOptions())
 	if err != nil {
 		return nil, err
 	}

@@ -15,7 +15,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
-	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 )
 
@@ -84,7 +85,7 @@ transaction file because the data set publishes no product list of its own.`,
 
 // openInput opens a file or object for streaming.
 func openInput(ctx context.Context, env *Env, url string) (io.Reader, func(), error) {
-	ref, err := dataset.ParseRef(ctx, url, env.urlOptions())
+	ref, err := open.Ref(ctx, url, env.urlOptions())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -116,7 +117,7 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 		return err
 	}
 	defer closeIn()
-	outRef, err := dataset.ParseRef(ctx, o.out, env.urlOptions())
+	outRef, err := open.Ref(ctx, o.out, env.urlOptions())
 	if err != nil {
 		return err
 	}
@@ -139,7 +140,7 @@ func runPseudonymize(ctx context.Context, env *Env, o pseudonymizeOptions) error
 	}
 	barFinish(bar)
 	if catalog != nil {
-		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(o.out, "catalog"), env.urlOptions())
+		catRef, err := open.Ref(ctx, dataset.SiblingURL(o.out, "catalog"), env.urlOptions())
 		if err != nil {
 			return err
 		}
@@ -249,7 +250,7 @@ func runRekey(ctx context.Context, env *Env, o rekeyOptions) error {
 		}
 		mapping[oldKey.Token(id)] = newKey.Token(id)
 	}
-	ref, err := dataset.ParseRef(ctx, o.in, env.urlOptions())
+	ref, err := open.Ref(ctx, o.in, env.urlOptions())
 	if err != nil {
 		return err
 	}
@@ -257,7 +258,7 @@ func runRekey(ctx context.Context, env *Env, o rekeyOptions) error {
 	if err != nil {
 		return err
 	}
-	outRef, err := dataset.ParseRef(ctx, o.out, env.urlOptions())
+	outRef, err := open.Ref(ctx, o.out, env.urlOptions())
 	if err != nil {
 		return err
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/segment/kmeans"
 )
@@ -207,7 +207,7 @@ scripts). Time excludes loading.`,
 
 func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
 	load := func(url string) (*kmeans.Matrix, error) {
-		ref, err := dataset.ParseRef(ctx, url, env.urlOptions())
+		ref, err := open.Ref(ctx, url, env.urlOptions())
 		if err != nil {
 			return nil, err
 		}
@@ -245,7 +245,7 @@ func runKMeans(ctx context.Context, env *Env, o kmeansOptions) error {
 }
 
 func runMiniBatch(ctx context.Context, env *Env, o kmeansOptions) error {
-	ref, err := dataset.ParseRef(ctx, o.in, env.urlOptions())
+	ref, err := open.Ref(ctx, o.in, env.urlOptions())
 	if err != nil {
 		return err
 	}
@@ -294,7 +294,7 @@ veil segment assign or veil-beam assign.`,
 			if err != nil {
 				return usageIfConfig(err)
 			}
-			ref, err := dataset.ParseRef(cmd.Context(), prepared, env.urlOptions())
+			ref, err := open.Ref(cmd.Context(), prepared, env.urlOptions())
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -348,7 +349,7 @@ func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, strin
 		// An events table with consent or erasure records beside it is the
 		// shop's population, never a public data set: they apply.
 		for _, t := range []string{"consent", "erasure"} {
-			tref, err := dataset.ParseRef(ctx, dataset.SiblingURL(table, t), env.urlOptions())
+			tref, err := open.Ref(ctx, dataset.SiblingURL(table, t), env.urlOptions())
 			if err != nil {
 				return 0, "", "", err
 			}
@@ -375,7 +376,7 @@ func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, strin
 	if consent == "" {
 		consent = dataset.SiblingURL(table, "consent")
 	}
-	cref, err := dataset.ParseRef(ctx, consent, env.urlOptions())
+	cref, err := open.Ref(ctx, consent, env.urlOptions())
 	if err != nil {
 		return 0, "", "", err
 	}
@@ -699,7 +700,7 @@ type mfCard struct {
 // factors, each subject's top 20 and the public model card, committed by a
 // manifest.
 func writeMFRelease(ctx context.Context, env *Env, dir string, d *mf.Data, m *mf.Model, cfg mf.Config, plan mf.Plan) error {
-	ref, err := dataset.ParseRef(ctx, dir, env.urlOptions())
+	ref, err := open.Ref(ctx, dir, env.urlOptions())
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
-	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/ingest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/train"

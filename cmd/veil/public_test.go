@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -102,7 +103,7 @@ func TestTrainMFDPRunPrintsNoExactFigures(t *testing.T) {
 	if !strings.HasPrefix(steward, "file://"+filepath.Join(dir, "state", "steward", "train-mf", "dt=2026-11-27")) {
 		t.Fatalf("steward report at %q", steward)
 	}
-	ref, _ := dataset.ParseRef(context.Background(), steward, dataset.URLOptions{})
+	ref, _ := open.Ref(context.Background(), steward, dataset.URLOptions{})
 	sm, err := dataset.VerifyManifest(context.Background(), ref.Store, ref.Key)
 	if err != nil || sm.Class != dataset.ClassSteward {
 		t.Fatalf("steward report: %v %+v", err, sm)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/segment/kmeans"
 )
@@ -129,7 +130,7 @@ func TestExportsRecheck(t *testing.T) {
 	}
 	// Two exported subjects change their minds on 2026-11-28, a third asks
 	// for erasure: new consent and erasure tables with the extra records.
-	ref, _ := dataset.ParseRef(ctx, rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(ctx, rep.Output, dataset.URLOptions{})
 	m, _ := dataset.ReadManifest(ctx, ref.Store, ref.Key)
 	f, _ := m.Find("assignments.parquet")
 	pf, err := dataset.OpenParquet(ctx, ref.Store, dataset.Join(ref.Key, f.Key), dataset.CohortAssignmentsContract)

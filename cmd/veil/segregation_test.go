@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/train"
@@ -82,7 +83,7 @@ steps:
 
 	// The truth: every subject's jurisdiction from the consent records.
 	ctx := context.Background()
-	consent, err := dataset.ParseRef(ctx, filepath.Join(dir, "shop", "consent"), dataset.URLOptions{})
+	consent, err := open.Ref(ctx, filepath.Join(dir, "shop", "consent"), dataset.URLOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +104,7 @@ steps:
 		if s.Segment != nil {
 			rep = s.Segment.Filter
 		} else {
-			sref, err := dataset.ParseRef(ctx, s.Train.Steward, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
+			sref, err := open.Ref(ctx, s.Train.Steward, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +125,7 @@ steps:
 			t.Errorf("%s: filter report jurisdictions %v, kept %d, dropped as other_jurisdiction %d", s.Step, rep.Jurisdictions, rep.SubjectsKept, rep.SubjectsDropped["other_jurisdiction"])
 		}
 		// Read the output with the zone's key: every subject is the zone's.
-		ref, err := dataset.ParseRef(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
+		ref, err := open.Ref(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(keys)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,7 +174,7 @@ steps:
 		}
 		// The other zone's key cannot read it.
 		other := map[string]string{"eu": "us", "us": "eu"}[zone]
-		wrong, _ := dataset.ParseRef(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(filepath.Join(dir, "keys-"+other))}})
+		wrong, _ := open.Ref(ctx, s.Output, dataset.URLOptions{Encryption: &dataset.Encryption{Keys: dataset.KeyDir(filepath.Join(dir, "keys-"+other))}})
 		if _, err := dataset.ReadAll(ctx, wrong.Store, dataset.Join(wrong.Key, f.Key)); err == nil {
 			t.Errorf("%s: %s decrypts with the %s key", s.Step, file, other)
 		}

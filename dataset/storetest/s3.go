@@ -11,9 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 )
 
 // The S3 test server is named by VEIL_TEST_S3_ENDPOINT (for example
@@ -26,7 +26,7 @@ var bucketSeq atomic.Int64
 // S3Bucket creates a fresh bucket on the test server and returns a store
 // configuration for it with the given prefix. The bucket is emptied and
 // removed when the test ends.
-func S3Bucket(t testing.TB, prefix string) dataset.S3Config {
+func S3Bucket(t testing.TB, prefix string) s3.Config {
 	t.Helper()
 	endpoint := os.Getenv("VEIL_TEST_S3_ENDPOINT")
 	if endpoint == "" {
@@ -36,30 +36,30 @@ func S3Bucket(t testing.TB, prefix string) dataset.S3Config {
 		t.Skip("VEIL_TEST_S3_ENDPOINT is not set; run scripts/test.sh to test against a real S3 server")
 	}
 	ctx := context.Background()
-	client := s3.New(s3.Options{
+	client := awss3.New(awss3.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		UsePathStyle: true,
 		Credentials:  credentials.NewStaticCredentialsProvider(os.Getenv("AWS_ACCESS_KEY_ID"), os.Getenv("AWS_SECRET_ACCESS_KEY"), ""),
 	})
 	name := strings.ToLower(fmt.Sprintf("veil-test-%d-%d-%d", os.Getpid(), time.Now().UnixNano()%1e9, bucketSeq.Add(1)))
-	if _, err := client.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
+	if _, err := client.CreateBucket(ctx, &awss3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("creating test bucket %s at %s: %v", name, endpoint, err)
 	}
 	t.Cleanup(func() {
-		p := s3.NewListObjectsV2Paginator(client, &s3.ListObjectsV2Input{Bucket: aws.String(name)})
+		p := awss3.NewListObjectsV2Paginator(client, &awss3.ListObjectsV2Input{Bucket: aws.String(name)})
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
 				break
 			}
 			for _, o := range page.Contents {
-				client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(name), Key: o.Key})
+				client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(name), Key: o.Key})
 			}
 		}
-		client.DeleteBucket(ctx, &s3.DeleteBucketInput{Bucket: aws.String(name)})
+		client.DeleteBucket(ctx, &awss3.DeleteBucketInput{Bucket: aws.String(name)})
 	})
-	cfg := dataset.DefaultS3Config(name, prefix)
+	cfg := s3.DefaultConfig(name, prefix)
 	cfg.Endpoint = endpoint
 	cfg.PathStyle = true
 	cfg.Region = "us-east-1"
@@ -68,7 +68,7 @@ func S3Bucket(t testing.TB, prefix string) dataset.S3Config {
 }
 
 // S3URL returns the s3:// URL of cfg with its endpoint in the query.
-func S3URL(cfg dataset.S3Config) string {
+func S3URL(cfg s3.Config) string {
 	u := "s3://" + cfg.Bucket
 	if cfg.Prefix != "" {
 		u += "/" + cfg.Prefix

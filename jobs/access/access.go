@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/jobs"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
@@ -284,7 +285,7 @@ func latestNonPersonalized(ctx context.Context, g *lineage.Graph, date string, o
 			continue
 		}
 		for _, o := range r.Outputs {
-			ref, err := dataset.ParseRef(ctx, o.URL(), opt)
+			ref, err := open.Ref(ctx, o.URL(), opt)
 			if err != nil {
 				return "", "", err
 			}
@@ -305,7 +306,7 @@ func latestNonPersonalized(ctx context.Context, g *lineage.Graph, date string, o
 
 // readNonPersonalized adds the non-personalized list of an output.
 func (rep *Report) readNonPersonalized(ctx context.Context, runID, url string, opt dataset.URLOptions) error {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return err
 	}
@@ -335,7 +336,7 @@ func graph(ctx context.Context, spec *jobs.Spec, opt dataset.URLOptions) (*linea
 	if url == "" {
 		url = dataset.ChildURL(spec.State, "lineage")
 	}
-	store, err := dataset.OpenStore(ctx, url, opt)
+	store, err := open.Store(ctx, url, opt)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +353,7 @@ func appendAudit(ctx context.Context, spec *jobs.Spec, opt dataset.URLOptions, a
 	if url == "" {
 		url = dataset.ChildURL(spec.State, "audit")
 	}
-	store, err := dataset.OpenStore(ctx, url, opt)
+	store, err := open.Store(ctx, url, opt)
 	if err != nil {
 		return err
 	}
@@ -455,7 +456,7 @@ func deciding(records []Record, purpose string, st privacy.State, pol *privacy.P
 // readOutput adds what a committed output holds about the subject: its
 // cohort (assignments.parquet, profiles.json) or its recommendations.
 func (rep *Report) readOutput(ctx context.Context, runID, url string, opt dataset.URLOptions) error {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return err
 	}

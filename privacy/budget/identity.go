@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // ErrNoIdentity is returned for a table derived from events (a prepared
@@ -44,7 +45,7 @@ func Identity(ctx context.Context, table, declared string, opt dataset.URLOption
 	if table == "" {
 		return "", fmt.Errorf("%w: no table to charge", ErrPolicy)
 	}
-	ref, err := dataset.ParseRef(ctx, table, opt)
+	ref, err := open.Ref(ctx, table, opt)
 	if err != nil {
 		return "", err
 	}
@@ -93,7 +94,7 @@ func enclosing(ctx context.Context, table string, opt dataset.URLOptions, file b
 // partition segments. Entry points use it to treat a part of a table as
 // the table (its kind, its consent tables), as the ledger does.
 func Table(ctx context.Context, url string, opt dataset.URLOptions) (string, *dataset.Manifest, error) {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return "", nil, err
 	}
@@ -153,7 +154,7 @@ func enclosingManifest(ctx context.Context, table string, opt dataset.URLOptions
 	}
 	levels := tableLevels(u.Path, file)
 	for n := 1; n <= max(1, levels) && u.Scheme != "mem"; n++ {
-		ref, err := dataset.ParseRef(ctx, up(n), opt)
+		ref, err := open.Ref(ctx, up(n), opt)
 		if err != nil {
 			return "", nil, err
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -97,7 +98,7 @@ func TestConcurrentSpendsCannotOverspend(t *testing.T) {
 		"file": func(t *testing.T) dataset.Store { s, _ := dataset.NewFileStore(t.TempDir()); return s },
 		"mem":  func(t *testing.T) dataset.Store { return dataset.NewMemStore(t.Name()) },
 		"s3": func(t *testing.T) dataset.Store {
-			s, err := dataset.NewS3Store(ctx, storetest.S3Bucket(t, "data"))
+			s, err := s3.New(ctx, storetest.S3Bucket(t, "data"))
 			if err != nil {
 				t.Fatal(err)
 			}

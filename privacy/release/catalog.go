@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 )
@@ -54,7 +55,7 @@ func CheckCatalog(ctx context.Context, catalog string, tables privacy.JobTables,
 	case m.Identity != "":
 		return refuse("its manifest names a population of subjects (%s): a catalog is about products", m.Identity)
 	}
-	ref, err := dataset.ParseRef(ctx, catalog, opt)
+	ref, err := open.Ref(ctx, catalog, opt)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -300,7 +301,7 @@ func Spend(ctx context.Context, req Request, opt dataset.URLOptions) (budget.Rec
 	} else if !(r.Epsilon > 0) || math.IsInf(r.Epsilon, 0) {
 		return budget.Record{}, Budget{}, fmt.Errorf("%w: the releases of %s over %s spend ε %v: a release that is not private cannot be charged", budget.ErrPolicy, req.Job, req.Table, r.Epsilon)
 	}
-	store, err := dataset.OpenStore(ctx, b.Ledger, opt)
+	store, err := open.Store(ctx, b.Ledger, opt)
 	if err != nil {
 		return budget.Record{}, Budget{}, fmt.Errorf("opening the budget ledger %s: %w", b.Ledger, err)
 	}

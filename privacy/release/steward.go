@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 )
 
 // StewardURL is where a job's steward reports go: the configured URL, or
@@ -30,7 +31,7 @@ type Steward struct {
 
 // OpenSteward starts the steward report of a run.
 func OpenSteward(ctx context.Context, url string, opt dataset.URLOptions, job string, day time.Time, runID, producer string) (*Steward, error) {
-	ref, err := dataset.ParseRef(ctx, url, opt)
+	ref, err := open.Ref(ctx, url, opt)
 	if err != nil {
 		return nil, fmt.Errorf("opening the steward store %s: %w", url, err)
 	}

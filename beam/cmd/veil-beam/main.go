@@ -43,6 +43,7 @@ import (
 
 	"github.com/veil-privacy/veil/beam/pipeline"
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -119,7 +120,7 @@ func run(ctx context.Context, cmd string) error {
 	o := pipeline.Options{Shards: *shards, URL: opt, Engine: engine, Runner: runner,
 		Execute: pipeline.PrivateTemp(func(ctx context.Context, p *beam.Pipeline) error { return beamx.Run(ctx, p) })}
 	if *lineageURL != "" {
-		store, err := dataset.OpenStore(ctx, *lineageURL, opt)
+		store, err := open.Store(ctx, *lineageURL, opt)
 		if err != nil {
 			return err
 		}

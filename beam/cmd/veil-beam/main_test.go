@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/synth"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 	"github.com/veil-privacy/veil/segment"
@@ -58,7 +59,7 @@ func TestCommand(t *testing.T) {
 		t.Fatalf("report %+v (%v)", rep, err)
 	}
 	// Fit on one machine, assign on Prism.
-	ref, _ := dataset.ParseRef(context.Background(), rep.Output, dataset.URLOptions{})
+	ref, _ := open.Ref(context.Background(), rep.Output, dataset.URLOptions{})
 	cfgJob, _ := segment.LoadConfig(job)
 	m, _, err := segment.Fit(context.Background(), cfgJob, ref)
 	if err != nil {

@@ -1,4 +1,4 @@
-package dataset_test
+package s3_test
 
 import (
 	"bytes"
@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 )
 
@@ -23,7 +25,7 @@ func TestS3ServerSideEncryptionHeaders(t *testing.T) {
 		cfg := storetest.S3Bucket(t, "enc")
 		proxy := storetest.NewProxy(t, cfg.Endpoint, storetest.Faults{})
 		cfg.Endpoint, cfg.SSE, cfg.SSEKMSKeyID = proxy.URL, c.sse, c.key
-		s, err := dataset.NewS3Store(ctx, cfg)
+		s, err := s3.New(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -63,12 +65,12 @@ func TestS3ServerSideEncryptionHeaders(t *testing.T) {
 
 func TestS3RefusesPlainHTTPOffLoopback(t *testing.T) {
 	ctx := context.Background()
-	cfg := dataset.DefaultS3Config("b", "")
+	cfg := s3.DefaultConfig("b", "")
 	cfg.Endpoint = "http://10.20.30.40:9000"
-	if _, err := dataset.NewS3Store(ctx, cfg); !errors.Is(err, dataset.ErrInsecure) {
+	if _, err := s3.New(ctx, cfg); !errors.Is(err, dataset.ErrInsecure) {
 		t.Errorf("plain http off loopback: %v", err)
 	}
-	if _, err := dataset.OpenStore(ctx, "s3://b/p?endpoint=http://s3.internal:9000", dataset.URLOptions{}); !errors.Is(err, dataset.ErrInsecure) {
+	if _, err := open.Store(ctx, "s3://b/p?endpoint=http://s3.internal:9000", dataset.URLOptions{}); !errors.Is(err, dataset.ErrInsecure) {
 		t.Errorf("URL with plain http: %v", err)
 	}
 	cfg.AllowHTTP = true
@@ -76,13 +78,13 @@ func TestS3RefusesPlainHTTPOffLoopback(t *testing.T) {
 		t.Errorf("allowed: %v", err)
 	}
 	for _, ep := range []string{"http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000", "https://s3.internal"} {
-		c := dataset.DefaultS3Config("b", "")
+		c := s3.DefaultConfig("b", "")
 		c.Endpoint = ep
 		if err := c.Validate(); err != nil {
 			t.Errorf("%s: %v", ep, err)
 		}
 	}
-	c := dataset.DefaultS3Config("b", "")
+	c := s3.DefaultConfig("b", "")
 	c.SSE = "rot13"
 	if err := c.Validate(); !errors.Is(err, dataset.ErrBadURL) {
 		t.Errorf("unknown SSE: %v", err)
@@ -98,7 +100,7 @@ func TestS3SurvivesFaults(t *testing.T) {
 	cfg := storetest.S3Bucket(t, "faults")
 	proxy := storetest.NewProxy(t, cfg.Endpoint, storetest.Faults{ServerError: 0.06, Throttle: 0.06, Reset: 0.05, Truncate: 0.1, Slow: 0.02, SlowFor: 50 * time.Millisecond, Seed: 3})
 	cfg.Endpoint = proxy.URL
-	s, err := dataset.NewS3Store(ctx, cfg)
+	s, err := s3.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package dataset
+package s3
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
 // CallerIdentity asks AWS STS who the credentials of the environment
@@ -15,7 +17,7 @@ import (
 // caller's ARN, for the audit log. The endpoint is AWS_ENDPOINT_URL_STS or
 // AWS_ENDPOINT_URL, read through opt, else AWS's own. It gives up after
 // timeout: S3-compatible servers have no STS.
-func CallerIdentity(ctx context.Context, opt URLOptions, timeout time.Duration) (string, error) {
+func CallerIdentity(ctx context.Context, opt dataset.URLOptions, timeout time.Duration) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cfg, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryMaxAttempts(1))
@@ -25,9 +27,9 @@ func CallerIdentity(ctx context.Context, opt URLOptions, timeout time.Duration) 
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1"
 	}
-	endpoint := opt.getenv("AWS_ENDPOINT_URL_STS")
+	endpoint := opt.Env("AWS_ENDPOINT_URL_STS")
 	if endpoint == "" {
-		endpoint = opt.getenv("AWS_ENDPOINT_URL")
+		endpoint = opt.Env("AWS_ENDPOINT_URL")
 	}
 	client := sts.NewFromConfig(cfg, func(o *sts.Options) {
 		if endpoint != "" {

@@ -1,4 +1,4 @@
-package dataset_test
+package crypt_test
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/dataset/crypt"
+	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/dataset/storetest"
 )
 
@@ -26,7 +28,7 @@ func keyring(keys map[string][]byte) func(string) ([]byte, error) {
 func TestEncryptedStoreConformance(t *testing.T) {
 	keys := keyring(map[string][]byte{"k1": bytes.Repeat([]byte{7}, 32)})
 	storetest.Run(t, func(t *testing.T) dataset.Store {
-		s, err := dataset.NewEncryptedStore(dataset.NewMemStore("enc"), dataset.Encryption{KeyID: "k1", Keys: keys})
+		s, err := crypt.New(dataset.NewMemStore("enc"), dataset.Encryption{KeyID: "k1", Keys: keys})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -38,7 +40,7 @@ func TestEnvelopeEncryption(t *testing.T) {
 	ctx := context.Background()
 	inner := dataset.NewMemStore("m")
 	keys := map[string][]byte{"k1": bytes.Repeat([]byte{1}, 32), "k2": bytes.Repeat([]byte{2}, 32)}
-	s, err := dataset.NewEncryptedStore(inner, dataset.Encryption{KeyID: "k1", Keys: keyring(keys)})
+	s, err := crypt.New(inner, dataset.Encryption{KeyID: "k1", Keys: keyring(keys)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestEnvelopeEncryption(t *testing.T) {
 	}
 	// A reader with only the old key still reads objects written with it;
 	// a new key id writes new objects.
-	s2, _ := dataset.NewEncryptedStore(inner, dataset.Encryption{KeyID: "k2", Keys: keyring(keys)})
+	s2, _ := crypt.New(inner, dataset.Encryption{KeyID: "k2", Keys: keyring(keys)})
 	dataset.PutBytes(ctx, s2, "g", []byte("written with k2"))
 	if got, err := dataset.ReadAll(ctx, s, "g"); err != nil || string(got) != "written with k2" {
 		t.Errorf("key rotation: %q %v", got, err)
@@ -88,12 +90,12 @@ func TestEnvelopeEncryption(t *testing.T) {
 		"cut tag":     stored[:len(stored)-3],
 	} {
 		dataset.PutBytes(ctx, inner, "bad", bad)
-		if _, err := dataset.ReadAll(ctx, s, "bad"); !errors.Is(err, dataset.ErrDecrypt) {
+		if _, err := dataset.ReadAll(ctx, s, "bad"); !errors.Is(err, crypt.ErrDecrypt) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	only2, _ := dataset.NewEncryptedStore(inner, dataset.Encryption{Keys: keyring(map[string][]byte{"k2": keys["k2"]})})
-	if _, err := dataset.ReadAll(ctx, only2, "f"); !errors.Is(err, dataset.ErrDecrypt) {
+	only2, _ := crypt.New(inner, dataset.Encryption{Keys: keyring(map[string][]byte{"k2": keys["k2"]})})
+	if _, err := dataset.ReadAll(ctx, only2, "f"); !errors.Is(err, crypt.ErrDecrypt) {
 		t.Errorf("missing key: %v", err)
 	}
 	var sink bytes.Buffer
@@ -109,11 +111,11 @@ func TestEnvelopeEncryption(t *testing.T) {
 func TestEncryptedS3Conformance(t *testing.T) {
 	keys := keyring(map[string][]byte{"k1": bytes.Repeat([]byte{9}, 32)})
 	storetest.Run(t, func(t *testing.T) dataset.Store {
-		s3, err := dataset.NewS3Store(context.Background(), storetest.S3Bucket(t, "enc"))
+		s3, err := s3.New(context.Background(), storetest.S3Bucket(t, "enc"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := dataset.NewEncryptedStore(s3, dataset.Encryption{KeyID: "k1", Keys: keys})
+		s, err := crypt.New(s3, dataset.Encryption{KeyID: "k1", Keys: keys})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +132,7 @@ func BenchmarkEnvelope(b *testing.B) {
 	for _, mode := range []string{"plain", "encrypted"} {
 		var s dataset.Store = dataset.NewMemStore("b")
 		if mode == "encrypted" {
-			s, _ = dataset.NewEncryptedStore(s, dataset.Encryption{KeyID: "k", Keys: keys})
+			s, _ = crypt.New(s, dataset.Encryption{KeyID: "k", Keys: keys})
 		}
 		b.Run(mode+"/write", func(b *testing.B) {
 			b.SetBytes(int64(len(data)))

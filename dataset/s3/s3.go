@@ -1,4 +1,4 @@
-package dataset
+package s3
 
 import (
 	"bytes"
@@ -18,15 +18,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
+	awss3 "github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/logging"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
-// S3Config configures an S3Store. The zero value of every field but Bucket
-// has a meaning; see DefaultS3Config.
-type S3Config struct {
+// Config configures a Store. The zero value of every field but Bucket
+// has a meaning; see DefaultConfig.
+type Config struct {
 	Bucket    string `yaml:"bucket"`
 	Prefix    string `yaml:"prefix"`     // key prefix inside the bucket, without slashes at the ends
 	Region    string `yaml:"region"`     // empty: from the environment, else us-east-1
@@ -53,9 +55,9 @@ type S3Config struct {
 	Log *slog.Logger `yaml:"-"`
 }
 
-// DefaultS3Config returns the defaults for bucket and prefix.
-func DefaultS3Config(bucket, prefix string) S3Config {
-	return S3Config{
+// DefaultConfig returns the defaults for bucket and prefix.
+func DefaultConfig(bucket, prefix string) Config {
+	return Config{
 		Bucket:      bucket,
 		Prefix:      strings.Trim(prefix, "/"),
 		MaxAttempts: 8,
@@ -67,51 +69,51 @@ func DefaultS3Config(bucket, prefix string) S3Config {
 }
 
 // Validate reports whether c is usable.
-func (c S3Config) Validate() error {
+func (c Config) Validate() error {
 	switch {
 	case c.Bucket == "":
-		return fmt.Errorf("%w: s3 bucket is empty", ErrBadURL)
+		return fmt.Errorf("%w: s3 bucket is empty", dataset.ErrBadURL)
 	case c.SSE != "" && c.SSE != "AES256" && c.SSE != "aws:kms":
-		return fmt.Errorf("%w: s3 sse %q: want AES256 or aws:kms", ErrBadURL, c.SSE)
+		return fmt.Errorf("%w: s3 sse %q: want AES256 or aws:kms", dataset.ErrBadURL, c.SSE)
 	case c.SSEKMSKeyID != "" && c.SSE != "aws:kms":
-		return fmt.Errorf("%w: s3 sse_kms_key_id needs sse aws:kms", ErrBadURL)
+		return fmt.Errorf("%w: s3 sse_kms_key_id needs sse aws:kms", dataset.ErrBadURL)
 	case c.Endpoint != "" && !c.AllowHTTP && insecureEndpoint(c.Endpoint):
-		return fmt.Errorf("%w: s3 endpoint %s is plain HTTP off the loopback interface: use https, or allow_http=true if the network is trusted", ErrInsecure, c.Endpoint)
+		return fmt.Errorf("%w: s3 endpoint %s is plain HTTP off the loopback interface: use https, or allow_http=true if the network is trusted", dataset.ErrInsecure, c.Endpoint)
 	case c.PartSize < 5<<20:
-		return fmt.Errorf("%w: s3 part_size %d is below the S3 minimum of 5 MiB", ErrBadURL, c.PartSize)
+		return fmt.Errorf("%w: s3 part_size %d is below the S3 minimum of 5 MiB", dataset.ErrBadURL, c.PartSize)
 	case c.BlockSize < 4<<10:
-		return fmt.Errorf("%w: s3 block_size %d is below 4 KiB", ErrBadURL, c.BlockSize)
+		return fmt.Errorf("%w: s3 block_size %d is below 4 KiB", dataset.ErrBadURL, c.BlockSize)
 	case c.ReadAhead < 0 || c.CacheBlocks < c.ReadAhead+1:
-		return fmt.Errorf("%w: s3 cache_blocks must exceed read_ahead", ErrBadURL)
+		return fmt.Errorf("%w: s3 cache_blocks must exceed read_ahead", dataset.ErrBadURL)
 	case c.MaxAttempts < 1:
-		return fmt.Errorf("%w: s3 max_attempts must be at least 1", ErrBadURL)
+		return fmt.Errorf("%w: s3 max_attempts must be at least 1", dataset.ErrBadURL)
 	}
 	return nil
 }
 
-// S3Store is a Store over an S3 bucket and prefix, for AWS and S3-compatible
+// Store is a Store over an S3 bucket and prefix, for AWS and S3-compatible
 // servers. Credentials come from the SDK's standard chain (environment,
 // shared files, SSO, IMDS). Requests are retried with exponential backoff on
 // throttling, 5xx responses and connection resets.
-type S3Store struct {
-	cfg    S3Config
-	client *s3.Client
+type Store struct {
+	cfg    Config
+	client *awss3.Client
 
 	mu    sync.Mutex
-	stats S3Stats
+	stats Stats
 }
 
-// S3Stats counts requests, for tests and benchmarks.
-type S3Stats struct {
+// Stats counts requests, for tests and benchmarks.
+type Stats struct {
 	RangeGets      int64 // ranged GETs issued by open objects
 	BytesFetched   int64 // bytes fetched by ranged GETs
 	PutObjects     int64 // single-request uploads
 	MultipartParts int64 // parts uploaded in multipart uploads
 }
 
-// NewS3Store connects to the bucket of cfg and checks that it exists and the
+// New connects to the bucket of cfg and checks that it exists and the
 // credentials work.
-func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
+func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -135,12 +137,12 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		awsCfg.Region = "us-east-1"
 	}
 	if awsCfg.Credentials == nil {
-		return nil, fmt.Errorf("s3://%s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role", cfg.Bucket, ErrCredentials)
+		return nil, fmt.Errorf("s3://%s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role", cfg.Bucket, dataset.ErrCredentials)
 	}
 	if _, err := awsCfg.Credentials.Retrieve(ctx); err != nil {
-		return nil, fmt.Errorf("s3://%s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role (%v)", cfg.Bucket, ErrCredentials, err)
+		return nil, fmt.Errorf("s3://%s: %w: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or run with an instance role (%v)", cfg.Bucket, dataset.ErrCredentials, err)
 	}
-	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+	client := awss3.NewFromConfig(awsCfg, func(o *awss3.Options) {
 		if cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(cfg.Endpoint)
 		}
@@ -150,14 +152,14 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 		o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		o.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
 	})
-	s := &S3Store{cfg: cfg, client: client}
-	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
+	s := &Store{cfg: cfg, client: client}
+	if _, err := client.HeadBucket(ctx, &awss3.HeadBucketInput{Bucket: aws.String(cfg.Bucket)}); err != nil {
 		var re interface{ HTTPStatusCode() int }
 		switch {
 		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusForbidden:
-			return nil, fmt.Errorf("s3://%s: %w (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role) and that they may list the bucket", cfg.Bucket, ErrAccessDenied)
+			return nil, fmt.Errorf("s3://%s: %w (HTTP 403): check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE or the instance role) and that they may list the bucket", cfg.Bucket, dataset.ErrAccessDenied)
 		case errors.As(err, &re) && re.HTTPStatusCode() == http.StatusNotFound:
-			return nil, fmt.Errorf("s3://%s: %w (HTTP 404)", cfg.Bucket, ErrNoBucket)
+			return nil, fmt.Errorf("s3://%s: %w (HTTP 404)", cfg.Bucket, dataset.ErrNoBucket)
 		}
 		return nil, fmt.Errorf("checking bucket s3://%s: %w", cfg.Bucket, err)
 	}
@@ -165,30 +167,30 @@ func NewS3Store(ctx context.Context, cfg S3Config) (*S3Store, error) {
 }
 
 // Client returns the underlying S3 client.
-func (s *S3Store) Client() *s3.Client { return s.client }
+func (s *Store) Client() *awss3.Client { return s.client }
 
 // Stats returns request counters since the store was made.
-func (s *S3Store) Stats() S3Stats {
+func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.stats
 }
 
-func (s *S3Store) count(f func(*S3Stats)) {
+func (s *Store) count(f func(*Stats)) {
 	s.mu.Lock()
 	f(&s.stats)
 	s.mu.Unlock()
 }
 
 // Location implements Store.
-func (s *S3Store) Location() string {
+func (s *Store) Location() string {
 	if s.cfg.Prefix == "" {
 		return "s3://" + s.cfg.Bucket
 	}
 	return "s3://" + s.cfg.Bucket + "/" + s.cfg.Prefix
 }
 
-func (s *S3Store) objectKey(key string) string {
+func (s *Store) objectKey(key string) string {
 	if s.cfg.Prefix == "" {
 		return key
 	}
@@ -196,39 +198,39 @@ func (s *S3Store) objectKey(key string) string {
 }
 
 // mapErr turns S3 errors into the package's sentinels.
-func (s *S3Store) mapErr(op, key string, err error) error {
+func (s *Store) mapErr(op, key string, err error) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
 	var nsb *types.NoSuchBucket
 	var ae smithy.APIError
 	switch {
 	case errors.As(err, &nsk), errors.As(err, &nf):
-		return fmt.Errorf("%s/%s: %w", s.Location(), key, ErrNotExist)
+		return fmt.Errorf("%s/%s: %w", s.Location(), key, dataset.ErrNotExist)
 	case errors.As(err, &nsb):
-		return fmt.Errorf("%s: %w", s.Location(), ErrNoBucket)
+		return fmt.Errorf("%s: %w", s.Location(), dataset.ErrNoBucket)
 	case errors.As(err, &ae) && (ae.ErrorCode() == "PreconditionFailed" || ae.ErrorCode() == "ConditionalRequestConflict"):
-		return fmt.Errorf("%s/%s: %w", s.Location(), key, ErrExist)
+		return fmt.Errorf("%s/%s: %w", s.Location(), key, dataset.ErrExist)
 	}
 	var re interface{ HTTPStatusCode() int }
 	if errors.As(err, &re) {
 		switch re.HTTPStatusCode() {
 		case http.StatusNotFound:
-			return fmt.Errorf("%s/%s: %w", s.Location(), key, ErrNotExist)
+			return fmt.Errorf("%s/%s: %w", s.Location(), key, dataset.ErrNotExist)
 		case http.StatusPreconditionFailed, http.StatusConflict:
-			return fmt.Errorf("%s/%s: %w", s.Location(), key, ErrExist)
+			return fmt.Errorf("%s/%s: %w", s.Location(), key, dataset.ErrExist)
 		}
 	}
 	return fmt.Errorf("%s %s/%s: %w", op, s.Location(), key, err)
 }
 
 // List implements Store.
-func (s *S3Store) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-	return func(yield func(ObjectInfo, error) bool) {
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[dataset.ObjectInfo, error] {
+	return func(yield func(dataset.ObjectInfo, error) bool) {
 		full := s.objectKey(prefix)
 		if prefix == "" && s.cfg.Prefix != "" {
 			full = s.cfg.Prefix + "/"
 		}
-		p := s3.NewListObjectsV2Paginator(s.client, &s3.ListObjectsV2Input{
+		p := awss3.NewListObjectsV2Paginator(s.client, &awss3.ListObjectsV2Input{
 			Bucket: aws.String(s.cfg.Bucket),
 			Prefix: aws.String(full),
 		})
@@ -239,7 +241,7 @@ func (s *S3Store) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo,
 		for p.HasMorePages() {
 			page, err := p.NextPage(ctx)
 			if err != nil {
-				yield(ObjectInfo{}, s.mapErr("listing", prefix, err))
+				yield(dataset.ObjectInfo{}, s.mapErr("listing", prefix, err))
 				return
 			}
 			for _, o := range page.Contents {
@@ -247,7 +249,7 @@ func (s *S3Store) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo,
 				if len(k) < strip || strings.HasSuffix(k, "/") {
 					continue
 				}
-				info := ObjectInfo{Key: k[strip:], Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)}
+				info := dataset.ObjectInfo{Key: k[strip:], Size: aws.ToInt64(o.Size), ETag: aws.ToString(o.ETag)}
 				if o.LastModified != nil {
 					info.ModTime = o.LastModified.UTC()
 				}
@@ -260,15 +262,15 @@ func (s *S3Store) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo,
 }
 
 // Stat implements Store.
-func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
-	if err := CheckKey(key); err != nil {
-		return ObjectInfo{}, err
+func (s *Store) Stat(ctx context.Context, key string) (dataset.ObjectInfo, error) {
+	if err := dataset.CheckKey(key); err != nil {
+		return dataset.ObjectInfo{}, err
 	}
-	out, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(key))})
+	out, err := s.client.HeadObject(ctx, &awss3.HeadObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(key))})
 	if err != nil {
-		return ObjectInfo{}, s.mapErr("stat", key, err)
+		return dataset.ObjectInfo{}, s.mapErr("stat", key, err)
 	}
-	info := ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}
+	info := dataset.ObjectInfo{Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag)}
 	if out.LastModified != nil {
 		info.ModTime = out.LastModified.UTC()
 	}
@@ -280,7 +282,7 @@ func (s *S3Store) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 // blocks and ReadAhead more in one request, so neighbouring column chunks
 // are coalesced. A replaced object makes later reads fail rather than mix
 // two versions.
-func (s *S3Store) Open(ctx context.Context, key string) (Object, error) {
+func (s *Store) Open(ctx context.Context, key string) (dataset.Object, error) {
 	info, err := s.Stat(ctx, key)
 	if err != nil {
 		return nil, err
@@ -290,9 +292,9 @@ func (s *S3Store) Open(ctx context.Context, key string) (Object, error) {
 
 type s3Object struct {
 	ctx  context.Context
-	s    *S3Store
+	s    *Store
 	key  string
-	info ObjectInfo
+	info dataset.ObjectInfo
 
 	mu      sync.Mutex
 	blocks  map[int64][]byte
@@ -371,7 +373,7 @@ func (o *s3Object) fetch(first, last int64, sequential bool) error {
 			return fmt.Errorf("reading %s/%s: %w", o.s.Location(), o.key, o.ctx.Err())
 		}
 	}
-	o.s.count(func(st *S3Stats) { st.RangeGets++; st.BytesFetched += hi - lo })
+	o.s.count(func(st *Stats) { st.RangeGets++; st.BytesFetched += hi - lo })
 	for b := first; b <= last; b++ {
 		s := (b - first) * bs
 		o.blocks[b] = buf[s:min(s+bs, int64(len(buf)))]
@@ -392,7 +394,7 @@ func (e *bodyError) Unwrap() error { return e.err }
 
 // getRange fetches bytes [lo, hi) of the object into buf.
 func (o *s3Object) getRange(lo, hi int64, buf []byte) error {
-	out, err := o.s.client.GetObject(o.ctx, &s3.GetObjectInput{
+	out, err := o.s.client.GetObject(o.ctx, &awss3.GetObjectInput{
 		Bucket:  aws.String(o.s.cfg.Bucket),
 		Key:     aws.String(o.s.objectKey(o.key)),
 		Range:   aws.String(fmt.Sprintf("bytes=%d-%d", lo, hi-1)),
@@ -411,17 +413,17 @@ func (o *s3Object) getRange(lo, hi int64, buf []byte) error {
 // Put implements Store. Objects smaller than PartSize take one PutObject;
 // larger ones a multipart upload that is aborted on any failure, so no
 // partial object becomes visible.
-func (s *S3Store) Put(ctx context.Context, key string, r io.Reader) error {
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 	return s.put(ctx, key, r, false)
 }
 
 // PutIfAbsent implements Store with a conditional write (If-None-Match: *).
-func (s *S3Store) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
+func (s *Store) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	return s.put(ctx, key, r, true)
 }
 
-func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent bool) error {
-	if err := CheckKey(key); err != nil {
+func (s *Store) put(ctx context.Context, key string, r io.Reader, ifAbsent bool) error {
+	if err := dataset.CheckKey(key); err != nil {
 		return err
 	}
 	var ifNoneMatch *string
@@ -430,12 +432,12 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 	}
 	bucket, okey := aws.String(s.cfg.Bucket), aws.String(s.objectKey(key))
 	buf := make([]byte, s.cfg.PartSize)
-	n, err := io.ReadFull(ctxReader{ctx, r}, buf)
+	n, err := io.ReadFull(dataset.ContextReader(ctx, r), buf)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 		return fmt.Errorf("writing %s/%s: %w", s.Location(), key, err)
 	}
 	if n < len(buf) {
-		in := &s3.PutObjectInput{
+		in := &awss3.PutObjectInput{
 			Bucket: bucket, Key: okey, Body: bytes.NewReader(buf[:n]),
 			ContentLength: aws.Int64(int64(n)), IfNoneMatch: ifNoneMatch,
 		}
@@ -449,11 +451,11 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 		if err != nil {
 			return s.mapErr("writing", key, err)
 		}
-		s.count(func(st *S3Stats) { st.PutObjects++ })
+		s.count(func(st *Stats) { st.PutObjects++ })
 		return nil
 	}
 
-	cin := &s3.CreateMultipartUploadInput{Bucket: bucket, Key: okey}
+	cin := &awss3.CreateMultipartUploadInput{Bucket: bucket, Key: okey}
 	if s.cfg.SSE != "" {
 		cin.ServerSideEncryption = types.ServerSideEncryption(s.cfg.SSE)
 		if s.cfg.SSEKMSKeyID != "" {
@@ -466,21 +468,21 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 	}
 	abort := func(cause error) error {
 		actx := context.WithoutCancel(ctx)
-		s.client.AbortMultipartUpload(actx, &s3.AbortMultipartUploadInput{Bucket: bucket, Key: okey, UploadId: mp.UploadId})
+		s.client.AbortMultipartUpload(actx, &awss3.AbortMultipartUploadInput{Bucket: bucket, Key: okey, UploadId: mp.UploadId})
 		return cause
 	}
 	var parts []types.CompletedPart
 	for part := int32(1); n > 0; part++ {
-		up, err := s.client.UploadPart(ctx, &s3.UploadPartInput{
+		up, err := s.client.UploadPart(ctx, &awss3.UploadPartInput{
 			Bucket: bucket, Key: okey, UploadId: mp.UploadId, PartNumber: aws.Int32(part),
 			Body: bytes.NewReader(buf[:n]), ContentLength: aws.Int64(int64(n)),
 		})
 		if err != nil {
 			return abort(s.mapErr("writing", key, err))
 		}
-		s.count(func(st *S3Stats) { st.MultipartParts++ })
+		s.count(func(st *Stats) { st.MultipartParts++ })
 		parts = append(parts, types.CompletedPart{ETag: up.ETag, PartNumber: aws.Int32(part)})
-		n, err = io.ReadFull(ctxReader{ctx, r}, buf)
+		n, err = io.ReadFull(dataset.ContextReader(ctx, r), buf)
 		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
 			return abort(fmt.Errorf("writing %s/%s: %w", s.Location(), key, err))
 		}
@@ -488,7 +490,7 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 	if err := ctx.Err(); err != nil {
 		return abort(fmt.Errorf("writing %s/%s: %w", s.Location(), key, err))
 	}
-	_, err = s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+	_, err = s.client.CompleteMultipartUpload(ctx, &awss3.CompleteMultipartUploadInput{
 		Bucket: bucket, Key: okey, UploadId: mp.UploadId,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 		IfNoneMatch:     ifNoneMatch,
@@ -500,13 +502,13 @@ func (s *S3Store) put(ctx context.Context, key string, r io.Reader, ifAbsent boo
 }
 
 // Delete implements Store.
-func (s *S3Store) Delete(ctx context.Context, key string) error {
-	if err := CheckKey(key); err != nil {
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := dataset.CheckKey(key); err != nil {
 		return err
 	}
-	_, err := s.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(key))})
+	_, err := s.client.DeleteObject(ctx, &awss3.DeleteObjectInput{Bucket: aws.String(s.cfg.Bucket), Key: aws.String(s.objectKey(key))})
 	if err != nil {
-		if err := s.mapErr("deleting", key, err); errors.Is(err, ErrNotExist) {
+		if err := s.mapErr("deleting", key, err); errors.Is(err, dataset.ErrNotExist) {
 			return nil
 		}
 		return s.mapErr("deleting", key, err)

@@ -1,4 +1,4 @@
-package dataset
+package crypt
 
 import (
 	"bytes"
@@ -6,17 +6,15 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/binary"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"iter"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
+
+	"github.com/veil-privacy/veil/dataset"
 )
 
 // ErrDecrypt reports an encrypted object that cannot be decrypted: an
@@ -41,48 +39,36 @@ const (
 	encHeader = len(encMagic) + 1 + encKeyID + 12 + 32 + encTag + 12
 )
 
-// EncryptionScheme names the format in manifests.
-const EncryptionScheme = "veil-envelope-aes256gcm-64k"
-
-// Encryption configures client-side envelope encryption of a store.
-type Encryption struct {
-	// KeyID names the KEK new objects are written with ("" reads only).
-	KeyID string
-	// Keys returns the 32-byte KEK of a key id (for reading objects
-	// written with older keys too).
-	Keys func(id string) ([]byte, error)
-}
-
-// EncryptedStore writes objects encrypted and reads encrypted objects
+// Store writes objects encrypted and reads encrypted objects
 // transparently; objects without the header (written before, or by other
 // tools) are read as they are. List and Stat report stored sizes.
-type EncryptedStore struct {
-	Store
-	enc Encryption
+type Store struct {
+	dataset.Store
+	enc dataset.Encryption
 }
 
-// NewEncryptedStore wraps s.
-func NewEncryptedStore(s Store, enc Encryption) (*EncryptedStore, error) {
+// New wraps s.
+func New(s dataset.Store, enc dataset.Encryption) (*Store, error) {
 	if enc.Keys == nil {
-		return nil, fmt.Errorf("%w: encryption needs a key source", ErrBadURL)
+		return nil, fmt.Errorf("%w: encryption needs a key source", dataset.ErrBadURL)
 	}
 	if enc.KeyID != "" {
 		if len(enc.KeyID) > encKeyID {
-			return nil, fmt.Errorf("%w: key id %q is longer than %d bytes", ErrBadURL, enc.KeyID, encKeyID)
+			return nil, fmt.Errorf("%w: key id %q is longer than %d bytes", dataset.ErrBadURL, enc.KeyID, encKeyID)
 		}
 		k, err := enc.Keys(enc.KeyID)
 		if err != nil {
 			return nil, err
 		}
 		if len(k) != 32 {
-			return nil, fmt.Errorf("%w: key %s has %d bytes, want 32", ErrBadURL, enc.KeyID, len(k))
+			return nil, fmt.Errorf("%w: key %s has %d bytes, want 32", dataset.ErrBadURL, enc.KeyID, len(k))
 		}
 	}
-	return &EncryptedStore{Store: s, enc: enc}, nil
+	return &Store{Store: s, enc: enc}, nil
 }
 
 // EncryptionKeyID is the key id new objects are written with.
-func (s *EncryptedStore) EncryptionKeyID() string { return s.enc.KeyID }
+func (s *Store) EncryptionKeyID() string { return s.enc.KeyID }
 
 func gcm(key []byte) cipher.AEAD {
 	b, _ := aes.NewCipher(key)
@@ -111,23 +97,23 @@ func segmentAAD(header []byte, i uint64, final bool) []byte {
 // with "_"), which hold checksums and key ids, never subject data.
 func plainKey(key string) bool { return strings.HasPrefix(path.Base(key), "_") }
 
-// Put implements Store: the object is stored encrypted.
-func (s *EncryptedStore) Put(ctx context.Context, key string, r io.Reader) error {
+// Put implements dataset.Store: the object is stored encrypted.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader) error {
 	if s.enc.KeyID == "" || plainKey(key) {
 		return s.Store.Put(ctx, key, r)
 	}
 	return s.put(ctx, key, r, s.Store.Put)
 }
 
-// PutIfAbsent implements Store.
-func (s *EncryptedStore) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
+// PutIfAbsent implements dataset.Store.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, r io.Reader) error {
 	if s.enc.KeyID == "" || plainKey(key) {
 		return s.Store.PutIfAbsent(ctx, key, r)
 	}
 	return s.put(ctx, key, r, s.Store.PutIfAbsent)
 }
 
-func (s *EncryptedStore) put(ctx context.Context, key string, r io.Reader, put func(context.Context, string, io.Reader) error) error {
+func (s *Store) put(ctx context.Context, key string, r io.Reader, put func(context.Context, string, io.Reader) error) error {
 	kek, err := s.enc.Keys(s.enc.KeyID)
 	if err != nil {
 		return err
@@ -188,8 +174,8 @@ func (s *EncryptedStore) put(ctx context.Context, key string, r io.Reader, put f
 	return err
 }
 
-// Open implements Store: an encrypted object is decrypted as it is read.
-func (s *EncryptedStore) Open(ctx context.Context, key string) (Object, error) {
+// Open implements dataset.Store: an encrypted object is decrypted as it is read.
+func (s *Store) Open(ctx context.Context, key string) (dataset.Object, error) {
 	obj, err := s.Store.Open(ctx, key)
 	if err != nil {
 		return nil, err
@@ -235,7 +221,7 @@ func (s *EncryptedStore) Open(ctx context.Context, key string) (Object, error) {
 
 type encObject struct {
 	ctx    context.Context
-	inner  Object
+	inner  dataset.Object
 	aead   cipher.AEAD
 	header []byte
 	base   []byte
@@ -295,10 +281,10 @@ func (o *encObject) ReadAt(p []byte, off int64) (int, error) {
 	return n, nil
 }
 
-// List implements Store, with plaintext sizes (each encrypted object's
+// List implements dataset.Store, with plaintext sizes (each encrypted object's
 // header is read to tell it from a plain one).
-func (s *EncryptedStore) List(ctx context.Context, prefix string) iter.Seq2[ObjectInfo, error] {
-	return func(yield func(ObjectInfo, error) bool) {
+func (s *Store) List(ctx context.Context, prefix string) iter.Seq2[dataset.ObjectInfo, error] {
+	return func(yield func(dataset.ObjectInfo, error) bool) {
 		for info, err := range s.Store.List(ctx, prefix) {
 			if err == nil {
 				info, err = s.plainInfo(ctx, info)
@@ -310,8 +296,8 @@ func (s *EncryptedStore) List(ctx context.Context, prefix string) iter.Seq2[Obje
 	}
 }
 
-// Stat implements Store, with the plaintext size.
-func (s *EncryptedStore) Stat(ctx context.Context, key string) (ObjectInfo, error) {
+// Stat implements dataset.Store, with the plaintext size.
+func (s *Store) Stat(ctx context.Context, key string) (dataset.ObjectInfo, error) {
 	info, err := s.Store.Stat(ctx, key)
 	if err != nil {
 		return info, err
@@ -319,7 +305,7 @@ func (s *EncryptedStore) Stat(ctx context.Context, key string) (ObjectInfo, erro
 	return s.plainInfo(ctx, info)
 }
 
-func (s *EncryptedStore) plainInfo(ctx context.Context, info ObjectInfo) (ObjectInfo, error) {
+func (s *Store) plainInfo(ctx context.Context, info dataset.ObjectInfo) (dataset.ObjectInfo, error) {
 	if info.Size < int64(encHeader+encTag) {
 		return info, nil
 	}
@@ -337,38 +323,4 @@ func (s *EncryptedStore) plainInfo(ctx context.Context, info ObjectInfo) (Object
 		info.Size = body - (body+encSegment+encTag-1)/(encSegment+encTag)*encTag
 	}
 	return info, nil
-}
-
-// KeyDir returns a key source that reads KEKs from files named ID.key in
-// dir: 32 raw bytes, 64 hex digits or base64 of 32 bytes. A key file that
-// other users can read is refused.
-func KeyDir(dir string) func(id string) ([]byte, error) {
-	return func(id string) ([]byte, error) {
-		if id == "" || strings.ContainsAny(id, "/\\") || strings.HasPrefix(id, ".") {
-			return nil, fmt.Errorf("%w: key id %q", ErrBadURL, id)
-		}
-		p := filepath.Join(dir, id+".key")
-		st, err := os.Stat(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: encryption key %s: %v", ErrBadURL, id, err)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%w: encryption key file %s is readable by other users (mode %04o); run chmod 600 %s", ErrInsecure, p, st.Mode().Perm(), p)
-		}
-		raw, err := os.ReadFile(p)
-		if err != nil {
-			return nil, fmt.Errorf("%w: encryption key %s: %v", ErrBadURL, id, err)
-		}
-		if len(raw) == 32 {
-			return raw, nil
-		}
-		t := strings.TrimSpace(string(raw))
-		if b, err := hex.DecodeString(t); err == nil && len(b) == 32 {
-			return b, nil
-		}
-		if b, err := base64.StdEncoding.DecodeString(t); err == nil && len(b) == 32 {
-			return b, nil
-		}
-		return nil, fmt.Errorf("%w: encryption key file %s must hold 32 bytes (raw, 64 hex digits or base64)", ErrBadURL, p)
-	}
 }
