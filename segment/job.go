@@ -86,6 +86,18 @@ type Config struct {
 	// already spent this job's releases (with those of its other steps,
 	// before any step read data): the job spends nothing itself.
 	Charged *budget.Record `yaml:"-" json:"-"`
+
+	// noise, in tests only, gives each draw of the job's noise a
+	// deterministic stream; nil (always, outside tests): the secure source.
+	noise func() rand.Source
+}
+
+// noiseSource returns a fresh source of the job's DP noise.
+func (c *Config) noiseSource() rand.Source {
+	if c.noise != nil {
+		return c.noise()
+	}
+	return dp.NewSecureSource()
 }
 
 // KMeansConfig is the k-means part of a job.
@@ -464,7 +476,7 @@ func run(ctx context.Context, cfg Config, day time.Time, opt dataset.URLOptions,
 	rep.Cohorts, rep.Suppressed = len(cohorts), len(suppressed)
 	rep.Profiles = Profiles(feats, cohorts)
 	if cfg.NoisySizes > 0 {
-		r := rand.New(dp.NewSecureSource())
+		r := rand.New(cfg.noiseSource())
 		for i := range rep.Profiles {
 			z, err := dp.DiscreteGaussian(r, cfg.NoisySizes)
 			if err != nil {
@@ -730,7 +742,7 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	nameBucketsByCatalog(feats.Names, categories, cfg.Features.CategoryBuckets)
 	x := feats.ScaledForDP(cfg.Features)
 	rep.DP.Clipped = kmeans.ClipRows(x, cfg.Privacy.ClipRadius)
-	res, err := kmeans.FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, dp.NewSecureSource(), cfg.KMeans.Seed)
+	res, err := kmeans.FitDP(ctx, x, k, *cfg.Privacy, rep.DP.Sigma, cfg.noiseSource(), cfg.KMeans.Seed)
 	if err != nil {
 		return nil, err
 	}
@@ -747,7 +759,7 @@ func runDP(ctx context.Context, cfg Config, pol *privacy.Policy, feats *Features
 	rep.Silhouette = kmeans.Silhouette(x, labels, k, 2000, cfg.KMeans.Seed)
 	// Noisy sizes of the final assignment (the budget has them), used by
 	// the floor and the profiles.
-	r := rand.New(dp.NewSecureSource())
+	r := rand.New(cfg.noiseSource())
 	exact := make([]int, k)
 	for _, l := range labels {
 		exact[l]++
