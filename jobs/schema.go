@@ -19,9 +19,18 @@ func SpecSchema() ([]byte, error) {
 		RequiredFromJSONSchemaTags: true,
 		// Types from other packages are named with their package
 		// (segment.Config is SegmentConfig, budget.Config BudgetConfig),
-		// so that types of the same name do not collide.
+		// so that types of the same name do not collide. A kernel package
+		// names its types after the step it serves (train/mf.Config is
+		// TrainConfig, segment/kmeans.DPConfig SegmentDPConfig): the
+		// schema's names stay when code moves between the two.
 		Namer: func(t reflect.Type) string {
 			pkg := path.Base(t.PkgPath())
+			switch pkg {
+			case "mf":
+				pkg = "train"
+			case "kmeans":
+				pkg = "segment"
+			}
 			if pkg == "jobs" || pkg == "." || strings.HasPrefix(t.Name(), strings.ToUpper(pkg[:1])+pkg[1:]) {
 				return t.Name()
 			}
