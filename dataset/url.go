@@ -179,7 +179,7 @@ func openStore(ctx context.Context, raw string, opt URLOptions) (Store, error) {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -250,7 +250,7 @@ func ParseRef(ctx context.Context, raw string, opt URLOptions) (Ref, error) {
 	if !strings.Contains(raw, "://") {
 		abs, err := filepath.Abs(raw)
 		if err != nil {
-			return Ref{}, fmt.Errorf("%w: %v", ErrBadURL, err)
+			return Ref{}, fmt.Errorf("%w: %w", ErrBadURL, err)
 		}
 		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	}
@@ -258,7 +258,7 @@ func ParseRef(ctx context.Context, raw string, opt URLOptions) (Ref, error) {
 	opt = opt.forURL(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return Ref{}, fmt.Errorf("%w: %v", ErrBadURL, err)
+		return Ref{}, fmt.Errorf("%w: %w", ErrBadURL, err)
 	}
 	clean := path.Clean("/" + u.Path)
 	dir, base := path.Split(clean)

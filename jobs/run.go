@@ -17,6 +17,8 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/ingest"
+	"github.com/veil-privacy/veil/internal/exitcode"
+	"github.com/veil-privacy/veil/internal/failpoint"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
@@ -32,10 +34,6 @@ type Options struct {
 	URL         dataset.URLOptions
 	Log         *slog.Logger
 	Now         func() time.Time
-	// Failpoint, for crash tests, names a point at which the process
-	// exits at once (as kill -9 would): "after-lock", "after-step:NAME",
-	// "before-pointer".
-	Failpoint string
 	// OnStep is called after each step with its report (for metrics).
 	OnStep func(StepResult)
 	// OnStart is called before the i-th step (0-based) of n, also for a
@@ -180,7 +178,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go lock.keepAlive(ctx, cancel)
-	failpoint(opt, "after-lock")
+	failpoint.Inject("after-lock")
 
 	// The attempt: resume an unfinished one for this spec, else start anew.
 	att, err := loadAttempt(ctx, store, prefix)
@@ -254,9 +252,9 @@ func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store,
 		if opt.OnStep != nil {
 			opt.OnStep(*sr)
 		}
-		failpoint(opt, "after-step:"+st.Name)
+		failpoint.Inject("after-step:" + st.Name)
 	}
-	failpoint(opt, "before-pointer")
+	failpoint.Inject("before-pointer")
 	p := pointer{RunID: att.RunID, SpecHash: hash, Completed: opt.Now().UTC(), Outputs: outputs}
 	if old != nil {
 		p.Supersedes = old.RunID
@@ -400,7 +398,7 @@ func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*St
 // Retryable reports whether a step error may pass on a retry: runtime
 // failures, not refusals, usage errors or cancellation.
 func Retryable(err error) bool {
-	return classify(err) == "runtime"
+	return exitcode.Classify(err).Retryable()
 }
 
 // stableID derives a step's run id from the pipeline run id.
@@ -431,12 +429,6 @@ func putJSON(ctx context.Context, s dataset.Store, key string, v any) error {
 	return dataset.PutBytes(ctx, s, key, append(b, '\n'))
 }
 
-func failpoint(opt Options, at string) {
-	if opt.Failpoint == at {
-		os.Exit(137)
-	}
-}
-
 // defaultHolder names this process as a lock holder, USER@HOST:PID, which
 // holderGone reads back. $USER is unset under cron and in many containers,
 // so the user comes from the operating system then.
@@ -451,24 +443,6 @@ func defaultHolder() string {
 		}
 	}
 	return fmt.Sprintf("%s@%s:%d", name, host, os.Getpid())
-}
-
-// classify sorts errors for retries.
-func classify(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, train.ErrConfig), errors.Is(err, train.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
-		return "usage"
-	case errors.Is(err, ingest.ErrFormat), errors.Is(err, dataset.ErrSchema), errors.Is(err, dataset.ErrNotParquet):
-		return "input"
-	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
-		return "refused"
-	}
-	return "runtime"
 }
 
 // stewardURL is where a pipeline's steps write their steward reports

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/exitcode"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
@@ -20,9 +21,9 @@ import (
 
 var (
 	// ErrSpec is returned for an invalid pipeline spec (exit 2).
-	ErrSpec = errors.New("invalid pipeline spec")
+	ErrSpec = exitcode.Sentinel(exitcode.Invalid, "invalid pipeline spec")
 	// ErrLocked is returned when another run holds the lock (exit 4).
-	ErrLocked = errors.New("another run holds the lock")
+	ErrLocked = exitcode.Sentinel(exitcode.Locked, "another run holds the lock")
 )
 
 // Spec is a pipeline (configs/nightly.yaml).
@@ -370,7 +371,7 @@ var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 func LoadSpec(path string) (*Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 	return ParseSpec(path, data)
 }
