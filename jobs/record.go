@@ -236,14 +236,10 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	}
 	if sr != nil && sr.Segment != nil {
 		rep := sr.Segment
-		var contributors *lineage.Contributors
-		if c := rep.Contributors; c != nil {
-			contributors = &lineage.Contributors{Filter: c.File, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
-		}
 		// A run that releases noisy sizes (DP k-means or not) has a
 		// public report without exact counts: so has its lineage.
 		withheld := rep.Public() != rep
-		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors, withheld)
+		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, rep.Contributors, withheld)
 		p.StewardReport = rep.StewardReport
 		p.CohortFloor = st.Segment.Floor.MinSize
 		if rep.Spent != nil {
