@@ -21,7 +21,6 @@ import (
 	"github.com/veil-privacy/veil/internal/failpoint"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
-	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
 )
@@ -300,30 +299,7 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		// and lands in the same run directory.
 		id := stableID(runID, st.Name)
 		var sr *StepResult
-		switch {
-		case st.Pseudonymize != nil:
-			sr, err = runPseudonymize(ctx, st.Pseudonymize, opt)
-		case st.Train != nil:
-			cfg := *st.Train
-			cfg.RunID, cfg.Charged = id, charged
-			if cfg.Steward == "" {
-				cfg.Steward = stewardURL(spec)
-			}
-			var rep *train.Report
-			if rep, err = train.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
-				sr = &StepResult{Output: rep.Output, Train: rep}
-			}
-		default:
-			cfg := *st.Segment
-			cfg.RunID, cfg.Charged = id, charged
-			if cfg.Steward == "" {
-				cfg.Steward = stewardURL(spec)
-			}
-			var rep *segment.Report
-			if rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
-				sr = &StepResult{Output: rep.Output, Segment: rep}
-			}
-		}
+		sr, err = st.work().run(ctx, runStepEnv{spec: spec, step: st.Name, id: id, opt: opt, charged: charged})
 		if err == nil {
 			sr.Step, sr.RunID, sr.Seconds, sr.Finished = st.Name, id, time.Since(t0).Seconds(), opt.Now().UTC()
 			return sr, nil
@@ -340,59 +316,6 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		backoff *= 2
 	}
 	return nil, err
-}
-
-func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*StepResult, error) {
-	var key *pseudonym.Key
-	var err error
-	if p.KeyFile != "" {
-		key, err = pseudonym.LoadKeyFile(p.KeyFile)
-	} else {
-		key, err = pseudonym.LoadKeyEnv(p.KeyEnv, opt.Getenv)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ref, err := dataset.ParseRef(ctx, p.In, opt.URL)
-	if err != nil {
-		return nil, err
-	}
-	if ref.Key == "" {
-		return nil, fmt.Errorf("%w: pseudonymize input %s names a directory or bucket, not a file", ErrSpec, p.In)
-	}
-	obj, err := ref.Store.Open(ctx, ref.Key)
-	if err != nil {
-		return nil, err
-	}
-	defer obj.Close()
-	out, err := dataset.ParseRef(ctx, p.Out, opt.URL)
-	if err != nil {
-		return nil, err
-	}
-	format := ingest.Format(p.Format)
-	if p.Format == "auto" {
-		format = ""
-	}
-	// The shop's product list (public) beside the events: read before
-	// them, so that bad input leaves nothing, written after them.
-	catalog, err := ingest.Catalog(io.NewSectionReader(obj, 0, obj.Size()), format)
-	if err != nil {
-		return nil, fmt.Errorf("reading the product catalog of %s: %w", p.In, err)
-	}
-	sum, err := ingest.Pseudonymize(ctx, io.NewSectionReader(obj, 0, obj.Size()), p.In, format, p.IDColumn, key, out, "veil "+opt.version())
-	if err != nil {
-		return nil, err
-	}
-	if catalog != nil {
-		catRef, err := dataset.ParseRef(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
-		if err != nil {
-			return nil, err
-		}
-		if sum.Catalog, err = ingest.WriteCatalog(ctx, catalog, catRef, "veil "+opt.version(), map[string]string{"source_format": string(ingest.OnlineRetail)}); err != nil {
-			return nil, fmt.Errorf("writing the product catalog: %w", err)
-		}
-	}
-	return &StepResult{Output: sum.Out, Pseudonymize: sum}, nil
 }
 
 // Retryable reports whether a step error may pass on a retry: runtime
@@ -450,23 +373,27 @@ func defaultHolder() string {
 // log, which only the steward and the scheduler may read.
 func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }
 
-// checkNonPrivate refuses, before the pipeline's first step, a training
-// step without DP (model.epsilon .inf) whose policy (the pinned one when
-// the deployment pins it: privacy.ResolvePolicy) does not allow
-// non-private releases: the steps before it must not commit either.
+// checkNonPrivate refuses, before the pipeline's first step, a step that
+// releases without DP (a training step with model.epsilon .inf) whose
+// policy (the pinned one when the deployment pins it:
+// privacy.ResolvePolicy) does not allow non-private releases: the steps
+// before it must not commit either.
 func checkNonPrivate(ctx context.Context, order []StepSpec, opt dataset.URLOptions) error {
 	for _, st := range order {
-		c := st.Train
-		if c == nil || c.Model.Private() {
-			continue
-		}
-		// The switch is the pinned policy's when the deployment pins one.
-		pol, err := privacy.ResolvePolicy(ctx, c.Policy, opt)
-		if err != nil {
-			return fmt.Errorf("step %s: %w", st.Name, err)
-		}
-		if err := pol.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
-			return fmt.Errorf("step %s: %w", st.Name, err)
+		for _, w := range st.works() {
+			what := w.nonPrivate()
+			if what == "" {
+				continue
+			}
+			// The switch is the pinned policy's when the deployment pins one.
+			file, _ := w.policy()
+			pol, err := privacy.ResolvePolicy(ctx, file, opt)
+			if err != nil {
+				return fmt.Errorf("step %s: %w", st.Name, err)
+			}
+			if err := pol.AllowNonPrivate(what); err != nil {
+				return fmt.Errorf("step %s: %w", st.Name, err)
+			}
 		}
 	}
 	return nil

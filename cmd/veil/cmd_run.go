@@ -198,13 +198,8 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 func publicResult(res *jobs.Result) *jobs.Result {
 	pub := *res
 	pub.Steps = slices.Clone(res.Steps)
-	for i := range pub.Steps {
-		if r := pub.Steps[i].Segment; r != nil {
-			pub.Steps[i].Segment = r.Public()
-		}
-		if r := pub.Steps[i].Train; r != nil {
-			pub.Steps[i].Train = r.Public()
-		}
+	for i, st := range pub.Steps {
+		pub.Steps[i] = st.Public()
 	}
 	return &pub
 }
