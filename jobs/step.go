@@ -143,6 +143,23 @@ type consented struct {
 	steward  string
 	b        *budget.Config
 	produces string // what the output holds, for access checks (exports, models)
+	plans    releasePlanner
+}
+
+// releasePlanner is the part of a job configuration the release path
+// asks: its DP releases, and the days of data it reads.
+type releasePlanner interface {
+	Releases() ([]accountant.Event, string, error)
+	WindowDays(ctx context.Context, opt dataset.URLOptions) (int, error)
+}
+
+func (c consented) releases(ctx context.Context, opt dataset.URLOptions) ([]accountant.Event, string, int, error) {
+	evs, acct, err := c.plans.Releases()
+	if err != nil {
+		return nil, "", 0, err
+	}
+	window, err := c.plans.WindowDays(ctx, opt)
+	return evs, acct, window, err
 }
 
 func (c consented) tables() *privacy.JobTables { return c.t }

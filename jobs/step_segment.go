@@ -7,7 +7,6 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/segment"
 )
 
@@ -20,7 +19,7 @@ type segmentWork struct {
 }
 
 func newSegmentWork(c *segment.Config) segmentWork {
-	return segmentWork{consented{t: &c.JobTables, output: &c.Output, steward: c.Steward, b: c.Budget, produces: "exports"}, c}
+	return segmentWork{consented{t: &c.JobTables, output: &c.Output, steward: c.Steward, b: c.Budget, produces: "exports", plans: c}, c}
 }
 
 func (w segmentWork) validate() error { return w.c.Validate() }
@@ -39,15 +38,6 @@ func (w segmentWork) inZone(st *StepSpec, z *Zone) {
 	}
 	c.Jurisdictions = slices.Clone(z.Jurisdictions)
 	st.Segment = &c
-}
-
-func (w segmentWork) releases(ctx context.Context, opt dataset.URLOptions) ([]accountant.Event, string, int, error) {
-	evs, acct, err := w.c.Releases()
-	if err != nil {
-		return nil, "", 0, err
-	}
-	window, err := w.c.WindowDays(ctx, opt)
-	return evs, acct, window, err
 }
 
 func (w segmentWork) plan() StepPlan {

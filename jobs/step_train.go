@@ -6,7 +6,6 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/lineage"
-	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/train"
 )
 
@@ -19,7 +18,7 @@ type trainWork struct {
 }
 
 func newTrainWork(c *train.JobConfig) trainWork {
-	return trainWork{consented{t: &c.JobTables, output: &c.Output, steward: c.Steward, b: c.Budget, produces: "models"}, c}
+	return trainWork{consented{t: &c.JobTables, output: &c.Output, steward: c.Steward, b: c.Budget, produces: "models", plans: c}, c}
 }
 
 func (w trainWork) validate() error { return w.c.Validate() }
@@ -38,15 +37,6 @@ func (w trainWork) inZone(st *StepSpec, z *Zone) {
 	}
 	c.Jurisdictions = slices.Clone(z.Jurisdictions)
 	st.Train = &c
-}
-
-func (w trainWork) releases(ctx context.Context, opt dataset.URLOptions) ([]accountant.Event, string, int, error) {
-	evs, acct, err := w.c.Releases()
-	if err != nil {
-		return nil, "", 0, err
-	}
-	window, err := w.c.WindowDays(ctx, opt)
-	return evs, acct, window, err
 }
 
 // nonPrivate: training without DP (model.epsilon .inf) must be allowed
