@@ -66,7 +66,7 @@ func Catalog(r io.Reader, format Format) ([]dataset.CatalogItem, error) {
 func onlineRetailCatalog(r io.Reader, detect bool) ([]dataset.CatalogItem, error) {
 	in, err := Open(r)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+		return nil, fmt.Errorf("%w: %w", ErrFormat, err)
 	}
 	cr := csv.NewReader(in)
 	cr.ReuseRecord = true
@@ -92,7 +92,7 @@ func onlineRetailCatalog(r io.Reader, detect bool) ([]dataset.CatalogItem, error
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrFormat, err)
+			return nil, fmt.Errorf("%w: %w", ErrFormat, err)
 		}
 		line, _ := cr.FieldPos(0)
 		code := strings.TrimSpace(rec[1])

@@ -84,7 +84,7 @@ func Read(r io.Reader, format Format, idColumn string, st *Stats) iter.Seq2[Row,
 	return func(yield func(Row, error) bool) {
 		in, err := Open(r)
 		if err != nil {
-			yield(Row{}, fmt.Errorf("%w: %v", ErrFormat, err))
+			yield(Row{}, fmt.Errorf("%w: %w", ErrFormat, err))
 			return
 		}
 		cr := csv.NewReader(in)
@@ -137,7 +137,7 @@ func Read(r io.Reader, format Format, idColumn string, st *Stats) iter.Seq2[Row,
 			if err != nil {
 				// A *csv.ParseError names its own line and column; FieldPos
 				// is only defined after a successful Read.
-				yield(Row{}, fmt.Errorf("%w: %v", ErrFormat, err))
+				yield(Row{}, fmt.Errorf("%w: %w", ErrFormat, err))
 				return
 			}
 			line, _ := cr.FieldPos(0)

@@ -11,7 +11,6 @@ import (
 	"github.com/veil-privacy/veil/privacy/accountant"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/release"
-	"github.com/veil-privacy/veil/train"
 )
 
 // Charge is what one run of a pipeline charges one budget: every DP
@@ -59,17 +58,12 @@ func (c *Charge) AllEvents() []accountant.Event {
 // asks for, its budget section, its policy file, its events table and the
 // days of data it reads; nil events when it releases nothing under DP.
 func stepReleases(ctx context.Context, st StepSpec, opt dataset.URLOptions) (evs []accountant.Event, acct string, b *budget.Config, policy, events string, window int, err error) {
-	switch {
-	case st.Segment != nil:
-		if evs, acct, err = st.Segment.Releases(); err == nil {
-			window, err = st.Segment.WindowDays(ctx, opt)
+	for _, w := range st.works() {
+		if evs, acct, window, err = w.releases(ctx, opt); err != nil || len(evs) == 0 {
+			return nil, "", nil, "", "", 0, err
 		}
-		return evs, acct, st.Segment.Budget, st.Segment.Policy, st.Segment.Events, window, err
-	case st.Train != nil:
-		if evs, acct, err = st.Train.Releases(); err == nil {
-			window, err = st.Train.WindowDays(ctx, opt)
-		}
-		return evs, acct, st.Train.Budget, st.Train.Policy, st.Train.Events, window, err
+		policy, _ = w.policy()
+		return evs, acct, w.budget(), policy, w.tables().Events, window, nil
 	}
 	return nil, "", nil, "", "", 0, nil
 }
@@ -164,12 +158,10 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 	for _, st := range order {
 		var tables *privacy.JobTables
 		var purposes []string
-		switch {
-		case st.Segment != nil:
-			tables, purposes = &st.Segment.JobTables, []string{privacy.Segmentation, privacy.Marketing}
-		case st.Train != nil:
-			tables, purposes = &st.Train.JobTables, train.Purposes
-		default:
+		for _, w := range st.works() {
+			tables, purposes = w.tables(), w.purposes()
+		}
+		if tables == nil {
 			continue
 		}
 		if producesTable(order, tables.Events) {
@@ -221,11 +213,14 @@ func chargeRun(ctx context.Context, spec *Spec, order []StepSpec, runID string, 
 	return out, nil
 }
 
-// producesTable reports whether a pseudonymize step of the run writes url.
+// producesTable reports whether a step of the run writes the table at url
+// (a pseudonymize step's events).
 func producesTable(order []StepSpec, url string) bool {
 	for _, st := range order {
-		if st.Pseudonymize != nil && st.Pseudonymize.Out == url {
-			return true
+		for _, w := range st.works() {
+			if t := w.table(); t != "" && t == url {
+				return true
+			}
 		}
 	}
 	return false

@@ -11,7 +11,6 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
-	"github.com/veil-privacy/veil/privacy/budget"
 )
 
 // Metrics collects a run's Prometheus metrics, for the node_exporter
@@ -61,38 +60,8 @@ func NewMetrics(job string) *Metrics {
 // (DESIGN.md, "What leaves veil"), as Report.Public leaves them out.
 func (m *Metrics) Step(r StepResult) {
 	m.duration.WithLabelValues(m.job, r.Step).Set(r.Seconds)
-	if p := r.Pseudonymize; p != nil {
-		m.rowsRead.WithLabelValues(m.job, r.Step).Set(float64(p.Rows))
-		for reason, n := range p.Dropped {
-			m.dropped.WithLabelValues(m.job, r.Step, reason).Set(float64(n))
-		}
-	}
-	if s := r.Train; s != nil {
-		if c := s.Charged; c != nil {
-			m.epsilon.WithLabelValues(m.job, r.Step).Set(c.Epsilon) // the ledger's charge, not the model's guarantee
-		}
-		if g := s.Guarantee; g != nil {
-			m.guarantee.WithLabelValues(m.job, r.Step).Set(g.Epsilon)
-		}
-		if !s.DP() {
-			m.filter(r.Step, s.Filter)
-			m.recall.WithLabelValues(m.job, r.Step).Set(s.Eval.Model.Recall20)
-			m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(s.Warnings)))
-		}
-	}
-	if s := r.Segment; s != nil {
-		if s.Spent != nil {
-			m.epsilon.WithLabelValues(m.job, r.Step).Set(s.Spent.Epsilon)
-		}
-		if !s.Private() {
-			m.filter(r.Step, s.Filter)
-			if mo := s.Monitoring; mo != nil {
-				m.warnings.WithLabelValues(m.job, r.Step).Set(float64(len(mo.Warnings)))
-				if mo.Drift != nil {
-					m.drift.WithLabelValues(m.job, r.Step).Set(mo.Drift.Max.PSI)
-				}
-			}
-		}
+	if k := r.kind(); k != nil {
+		k.observe(m, r)
 	}
 }
 
@@ -166,26 +135,9 @@ func MakePlan(spec *Spec) (*Plan, error) {
 	}
 	p := &Plan{Job: spec.Name, Charges: charges}
 	for _, st := range order {
-		if ps := st.Pseudonymize; ps != nil {
-			p.Steps = append(p.Steps, StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{ps.In + " (raw, with direct identifiers)"},
-				Purposes: []string{"none: pseudonymization, before any purpose"}, Writes: ps.Out + " (replaced atomically)"})
-			continue
-		}
-		var sp StepPlan
-		if c := st.Train; c != nil {
-			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
-				Purposes: []string{"personalization (training and recommendations)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
-			if !c.Model.Private() {
-				sp.Releases = append(sp.Releases, "item factors WITHOUT differential privacy")
-			}
-		} else {
-			c := st.Segment
-			sp = StepPlan{Step: st.Name, DependsOn: st.DependsOn, Reads: []string{c.Events, "consent and erasure next to it"},
-				Purposes: []string{"segmentation (build)", "marketing (export)"}, Writes: c.Output + "/dt=<logical date>/run=<run id>/"}
-			if c.Privacy == nil {
-				sp.Releases = append(sp.Releases, "cohort centres and members WITHOUT differential privacy")
-			}
-		}
+		w := st.work()
+		sp := w.plan()
+		sp.Step, sp.DependsOn = st.Name, st.DependsOn
 		var evs []accountant.Event
 		var charge *Charge
 		for _, ch := range charges {
@@ -205,23 +157,12 @@ func MakePlan(spec *Spec) (*Plan, error) {
 			sp.Epsilon = r.Epsilon
 			b := charge.Budget
 			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s, set by the %s", b.Epsilon, b.Delta, cmpOr(b.Period, "total"), charge.Ledger, charge.SetBy)
-		} else if b := stepBudget(st); b != nil {
+		} else if b := w.budget(); b != nil {
 			sp.Budget = fmt.Sprintf("ε %g, δ %g per %s in %s", b.Epsilon, b.Delta, cmpOr(b.Period, "total"), b.Ledger)
 		}
 		p.Steps = append(p.Steps, sp)
 	}
 	return p, nil
-}
-
-// stepBudget is a step's own budget section, if any.
-func stepBudget(st StepSpec) *budget.Config {
-	switch {
-	case st.Segment != nil:
-		return st.Segment.Budget
-	case st.Train != nil:
-		return st.Train.Budget
-	}
-	return nil
 }
 
 // describeEvent says what mechanism an event plans, for people.

@@ -11,8 +11,6 @@ import (
 	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/dataset/s3"
 	"github.com/veil-privacy/veil/lineage"
-	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/train"
 )
 
 // recorder emits the lineage events and audit records of a run: START and
@@ -119,14 +117,11 @@ func (r *recorder) jobFacets(ev *lineage.Event, kind, doc string) {
 }
 
 // stepDoc says what a step does, for the documentation facet.
-func stepDoc(st StepSpec) string {
-	switch {
-	case st.Pseudonymize != nil:
-		return "Pseudonymize a raw export: direct identifiers become HMAC-SHA-256 tokens; rows are mapped to the events contract."
-	case st.Train != nil:
-		return "Train recommendation item factors under subject-level DP-SGD on the interactions of subjects who allow personalization; write factors, recommendations and a model card."
+func stepDoc(w work) string {
+	if w == nil {
+		return ""
 	}
-	return "Segment subjects who allow segmentation into cohorts with k-means; export cohort assignments of subjects who also allow marketing."
+	return w.doc()
 }
 
 // tableDataset names a table read or written with its data source and,
@@ -140,40 +135,14 @@ func tableDataset(url string, c *dataset.Contract) lineage.Dataset {
 	return d
 }
 
-// exportLineage says how an output's columns follow from the events.
-func exportLineage(events lineage.Dataset, st StepSpec) lineage.Facet {
-	in := func(field, typ, sub string, masking bool) lineage.InputField {
-		return lineage.InputField{Dataset: events, Field: field, Type: typ, Subtype: sub, Masking: masking}
-	}
-	consent := []lineage.InputField{in("subject_id", "INDIRECT", "FILTER", false)}
-	if st.Train != nil {
-		return lineage.ColumnLineage(map[string][]lineage.InputField{
-			"item_id": {in("item_id", "DIRECT", "IDENTITY", false)},
-			"bias":    {in("subject_id", "DIRECT", "AGGREGATION", true), in("item_id", "DIRECT", "AGGREGATION", true), in("event_type", "DIRECT", "AGGREGATION", true)},
-			"vector":  {in("subject_id", "DIRECT", "AGGREGATION", true), in("item_id", "DIRECT", "AGGREGATION", true), in("event_type", "DIRECT", "AGGREGATION", true)},
-		}, consent)
-	}
-	features := []lineage.InputField{in("event_type", "DIRECT", "AGGREGATION", false), in("category", "DIRECT", "AGGREGATION", false), in("value", "DIRECT", "AGGREGATION", false), in("event_time", "DIRECT", "AGGREGATION", false)}
-	return lineage.ColumnLineage(map[string][]lineage.InputField{
-		"subject_id": {in("subject_id", "DIRECT", "IDENTITY", false)},
-		"cohort_id":  features,
-		"distance":   features,
-	}, consent)
-}
-
 func (r *recorder) stepStart(ctx context.Context, st StepSpec, id string) {
 	ev := lineage.NewEvent("START", r.now(), id, r.stepJob(st))
 	ev.Run.Facets["parent"] = lineage.Parent(r.runID, r.spec.Name)
 	ev.Run.Facets["nominalTime"] = lineage.NominalTime(r.opt.LogicalDate)
-	r.jobFacets(&ev, "JOB", stepDoc(st))
-	if c := st.Segment; c != nil {
-		ev.Inputs = []lineage.Dataset{tableDataset(c.Events, dataset.EventsContract)}
-	}
-	if p := st.Pseudonymize; p != nil {
-		ev.Inputs = []lineage.Dataset{tableDataset(p.In, nil)}
-	}
-	if c := st.Train; c != nil {
-		ev.Inputs = []lineage.Dataset{tableDataset(c.Events, dataset.EventsContract)}
+	w := st.work()
+	r.jobFacets(&ev, "JOB", stepDoc(w))
+	if w != nil {
+		ev.Inputs = []lineage.Dataset{w.input()}
 	}
 	r.emit.Emit(ctx, ev)
 }
@@ -213,92 +182,19 @@ func (r *recorder) stepEnd(ctx context.Context, st StepSpec, id string, sr *Step
 	kind := endType(err)
 	ev := lineage.NewEvent(kind, r.now(), id, r.stepJob(st))
 	ev.Run.Facets["parent"] = lineage.Parent(r.runID, r.spec.Name)
-	r.jobFacets(&ev, "JOB", stepDoc(st))
+	w := st.work()
+	r.jobFacets(&ev, "JOB", stepDoc(w))
 	a := lineage.AuditRecord{Action: "step", Job: r.stepJob(st), RunID: id, Outcome: outcome(kind)}
-	if c := st.Segment; c != nil {
-		a.Reads = []string{c.Events}
-		a.Purposes = []string{"segmentation", "marketing"}
-	}
-	if p := st.Pseudonymize; p != nil {
-		a.Reads, a.Writes = []string{p.In}, []string{p.Out}
-	}
-	if c := st.Train; c != nil {
-		a.Reads, a.Purposes = []string{c.Events}, train.Purposes
-	}
 	if err != nil {
 		ev.Run.Facets["errorMessage"] = lineage.ErrorMessage(err.Error())
 		a.Error = err.Error()
 	}
-	if sr != nil && sr.Pseudonymize != nil {
-		sum := sr.Pseudonymize
-		in := tableDataset(st.Pseudonymize.In, nil)
-		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(sum.Rows)}
-		ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{r.outputDataset(ctx, sum.Out, dataset.EventsContract, false)}
-		a.RowsRead, a.RowsKept = sum.Rows, sum.Events
-	}
-	if sr != nil && sr.Segment != nil {
-		rep := sr.Segment
-		var contributors *lineage.Contributors
-		if c := rep.Contributors; c != nil {
-			contributors = &lineage.Contributors{Filter: c.File, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
-		}
-		// A run that releases noisy sizes (DP k-means or not) has a
-		// public report without exact counts: so has its lineage.
-		withheld := rep.Public() != rep
-		p := r.consentedRun(ctx, &ev, &a, st, st.Segment.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.CohortAssignmentsContract, contributors, withheld)
-		p.StewardReport = rep.StewardReport
-		p.CohortFloor = st.Segment.Floor.MinSize
-		if rep.Spent != nil {
-			p.Epsilon, p.Delta, p.Accountant = rep.Spent.Epsilon, rep.Spent.Delta, rep.Spent.Accountant
-		}
-		if rep.DP != nil {
-			p.ClipNorm = rep.DP.ClipRadius
-		}
-		ev.Run.Facets["veil_privacy"] = p.Facet()
-	}
-	if sr != nil && sr.Train != nil {
-		rep := sr.Train
-		p := r.consentedRun(ctx, &ev, &a, st, st.Train.Events, rep.Filter, rep.LogicalDate, rep.Output, dataset.ItemFactorsContract, rep.Contributors, rep.DP())
-		p.StewardReport = rep.Steward
-		// epsilon and delta are what the ledger charged the run for all its
-		// releases, broken down by release; the model's own guarantee is
-		// dpsgd's, apart.
-		if c := rep.Charged; c != nil {
-			p.Epsilon, p.Delta, p.Accountant, p.Releases = c.Epsilon, c.Delta, c.Accountant, c.Releases
-		}
-		if g := rep.Guarantee; g != nil {
-			p.DPSGD = &lineage.DPSGD{Unit: g.Unit, NoiseMultiplier: g.NoiseMultiplier, SamplingRate: g.SamplingRate, Steps: g.Steps, ClipNorm: g.Clip, MaxInteractions: g.MaxInteractions,
-				Epsilon: g.Epsilon, Delta: g.Delta}
-		}
-		ev.Run.Facets["veil_privacy"] = p.Facet()
+	// The work records its reads and, when it finished, its outcome.
+	if w != nil {
+		w.record(ctx, r, &ev, &a, sr)
 	}
 	r.emit.Emit(ctx, ev)
 	r.auditAppend(ctx, a)
-}
-
-// consentedRun records what every step that reads consented events
-// shares: the input with its row count, the output with its schema and
-// column lineage, the contributors filter, the audit's counts (the audit
-// log is the steward's); it returns the filter's part of the veil_privacy
-// facet for the step to complete. withheld (the step made a DP release)
-// leaves every exact count out of the event.
-func (r *recorder) consentedRun(ctx context.Context, ev *lineage.Event, a *lineage.AuditRecord, st StepSpec, events string, f privacy.Report, day, output string,
-	c *dataset.Contract, contributors *lineage.Contributors, withheld bool) lineage.Privacy {
-	in := tableDataset(events, dataset.EventsContract)
-	if !withheld {
-		in.InputFacets = map[string]lineage.Facet{"dataQualityMetrics": lineage.DataQualityMetrics(f.RowsRead)}
-	}
-	out := r.outputDataset(ctx, output, c, withheld)
-	out.Facets["columnLineage"] = exportLineage(lineage.DatasetFromURL(events), st)
-	ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
-	if contributors != nil {
-		ev.Run.Facets["veil_contributors"] = contributors.Facet()
-	}
-	a.Writes = []string{output}
-	a.RowsRead, a.RowsKept = f.RowsRead, f.RowsKept
-	return lineage.Privacy{Purposes: f.Purposes, LogicalDate: day, RowsRead: f.RowsRead, RowsKept: f.RowsKept,
-		RowsDropped: f.RowsDropped, SubjectsKept: f.SubjectsKept, ConsentRecords: f.Consent.Records, ConsentSnapshot: f.Consent.Snapshot, Jurisdictions: f.Jurisdictions,
-		Withheld: withheld}
 }
 
 func (r *recorder) finish(ctx context.Context, res *Result, err error) {

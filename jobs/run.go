@@ -18,12 +18,12 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/open"
 	"github.com/veil-privacy/veil/ingest"
+	"github.com/veil-privacy/veil/internal/exitcode"
+	"github.com/veil-privacy/veil/internal/failpoint"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/budget"
-	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
-	"github.com/veil-privacy/veil/train/mf"
 )
 
 // Options are what a run takes besides the spec.
@@ -34,10 +34,6 @@ type Options struct {
 	URL         dataset.URLOptions
 	Log         *slog.Logger
 	Now         func() time.Time
-	// Failpoint, for crash tests, names a point at which the process
-	// exits at once (as kill -9 would): "after-lock", "after-step:NAME",
-	// "before-pointer".
-	Failpoint string
 	// OnStep is called after each step with its report (for metrics).
 	OnStep func(StepResult)
 	// OnStart is called before the i-th step (0-based) of n, also for a
@@ -182,7 +178,7 @@ func Run(ctx context.Context, spec *Spec, opt Options) (*Result, error) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go lock.keepAlive(ctx, cancel)
-	failpoint(opt, "after-lock")
+	failpoint.Inject("after-lock")
 
 	// The attempt: resume an unfinished one for this spec, else start anew.
 	att, err := loadAttempt(ctx, store, prefix)
@@ -256,9 +252,9 @@ func runSteps(ctx context.Context, spec *Spec, opt Options, store dataset.Store,
 		if opt.OnStep != nil {
 			opt.OnStep(*sr)
 		}
-		failpoint(opt, "after-step:"+st.Name)
+		failpoint.Inject("after-step:" + st.Name)
 	}
-	failpoint(opt, "before-pointer")
+	failpoint.Inject("before-pointer")
 	p := pointer{RunID: att.RunID, SpecHash: hash, Completed: opt.Now().UTC(), Outputs: outputs}
 	if old != nil {
 		p.Supersedes = old.RunID
@@ -304,30 +300,7 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 		// and lands in the same run directory.
 		id := stableID(runID, st.Name)
 		var sr *StepResult
-		switch {
-		case st.Pseudonymize != nil:
-			sr, err = runPseudonymize(ctx, st.Pseudonymize, opt)
-		case st.Train != nil:
-			cfg := *st.Train
-			cfg.RunID, cfg.Charged = id, charged
-			if cfg.Steward == "" {
-				cfg.Steward = stewardURL(spec)
-			}
-			var rep *train.Report
-			if rep, err = train.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
-				sr = &StepResult{Output: rep.Output, Train: rep}
-			}
-		default:
-			cfg := *st.Segment
-			cfg.RunID, cfg.Charged = id, charged
-			if cfg.Steward == "" {
-				cfg.Steward = stewardURL(spec)
-			}
-			var rep *segment.Report
-			if rep, err = segment.Run(ctx, cfg, opt.LogicalDate, opt.URL, opt.Log.With("step", st.Name)); err == nil {
-				sr = &StepResult{Output: rep.Output, Segment: rep}
-			}
-		}
+		sr, err = st.work().run(ctx, runStepEnv{spec: spec, step: st.Name, id: id, opt: opt, charged: charged})
 		if err == nil {
 			sr.Step, sr.RunID, sr.Seconds, sr.Finished = st.Name, id, time.Since(t0).Seconds(), opt.Now().UTC()
 			return sr, nil
@@ -346,63 +319,10 @@ func runStep(ctx context.Context, spec *Spec, st StepSpec, runID string, opt Opt
 	return nil, err
 }
 
-func runPseudonymize(ctx context.Context, p *PseudonymizeStep, opt Options) (*StepResult, error) {
-	var key *pseudonym.Key
-	var err error
-	if p.KeyFile != "" {
-		key, err = pseudonym.LoadKeyFile(p.KeyFile)
-	} else {
-		key, err = pseudonym.LoadKeyEnv(p.KeyEnv, opt.Getenv)
-	}
-	if err != nil {
-		return nil, err
-	}
-	ref, err := open.Ref(ctx, p.In, opt.URL)
-	if err != nil {
-		return nil, err
-	}
-	if ref.Key == "" {
-		return nil, fmt.Errorf("%w: pseudonymize input %s names a directory or bucket, not a file", ErrSpec, p.In)
-	}
-	obj, err := ref.Store.Open(ctx, ref.Key)
-	if err != nil {
-		return nil, err
-	}
-	defer obj.Close()
-	out, err := open.Ref(ctx, p.Out, opt.URL)
-	if err != nil {
-		return nil, err
-	}
-	format := ingest.Format(p.Format)
-	if p.Format == "auto" {
-		format = ""
-	}
-	// The shop's product list (public) beside the events: read before
-	// them, so that bad input leaves nothing, written after them.
-	catalog, err := ingest.Catalog(io.NewSectionReader(obj, 0, obj.Size()), format)
-	if err != nil {
-		return nil, fmt.Errorf("reading the product catalog of %s: %w", p.In, err)
-	}
-	sum, err := ingest.Pseudonymize(ctx, io.NewSectionReader(obj, 0, obj.Size()), p.In, format, p.IDColumn, key, out, "veil "+opt.version())
-	if err != nil {
-		return nil, err
-	}
-	if catalog != nil {
-		catRef, err := open.Ref(ctx, dataset.SiblingURL(p.Out, "catalog"), opt.URL)
-		if err != nil {
-			return nil, err
-		}
-		if sum.Catalog, err = ingest.WriteCatalog(ctx, catalog, catRef, "veil "+opt.version(), map[string]string{"source_format": string(ingest.OnlineRetail)}); err != nil {
-			return nil, fmt.Errorf("writing the product catalog: %w", err)
-		}
-	}
-	return &StepResult{Output: sum.Out, Pseudonymize: sum}, nil
-}
-
 // Retryable reports whether a step error may pass on a retry: runtime
 // failures, not refusals, usage errors or cancellation.
 func Retryable(err error) bool {
-	return classify(err) == "runtime"
+	return exitcode.Classify(err).Retryable()
 }
 
 // stableID derives a step's run id from the pipeline run id.
@@ -433,12 +353,6 @@ func putJSON(ctx context.Context, s dataset.Store, key string, v any) error {
 	return dataset.PutBytes(ctx, s, key, append(b, '\n'))
 }
 
-func failpoint(opt Options, at string) {
-	if opt.Failpoint == at {
-		os.Exit(137)
-	}
-}
-
 // defaultHolder names this process as a lock holder, USER@HOST:PID, which
 // holderGone reads back. $USER is unset under cron and in many containers,
 // so the user comes from the operating system then.
@@ -455,46 +369,32 @@ func defaultHolder() string {
 	return fmt.Sprintf("%s@%s:%d", name, host, os.Getpid())
 }
 
-// classify sorts errors for retries.
-func classify(err error) string {
-	if err == nil {
-		return "ok"
-	}
-	switch {
-	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return "canceled"
-	case errors.Is(err, ErrLocked), errors.Is(err, ErrSpec), errors.Is(err, segment.ErrConfig), errors.Is(err, mf.ErrConfig), errors.Is(err, mf.ErrCheckpoint), errors.Is(err, pseudonym.ErrKey):
-		return "usage"
-	case errors.Is(err, ingest.ErrFormat), errors.Is(err, dataset.ErrSchema), errors.Is(err, dataset.ErrNotParquet):
-		return "input"
-	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII):
-		return "refused"
-	}
-	return "runtime"
-}
-
 // stewardURL is where a pipeline's steps write their steward reports
 // when they name no place: STATE/steward, beside the ledger and the audit
 // log, which only the steward and the scheduler may read.
 func stewardURL(spec *Spec) string { return dataset.ChildURL(spec.State, "steward") }
 
-// checkNonPrivate refuses, before the pipeline's first step, a training
-// step without DP (model.epsilon .inf) whose policy (the pinned one when
-// the deployment pins it: privacy.ResolvePolicy) does not allow
-// non-private releases: the steps before it must not commit either.
+// checkNonPrivate refuses, before the pipeline's first step, a step that
+// releases without DP (a training step with model.epsilon .inf) whose
+// policy (the pinned one when the deployment pins it:
+// privacy.ResolvePolicy) does not allow non-private releases: the steps
+// before it must not commit either.
 func checkNonPrivate(ctx context.Context, order []StepSpec, opt dataset.URLOptions) error {
 	for _, st := range order {
-		c := st.Train
-		if c == nil || c.Model.Private() {
-			continue
-		}
-		// The switch is the pinned policy's when the deployment pins one.
-		pol, err := privacy.ResolvePolicy(ctx, c.Policy, opt)
-		if err != nil {
-			return fmt.Errorf("step %s: %w", st.Name, err)
-		}
-		if err := pol.AllowNonPrivate("model.epsilon .inf (training without differential privacy)"); err != nil {
-			return fmt.Errorf("step %s: %w", st.Name, err)
+		for _, w := range st.works() {
+			what := w.nonPrivate()
+			if what == "" {
+				continue
+			}
+			// The switch is the pinned policy's when the deployment pins one.
+			file, _ := w.policy()
+			pol, err := privacy.ResolvePolicy(ctx, file, opt)
+			if err != nil {
+				return fmt.Errorf("step %s: %w", st.Name, err)
+			}
+			if err := pol.AllowNonPrivate(what); err != nil {
+				return fmt.Errorf("step %s: %w", st.Name, err)
+			}
 		}
 	}
 	return nil

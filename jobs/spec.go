@@ -1,9 +1,7 @@
 package jobs
 
 import (
-	"errors"
 	"fmt"
-	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -12,18 +10,18 @@ import (
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/s3"
+	"github.com/veil-privacy/veil/internal/exitcode"
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
 )
 
 var (
 	// ErrSpec is returned for an invalid pipeline spec (exit 2).
-	ErrSpec = errors.New("invalid pipeline spec")
+	ErrSpec = exitcode.Sentinel(exitcode.Invalid, "invalid pipeline spec")
 	// ErrLocked is returned when another run holds the lock (exit 4).
-	ErrLocked = errors.New("another run holds the lock")
+	ErrLocked = exitcode.Sentinel(exitcode.Locked, "another run holds the lock")
 )
 
 // Spec is a pipeline (configs/nightly.yaml).
@@ -147,22 +145,11 @@ func (s *Spec) validateSegregation() error {
 		}
 	}
 	for _, st := range s.Steps {
-		var out []string
-		switch {
-		case st.Pseudonymize != nil:
-			out = []string{st.Pseudonymize.In, st.Pseudonymize.Out}
-		case st.Segment != nil:
-			out = []string{st.Segment.Output}
-			if len(st.Segment.Jurisdictions) > 0 {
-				return bad("step %s sets its own jurisdictions; the zones set them", st.Name)
-			}
-		case st.Train != nil:
-			out = []string{st.Train.Output}
-			if len(st.Train.Jurisdictions) > 0 {
-				return bad("step %s sets its own jurisdictions; the zones set them", st.Name)
-			}
+		w := st.work()
+		if len(w.jurisdictions()) > 0 {
+			return bad("step %s sets its own jurisdictions; the zones set them", st.Name)
 		}
-		for _, u := range out {
+		for _, u := range w.zoneOutputs() {
 			if !strings.Contains(u, zonePlaceholder) {
 				return bad("step %s: %s has no %s, so its zones would share one output", st.Name, u, zonePlaceholder)
 			}
@@ -173,35 +160,11 @@ func (s *Spec) validateSegregation() error {
 
 // urls returns the step's URLs that may hold {zone}.
 func (st StepSpec) urls() []string {
-	var u []*string
-	st.zoneURLs(func(p *string) { u = append(u, p) })
-	out := make([]string, len(u))
-	for i, p := range u {
-		out[i] = *p
+	var out []string
+	for _, w := range st.works() {
+		w.urls(func(p *string) { out = append(out, *p) })
 	}
 	return out
-}
-
-// zoneURLs calls fn on every URL field of the step's work.
-func (st StepSpec) zoneURLs(fn func(*string)) {
-	switch {
-	case st.Pseudonymize != nil:
-		fn(&st.Pseudonymize.In)
-		fn(&st.Pseudonymize.Out)
-	case st.Segment != nil:
-		jobURLs(&st.Segment.JobTables, &st.Segment.Output, st.Segment.Budget, fn)
-	case st.Train != nil:
-		jobURLs(&st.Train.JobTables, &st.Train.Output, st.Train.Budget, fn)
-	}
-}
-
-func jobURLs(t *privacy.JobTables, output *string, b *budget.Config, fn func(*string)) {
-	t.URLs(fn)
-	fn(output)
-	if b != nil {
-		fn(&b.Ledger)
-		fn(&b.Dataset)
-	}
 }
 
 // inZone returns the step's copy for a zone: named STEP.ZONE, depending on
@@ -215,34 +178,18 @@ func (st StepSpec) inZone(z *Zone) StepSpec {
 	for _, d := range st.DependsOn {
 		out.DependsOn = append(out.DependsOn, d+"."+z.Name)
 	}
-	switch {
-	case st.Pseudonymize != nil:
-		p := *st.Pseudonymize
-		out.Pseudonymize = &p
-	case st.Segment != nil:
-		c := *st.Segment
-		if c.Budget != nil {
-			b := *c.Budget
-			c.Budget = &b
-		}
-		c.Jurisdictions = slices.Clone(z.Jurisdictions)
-		out.Segment = &c
-	case st.Train != nil:
-		c := *st.Train
-		if c.Budget != nil {
-			b := *c.Budget
-			c.Budget = &b
-		}
-		c.Jurisdictions = slices.Clone(z.Jurisdictions)
-		out.Train = &c
+	for _, w := range st.works() {
+		w.inZone(&out, z)
 	}
 	out.zoned = nil
-	out.zoneURLs(func(p *string) {
-		if strings.Contains(*p, zonePlaceholder) {
-			*p = strings.ReplaceAll(*p, zonePlaceholder, z.Name)
-			out.zoned = append(out.zoned, *p)
-		}
-	})
+	for _, w := range out.works() {
+		w.urls(func(p *string) {
+			if strings.Contains(*p, zonePlaceholder) {
+				*p = strings.ReplaceAll(*p, zonePlaceholder, z.Name)
+				out.zoned = append(out.zoned, *p)
+			}
+		})
+	}
 	return out
 }
 
@@ -269,17 +216,6 @@ func validateStorage(c dataset.S3Defaults) error {
 	probe := s3.DefaultConfig("probe", "")
 	probe.SSE, probe.SSEKMSKeyID = c.SSE, c.SSEKMSKeyID
 	return probe.Validate()
-}
-
-// purposes lists what a step's work needs.
-func (st StepSpec) purposes() []string {
-	switch {
-	case st.Segment != nil:
-		return []string{privacy.Segmentation, privacy.Marketing}
-	case st.Train != nil:
-		return train.Purposes
-	}
-	return nil
 }
 
 // LineageSpec says where OpenLineage events go. Events are always written
@@ -325,53 +261,13 @@ type StepSpec struct {
 // Zone returns the segregation zone the step runs in, or nil.
 func (st StepSpec) Zone() *Zone { return st.zone }
 
-// kinds counts the kinds of work a step sets.
-func (st StepSpec) kinds() int {
-	n := 0
-	for _, set := range []bool{st.Pseudonymize != nil, st.Segment != nil, st.Train != nil} {
-		if set {
-			n++
-		}
-	}
-	return n
-}
-
-// PseudonymizeStep turns a raw export with direct identifiers into the
-// events contract (veil pseudonymize). The output is the table itself, not
-// a run directory: steps after it read it at Out, and a rerun replaces it
-// atomically.
-type PseudonymizeStep struct {
-	In       string `yaml:"in"`        // raw CSV file or object (plain or gzip)
-	Out      string `yaml:"out"`       // URL of the events table
-	IDColumn string `yaml:"id_column"` // column with the direct identifier
-	Format   string `yaml:"format"`    // auto (default), online-retail or csv
-	KeyFile  string `yaml:"key_file"`  // pseudonymization key file, or
-	KeyEnv   string `yaml:"key_env"`   // the environment variable holding it
-}
-
-// Validate checks the step's own settings.
-func (p *PseudonymizeStep) Validate() error {
-	switch {
-	case p.In == "" || p.Out == "" || p.IDColumn == "":
-		return errors.New("in, out and id_column are required")
-	case (p.KeyFile == "") == (p.KeyEnv == ""):
-		return errors.New("exactly one of key_file and key_env is required")
-	}
-	switch p.Format {
-	case "", "auto", "online-retail", "csv":
-	default:
-		return fmt.Errorf("format %q: want auto, online-retail or csv", p.Format)
-	}
-	return nil
-}
-
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_-]{0,62}$`)
 
 // LoadSpec reads and validates a spec file; errors name the file and line.
 func LoadSpec(path string) (*Spec, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrSpec, err)
+		return nil, fmt.Errorf("%w: %w", ErrSpec, err)
 	}
 	return ParseSpec(path, data)
 }
@@ -441,23 +337,14 @@ func (s *Spec) Validate() error {
 			return bad("step %q is defined twice", st.Name)
 		}
 		seen[st.Name] = true
-		switch {
-		case st.kinds() == 0:
+		switch n := len(st.works()); {
+		case n == 0:
 			return bad("step %s has no work (pseudonymize, segment or train)", st.Name)
-		case st.kinds() > 1:
+		case n > 1:
 			return bad("step %s has more than one kind of work: pseudonymize, segment and train are separate steps", st.Name)
-		case st.Train != nil:
-			if err := st.Train.Validate(); err != nil {
-				return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
-			}
-		case st.Segment != nil:
-			if err := st.Segment.Validate(); err != nil {
-				return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
-			}
-		default:
-			if err := st.Pseudonymize.Validate(); err != nil {
-				return bad("step %s: pseudonymize: %v", st.Name, err)
-			}
+		}
+		if err := st.work().validate(); err != nil {
+			return fmt.Errorf("%w: step %s: %w", ErrSpec, st.Name, err)
 		}
 	}
 	if err := validateStorage(s.Storage); err != nil {
@@ -472,7 +359,7 @@ func (s *Spec) Validate() error {
 		}
 	}
 	for _, st := range s.Steps {
-		for _, p := range st.purposes() {
+		for _, p := range st.work().purposes() {
 			if len(s.Purposes) > 0 && !slices.Contains(s.Purposes, p) {
 				return bad("step %s needs purpose %s, which the spec does not declare in purposes %v", st.Name, p, s.Purposes)
 			}
@@ -549,61 +436,20 @@ func (a Access) Kind() string {
 // lineage records, the audit log and budget ledgers.
 func (s *Spec) Accesses() []Access {
 	var out []Access
-	add := func(u string, write bool, what string) {
-		if u != "" {
-			out = append(out, Access{URL: u, Write: write, What: what})
+	add := func(a Access) {
+		if a.URL != "" {
+			out = append(out, a)
 		}
 	}
-	add(s.State, true, "run state and locks")
-	add(s.Lineage.Store, true, "lineage records")
-	add(s.Audit, true, "audit log")
-	tables := func(events, consent, erasure string, step string) {
-		add(events, false, step+" events")
-		add(cmpOr(consent, dataset.SiblingURL(events, "consent")), false, step+" consent")
-		add(cmpOr(erasure, dataset.SiblingURL(events, "erasure")), false, step+" erasure requests")
-	}
+	add(Access{URL: s.State, Write: true, What: "run state and locks"})
+	add(Access{URL: s.Lineage.Store, Write: true, What: "lineage records"})
+	add(Access{URL: s.Audit, Write: true, What: "audit log"})
 	for _, st := range s.Expanded() {
-		switch {
-		case st.Pseudonymize != nil:
-			add(st.Pseudonymize.In, false, st.Name+" raw export")
-			add(st.Pseudonymize.Out, true, st.Name+" events table")
-		case st.Segment != nil:
-			c := st.Segment
-			tables(c.Events, c.Consent, c.Erasure, st.Name)
-			add(c.Output, true, st.Name+" exports")
-			out = append(out, Access{URL: cmpOr(c.Steward, stewardURL(s)), Write: true, What: st.Name + " steward reports", Steward: true})
-			if c.Budget != nil {
-				add(c.Budget.Ledger, true, st.Name+" budget ledger")
-			}
-			policyLedgers(c.Policy, st.Name, add)
-		case st.Train != nil:
-			c := st.Train
-			tables(c.Events, c.Consent, c.Erasure, st.Name)
-			add(c.Output, true, st.Name+" models")
-			out = append(out, Access{URL: cmpOr(c.Steward, stewardURL(s)), Write: true, What: st.Name + " steward reports", Steward: true})
-			if c.Budget != nil {
-				add(c.Budget.Ledger, true, st.Name+" budget ledger")
-			}
-			policyLedgers(c.Policy, st.Name, add)
+		for _, w := range st.works() {
+			w.accesses(st.Name, stewardURL(s), add)
 		}
 	}
 	return out
-}
-
-// policyLedgers adds the ledgers of the budgets a step's policy file sets:
-// the step writes to them. A file that cannot be read adds none (the run
-// refuses it).
-func policyLedgers(file, step string, add func(u string, write bool, what string)) {
-	if file == "" {
-		return
-	}
-	pol, err := privacy.LoadPolicy(file)
-	if err != nil {
-		return
-	}
-	for _, key := range slices.Sorted(maps.Keys(pol.Budgets)) {
-		add(pol.Budgets[key].Ledger, true, fmt.Sprintf("%s budget ledger of %s (policy %s)", step, key, file))
-	}
 }
 
 // StepPolicies lists the policy files the spec's steps name ("" for the
@@ -612,12 +458,11 @@ func (s *Spec) StepPolicies() (files []string, steps map[string][]string) {
 	steps = map[string][]string{}
 	for _, st := range s.Expanded() {
 		var file string
-		switch {
-		case st.Segment != nil:
-			file = st.Segment.Policy
-		case st.Train != nil:
-			file = st.Train.Policy
-		default:
+		var ok bool
+		for _, w := range st.works() {
+			file, ok = w.policy()
+		}
+		if !ok {
 			continue
 		}
 		if _, ok := steps[file]; !ok {

@@ -124,7 +124,7 @@ func ReadModel(ctx context.Context, url string, opt dataset.URLOptions) (*Model,
 func ParseModel(b []byte) (*Model, error) {
 	var m Model
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInput, err)
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	if err := m.Validate(); err != nil {
 		return nil, err

@@ -169,7 +169,7 @@ func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	c := DefaultConfig()
 	if err := strictyaml.Decode(path, data, &c); err != nil {
@@ -301,23 +301,12 @@ type Report struct {
 	Spent    *budget.Record   `json:"budget_spent,omitempty"`
 	// Contributors describes the Bloom filter of the subjects whose data
 	// shaped the output (every subject with features, exported or not).
-	Contributors *Contributors `json:"contributors,omitempty"`
-	Profiles     []Profile     `json:"profiles"`
+	Contributors *lineage.Contributors `json:"contributors,omitempty"`
+	Profiles     []Profile             `json:"profiles"`
 	// Monitoring is the composition and drift report (non-DP runs only:
 	// it counts subjects exactly).
 	Monitoring *Monitoring `json:"monitoring,omitempty"`
 	Seconds    float64     `json:"seconds"`
-}
-
-// Contributors locates and sizes a run's filter of contributing subjects
-// (in the steward report).
-type Contributors struct {
-	File     string  `json:"file"`     // URL of the filter
-	Capacity int     `json:"capacity"` // the public bound it is sized for
-	FPR      float64 `json:"false_positive_rate"`
-	Bits     uint64  `json:"bits"`
-	Hashes   uint32  `json:"hashes"`
-	KeyID    string  `json:"key_id"` // the steward key's id, or lineage.KeyIDRandom
 }
 
 // DPReport is what a DP k-means run released and how well it did.
@@ -560,7 +549,7 @@ func exportRun(ctx context.Context, ref dataset.Ref, cfg Config, pol *privacy.Po
 	rep.Output = out.Location()
 	c, err := lineage.WriteContributors(ctx, st.Output(), feats.Subjects, lineage.ContributorsFilter{RunID: rep.RunID, FPR: cfg.ContributorsFPR, Key: key})
 	if err == nil {
-		rep.Contributors = &Contributors{File: c.Filter, Capacity: c.Capacity, FPR: c.FPR, Bits: c.Bits, Hashes: c.Hashes, KeyID: c.KeyID}
+		rep.Contributors = &c
 		err = writeExports(ctx, out, feats, cohorts, res, ix, export, cfg.Floor.MinSize, rep)
 	}
 	if err == nil && cfg.Privacy == nil {

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/lineage"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/release"
 )
@@ -47,8 +48,8 @@ type StewardReport struct {
 	Withheld []WithheldCohort `json:"withheld_cohorts,omitempty"`
 	// DP holds subjects_clipped and normalized_objective (which ran
 	// non-private k-means on the private data for this report only).
-	DP           *DPReport     `json:"dp,omitempty"`
-	Contributors *Contributors `json:"contributors,omitempty"`
+	DP           *DPReport             `json:"dp,omitempty"`
+	Contributors *lineage.Contributors `json:"contributors,omitempty"`
 	// BudgetSetBy says who chose the budget the run was charged to: the
 	// steward's policy, or the job when the policy declares no budgets.
 	BudgetSetBy string `json:"budget_set_by,omitempty"`
@@ -178,7 +179,7 @@ func StewardAppendix(rep *Report, cfg Config) []byte {
 		p("## k-means\n\nk = %d, inertia %.4g, silhouette %.3f.\n\n", rep.K, rep.Inertia, rep.Silhouette)
 	}
 	if c := rep.Contributors; c != nil {
-		p("## Contributors filter\n\n`%s`: a keyed Bloom filter (HMAC-SHA-256, key %s) of the %d customers clustered, sized for %d at a false-positive rate of %.2g. ", c.File, c.KeyID, rep.Subjects, c.Capacity, c.FPR)
+		p("## Contributors filter\n\n`%s`: a keyed Bloom filter (HMAC-SHA-256, key %s) of the %d customers clustered, sized for %d at a false-positive rate of %.2g. ", c.Filter, c.KeyID, rep.Subjects, c.Capacity, c.FPR)
 		p("`veil lineage impact --subject TOKEN` tests erasure requests against it with the steward key.\n")
 	}
 	return b.Bytes()

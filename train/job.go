@@ -131,7 +131,7 @@ func (c *JobConfig) UnmarshalYAML(unmarshal func(any) error) error {
 func LoadJobConfig(path string) (JobConfig, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return JobConfig{}, fmt.Errorf("%w: %v", mf.ErrConfig, err)
+		return JobConfig{}, fmt.Errorf("%w: %w", mf.ErrConfig, err)
 	}
 	var c JobConfig
 	if err := strictyaml.Decode(path, data, &c); err != nil {

@@ -112,7 +112,7 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 	var bar *progressbar.ProgressBar
 	res, err := jobs.Run(ctx, spec, jobs.Options{
 		LogicalDate: day, Force: o.force, URL: env.urlOptions(), Log: log,
-		Failpoint: env.Getenv("VEIL_FAILPOINT"), OnStep: m.Step,
+		OnStep: m.Step,
 		OnStart: func(i, n int, step string) {
 			if bar == nil {
 				bar = env.newBar(int64(n), spec.Name, false)
@@ -198,13 +198,8 @@ func runPipeline(ctx context.Context, env *Env, file string, o runOptions) error
 func publicResult(res *jobs.Result) *jobs.Result {
 	pub := *res
 	pub.Steps = slices.Clone(res.Steps)
-	for i := range pub.Steps {
-		if r := pub.Steps[i].Segment; r != nil {
-			pub.Steps[i].Segment = r.Public()
-		}
-		if r := pub.Steps[i].Train; r != nil {
-			pub.Steps[i].Train = r.Public()
-		}
+	for i, st := range pub.Steps {
+		pub.Steps[i] = st.Public()
 	}
 	return &pub
 }

@@ -1,6 +1,6 @@
 // Command veil is the batch pipeline for privacy-compliant personalization.
 // main only wires: it builds the root command, makes a signal-aware context
-// and maps errors to exit codes (see exitCode).
+// and maps errors to exit codes (internal/exitcode).
 package main
 
 import (
@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/veil-privacy/veil/internal/exitcode"
 )
 
 func main() {
@@ -19,5 +21,5 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "veil: %s\n", oneLine(err))
 	}
-	os.Exit(exitCode(err))
+	os.Exit(exitcode.Classify(err).Code())
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/veil-privacy/veil/dataset"
+	"github.com/veil-privacy/veil/internal/exitcode"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
 )
 
@@ -26,7 +27,7 @@ func run(t *testing.T, args ...string) (int, string, string) {
 	if err != nil {
 		msg = oneLine(err)
 	}
-	return exitCode(err), stdout.String(), msg
+	return exitcode.Classify(err).Code(), stdout.String(), msg
 }
 
 func TestExitCodes(t *testing.T) {

@@ -52,7 +52,7 @@ func openStore(ctx context.Context, raw string, opt dataset.URLOptions) (dataset
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+		return nil, fmt.Errorf("%w: %w", dataset.ErrBadURL, err)
 	}
 	switch u.Scheme {
 	case "file":
@@ -123,7 +123,7 @@ func Ref(ctx context.Context, raw string, opt dataset.URLOptions) (dataset.Ref, 
 	if !strings.Contains(raw, "://") {
 		abs, err := filepath.Abs(raw)
 		if err != nil {
-			return dataset.Ref{}, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+			return dataset.Ref{}, fmt.Errorf("%w: %w", dataset.ErrBadURL, err)
 		}
 		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	}
@@ -131,7 +131,7 @@ func Ref(ctx context.Context, raw string, opt dataset.URLOptions) (dataset.Ref, 
 	opt = opt.For(raw)
 	u, err := url.Parse(raw)
 	if err != nil {
-		return dataset.Ref{}, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+		return dataset.Ref{}, fmt.Errorf("%w: %w", dataset.ErrBadURL, err)
 	}
 	clean := path.Clean("/" + u.Path)
 	dir, base := path.Split(clean)

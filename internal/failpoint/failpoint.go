@@ -1,7 +1,9 @@
 // Package failpoint kills the process at named points, for crash tests:
 // VEIL_FAILPOINT=NAME makes Inject(NAME) exit at once with status 137, as
 // kill -9 would, with no deferred clean-up. Without the variable it does
-// nothing.
+// nothing. The runner's points are "after-lock", "after-step:STEP" and
+// "before-pointer"; the others name their package ("budget:after-spend",
+// "output:before-manifest", "train:after-checkpoint:N").
 package failpoint
 
 import "os"

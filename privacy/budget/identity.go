@@ -136,13 +136,13 @@ func enclosingManifest(ctx context.Context, table string, opt dataset.URLOptions
 	if !strings.Contains(raw, "://") {
 		abs, err := filepath.Abs(raw)
 		if err != nil {
-			return "", nil, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+			return "", nil, fmt.Errorf("%w: %w", dataset.ErrBadURL, err)
 		}
 		raw = (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", nil, fmt.Errorf("%w: %v", dataset.ErrBadURL, err)
+		return "", nil, fmt.Errorf("%w: %w", dataset.ErrBadURL, err)
 	}
 	u.Path = path.Clean("/" + u.Path)
 	up := func(n int) string {

@@ -72,14 +72,14 @@ func decodeSecret(data []byte) []byte {
 func LoadKeyFile(path string) (*Key, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	if fi.Mode().Perm()&0o004 != 0 {
 		return nil, fmt.Errorf("%w: %s is readable by every user (mode %04o); run chmod 600 %s", ErrKey, path, fi.Mode().Perm(), path)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrKey, err)
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
 	k, err := NewKey(decodeSecret(data))
 	if err != nil {

@@ -17,8 +17,9 @@
 // Beam flags: --runner (prism, universal, flink, spark, dataflow),
 // --endpoint (a job service, for universal/flink/spark), --environment_type
 // (LOOPBACK, PROCESS, DOCKER), --environment_config, and Dataflow's
-// --project, --region, --staging_location. Exit codes are veil's: 0 ok, 1
-// runtime failure, 2 usage or configuration, 3 refused by policy (PII).
+// --project, --region, --staging_location. Exit codes are veil's
+// (internal/exitcode): 0 ok, 1 runtime failure, 2 usage or configuration,
+// 3 refused by policy (PII).
 package main
 
 import (
@@ -44,12 +45,10 @@ import (
 	"github.com/veil-privacy/veil/beam/pipeline"
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/dataset/open"
+	"github.com/veil-privacy/veil/internal/exitcode"
 	"github.com/veil-privacy/veil/lineage"
-	"github.com/veil-privacy/veil/privacy"
-	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/segment"
 	"github.com/veil-privacy/veil/train"
-	"github.com/veil-privacy/veil/train/mf"
 )
 
 var (
@@ -83,27 +82,23 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "veil-beam:", strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " "))
 	}
-	os.Exit(exitCode(err))
+	os.Exit(exitcode.Classify(err).Code())
 }
-
-type usageError struct{ error }
-
-func (e usageError) Unwrap() error { return e.error }
 
 func run(ctx context.Context, cmd string) error {
 	switch {
 	case cmd != "prepare" && cmd != "assign" && cmd != "prepare-interactions":
-		return usageError{fmt.Errorf("%s (got %q)", usage, cmd)}
+		return exitcode.Usage(fmt.Errorf("%s (got %q)", usage, cmd))
 	case *configFile == "" || *date == "":
-		return usageError{errors.New("--config and --logical-date are required")}
+		return exitcode.Usage(errors.New("--config and --logical-date are required"))
 	case cmd != "assign" && *out == "":
-		return usageError{fmt.Errorf("%s: --out is required", cmd)}
+		return exitcode.Usage(fmt.Errorf("%s: --out is required", cmd))
 	case cmd == "assign" && (*prepared == "" || *model == ""):
-		return usageError{errors.New("assign: --prepared and --model are required")}
+		return exitcode.Usage(errors.New("assign: --prepared and --model are required"))
 	}
 	day, err := time.Parse(time.DateOnly, *date)
 	if err != nil {
-		return usageError{fmt.Errorf("--logical-date %q: want YYYY-MM-DD", *date)}
+		return exitcode.Usage(fmt.Errorf("--logical-date %q: want YYYY-MM-DD", *date))
 	}
 	if cmd == "prepare-interactions" {
 		if _, err := train.LoadJobConfig(*configFile); err != nil {
@@ -184,18 +179,4 @@ func printJSON(v any) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-func exitCode(err error) int {
-	var ue usageError
-	switch {
-	case err == nil:
-		return 0
-	case errors.As(err, &ue), errors.Is(err, segment.ErrConfig), errors.Is(err, mf.ErrConfig), errors.Is(err, privacy.ErrPolicy), errors.Is(err, budget.ErrPolicy),
-		errors.Is(err, dataset.ErrBadURL), errors.Is(err, dataset.ErrInsecure), errors.Is(err, dataset.ErrCredentials), errors.Is(err, dataset.ErrNoBucket):
-		return 2
-	case errors.Is(err, privacy.ErrPII), errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrRefused):
-		return 3
-	}
-	return 1
 }
