@@ -413,53 +413,14 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 
 	// A checkpoint of this job and date resumes its run, under its run id.
 	ckptKey := dataset.Join(outRef.Key, "_checkpoints", "dt="+rep.LogicalDate, checkpointFile)
-	var resume *mf.Checkpoint
-	switch data, err := dataset.ReadAll(ctx, outRef.Store, ckptKey); {
-	case err == nil:
-		if resume, err = mf.UnmarshalCheckpoint(data); err != nil {
-			return nil, fmt.Errorf("%s: %w (delete it to start over)", outRef.Store.Location()+"/"+ckptKey, err)
-		}
-		if cfg.RunID != "" && cfg.RunID != resume.RunID {
-			return nil, fmt.Errorf("%w: %s belongs to run %s, not %s (delete it to start over)", mf.ErrCheckpoint, ckptKey, resume.RunID, cfg.RunID)
-		}
-		cfg.RunID = resume.RunID
-		rep.ResumedAt = resume.StepsDone
-	case !errors.Is(err, dataset.ErrNotExist):
-		return nil, err
-	}
-	if cfg.RunID == "" {
-		cfg.RunID = uuid.Must(uuid.NewV7()).String()
-	}
-	rep.RunID = cfg.RunID
-
-	// The public catalog decides the plan (no partition selection with it).
-	if cfg.Catalog != "" {
-		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
-			return nil, err
-		}
-	}
-	// Plan every DP release and ask the ledger before reading any data.
-	plan, err := cfg.Model.MakePlan()
+	resume, err := readCheckpoint(ctx, outRef, ckptKey, &cfg, rep)
 	if err != nil {
 		return nil, err
 	}
-	var curvePlans []mf.Plan
-	if cfg.Evaluation.Curve {
-		if curvePlans, err = mf.CurvePlans(cfg.Model, cfg.Evaluation.CurveEpsilons); err != nil {
-			return nil, err
-		}
-	}
-	if evs := releases(cfg, plan, curvePlans); len(evs) > 0 {
-		if cfg.Charged != nil {
-			rep.Spent = cfg.Charged
-		} else if rep.Spent, err = spend(ctx, cfg, opt, day, "train", evs, log); err != nil {
-			return nil, err
-		}
-		c, err := release.Breakdown(*rep.Spent)
-		if err != nil {
-			return nil, err
-		}
-		rep.Charged = &c
+
+	plan, curvePlans, err := planAndSpend(ctx, &cfg, opt, day, rep, log)
+	if err != nil {
+		return nil, err
 	}
 	// A run whose outputs are committed never trains again: a retry after
 	// the commit (a crashed runner, a repeated --run-id) returns the
@@ -474,28 +435,11 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	}
 
 	loading := time.Now()
-	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
+	data, ix, err := loadData(ctx, in, cfg, day, workers, rep, log)
 	if err != nil {
 		return nil, err
 	}
 	loaded := time.Since(loading).Seconds()
-	rep.Filter = filtered
-	rep.Subjects, rep.Items, rep.Interactions = len(data.Subjects), len(data.Items), data.Interactions()
-	if g := rep.Guarantee; g != nil && g.Delta*float64(rep.Subjects) >= 1 {
-		// δ must be well below 1/n: a mechanism that publishes one random
-		// subject's data in full is (0, 1/n)-DP.
-		rep.Warnings = append(rep.Warnings, fmt.Sprintf("δ = %g is not below 1/%d subjects: the guarantee is weak; lower model.delta", g.Delta, rep.Subjects))
-	}
-	// Logs are read by whoever reads the scheduler's logs: a DP run logs
-	// no exact figure of the private data, only where they are.
-	if rep.DP() {
-		log.Info("interactions loaded; exact counts and warnings in the steward report", "steward_report", release.StewardURL(cfg.Steward, cfg.Output))
-	} else {
-		log.Info("interactions loaded (exact: not a DP run)", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
-		for _, w := range rep.Warnings {
-			log.Warn(w)
-		}
-	}
 
 	// Train on the split, so that the released model is the one evaluated.
 	ev := cfg.Evaluation
@@ -517,57 +461,16 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	rep.Timings.Load = loaded
 	rep.Curve, rep.CurvePNG = x.Curve, x.CurvePNG
 
-	if ac := cfg.Evaluation.PrivacyAudit; ac != nil {
-		if rep.Audit, err = mf.AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
-			return nil, err
-		}
-		// Its result is measured on the private data: steward only.
-		log.Info("privacy audit done; its result is in the steward report")
-	}
-	if wc := cfg.Evaluation.WhiteBoxAudit; wc != nil && cfg.Model.Private() {
-		if rep.WhiteBox, err = mf.AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
-			return nil, err
-		}
-		if err := rep.WhiteBox.Err(); err != nil {
-			return nil, err
-		}
-		log.Info("white-box privacy audit passed; its result is in the steward report", "proven_epsilon", rep.WhiteBox.ProvenEpsilon)
+	if err := runAudits(ctx, tr, cfg, plan, rep, log); err != nil {
+		return nil, err
 	}
 
 	// Recommendations: from the released factors and each subject's own
 	// interactions, only for subjects who allow personalization.
 	if cfg.TopK > 0 {
-		recommending := time.Now()
-		if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
+		if err := recommendAll(rep, data, m, ix, cfg, workers, log); err != nil {
 			return nil, err
 		}
-		// Exposure over the model's items (recommendations rank them all).
-		md := data.OnItems(m.Items)
-		items := make([]int32, len(rep.recommendations))
-		index := make(map[string]int32, len(m.Items))
-		for j, id := range m.Items {
-			index[id] = int32(j)
-		}
-		for i, r := range rep.recommendations {
-			items[i] = index[r.ItemID]
-		}
-		e := exposure(md, items)
-		rep.Exposure = &e
-		counts := make([]float64, len(m.Items))
-		for _, j := range items {
-			counts[j]++
-		}
-		if rep.ExposurePNG, err = PlotExposure(counts); err != nil {
-			return nil, err
-		}
-		if w := e.warning(cfg.Exposure); w != "" {
-			rep.Warnings = append(rep.Warnings, w)
-		}
-		if cfg.NonPersonalized && rep.Training != nil {
-			rep.nonPersonalized = nonPersonalized(m.Items, rep.Training.Popularity, cfg.TopK)
-		}
-		rep.Timings.Recommend = time.Since(recommending).Seconds()
-		logTime(log, "recommended", rep.Timings.Recommend)
 	}
 	if err := writeOutputs(ctx, outRef, cfg, opt, day, m, data.Subjects, rep, start); err != nil {
 		return nil, err
@@ -577,6 +480,158 @@ func Run(ctx context.Context, cfg JobConfig, day time.Time, opt dataset.URLOptio
 	}
 	log.Info("training run committed", "run_id", rep.RunID, "release", rep.Output, "steward_report", rep.Steward)
 	return rep, nil
+}
+
+// readCheckpoint reads the checkpoint at ckptKey, if there is one: its run
+// resumes under its run id (cfg.RunID, which must agree if set). Without
+// one, a run without an id gets a new UUIDv7. It sets rep's run id and
+// where the run resumes.
+func readCheckpoint(ctx context.Context, outRef dataset.Ref, ckptKey string, cfg *JobConfig, rep *Report) (*mf.Checkpoint, error) {
+	var resume *mf.Checkpoint
+	switch data, err := dataset.ReadAll(ctx, outRef.Store, ckptKey); {
+	case err == nil:
+		if resume, err = mf.UnmarshalCheckpoint(data); err != nil {
+			return nil, fmt.Errorf("%s: %w (delete it to start over)", outRef.Store.Location()+"/"+ckptKey, err)
+		}
+		if cfg.RunID != "" && cfg.RunID != resume.RunID {
+			return nil, fmt.Errorf("%w: %s belongs to run %s, not %s (delete it to start over)", mf.ErrCheckpoint, ckptKey, resume.RunID, cfg.RunID)
+		}
+		cfg.RunID = resume.RunID
+		rep.ResumedAt = resume.StepsDone
+	case !errors.Is(err, dataset.ErrNotExist):
+		return nil, err
+	}
+	if cfg.RunID == "" {
+		cfg.RunID = uuid.Must(uuid.NewV7()).String()
+	}
+	rep.RunID = cfg.RunID
+	return resume, nil
+}
+
+// planAndSpend plans every DP release of the run (the model, and the
+// curve's models if asked for) and spends them in the ledger, before any
+// data is read; a pipeline that already spent them passes cfg.Charged.
+func planAndSpend(ctx context.Context, cfg *JobConfig, opt dataset.URLOptions, day time.Time, rep *Report, log *slog.Logger) (mf.Plan, []mf.Plan, error) {
+	var err error
+	// The public catalog decides the plan (no partition selection with it).
+	if cfg.Catalog != "" {
+		if cfg.Model.Catalog, err = ReadCatalog(ctx, cfg.Catalog, cfg.JobTables, opt); err != nil {
+			return mf.Plan{}, nil, err
+		}
+	}
+	// Plan every DP release and ask the ledger before reading any data.
+	plan, err := cfg.Model.MakePlan()
+	if err != nil {
+		return mf.Plan{}, nil, err
+	}
+	var curvePlans []mf.Plan
+	if cfg.Evaluation.Curve {
+		if curvePlans, err = mf.CurvePlans(cfg.Model, cfg.Evaluation.CurveEpsilons); err != nil {
+			return mf.Plan{}, nil, err
+		}
+	}
+	if evs := releases(*cfg, plan, curvePlans); len(evs) > 0 {
+		if cfg.Charged != nil {
+			rep.Spent = cfg.Charged
+		} else if rep.Spent, err = spend(ctx, *cfg, opt, day, "train", evs, log); err != nil {
+			return mf.Plan{}, nil, err
+		}
+		c, err := release.Breakdown(*rep.Spent)
+		if err != nil {
+			return mf.Plan{}, nil, err
+		}
+		rep.Charged = &c
+	}
+	return plan, curvePlans, nil
+}
+
+// loadData reads the consented interactions and notes their exact counts
+// and warnings in the steward's part of rep; a DP run logs none of them.
+func loadData(ctx context.Context, in *privacy.JobInputs, cfg JobConfig, day time.Time, workers int, rep *Report, log *slog.Logger) (*mf.Data, *privacy.ConsentIndex, error) {
+	data, ix, filtered, err := loadConsented(ctx, in, cfg.Interactions, cfg.JobTables, day, workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	rep.Filter = filtered
+	rep.Subjects, rep.Items, rep.Interactions = len(data.Subjects), len(data.Items), data.Interactions()
+	if g := rep.Guarantee; g != nil && g.Delta*float64(rep.Subjects) >= 1 {
+		// δ must be well below 1/n: a mechanism that publishes one random
+		// subject's data in full is (0, 1/n)-DP.
+		rep.Warnings = append(rep.Warnings, fmt.Sprintf("δ = %g is not below 1/%d subjects: the guarantee is weak; lower model.delta", g.Delta, rep.Subjects))
+	}
+	// Logs are read by whoever reads the scheduler's logs: a DP run logs
+	// no exact figure of the private data, only where they are.
+	if rep.DP() {
+		log.Info("interactions loaded; exact counts and warnings in the steward report", "steward_report", release.StewardURL(cfg.Steward, cfg.Output))
+	} else {
+		log.Info("interactions loaded (exact: not a DP run)", "subjects", rep.Subjects, "items", rep.Items, "interactions", rep.Interactions)
+		for _, w := range rep.Warnings {
+			log.Warn(w)
+		}
+	}
+	return data, ix, nil
+}
+
+// runAudits runs the privacy audits the evaluation asks for, on the
+// training split; their results go to the steward report only.
+func runAudits(ctx context.Context, tr *mf.Data, cfg JobConfig, plan mf.Plan, rep *Report, log *slog.Logger) error {
+	var err error
+	if ac := cfg.Evaluation.PrivacyAudit; ac != nil {
+		if rep.Audit, err = mf.AuditPrivacy(ctx, tr, cfg.Model, plan, *ac, log); err != nil {
+			return err
+		}
+		// Its result is measured on the private data: steward only.
+		log.Info("privacy audit done; its result is in the steward report")
+	}
+	if wc := cfg.Evaluation.WhiteBoxAudit; wc != nil && cfg.Model.Private() {
+		if rep.WhiteBox, err = mf.AuditWhiteBox(ctx, tr, cfg.Model, plan, *wc, log); err != nil {
+			return err
+		}
+		if err := rep.WhiteBox.Err(); err != nil {
+			return err
+		}
+		log.Info("white-box privacy audit passed; its result is in the steward report", "proven_epsilon", rep.WhiteBox.ProvenEpsilon)
+	}
+	return nil
+}
+
+// recommendAll recommends cfg.TopK items to every subject who allows
+// personalization, measures their exposure and, if asked for, ranks the
+// non-personalized list.
+func recommendAll(rep *Report, data *mf.Data, m *mf.Model, ix *privacy.ConsentIndex, cfg JobConfig, workers int, log *slog.Logger) error {
+	var err error
+	recommending := time.Now()
+	if err := recommend(rep, data, m, ix, cfg.TopK, workers); err != nil {
+		return err
+	}
+	// Exposure over the model's items (recommendations rank them all).
+	md := data.OnItems(m.Items)
+	items := make([]int32, len(rep.recommendations))
+	index := make(map[string]int32, len(m.Items))
+	for j, id := range m.Items {
+		index[id] = int32(j)
+	}
+	for i, r := range rep.recommendations {
+		items[i] = index[r.ItemID]
+	}
+	e := exposure(md, items)
+	rep.Exposure = &e
+	counts := make([]float64, len(m.Items))
+	for _, j := range items {
+		counts[j]++
+	}
+	if rep.ExposurePNG, err = PlotExposure(counts); err != nil {
+		return err
+	}
+	if w := e.warning(cfg.Exposure); w != "" {
+		rep.Warnings = append(rep.Warnings, w)
+	}
+	if cfg.NonPersonalized && rep.Training != nil {
+		rep.nonPersonalized = nonPersonalized(m.Items, rep.Training.Popularity, cfg.TopK)
+	}
+	rep.Timings.Recommend = time.Since(recommending).Seconds()
+	logTime(log, "recommended", rep.Timings.Recommend)
+	return nil
 }
 
 // committedRun returns a report naming a run whose output is already
