@@ -388,6 +388,78 @@ func classifyMFInput(cmd *cobra.Command, env *Env, o *mfOptions) (mfInput, strin
 }
 
 func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
+	r := &mfRun{cmd: cmd, env: env, o: o, start: time.Now()}
+	if err := r.parseFlags(); err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var err error
+	if r.kind, r.consentNote, r.table, err = classifyMFInput(cmd, env, o); err != nil {
+		return err
+	}
+	// A DP release of the shop's subjects: what is printed carries only
+	// DP and public figures; the rest goes to the steward report.
+	r.dpRun = (r.cfg.Private() || r.ev.Curve) && r.kind != mfPublic
+	if err := r.checkPolicy(ctx); err != nil {
+		return err
+	}
+	if err := r.planAndSpend(ctx); err != nil {
+		return err
+	}
+	d, err := r.load(ctx)
+	if err != nil {
+		return err
+	}
+	tr, test := d.Split(r.ev.HoldoutLast, r.ev.HoldoutFraction, r.ev.HoldoutRandom, r.ev.Seed)
+	x, err := train.RunExperiment(ctx, tr, test, r.cfg, r.plan, r.ev, r.curve, mf.FitOptions{Log: env.logger()}, 0)
+	if err != nil {
+		return err
+	}
+	r.rep.Training, r.rep.Eval, r.rep.Curve = x.Stats, x.Eval, x.Curve
+	if o.out != "" {
+		if err := writeMFRelease(ctx, env, o.out, d, x.Model, r.cfg, r.plan); err != nil {
+			return err
+		}
+	}
+	r.rep.Seconds = time.Since(r.start).Seconds()
+	if o.curvePNG != "" {
+		if err := os.WriteFile(o.curvePNG, x.CurvePNG, 0o644); err != nil {
+			return err
+		}
+	}
+	return r.print(ctx, x)
+}
+
+// mfRun is one run of veil train mf, its steps in the order runTrainMF
+// takes them.
+type mfRun struct {
+	cmd   *cobra.Command
+	env   *Env
+	o     *mfOptions
+	start time.Time
+
+	// from the flags
+	cfg          mf.Config
+	ev           train.Evaluation
+	day          time.Time
+	budgetPolicy budget.Policy
+
+	// from the input
+	kind        mfInput
+	consentNote string
+	table       string
+	dpRun       bool
+
+	// planned and spent before any data is read
+	plan  mf.Plan
+	curve []mf.Plan
+	runID string
+	rep   *mfReport
+}
+
+// parseFlags checks the flags and turns them into the run's settings.
+func (r *mfRun) parseFlags() error {
+	o := r.o
 	if o.in == "" || o.epsilon == "" {
 		return usagef(fmt.Errorf("--in and --epsilon are required"))
 	}
@@ -395,123 +467,132 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	if err != nil {
 		return usagef(err)
 	}
-	budgetPolicy := budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}
-	if err := budgetPolicy.Validate(); err != nil {
+	r.budgetPolicy = budget.Policy{Epsilon: o.budgetEps, Delta: o.budgetDelta, Period: "total"}
+	if err := r.budgetPolicy.Validate(); err != nil {
 		return usagef(fmt.Errorf("--budget-epsilon, --budget-delta: %w", err))
 	}
 	if o.curvePNG != "" && !o.curve {
 		return usagef(fmt.Errorf("--curve-png needs --curve"))
 	}
-	day := time.Now().UTC().Truncate(24 * time.Hour)
+	r.day = time.Now().UTC().Truncate(24 * time.Hour)
 	if o.day != "" {
-		if day, err = time.Parse(time.DateOnly, o.day); err != nil {
+		if r.day, err = time.Parse(time.DateOnly, o.day); err != nil {
 			return usagef(fmt.Errorf("--logical-date %q: want YYYY-MM-DD", o.day))
 		}
 	}
-	cfg := o.cfg
-	cfg.Epsilon, cfg.Delta = eps, o.delta
-	ev := train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, BaselineEpochs: o.baselineEpochs, Seed: cfg.Seed}
+	r.cfg = o.cfg
+	r.cfg.Epsilon, r.cfg.Delta = eps, o.delta
+	r.ev = train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, BaselineEpochs: o.baselineEpochs, Seed: r.cfg.Seed}
 	if o.curve {
-		ev.Curve, ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
+		r.ev.Curve, r.ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
 	}
-	if (ev.HoldoutLast < 1 && !(ev.HoldoutFraction > 0 && ev.HoldoutFraction < 1)) || ev.HoldoutLast < 0 {
-		return usagef(fmt.Errorf("--holdout-last %d, --holdout-fraction %v: want holdout-last >= 1 or a fraction in (0, 1)", ev.HoldoutLast, ev.HoldoutFraction))
+	if (r.ev.HoldoutLast < 1 && !(r.ev.HoldoutFraction > 0 && r.ev.HoldoutFraction < 1)) || r.ev.HoldoutLast < 0 {
+		return usagef(fmt.Errorf("--holdout-last %d, --holdout-fraction %v: want holdout-last >= 1 or a fraction in (0, 1)", r.ev.HoldoutLast, r.ev.HoldoutFraction))
 	}
-	ctx := cmd.Context()
-	start := time.Now()
-	kind, consentNote, table, err := classifyMFInput(cmd, env, o)
-	if err != nil {
-		return err
-	}
-	// A DP release of the shop's subjects: what is printed carries only
-	// DP and public figures; the rest goes to the steward report.
-	dpRun := (cfg.Private() || ev.Curve) && kind != mfPublic
+	return nil
+}
+
+// checkPolicy refuses what the steward's policy does not allow, before
+// anything is read or spent, and reads the public catalog.
+func (r *mfRun) checkPolicy(ctx context.Context) error {
+	o := r.o
 	// A model of the shop's subjects trained without DP is a release
 	// without any guarantee: only the steward's policy may allow it.
 	// The policy is the pinned one when the deployment pins it
 	// (VEIL_POLICY): a --policy of another file is refused here, before
 	// anything is read or spent.
-	pol, err := privacy.ResolvePolicy(ctx, o.policy, env.urlOptions())
-	if err != nil && kind != mfPublic {
+	pol, err := privacy.ResolvePolicy(ctx, o.policy, r.env.urlOptions())
+	if err != nil && r.kind != mfPublic {
 		return err
 	}
-	if !cfg.Private() && kind != mfPublic {
+	if !r.cfg.Private() && r.kind != mfPublic {
 		if err := pol.AllowNonPrivate("--epsilon inf (training without differential privacy) on " + o.in); err != nil {
 			return err
 		}
 	}
-	if dpRun && o.curvePNG != "" {
+	if r.dpRun && o.curvePNG != "" {
 		return usagef(fmt.Errorf("--curve-png: the curve is an evaluation on the private holdout of the shop's subjects; in a DP run it goes into the steward report (--steward), never beside the release"))
 	}
 	if o.catalog != "" {
-		if cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure}, env.urlOptions()); err != nil {
+		if r.cfg.Catalog, err = train.ReadCatalog(ctx, o.catalog, privacy.JobTables{Events: o.in, Consent: o.consent, Erasure: o.erasure}, r.env.urlOptions()); err != nil {
 			return err
 		}
 	}
+	return nil
+}
 
-	// Plan every release and spend before reading any data: δ is public,
-	// so nothing here depends on the input's subjects.
-	plan, err := cfg.MakePlan()
-	if err != nil {
+// planAndSpend plans every release and spends it before reading any data:
+// δ is public, so nothing here depends on the input's subjects.
+func (r *mfRun) planAndSpend(ctx context.Context) error {
+	o, cfg := r.o, r.cfg
+	var err error
+	if r.plan, err = cfg.MakePlan(); err != nil {
 		return usageIfConfig(err)
 	}
-	var curve []mf.Plan
-	if ev.Curve {
-		if curve, err = mf.CurvePlans(cfg, ev.CurveEpsilons); err != nil {
+	if r.ev.Curve {
+		if r.curve, err = mf.CurvePlans(cfg, r.ev.CurveEpsilons); err != nil {
 			return usageIfConfig(err)
 		}
 	}
-	runID := uuid.Must(uuid.NewV7()).String()
-	rep := &mfReport{Input: o.in, Consent: consentNote, Private: cfg.Private(), Plan: plan}
+	r.runID = uuid.Must(uuid.NewV7()).String()
+	r.rep = &mfReport{Input: o.in, Consent: r.consentNote, Private: cfg.Private(), Plan: r.plan}
 	if cfg.Private() {
-		rep.Guarantee = &spentJSON{Epsilon: plan.Epsilon, Delta: plan.Delta}
+		r.rep.Guarantee = &spentJSON{Epsilon: r.plan.Epsilon, Delta: r.plan.Delta}
 	}
-	if cfg.Private() || len(curve) > 0 {
-		// The budget is the steward's when the policy sets budgets: the
-		// flags may restate it (those not given are the policy's).
-		// Otherwise the flags choose it, as a job's budget section does.
-		policyBudgets, err := release.PolicySetsBudgets(ctx, o.policy, env.urlOptions())
-		if err != nil {
-			return err
-		}
-		if o.ledger == "" && !policyBudgets {
-			return usagef(fmt.Errorf("a private run is a DP release of the input's subjects and spends budget: pass --ledger URL (and --budget-epsilon), or use a policy that sets the input's budget"))
-		}
-		job := &budget.Config{Ledger: o.ledger, Policy: budgetPolicy}
-		if policyBudgets {
-			job.Period = ""
-			if !cmd.Flags().Changed("budget-epsilon") {
-				job.Epsilon = 0
-			}
-			if !cmd.Flags().Changed("budget-delta") {
-				job.Delta = 0
-			}
-		}
-		req := release.Request{Table: o.in, Budget: job, PolicyFile: o.policy, RunID: runID, Job: "train mf", LogicalDate: day,
-			Accountant: cfg.Accountant, Log: env.logger()}
-		if cfg.Private() {
-			req.Events = append(req.Events, plan.Events()...)
-		}
-		for i, p := range curve {
-			for _, e := range p.Events() {
-				e.Note = fmt.Sprintf("privacy-utility curve point ε %g: %s", ev.CurveEpsilons[i], e.Note)
-				req.Events = append(req.Events, e)
-			}
-		}
-		rec, b, err := release.Spend(ctx, req, env.urlOptions())
-		if err != nil {
-			return err
-		}
-		c, err := release.Breakdown(rec)
-		if err != nil {
-			return err
-		}
-		rep.Ledger, rep.Charged = b.Ledger, &c
-		env.logger().Info("budget spent", "dataset", b.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID, "budget_set_by", b.SetBy)
+	if !cfg.Private() && len(r.curve) == 0 {
+		return nil
 	}
+	// The budget is the steward's when the policy sets budgets: the flags
+	// may restate it (those not given are the policy's). Otherwise the
+	// flags choose it, as a job's budget section does.
+	policyBudgets, err := release.PolicySetsBudgets(ctx, o.policy, r.env.urlOptions())
+	if err != nil {
+		return err
+	}
+	if o.ledger == "" && !policyBudgets {
+		return usagef(fmt.Errorf("a private run is a DP release of the input's subjects and spends budget: pass --ledger URL (and --budget-epsilon), or use a policy that sets the input's budget"))
+	}
+	job := &budget.Config{Ledger: o.ledger, Policy: r.budgetPolicy}
+	if policyBudgets {
+		job.Period = ""
+		if !r.cmd.Flags().Changed("budget-epsilon") {
+			job.Epsilon = 0
+		}
+		if !r.cmd.Flags().Changed("budget-delta") {
+			job.Delta = 0
+		}
+	}
+	req := release.Request{Table: o.in, Budget: job, PolicyFile: o.policy, RunID: r.runID, Job: "train mf", LogicalDate: r.day,
+		Accountant: cfg.Accountant, Log: r.env.logger()}
+	if cfg.Private() {
+		req.Events = append(req.Events, r.plan.Events()...)
+	}
+	for i, p := range r.curve {
+		for _, e := range p.Events() {
+			e.Note = fmt.Sprintf("privacy-utility curve point ε %g: %s", r.ev.CurveEpsilons[i], e.Note)
+			req.Events = append(req.Events, e)
+		}
+	}
+	rec, b, err := release.Spend(ctx, req, r.env.urlOptions())
+	if err != nil {
+		return err
+	}
+	c, err := release.Breakdown(rec)
+	if err != nil {
+		return err
+	}
+	r.rep.Ledger, r.rep.Charged = b.Ledger, &c
+	r.env.logger().Info("budget spent", "dataset", b.Dataset, "epsilon", rec.Epsilon, "delta", rec.Delta, "run_id", rec.RunID, "budget_set_by", b.SetBy)
+	return nil
+}
 
+// load reads the interactions: the consented ones of an events table, or
+// a file's.
+func (r *mfRun) load(ctx context.Context) (*mf.Data, error) {
+	o, rep := r.o, r.rep
 	var d *mf.Data
-	switch kind {
+	var err error
+	switch r.kind {
 	case mfEvents:
 		ic := train.DefaultInteractions()
 		if len(o.eventTypes) > 0 {
@@ -522,47 +603,38 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		}
 		// Consent and erasure are the tables beside the events table,
 		// also when --in is a part of it.
-		tables := privacy.JobTables{Events: o.in, Consent: cmp.Or(o.consent, dataset.SiblingURL(table, "consent")),
-			Erasure: cmp.Or(o.erasure, dataset.SiblingURL(table, "erasure")), Policy: o.policy}
+		tables := privacy.JobTables{Events: o.in, Consent: cmp.Or(o.consent, dataset.SiblingURL(r.table, "consent")),
+			Erasure: cmp.Or(o.erasure, dataset.SiblingURL(r.table, "erasure")), Policy: o.policy}
 		var filtered privacy.Report
-		if d, filtered, err = train.LoadConsented(ctx, tables, ic, day, 0, env.urlOptions()); err != nil {
-			return err
+		if d, filtered, err = train.LoadConsented(ctx, tables, ic, r.day, 0, r.env.urlOptions()); err != nil {
+			return nil, err
 		}
 		rep.Filter = &filtered
-		rep.Consent = fmt.Sprintf("consent and erasure tables as of %s", day.Format(time.DateOnly))
+		rep.Consent = fmt.Sprintf("consent and erasure tables as of %s", r.day.Format(time.DateOnly))
 	default:
-		if d, err = train.ReadFile(ctx, o.in, o.eventTypes, env.urlOptions()); err != nil {
-			return err
+		if d, err = train.ReadFile(ctx, o.in, o.eventTypes, r.env.urlOptions()); err != nil {
+			return nil, err
 		}
 	}
-	rep.Subjects, rep.Items, rep.Interactions, rep.LoadSeconds = len(d.Subjects), len(d.Items), d.Interactions(), time.Since(start).Seconds()
-	if cfg.Private() && cfg.Delta*float64(len(d.Subjects)) >= 0.1 {
-		w := fmt.Sprintf("δ = %g is not well below 1/%d subjects: the guarantee is weak; lower --delta", cfg.Delta, len(d.Subjects))
+	rep.Subjects, rep.Items, rep.Interactions, rep.LoadSeconds = len(d.Subjects), len(d.Items), d.Interactions(), time.Since(r.start).Seconds()
+	if r.cfg.Private() && r.cfg.Delta*float64(len(d.Subjects)) >= 0.1 {
+		w := fmt.Sprintf("δ = %g is not well below 1/%d subjects: the guarantee is weak; lower --delta", r.cfg.Delta, len(d.Subjects))
 		rep.Warnings = append(rep.Warnings, w)
-		if !dpRun {
-			env.logger().Warn(w)
+		if !r.dpRun {
+			r.env.logger().Warn(w)
 		}
 	}
-	tr, test := d.Split(ev.HoldoutLast, ev.HoldoutFraction, ev.HoldoutRandom, ev.Seed)
-	x, err := train.RunExperiment(ctx, tr, test, cfg, plan, ev, curve, mf.FitOptions{Log: env.logger()}, 0)
-	if err != nil {
-		return err
-	}
-	rep.Training, rep.Eval, rep.Curve = x.Stats, x.Eval, x.Curve
-	if o.out != "" {
-		if err := writeMFRelease(ctx, env, o.out, d, x.Model, cfg, plan); err != nil {
-			return err
-		}
-	}
-	rep.Seconds = time.Since(start).Seconds()
-	if o.curvePNG != "" {
-		if err := os.WriteFile(o.curvePNG, x.CurvePNG, 0o644); err != nil {
-			return err
-		}
-	}
-	full := rep
-	if dpRun {
-		if rep.Steward, err = writeMFSteward(ctx, env, o.steward, rep.Ledger, day, runID, rep, x.CurvePNG); err != nil {
+	return d, nil
+}
+
+// print writes the steward report of a DP run and prints what the caller
+// may read: in a DP run only DP and public figures.
+func (r *mfRun) print(ctx context.Context, x *train.Experiment) error {
+	o, env, plan := r.o, r.env, r.plan
+	rep, full := r.rep, r.rep
+	var err error
+	if r.dpRun {
+		if rep.Steward, err = writeMFSteward(ctx, env, o.steward, rep.Ledger, r.day, r.runID, rep, x.CurvePNG); err != nil {
 			return err
 		}
 		rep = rep.public()
@@ -573,10 +645,10 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 		return enc.Encode(rep)
 	}
 	w := env.Stdout
-	if dpRun {
+	if r.dpRun {
 		fmt.Fprintf(w, "%s: consent: %s\n", o.in, rep.Consent)
 	} else {
-		fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions (exact: %s); consent: %s\n", o.in, rep.Subjects, rep.Items, rep.Interactions, notDPNote(kind), rep.Consent)
+		fmt.Fprintf(w, "%s: %d subjects, %d items, %d interactions (exact: %s); consent: %s\n", o.in, rep.Subjects, rep.Items, rep.Interactions, notDPNote(r.kind), rep.Consent)
 	}
 	printCharge(w, rep.Charged)
 	if rep.Guarantee != nil {
@@ -585,7 +657,7 @@ func runTrainMF(cmd *cobra.Command, env *Env, o *mfOptions) error {
 	} else {
 		fmt.Fprintln(w, "trained WITHOUT differential privacy")
 	}
-	if dpRun {
+	if r.dpRun {
 		fmt.Fprintf(w, "training: %.2fs\nwithheld (%s)\nsteward report: %s\n", x.Stats.Seconds, rep.Withheld, rep.Steward)
 		return nil
 	}
