@@ -50,17 +50,19 @@ import (
 //     hash(category) % 32, the region of the latest event with a region
 //     (the smallest code among events of that time).
 //
-// {events}, {consent}, {erasure}, {from}, {end} are filled in by query.
-const featuresSQL = `
-WITH consent_latest AS (
+// allowedSQL is the consent and erasure filter both queries share: the
+// subjects whose latest consent record for {purpose} recorded before the
+// end of the logical day is 'granted' (of records at the same time, a
+// denial wins: veil's "ties deny"; no record, no consent), less those who
+// asked for erasure before then.
+const allowedSQL = `WITH consent_latest AS (
   SELECT subject_id,
-         max(recorded_at) AS at,
          bool_and(status = 'granted') FILTER (WHERE rn = 1) AS granted
   FROM (
-    SELECT subject_id, status, recorded_at,
+    SELECT subject_id, status,
            rank() OVER (PARTITION BY subject_id ORDER BY recorded_at DESC) AS rn
     FROM read_parquet('{consent}')
-    WHERE purpose = 'segmentation' AND recorded_at < TIMESTAMP '{end}'
+    WHERE purpose = '{purpose}' AND recorded_at < TIMESTAMP '{end}'
   )
   GROUP BY subject_id
 ),
@@ -68,7 +70,12 @@ allowed AS (
   SELECT c.subject_id FROM consent_latest c
   ANTI JOIN (SELECT subject_id FROM read_parquet('{erasure}') WHERE requested_at < TIMESTAMP '{end}') e USING (subject_id)
   WHERE c.granted
-),
+)`
+
+// {allowed} (allowedSQL for 'segmentation'), {events}, {from}, {end} are
+// filled in by query.
+const featuresSQL = `
+{allowed},
 ev AS (
   SELECT e.subject_id, e.event_time, e.event_type, e.category, e.value, e.region
   FROM read_parquet('{events}', hive_partitioning = false) e
@@ -98,22 +105,7 @@ GROUP BY subject_id
 // 1, events with an item; per subject and item the summed weight and the
 // latest event time in whole seconds (veil keeps seconds).
 const interactionsSQL = `
-WITH consent_latest AS (
-  SELECT subject_id,
-         bool_and(status = 'granted') FILTER (WHERE rn = 1) AS granted
-  FROM (
-    SELECT subject_id, status,
-           rank() OVER (PARTITION BY subject_id ORDER BY recorded_at DESC) AS rn
-    FROM read_parquet('{consent}')
-    WHERE purpose = 'personalization' AND recorded_at < TIMESTAMP '{end}'
-  )
-  GROUP BY subject_id
-),
-allowed AS (
-  SELECT c.subject_id FROM consent_latest c
-  ANTI JOIN (SELECT subject_id FROM read_parquet('{erasure}') WHERE requested_at < TIMESTAMP '{end}') e USING (subject_id)
-  WHERE c.granted
-)
+{allowed}
 SELECT e.subject_id, e.item_id,
        date_trunc('second', max(e.event_time)) AS event_time,
        sum(CASE e.event_type WHEN 'view' THEN 1.0 WHEN 'add_to_cart' THEN 1.0 WHEN 'purchase' THEN 1.0 END) AS weight
@@ -149,11 +141,14 @@ func (s *shop) init() error {
 	return nil
 }
 
-func (s *shop) query() string { return s.fill(featuresSQL) }
+func (s *shop) query() string { return s.fill(featuresSQL, "segmentation") }
 
-func (s *shop) interactionsQuery() string { return s.fill(interactionsSQL) }
+func (s *shop) interactionsQuery() string { return s.fill(interactionsSQL, "personalization") }
 
-func (s *shop) fill(q string) string {
+// fill fills in a query's allowed subjects for the purpose and its tables
+// and times.
+func (s *shop) fill(q, purpose string) string {
+	q = strings.ReplaceAll(q, "{allowed}", strings.ReplaceAll(allowedSQL, "{purpose}", purpose))
 	return strings.NewReplacer("{events}", s.events, "{consent}", s.consent, "{erasure}", s.erasure,
 		"{from}", s.from, "{from90}", s.from90, "{end}", s.end).Replace(q)
 }
