@@ -39,27 +39,9 @@ var (
 // DetectPII returns the kind of direct identifier s holds and the matching
 // text, if any.
 func DetectPII(s string) (kind, match string, ok bool) {
-	if len(s) > 4096 {
-		s = s[:4096] // identifiers are short; bound the work on long texts
-	}
-	// One pass over the bytes decides which patterns can match at all, so
-	// that the regular expressions run only on plausible values.
-	var digits, dots, colons int
-	var at, plus bool
-	for i := range len(s) {
-		switch c := s[i]; {
-		case c >= '0' && c <= '9':
-			digits++
-		case c == '.':
-			dots++
-		case c == ':':
-			colons++
-		case c == '@':
-			at = true
-		case c == '+' || c == '(':
-			plus = true
-		}
-	}
+	s = bounded(s)
+	h := hintsOf(s)
+	digits, dots, colons, at, plus := h.digits, h.dots, h.colons, h.at, h.plus
 	if at {
 		if m := emailRE.FindString(s); m != "" {
 			return PIIEmail, m, true
@@ -101,6 +83,61 @@ func DetectPII(s string) (kind, match string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// bounded cuts a value to the part DetectPII looks at: identifiers are
+// short; bound the work on long texts.
+func bounded(s string) string {
+	if len(s) > 4096 {
+		return s[:4096]
+	}
+	return s
+}
+
+// piiHints are what one pass over a value's bytes says about it: which of
+// DetectPII's patterns can match at all, so that the regular expressions
+// run only on plausible values.
+type piiHints struct {
+	digits, dots, colons int
+	at, plus             bool
+}
+
+func hintsOf(s string) piiHints {
+	var n [5]int // by byteClass: other, digit, '.', ':', '@' or '+' or '('
+	var special uint8
+	for i := range len(s) {
+		c := byteClass[s[i]]
+		n[c&7]++
+		special |= c
+	}
+	return piiHints{digits: n[1], dots: n[2], colons: n[3], at: special&atBit != 0, plus: special&plusBit != 0}
+}
+
+// byteClass sorts bytes for hintsOf without branches: the low bits count
+// (1 digit, 2 '.', 3 ':', 4 '@', '+' or '('), the high bits mark '@' and
+// '+' or '('.
+var byteClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 1
+	}
+	t['.'], t[':'] = 2, 3
+	t['@'] = 4 | atBit
+	t['+'], t['('] = 4|plusBit, 4|plusBit
+	return t
+}()
+
+const (
+	atBit   = 1 << 6
+	plusBit = 1 << 7
+)
+
+// mayHoldPII reports whether DetectPII would run any pattern on s: when
+// it is false, DetectPII(s) finds nothing, without a regular expression.
+func mayHoldPII(s string) bool {
+	s = bounded(s)
+	h := hintsOf(s)
+	return h.at || h.digits >= 13 || (h.dots >= 3 && h.digits >= 4) || h.colons >= 2 ||
+		(h.digits >= 9 && (h.plus || strings.Contains(s, "0")))
 }
 
 func detectCard(s string) (string, string, bool) {
@@ -340,6 +377,11 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 			// The dictionary holds every distinct value of the row group.
 			for _, v := range col.Str.Dict {
 				rep.ValuesRead++
+				// Most values fail DetectPII's first pass: cheaper to
+				// decide again than to look up. The others are remembered.
+				if !mayHoldPII(v) {
+					continue
+				}
 				if _, ok := clean[v]; ok {
 					continue
 				}

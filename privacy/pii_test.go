@@ -134,9 +134,37 @@ func FuzzDetectPII(f *testing.F) {
 			if kind == "" || m == "" {
 				t.Fatalf("found %q %q", kind, m)
 			}
+			if !mayHoldPII(s) {
+				t.Fatalf("mayHoldPII(%q) is false, but DetectPII finds %s %q", s, kind, m)
+			}
 			Redact(kind, m)
 		}
 	})
+}
+
+// TestMayHoldPII: the PII guard skips the values mayHoldPII rules out, so
+// it must never rule out one DetectPII flags (FuzzDetectPII checks the
+// same on generated values).
+func TestMayHoldPII(t *testing.T) {
+	flagged := 0
+	for _, s := range []string{"contact: jane.doe@example.co.uk", "4111 1111 1111 1111", "card 5500-0000-0000-0004 exp",
+		"from 192.168.10.42", "2001:db8::8a2e:370:7334", "::1", "+44 20 7946 0958", "0044 20 7946 0958", "(030) 1234 5678",
+		strings.Repeat("x", 5000) + "jane@example.com", strings.Repeat("y", 4090) + "a@b.de"} {
+		if _, _, ok := DetectPII(s); ok {
+			flagged++
+			if !mayHoldPII(s) {
+				t.Errorf("mayHoldPII(%.40q) is false, but DetectPII flags it", s)
+			}
+		}
+	}
+	if flagged < 9 {
+		t.Fatalf("only %d examples flagged: the test checks too little", flagged)
+	}
+	for _, s := range []string{"tok_synth_bHkQxZqmNvBcTyUiOpAsDfGhJkLz", "SKU000294", "view", "DE"} {
+		if mayHoldPII(s) {
+			t.Errorf("mayHoldPII(%q): want false", s)
+		}
+	}
 }
 
 // TestScanPIIOrder scans many files at once (in parallel) and gets what a

@@ -104,18 +104,18 @@ func runFilter(ctx context.Context, env *Env, url string, o filterOptions) error
 	if err != nil {
 		return err
 	}
-	open := func(flag, name string) (*dataset.Ref, error) {
+	table := func(flag, name string) (*dataset.Ref, error) {
 		if flag != "" {
 			r, err := open.Ref(ctx, flag, env.urlOptions())
 			return &r, err
 		}
 		return siblingRef(ctx, env, url, name)
 	}
-	consent, err := open(o.consent, "consent")
+	consent, err := table(o.consent, "consent")
 	if err != nil {
 		return err
 	}
-	erasure, err := open(o.erasure, "erasure")
+	erasure, err := table(o.erasure, "erasure")
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,9 @@ func runFilter(ctx context.Context, env *Env, url string, o filterOptions) error
 	if err != nil {
 		return err
 	}
-	sc, err := privacy.FilteredScan(ctx, pol, flt, ref, pol.AllowedColumns(o.purposes))
+	// Counting needs the subject and the time only: the other columns the
+	// purposes allow are left undecoded (the PII guard below reads them).
+	sc, err := privacy.FilteredScan(ctx, pol, flt, ref, nil)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Consent-filtered scan benchmark (issue #19): `veil segment prepare` and
-# `veil train prepare` against DuckDB computing the same things in one SQL
-# query each, side by side in one run.
+# Consent-filtered scan benchmark (issue #19): `veil segment prepare`,
+# `veil datasets filter` and `veil train prepare` against DuckDB computing
+# the same things in one SQL query each, side by side in one run.
 # On a generated shop (default: 100k subjects, 20k items, 90 days, ~10M
 # events), veil and DuckDB run alternately RUNS times each, as whole
 # processes; the script prints the median wall time, CPU time (user+sys)
@@ -10,15 +10,15 @@
 #
 # The DuckDB side is a separate Go module (scripts/bench/duckdb, duckdb-go
 # from the Go module proxy, needs cgo) so that veil never depends on DuckDB;
-# its SQL is in scripts/bench/duckdb/main.go (`duckbench sql` and
-# `duckbench interactions-sql` print it).
+# its SQL is in scripts/bench/duckdb/main.go (`duckbench sql`,
+# `duckbench filter-sql` and `duckbench interactions-sql` print it).
 #
 # Usage: scripts/bench/scan.sh [workdir]
 #   SUBJECTS=20000 scripts/bench/scan.sh   quick run on a smaller shop
 #   RUNS=3         pairs of runs (default 5)
 #   DAYS=90        days of events (default 90)
-#   JOBS=segment   only segment prepare; JOBS=train only train prepare
-#                  (default both)
+#   JOBS=segment   only segment prepare; JOBS=filter only datasets filter;
+#                  JOBS=train only train prepare (default: all three)
 # Needs ~250 MB of disk per 100k subjects, python3 and /usr/bin/time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -76,7 +76,7 @@ PY
 }
 
 # veil segment prepare against DuckDB's feature query (consumed row by row).
-if [ "$jobs" != train ]; then
+if [ "$jobs" = both ] || [ "$jobs" = segment ]; then
   : > "$work/times.segment"
   for i in $(seq "$runs"); do
     rm -rf "$work/prep"
@@ -88,9 +88,26 @@ if [ "$jobs" != train ]; then
   "$work/duckbench" check -shop "$shop" -date "$date" -prepared "$work/prep/dt=$date"
 fi
 
+# veil datasets filter (the consent filter alone: rows and subjects kept)
+# against DuckDB counting the same.
+if [ "$jobs" = both ] || [ "$jobs" = filter ]; then
+  : > "$work/times.filter"
+  for i in $(seq "$runs"); do
+    echo "veil $(measure "$work/veil" --log-format json datasets filter "$shop/events" --purposes segmentation --logical-date "$date" --json)" >> "$work/times.filter"
+    echo "duckdb $(measure "$work/duckbench" filter -shop "$shop" -date "$date")" >> "$work/times.filter"
+    tail -2 "$work/times.filter" | sed "s/^/  datasets filter, run $i: /"
+  done
+  compare filter "datasets filter"
+  veil_counts=$("$work/veil" --log-format json datasets filter "$shop/events" --purposes segmentation --logical-date "$date" --json 2>/dev/null |
+    python3 -c 'import json,sys; r=json.load(sys.stdin); print("rows_kept", r["rows_kept"], "subjects_kept", r["subjects_kept"])')
+  duck_counts=$("$work/duckbench" filter -shop "$shop" -date "$date")
+  echo "veil: $veil_counts; DuckDB: $duck_counts"
+  [ "$veil_counts" = "$duck_counts" ] && echo "same: yes" || { echo "DuckDB and veil disagree" >&2; exit 1; }
+fi
+
 # veil train prepare against DuckDB's interactions query, both writing
 # Parquet sorted by subject and item.
-if [ "$jobs" != segment ]; then
+if [ "$jobs" = both ] || [ "$jobs" = train ]; then
   printf 'events: %s/events\noutput: %s/models\ninteractions: {event_weights: {view: 1, add_to_cart: 1, purchase: 1}, window_days: 90}\nmodel: {epsilon: 8, delta: 1.0e-6}\nbudget: {ledger: %s/ledger, epsilon: 20, delta: 1.0e-5, period: month}\n' "$shop" "$work" "$work" > "$work/train.yaml"
   : > "$work/times.train"
   for i in $(seq "$runs"); do

@@ -5,6 +5,7 @@
 //
 //	duckbench run   -shop DIR -date D [-retention N] [-threads N]
 //	duckbench check -shop DIR -date D -prepared DIR/dt=D
+//	duckbench filter -shop DIR -date D [-threads N]
 //	duckbench interactions       -shop DIR -date D -out FILE [-threads N]
 //	duckbench check-interactions -shop DIR -date D -prepared DIR/dt=D
 //
@@ -12,6 +13,9 @@
 // printing the subject count and a checksum of the features. check runs the
 // same query and compares it, subject by subject, with a prepared table of
 // veil (the fixed features, the category total and the region).
+//
+// filter counts the rows and subjects `veil datasets filter --purposes
+// segmentation` keeps, printed as "rows_kept N subjects_kept N".
 //
 // interactions computes what `veil train prepare` computes (the
 // personalization-consented interactions per subject and item: summed
@@ -117,6 +121,17 @@ GROUP BY e.subject_id, e.item_id
 ORDER BY e.subject_id, e.item_id
 `
 
+// filterSQL is what `veil datasets filter --purposes segmentation`
+// computes: the rows and subjects the consent and erasure filter keeps in
+// the purpose's retention window, every event type.
+const filterSQL = `
+{allowed}
+SELECT count(*) AS rows_kept, count(DISTINCT e.subject_id) AS subjects_kept
+FROM read_parquet('{events}', hive_partitioning = false) e
+SEMI JOIN allowed a USING (subject_id)
+WHERE e.event_time >= TIMESTAMP '{from}' AND e.event_time < TIMESTAMP '{end}'
+`
+
 type shop struct {
 	dir, date       string
 	retention       int
@@ -155,7 +170,7 @@ func (s *shop) fill(q, purpose string) string {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: duckbench run|check|sql|interactions|check-interactions|interactions-sql -shop DIR -date D [-prepared DIR]")
+		fmt.Fprintln(os.Stderr, "usage: duckbench run|check|sql|filter|filter-sql|interactions|check-interactions|interactions-sql -shop DIR -date D [-prepared DIR]")
 		os.Exit(2)
 	}
 	fs := flag.NewFlagSet(os.Args[1], flag.ExitOnError)
@@ -182,6 +197,10 @@ func main() {
 		err = run(context.Background(), &s, threads)
 	case "check":
 		err = check(context.Background(), &s, prepared, maxEvents)
+	case "filter":
+		err = filter(context.Background(), &s, threads)
+	case "filter-sql":
+		fmt.Print(s.fill(filterSQL, "segmentation"))
 	case "interactions-sql":
 		fmt.Print(s.interactionsQuery())
 	case "interactions":
@@ -393,5 +412,20 @@ func checkInteractions(ctx context.Context, s *shop, prepared string) error {
 		return fmt.Errorf("DuckDB and veil disagree")
 	}
 	fmt.Println("same: yes")
+	return nil
+}
+
+// filter prints the rows and subjects the consent and erasure filter keeps.
+func filter(ctx context.Context, s *shop, threads int) error {
+	db, err := open(threads)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var rows, subjects int64
+	if err := db.QueryRowContext(ctx, s.fill(filterSQL, "segmentation")).Scan(&rows, &subjects); err != nil {
+		return err
+	}
+	fmt.Printf("rows_kept %d subjects_kept %d\n", rows, subjects)
 	return nil
 }
