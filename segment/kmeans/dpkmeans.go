@@ -22,8 +22,8 @@ type DPConfig struct {
 	// Observe, when set, is called by FitDP at every iteration with the
 	// exact and the released (noisy) sums and counts, before the released
 	// ones are post-processed: for the white-box audit of the mechanism
-	// only (segment.AuditDPKMeans), never in a job. The slices are FitDP's
-	// and valid only during the call.
+	// only (segment.AuditDPKMeans), never in a job. It gets copies: what
+	// it does with them cannot change what FitDP releases.
 	Observe func(iter int, sums, counts, noisySums, noisyCounts []float64) `yaml:"-" json:"-"`
 }
 
@@ -202,7 +202,7 @@ func FitDP(ctx context.Context, x *Matrix, k int, cfg DPConfig, sigma float64, n
 		dp.Gaussian(sums, sigma*r, r, rng)
 		dp.Gaussian(counts, sigma, 1, rng)
 		if cfg.Observe != nil {
-			cfg.Observe(iter, exactSums, exactCounts, sums, counts)
+			cfg.Observe(iter, exactSums, exactCounts, slices.Clone(sums), slices.Clone(counts))
 		}
 		// Post-processing of the release from here on.
 		if iter == 0 && active == 1 {

@@ -122,3 +122,34 @@ func blobSizes(truth []int, k int) []int {
 	}
 	return n
 }
+
+// TestObserveCannotChangeTheRelease: the audit hook gets copies, so a hook
+// that writes the exact sums over the noisy ones releases the same centres
+// as no hook at all (it used to release noiseless centres).
+func TestObserveCannotChangeTheRelease(t *testing.T) {
+	x, _ := blobs(2000, 3, 4, 3, 5)
+	for i := range x.Data {
+		x.Data[i] = (x.Data[i] + 11) / 44
+	}
+	cfg := DPConfig{Epsilon: 1, Delta: 1e-6, Iterations: 5, ClipRadius: 1}
+	plain, err := FitDP(ctx, x, 3, cfg, 5, dp.NewTestSource(3), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	cfg.Observe = func(iter int, sums, counts, noisySums, noisyCounts []float64) {
+		calls++
+		copy(noisySums, sums)
+		copy(noisyCounts, counts)
+	}
+	hooked, err := FitDP(ctx, x, 3, cfg, 5, dp.NewTestSource(3), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calls == 0 {
+		t.Fatal("the hook was never called")
+	}
+	if !slices.Equal(plain.Centroids.Data, hooked.Centroids.Data) {
+		t.Errorf("a hook changed the released centres: %v vs %v", hooked.Centroids.Data[:3], plain.Centroids.Data[:3])
+	}
+}
