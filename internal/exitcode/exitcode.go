@@ -19,6 +19,7 @@ import (
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -94,7 +95,10 @@ func Classify(err error) Class {
 		return Invalid
 	case is(Locked, false):
 		return Locked
-	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII), errors.Is(err, privacy.ErrRefused), is(Refused, false):
+	case errors.Is(err, budget.ErrExhausted), errors.Is(err, privacy.ErrPII), errors.Is(err, privacy.ErrRefused), is(Refused, false),
+		// A failed privacy audit refuses the release; a retry would
+		// rerun the randomized test until it passed.
+		errors.Is(err, audit.ErrFault), errors.Is(err, mf.ErrAuditViolation):
 		return Refused
 	case is(Invalid, false),
 		errors.Is(err, privacy.ErrPolicy), errors.Is(err, pseudonym.ErrKey), errors.Is(err, strictyaml.ErrInvalid),

@@ -16,6 +16,7 @@ import (
 	"github.com/veil-privacy/veil/internal/strictyaml"
 	"github.com/veil-privacy/veil/privacy"
 	"github.com/veil-privacy/veil/privacy/accountant"
+	"github.com/veil-privacy/veil/privacy/audit"
 	"github.com/veil-privacy/veil/privacy/budget"
 	"github.com/veil-privacy/veil/privacy/pseudonym"
 	"github.com/veil-privacy/veil/privacy/release"
@@ -80,6 +81,10 @@ func TestClassify(t *testing.T) {
 		{"exhausted as cause", twice(fmt.Errorf("%w: %w", errSpec, budget.ErrExhausted)), exitcode.Refused, 3},
 		{"pii", twice(privacy.ErrPII), exitcode.Refused, 3},
 		{"refused", twice(privacy.ErrRefused), exitcode.Refused, 3},
+		// A failed privacy audit refuses the release: a retry would rerun
+		// the randomized test until it passes.
+		{"white-box audit fault", twice(audit.ErrFault), exitcode.Refused, 3},
+		{"privacy audit violation", twice(mf.ErrAuditViolation), exitcode.Refused, 3},
 		{"locked", twice(errLocked), exitcode.Locked, 4},
 		{"joined", errors.Join(errors.New("closing"), twice(privacy.ErrPII)), exitcode.Refused, 3},
 		{"refusal canceled", errors.Join(context.Canceled, privacy.ErrRefused), exitcode.Refused, 3},
