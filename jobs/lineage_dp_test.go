@@ -103,6 +103,12 @@ steps:
 						t.Errorf("the lineage of DP step %s holds %s: %s", e.Job.Name, k, line)
 					}
 				}
+				// The contributors filter's size is a function of the exact
+				// number of subjects (a power of two at least as large): a
+				// subject can tip it over a boundary.
+				if c := e.Run.Facets["veil_contributors"]; c == nil || c["capacity"] != nil || c["bits"] != nil || c["hashes"] != nil {
+					t.Errorf("the lineage of DP step %s gives the contributors filter's size (or no filter): %v", e.Job.Name, c)
+				}
 				if st, _ := p["stewardReport"].(string); !strings.Contains(st, "dt=2026-11-27") {
 					t.Errorf("the lineage of DP step %s does not say where the steward report is: %v", e.Job.Name, p)
 				}

@@ -232,7 +232,16 @@ func (c consented) recordRun(ctx context.Context, r *recorder, ev *lineage.Event
 	out.Facets["columnLineage"] = columns(lineage.DatasetFromURL(c.t.Events))
 	ev.Inputs, ev.Outputs = []lineage.Dataset{in}, []lineage.Dataset{out}
 	if contributors != nil {
-		ev.Run.Facets["veil_contributors"] = contributors.Facet()
+		f := contributors.Facet()
+		if withheld {
+			// The filter's size follows the exact number of subjects (a
+			// power of two at least as large): a subject can tip it over a
+			// boundary. The filter's header has it, in the steward report.
+			delete(f, "capacity")
+			delete(f, "bits")
+			delete(f, "hashes")
+		}
+		ev.Run.Facets["veil_contributors"] = f
 	}
 	a.Writes = []string{output}
 	a.RowsRead, a.RowsKept = f.RowsRead, f.RowsKept

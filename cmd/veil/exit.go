@@ -20,9 +20,10 @@ func oneLine(err error) string {
 }
 
 // usageIfConfig makes a clustering configuration error a usage error; bad
-// data stays a runtime failure.
+// data stays a runtime failure, and a refusal wrapped in a configuration
+// error stays a refusal (exit 3).
 func usageIfConfig(err error) error {
-	if errors.Is(err, segment.ErrConfig) || errors.Is(err, mf.ErrConfig) {
+	if (errors.Is(err, segment.ErrConfig) || errors.Is(err, mf.ErrConfig)) && exitcode.Classify(err) != exitcode.Refused {
 		return usagef(err)
 	}
 	return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -14,6 +15,9 @@ import (
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/internal/exitcode"
 	"github.com/veil-privacy/veil/lineage/lineagetest"
+	"github.com/veil-privacy/veil/privacy/budget"
+	"github.com/veil-privacy/veil/segment"
+	"github.com/veil-privacy/veil/train/mf"
 )
 
 // run executes veil with args the way main does and returns the exit code,
@@ -151,5 +155,18 @@ func TestDemo(t *testing.T) {
 	}
 	if n != 8 {
 		t.Errorf("%d lineage events, want 8 (pipeline and three steps, START and COMPLETE)", n)
+	}
+}
+
+// TestUsageIfConfigKeepsRefusals: a configuration error is the caller's
+// mistake (exit 2), unless it wraps a refusal, which stays exit 3.
+func TestUsageIfConfigKeepsRefusals(t *testing.T) {
+	cfg := fmt.Errorf("%w: bad k", segment.ErrConfig)
+	if got := exitcode.Classify(usageIfConfig(cfg)).Code(); got != 2 {
+		t.Errorf("configuration error: exit %d, want 2", got)
+	}
+	refused := fmt.Errorf("%w: %w", mf.ErrConfig, budget.ErrExhausted)
+	if got := exitcode.Classify(usageIfConfig(refused)).Code(); got != 3 {
+		t.Errorf("refusal inside a configuration error: exit %d, want 3", got)
 	}
 }
