@@ -55,7 +55,7 @@ func (b *Builder) Add(subject, item string, weight float64, at time.Time) error 
 		return fmt.Errorf("%w: empty subject or item id", ErrInput)
 	}
 	if !(weight > 0 && weight <= MaxWeight) {
-		return fmt.Errorf("%w: weight %v of subject %s, item %s: want a number in (0, %g]", ErrInput, weight, subject, item, float64(MaxWeight))
+		return fmt.Errorf("%w: weight %v of an interaction with item %s: want a number in (0, %g]", ErrInput, weight, item, float64(MaxWeight))
 	}
 	var t int64
 	if !at.IsZero() {

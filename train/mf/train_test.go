@@ -285,3 +285,13 @@ func TestBuilderFoldsRepeatsInOrder(t *testing.T) {
 		t.Fatalf("%d interactions, want %d", n, len(want))
 	}
 }
+
+// TestBadWeightErrorNamesNoSubject: an error reading interactions reaches
+// stderr, lineage and the audit log also in a DP run (after the spend): it
+// names the item and the weight, never the subject.
+func TestBadWeightErrorNamesNoSubject(t *testing.T) {
+	err := NewBuilder().Add("tok_secret_subject", "SKU1", -1, time.Time{})
+	if err == nil || strings.Contains(err.Error(), "tok_secret_subject") || !strings.Contains(err.Error(), "SKU1") {
+		t.Errorf("error %v", err)
+	}
+}
