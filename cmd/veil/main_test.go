@@ -170,3 +170,21 @@ func TestUsageIfConfigKeepsRefusals(t *testing.T) {
 		t.Errorf("refusal inside a configuration error: exit %d, want 3", got)
 	}
 }
+
+// TestStartCPUProfile: VEIL_CPUPROFILE writes a profile that pprof reads
+// (gzip-compressed protobuf), and an unwritable path is skipped, not fatal.
+func TestStartCPUProfile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpu.prof")
+	stop := startCPUProfile(path)
+	x := 0
+	for i := range 1 << 20 {
+		x += i
+	}
+	stop()
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+		t.Fatalf("profile %s: %d bytes, %v; want a gzip-compressed profile", path, len(b), err)
+	}
+	startCPUProfile(filepath.Join(t.TempDir(), "no", "such", "dir", "cpu.prof"))() // no panic
+	startCPUProfile("")()
+}
