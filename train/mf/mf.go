@@ -368,16 +368,16 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 	u[0] = touch
 	// rhs gets, for each interaction in turn, c·(1-b)·r + w0·b·r: target 1
 	// with weight c, minus the w0 already counted with target 0.
+	// (c·(1-b) and w0·b are the left products of each term as Go
+	// evaluates it: hoisting them keeps the bits.)
 	for _, x := range rows {
 		r := m.Row(int(x.Item))
 		c := float64(x.Weight)
 		b := r[d]
-		for p, rp := range r[:d] {
-			rhs[p] += c*(1-b)*rp + w0*b*rp
-		}
+		rhsAdd(rhs[:d], r, c*(1-b), w0*b)
 	}
 	s.addOuter(a, rows)
-	return cholSolve(a, rhs, u, d)
+	return solveSystem(a, rhs, u, d)
 }
 
 // addOuter adds (c - w0)·r rᵀ to the lower triangle of a for each

@@ -524,8 +524,17 @@ func solveReference(s *Solver, rows []Interaction, u, a, rhs []float64) error {
 }
 
 // TestSolveBits: Solve gives the same factor, bit for bit, as adding one
-// interaction after another over the whole matrix.
+// interaction after another over the whole matrix, with the vector kernels
+// and without them (a CPU without AVX2).
 func TestSolveBits(t *testing.T) {
+	t.Run("vector", testSolveBits)
+	vector := haveAVX2
+	haveAVX2 = false
+	defer func() { haveAVX2 = vector }()
+	t.Run("scalar", testSolveBits)
+}
+
+func testSolveBits(t *testing.T) {
 	for _, d := range []int{1, 3, 8, 32, 33} {
 		m := randomModel(d, 500, 0, uint64(d))
 		s := NewSolver(m)
@@ -633,8 +642,9 @@ func cholSolveReference(a, b, x []float64, d int) error {
 	return nil
 }
 
-// TestCholSolveBits checks the blocked factorization against the one row
-// at a time, bit for bit, and that both refuse the same matrices.
+// TestCholSolveBits checks the blocked factorization and the vector one by
+// columns (cholSolveVec) against the one row at a time, bit for bit, and
+// that all refuse the same matrices.
 func TestCholSolveBits(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 7))
 	for _, d := range []int{1, 2, 3, 4, 5, 7, 8, 9, 31, 32, 33} {
@@ -662,11 +672,27 @@ func TestCholSolveBits(t *testing.T) {
 			for i := range b {
 				b[i] = r.NormFloat64()
 			}
-			a2 := slices.Clone(a)
-			got, want := make([]float64, d), make([]float64, d)
+			a2, a3 := slices.Clone(a), slices.Clone(a)
+			for i := range d { // cholSolveVec reads only the lower triangle
+				for j := i + 1; j < d; j++ {
+					a3[i*d+j] = math.NaN()
+				}
+			}
+			got, want, vec := make([]float64, d), make([]float64, d), make([]float64, d)
 			errG, errW := cholSolve(a, b, got, d), cholSolveReference(a2, b, want, d)
 			if (errG == nil) != (errW == nil) || (errG == nil && !slices.Equal(got, want)) || !slices.Equal(a, a2) {
 				t.Fatalf("d=%d trial %d: %v (%v), reference %v (%v)", d, trial, got, errG, want, errW)
+			}
+			lt := make([]float64, d*cholWidth(d))
+			for i := range lt {
+				lt[i] = math.Inf(1) // stale scratch must not matter
+			}
+			ok, errV := cholSolveVec(a3, b, vec, d, lt)
+			if !ok {
+				continue // no vector kernel on this CPU
+			}
+			if (errV == nil) != (errW == nil) || (errV == nil && !slices.Equal(vec, want)) {
+				t.Fatalf("d=%d trial %d: vector %v (%v), reference %v (%v)", d, trial, vec, errV, want, errW)
 			}
 		}
 	}

@@ -1,0 +1,56 @@
+package mf
+
+//go:noescape
+func cholCol4AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholCol1AVX2(lt []float64, w, j, off int)
+
+// cholColumn subtracts Σ_k<j L_ik·L_jk from lanes [j, j+4·nv) of column j
+// of lt (see chol_amd64.s); false when the CPU lacks AVX2.
+func cholColumn(lt []float64, w, j, nv int) bool {
+	if !haveAVX2 {
+		return false
+	}
+	_ = lt[j*w+j+4*nv-1]
+	off := j
+	for ; nv >= 4; nv -= 4 {
+		cholCol4AVX2(lt, w, j, off)
+		off += 16
+	}
+	for ; nv > 0; nv-- {
+		cholCol1AVX2(lt, w, j, off)
+		off += 4
+	}
+	return true
+}
+
+//go:noescape
+func cholScaleAVX2(x []float64, s float64)
+
+//go:noescape
+func rhsAddAVX2(rhs, r []float64, on, off float64)
+
+// cholScale divides x by s, padding included: len(x) is rounded up to a
+// multiple of 4 within cap(x).
+func cholScale(x []float64, s float64) {
+	n := (len(x) + 3) &^ 3
+	if !haveAVX2 || n > cap(x) {
+		for i := range x {
+			x[i] /= s
+		}
+		return
+	}
+	cholScaleAVX2(x[:n], s)
+}
+
+// rhsAdd adds on·r[p] + off·r[p] to rhs[p] (len(rhs) ≤ len(r)).
+func rhsAdd(rhs, r []float64, on, off float64) {
+	if haveAVX2 && len(rhs)%4 == 0 {
+		rhsAddAVX2(rhs, r[:len(rhs)], on, off)
+		return
+	}
+	for p, rp := range r[:len(rhs)] {
+		rhs[p] += on*rp + off*rp
+	}
+}

@@ -1,0 +1,138 @@
+#include "textflag.h"
+
+// The column kernels of cholSolveVec (chol.go). lt is the factor stored by
+// columns, row k of lt (w floats) holding column k of L: lt[k*w+i] = L_ik
+// for i >= k, and the forward substitution's y_k at lt[k*w+d]. For column
+// j they subtract, for k = 0, 1, ..., j-1 in that order,
+//	lt[j*w+i] -= lt[k*w+i] * lt[k*w+j]
+// for the lanes i in [off, off+16) (cholCol4AVX2) or [off, off+4)
+// (cholCol1AVX2): every lane gets the product and the difference rounded on
+// their own (no fusion), in the order of the scalar code, so that each lane
+// has the bits of cholFactor's entry and cholSolveFactored's forward step.
+
+// func cholCol4AVX2(lt []float64, w, j, off int)
+TEXT ·cholCol4AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX // row stride in bytes
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+c4loop:
+	CMPQ BX, DX
+	JGE  c4done
+	VBROADCASTSD (R11), Y4
+	VMULPD (R10), Y4, Y5
+	VMULPD 32(R10), Y4, Y6
+	VMULPD 64(R10), Y4, Y7
+	VMULPD 96(R10), Y4, Y8
+	VSUBPD Y5, Y0, Y0
+	VSUBPD Y6, Y1, Y1
+	VSUBPD Y7, Y2, Y2
+	VSUBPD Y8, Y3, Y3
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  c4loop
+
+c4done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VZEROUPPER
+	RET
+
+// func cholCol1AVX2(lt []float64, w, j, off int)
+TEXT ·cholCol1AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9
+	VMOVUPD (R9), Y0
+	LEAQ (DI)(SI*8), R10
+	LEAQ (DI)(DX*8), R11
+	XORQ BX, BX
+
+c1loop:
+	CMPQ BX, DX
+	JGE  c1done
+	VBROADCASTSD (R11), Y4
+	VMULPD (R10), Y4, Y5
+	VSUBPD Y5, Y0, Y0
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  c1loop
+
+c1done:
+	VMOVUPD Y0, (R9)
+	VZEROUPPER
+	RET
+
+// func cholScaleAVX2(x []float64, s float64)
+// x[i] /= s for i < len(x) rounded up to a multiple of 4 (the caller's
+// padding holds the rest), each quotient correctly rounded as the scalar
+// division's.
+TEXT ·cholScaleAVX2(SB), NOSPLIT, $0-32
+	MOVQ x_base+0(FP), DI
+	MOVQ x_len+8(FP), CX
+	VBROADCASTSD s+24(FP), Y1
+	XORQ AX, AX
+
+sloop:
+	CMPQ AX, CX
+	JGE  sdone
+	VMOVUPD (DI)(AX*8), Y0
+	VDIVPD Y1, Y0, Y0
+	VMOVUPD Y0, (DI)(AX*8)
+	ADDQ $4, AX
+	JMP  sloop
+
+sdone:
+	VZEROUPPER
+	RET
+
+// func rhsAddAVX2(rhs, r []float64, on, off float64)
+// rhs[p] += on*r[p] + off*r[p] for p < len(rhs), a multiple of 4: the two
+// products, their sum and the addition each rounded on their own, as the
+// scalar Go code rounds them.
+TEXT ·rhsAddAVX2(SB), NOSPLIT, $0-64
+	MOVQ rhs_base+0(FP), DI
+	MOVQ rhs_len+8(FP), CX
+	MOVQ r_base+24(FP), SI
+	VBROADCASTSD on+48(FP), Y2
+	VBROADCASTSD off+56(FP), Y3
+	XORQ AX, AX
+
+rloop:
+	CMPQ AX, CX
+	JGE  rdone
+	VMOVUPD (SI)(AX*8), Y0
+	VMULPD Y0, Y2, Y4
+	VMULPD Y0, Y3, Y5
+	VADDPD Y5, Y4, Y4
+	VADDPD (DI)(AX*8), Y4, Y4
+	VMOVUPD Y4, (DI)(AX*8)
+	ADDQ $4, AX
+	JMP  rloop
+
+rdone:
+	VZEROUPPER
+	RET
