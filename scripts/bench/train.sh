@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Training figures of the closing note, in one run:
+# 0. the whole training job (configs/train.yaml) on the 10M-event shop of
+#    issue #23, wall time, peak memory and seconds by phase;
 # 1. throughput on the issue's shop (50k subjects, 20k items, 2M
 #    interactions, d = 32), DP and non-private side by side (go test -bench),
 #    then the scoring kernel's GFLOP/s and the subject solve beside the code
@@ -17,6 +19,28 @@ work=${1:-$(mktemp -d)}
 mkdir -p "$work"
 go build -o "$work/veil" ./cmd/veil
 veil() { "$work/veil" --log-format json --log-level warn "$@"; }
+
+echo "== 0. the training job on the issue's shop (#23): 10M events, 100k subjects, 20k items"
+# configs/train.yaml as shipped (evaluation, the non-private baseline and
+# recommendations with reasons on), on a shop that veil generate makes;
+# RUNS runs (default 3), the median wall time, the peak RSS and each run's
+# seconds by phase. SKIP_JOB=1 skips it (it needs ~1 GB of disk).
+if [ "${SKIP_JOB:-0}" != 1 ]; then
+  shop=$work/shop100k
+  [ -d "$shop/events" ] || veil generate --out "$shop" --subjects 100000 --items 20000 --days 90 --session-rate 0.2 >/dev/null
+  sed -e "s#veil-demo/shop#$shop#g; s#veil-demo/out#$work/job/out#; s#veil-demo/ledger#$work/job/ledger#" configs/train.yaml >"$work/job.yaml"
+  for run in $(seq "${RUNS:-3}"); do
+    rm -rf "$work/job"
+    /usr/bin/time -f "%e %M" -o "$work/job-time-$run" "$work/veil" --log-format json --log-level warn \
+      train --config "$work/job.yaml" --logical-date 2026-11-27 >/dev/null
+    read -r secs rss <"$work/job-time-$run"
+    phases=$(cat "$work"/job/out/_steward/train/dt=2026-11-27/run=*/steward_report*.json | tr -d ' \n' | grep -o '"seconds_by_phase":{[^}]*}' || true)
+    echo "run $run: $secs s, peak RSS $((rss / 1024)) MiB, $phases"
+    echo "$secs" >>"$work/job-secs"
+  done
+  sort -n "$work/job-secs" | awk '{a[NR]=$1} END {print "job median:", a[int((NR+1)/2)], "s"}'
+  rm -f "$work/job-secs"
+fi
 
 echo "== 1. throughput (ns/op is one training run: q 0.4, 2 epochs = 5 steps)"
 go test -run '^$' -bench '^BenchmarkFit$' -benchtime 3x ./train/mf | tee "$work/bench.txt" | grep Benchmark
