@@ -2,6 +2,7 @@ package mf
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync/atomic"
@@ -69,5 +70,61 @@ func TestRecommendEachReasonsAreExplainers(t *testing.T) {
 				t.Error("no reason checked")
 			}
 		})
+	}
+}
+
+// becauseBySign is Because as it was written first, testing the sign of
+// every contribution: the reference for the edge values below.
+func becauseBySign(cs []Contribution, n int) []Contribution {
+	better := func(a, b Contribution) bool { return a.Value > b.Value || (a.Value == b.Value && a.Item < b.Item) }
+	pos := 0.0
+	top := make([]Contribution, 0, n)
+	for _, c := range cs {
+		if c.Value <= 0 {
+			continue
+		}
+		pos += c.Value
+		switch {
+		case len(top) < n:
+			top = append(top, c)
+		case n > 0 && better(c, top[n-1]):
+			top[n-1] = c
+		default:
+			continue
+		}
+		for i := len(top) - 1; i > 0 && better(top[i], top[i-1]); i-- {
+			top[i], top[i-1] = top[i-1], top[i]
+		}
+	}
+	for k := range top {
+		top[k].Value /= pos
+	}
+	return top
+}
+
+// TestBecauseEdgeValues: Because gives the reference's reasons and shares
+// bit for bit with ties, ±0, infinities, subnormals and NaN among the
+// contributions.
+func TestBecauseEdgeValues(t *testing.T) {
+	vals := []float64{0, math.Copysign(0, -1), 1, 1, -1, 2, 5e-324, math.Inf(1), math.Inf(-1), math.NaN(), 0.3, 1e300, 1e300}
+	r := rand.New(rand.NewPCG(9, 9))
+	for trial := range 3000 {
+		var ex Explanation
+		for range r.IntN(12) {
+			v := vals[r.IntN(len(vals))]
+			if trial%2 == 0 {
+				v = r.NormFloat64()
+			}
+			ex.Contributions = append(ex.Contributions, Contribution{Item: int32(r.IntN(20)), Value: v})
+		}
+		n := r.IntN(5)
+		got, want := ex.Because(n), becauseBySign(ex.Contributions, n)
+		same := len(got) == len(want)
+		for k := 0; same && k < len(got); k++ {
+			same = got[k].Item == want[k].Item && math.Float64bits(got[k].Value) == math.Float64bits(want[k].Value)
+		}
+		if !same {
+			t.Fatalf("trial %d, n %d, %v: %v, want %v", trial, n, ex.Contributions, got, want)
+		}
 	}
 }

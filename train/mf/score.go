@@ -235,16 +235,26 @@ type scoreTask struct {
 	exclude []int32
 }
 
+// solved is what a subject's solve leaves for emit: the rows of its task
+// and, when rankModel keeps them, the Cholesky factor of its system (lower
+// triangle, d×d, as cholFactor leaves it; nil otherwise). Both belong to
+// the worker and are reused after emit returns.
+type solved struct {
+	rows []Interaction
+	chol []float64
+}
+
 // rankModel ranks the model's items for n subjects, parallel over blocks
 // of subjects on workers goroutines. task(w, i, buf) returns subject i's
-// task (buf is worker w's to reuse); emit(w, i, top) receives its k best
-// items, best first, with their float64 scores u·v_j + b_j; top belongs to
-// the worker and is reused after emit returns. keys, when set, break ties
+// task (buf is worker w's to reuse); emit(w, i, top, sub) receives its k
+// best items, best first, with their float64 scores u·v_j + b_j, and what
+// its solve left (with keepFactors, the factor too); top and sub belong to
+// the worker and are reused after emit returns. keys, when set, break ties
 // (the lower key first; nil: the lower item), and items with a negative
 // key are not ranked. task and emit are called on
 // worker w's goroutine, never concurrently for the same w.
-func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int,
-	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked) error) error {
+func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int, keepFactors bool,
+	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked, sub solved) error) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -262,7 +272,7 @@ func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := newBlockRanker(m, pan, solver, k, keys)
+			r := newBlockRanker(m, pan, solver, k, keys, keepFactors)
 			for !failed.Load() {
 				b := int(next.Add(1) - 1)
 				if b >= blocks {
@@ -274,7 +284,7 @@ func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers in
 					return
 				}
 				lo, hi := b*subjectBlock, min(n, (b+1)*subjectBlock)
-				if err := r.rank(lo, hi, func(i int, buf *scoreTask) { task(w, i, buf) }, func(i int, top []ranked) error { return emit(w, i, top) }); err != nil {
+				if err := r.rank(lo, hi, func(i int, buf *scoreTask) { task(w, i, buf) }, func(i int, top []ranked, sub solved) error { return emit(w, i, top, sub) }); err != nil {
 					errs[w] = err
 					failed.Store(true)
 					return
@@ -312,14 +322,20 @@ type blockRanker struct {
 	tile   []float32
 	flags  []uint8
 	a, rhs []float64
+	// chols holds each subject's factor (subjectBlock × d×d) when the
+	// factors are kept for emit; nil: every solve factors in a.
+	chols []float64
 }
 
-func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) *blockRanker {
+func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32, keepFactors bool) *blockRanker {
 	d := m.Dim
 	r := &blockRanker{m: m, pan: pan, solver: solver, k: k, keys: keys,
 		u64: make([]float64, subjectBlock*d), u32: make([]float32, subjectBlock*d),
 		tile: make([]float32, callPanels*tileSize), flags: make([]uint8, callPanels),
 		a: make([]float64, d*d), rhs: make([]float64, d)}
+	if keepFactors {
+		r.chols = make([]float64, subjectBlock*d*d)
+	}
 	for i := range r.heaps {
 		r.heaps[i].h = make([]ranked, 0, k)
 		r.best32[i].h = make([]float32, 0, k)
@@ -329,7 +345,7 @@ func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) 
 }
 
 // rank ranks subjects lo … hi-1 (at most subjectBlock of them).
-func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit func(i int, top []ranked) error) error {
+func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit func(i int, top []ranked, sub solved) error) error {
 	d, pan := r.m.Dim, r.pan
 	nb := hi - lo
 	rows := (nb + kernelRows - 1) / kernelRows
@@ -339,7 +355,7 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 		t.rows, t.exclude = t.rows[:0], t.exclude[:0]
 		task(lo+s, t)
 		u := r.u64[s*d : (s+1)*d]
-		if err := r.solver.Solve(t.rows, u, r.a, r.rhs); err != nil {
+		if err := r.solver.Solve(t.rows, u, r.factor(s), r.rhs); err != nil {
 			return err
 		}
 		norm := 0.0
@@ -385,11 +401,25 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 			}
 			h.offer(ranked{score: r.m.predict(u, int(c.item)), item: c.item, key: key})
 		}
-		if err := emit(lo+s, h.sorted()); err != nil {
+		sub := solved{rows: r.tasks[s].rows}
+		if r.chols != nil {
+			sub.chol = r.factor(s)
+		}
+		if err := emit(lo+s, h.sorted(), sub); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// factor is the scratch subject s's Solve builds its system in, and leaves
+// its Cholesky factor in (cholSolve): its own when the factors are kept.
+func (r *blockRanker) factor(s int) []float64 {
+	if r.chols == nil {
+		return r.a
+	}
+	d := r.m.Dim
+	return r.chols[s*d*d : (s+1)*d*d]
 }
 
 // callSize is the number of panels of kernel row row's next kernel call:

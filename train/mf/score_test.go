@@ -116,12 +116,12 @@ func TestRankModelMatchesNaive(t *testing.T) {
 				}
 				got := make([][]ranked, c.subjects)
 				var mu sync.Mutex
-				err := rankModel(context.Background(), m, c.subjects, c.k, keys, 2,
+				err := rankModel(context.Background(), m, c.subjects, c.k, keys, 2, false,
 					func(_, i int, buf *scoreTask) {
 						buf.rows = append(buf.rows, tasks[i].rows...)
 						buf.exclude = append(buf.exclude, tasks[i].exclude...)
 					},
-					func(_, i int, top []ranked) error {
+					func(_, i int, top []ranked, _ solved) error {
 						mu.Lock()
 						got[i] = slices.Clone(top)
 						mu.Unlock()
@@ -208,12 +208,12 @@ func BenchmarkScore(b *testing.B) {
 		b.ReportAllocs()
 		start(b)
 		for b.Loop() {
-			err := rankModel(context.Background(), m, subjects, k, nil, 0,
+			err := rankModel(context.Background(), m, subjects, k, nil, 0, false,
 				func(_, i int, buf *scoreTask) {
 					buf.rows = append(buf.rows, tasks[i].rows...)
 					buf.exclude = append(buf.exclude, tasks[i].exclude...)
 				},
-				func(int, int, []ranked) error { return nil })
+				func(int, int, []ranked, solved) error { return nil })
 			if err != nil {
 				b.Fatal(err)
 			}
