@@ -87,7 +87,6 @@ func (rk Ranker) rankSubjects(subjects []int, rows func(s int) []Interaction, k,
 				t.rows = append(t.rows, x)
 				t.exclude = append(t.exclude, x.Item)
 			}
-			slices.Sort(t.exclude)
 		},
 		func(w, i int, top []ranked, _ solved) error {
 			tops[w] = tops[w][:0]

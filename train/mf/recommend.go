@@ -3,7 +3,6 @@ package mf
 import (
 	"context"
 	"runtime"
-	"slices"
 )
 
 // Recommended is one entry of a subject's list: an item of the model and
@@ -49,7 +48,6 @@ func RecommendEach(d *Data, m *Model, subjects []int, k, n, workers int, explain
 					t.exclude = append(t.exclude, j)
 				}
 			}
-			slices.Sort(t.exclude)
 		},
 		func(w, e int, top []ranked, sub solved) error {
 			out := bufs[w][:0]
