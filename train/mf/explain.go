@@ -155,11 +155,13 @@ type topExplainer struct {
 	items []int32   // the subject's distinct items, in the order of their first interaction
 	coef  []float64 // their summed rhs coefficients
 	x     []float64 // k × d: row r is A⁻¹ v of the top list's item r
+	xt    []float64 // d × 4: four rows of x side by side
+	xt8   []float64 // d × 8: cholSolveMany's scratch
 	c     []Contribution
 }
 
 func newTopExplainer(m *Model) *topExplainer {
-	return &topExplainer{m: m, slot: make([]int32, len(m.Items))}
+	return &topExplainer{m: m, slot: make([]int32, len(m.Items)), xt: make([]float64, 4*m.Dim), xt8: make([]float64, 8*m.Dim)}
 }
 
 // because returns the reasons (Because with n) of each item of top for the
@@ -188,15 +190,33 @@ func (e *topExplainer) because(chol []float64, rows []Interaction, top []ranked,
 	for t, x := range top {
 		copy(e.x[t*d:(t+1)*d], m.Row(int(x.item))[:d])
 	}
-	cholSolveMany(chol, e.x, d)
+	cholSolveMany(chol, e.x, e.xt8, d)
 	// c holds the contributions of top item t at c[t·ni:][:ni].
 	e.c = slices.Grow(e.c[:0], nt*ni)[:nt*ni]
 	t := 0
 	for ; t+4 <= nt; t += 4 {
 		x0, x1, x2, x3 := e.x[t*d:(t+1)*d], e.x[(t+1)*d:(t+2)*d], e.x[(t+2)*d:(t+3)*d], e.x[(t+3)*d:(t+4)*d]
-		// Two items of the subject against four of the list: eight
-		// independent sums, each in dot's order.
+		// Four items of the subject against the four of the list in one
+		// vector kernel (xt holds the four columns side by side), then
+		// two at a time: independent sums, each in dot's order.
+		xt := e.xt[:4*d]
+		for q := range d {
+			xt[4*q], xt[4*q+1], xt[4*q+2], xt[4*q+3] = x0[q], x1[q], x2[q], x3[q]
+		}
 		k := 0
+		for ; k+4 <= ni; k += 4 {
+			var sum [16]float64
+			v := e.items[k : k+4]
+			if !dot4x4(&sum, m.Row(int(v[0])), m.Row(int(v[1])), m.Row(int(v[2])), m.Row(int(v[3])), xt, d) {
+				break
+			}
+			for c := range 4 {
+				ct := e.c[(t+c)*ni+k : (t+c)*ni+k+4]
+				for i, j := range v {
+					ct[i] = Contribution{Item: j, Value: e.coef[k+i] * sum[4*i+c]}
+				}
+			}
+		}
 		for ; k+2 <= ni; k += 2 {
 			ja, jb := e.items[k], e.items[k+1]
 			va, vb := m.Row(int(ja))[:d], m.Row(int(jb))[:d]
@@ -257,10 +277,28 @@ func (e *topExplainer) because(chol []float64, rows []Interaction, top []ranked,
 
 // cholSolveMany solves L Lᵀ x = b in place for each row b of xs (k × d),
 // L the factor of cholFactor: each row gets cholSolveFactored's
-// operations in its order, four rows interleaved.
-func cholSolveMany(l, xs []float64, d int) {
+// operations in its order, eight rows at a time in the vector kernel
+// (xt8, d×8, is its scratch), the rest four rows interleaved.
+func cholSolveMany(l, xs, xt8 []float64, d int) {
 	k := len(xs) / d
 	r := 0
+	for ; r+8 <= k; r += 8 {
+		rows := xs[r*d : (r+8)*d]
+		for c := range 8 {
+			for q, v := range rows[c*d : (c+1)*d] {
+				xt8[8*q+c] = v
+			}
+		}
+		if !cholSolve8(l, xt8, d) {
+			break
+		}
+		for c := range 8 {
+			x := rows[c*d : (c+1)*d]
+			for q := range x {
+				x[q] = xt8[8*q+c]
+			}
+		}
+	}
 	for ; r+4 <= k; r += 4 {
 		x0, x1, x2, x3 := xs[r*d:(r+1)*d], xs[(r+1)*d:(r+2)*d], xs[(r+2)*d:(r+3)*d], xs[(r+3)*d:(r+4)*d]
 		for i := range d {

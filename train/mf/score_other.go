@@ -2,8 +2,16 @@
 
 package mf
 
+// haveAVX2 is false where there are no vector kernels (tests set it on
+// amd64 to check the portable paths).
+var haveAVX2 = false
+
 func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
 	scorePanelsGeneric(tile, flags, u, v, bias, d, thr)
 }
 
 func gramAdd4(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64) bool { return false }
+
+func dot4x4(s *[16]float64, v0, v1, v2, v3, xt []float64, d int) bool { return false }
+
+func cholSolve8(l, xt []float64, d int) bool { return false }
