@@ -49,18 +49,24 @@ const checkpointMagic = "VEILCKP2"
 // as little-endian float64 and a SHA-256 of everything before it.
 func (c *Checkpoint) Marshal() []byte {
 	h, _ := json.Marshal(c)
-	var b bytes.Buffer
-	b.WriteString(checkpointMagic)
-	binary.Write(&b, binary.LittleEndian, uint32(len(h)))
-	b.Write(h)
-	for _, a := range [][]float64{c.P, c.M1, c.M2, c.Prior, c.Released} {
+	arrays := [][]float64{c.P, c.M1, c.M2, c.Prior, c.Released}
+	n := len(checkpointMagic) + 4 + len(h) + sha256.Size
+	for _, a := range arrays {
+		n += 8 * len(a)
+	}
+	// One buffer of the final size, filled word by word: encoding/binary's
+	// Write per value went through reflection and an allocation each.
+	b := make([]byte, 0, n)
+	b = append(b, checkpointMagic...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(len(h)))
+	b = append(b, h...)
+	for _, a := range arrays {
 		for _, v := range a {
-			binary.Write(&b, binary.LittleEndian, math.Float64bits(v))
+			b = binary.LittleEndian.AppendUint64(b, math.Float64bits(v))
 		}
 	}
-	sum := sha256.Sum256(b.Bytes())
-	b.Write(sum[:])
-	return b.Bytes()
+	sum := sha256.Sum256(b)
+	return append(b, sum[:]...)
 }
 
 // UnmarshalCheckpoint decodes and checks a checkpoint.

@@ -11,8 +11,9 @@ import (
 func cholWidth(d int) int { return d + 4 }
 
 // cholSolveVec is cholSolve with the factorization and the forward
-// substitution done by columns with the vector kernel, and with a left as
-// it was (only its lower triangle is read). lt is scratch of
+// substitution done by columns with the vector kernel: it reads only the
+// lower triangle of a and leaves the factor L there, as cholSolve does
+// (the reasons of recommendations reuse it). lt is scratch of
 // d*cholWidth(d).
 //
 // Column j of the factor is row j of lt, so that the entries of a column
@@ -41,6 +42,9 @@ func cholSolveVec(a, b, x []float64, d int, lt []float64) (bool, error) {
 		s = math.Sqrt(s)
 		cholScale(col[j+1:d+1], s) // padding to w: the kernel's lanes
 		col[j] = s
+		for i := j; i < d; i++ { // a keeps the factor, as after cholSolve
+			a[i*d+j] = col[i]
+		}
 	}
 	for i := d - 1; i >= 0; i-- {
 		li := lt[i*w : i*w+d] // L_ki for k >= i

@@ -76,7 +76,7 @@ func (rk Ranker) rankSubjects(subjects []int, rows func(s int) []Interaction, k,
 		return rk.rankPopular(subjects, rows, k, workers, emit)
 	}
 	tops := make([][]int32, workers)
-	return rankModel(context.Background(), rk.model, len(subjects), k, rk.keys, workers,
+	return rankModel(context.Background(), rk.model, len(subjects), k, rk.keys, workers, false,
 		func(_, i int, t *scoreTask) {
 			for _, x := range rows(subjects[i]) {
 				if rk.toModel != nil {
@@ -87,9 +87,8 @@ func (rk Ranker) rankSubjects(subjects []int, rows func(s int) []Interaction, k,
 				t.rows = append(t.rows, x)
 				t.exclude = append(t.exclude, x.Item)
 			}
-			slices.Sort(t.exclude)
 		},
-		func(w, i int, top []ranked) error {
+		func(w, i int, top []ranked, _ solved) error {
 			tops[w] = tops[w][:0]
 			for _, e := range top {
 				tops[w] = append(tops[w], e.key)

@@ -339,7 +339,9 @@ func NewSolver(m *Model) *Solver {
 }
 
 // Solve returns the factor u of a subject with these interactions; a and
-// rhs are scratch of d*d and d.
+// rhs are scratch of d*d and d. On success the lower triangle of a holds
+// the Cholesky factor of the subject's system (the reasons of its
+// recommendations reuse it).
 //
 // Only the lower triangle of a is built, the only part cholSolve reads,
 // four interactions at a time; every entry gets the same operations in

@@ -3,7 +3,6 @@ package mf
 import (
 	"context"
 	"runtime"
-	"slices"
 )
 
 // Recommended is one entry of a subject's list: an item of the model and
@@ -29,13 +28,18 @@ func RecommendEach(d *Data, m *Model, subjects []int, k, n, workers int, explain
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	var solver *Solver
-	if explain {
-		solver = NewSolver(m)
-	}
 	bufs := make([][]Recommended, workers)
+	var explainers []*topExplainer
+	if explain {
+		explainers = make([]*topExplainer, workers)
+		for w := range explainers {
+			explainers[w] = newTopExplainer(m)
+		}
+	}
 	toModel := itemIndex(d.Items, m.Items)
-	return rankModel(context.Background(), m, len(subjects), k, nil, workers,
+	// With explain the ranking keeps each subject's factor, which its
+	// reasons need: the system is built and factored once.
+	return rankModel(context.Background(), m, len(subjects), k, nil, workers, explain,
 		func(_, e int, t *scoreTask) {
 			for _, x := range d.Rows[subjects[e]] {
 				if j := toModel[x.Item]; j >= 0 {
@@ -44,9 +48,8 @@ func RecommendEach(d *Data, m *Model, subjects []int, k, n, workers int, explain
 					t.exclude = append(t.exclude, j)
 				}
 			}
-			slices.Sort(t.exclude)
 		},
-		func(w, e int, top []ranked) error {
+		func(w, e int, top []ranked, sub solved) error {
 			out := bufs[w][:0]
 			for _, x := range top {
 				out = append(out, Recommended{Item: x.item, Score: x.score})
@@ -55,21 +58,6 @@ func RecommendEach(d *Data, m *Model, subjects []int, k, n, workers int, explain
 			if !explain || len(top) == 0 {
 				return emit(e, out, nil)
 			}
-			var own []Interaction
-			for _, x := range d.Rows[subjects[e]] {
-				if j := toModel[x.Item]; j >= 0 {
-					x.Item = j
-					own = append(own, x)
-				}
-			}
-			ex, err := solver.NewExplainer(own)
-			if err != nil {
-				return err
-			}
-			why := make([][]Contribution, len(top))
-			for r, x := range top {
-				why[r] = ex.Explain(int(x.item)).Because(n)
-			}
-			return emit(e, out, why)
+			return emit(e, out, explainers[w].because(sub.chol, sub.rows, top, n))
 		})
 }

@@ -1,9 +1,11 @@
 package mf
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -44,13 +46,26 @@ const (
 )
 
 // panels are a model's item factors in the kernel's layout: panel p holds
-// items p·16 … p·16+15, coordinate q of its items at v[(p·d+q)·16:][:16].
-// Padding items and items that are not ranked have bias -Inf and never
-// score.
+// the items at positions p·16 … p·16+15 of order, coordinate q of its items
+// at v[(p·d+q)·16:][:16]. Padding and items that are not ranked have bias
+// -Inf and never score.
+//
+// order puts the items by descending bias (ties: the lower index first),
+// those not ranked last. The threshold a subject's list must beat rises as
+// its items are seen, and every item above it is stored, offered to the
+// float32 heap and kept as a candidate: in the model's order the k-th best
+// rises through the whole pass, about k·ln(n/k) times, while in an order
+// whose first items score high it is near its final value after the first
+// panels. The bias, in which popularity shows, is what every subject's
+// score shares. The order changes nothing but the work: the candidates
+// that survive are those at or above the final threshold, whatever the
+// order, and their float64 ranking is a total order.
 type panels struct {
 	d, n, np int
 	v        []float32
 	bias     []float32
+	order    []int32 // position -> the model's item
+	at       []int32 // the model's item -> position
 	// vmax is the largest ‖v_j‖₂, bmax the largest |b_j|: with a
 	// subject's ‖u‖ they bound the float32 kernel's error (errBound).
 	vmax, bmax float64
@@ -59,20 +74,37 @@ type panels struct {
 func newPanels(m *Model, keys []int32) *panels {
 	d, n := m.Dim, len(m.Items)
 	np := (n + panelWidth - 1) / panelWidth
-	p := &panels{d: d, n: n, np: np, v: make([]float32, np*d*panelWidth), bias: make([]float32, np*panelWidth)}
-	for j := range np * panelWidth {
-		if j >= n || (keys != nil && keys[j] < 0) {
-			p.bias[j] = float32(math.Inf(-1))
+	p := &panels{d: d, n: n, np: np, v: make([]float32, np*d*panelWidth), bias: make([]float32, np*panelWidth),
+		order: make([]int32, n), at: make([]int32, n)}
+	ranked := func(j int32) bool { return keys == nil || keys[j] >= 0 }
+	for j := range p.order {
+		p.order[j] = int32(j)
+	}
+	slices.SortFunc(p.order, func(a, b int32) int {
+		if ra, rb := ranked(a), ranked(b); ra != rb {
+			if ra {
+				return -1
+			}
+			return 1
+		}
+		return cmp.Or(cmp.Compare(m.Row(int(b))[d], m.Row(int(a))[d]), cmp.Compare(a, b))
+	})
+	for pos, j := range p.order {
+		p.at[j] = int32(pos)
+	}
+	for pos := range np * panelWidth {
+		if pos >= n || !ranked(p.order[pos]) {
+			p.bias[pos] = float32(math.Inf(-1))
 			continue
 		}
-		r := m.Row(j)
-		base := (j/panelWidth)*d*panelWidth + j%panelWidth
+		r := m.Row(int(p.order[pos]))
+		base := (pos/panelWidth)*d*panelWidth + pos%panelWidth
 		norm := 0.0
 		for q := range d {
 			p.v[base+q*panelWidth] = float32(r[q])
 			norm += r[q] * r[q]
 		}
-		p.bias[j] = float32(r[d])
+		p.bias[pos] = float32(r[d])
 		p.vmax = max(p.vmax, math.Sqrt(norm))
 		p.bmax = max(p.bmax, math.Abs(r[d]))
 	}
@@ -229,22 +261,33 @@ func (t *topHeap) sorted() []ranked {
 
 // scoreTask says what to rank for a subject: its factor is solved from
 // rows (in the model's items), and the items of exclude (the model's
-// indices, ascending) are not ranked.
+// indices, in any order; rank turns them into the panels' positions, in
+// place) are not ranked.
 type scoreTask struct {
 	rows    []Interaction
 	exclude []int32
 }
 
+// solved is what a subject's solve leaves for emit: the rows of its task
+// and, when rankModel keeps them, the Cholesky factor of its system (lower
+// triangle, d×d, as cholFactor leaves it; nil otherwise). Both belong to
+// the worker and are reused after emit returns.
+type solved struct {
+	rows []Interaction
+	chol []float64
+}
+
 // rankModel ranks the model's items for n subjects, parallel over blocks
 // of subjects on workers goroutines. task(w, i, buf) returns subject i's
-// task (buf is worker w's to reuse); emit(w, i, top) receives its k best
-// items, best first, with their float64 scores u·v_j + b_j; top belongs to
-// the worker and is reused after emit returns. keys, when set, break ties
+// task (buf is worker w's to reuse); emit(w, i, top, sub) receives its k
+// best items, best first, with their float64 scores u·v_j + b_j, and what
+// its solve left (with keepFactors, the factor too); top and sub belong to
+// the worker and are reused after emit returns. keys, when set, break ties
 // (the lower key first; nil: the lower item), and items with a negative
 // key are not ranked. task and emit are called on
 // worker w's goroutine, never concurrently for the same w.
-func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int,
-	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked) error) error {
+func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers int, keepFactors bool,
+	task func(w, i int, buf *scoreTask), emit func(w, i int, top []ranked, sub solved) error) error {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
@@ -262,7 +305,7 @@ func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := newBlockRanker(m, pan, solver, k, keys)
+			r := newBlockRanker(m, pan, solver, k, keys, keepFactors)
 			for !failed.Load() {
 				b := int(next.Add(1) - 1)
 				if b >= blocks {
@@ -274,7 +317,7 @@ func rankModel(ctx context.Context, m *Model, n, k int, keys []int32, workers in
 					return
 				}
 				lo, hi := b*subjectBlock, min(n, (b+1)*subjectBlock)
-				if err := r.rank(lo, hi, func(i int, buf *scoreTask) { task(w, i, buf) }, func(i int, top []ranked) error { return emit(w, i, top) }); err != nil {
+				if err := r.rank(lo, hi, func(i int, buf *scoreTask) { task(w, i, buf) }, func(i int, top []ranked, sub solved) error { return emit(w, i, top, sub) }); err != nil {
 					errs[w] = err
 					failed.Store(true)
 					return
@@ -312,14 +355,20 @@ type blockRanker struct {
 	tile   []float32
 	flags  []uint8
 	a, rhs []float64
+	// chols holds each subject's factor (subjectBlock × d×d) when the
+	// factors are kept for emit; nil: every solve factors in a.
+	chols []float64
 }
 
-func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) *blockRanker {
+func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32, keepFactors bool) *blockRanker {
 	d := m.Dim
 	r := &blockRanker{m: m, pan: pan, solver: solver, k: k, keys: keys,
 		u64: make([]float64, subjectBlock*d), u32: make([]float32, subjectBlock*d),
 		tile: make([]float32, callPanels*tileSize), flags: make([]uint8, callPanels),
 		a: make([]float64, d*d), rhs: make([]float64, d)}
+	if keepFactors {
+		r.chols = make([]float64, subjectBlock*d*d)
+	}
 	for i := range r.heaps {
 		r.heaps[i].h = make([]ranked, 0, k)
 		r.best32[i].h = make([]float32, 0, k)
@@ -329,7 +378,7 @@ func newBlockRanker(m *Model, pan *panels, solver *Solver, k int, keys []int32) 
 }
 
 // rank ranks subjects lo … hi-1 (at most subjectBlock of them).
-func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit func(i int, top []ranked) error) error {
+func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit func(i int, top []ranked, sub solved) error) error {
 	d, pan := r.m.Dim, r.pan
 	nb := hi - lo
 	rows := (nb + kernelRows - 1) / kernelRows
@@ -338,8 +387,13 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 		t := &r.tasks[s]
 		t.rows, t.exclude = t.rows[:0], t.exclude[:0]
 		task(lo+s, t)
+		// collect walks the items in the panels' order.
+		for i, j := range t.exclude {
+			t.exclude[i] = pan.at[j]
+		}
+		slices.Sort(t.exclude)
 		u := r.u64[s*d : (s+1)*d]
-		if err := r.solver.Solve(t.rows, u, r.a, r.rhs); err != nil {
+		if err := r.solver.Solve(t.rows, u, r.factor(s), r.rhs); err != nil {
 			return err
 		}
 		norm := 0.0
@@ -385,11 +439,25 @@ func (r *blockRanker) rank(lo, hi int, task func(i int, buf *scoreTask), emit fu
 			}
 			h.offer(ranked{score: r.m.predict(u, int(c.item)), item: c.item, key: key})
 		}
-		if err := emit(lo+s, h.sorted()); err != nil {
+		sub := solved{rows: r.tasks[s].rows}
+		if r.chols != nil {
+			sub.chol = r.factor(s)
+		}
+		if err := emit(lo+s, h.sorted(), sub); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// factor is the scratch subject s's Solve builds its system in, and leaves
+// its Cholesky factor in (cholSolve): its own when the factors are kept.
+func (r *blockRanker) factor(s int) []float64 {
+	if r.chols == nil {
+		return r.a
+	}
+	d := r.m.Dim
+	return r.chols[s*d*d : (s+1)*d*d]
 }
 
 // callSize is the number of panels of kernel row row's next kernel call:
@@ -424,17 +492,18 @@ func (r *blockRanker) collect(row, p0, p1 int) {
 				if v < r.thr[row][lane] {
 					continue
 				}
-				j := int32((p0+p)*panelWidth + c)
-				if int(j) >= r.pan.n {
+				at := int32((p0+p)*panelWidth + c)
+				if int(at) >= r.pan.n {
 					break
 				}
 				ex := t.exclude
-				for r.ex[s] < len(ex) && ex[r.ex[s]] < j {
+				for r.ex[s] < len(ex) && ex[r.ex[s]] < at {
 					r.ex[s]++
 				}
-				if r.ex[s] < len(ex) && ex[r.ex[s]] == j {
+				if r.ex[s] < len(ex) && ex[r.ex[s]] == at {
 					continue
 				}
+				j := r.pan.order[at]
 				if r.keys != nil && r.keys[j] < 0 {
 					continue
 				}

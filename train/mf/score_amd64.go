@@ -45,3 +45,39 @@ func gramAdd4(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64) bool 
 	gramAdd4AVX2(a, d, r0, r1, r2, r3, e)
 	return true
 }
+
+// dot4x4AVX2 is in score_amd64.s.
+//
+//go:noescape
+func dot4x4AVX2(s *[16]float64, v0, v1, v2, v3, xt *float64, d int)
+
+// dot4x4 sets s[4i+c] to the dot product of v_i (d values) with column c
+// of xt (d×4, row major), each with dot's operations in its order, four
+// sums in one vector register; false: the caller computes them.
+func dot4x4(s *[16]float64, v0, v1, v2, v3, xt []float64, d int) bool {
+	if !haveAVX2 || d < 1 {
+		return false
+	}
+	_, _, _, _ = v0[d-1], v1[d-1], v2[d-1], v3[d-1]
+	_ = xt[4*d-1]
+	dot4x4AVX2(s, &v0[0], &v1[0], &v2[0], &v3[0], &xt[0], d)
+	return true
+}
+
+// cholSolve8AVX2 is in score_amd64.s.
+//
+//go:noescape
+func cholSolve8AVX2(l, xt *float64, d int)
+
+// cholSolve8 solves L Lᵀ x = b in place for the eight columns of xt (d×8,
+// row major), each with cholSolveFactored's operations in its order, with
+// the vector kernel; false: the caller solves them.
+func cholSolve8(l, xt []float64, d int) bool {
+	if !haveAVX2 || d < 1 {
+		return false
+	}
+	_ = l[d*d-1]
+	_ = xt[8*d-1]
+	cholSolve8AVX2(&l[0], &xt[0], d)
+	return true
+}

@@ -230,3 +230,144 @@ gnext:
 gdone:
 	VZEROUPPER
 	RET
+
+// func dot4x4AVX2(s *[16]float64, v0, v1, v2, v3, xt *float64, d int)
+// s[4i+c] = sum over q < d of v_i[q] * xt[4q+c], from 0 and in q's order,
+// each product and sum rounded on its own (no fusion), as dot rounds them.
+// d >= 1.
+TEXT ·dot4x4AVX2(SB), NOSPLIT, $0-56
+	MOVQ s+0(FP), DI
+	MOVQ v0+8(FP), R8
+	MOVQ v1+16(FP), R9
+	MOVQ v2+24(FP), R10
+	MOVQ v3+32(FP), R11
+	MOVQ xt+40(FP), SI
+	MOVQ d+48(FP), CX
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	XORQ AX, AX
+
+dloop:
+	VMOVUPD      (SI), Y4
+	VBROADCASTSD (R8)(AX*8), Y5
+	VBROADCASTSD (R9)(AX*8), Y6
+	VBROADCASTSD (R10)(AX*8), Y7
+	VBROADCASTSD (R11)(AX*8), Y8
+	VMULPD       Y4, Y5, Y5
+	VMULPD       Y4, Y6, Y6
+	VMULPD       Y4, Y7, Y7
+	VMULPD       Y4, Y8, Y8
+	VADDPD       Y5, Y0, Y0
+	VADDPD       Y6, Y1, Y1
+	VADDPD       Y7, Y2, Y2
+	VADDPD       Y8, Y3, Y3
+	ADDQ         $32, SI
+	INCQ         AX
+	CMPQ         AX, CX
+	JLT          dloop
+
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VZEROUPPER
+	RET
+
+// func cholSolve8AVX2(l, xt *float64, d int)
+// Solves L Lᵀ x = b in place for the eight columns of xt (d × 8, row major;
+// L lower triangular d × d, row major), each column with
+// cholSolveFactored's operations in its order, each product, difference
+// and quotient rounded on its own (no fusion). d >= 1.
+TEXT ·cholSolve8AVX2(SB), NOSPLIT, $0-24
+	MOVQ l+0(FP), DI
+	MOVQ xt+8(FP), SI
+	MOVQ d+16(FP), CX
+	MOVQ CX, BX
+	SHLQ $3, BX // bytes in a row of l
+
+	// Forward: x[i] = (b[i] - l[i,0]x[0] - … - l[i,i-1]x[i-1]) / l[i,i].
+	XORQ R8, R8  // i
+	MOVQ DI, R9  // &l[i*d]
+	MOVQ SI, R10 // &xt[i*8]
+
+fwd:
+	CMPQ    R8, CX
+	JGE     fdone
+	VMOVUPD (R10), Y0
+	VMOVUPD 32(R10), Y1
+	XORQ    AX, AX // k
+	MOVQ    SI, R11 // &xt[k*8]
+
+fk:
+	CMPQ         AX, R8
+	JGE          fkdone
+	VBROADCASTSD (R9)(AX*8), Y2
+	VMULPD       (R11), Y2, Y3
+	VMULPD       32(R11), Y2, Y4
+	VSUBPD       Y3, Y0, Y0
+	VSUBPD       Y4, Y1, Y1
+	ADDQ         $64, R11
+	INCQ         AX
+	JMP          fk
+
+fkdone:
+	VBROADCASTSD (R9)(R8*8), Y2
+	VDIVPD       Y2, Y0, Y0
+	VDIVPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (R10)
+	VMOVUPD      Y1, 32(R10)
+	ADDQ         BX, R9
+	ADDQ         $64, R10
+	INCQ         R8
+	JMP          fwd
+
+fdone:
+	// Backward: x[i] = (x[i] - l[i+1,i]x[i+1] - … - l[d-1,i]x[d-1]) / l[i,i].
+	MOVQ CX, R8
+	DECQ R8 // i
+
+bwd:
+	CMPQ    R8, $0
+	JL      bdone
+	MOVQ    R8, R10
+	SHLQ    $6, R10
+	ADDQ    SI, R10 // &xt[i*8]
+	VMOVUPD (R10), Y0
+	VMOVUPD 32(R10), Y1
+	LEAQ    1(R8), AX // k
+	LEAQ    64(R10), R11 // &xt[k*8]
+	MOVQ    AX, R12
+	IMULQ   BX, R12
+	ADDQ    DI, R12
+	LEAQ    (R12)(R8*8), R12 // &l[k*d+i]
+
+bk:
+	CMPQ         AX, CX
+	JGE          bkdone
+	VBROADCASTSD (R12), Y2
+	VMULPD       (R11), Y2, Y3
+	VMULPD       32(R11), Y2, Y4
+	VSUBPD       Y3, Y0, Y0
+	VSUBPD       Y4, Y1, Y1
+	ADDQ         $64, R11
+	ADDQ         BX, R12
+	INCQ         AX
+	JMP          bk
+
+bkdone:
+	MOVQ         R8, R13
+	IMULQ        BX, R13
+	ADDQ         DI, R13
+	VBROADCASTSD (R13)(R8*8), Y2
+	VDIVPD       Y2, Y0, Y0
+	VDIVPD       Y2, Y1, Y1
+	VMOVUPD      Y0, (R10)
+	VMOVUPD      Y1, 32(R10)
+	DECQ         R8
+	JMP          bwd
+
+bdone:
+	VZEROUPPER
+	RET

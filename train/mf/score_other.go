@@ -2,7 +2,8 @@
 
 package mf
 
-// haveAVX2 is false off amd64: the scalar kernels (tests switch it too).
+// haveAVX2 is false where there are no vector kernels (tests set it on
+// amd64 to check the portable paths).
 var haveAVX2 = false
 
 func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
@@ -24,3 +25,7 @@ func rhsAdd(rhs, r []float64, on, off float64) {
 		rhs[p] += on*rp + off*rp
 	}
 }
+
+func dot4x4(s *[16]float64, v0, v1, v2, v3, xt []float64, d int) bool { return false }
+
+func cholSolve8(l, xt []float64, d int) bool { return false }

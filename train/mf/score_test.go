@@ -116,12 +116,12 @@ func TestRankModelMatchesNaive(t *testing.T) {
 				}
 				got := make([][]ranked, c.subjects)
 				var mu sync.Mutex
-				err := rankModel(context.Background(), m, c.subjects, c.k, keys, 2,
+				err := rankModel(context.Background(), m, c.subjects, c.k, keys, 2, false,
 					func(_, i int, buf *scoreTask) {
 						buf.rows = append(buf.rows, tasks[i].rows...)
 						buf.exclude = append(buf.exclude, tasks[i].exclude...)
 					},
-					func(_, i int, top []ranked) error {
+					func(_, i int, top []ranked, _ solved) error {
 						mu.Lock()
 						got[i] = slices.Clone(top)
 						mu.Unlock()
@@ -208,12 +208,12 @@ func BenchmarkScore(b *testing.B) {
 		b.ReportAllocs()
 		start(b)
 		for b.Loop() {
-			err := rankModel(context.Background(), m, subjects, k, nil, 0,
+			err := rankModel(context.Background(), m, subjects, k, nil, 0, false,
 				func(_, i int, buf *scoreTask) {
 					buf.rows = append(buf.rows, tasks[i].rows...)
 					buf.exclude = append(buf.exclude, tasks[i].exclude...)
 				},
-				func(int, int, []ranked) error { return nil })
+				func(int, int, []ranked, solved) error { return nil })
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -693,6 +693,13 @@ func TestCholSolveBits(t *testing.T) {
 			}
 			if (errV == nil) != (errW == nil) || (errV == nil && !slices.Equal(vec, want)) {
 				t.Fatalf("d=%d trial %d: vector %v (%v), reference %v (%v)", d, trial, vec, errV, want, errW)
+			}
+			for i := range d { // the factor left in the lower triangle
+				for j := 0; j <= i && errV == nil; j++ {
+					if math.Float64bits(a3[i*d+j]) != math.Float64bits(a2[i*d+j]) {
+						t.Fatalf("d=%d trial %d: factor (%d,%d) %v, reference %v", d, trial, i, j, a3[i*d+j], a2[i*d+j])
+					}
+				}
 			}
 		}
 	}
