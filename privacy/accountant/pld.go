@@ -67,22 +67,45 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 	}
 	var eps float64
 	for _, dir := range []direction{remove, add} {
-		composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
-		for _, e := range a.events {
-			p, err := eventPMF(e, dir, a.Interval)
-			if err != nil {
-				return Result{}, err
-			}
-			if p, err = p.selfCompose(e.Count); err != nil {
-				return Result{}, err
-			}
-			if composed, err = composed.compose(p); err != nil {
-				return Result{}, err
-			}
+		composed, err := composePLD(a.events, dir, a.Interval)
+		if err != nil {
+			return Result{}, err
 		}
 		eps = math.Max(eps, composed.epsilonForDelta(rest, a.Interval))
 	}
 	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
+}
+
+// composePLD is the composition of events in direction dir at interval h,
+// from the memo when it holds it. Each event's self-composition is
+// memoized too: calibration composes the same fixed releases with every σ
+// it tries.
+func composePLD(events []Event, dir direction, h float64) (pmf, error) {
+	key := memoKey(dir, h, events...)
+	if p, ok := memo.get(key); ok {
+		return p, nil
+	}
+	composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
+	for _, e := range events {
+		ekey := memoKey(dir, h, e)
+		p, ok := memo.get(ekey)
+		if !ok {
+			var err error
+			if p, err = eventPMF(e, dir, h); err != nil {
+				return pmf{}, err
+			}
+			if p, err = p.selfCompose(e.Count); err != nil {
+				return pmf{}, err
+			}
+			memo.put(ekey, p)
+		}
+		var err error
+		if composed, err = composed.compose(p); err != nil {
+			return pmf{}, err
+		}
+	}
+	memo.put(key, composed)
+	return composed, nil
 }
 
 // gaussianOnly reports whether every event is a Gaussian mechanism
@@ -384,19 +407,25 @@ func chernoffBounds(probs []float64, n int) (int64, int64) {
 	for _, t := range orders {
 		// log E[exp(t X)], with the largest exponent factored out: walk
 		// from the end where t·i is largest, multiplying by exp(-|t|) per
-		// step (one exp per order instead of one per value).
+		// step (one exp per order instead of one per value). The walk stops
+		// once f < sum·2⁻⁵⁵: every later term, probs[i]·f with probs[i] ≤ 2
+		// and f only falling, is below half an ulp of sum and would leave
+		// it unchanged, so the bounds are exactly those of the whole walk.
+		// Without the stop f sinks to the smallest subnormal, where
+		// rounding keeps it (f·step rounds back up), and the rest of the
+		// walk runs on subnormals, tens of times slower.
 		var sum, maxE float64
 		if t > 0 {
 			maxE = t * float64(last)
 			f, step := 1.0, math.Exp(-t)
-			for i := last; i >= first && f > 0; i-- {
+			for i := last; i >= first && f > 0 && f >= sum*0x1p-55; i-- {
 				sum += probs[i] * f
 				f *= step
 			}
 		} else {
 			maxE = t * float64(first)
 			f, step := 1.0, math.Exp(t)
-			for i := first; i <= last && f > 0; i++ {
+			for i := first; i <= last && f > 0 && f >= sum*0x1p-55; i++ {
 				sum += probs[i] * f
 				f *= step
 			}
