@@ -35,9 +35,3 @@ func BenchmarkPlanTrainYAML(b *testing.B) {
 		trainYAMLPlan(b)
 	}
 }
-
-func TestPrintTrainYAML(t *testing.T) {
-	hist, _ := Calibrate("pld", 4, 1, 1, 1e-6)
-	c, r := trainYAMLPlan(t)
-	t.Logf("hist %.17g cal %.17g eps %.17g spent@1e-5 %.17g", hist.NoiseMultiplier, c.NoiseMultiplier, c.Epsilon, r.Epsilon)
-}
