@@ -35,3 +35,44 @@ func BenchmarkPlanTrainYAML(b *testing.B) {
 		trainYAMLPlan(b)
 	}
 }
+
+// BenchmarkPlanCurve plans configs/train.yaml's privacy-utility curve (ε 1,
+// 2, 4, 8, each with its histogram) and spends it with the model in one
+// record, as train.planAndSpend does with evaluation.curve: true.
+func BenchmarkPlanCurve(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		memo.reset()
+		c, _ := trainYAMLPlan(b)
+		hist8, _ := Calibrate("pld", 4, 1, 1, 1e-6)
+		evs := []Event{{Mechanism: SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: hist8.NoiseMultiplier, Count: 1},
+			{Mechanism: SubsampledGaussian, SamplingRate: 0.4, NoiseMultiplier: c.NoiseMultiplier, Count: 5}}
+		for _, eps := range []float64{1, 2, 4, 8} {
+			h, err := Calibrate("pld", eps/2, 1, 1, 1e-6)
+			if err != nil {
+				b.Fatal(err)
+			}
+			hist := Event{Mechanism: SubsampledGaussian, SamplingRate: 1, NoiseMultiplier: h.NoiseMultiplier, Count: 1}
+			p, err := CalibrateWith("pld", eps, 0.4, 5, 1e-6, hist)
+			if err != nil {
+				b.Fatal(err)
+			}
+			evs = append(evs, hist, Event{Mechanism: SubsampledGaussian, SamplingRate: 0.4, NoiseMultiplier: p.NoiseMultiplier, Count: 5})
+		}
+		if _, err := Spent("pld", 1e-5, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkPrivacySpent is one `veil privacy` question: the ε of
+// configs/train.yaml's DP-SGD steps alone.
+func BenchmarkPrivacySpent(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		memo.reset()
+		if _, err := Spent("pld", 1e-6, Event{Mechanism: SubsampledGaussian, SamplingRate: 0.4, NoiseMultiplier: 1.0534104947758145, Count: 5}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

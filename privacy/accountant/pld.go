@@ -1,9 +1,11 @@
 package accountant
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/cmplx"
+	"sync"
 
 	"gonum.org/v1/gonum/dsp/fourier"
 )
@@ -65,15 +67,25 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 	if mu, ok := gaussianOnly(a.events); ok {
 		return Result{Accountant: "pld", Epsilon: gdpEpsilon(mu, rest), Delta: delta}, nil
 	}
-	var eps float64
-	for _, dir := range []direction{remove, add} {
-		composed, err := composePLD(a.events, dir, a.Interval)
-		if err != nil {
-			return Result{}, err
-		}
-		eps = math.Max(eps, composed.epsilonForDelta(rest, a.Interval))
+	// The two directions are independent compositions: one goroutine each.
+	var eps [2]float64
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, dir := range []direction{remove, add} {
+		wg.Go(func() {
+			composed, err := composePLD(a.events, dir, a.Interval)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			eps[i] = composed.epsilonForDelta(rest, a.Interval)
+		})
 	}
-	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return Result{}, err
+	}
+	return Result{Accountant: "pld", Epsilon: math.Max(0, math.Max(eps[0], eps[1])), Delta: delta}, nil
 }
 
 // composePLD is the composition of events in direction dir at interval h,
@@ -360,7 +372,8 @@ func (p pmf) selfCompose(n int) (pmf, error) {
 	}
 	seq := make([]float64, fftLen)
 	copy(seq, p.probs)
-	fft := fourier.NewFFT(fftLen)
+	fft := getFFT(fftLen)
+	defer putFFT(fft)
 	coef := fft.Coefficients(nil, seq)
 	for i, c := range coef {
 		coef[i] = cmplx.Pow(c, complex(float64(n), 0))
@@ -463,7 +476,8 @@ func (p pmf) compose(o pmf) (pmf, error) {
 	b := make([]float64, fftLen)
 	copy(a, p.probs)
 	copy(b, o.probs)
-	fft := fourier.NewFFT(fftLen)
+	fft := getFFT(fftLen)
+	defer putFFT(fft)
 	ca := fft.Coefficients(nil, a)
 	cb := fft.Coefficients(nil, b)
 	for i := range ca {
@@ -491,4 +505,24 @@ func (p pmf) compose(o pmf) (pmf, error) {
 	res.lo += int64(l)
 	res.probs = res.probs[l:r]
 	return res, nil
+}
+
+// ffts holds FFT plans by length for reuse: a plan's twiddle factors cost
+// about as much as a transform, and calibration transforms at the same few
+// lengths many times. A plan is used by one goroutine at a time; the pools
+// let the garbage collector drop idle plans.
+var ffts sync.Map // int → *sync.Pool of *fourier.FFT
+
+func getFFT(n int) *fourier.FFT {
+	if p, ok := ffts.Load(n); ok {
+		if f, ok := p.(*sync.Pool).Get().(*fourier.FFT); ok {
+			return f
+		}
+	}
+	return fourier.NewFFT(n)
+}
+
+func putFFT(f *fourier.FFT) {
+	p, _ := ffts.LoadOrStore(f.Len(), &sync.Pool{})
+	p.(*sync.Pool).Put(f)
 }
