@@ -223,16 +223,76 @@ func twoPhase(coarse, fine func(float64) (float64, error), target, rdpSigma floa
 		}
 		hi, epsHi = lo, epsLo
 	}
+	// The slope of log ε in log σ over the coarse bracket: ε(σ) is nearly
+	// a power law, and the fine curve nearly the coarse one times a
+	// constant, so from a fine evaluation it predicts the fine root.
+	slope := (math.Log(epsLo) - math.Log(epsHi)) / (math.Log(lo) - math.Log(hi))
 	guess, _, _ := searchSigma(coarse, target, lo, hi, epsLo, epsHi, calibrateTol/16)
 
-	// Fine: bracket the root near the guess.
-	hi, lo = guess, guess*(1-calibrateTol/2)
-	var errLo, errHi error
-	var wg sync.WaitGroup
-	wg.Go(func() { epsLo, errLo = fine(lo) })
-	epsHi, errHi = fine(hi)
-	wg.Wait()
-	floor, step := guess*0.8, calibrateTol/2
+	// Fine: evaluate pairs of probes at once (two cores), first the guess
+	// and half the tolerance below it, then, at most twice while no pair
+	// brackets the root, a third of the tolerance either side of the
+	// root predicted from the evaluation nearest it.
+	floor := guess * 0.8
+	type point struct {
+		sigma, eps float64
+		err        error
+	}
+	var pts []point
+	pair := func(a, b float64) {
+		pa, pb := point{sigma: a}, point{sigma: b}
+		var wg sync.WaitGroup
+		wg.Go(func() { pa.eps, pa.err = fine(a) })
+		pb.eps, pb.err = fine(b)
+		wg.Wait()
+		pts = append(pts, pa, pb)
+	}
+	// bracket: the largest σ evaluated that spends too much, the
+	// smallest that does not.
+	bracket := func() (lo, hi point, okLo, okHi bool) {
+		for _, p := range pts {
+			if tooLow(p.eps, p.err) {
+				if !okLo || p.sigma > lo.sigma {
+					lo, okLo = p, true
+				}
+			} else if !okHi || p.sigma < hi.sigma {
+				hi, okHi = p, true
+			}
+		}
+		return lo, hi, okLo, okHi
+	}
+	pair(guess*(1-calibrateTol/2), guess)
+	for range 2 {
+		pLo, pHi, okLo, okHi := bracket()
+		var est float64
+		switch {
+		case okLo && okHi:
+			break
+		case !okHi && pLo.err == nil: // the root is above every probe
+			est = math.Max(pLo.sigma*math.Pow(target/pLo.eps, 1/slope), pLo.sigma*(1+calibrateTol))
+		case !okLo: // the root is below every probe
+			est = math.Min(pHi.sigma*math.Pow(target/pHi.eps, 1/slope), pHi.sigma*(1-calibrateTol))
+		}
+		if !(est > 0) || math.IsInf(est, 0) || !(slope < 0) {
+			break
+		}
+		est = math.Min(rdpSigma/(1+calibrateTol/3), math.Max(floor/(1-calibrateTol/3), est))
+		pair(est*(1-calibrateTol/3), est*(1+calibrateTol/3))
+	}
+	pLo, pHi, okLo, okHi := bracket()
+	switch {
+	case okLo && okHi:
+		if pLo.sigma >= pHi.sigma { // ε(σ) not monotone at this scale
+			return Calibration{}, false
+		}
+	case okHi: // walk down from the lowest probe
+		pLo = pHi
+	default: // walk up from the highest
+		pHi = pLo
+	}
+	lo, epsLo, errLo := pLo.sigma, pLo.eps, pLo.err
+	hi, epsHi, errHi := pHi.sigma, pHi.eps, pHi.err
+	step := calibrateTol / 2
 	for tooLow(epsHi, errHi) { // the root is above hi
 		if hi == rdpSigma {
 			return Calibration{}, false
