@@ -3,6 +3,9 @@ package accountant
 import (
 	"math"
 	"testing"
+	"time"
+
+	"golang.org/x/sync/semaphore"
 )
 
 // The memo returns bit for bit what composing again gives, and events that
@@ -74,5 +77,27 @@ func TestMemoBound(t *testing.T) {
 	m.put("huge", pmf{probs: make([]float64, memoBins+1)})
 	if _, ok := m.get("huge"); ok {
 		t.Error("an entry beyond the bound alone was kept")
+	}
+}
+
+// The FFT budget lets transforms that fit run side by side and one longer
+// than the budget run alone.
+func TestFFTBudget(t *testing.T) {
+	b := &fftBudget{sem: semaphore.NewWeighted(fftBudgetLen)}
+	w1 := b.acquire(fftBudgetLen / 2)
+	w2 := b.acquire(fftBudgetLen / 2) // fits beside the first
+	done := make(chan int64)
+	go func() { done <- b.acquire(4 * fftBudgetLen) }()
+	select {
+	case <-done:
+		t.Fatal("a transform longer than the budget ran beside others")
+	case <-time.After(50 * time.Millisecond):
+	}
+	b.release(w1)
+	b.release(w2)
+	if w := <-done; w != fftBudgetLen {
+		t.Errorf("weight %d, want the whole budget %d", w, fftBudgetLen)
+	} else {
+		b.release(w)
 	}
 }

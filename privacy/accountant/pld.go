@@ -1,12 +1,14 @@
 package accountant
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
 	"math/cmplx"
 	"sync"
 
+	"golang.org/x/sync/semaphore"
 	"gonum.org/v1/gonum/dsp/fourier"
 )
 
@@ -370,6 +372,7 @@ func (p pmf) selfCompose(n int) (pmf, error) {
 	for fftLen < int(size) || fftLen < m {
 		fftLen <<= 1
 	}
+	defer fftMemory.release(fftMemory.acquire(fftLen))
 	seq := make([]float64, fftLen)
 	copy(seq, p.probs)
 	fft := getFFT(fftLen)
@@ -472,6 +475,7 @@ func (p pmf) compose(o pmf) (pmf, error) {
 	for fftLen < n {
 		fftLen <<= 1
 	}
+	defer fftMemory.release(fftMemory.acquire(fftLen))
 	a := make([]float64, fftLen)
 	b := make([]float64, fftLen)
 	copy(a, p.probs)
@@ -526,3 +530,28 @@ func putFFT(f *fourier.FFT) {
 	p, _ := ffts.LoadOrStore(f.Len(), &sync.Pool{})
 	p.(*sync.Pool).Put(f)
 }
+
+// fftMemory bounds the length of the transforms in flight at once, and so
+// the memory they hold: the directions and calibration's probes run
+// concurrently, which must not multiply the peak memory of large
+// compositions. Transforms that fit run side by side (configs/train.yaml's
+// four at once use half of it); one longer than the budget runs alone, as
+// every transform did before they ran concurrently.
+var fftMemory = &fftBudget{sem: semaphore.NewWeighted(fftBudgetLen)}
+
+// fftBudgetLen is the total length of transforms in flight (about 200 MiB
+// of buffers in compose).
+const fftBudgetLen = 1 << 22
+
+type fftBudget struct{ sem *semaphore.Weighted }
+
+// acquire waits until a transform of length n fits and returns its weight
+// for release. Callers hold one weight at a time, so waiting cannot
+// deadlock.
+func (b *fftBudget) acquire(n int) int64 {
+	w := min(int64(n), fftBudgetLen)
+	_ = b.sem.Acquire(context.Background(), w) // fails only on a cancelled context
+	return w
+}
+
+func (b *fftBudget) release(w int64) { b.sem.Release(w) }
