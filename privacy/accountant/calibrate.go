@@ -192,9 +192,9 @@ func pldSpent(h, q float64, steps int, delta float64, fixed []Event) func(float6
 // of coarse, ε(σ) at coarseFactor·DefaultInterval, from the RDP answer
 // rdpSigma down, to a sixteenth of the tolerance; then it brackets the
 // root of fine, ε(σ) at DefaultInterval, by the coarse answer and half the
-// tolerance below it (both evaluated at once, on two cores), walking the
-// bracket up or down by growing steps while either end is on the wrong
-// side, and narrows it with smallestSigma. Every decision about the answer
+// tolerance below it (both evaluated at once, on two cores), then, if that
+// pair misses, by pairs around the root the coarse slope predicts, then by
+// a walk of growing steps, and narrows the bracket with smallestSigma. Every decision about the answer
 // is taken on fine evaluations only: it spends at most target at full
 // precision, a relative 1e-4 less noise would not, and its ε is that of
 // the fine evaluation, which Spent then gives bit for bit (the memo).
