@@ -1,10 +1,14 @@
 package accountant
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/cmplx"
+	"sync"
 
+	"golang.org/x/sync/semaphore"
 	"gonum.org/v1/gonum/dsp/fourier"
 )
 
@@ -65,24 +69,57 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 	if mu, ok := gaussianOnly(a.events); ok {
 		return Result{Accountant: "pld", Epsilon: gdpEpsilon(mu, rest), Delta: delta}, nil
 	}
-	var eps float64
-	for _, dir := range []direction{remove, add} {
-		composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
-		for _, e := range a.events {
-			p, err := eventPMF(e, dir, a.Interval)
+	// The two directions are independent compositions: one goroutine each.
+	var eps [2]float64
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i, dir := range []direction{remove, add} {
+		wg.Go(func() {
+			composed, err := composePLD(a.events, dir, a.Interval)
 			if err != nil {
-				return Result{}, err
+				errs[i] = err
+				return
+			}
+			eps[i] = composed.epsilonForDelta(rest, a.Interval)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return Result{}, err
+	}
+	return Result{Accountant: "pld", Epsilon: math.Max(0, math.Max(eps[0], eps[1])), Delta: delta}, nil
+}
+
+// composePLD is the composition of events in direction dir at interval h,
+// from the memo when it holds it. Each event's self-composition is
+// memoized too: calibration composes the same fixed releases with every σ
+// it tries.
+func composePLD(events []Event, dir direction, h float64) (pmf, error) {
+	key := memoKey(dir, h, events...)
+	if p, ok := memo.get(key); ok {
+		return p, nil
+	}
+	composed := pmf{probs: []float64{1}} // the identity: loss 0 surely
+	for _, e := range events {
+		ekey := memoKey(dir, h, e)
+		p, ok := memo.get(ekey)
+		if !ok {
+			var err error
+			if p, err = eventPMF(e, dir, h); err != nil {
+				return pmf{}, err
 			}
 			if p, err = p.selfCompose(e.Count); err != nil {
-				return Result{}, err
+				return pmf{}, err
 			}
-			if composed, err = composed.compose(p); err != nil {
-				return Result{}, err
-			}
+			memo.put(ekey, p)
 		}
-		eps = math.Max(eps, composed.epsilonForDelta(rest, a.Interval))
+		var err error
+		if composed, err = composed.compose(p); err != nil {
+			return pmf{}, err
+		}
 	}
-	return Result{Accountant: "pld", Epsilon: eps, Delta: delta}, nil
+	memo.put(key, composed)
+	return composed, nil
 }
 
 // gaussianOnly reports whether every event is a Gaussian mechanism
@@ -335,9 +372,11 @@ func (p pmf) selfCompose(n int) (pmf, error) {
 	for fftLen < int(size) || fftLen < m {
 		fftLen <<= 1
 	}
+	defer fftMemory.release(fftMemory.acquire(fftLen))
 	seq := make([]float64, fftLen)
 	copy(seq, p.probs)
-	fft := fourier.NewFFT(fftLen)
+	fft := getFFT(fftLen)
+	defer putFFT(fft)
 	coef := fft.Coefficients(nil, seq)
 	for i, c := range coef {
 		coef[i] = cmplx.Pow(c, complex(float64(n), 0))
@@ -384,19 +423,25 @@ func chernoffBounds(probs []float64, n int) (int64, int64) {
 	for _, t := range orders {
 		// log E[exp(t X)], with the largest exponent factored out: walk
 		// from the end where t·i is largest, multiplying by exp(-|t|) per
-		// step (one exp per order instead of one per value).
+		// step (one exp per order instead of one per value). The walk stops
+		// once f < sum·2⁻⁵⁵: every later term, probs[i]·f with probs[i] ≤ 2
+		// and f only falling, is below half an ulp of sum and would leave
+		// it unchanged, so the bounds are exactly those of the whole walk.
+		// Without the stop f sinks to the smallest subnormal, where
+		// rounding keeps it (f·step rounds back up), and the rest of the
+		// walk runs on subnormals, tens of times slower.
 		var sum, maxE float64
 		if t > 0 {
 			maxE = t * float64(last)
 			f, step := 1.0, math.Exp(-t)
-			for i := last; i >= first && f > 0; i-- {
+			for i := last; i >= first && f > 0 && f >= sum*0x1p-55; i-- {
 				sum += probs[i] * f
 				f *= step
 			}
 		} else {
 			maxE = t * float64(first)
 			f, step := 1.0, math.Exp(t)
-			for i := first; i <= last && f > 0; i++ {
+			for i := first; i <= last && f > 0 && f >= sum*0x1p-55; i++ {
 				sum += probs[i] * f
 				f *= step
 			}
@@ -430,11 +475,13 @@ func (p pmf) compose(o pmf) (pmf, error) {
 	for fftLen < n {
 		fftLen <<= 1
 	}
+	defer fftMemory.release(fftMemory.acquire(fftLen))
 	a := make([]float64, fftLen)
 	b := make([]float64, fftLen)
 	copy(a, p.probs)
 	copy(b, o.probs)
-	fft := fourier.NewFFT(fftLen)
+	fft := getFFT(fftLen)
+	defer putFFT(fft)
 	ca := fft.Coefficients(nil, a)
 	cb := fft.Coefficients(nil, b)
 	for i := range ca {
@@ -463,3 +510,48 @@ func (p pmf) compose(o pmf) (pmf, error) {
 	res.probs = res.probs[l:r]
 	return res, nil
 }
+
+// ffts holds FFT plans by length for reuse: a plan's twiddle factors cost
+// about as much as a transform, and calibration transforms at the same few
+// lengths many times. A plan is used by one goroutine at a time; the pools
+// let the garbage collector drop idle plans.
+var ffts sync.Map // int → *sync.Pool of *fourier.FFT
+
+func getFFT(n int) *fourier.FFT {
+	if p, ok := ffts.Load(n); ok {
+		if f, ok := p.(*sync.Pool).Get().(*fourier.FFT); ok {
+			return f
+		}
+	}
+	return fourier.NewFFT(n)
+}
+
+func putFFT(f *fourier.FFT) {
+	p, _ := ffts.LoadOrStore(f.Len(), &sync.Pool{})
+	p.(*sync.Pool).Put(f)
+}
+
+// fftMemory bounds the length of the transforms in flight at once, and so
+// the memory they hold: the directions and calibration's probes run
+// concurrently, which must not multiply the peak memory of large
+// compositions. Transforms that fit run side by side (configs/train.yaml's
+// four at once use half of it); one longer than the budget runs alone, as
+// every transform did before they ran concurrently.
+var fftMemory = &fftBudget{sem: semaphore.NewWeighted(fftBudgetLen)}
+
+// fftBudgetLen is the total length of transforms in flight (about 200 MiB
+// of buffers in compose).
+const fftBudgetLen = 1 << 22
+
+type fftBudget struct{ sem *semaphore.Weighted }
+
+// acquire waits until a transform of length n fits and returns its weight
+// for release. Callers hold one weight at a time, so waiting cannot
+// deadlock.
+func (b *fftBudget) acquire(n int) int64 {
+	w := min(int64(n), fftBudgetLen)
+	_ = b.sem.Acquire(context.Background(), w) // fails only on a cancelled context
+	return w
+}
+
+func (b *fftBudget) release(w int64) { b.sem.Release(w) }
