@@ -78,3 +78,23 @@ func solveSystem(a, b, x []float64, d int) error {
 	}
 	return cholSolve(a, b, x, d)
 }
+
+// dotLanesGeneric is dotLanes without the vector kernel: lane l sums the
+// products of the indices i ≡ l mod 4 in order, and the lanes are added as
+// (l0+l1)+(l2+l3), as the kernel adds them; a tail beyond a multiple of 4
+// is added last, in order.
+func dotLanesGeneric(x, y []float64) float64 {
+	var l [4]float64
+	n := len(x) &^ 3
+	for i := 0; i < n; i += 4 {
+		l[0] += x[i] * y[i]
+		l[1] += x[i+1] * y[i+1]
+		l[2] += x[i+2] * y[i+2]
+		l[3] += x[i+3] * y[i+3]
+	}
+	s := (l[0] + l[1]) + (l[2] + l[3])
+	for i := n; i < len(x); i++ {
+		s += x[i] * y[i]
+	}
+	return s
+}

@@ -54,3 +54,31 @@ func rhsAdd(rhs, r []float64, on, off float64) {
 		rhs[p] += on*rp + off*rp
 	}
 }
+
+//go:noescape
+func axpyAVX2(y, x []float64, a float64)
+
+//go:noescape
+func dotAVX2(x, y []float64) float64
+
+// axpy adds a·x[i] to y[i] (len(y) ≤ len(x)), each product and sum
+// rounded as the scalar loop rounds them.
+func axpy(y, x []float64, a float64) {
+	if haveAVX2 && len(y)%4 == 0 {
+		axpyAVX2(y, x[:len(y)], a)
+		return
+	}
+	for i, v := range x[:len(y)] {
+		y[i] += a * v
+	}
+}
+
+// dotLanes is x·y summed in four interleaved lanes (len(x) ≤ len(y)): the
+// same value with or without the vector kernel, though not the bits of a
+// sum in index order.
+func dotLanes(x, y []float64) float64 {
+	if haveAVX2 && len(x)%4 == 0 {
+		return dotAVX2(x, y[:len(x)])
+	}
+	return dotLanesGeneric(x, y)
+}

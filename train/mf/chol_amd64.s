@@ -136,3 +136,55 @@ rloop:
 rdone:
 	VZEROUPPER
 	RET
+
+// func axpyAVX2(y, x []float64, a float64)
+// y[i] += a*x[i] for i < len(y), a multiple of 4: the product and the sum
+// rounded on their own, as the scalar Go code rounds them.
+TEXT ·axpyAVX2(SB), NOSPLIT, $0-56
+	MOVQ y_base+0(FP), DI
+	MOVQ y_len+8(FP), CX
+	MOVQ x_base+24(FP), SI
+	VBROADCASTSD a+48(FP), Y2
+	XORQ AX, AX
+
+aloop:
+	CMPQ AX, CX
+	JGE  adone
+	VMULPD (SI)(AX*8), Y2, Y0
+	VADDPD (DI)(AX*8), Y0, Y0
+	VMOVUPD Y0, (DI)(AX*8)
+	ADDQ $4, AX
+	JMP  aloop
+
+adone:
+	VZEROUPPER
+	RET
+
+// func dotAVX2(x, y []float64) float64
+// The sum of x[i]*y[i] for i < len(x), a multiple of 4, in four lanes
+// (lane l sums i ≡ l mod 4 in order) added as (l0+l1)+(l2+l3): not the
+// scalar order, so not its bits.
+TEXT ·dotAVX2(SB), NOSPLIT, $0-56
+	MOVQ x_base+0(FP), DI
+	MOVQ x_len+8(FP), CX
+	MOVQ y_base+24(FP), SI
+	VXORPD Y0, Y0, Y0
+	XORQ AX, AX
+
+dloop:
+	CMPQ AX, CX
+	JGE  ddone
+	VMOVUPD (DI)(AX*8), Y1
+	VMULPD (SI)(AX*8), Y1, Y1
+	VADDPD Y1, Y0, Y0
+	ADDQ $4, AX
+	JMP  dloop
+
+ddone:
+	VEXTRACTF128 $1, Y0, X1
+	VHADDPD X0, X0, X0
+	VHADDPD X1, X1, X1
+	VADDSD X1, X0, X0
+	VMOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET

@@ -501,11 +501,7 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 	}
 	pred := func(j int32) float64 {
 		r := m.Row(int(j))
-		p := r[d]
-		for q := range d {
-			p += g.u[q] * r[q]
-		}
-		return p
+		return r[d] + dotLanes(g.u, r[:d])
 	}
 	w0 := m.Unobserved
 	for _, x := range rows {
@@ -538,20 +534,17 @@ func (g *gradScratch) subject(s *Solver, rows []Interaction, cfg Config, private
 	fa := f * alpha
 	for p := range d {
 		up := g.u[p] * fa
-		sp := stats[p*d : (p+1)*d]
-		for q := range d {
-			sp[q] += up * g.u[q]
-		}
+		axpy(stats[p*d:(p+1)*d], g.u, up)
 		stats[d*d+p] += up
 	}
 	stats[d*d+d] += fa
 	w := d + 1
 	for k, j := range g.items {
 		c := g.coef[k] * f
+		// (The vector kernel also keeps more of these scattered rows'
+		// cache misses in flight than a scalar loop of d steps.)
 		row := acc[int(j)*w : int(j)*w+w]
-		for q := range d {
-			row[q] += c * g.u[q]
-		}
+		axpy(row[:d], g.u, c)
 		row[d] += c
 		g.pos[j] = 0
 	}

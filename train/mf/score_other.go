@@ -29,3 +29,11 @@ func rhsAdd(rhs, r []float64, on, off float64) {
 func dot4x4(s *[16]float64, v0, v1, v2, v3, xt []float64, d int) bool { return false }
 
 func cholSolve8(l, xt []float64, d int) bool { return false }
+
+func axpy(y, x []float64, a float64) {
+	for i, v := range x[:len(y)] {
+		y[i] += a * v
+	}
+}
+
+func dotLanes(x, y []float64) float64 { return dotLanesGeneric(x, y) }
