@@ -106,15 +106,49 @@ func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, expla
 	if err != nil {
 		return nil, nil, err
 	}
-	var out []dataset.Recommendation
+	// One allocation of the exact size each (appending would hold up to
+	// twice the rows while it grows).
+	n := 0
+	for _, r := range per {
+		n += len(r)
+	}
+	out := make([]dataset.Recommendation, 0, n)
 	var because [][]mf.Contribution
+	if explain {
+		because = make([][]mf.Contribution, 0, n)
+	}
 	for e, r := range per {
 		out = append(out, r...)
+		per[e] = nil
 		if explain {
 			because = append(because, why[e]...)
+			why[e] = nil
 		}
 	}
 	return out, because, nil
+}
+
+// putRecommendations writes recommendations.parquet a chunk of rows at a
+// time: the rows with their reasons' ids and shares take several times
+// the memory of the recommendations, so they are never all built at once.
+func putRecommendations(ctx context.Context, out *dataset.Output, recs []dataset.Recommendation, because [][]mf.Contribution, items []string) error {
+	w, err := dataset.CreateParquet[dataset.ExplainedRecommendation](ctx, out, RecommendationsFile)
+	if err != nil {
+		return err
+	}
+	const chunk = 16384
+	for lo := 0; lo < len(recs) || lo == 0; lo += chunk {
+		hi := min(lo+chunk, len(recs))
+		var why [][]mf.Contribution
+		if because != nil {
+			why = because[lo:hi]
+		}
+		if err := w.Write(explained(recs[lo:hi], why, items)); err != nil {
+			w.Abort()
+			return err
+		}
+	}
+	return w.Close()
 }
 
 // BecauseItems is how many items of a subject's history explain each of
@@ -225,7 +259,7 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 			}
 		}
 		if cfg.TopK > 0 {
-			if err := dataset.PutParquet(ctx, out, RecommendationsFile, explained(rep.recommendations, rep.because, m.Items)); err != nil {
+			if err := putRecommendations(ctx, out, rep.recommendations, rep.because, m.Items); err != nil {
 				return err
 			}
 		}

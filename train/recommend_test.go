@@ -1,8 +1,13 @@
 package train
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"testing"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/train/mf"
 )
 
@@ -20,5 +25,53 @@ func TestRecommendationsRankTheModelsItems(t *testing.T) {
 	}
 	if len(recs) != 2 || recs[0].ItemID != "untouched" || recs[1].ItemID != "b" {
 		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs)
+	}
+}
+
+// TestPutRecommendationsChunked: recommendations.parquet written a chunk at
+// a time is byte for byte the file of all rows written at once (more rows
+// than one chunk, with and without reasons).
+func TestPutRecommendationsChunked(t *testing.T) {
+	ctx := context.Background()
+	items := []string{"a", "b", "c", "d", "e"}
+	const n = 40000
+	recs := make([]dataset.Recommendation, n)
+	because := make([][]mf.Contribution, n)
+	for i := range recs {
+		recs[i] = dataset.Recommendation{SubjectID: fmt.Sprintf("s%05d", i/20), Rank: int64(i%20 + 1), ItemID: items[i%5], Score: 1 / float64(i+1)}
+		because[i] = []mf.Contribution{{Item: int32(i % 5), Value: 0.5}, {Item: int32((i + 2) % 5), Value: 0.25}}[:i%3]
+	}
+	for _, why := range [][][]mf.Contribution{because, nil} {
+		file := func(put func(*dataset.Output) error) []byte {
+			store := dataset.NewMemStore("m")
+			out, err := dataset.NewOutput(ctx, store, "run", nil, "test")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := put(out); err != nil {
+				t.Fatal(err)
+			}
+			man, err := out.Commit(ctx, nil)
+			if err != nil || len(man.Files) != 1 {
+				t.Fatalf("commit: %v, %v", man, err)
+			}
+			obj, err := store.Open(ctx, dataset.Join("run", man.Files[0].Key))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer obj.Close()
+			b, err := io.ReadAll(io.NewSectionReader(obj, 0, obj.Size()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		}
+		chunked := file(func(o *dataset.Output) error { return putRecommendations(ctx, o, recs, why, items) })
+		whole := file(func(o *dataset.Output) error {
+			return dataset.PutParquet(ctx, o, RecommendationsFile, explained(recs, why, items))
+		})
+		if !bytes.Equal(chunked, whole) {
+			t.Fatalf("reasons %v: chunked file (%d bytes) differs from the whole (%d bytes)", why != nil, len(chunked), len(whole))
+		}
 	}
 }
