@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -126,7 +127,8 @@ func TestScanPII(t *testing.T) {
 }
 
 func FuzzDetectPII(f *testing.F) {
-	for _, s := range []string{"jane@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "::1", "10.0.0.1", "tok_x"} {
+	for _, s := range []string{"jane@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "::1", "10.0.0.1", "tok_x",
+		"tok_12a34b56c78d90e12f34g56h", "a0(30) 12-34.56+78x", "4111-1111 1111.1111"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -157,10 +159,21 @@ func TestMayHoldPII(t *testing.T) {
 			}
 		}
 	}
+	// Values near the limits of the run rule: 9 digits with separators
+	// and a 0 (a phone number), 13 digits with a dash (a card).
+	for _, s := range []string{"x 0301234567 x", "(030) 123-4567", "+4930 1234 56", "4111-1111-1111-1"} {
+		if !mayHoldPII(s) {
+			t.Errorf("mayHoldPII(%q) is false; want true", s)
+		}
+	}
 	if flagged < 9 {
 		t.Fatalf("only %d examples flagged: the test checks too little", flagged)
 	}
-	for _, s := range []string{"tok_synth_bHkQxZqmNvBcTyUiOpAsDfGhJkLz", "SKU000294", "view", "DE"} {
+	// Many digits, but no run of digits and " ().+-" holding 9 of them,
+	// the most a card or phone match is made of: ruled out without a
+	// regular expression (the first pass alone let them through).
+	for _, s := range []string{"tok_synth_bHkQxZqmNvBcTyUiOpAsDfGhJkLz", "SKU000294", "view", "DE",
+		"tok_synth_4bHk2Qx9-Zq0mN1vB8cT7yU6iO5pA3sD2fG1hJ0kL9z", "tok_12a34b56c78d90e12f34g56h", "2026-11-28/0012345a678"} {
 		if mayHoldPII(s) {
 			t.Errorf("mayHoldPII(%q): want false", s)
 		}
@@ -203,5 +216,34 @@ func TestScanPIIOrder(t *testing.T) {
 	_, err := ScanPII(ctx, s, append([]string{"part-00.parquet", "missing.parquet"}, keys...), DefaultPolicy())
 	if err == nil || !strings.Contains(err.Error(), "missing.parquet") {
 		t.Fatalf("missing file: %v", err)
+	}
+}
+
+// TestMayHoldPIIRandom checks on many values made of the bytes the card
+// and phone patterns are made of (and a few that break their runs) that
+// mayHoldPII never rules out one DetectPII flags, and that the run rule
+// does rule out some.
+func TestMayHoldPIIRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 1))
+	const alphabet = "0123456789012345678900000+++   ---...()()aZ_/"
+	flagged, ruledOut := 0, 0
+	buf := make([]byte, 40)
+	for range 200000 {
+		b := buf[:1+r.IntN(len(buf))]
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		s := string(b)
+		if _, _, ok := DetectPII(s); ok {
+			flagged++
+			if !mayHoldPII(s) {
+				t.Fatalf("mayHoldPII(%q) is false, but DetectPII flags it", s)
+			}
+		} else if h := hintsOf(s); h.digits >= 9 && !mayHoldPII(s) {
+			ruledOut++
+		}
+	}
+	if flagged < 1000 || ruledOut < 1000 {
+		t.Fatalf("%d values flagged, %d ruled out by the run rule: the test checks too little", flagged, ruledOut)
 	}
 }
