@@ -68,9 +68,13 @@ type Filter struct {
 	zone      map[uint32]bool
 	zoneNames []string
 
-	rows    [numReasons]atomic.Int64
-	mu      sync.Mutex
-	subject map[subjectKey]uint8 // bit0: a row kept; bit1: a row expired; bits 4-7: consent reason
+	rows [numReasons]atomic.Int64
+	mu   sync.Mutex
+	// What the rows of each subject seen say (a SubjectMark; 0 for a
+	// subject not seen): in marks by the subject's slot in the consent
+	// index, in others for subjects the index does not hold.
+	marks  []SubjectMark
+	others map[subjectKey]SubjectMark
 }
 
 // NewFilter returns the filter for a job's purposes. It checks the
@@ -83,9 +87,10 @@ func NewFilter(pol *Policy, ix *ConsentIndex, purposes []string) (*Filter, error
 	day := ix.LogicalDate.UTC().Truncate(24 * time.Hour)
 	f := &Filter{
 		ix: ix, names: purposes, retention: days,
-		cutoff:  day.AddDate(0, 0, 1-days).UnixMicro(), // the logical day and days-1 before it
-		end:     day.AddDate(0, 0, 1).UnixMicro(),
-		subject: make(map[subjectKey]uint8),
+		cutoff: day.AddDate(0, 0, 1-days).UnixMicro(), // the logical day and days-1 before it
+		end:    day.AddDate(0, 0, 1).UnixMicro(),
+		marks:  make([]SubjectMark, len(ix.table.keys)),
+		others: make(map[subjectKey]SubjectMark),
 	}
 	for _, p := range purposes {
 		f.purposes = append(f.purposes, purposeIndex(p))
@@ -124,12 +129,18 @@ func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UT
 func (f *Filter) End() time.Time { return time.UnixMicro(f.end).UTC() }
 
 // decide returns the consent reason for a subject (Keep if it may be
-// processed).
-func (f *Filter) decide(k subjectKey) Reason {
-	v, ok := f.ix.lookup(k)
-	if !ok {
-		return ReasonNoConsent
+// processed) and its slot in the consent index (-1 if the index does not
+// hold it).
+func (f *Filter) decide(k subjectKey) (Reason, int) {
+	slot := f.ix.table.find(k)
+	if slot < 0 {
+		return ReasonNoConsent, slot
 	}
+	return f.reason(f.ix.table.vals[slot]), slot
+}
+
+// reason returns the consent reason for a subject's value in the index.
+func (f *Filter) reason(v uint32) Reason {
 	if f.zone != nil && !f.zone[v>>jurisdictionBits] {
 		return ReasonOtherJurisdiction
 	}
@@ -170,7 +181,7 @@ type Tally struct {
 // touching the filter's own counts. keep is grown to the batch's length;
 // the caller owns it.
 func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) {
-	keep, counts, marks, _, err := f.classify(b, keep)
+	keep, counts, marks, _, _, err := f.classify(b, keep)
 	if err != nil {
 		return keep, Tally{}, err
 	}
@@ -185,13 +196,13 @@ func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) 
 }
 
 // classify decides each row and returns the row counts, each dictionary
-// entry's mark (0 for a subject on no row of the batch that was kept) and
-// its key.
-func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, []subjectKey, error) {
+// entry's mark (0 for a subject on no row of the batch that was kept), its
+// key and its slot in the consent index (-1 if not there).
+func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, []subjectKey, []int32, error) {
 	var counts RowCounts
 	subj, times := b.Column("subject_id"), b.Column("event_time")
 	if subj == nil || times == nil {
-		return keep, counts, nil, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
+		return keep, counts, nil, nil, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
 	}
 	if cap(keep) < b.Rows {
 		keep = make([]bool, b.Rows)
@@ -201,9 +212,11 @@ func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []S
 	decision := make([]Reason, len(dict))
 	flags := make([]uint8, len(dict))
 	keys := make([]subjectKey, len(dict))
+	slots := make([]int32, len(dict))
 	for i, token := range dict {
 		keys[i] = f.ix.keys.key(token)
-		decision[i] = f.decide(keys[i])
+		r, slot := f.decide(keys[i])
+		decision[i], slots[i] = r, int32(slot)
 	}
 	seen := make([]bool, len(dict))
 	for i, x := range subj.Str.Index {
@@ -229,14 +242,14 @@ func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []S
 			marks[i] = SubjectMark(flags[i] | uint8(decision[i])<<4)
 		}
 	}
-	return keep, counts, marks, keys, nil
+	return keep, counts, marks, keys, slots, nil
 }
 
 // Apply sets keep[i] for every row of the batch (which must hold the
 // subject_id and event_time columns) and counts the drops. keep is grown to
 // the batch's length; the caller owns it.
 func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
-	keep, counts, marks, keys, err := f.classify(b, keep)
+	keep, counts, marks, keys, slots, err := f.classify(b, keep)
 	if err != nil {
 		return keep, err
 	}
@@ -245,8 +258,12 @@ func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
 	}
 	f.mu.Lock()
 	for i, m := range marks {
-		if m != 0 {
-			f.subject[keys[i]] |= uint8(m)
+		switch {
+		case m == 0:
+		case slots[i] >= 0:
+			f.marks[slots[i]] |= m
+		default:
+			f.others[keys[i]] |= m
 		}
 	}
 	f.mu.Unlock()
@@ -279,8 +296,13 @@ func (f *Filter) Report() Report {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ReportOf(rows, func(yield func(SubjectMark) bool) {
-		for _, v := range f.subject {
-			if !yield(SubjectMark(v)) {
+		for _, m := range f.marks {
+			if m != 0 && !yield(m) {
+				return
+			}
+		}
+		for _, m := range f.others {
+			if !yield(m) {
 				return
 			}
 		}
