@@ -170,6 +170,12 @@ type ColumnData struct {
 	Int   []int64
 	Float []float64
 	Valid []bool // nil when no row is null; else false marks a null
+	// Distinct is true when Str.Dict holds every value that
+	// ReadRowGroupDistinct reads of the column: the encoding statistics
+	// do not claim that every data page is dictionary-encoded, or a data
+	// page loaded the dictionary. It is false for a string column whose
+	// dictionary page no data page uses, and for other kinds.
+	Distinct bool
 }
 
 // Null reports whether row i is null.
@@ -322,8 +328,10 @@ func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, s
 		col.Name, col.Kind = name, p.kinds[i]
 		col.Str.Dict, col.Str.Index = col.Str.Dict[:0], col.Str.Index[:0]
 		col.Int, col.Float, col.Valid = col.Int[:0], col.Float[:0], col.Valid[:0]
+		col.Distinct = false
 		if p.leaves[i] < 0 { // nullable column missing from the file
 			fillNull(col, n)
+			col.Distinct = col.Kind == KindString
 			continue
 		}
 		chunk, ok := chunks[p.leaves[i]].(*parquet.FileColumnChunk)
@@ -334,9 +342,11 @@ func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, s
 		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}
-		if err := dst.decodeChunk(chunk, src, col, p.scales[i]); err != nil {
+		dict, err := dst.decodeChunk(chunk, src, col, p.scales[i])
+		if err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}
+		col.Distinct = col.Kind == KindString && (dict || !dictionaryOnly(meta))
 		if got := col.len(); got != n {
 			return fmt.Errorf("%s: row group %d: column %q: %w: %d values for %d rows", f.Name, rg, name, ErrCorrupt, got, n)
 		}
@@ -384,7 +394,9 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData, scale int64) (err error) {
+// decodeChunk decodes a column chunk into col and reports whether a data
+// page loaded a dictionary.
+func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData, scale int64) (dict bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -397,10 +409,10 @@ func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col
 	for {
 		page, err := pages.ReadPage()
 		if err == io.EOF {
-			return nil
+			return lastDict != nil, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if d := page.Dictionary(); d != nil && d != lastDict && col.Kind == KindString {
 			lastDict = d

@@ -637,6 +637,11 @@ func TestReadRowGroupDistinct(t *testing.T) {
 					if !maps.Equal(got, want) || vals.Name != full.Cols[c].Name || distinct.Rows != full.Rows {
 						t.Errorf("row group %d column %s: distinct %v, rows %v", rg, full.Cols[c].Name, got, want)
 					}
+					// ReadRowGroup's dictionary holds them too (a scan
+					// may check them in place of ReadRowGroupDistinct).
+					if !full.Cols[c].Distinct || !maps.Equal(got, setOf(full.Cols[c].Str.Dict)) {
+						t.Errorf("row group %d column %s: Distinct %v, dictionary %v, distinct values %v", rg, full.Cols[c].Name, full.Cols[c].Distinct, full.Cols[c].Str.Dict, got)
+					}
 					if dictOnly := vals.Dictionary; dictOnly != tc.dictOnly {
 						t.Errorf("row group %d column %s: dictionary only %v, want %v", rg, full.Cols[c].Name, dictOnly, tc.dictOnly)
 					}
@@ -644,4 +649,12 @@ func TestReadRowGroupDistinct(t *testing.T) {
 			}
 		})
 	}
+}
+
+func setOf(values []string) map[string]bool {
+	m := map[string]bool{}
+	for _, v := range values {
+		m[v] = true
+	}
+	return m
 }

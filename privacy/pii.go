@@ -286,6 +286,13 @@ type PIIReport struct {
 // group. It returns a *PIIError naming the first file, column and a redacted
 // example when anything is found.
 func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (*PIIReport, error) {
+	return scanPII(ctx, s, keys, pol, nil, nil)
+}
+
+// scanPII is ScanPII, except that the values of the columns in own are
+// not read (their statistics are) and, when picks is not nil, picks[i]
+// records which row groups of keys[i] had their values read.
+func scanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy, own map[string]bool, picks [][]bool) (*PIIReport, error) {
 	rep := &PIIReport{Findings: []PIIFinding{}}
 	sample := int64(pol.PII.SampleRows)
 	if sample == 0 {
@@ -308,7 +315,11 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 				if i >= len(keys) {
 					return nil
 				}
-				if err := scanFile(gctx, s, keys[i], pol, sample, &reps[i], clean); err != nil {
+				var picked *[]bool
+				if picks != nil {
+					picked = &picks[i]
+				}
+				if err := scanFile(gctx, s, keys[i], pol, sample, &reps[i], clean, own, picked); err != nil {
 					return err
 				}
 			}
@@ -332,7 +343,7 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	return rep, nil
 }
 
-func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport, clean map[string]struct{}) error {
+func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport, clean map[string]struct{}, own map[string]bool, picked *[]bool) error {
 	name := s.Location() + "/" + key
 	// A contract of every string leaf column, so that the columnar reader
 	// decodes them (and only them).
@@ -406,6 +417,22 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 			rows += groups[g].NumRows()
 		}
 	}
+	if picked != nil {
+		*picked = make([]bool, len(groups))
+		for _, g := range pick {
+			(*picked)[g] = true
+		}
+	}
+	if len(own) > 0 {
+		// The caller checks these columns' values in its own reads.
+		c = &dataset.Contract{Name: c.Name, Columns: slices.DeleteFunc(slices.Clone(c.Columns), func(col dataset.Column) bool { return own[col.Name] })}
+		if len(c.Columns) == 0 {
+			for _, g := range pick {
+				rep.RowsScanned += groups[g].NumRows()
+			}
+			return nil
+		}
+	}
 	f, err := dataset.OpenParquet(ctx, s, key, c)
 	if err != nil {
 		return err
@@ -450,4 +477,107 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 		}
 	}
 	return nil
+}
+
+// ScanGuard is the PII guard of one scan that decodes some string columns
+// anyway (a consent-filtered scan decodes subject_id): it checks what
+// ScanPII checks, reading the other columns before the scan as ScanPII
+// does, and taking the values of the scan's own columns from the scan's
+// batches (Check) instead of reading them a second time. The subject
+// tokens are most of what the guard reads, so this halves what the guard
+// and the scan read between them.
+//
+// The verdict is ScanPII's, and so is the error: a ScanGuard only ever
+// decides that the files are clean. When the early check or a batch finds
+// anything, or the scan fails, Verdict runs ScanPII over every file and
+// returns its result. A caller must keep what the scan makes to itself
+// until Verdict returns nil: values of the scan's own columns are only
+// checked while the scan runs.
+type ScanGuard struct {
+	store   dataset.Store
+	keys    []string
+	pol     *Policy
+	own     map[string]bool
+	picks   [][]bool              // by file and row group: values ScanPII reads
+	clean   []map[string]struct{} // by worker: values found clean
+	suspect atomic.Bool
+}
+
+// GuardScan checks the files of sc as ScanPII does, except the values of
+// the columns named in own, which the scan must decode (Check takes them
+// from its batches); the policy's allowed columns are left out of own.
+// Check may be called from workers goroutines. It returns ScanPII's error
+// when anything is found before the scan.
+func GuardScan(ctx context.Context, sc *dataset.Scan, pol *Policy, workers int, own ...string) (*ScanGuard, error) {
+	g := &ScanGuard{store: sc.Store, keys: sc.Keys, pol: pol, own: map[string]bool{}, picks: make([][]bool, len(sc.Keys)),
+		clean: make([]map[string]struct{}, max(1, workers))}
+	for _, name := range own {
+		if !slices.Contains(pol.PII.AllowColumns, name) {
+			g.own[name] = true
+		}
+	}
+	for w := range g.clean {
+		g.clean[w] = map[string]struct{}{}
+	}
+	if _, err := scanPII(ctx, sc.Store, sc.Keys, pol, g.own, g.picks); err != nil {
+		// What the columns left out would add: ScanPII's error is the
+		// one to report.
+		if _, full := ScanPII(ctx, sc.Store, sc.Keys, pol); full != nil {
+			return nil, full
+		}
+		return nil, err
+	}
+	return g, nil
+}
+
+// Check checks the own columns of a batch the scan decoded for unit u,
+// when ScanPII would read the values of that row group. worker is the
+// caller's index in [0, workers).
+func (g *ScanGuard) Check(worker int, u dataset.Unit, b *dataset.Batch) {
+	if len(g.own) == 0 || g.suspect.Load() {
+		return
+	}
+	if u.File >= len(g.picks) || u.RowGroup >= len(g.picks[u.File]) {
+		g.suspect.Store(true) // the file changed since the guard read it
+		return
+	}
+	if !g.picks[u.File][u.RowGroup] {
+		return
+	}
+	clean := g.clean[worker]
+	for name := range g.own {
+		col := b.Column(name)
+		if col == nil || !col.Distinct {
+			// The batch may lack values ScanPII reads (a dictionary
+			// that no page uses): let ScanPII decide.
+			g.suspect.Store(true)
+			return
+		}
+		for _, v := range col.Str.Dict {
+			if !mayHoldPII(v) {
+				continue
+			}
+			if _, ok := clean[v]; ok {
+				continue
+			}
+			if _, _, ok := DetectPII(v); ok {
+				g.suspect.Store(true)
+				return
+			}
+			clean[v] = struct{}{}
+		}
+	}
+}
+
+// Verdict returns the guard's verdict once the scan is over, given the
+// scan's error: nil if the files are clean and the scan succeeded;
+// ScanPII's error if it finds anything; else the scan's error.
+func (g *ScanGuard) Verdict(ctx context.Context, scanErr error) error {
+	if scanErr == nil && !g.suspect.Load() {
+		return nil
+	}
+	if _, err := ScanPII(ctx, g.store, g.keys, g.pol); err != nil {
+		return err
+	}
+	return scanErr
 }

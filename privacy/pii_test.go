@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -246,4 +247,107 @@ func TestMayHoldPIIRandom(t *testing.T) {
 	if flagged < 1000 || ruledOut < 1000 {
 		t.Fatalf("%d values flagged, %d ruled out by the run rule: the test checks too little", flagged, ruledOut)
 	}
+}
+
+// TestScanGuard: a guard that takes the subject tokens from the scan's own
+// batches refuses exactly what ScanPII refuses, with ScanPII's error, and
+// lets through what it lets through.
+func TestScanGuard(t *testing.T) {
+	// Events of 3 files of 3 row groups; file b may hold an identifier
+	// at a row, sorted between the other tokens so that the statistics
+	// of its row group do not show it.
+	write := func(s dataset.Store, key string, row int, subject, item string) {
+		t.Helper()
+		rows := make([]dataset.Event, 3000)
+		for i := range rows {
+			rows[i] = dataset.Event{SubjectID: fmt.Sprintf("tok_m%04d", i%997), EventTime: time.Unix(int64(i), 0), EventType: "view", ItemID: "SKU1"}
+		}
+		if subject != "" {
+			rows[row].SubjectID = subject
+		}
+		if item != "" {
+			rows[row].ItemID = item
+		}
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[dataset.Event](&buf, parquet.MaxRowsPerRowGroup(1000))
+		if _, err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		dataset.PutBytes(ctx, s, key, buf.Bytes())
+	}
+	tests := []struct {
+		name          string
+		row           int
+		subject, item string
+		sample        int
+		refused       bool
+	}{
+		{"clean", 0, "", "", 0, false},
+		{"e-mail token", 500, "tok_m05 jane@example.com", "", 0, true},
+		{"phone token", 2500, "tok_m05 +44 20 7946 0958", "", 0, true},
+		{"e-mail item", 500, "", "SKU1 jane@example.com", 0, true},
+		{"token and item", 500, "tok_m05 jane@example.com", "SKU1 +44 20 7946 0958", 0, true},
+		// A sample of 1000 rows reads row group 0 of each file only.
+		{"token in a row group the sample skips", 1500, "tok_m05 jane@example.com", "", 1000, false},
+		{"token in the sample", 999, "tok_m05 jane@example.com", "", 1000, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dataset.NewMemStore(t.Name())
+			keys := []string{"a.parquet", "b.parquet", "c.parquet"}
+			for _, k := range keys {
+				if k == "b.parquet" {
+					write(s, k, tc.row, tc.subject, tc.item)
+				} else {
+					write(s, k, 0, "", "")
+				}
+			}
+			pol := DefaultPolicy()
+			pol.PII.SampleRows = tc.sample
+			_, want := ScanPII(ctx, s, keys, pol)
+			if (want != nil) != tc.refused {
+				t.Fatalf("ScanPII: %v; want refused %v", want, tc.refused)
+			}
+			got := guardedScan(t, s, keys, pol, nil)
+			if fmt.Sprint(got) != fmt.Sprint(want) || (want != nil && !errors.Is(got, ErrPII)) {
+				t.Errorf("guarded scan: %v\nScanPII: %v", got, want)
+			}
+			// A failed scan fails with its own error, unless the
+			// files are refused.
+			failed := errors.New("scan failed")
+			if got := guardedScan(t, s, keys, pol, failed); (want == nil && got != failed) || (want != nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+				t.Errorf("guarded scan that fails: %v\nScanPII: %v", got, want)
+			}
+		})
+	}
+	// An allowed column is not checked, in the scan's batches either.
+	s := dataset.NewMemStore(t.Name())
+	write(s, "a.parquet", 500, "tok_m05 jane@example.com", "")
+	pol := DefaultPolicy()
+	pol.PII.AllowColumns = []string{"subject_id"}
+	if err := guardedScan(t, s, []string{"a.parquet"}, pol, nil); err != nil {
+		t.Errorf("allowed column: %v", err)
+	}
+}
+
+// guardedScan scans the events of keys with a ScanGuard checking
+// subject_id in the scan's batches, as veil datasets filter does, and
+// returns the verdict; the scan fails with scanErr if it is not nil.
+func guardedScan(t *testing.T, s dataset.Store, keys []string, pol *Policy, scanErr error) error {
+	t.Helper()
+	sc, err := dataset.OpenScan(ctx, s, keys, dataset.EventsContract, "subject_id", "event_time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	g, err := GuardScan(ctx, sc, pol, 2, "subject_id")
+	if err != nil {
+		return err
+	}
+	err = sc.Run(ctx, 2, func(w int, u dataset.Unit, b *dataset.Batch) error {
+		g.Check(w, u, b)
+		return scanErr
+	})
+	return g.Verdict(ctx, err)
 }
