@@ -377,6 +377,9 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 	rep.Columns += len(c.Columns)
 	rep.RowsTotal += probe.NumRows()
 	if len(c.Columns) == 0 {
+		if picked != nil { // no values of this file are read
+			*picked = make([]bool, len(probe.File().RowGroups()))
+		}
 		return nil
 	}
 	found := map[string]bool{}
@@ -538,7 +541,7 @@ func (g *ScanGuard) Check(worker int, u dataset.Unit, b *dataset.Batch) {
 		return
 	}
 	if u.File >= len(g.picks) || u.RowGroup >= len(g.picks[u.File]) {
-		g.suspect.Store(true) // the file changed since the guard read it
+		g.suspect.Store(true) // the file changed since the guard read its footer
 		return
 	}
 	if !g.picks[u.File][u.RowGroup] {

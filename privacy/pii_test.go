@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -321,13 +322,24 @@ func TestScanGuard(t *testing.T) {
 			}
 		})
 	}
-	// An allowed column is not checked, in the scan's batches either.
+	// An allowed column is not checked, in the scan's batches either,
+	// also when the guard checks no column of the file.
 	s := dataset.NewMemStore(t.Name())
 	write(s, "a.parquet", 500, "tok_m05 jane@example.com", "")
 	pol := DefaultPolicy()
 	pol.PII.AllowColumns = []string{"subject_id"}
 	if err := guardedScan(t, s, []string{"a.parquet"}, pol, nil); err != nil {
 		t.Errorf("allowed column: %v", err)
+	}
+	pol.PII.AllowColumns = []string{"subject_id", "event_type", "item_id", "category", "region"}
+	sc, err := dataset.OpenScan(ctx, s, []string{"a.parquet"}, dataset.EventsContract, "subject_id", "event_time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	g, err := GuardScan(ctx, sc, pol, 1, "subject_id")
+	if err != nil || len(g.picks[0]) != 3 || slices.Contains(g.picks[0], true) {
+		t.Errorf("no column checked: %v, row groups read %v", err, g.picks)
 	}
 }
 
