@@ -170,6 +170,12 @@ type ColumnData struct {
 	Int   []int64
 	Float []float64
 	Valid []bool // nil when no row is null; else false marks a null
+	// Distinct is true when Str.Dict holds every value that
+	// ReadRowGroupDistinct reads of the column: the encoding statistics
+	// do not claim that every data page is dictionary-encoded, or a data
+	// page loaded the dictionary. It is false for a string column whose
+	// dictionary page no data page uses, and for other kinds.
+	Distinct bool
 }
 
 // Null reports whether row i is null.
@@ -206,19 +212,100 @@ const MaxRowGroupRows = 1 << 24
 // pages from src (the file's own object when src is nil). A null in a
 // column the contract requires is an error wrapping ErrCorrupt.
 func (f *ParquetFile) ReadRowGroup(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch) error {
-	return f.readRowGroup(ctx, rg, p, src, dst, false)
+	return f.readRowGroup(ctx, rg, p, src, dst)
 }
 
-// ReadRowGroupDistinct decodes what ReadRowGroup does, except that a string
-// column whose data pages are all dictionary-encoded (as the column chunk's
-// encoding statistics say) gets only its dictionary: Str.Dict holds its
-// distinct values and Str.Index is empty. Other columns are decoded in
-// full. It suits readers of distinct values, such as the PII guard.
-func (f *ParquetFile) ReadRowGroupDistinct(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch) error {
-	return f.readRowGroup(ctx, rg, p, src, dst, true)
+// Values are the distinct values of one string column of a row group,
+// stored end to end: value i is Data[Offsets[i]:Offsets[i+1]]. A null is
+// not a value.
+type Values struct {
+	Name    string
+	Data    []byte
+	Offsets []uint32 // one more than the values
+	// Dictionary is true when the values were read from the dictionary
+	// page alone, false when every row was decoded.
+	Dictionary bool
 }
 
-func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch, distinct bool) error {
+// Len returns the number of values.
+func (v *Values) Len() int { return max(0, len(v.Offsets)-1) }
+
+// At returns value i; the bytes belong to v and are overwritten by the
+// next read into it.
+func (v *Values) At(i int) []byte { return v.Data[v.Offsets[i]:v.Offsets[i+1]] }
+
+// Distinct is what ReadRowGroupDistinct reads: the rows of a row group and
+// the distinct values of each projected string column. It is reused across
+// reads: its buffers are the caller's and overwritten by the next read.
+type Distinct struct {
+	Rows int
+	Cols []Values
+
+	full Batch // columns that are decoded in full
+}
+
+// ReadRowGroupDistinct reads the distinct values of the string columns of
+// p in row group rg into dst, reading pages from src (the file's own
+// object when src is nil). A column whose data pages are all
+// dictionary-encoded (as the column chunk's encoding statistics say) is
+// read from its dictionary page alone; the others are decoded in full, as
+// ReadRowGroup does, with their checks. No value becomes a Go string: it
+// suits readers of many distinct values, such as the PII guard.
+func (f *ParquetFile) ReadRowGroupDistinct(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Distinct) error {
+	if src == nil {
+		src = f.obj
+	}
+	group := f.file.RowGroups()[rg]
+	if r := group.NumRows(); r < 0 || r > MaxRowGroupRows {
+		return fmt.Errorf("%s: %w: row group %d claims %d rows; veil reads at most %d per row group (rewrite the file with smaller row groups)", f.Name, ErrCorrupt, rg, r, MaxRowGroupRows)
+	}
+	dst.Rows = int(group.NumRows())
+	if cap(dst.Cols) < len(p.Names) {
+		dst.Cols = make([]Values, len(p.Names))
+	}
+	dst.Cols = dst.Cols[:len(p.Names)]
+	chunks := group.ColumnChunks()
+	for i, name := range p.Names {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if p.kinds[i] != KindString {
+			return fmt.Errorf("%s: column %q: distinct values are read of string columns only", f.Name, name)
+		}
+		v := &dst.Cols[i]
+		v.Name, v.Data, v.Offsets, v.Dictionary = name, v.Data[:0], append(v.Offsets[:0], 0), false
+		if p.leaves[i] < 0 { // nullable column missing from the file: no values
+			continue
+		}
+		chunk, ok := chunks[p.leaves[i]].(*parquet.FileColumnChunk)
+		if !ok {
+			return fmt.Errorf("%s: row group %d: column %q: unexpected chunk type %T", f.Name, rg, name, chunks[p.leaves[i]])
+		}
+		meta := &f.file.Metadata().RowGroups[rg].Columns[p.leaves[i]].MetaData
+		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
+			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+		}
+		if v.Dictionary = dictionaryOnly(meta); v.Dictionary {
+			if err := readDictionary(chunk, src, v); err != nil {
+				return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+			}
+			continue
+		}
+		// Plain pages hold every row's value: decode them all, as
+		// ReadRowGroup does, and keep the distinct ones.
+		one := &Projection{Names: p.Names[i : i+1], kinds: p.kinds[i : i+1], leaves: p.leaves[i : i+1], scales: p.scales[i : i+1]}
+		if err := f.readRowGroup(ctx, rg, one, src, &dst.full); err != nil {
+			return err
+		}
+		for _, s := range dst.full.Cols[0].Str.Dict {
+			v.Data = append(v.Data, s...)
+			v.Offsets = append(v.Offsets, uint32(len(v.Data)))
+		}
+	}
+	return nil
+}
+
+func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, src io.ReaderAt, dst *Batch) error {
 	if src == nil {
 		src = f.obj
 	}
@@ -241,8 +328,10 @@ func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, s
 		col.Name, col.Kind = name, p.kinds[i]
 		col.Str.Dict, col.Str.Index = col.Str.Dict[:0], col.Str.Index[:0]
 		col.Int, col.Float, col.Valid = col.Int[:0], col.Float[:0], col.Valid[:0]
+		col.Distinct = false
 		if p.leaves[i] < 0 { // nullable column missing from the file
 			fillNull(col, n)
+			col.Distinct = col.Kind == KindString
 			continue
 		}
 		chunk, ok := chunks[p.leaves[i]].(*parquet.FileColumnChunk)
@@ -253,15 +342,11 @@ func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, s
 		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}
-		if distinct && col.Kind == KindString && dictionaryOnly(meta) {
-			if err := dst.readDictionary(chunk, src, col); err != nil {
-				return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
-			}
-			continue
-		}
-		if err := dst.decodeChunk(chunk, src, col, p.scales[i]); err != nil {
+		dict, err := dst.decodeChunk(chunk, src, col, p.scales[i])
+		if err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}
+		col.Distinct = col.Kind == KindString && (dict || !dictionaryOnly(meta))
 		if got := col.len(); got != n {
 			return fmt.Errorf("%s: row group %d: column %q: %w: %d values for %d rows", f.Name, rg, name, ErrCorrupt, got, n)
 		}
@@ -309,7 +394,9 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData, scale int64) (err error) {
+// decodeChunk decodes a column chunk into col and reports whether a data
+// page loaded a dictionary.
+func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData, scale int64) (dict bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -322,10 +409,10 @@ func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col
 	for {
 		page, err := pages.ReadPage()
 		if err == io.EOF {
-			return nil
+			return lastDict != nil, nil
 		}
 		if err != nil {
-			return err
+			return false, err
 		}
 		if d := page.Dictionary(); d != nil && d != lastDict && col.Kind == KindString {
 			lastDict = d
@@ -352,8 +439,8 @@ func dictionaryOnly(meta *format.ColumnMetaData) bool {
 	return data > 0
 }
 
-// readDictionary reads only the dictionary page of a column chunk into col.
-func (b *Batch) readDictionary(chunk *parquet.FileColumnChunk, src io.ReaderAt, col *ColumnData) (err error) {
+// readDictionary reads only the dictionary page of a column chunk into v.
+func readDictionary(chunk *parquet.FileColumnChunk, src io.ReaderAt, v *Values) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %v", ErrCorrupt, r)
@@ -362,11 +449,28 @@ func (b *Batch) readDictionary(chunk *parquet.FileColumnChunk, src io.ReaderAt, 
 	pages := chunk.PagesFrom(src)
 	defer pages.Close()
 	d, err := pages.ReadDictionary()
-	if err != nil {
+	if err != nil || d == nil {
 		return err
 	}
-	if d != nil {
-		b.loadDict(d, col)
+	values := d.Page().Data()
+	data, offsets := values.ByteArray()
+	if len(offsets) == 0 {
+		return nil
+	}
+	// The dictionary's buffers are parquet-go's: copy them into v's, as
+	// offsets from 0, checked so that v.At cannot fail.
+	base, last := offsets[0], offsets[len(offsets)-1]
+	if base > last || int64(last) > int64(len(data)) {
+		return fmt.Errorf("%w: dictionary offsets [%d, %d] out of %d bytes", ErrCorrupt, base, last, len(data))
+	}
+	v.Data = append(v.Data, data[base:last]...)
+	prev := base
+	for _, o := range offsets[1:] {
+		if o < prev {
+			return fmt.Errorf("%w: dictionary offsets decrease", ErrCorrupt)
+		}
+		v.Offsets = append(v.Offsets, o-base)
+		prev = o
 	}
 	return nil
 }

@@ -102,3 +102,27 @@ func BenchmarkFilteredScan(b *testing.B) {
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 	b.ReportMetric(float64(rows), "events")
 }
+
+// BenchmarkScanPII runs the PII guard over the shop's events on all cores.
+func BenchmarkScanPII(b *testing.B) {
+	dir, err := benchShop()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	s, _ := dataset.NewFileStore(dir)
+	keys, err := dataset.Inputs(ctx, dataset.Ref{Store: s, Key: "events"}, dataset.Window{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	pol := DefaultPolicy()
+	b.ReportAllocs()
+	var rep *PIIReport
+	for b.Loop() {
+		if rep, err = ScanPII(ctx, s, keys, pol); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(rep.RowsScanned)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+	b.ReportMetric(float64(rep.ValuesRead), "values")
+}

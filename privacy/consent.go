@@ -159,16 +159,27 @@ func nonZero(k subjectKey) subjectKey {
 }
 
 func (t *subjectTable) get(k subjectKey) (uint32, bool) {
+	if i := t.find(k); i >= 0 {
+		return t.vals[i], true
+	}
+	return 0, false
+}
+
+// find returns the slot of k, or -1 if k is not in the table. Slots are
+// fixed once the table is built, so that callers may keep data of their
+// own per subject in a slice as long as the table (Filter does).
+func (t *subjectTable) find(k subjectKey) int {
 	if t.keys == nil {
-		return 0, false
+		return -1
 	}
 	k = nonZero(k)
 	for i := k[0] & t.mask; ; i = (i + 1) & t.mask {
-		switch t.keys[i] {
-		case k:
-			return t.vals[i], true
-		case subjectKey{}:
-			return 0, false
+		// Word by word: comparing the arrays calls memequal128.
+		switch got := t.keys[i]; {
+		case got[0] == k[0] && got[1] == k[1]:
+			return int(i)
+		case got[0]|got[1] == 0:
+			return -1
 		}
 	}
 }

@@ -5,8 +5,10 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -296,6 +298,24 @@ func TestFilterApply(t *testing.T) {
 	}
 	if r.RowsRead != 11 || r.RowsKept != 3 || r.SubjectsSeen != 9 || r.SubjectsKept != 3 || r.SubjectsDropped["expired"] != 0 {
 		t.Errorf("report %+v", r)
+	}
+	// A second batch of the same subjects, its dictionary in another
+	// order (as another file's is), counts rows again but no new subject:
+	// marks follow the subject, in the index or not (stranger).
+	b2 := &dataset.Batch{Rows: b.Rows, Cols: []dataset.ColumnData{
+		{Name: "subject_id", Kind: dataset.KindString, Str: dataset.Strings{Dict: slices.Clone(b.Cols[0].Str.Dict)}},
+		{Name: "event_time", Kind: dataset.KindTimestamp, Int: b.Cols[1].Int},
+	}}
+	slices.Reverse(b2.Cols[0].Str.Dict)
+	for _, x := range b.Cols[0].Str.Index {
+		b2.Cols[0].Str.Index = append(b2.Cols[0].Str.Index, int32(len(idx))-1-x)
+	}
+	if _, err := f.Apply(b2, nil); err != nil {
+		t.Fatal(err)
+	}
+	r2 := f.Report()
+	if r2.RowsRead != 22 || r2.RowsKept != 6 || r2.SubjectsSeen != 9 || r2.SubjectsKept != 3 || !maps.Equal(r2.SubjectsDropped, r.SubjectsDropped) {
+		t.Errorf("after a second batch: report %+v, first %+v", r2, r)
 	}
 }
 

@@ -68,9 +68,15 @@ type Filter struct {
 	zone      map[uint32]bool
 	zoneNames []string
 
-	rows    [numReasons]atomic.Int64
-	mu      sync.Mutex
-	subject map[subjectKey]uint8 // bit0: a row kept; bit1: a row expired; bits 4-7: consent reason
+	rows [numReasons]atomic.Int64
+	mu   sync.Mutex
+	// What the rows of each subject seen say (a SubjectMark; 0 for a
+	// subject not seen): in marks by the subject's slot in the consent
+	// index, in others for subjects the index does not hold.
+	marks  []SubjectMark
+	others map[subjectKey]SubjectMark
+
+	scratch sync.Pool // of *classified
 }
 
 // NewFilter returns the filter for a job's purposes. It checks the
@@ -83,10 +89,12 @@ func NewFilter(pol *Policy, ix *ConsentIndex, purposes []string) (*Filter, error
 	day := ix.LogicalDate.UTC().Truncate(24 * time.Hour)
 	f := &Filter{
 		ix: ix, names: purposes, retention: days,
-		cutoff:  day.AddDate(0, 0, 1-days).UnixMicro(), // the logical day and days-1 before it
-		end:     day.AddDate(0, 0, 1).UnixMicro(),
-		subject: make(map[subjectKey]uint8),
+		cutoff: day.AddDate(0, 0, 1-days).UnixMicro(), // the logical day and days-1 before it
+		end:    day.AddDate(0, 0, 1).UnixMicro(),
+		marks:  make([]SubjectMark, len(ix.table.keys)),
+		others: make(map[subjectKey]SubjectMark),
 	}
+	f.scratch.New = func() any { return new(classified) }
 	for _, p := range purposes {
 		f.purposes = append(f.purposes, purposeIndex(p))
 	}
@@ -124,12 +132,18 @@ func (f *Filter) RetentionStart() time.Time { return time.UnixMicro(f.cutoff).UT
 func (f *Filter) End() time.Time { return time.UnixMicro(f.end).UTC() }
 
 // decide returns the consent reason for a subject (Keep if it may be
-// processed).
-func (f *Filter) decide(k subjectKey) Reason {
-	v, ok := f.ix.lookup(k)
-	if !ok {
-		return ReasonNoConsent
+// processed) and its slot in the consent index (-1 if the index does not
+// hold it).
+func (f *Filter) decide(k subjectKey) (Reason, int) {
+	slot := f.ix.table.find(k)
+	if slot < 0 {
+		return ReasonNoConsent, slot
 	}
+	return f.reason(f.ix.table.vals[slot]), slot
+}
+
+// reason returns the consent reason for a subject's value in the index.
+func (f *Filter) reason(v uint32) Reason {
 	if f.zone != nil && !f.zone[v>>jurisdictionBits] {
 		return ReasonOtherJurisdiction
 	}
@@ -170,13 +184,15 @@ type Tally struct {
 // touching the filter's own counts. keep is grown to the batch's length;
 // the caller owns it.
 func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) {
-	keep, counts, marks, _, err := f.classify(b, keep)
+	c := f.scratch.Get().(*classified)
+	defer f.scratch.Put(c)
+	keep, counts, err := f.classify(b, keep, c)
 	if err != nil {
 		return keep, Tally{}, err
 	}
-	t := Tally{Rows: counts, Marks: make(map[string]SubjectMark, len(marks))}
+	t := Tally{Rows: counts, Marks: make(map[string]SubjectMark, len(c.marks))}
 	dict := b.Column("subject_id").Str.Dict
-	for x, m := range marks {
+	for x, m := range c.marks {
 		if m != 0 {
 			t.Marks[dict[x]] = m
 		}
@@ -184,59 +200,89 @@ func (f *Filter) Classify(b *dataset.Batch, keep []bool) ([]bool, Tally, error) 
 	return keep, t, nil
 }
 
-// classify decides each row and returns the row counts, each dictionary
-// entry's mark (0 for a subject on no row of the batch that was kept) and
-// its key.
-func (f *Filter) classify(b *dataset.Batch, keep []bool) ([]bool, RowCounts, []SubjectMark, []subjectKey, error) {
+// classified is what classify returns per dictionary entry of a batch:
+// its mark (0 for a subject on no row of the batch), its key and its slot
+// in the consent index (-1 if not there). Filters reuse them (Filter.
+// scratch): a batch holds tens of thousands of subjects.
+type classified struct {
+	marks    []SubjectMark
+	keys     []subjectKey
+	slots    []int32
+	decision []Reason
+	flags    []uint8 // bit 0: a row kept; bit 1: a row outside the window; bit 2: a row
+}
+
+func (c *classified) reset(n int) {
+	c.marks, c.keys, c.slots = grow(c.marks, n), grow(c.keys, n), grow(c.slots, n)
+	c.decision, c.flags = grow(c.decision, n), grow(c.flags, n)
+	clear(c.flags)
+}
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+// classify decides each row and returns the row counts and, in c, what it
+// found per dictionary entry.
+func (f *Filter) classify(b *dataset.Batch, keep []bool, c *classified) ([]bool, RowCounts, error) {
 	var counts RowCounts
 	subj, times := b.Column("subject_id"), b.Column("event_time")
 	if subj == nil || times == nil {
-		return keep, counts, nil, nil, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
+		return keep, counts, fmt.Errorf("%w: filtering needs the subject_id and event_time columns", ErrPolicy)
 	}
 	if cap(keep) < b.Rows {
 		keep = make([]bool, b.Rows)
 	}
 	keep = keep[:b.Rows]
 	dict := subj.Str.Dict
-	decision := make([]Reason, len(dict))
-	flags := make([]uint8, len(dict))
-	keys := make([]subjectKey, len(dict))
+	c.reset(len(dict))
+	decision, flags := c.decision, c.flags
+	// Hash every token first, then look them up: lookups that do not
+	// wait on hashing overlap their cache misses.
 	for i, token := range dict {
-		keys[i] = f.ix.keys.key(token)
-		decision[i] = f.decide(keys[i])
+		c.keys[i] = f.ix.keys.key(token)
 	}
-	seen := make([]bool, len(dict))
+	for i, k := range c.keys {
+		r, slot := f.decide(k)
+		decision[i], c.slots[i] = r, int32(slot)
+	}
 	for i, x := range subj.Str.Index {
 		r := decision[x]
-		seen[x] = true
+		flag := uint8(4)
 		switch t := times.Int[i]; {
 		case r != Keep:
 		case t < f.cutoff:
 			r = ReasonExpired
-			flags[x] |= 2
+			flag |= 2
 		case t >= f.end:
 			r = ReasonFuture
-			flags[x] |= 2
+			flag |= 2
 		default:
-			flags[x] |= 1
+			flag |= 1
 		}
+		flags[x] |= flag
 		keep[i] = r == Keep
 		counts[r]++
 	}
-	marks := make([]SubjectMark, len(dict))
 	for i := range dict {
-		if seen[i] && (decision[i] != Keep || flags[i] != 0) {
-			marks[i] = SubjectMark(flags[i] | uint8(decision[i])<<4)
+		c.marks[i] = 0
+		if flags[i] != 0 && (decision[i] != Keep || flags[i]&3 != 0) {
+			c.marks[i] = SubjectMark(flags[i]&3 | uint8(decision[i])<<4)
 		}
 	}
-	return keep, counts, marks, keys, nil
+	return keep, counts, nil
 }
 
 // Apply sets keep[i] for every row of the batch (which must hold the
 // subject_id and event_time columns) and counts the drops. keep is grown to
 // the batch's length; the caller owns it.
 func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
-	keep, counts, marks, keys, err := f.classify(b, keep)
+	c := f.scratch.Get().(*classified)
+	defer f.scratch.Put(c)
+	keep, counts, err := f.classify(b, keep, c)
 	if err != nil {
 		return keep, err
 	}
@@ -244,9 +290,13 @@ func (f *Filter) Apply(b *dataset.Batch, keep []bool) ([]bool, error) {
 		f.rows[r].Add(n)
 	}
 	f.mu.Lock()
-	for i, m := range marks {
-		if m != 0 {
-			f.subject[keys[i]] |= uint8(m)
+	for i, m := range c.marks {
+		switch {
+		case m == 0:
+		case c.slots[i] >= 0:
+			f.marks[c.slots[i]] |= m
+		default:
+			f.others[c.keys[i]] |= m
 		}
 	}
 	f.mu.Unlock()
@@ -279,8 +329,13 @@ func (f *Filter) Report() Report {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ReportOf(rows, func(yield func(SubjectMark) bool) {
-		for _, v := range f.subject {
-			if !yield(SubjectMark(v)) {
+		for _, m := range f.marks {
+			if m != 0 && !yield(m) {
+				return
+			}
+		}
+		for _, m := range f.others {
+			if !yield(m) {
 				return
 			}
 		}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/format"
@@ -103,42 +104,92 @@ type piiHints struct {
 }
 
 func hintsOf(s string) piiHints {
-	var n [5]int // by byteClass: other, digit, '.', ':', '@' or '+' or '('
-	var special uint8
-	for i := range len(s) {
-		c := byteClass[s[i]]
-		n[c&7]++
-		special |= c
+	n := countClasses(s)
+	h := piiHints{digits: int(n & 0xffff), dots: int(n >> 16 & 0xffff), colons: int(n >> 32 & 0xffff)}
+	if n>>48 != 0 { // rare: only then look for which special byte it was
+		h.at = strings.IndexByte(s, '@') >= 0
+		h.plus = strings.IndexByte(s, '+') >= 0 || strings.IndexByte(s, '(') >= 0
 	}
-	return piiHints{digits: n[1], dots: n[2], colons: n[3], at: special&atBit != 0, plus: special&plusBit != 0}
+	return h
 }
 
-// byteClass sorts bytes for hintsOf without branches: the low bits count
-// (1 digit, 2 '.', 3 ':', 4 '@', '+' or '('), the high bits mark '@' and
-// '+' or '('.
-var byteClass = func() (t [256]uint8) {
+// countClasses counts the digits, '.', ':' and '@', '+' or '(' of s (at
+// most 4096 bytes, so that no count overflows its 16 bits) in the four
+// 16-bit fields of one word: one table load and one add per byte, with no
+// store in the loop (a counter array made each byte wait on the last).
+func countClasses(s string) uint64 {
+	var a, b uint64 // two sums, so that adds of neighbouring bytes overlap
+	i := 0
+	for ; i+1 < len(s); i += 2 {
+		a += classCount[s[i]]
+		b += classCount[s[i+1]]
+	}
+	if i < len(s) {
+		a += classCount[s[i]]
+	}
+	return a + b
+}
+
+// classCount is what one byte adds to countClasses' word: 1 in the field
+// of its class (bits 0-15 digits, 16-31 '.', 32-47 ':', 48-63 '@', '+' or
+// '(').
+var classCount = func() (t [256]uint64) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = 1
 	}
-	t['.'], t[':'] = 2, 3
-	t['@'] = 4 | atBit
-	t['+'], t['('] = 4|plusBit, 4|plusBit
+	t['.'], t[':'] = 1<<16, 1<<32
+	t['@'], t['+'], t['('] = 1<<48, 1<<48, 1<<48
 	return t
 }()
 
-const (
-	atBit   = 1 << 6
-	plusBit = 1 << 7
-)
-
-// mayHoldPII reports whether DetectPII would run any pattern on s: when
-// it is false, DetectPII(s) finds nothing, without a regular expression.
+// mayHoldPII reports whether DetectPII would run any pattern on s and
+// could find something: when it is false, DetectPII(s) finds nothing,
+// without a regular expression.
+//
+// Beyond DetectPII's own first pass, it asks of the card and phone
+// patterns what their matches are made of: only digits and " ().+-",
+// with at least 13 digits (a card) or 9 (a phone number). So a value
+// with no run of those bytes holding 9 digits cannot match either, however
+// many digits it holds in all: pseudonymous tokens and ids, most of what
+// the guard reads, are ruled out here instead of by a regular expression.
 func mayHoldPII(s string) bool {
 	s = bounded(s)
 	h := hintsOf(s)
-	return h.at || h.digits >= 13 || (h.dots >= 3 && h.digits >= 4) || h.colons >= 2 ||
-		(h.digits >= 9 && (h.plus || strings.Contains(s, "0")))
+	if h.at || h.colons >= 2 || (h.dots >= 3 && h.digits >= 4) {
+		return true
+	}
+	if h.digits < 9 {
+		return false
+	}
+	run := digitRun(s)
+	return run >= 13 || (run >= 9 && (h.plus || strings.Contains(s, "0")))
 }
+
+// digitRun returns the most digits in one run of s made only of digits and
+// the bytes " ().+-", the separators the card and phone patterns allow.
+func digitRun(s string) int {
+	most, n := 0, 0
+	for i := range len(s) {
+		// Without branches: a digit adds 1, a separator 0, any other
+		// byte ends the run (its mask is 0).
+		c := runClass[s[i]]
+		n = (n + int(c&1)) & -int(c>>1)
+		most = max(most, n)
+	}
+	return most
+}
+
+// runClass sorts bytes for digitRun: bit 1 is set for the bytes a run may
+// hold, bit 0 for digits.
+var runClass = func() (t [256]uint8) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = 3
+	}
+	for _, c := range " ().+-" {
+		t[c] = 2
+	}
+	return t
+}()
 
 func detectCard(s string) (string, string, bool) {
 	for _, m := range cardRE.FindAllStringSubmatch(s, -1) {
@@ -235,6 +286,13 @@ type PIIReport struct {
 // group. It returns a *PIIError naming the first file, column and a redacted
 // example when anything is found.
 func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (*PIIReport, error) {
+	return scanPII(ctx, s, keys, pol, nil, nil)
+}
+
+// scanPII is ScanPII, except that the values of the columns in own are
+// not read (their statistics are) and, when picks is not nil, picks[i]
+// records which row groups of keys[i] had their values read.
+func scanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy, own map[string]bool, picks [][]bool) (*PIIReport, error) {
 	rep := &PIIReport{Findings: []PIIFinding{}}
 	sample := int64(pol.PII.SampleRows)
 	if sample == 0 {
@@ -257,7 +315,11 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 				if i >= len(keys) {
 					return nil
 				}
-				if err := scanFile(gctx, s, keys[i], pol, sample, &reps[i], clean); err != nil {
+				var picked *[]bool
+				if picks != nil {
+					picked = &picks[i]
+				}
+				if err := scanFile(gctx, s, keys[i], pol, sample, &reps[i], clean, own, picked); err != nil {
 					return err
 				}
 			}
@@ -281,7 +343,7 @@ func ScanPII(ctx context.Context, s dataset.Store, keys []string, pol *Policy) (
 	return rep, nil
 }
 
-func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport, clean map[string]struct{}) error {
+func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sample int64, rep *PIIReport, clean map[string]struct{}, own map[string]bool, picked *[]bool) error {
 	name := s.Location() + "/" + key
 	// A contract of every string leaf column, so that the columnar reader
 	// decodes them (and only them).
@@ -315,6 +377,9 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 	rep.Columns += len(c.Columns)
 	rep.RowsTotal += probe.NumRows()
 	if len(c.Columns) == 0 {
+		if picked != nil { // no values of this file are read
+			*picked = make([]bool, len(probe.File().RowGroups()))
+		}
 		return nil
 	}
 	found := map[string]bool{}
@@ -355,6 +420,22 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 			rows += groups[g].NumRows()
 		}
 	}
+	if picked != nil {
+		*picked = make([]bool, len(groups))
+		for _, g := range pick {
+			(*picked)[g] = true
+		}
+	}
+	if len(own) > 0 {
+		// The caller checks these columns' values in its own reads.
+		c = &dataset.Contract{Name: c.Name, Columns: slices.DeleteFunc(slices.Clone(c.Columns), func(col dataset.Column) bool { return own[col.Name] })}
+		if len(c.Columns) == 0 {
+			for _, g := range pick {
+				rep.RowsScanned += groups[g].NumRows()
+			}
+			return nil
+		}
+	}
 	f, err := dataset.OpenParquet(ctx, s, key, c)
 	if err != nil {
 		return err
@@ -364,34 +445,142 @@ func scanFile(ctx context.Context, s dataset.Store, key string, pol *Policy, sam
 	if err != nil {
 		return err
 	}
-	var b dataset.Batch
+	var b dataset.Distinct
 	for _, g := range pick {
 		if err := f.ReadRowGroupDistinct(ctx, g, p, nil, &b); err != nil {
 			return err
 		}
 		rep.RowsScanned += int64(b.Rows)
-		for _, col := range b.Cols {
+		for c := range b.Cols {
+			col := &b.Cols[c]
 			if found[col.Name] {
 				continue
 			}
 			// The dictionary holds every distinct value of the row group.
-			for _, v := range col.Str.Dict {
+			for i := range col.Len() {
+				v := col.At(i)
 				rep.ValuesRead++
 				// Most values fail DetectPII's first pass: cheaper to
 				// decide again than to look up. The others are remembered.
-				if !mayHoldPII(v) {
+				// mayHoldPII keeps nothing of its argument, so it may see
+				// the bytes of b as a string, without a copy.
+				if !mayHoldPII(unsafe.String(unsafe.SliceData(v), len(v))) {
 					continue
 				}
-				if _, ok := clean[v]; ok {
+				if _, ok := clean[string(v)]; ok {
 					continue
 				}
-				if kind, m, ok := DetectPII(v); ok {
+				s := string(v)
+				if kind, m, ok := DetectPII(s); ok {
 					add(col.Name, kind, m, fmt.Sprintf("row group %d", g))
 					break
 				}
-				clean[v] = struct{}{}
+				clean[s] = struct{}{}
 			}
 		}
 	}
 	return nil
+}
+
+// ScanGuard is the PII guard of one scan that decodes some string columns
+// anyway (a consent-filtered scan decodes subject_id): it checks what
+// ScanPII checks, reading the other columns before the scan as ScanPII
+// does, and taking the values of the scan's own columns from the scan's
+// batches (Check) instead of reading them a second time. The subject
+// tokens are most of what the guard reads, so this halves what the guard
+// and the scan read between them.
+//
+// The verdict is ScanPII's, and so is the error: a ScanGuard only ever
+// decides that the files are clean. When the early check or a batch finds
+// anything, or the scan fails, Verdict runs ScanPII over every file and
+// returns its result. A caller must keep what the scan makes to itself
+// until Verdict returns nil: values of the scan's own columns are only
+// checked while the scan runs.
+type ScanGuard struct {
+	store   dataset.Store
+	keys    []string
+	pol     *Policy
+	own     map[string]bool
+	picks   [][]bool              // by file and row group: values ScanPII reads
+	clean   []map[string]struct{} // by worker: values found clean
+	suspect atomic.Bool
+}
+
+// GuardScan checks the files of sc as ScanPII does, except the values of
+// the columns named in own, which the scan must decode (Check takes them
+// from its batches); the policy's allowed columns are left out of own.
+// Check may be called from workers goroutines. It returns ScanPII's error
+// when anything is found before the scan.
+func GuardScan(ctx context.Context, sc *dataset.Scan, pol *Policy, workers int, own ...string) (*ScanGuard, error) {
+	g := &ScanGuard{store: sc.Store, keys: sc.Keys, pol: pol, own: map[string]bool{}, picks: make([][]bool, len(sc.Keys)),
+		clean: make([]map[string]struct{}, max(1, workers))}
+	for _, name := range own {
+		if !slices.Contains(pol.PII.AllowColumns, name) {
+			g.own[name] = true
+		}
+	}
+	for w := range g.clean {
+		g.clean[w] = map[string]struct{}{}
+	}
+	if _, err := scanPII(ctx, sc.Store, sc.Keys, pol, g.own, g.picks); err != nil {
+		// What the columns left out would add: ScanPII's error is the
+		// one to report.
+		if _, full := ScanPII(ctx, sc.Store, sc.Keys, pol); full != nil {
+			return nil, full
+		}
+		return nil, err
+	}
+	return g, nil
+}
+
+// Check checks the own columns of a batch the scan decoded for unit u,
+// when ScanPII would read the values of that row group. worker is the
+// caller's index in [0, workers).
+func (g *ScanGuard) Check(worker int, u dataset.Unit, b *dataset.Batch) {
+	if len(g.own) == 0 || g.suspect.Load() {
+		return
+	}
+	if u.File >= len(g.picks) || u.RowGroup >= len(g.picks[u.File]) {
+		g.suspect.Store(true) // the file changed since the guard read its footer
+		return
+	}
+	if !g.picks[u.File][u.RowGroup] {
+		return
+	}
+	clean := g.clean[worker]
+	for name := range g.own {
+		col := b.Column(name)
+		if col == nil || !col.Distinct {
+			// The batch may lack values ScanPII reads (a dictionary
+			// that no page uses): let ScanPII decide.
+			g.suspect.Store(true)
+			return
+		}
+		for _, v := range col.Str.Dict {
+			if !mayHoldPII(v) {
+				continue
+			}
+			if _, ok := clean[v]; ok {
+				continue
+			}
+			if _, _, ok := DetectPII(v); ok {
+				g.suspect.Store(true)
+				return
+			}
+			clean[v] = struct{}{}
+		}
+	}
+}
+
+// Verdict returns the guard's verdict once the scan is over, given the
+// scan's error: nil if the files are clean and the scan succeeded;
+// ScanPII's error if it finds anything; else the scan's error.
+func (g *ScanGuard) Verdict(ctx context.Context, scanErr error) error {
+	if scanErr == nil && !g.suspect.Load() {
+		return nil
+	}
+	if _, err := ScanPII(ctx, g.store, g.keys, g.pol); err != nil {
+		return err
+	}
+	return scanErr
 }

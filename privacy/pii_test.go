@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/parquet-go/parquet-go"
 
@@ -126,7 +129,8 @@ func TestScanPII(t *testing.T) {
 }
 
 func FuzzDetectPII(f *testing.F) {
-	for _, s := range []string{"jane@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "::1", "10.0.0.1", "tok_x"} {
+	for _, s := range []string{"jane@example.com", "+44 20 7946 0958", "4111 1111 1111 1111", "::1", "10.0.0.1", "tok_x",
+		"tok_12a34b56c78d90e12f34g56h", "a0(30) 12-34.56+78x", "4111-1111 1111.1111"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -157,10 +161,21 @@ func TestMayHoldPII(t *testing.T) {
 			}
 		}
 	}
+	// Values near the limits of the run rule: 9 digits with separators
+	// and a 0 (a phone number), 13 digits with a dash (a card).
+	for _, s := range []string{"x 0301234567 x", "(030) 123-4567", "+4930 1234 56", "4111-1111-1111-1"} {
+		if !mayHoldPII(s) {
+			t.Errorf("mayHoldPII(%q) is false; want true", s)
+		}
+	}
 	if flagged < 9 {
 		t.Fatalf("only %d examples flagged: the test checks too little", flagged)
 	}
-	for _, s := range []string{"tok_synth_bHkQxZqmNvBcTyUiOpAsDfGhJkLz", "SKU000294", "view", "DE"} {
+	// Many digits, but no run of digits and " ().+-" holding 9 of them,
+	// the most a card or phone match is made of: ruled out without a
+	// regular expression (the first pass alone let them through).
+	for _, s := range []string{"tok_synth_bHkQxZqmNvBcTyUiOpAsDfGhJkLz", "SKU000294", "view", "DE",
+		"tok_synth_4bHk2Qx9-Zq0mN1vB8cT7yU6iO5pA3sD2fG1hJ0kL9z", "tok_12a34b56c78d90e12f34g56h", "2026-11-28/0012345a678"} {
 		if mayHoldPII(s) {
 			t.Errorf("mayHoldPII(%q): want false", s)
 		}
@@ -204,4 +219,147 @@ func TestScanPIIOrder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "missing.parquet") {
 		t.Fatalf("missing file: %v", err)
 	}
+}
+
+// TestMayHoldPIIRandom checks on many values made of the bytes the card
+// and phone patterns are made of (and a few that break their runs) that
+// mayHoldPII never rules out one DetectPII flags, and that the run rule
+// does rule out some.
+func TestMayHoldPIIRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(19, 1))
+	const alphabet = "0123456789012345678900000+++   ---...()()aZ_/"
+	flagged, ruledOut := 0, 0
+	buf := make([]byte, 40)
+	for range 200000 {
+		b := buf[:1+r.IntN(len(buf))]
+		for i := range b {
+			b[i] = alphabet[r.IntN(len(alphabet))]
+		}
+		s := string(b)
+		if _, _, ok := DetectPII(s); ok {
+			flagged++
+			if !mayHoldPII(s) {
+				t.Fatalf("mayHoldPII(%q) is false, but DetectPII flags it", s)
+			}
+		} else if h := hintsOf(s); h.digits >= 9 && !mayHoldPII(s) {
+			ruledOut++
+		}
+	}
+	if flagged < 1000 || ruledOut < 1000 {
+		t.Fatalf("%d values flagged, %d ruled out by the run rule: the test checks too little", flagged, ruledOut)
+	}
+}
+
+// TestScanGuard: a guard that takes the subject tokens from the scan's own
+// batches refuses exactly what ScanPII refuses, with ScanPII's error, and
+// lets through what it lets through.
+func TestScanGuard(t *testing.T) {
+	// Events of 3 files of 3 row groups; file b may hold an identifier
+	// at a row, sorted between the other tokens so that the statistics
+	// of its row group do not show it.
+	write := func(s dataset.Store, key string, row int, subject, item string) {
+		t.Helper()
+		rows := make([]dataset.Event, 3000)
+		for i := range rows {
+			rows[i] = dataset.Event{SubjectID: fmt.Sprintf("tok_m%04d", i%997), EventTime: time.Unix(int64(i), 0), EventType: "view", ItemID: "SKU1"}
+		}
+		if subject != "" {
+			rows[row].SubjectID = subject
+		}
+		if item != "" {
+			rows[row].ItemID = item
+		}
+		var buf bytes.Buffer
+		w := parquet.NewGenericWriter[dataset.Event](&buf, parquet.MaxRowsPerRowGroup(1000))
+		if _, err := w.Write(rows); err != nil {
+			t.Fatal(err)
+		}
+		w.Close()
+		dataset.PutBytes(ctx, s, key, buf.Bytes())
+	}
+	tests := []struct {
+		name          string
+		row           int
+		subject, item string
+		sample        int
+		refused       bool
+	}{
+		{"clean", 0, "", "", 0, false},
+		{"e-mail token", 500, "tok_m05 jane@example.com", "", 0, true},
+		{"phone token", 2500, "tok_m05 +44 20 7946 0958", "", 0, true},
+		{"e-mail item", 500, "", "SKU1 jane@example.com", 0, true},
+		{"token and item", 500, "tok_m05 jane@example.com", "SKU1 +44 20 7946 0958", 0, true},
+		// A sample of 1000 rows reads row group 0 of each file only.
+		{"token in a row group the sample skips", 1500, "tok_m05 jane@example.com", "", 1000, false},
+		{"token in the sample", 999, "tok_m05 jane@example.com", "", 1000, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := dataset.NewMemStore(t.Name())
+			keys := []string{"a.parquet", "b.parquet", "c.parquet"}
+			for _, k := range keys {
+				if k == "b.parquet" {
+					write(s, k, tc.row, tc.subject, tc.item)
+				} else {
+					write(s, k, 0, "", "")
+				}
+			}
+			pol := DefaultPolicy()
+			pol.PII.SampleRows = tc.sample
+			_, want := ScanPII(ctx, s, keys, pol)
+			if (want != nil) != tc.refused {
+				t.Fatalf("ScanPII: %v; want refused %v", want, tc.refused)
+			}
+			got := guardedScan(t, s, keys, pol, nil)
+			if fmt.Sprint(got) != fmt.Sprint(want) || (want != nil && !errors.Is(got, ErrPII)) {
+				t.Errorf("guarded scan: %v\nScanPII: %v", got, want)
+			}
+			// A failed scan fails with its own error, unless the
+			// files are refused.
+			failed := errors.New("scan failed")
+			if got := guardedScan(t, s, keys, pol, failed); (want == nil && got != failed) || (want != nil && fmt.Sprint(got) != fmt.Sprint(want)) {
+				t.Errorf("guarded scan that fails: %v\nScanPII: %v", got, want)
+			}
+		})
+	}
+	// An allowed column is not checked, in the scan's batches either,
+	// also when the guard checks no column of the file.
+	s := dataset.NewMemStore(t.Name())
+	write(s, "a.parquet", 500, "tok_m05 jane@example.com", "")
+	pol := DefaultPolicy()
+	pol.PII.AllowColumns = []string{"subject_id"}
+	if err := guardedScan(t, s, []string{"a.parquet"}, pol, nil); err != nil {
+		t.Errorf("allowed column: %v", err)
+	}
+	pol.PII.AllowColumns = []string{"subject_id", "event_type", "item_id", "category", "region"}
+	sc, err := dataset.OpenScan(ctx, s, []string{"a.parquet"}, dataset.EventsContract, "subject_id", "event_time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	g, err := GuardScan(ctx, sc, pol, 1, "subject_id")
+	if err != nil || len(g.picks[0]) != 3 || slices.Contains(g.picks[0], true) {
+		t.Errorf("no column checked: %v, row groups read %v", err, g.picks)
+	}
+}
+
+// guardedScan scans the events of keys with a ScanGuard checking
+// subject_id in the scan's batches, as veil datasets filter does, and
+// returns the verdict; the scan fails with scanErr if it is not nil.
+func guardedScan(t *testing.T, s dataset.Store, keys []string, pol *Policy, scanErr error) error {
+	t.Helper()
+	sc, err := dataset.OpenScan(ctx, s, keys, dataset.EventsContract, "subject_id", "event_time")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	g, err := GuardScan(ctx, sc, pol, 2, "subject_id")
+	if err != nil {
+		return err
+	}
+	err = sc.Run(ctx, 2, func(w int, u dataset.Unit, b *dataset.Batch) error {
+		g.Check(w, u, b)
+		return scanErr
+	})
+	return g.Verdict(ctx, err)
 }

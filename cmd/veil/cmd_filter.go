@@ -129,22 +129,27 @@ func runFilter(ctx context.Context, env *Env, url string, o filterOptions) error
 		return err
 	}
 	// Counting needs the subject and the time only: the other columns the
-	// purposes allow are left undecoded (the PII guard below reads them).
+	// purposes allow are left undecoded (the PII guard reads them).
 	sc, err := privacy.FilteredScan(ctx, pol, flt, ref, nil)
 	if err != nil {
 		return err
 	}
 	defer sc.Close()
-	if _, err := privacy.ScanPII(ctx, sc.Store, sc.Keys, pol); err != nil {
+	// The guard checks the subject tokens in the scan's own batches
+	// rather than reading them twice; nothing of the scan is shown
+	// before its verdict, which is ScanPII's.
+	guard, err := privacy.GuardScan(ctx, sc, pol, o.workers, "subject_id")
+	if err != nil {
 		return err
 	}
 	keeps := make([][]bool, max(1, o.workers))
-	err = sc.Run(ctx, o.workers, func(w int, _ dataset.Unit, b *dataset.Batch) error {
+	err = sc.Run(ctx, o.workers, func(w int, u dataset.Unit, b *dataset.Batch) error {
+		guard.Check(w, u, b)
 		var aerr error
 		keeps[w], aerr = flt.Apply(b, keeps[w])
 		return aerr
 	})
-	if err != nil {
+	if err := guard.Verdict(ctx, err); err != nil {
 		return err
 	}
 	rep := flt.Report()

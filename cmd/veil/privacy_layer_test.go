@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/ingest"
@@ -195,5 +197,25 @@ func TestFilterAndScanPII(t *testing.T) {
 	code, _, msg = run(t, "datasets", "scan-pii", dir+"/leaky")
 	if code != 3 || !strings.Contains(msg, `"contact"`) || strings.Contains(msg, "jane@example.com") {
 		t.Errorf("scan-pii leaky: %d %s", code, msg)
+	}
+	// Events whose subject tokens hold an e-mail address (not the
+	// smallest or largest token, so that only the values show it): filter
+	// refuses them as scan-pii does, with its message, though it checks
+	// the tokens in the scan's own reads.
+	out3, _ := dataset.NewOutput(context.Background(), s, "leakyevents", dataset.EventsContract, "test")
+	ew, _ := dataset.CreateParquet[dataset.Event](context.Background(), out3, "dt=2026-11-20/part.parquet")
+	var evs []dataset.Event
+	for i := range 50 {
+		evs = append(evs, dataset.Event{SubjectID: fmt.Sprintf("tok_%02d", i), EventTime: time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC), EventType: "view", ItemID: "X1"})
+	}
+	evs[20].SubjectID = "tok_20 jane@example.com"
+	ew.Write(evs)
+	ew.Close()
+	out3.Commit(context.Background(), nil)
+	_, _, want := run(t, "datasets", "scan-pii", dir+"/leakyevents")
+	code, _, msg = run(t, "datasets", "filter", dir+"/leakyevents", "--purposes", "segmentation", "--logical-date", "2026-11-27",
+		"--consent", dir+"/consent", "--erasure", dir+"/erasure")
+	if code != 3 || msg != want || !strings.Contains(msg, `"subject_id"`) || !strings.Contains(msg, "row group 0;") {
+		t.Errorf("filter of leaky events: %d %s\nscan-pii: %s", code, msg, want)
 	}
 }
