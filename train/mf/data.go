@@ -262,12 +262,16 @@ func (d *Data) Split(k int, frac float64, random bool, seed uint64) (trainD *Dat
 			t.Rows[s] = rows
 			continue
 		}
-		rows = slices.Clone(rows)
 		if k == 0 && random {
+			rows = slices.Clone(rows)
 			pcg.Seed(seed^subjectKey(d.Subjects[s]), 0x5eed)
 			r.Shuffle(len(rows), func(i, j int) { rows[i], rows[j] = rows[j], rows[i] })
 		}
-		t.Rows[s] = rows[:len(rows)-n]
+		// Rows are by time, so the training rows are d's own, up to the
+		// holdout (no copy: with the data they are most of a job's
+		// memory); the capacity ends there, so that an append to them
+		// could never write over d's.
+		t.Rows[s] = rows[: len(rows)-n : len(rows)-n]
 		for _, x := range rows[len(rows)-n:] {
 			test[s] = append(test[s], x.Item)
 		}

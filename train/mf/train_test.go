@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -293,5 +294,29 @@ func TestBadWeightErrorNamesNoSubject(t *testing.T) {
 	err := NewBuilder().Add("tok_secret_subject", "SKU1", -1, time.Time{})
 	if err == nil || strings.Contains(err.Error(), "tok_secret_subject") || !strings.Contains(err.Error(), "SKU1") {
 		t.Errorf("error %v", err)
+	}
+}
+
+// TestSplitLeavesDataAlone: the training rows of a split by time share the
+// data's rows without a copy, yet appending to them never writes over the
+// data's held-out rows, and a random split shuffles a copy.
+func TestSplitLeavesDataAlone(t *testing.T) {
+	d := &Data{Subjects: []string{"a", "b"}, Items: []string{"x", "y", "z"}, Rows: [][]Interaction{
+		{{Item: 0, Weight: 1, Time: 1}, {Item: 1, Weight: 1, Time: 2}, {Item: 2, Weight: 1, Time: 3}},
+		{{Item: 2, Weight: 1, Time: 5}},
+	}}
+	want := [][]Interaction{slices.Clone(d.Rows[0]), slices.Clone(d.Rows[1])}
+	tr, test := d.Split(1, 0, false, 1)
+	if len(tr.Rows[0]) != 2 || !slices.Equal(test[0], []int32{2}) || len(tr.Rows[1]) != 1 || test[1] != nil {
+		t.Fatalf("split: %v, test %v", tr.Rows, test)
+	}
+	tr.Rows[0] = append(tr.Rows[0], Interaction{Item: 0, Weight: 9})
+	for _, frac := range []float64{0.5, 0.9} {
+		d.Split(0, frac, true, 7)
+	}
+	for s := range want {
+		if !slices.Equal(d.Rows[s], want[s]) {
+			t.Fatalf("subject %d's rows changed: %v, want %v", s, d.Rows[s], want[s])
+		}
 	}
 }
