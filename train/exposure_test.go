@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,7 +33,7 @@ func TestExposureFindsConcentration(t *testing.T) {
 	}
 	d, _ := b.Data()
 	same := make([]int32, 500)
-	e := exposure(d, same)
+	e := exposure(interactionsPerItem(d, d.Items), same)
 	if e.Gini < 0.9 || e.Coverage != 1.0/20 || !strings.Contains(e.warning(ExposureConfig{MaxGini: 0.9}), "concentrated") {
 		t.Errorf("concentrated: %+v", e)
 	}
@@ -40,8 +41,26 @@ func TestExposureFindsConcentration(t *testing.T) {
 	for i := range spread {
 		spread[i] = int32(i % 20)
 	}
-	e = exposure(d, spread)
+	e = exposure(interactionsPerItem(d, d.Items), spread)
 	if e.Gini > 0.01 || e.Coverage != 1 || e.warning(ExposureConfig{MaxGini: 0.9}) != "" {
 		t.Errorf("spread: %+v", e)
+	}
+}
+
+// TestInteractionsPerItem counts interactions by the model's items as
+// d.OnItems would hold them: other items left out, the model's order.
+func TestInteractionsPerItem(t *testing.T) {
+	d := &mf.Data{Subjects: []string{"a", "b"}, Items: []string{"x", "y", "z"},
+		Rows: [][]mf.Interaction{{{Item: 0}, {Item: 2}, {Item: 2}}, {{Item: 1}, {Item: 2}}}}
+	items := []string{"z", "w", "x"}
+	got := interactionsPerItem(d, items)
+	want := make([]float64, len(items))
+	for _, rows := range d.OnItems(items).Rows {
+		for _, x := range rows {
+			want[x.Item]++
+		}
+	}
+	if !slices.Equal(got, want) || !slices.Equal(got, []float64{3, 0, 1}) {
+		t.Fatalf("got %v, want %v", got, want)
 	}
 }

@@ -605,7 +605,6 @@ func recommendAll(rep *Report, data *mf.Data, m *mf.Model, ix *privacy.ConsentIn
 		return err
 	}
 	// Exposure over the model's items (recommendations rank them all).
-	md := data.OnItems(m.Items)
 	items := make([]int32, len(rep.recommendations))
 	index := make(map[string]int32, len(m.Items))
 	for j, id := range m.Items {
@@ -614,7 +613,7 @@ func recommendAll(rep *Report, data *mf.Data, m *mf.Model, ix *privacy.ConsentIn
 	for i, r := range rep.recommendations {
 		items[i] = index[r.ItemID]
 	}
-	e := exposure(md, items)
+	e := exposure(interactionsPerItem(data, m.Items), items)
 	rep.Exposure = &e
 	counts := make([]float64, len(m.Items))
 	for _, j := range items {
