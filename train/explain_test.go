@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
 	"testing"
 
+	"github.com/veil-privacy/veil/dataset"
 	"github.com/veil-privacy/veil/train/mf"
 )
 
@@ -188,5 +190,40 @@ func TestBecauseMatchesSort(t *testing.T) {
 		if !slices.Equal(got, want) || cap(got) > n {
 			t.Fatalf("trial %d, n %d: %v, want %v", trial, n, got, want)
 		}
+	}
+}
+
+// TestRecommendForShortLists: when a subject's list is shorter than k (a
+// small catalog less the subject's own items) the lists still follow one
+// another, ranks 1, 2, ... per subject, each row with its own reasons, as
+// RecommendEach gave them.
+func TestRecommendForShortLists(t *testing.T) {
+	m := explainModel(4, 6, 3)
+	d := &mf.Data{Subjects: []string{"a", "b", "c"}, Items: m.Items, Rows: [][]mf.Interaction{
+		{{Item: 1, Weight: 1}, {Item: 2, Weight: 2}, {Item: 3, Weight: 1}},
+		{{Item: 0, Weight: 1}},
+		{{Item: 4, Weight: 3}, {Item: 5, Weight: 1}},
+	}}
+	const k = 5
+	recs, because, err := recommendFor(d, m, []int{0, 1, 2}, k, 2, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []dataset.Recommendation
+	var wantWhy [][]mf.Contribution
+	for s := range d.Subjects {
+		err := mf.RecommendEach(d, m, []int{s}, k, BecauseItems, 1, true, func(_ int, top []mf.Recommended, why [][]mf.Contribution) error {
+			for r, x := range top {
+				want = append(want, dataset.Recommendation{SubjectID: d.Subjects[s], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score})
+			}
+			wantWhy = append(wantWhy, why...)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(want) != 3+5+4 || !reflect.DeepEqual(recs, want) || !reflect.DeepEqual(because, wantWhy) {
+		t.Fatalf("got %v\n%v\nwant %v\n%v", recs, because, want, wantWhy)
 	}
 }

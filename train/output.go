@@ -86,44 +86,46 @@ func RecommendExplained(d *mf.Data, m *mf.Model, k, workers int) ([]dataset.Expl
 
 // recommendFor ranks the eligible subjects' k best items; with explain it
 // also returns, per recommendation, its reasons (Explanation.Because).
+//
+// Subject e's list is written straight into rows [e·k, e·k+len) of the
+// result, then the lists are moved together: no list is held twice (with
+// 65k subjects and k = 20 the rows are most of the phase's memory).
 func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]mf.Contribution, error) {
-	per := make([][]dataset.Recommendation, len(eligible))
-	var why [][][]mf.Contribution
+	out := make([]dataset.Recommendation, len(eligible)*k)
+	lens := make([]int, len(eligible))
+	var because [][]mf.Contribution
 	if explain {
-		why = make([][][]mf.Contribution, len(eligible))
+		because = make([][]mf.Contribution, len(eligible)*k)
 	}
-	err := mf.RecommendEach(d, m, eligible, k, BecauseItems, workers, explain, func(e int, top []mf.Recommended, because [][]mf.Contribution) error {
-		recs := make([]dataset.Recommendation, len(top))
+	err := mf.RecommendEach(d, m, eligible, k, BecauseItems, workers, explain, func(e int, top []mf.Recommended, why [][]mf.Contribution) error {
+		if len(top) > k {
+			return fmt.Errorf("recommendations: %d for a subject, want at most %d", len(top), k)
+		}
 		for r, x := range top {
-			recs[r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score}
+			out[e*k+r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score}
 		}
-		per[e] = recs
 		if explain {
-			why[e] = because
+			copy(because[e*k:], why)
 		}
+		lens[e] = len(top)
 		return nil
 	})
 	if err != nil {
 		return nil, nil, err
 	}
-	// One allocation of the exact size each (appending would hold up to
-	// twice the rows while it grows).
 	n := 0
-	for _, r := range per {
-		n += len(r)
-	}
-	out := make([]dataset.Recommendation, 0, n)
-	var because [][]mf.Contribution
-	if explain {
-		because = make([][]mf.Contribution, 0, n)
-	}
-	for e, r := range per {
-		out = append(out, r...)
-		per[e] = nil
+	for e, l := range lens {
+		copy(out[n:], out[e*k:e*k+l])
 		if explain {
-			because = append(because, why[e]...)
-			why[e] = nil
+			copy(because[n:], because[e*k:e*k+l])
 		}
+		n += l
+	}
+	clear(out[n:])
+	out = out[:n:n]
+	if explain {
+		clear(because[n:])
+		because = because[:n:n]
 	}
 	return out, because, nil
 }
