@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bufio"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
 	"github.com/parquet-go/parquet-go/format"
 )
 
@@ -285,11 +287,21 @@ func (f *ParquetFile) ReadRowGroupDistinct(ctx context.Context, rg int, p *Proje
 		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
 			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 		}
-		if v.Dictionary = dictionaryOnly(meta); v.Dictionary {
-			if err := readDictionary(chunk, src, v); err != nil {
+		if dictionaryOnly(meta) {
+			// The footer's statistics are the writer's word: the page
+			// headers themselves decide whether the dictionary holds
+			// every value (TestScanPIIDistrustsEncodingStats).
+			ok, err := dictionaryPages(src, meta)
+			if err == nil && ok {
+				err = readDictionary(chunk, src, v)
+				v.Dictionary = err == nil
+			}
+			if err != nil {
 				return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
 			}
-			continue
+			if v.Dictionary {
+				continue
+			}
 		}
 		// Plain pages hold every row's value: decode them all, as
 		// ReadRowGroup does, and keep the distinct ones.
@@ -437,6 +449,57 @@ func dictionaryOnly(meta *format.ColumnMetaData) bool {
 		}
 	}
 	return data > 0
+}
+
+// dictionaryPages reports whether a column chunk is a dictionary page and
+// data pages that are all dictionary-encoded, from the page headers
+// themselves: it reads each header and skips the page's bytes, decoding
+// none.
+func dictionaryPages(src io.ReaderAt, meta *format.ColumnMetaData) (bool, error) {
+	start := meta.DataPageOffset
+	if o := meta.DictionaryPageOffset; o > 0 && o < start {
+		start = o
+	}
+	end := start + meta.TotalCompressedSize
+	dict, data := false, 0
+	for off := start; off < end; {
+		r := &countingReader{r: io.NewSectionReader(src, off, end-off)}
+		buf := bufio.NewReaderSize(r, 256)
+		var h format.PageHeader
+		if err := thrift.NewDecoder((&thrift.CompactProtocol{}).NewReader(buf)).Decode(&h); err != nil {
+			return false, fmt.Errorf("%w: page header at byte %d: %v", ErrCorrupt, off, err)
+		}
+		if h.CompressedPageSize < 0 {
+			return false, fmt.Errorf("%w: page at byte %d claims %d bytes", ErrCorrupt, off, h.CompressedPageSize)
+		}
+		switch h.Type {
+		case format.DictionaryPage:
+			dict = true
+		case format.DataPage, format.DataPageV2:
+			enc := h.DataPageHeader.V.Encoding
+			if h.Type == format.DataPageV2 {
+				enc = h.DataPageHeaderV2.V.Encoding
+			}
+			if enc != format.RLEDictionary && enc != format.PlainDictionary {
+				return false, nil
+			}
+			data++
+		}
+		off += r.n - int64(buf.Buffered()) + int64(h.CompressedPageSize)
+	}
+	return dict && data > 0, nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // readDictionary reads only the dictionary page of a column chunk into v.

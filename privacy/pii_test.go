@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/encoding/thrift"
+	"github.com/parquet-go/parquet-go/format"
 
 	"github.com/veil-privacy/veil/dataset"
 )
@@ -362,4 +365,101 @@ func guardedScan(t *testing.T, s dataset.Store, keys []string, pol *Policy, scan
 		return scanErr
 	})
 	return g.Verdict(ctx, err)
+}
+
+type plainNote struct {
+	SubjectID string `parquet:"subject_id"`
+	Note      string `parquet:"note,plain"`
+}
+
+// footerOf decodes a Parquet file's footer.
+func footerOf(t *testing.T, file []byte) *format.FileMetaData {
+	t.Helper()
+	n := len(file)
+	size := int(binary.LittleEndian.Uint32(file[n-8 : n-4]))
+	var md format.FileMetaData
+	if err := thrift.Unmarshal(&thrift.CompactProtocol{}, file[n-8-size:n-8], &md); err != nil {
+		t.Fatal(err)
+	}
+	return &md
+}
+
+// lieAboutEncoding rewrites a Parquet file's footer so that every column
+// chunk's encoding statistics claim dictionary-encoded data pages, as a
+// writer could, whatever its pages hold.
+func lieAboutEncoding(t *testing.T, file []byte) []byte {
+	t.Helper()
+	n := len(file)
+	size := int(binary.LittleEndian.Uint32(file[n-8 : n-4]))
+	md := footerOf(t, file)
+	for i := range md.RowGroups {
+		for j := range md.RowGroups[i].Columns {
+			m := &md.RowGroups[i].Columns[j].MetaData
+			m.EncodingStats = []format.PageEncodingStats{{PageType: format.DataPage, Encoding: format.RLEDictionary, Count: 1}}
+		}
+	}
+	footer, err := thrift.Marshal(&thrift.CompactProtocol{}, md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := append(slices.Clone(file[:n-8-size]), footer...)
+	out = binary.LittleEndian.AppendUint32(out, uint32(len(footer)))
+	return append(out, "PAR1"...)
+}
+
+// TestScanPIIDistrustsEncodingStats: a column whose footer claims
+// dictionary-encoded pages while they are plain (no dictionary page, or
+// plain pages beside one) is decoded in full, not read from its dictionary
+// alone: the footer is the writer's word, and a phone number in a plain
+// page between clean minimum and maximum values would pass unseen.
+func TestScanPIIDistrustsEncodingStats(t *testing.T) {
+	s := dataset.NewMemStore(t.Name())
+	rows := make([]plainNote, 3000)
+	for i := range rows {
+		rows[i] = plainNote{SubjectID: "tok_a", Note: fmt.Sprintf("note-%c", 'b'+i%20)}
+	}
+	rows[1500].Note = "note-k call +44 20 7946 0958"
+	var buf bytes.Buffer
+	w := parquet.NewGenericWriter[plainNote](&buf)
+	if _, err := w.Write(rows); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	dataset.PutBytes(ctx, s, "plain.parquet", lieAboutEncoding(t, buf.Bytes()))
+	_, err := ScanPII(ctx, s, []string{"plain.parquet"}, DefaultPolicy())
+	var pe *PIIError
+	if !errors.As(err, &pe) || pe.Findings[0].Kind != PIIPhone {
+		t.Fatalf("plain pages under a dictionary claim: %v, want the phone number found", err)
+	}
+	// Mixed: a dictionary page, then plain pages (a writer falls back to
+	// plain when the dictionary grows too large).
+	mixed := make([]leaky, 3000)
+	for i := range mixed {
+		mixed[i] = leaky{SubjectID: "tok_a", Note: fmt.Sprintf("note-%04d-%s", i, strings.Repeat("x", 200)), Code: int64(i)}
+	}
+	mixed[2500].Note = "note-2500 call +44 20 7946 0958"
+	buf.Reset()
+	w2 := parquet.NewGenericWriter[leaky](&buf, parquet.PageBufferSize(4096), parquet.DictionaryMaxBytes(8192))
+	if _, err := w2.Write(mixed); err != nil {
+		t.Fatal(err)
+	}
+	w2.Close()
+	plain, dict := 0, 0
+	for _, rg := range footerOf(t, buf.Bytes()).RowGroups {
+		for _, st := range rg.Columns[1].MetaData.EncodingStats {
+			switch {
+			case st.PageType == format.DictionaryPage:
+				dict++
+			case st.Encoding == format.Plain:
+				plain++
+			}
+		}
+	}
+	if plain == 0 || dict == 0 {
+		t.Fatalf("the mixed file has %d dictionary and %d plain pages: it tests nothing", dict, plain)
+	}
+	dataset.PutBytes(ctx, s, "mixed.parquet", lieAboutEncoding(t, buf.Bytes()))
+	if _, err := ScanPII(ctx, s, []string{"mixed.parquet"}, DefaultPolicy()); !errors.As(err, &pe) || pe.Findings[0].Kind != PIIPhone {
+		t.Fatalf("dictionary then plain pages under a dictionary claim: %v, want the phone number found", err)
+	}
 }
