@@ -2,7 +2,6 @@ package accountant
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"math/cmplx"
@@ -84,8 +83,10 @@ func (a *PLD) Epsilon(delta float64) (Result, error) {
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs[:]...); err != nil {
-		return Result{}, err
+	for _, err := range errs { // the remove direction's first, as one line
+		if err != nil {
+			return Result{}, err
+		}
 	}
 	return Result{Accountant: "pld", Epsilon: math.Max(0, math.Max(eps[0], eps[1])), Delta: delta}, nil
 }
