@@ -279,13 +279,9 @@ func (f *ParquetFile) ReadRowGroupDistinct(ctx context.Context, rg int, p *Proje
 		if p.leaves[i] < 0 { // nullable column missing from the file: no values
 			continue
 		}
-		chunk, ok := chunks[p.leaves[i]].(*parquet.FileColumnChunk)
-		if !ok {
-			return fmt.Errorf("%s: row group %d: column %q: unexpected chunk type %T", f.Name, rg, name, chunks[p.leaves[i]])
-		}
-		meta := &f.file.Metadata().RowGroups[rg].Columns[p.leaves[i]].MetaData
-		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
-			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+		chunk, meta, err := f.columnChunk(chunks, rg, p.leaves[i], name, src)
+		if err != nil {
+			return err
 		}
 		if dictionaryOnly(meta) {
 			// The footer's statistics are the writer's word: the page
@@ -346,13 +342,9 @@ func (f *ParquetFile) readRowGroup(ctx context.Context, rg int, p *Projection, s
 			col.Distinct = col.Kind == KindString
 			continue
 		}
-		chunk, ok := chunks[p.leaves[i]].(*parquet.FileColumnChunk)
-		if !ok {
-			return fmt.Errorf("%s: row group %d: column %q: unexpected chunk type %T", f.Name, rg, name, chunks[p.leaves[i]])
-		}
-		meta := &f.file.Metadata().RowGroups[rg].Columns[p.leaves[i]].MetaData
-		if err := checkChunk(src, f.obj.Size(), meta); err != nil {
-			return fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+		chunk, meta, err := f.columnChunk(chunks, rg, p.leaves[i], name, src)
+		if err != nil {
+			return err
 		}
 		dict, err := dst.decodeChunk(chunk, src, col, p.scales[i])
 		if err != nil {
@@ -433,6 +425,20 @@ func (b *Batch) decodeChunk(chunk *parquet.FileColumnChunk, src io.ReaderAt, col
 		b.decodePage(page, col, scale)
 		parquet.Release(page)
 	}
+}
+
+// columnChunk returns the chunk of row group rg's leaf column and its
+// metadata, its byte range checked against the file (checkChunk).
+func (f *ParquetFile) columnChunk(chunks []parquet.ColumnChunk, rg, leaf int, name string, src io.ReaderAt) (*parquet.FileColumnChunk, *format.ColumnMetaData, error) {
+	chunk, ok := chunks[leaf].(*parquet.FileColumnChunk)
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: row group %d: column %q: unexpected chunk type %T", f.Name, rg, name, chunks[leaf])
+	}
+	meta := &f.file.Metadata().RowGroups[rg].Columns[leaf].MetaData
+	if err := checkChunk(src, f.obj.Size(), meta); err != nil {
+		return nil, nil, fmt.Errorf("%s: row group %d: column %q: %w", f.Name, rg, name, err)
+	}
+	return chunk, meta, nil
 }
 
 // dictionaryOnly reports whether a column chunk's encoding statistics say
