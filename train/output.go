@@ -105,7 +105,7 @@ func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, expla
 			out[e*k+r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score}
 		}
 		if explain {
-			copy(because[e*k:], why)
+			copy(because[e*k:e*k+len(top)], why)
 		}
 		lens[e] = len(top)
 		return nil

@@ -21,7 +21,7 @@ func cholWidth(d int) int { return d + 4 }
 // the lane i = d, where the same subtractions give the forward
 // substitution's y_j (the augmented system [A b; bᵀ ·] has L_dj = y_j).
 // Every entry gets the operations of cholFactor and cholSolveFactored in
-// their order, so x has their bits (TestCholSolveVecBits); false: no
+// their order, so x has their bits (TestCholSolveBits); false: no
 // vector kernel, the caller uses cholSolve.
 func cholSolveVec(a, b, x []float64, d int, lt []float64) (bool, error) {
 	w := cholWidth(d)
