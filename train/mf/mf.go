@@ -298,9 +298,10 @@ func NewSolver(m *Model) *Solver {
 	d := m.Dim
 	s := &Solver{m: m, gram: make([]float64, d*d), vtb: make([]float64, d)}
 	// The lower triangle, four items at a time with the vector kernel
-	// (weight 1: the same products and sums, item after item), then the
-	// upper one by symmetry: r_a·r_c = r_c·r_a exactly, so every entry has
-	// the bits of adding one item after another to the full matrix.
+	// (weight 1: the same multiply-adds, item after item), then the upper
+	// one by symmetry: fma(r_a, r_c, g) = fma(r_c, r_a, g) exactly, so
+	// every entry has the bits of adding one item after another to the
+	// full matrix.
 	n, j := len(m.Items), 0
 	one := &[4]float64{1, 1, 1, 1}
 	for ; j+4 <= n; j += 4 {
@@ -314,7 +315,7 @@ func NewSolver(m *Model) *Solver {
 			ra := r[a]
 			g := s.gram[a*d : a*d+a+1]
 			for c := range g {
-				g[c] += ra * r[c]
+				g[c] = math.FMA(ra, r[c], g[c])
 			}
 		}
 	}
@@ -385,7 +386,9 @@ func (s *Solver) Solve(rows []Interaction, u, a, rhs []float64) error {
 // addOuter adds (c - w0)·r rᵀ to the lower triangle of a for each
 // interaction, c its confidence and r its item's factor, four
 // interactions at a time; every entry gets the same operations in the same
-// order as adding one interaction after another.
+// order as adding one interaction after another: a[p][q] =
+// fma((c-w0)·r[p], r[q], a[p][q]), fused, so that a CPU without the vector
+// kernel (math.FMA in software) gets the same bits.
 func (s *Solver) addOuter(a []float64, rows []Interaction) {
 	m, d, w0 := s.m, s.m.Dim, s.m.Unobserved
 	i := 0
@@ -400,10 +403,10 @@ func (s *Solver) addOuter(a []float64, rows []Interaction) {
 			ap := a[p*d : p*d+p+1]
 			q0, q1, q2, q3 := r0[:len(ap)], r1[:len(ap)], r2[:len(ap)], r3[:len(ap)]
 			for q, v := range ap {
-				v += f0 * q0[q]
-				v += f1 * q1[q]
-				v += f2 * q2[q]
-				v += f3 * q3[q]
+				v = math.FMA(f0, q0[q], v)
+				v = math.FMA(f1, q1[q], v)
+				v = math.FMA(f2, q2[q], v)
+				v = math.FMA(f3, q3[q], v)
 				ap[q] = v
 			}
 		}
@@ -415,7 +418,7 @@ func (s *Solver) addOuter(a []float64, rows []Interaction) {
 			f := e * r[p]
 			ap := a[p*d : p*d+p+1]
 			for q, rq := range r[:len(ap)] {
-				ap[q] += f * rq
+				ap[q] = math.FMA(f, rq, ap[q])
 			}
 		}
 	}

@@ -147,10 +147,13 @@ done:
 	RET
 
 // func gramAdd4AVX2(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64)
-// For each row p < d of the d×d matrix a, with f_k = e[k]*r_k[p]:
-// a[p*d+q] = (((a[p*d+q] + f0*r0[q]) + f1*r1[q]) + f2*r2[q]) + f3*r3[q] for q
-// below p+1 rounded up to a multiple of 4, each product and sum rounded
-// on its own (no fusion), as the scalar Go code rounds them. d % 4 == 0.
+// For each row p < d of the d×d matrix a, with f_k = e[k]*r_k[p] rounded:
+// a[p*d+q] = fma(f3, r3[q], fma(f2, r2[q], fma(f1, r1[q], fma(f0, r0[q], a[p*d+q]))))
+// for q below p+1 rounded up to a multiple of 4, each fused multiply-add
+// rounded once, as gramAdd4Generic's math.FMA. d % 4 == 0. Rows go in
+// pairs (p, p+1) with p even, which have the same rounded length: every
+// load of r_k[q] serves both rows, and the sixteen multiply-adds of a
+// step of eight columns outweigh its twelve loads.
 TEXT ·gramAdd4AVX2(SB), NOSPLIT, $0-136
 	MOVQ a_base+0(FP), DI
 	MOVQ d+24(FP), CX
@@ -159,26 +162,39 @@ TEXT ·gramAdd4AVX2(SB), NOSPLIT, $0-136
 	MOVQ r2_base+80(FP), R10
 	MOVQ r3_base+104(FP), R11
 	MOVQ e+128(FP), SI
-	VMOVSD (SI), X12
-	VMOVSD 8(SI), X13
-	VMOVSD 16(SI), X14
-	VMOVSD 24(SI), X15
 	MOVQ DI, R13 // row p of a
+	LEAQ (DI)(CX*8), R15 // row p+1 of a
 	XORQ R12, R12 // p
 
 grow:
 	CMPQ R12, CX
 	JGE  gdone
-	VMULSD (R8)(R12*8), X12, X0
+	VMOVSD (R8)(R12*8), X0
+	VMULSD (SI), X0, X0
 	VBROADCASTSD X0, Y0
-	VMULSD (R9)(R12*8), X13, X1
+	VMOVSD (R9)(R12*8), X1
+	VMULSD 8(SI), X1, X1
 	VBROADCASTSD X1, Y1
-	VMULSD (R10)(R12*8), X14, X2
+	VMOVSD (R10)(R12*8), X2
+	VMULSD 16(SI), X2, X2
 	VBROADCASTSD X2, Y2
-	VMULSD (R11)(R12*8), X15, X3
+	VMOVSD (R11)(R12*8), X3
+	VMULSD 24(SI), X3, X3
 	VBROADCASTSD X3, Y3
+	VMOVSD 8(R8)(R12*8), X8
+	VMULSD (SI), X8, X8
+	VBROADCASTSD X8, Y8
+	VMOVSD 8(R9)(R12*8), X9
+	VMULSD 8(SI), X9, X9
+	VBROADCASTSD X9, Y9
+	VMOVSD 8(R10)(R12*8), X10
+	VMULSD 16(SI), X10, X10
+	VBROADCASTSD X10, Y10
+	VMOVSD 8(R11)(R12*8), X11
+	VMULSD 24(SI), X11, X11
+	VBROADCASTSD X11, Y11
 	LEAQ 4(R12), R14
-	ANDQ $-4, R14 // p+1 rounded up to 4
+	ANDQ $-4, R14 // p+1 rounded up to 4, also p+2's
 	XORQ AX, AX // q
 
 gpair:
@@ -187,24 +203,36 @@ gpair:
 	JGT  gsingle
 	VMOVUPD (R13)(AX*8), Y4
 	VMOVUPD 32(R13)(AX*8), Y5
-	VMULPD  (R8)(AX*8), Y0, Y6
-	VMULPD  32(R8)(AX*8), Y0, Y7
-	VADDPD  Y6, Y4, Y4
-	VADDPD  Y7, Y5, Y5
-	VMULPD  (R9)(AX*8), Y1, Y6
-	VMULPD  32(R9)(AX*8), Y1, Y7
-	VADDPD  Y6, Y4, Y4
-	VADDPD  Y7, Y5, Y5
-	VMULPD  (R10)(AX*8), Y2, Y6
-	VMULPD  32(R10)(AX*8), Y2, Y7
-	VADDPD  Y6, Y4, Y4
-	VADDPD  Y7, Y5, Y5
-	VMULPD  (R11)(AX*8), Y3, Y6
-	VMULPD  32(R11)(AX*8), Y3, Y7
-	VADDPD  Y6, Y4, Y4
-	VADDPD  Y7, Y5, Y5
+	VMOVUPD (R15)(AX*8), Y6
+	VMOVUPD 32(R15)(AX*8), Y7
+	VMOVUPD (R8)(AX*8), Y12
+	VMOVUPD 32(R8)(AX*8), Y13
+	VFMADD231PD Y12, Y0, Y4
+	VFMADD231PD Y13, Y0, Y5
+	VFMADD231PD Y12, Y8, Y6
+	VFMADD231PD Y13, Y8, Y7
+	VMOVUPD (R9)(AX*8), Y12
+	VMOVUPD 32(R9)(AX*8), Y13
+	VFMADD231PD Y12, Y1, Y4
+	VFMADD231PD Y13, Y1, Y5
+	VFMADD231PD Y12, Y9, Y6
+	VFMADD231PD Y13, Y9, Y7
+	VMOVUPD (R10)(AX*8), Y12
+	VMOVUPD 32(R10)(AX*8), Y13
+	VFMADD231PD Y12, Y2, Y4
+	VFMADD231PD Y13, Y2, Y5
+	VFMADD231PD Y12, Y10, Y6
+	VFMADD231PD Y13, Y10, Y7
+	VMOVUPD (R11)(AX*8), Y12
+	VMOVUPD 32(R11)(AX*8), Y13
+	VFMADD231PD Y12, Y3, Y4
+	VFMADD231PD Y13, Y3, Y5
+	VFMADD231PD Y12, Y11, Y6
+	VFMADD231PD Y13, Y11, Y7
 	VMOVUPD Y4, (R13)(AX*8)
 	VMOVUPD Y5, 32(R13)(AX*8)
+	VMOVUPD Y6, (R15)(AX*8)
+	VMOVUPD Y7, 32(R15)(AX*8)
 	MOVQ DX, AX
 	JMP  gpair
 
@@ -212,19 +240,26 @@ gsingle:
 	CMPQ AX, R14
 	JGE  gnext
 	VMOVUPD (R13)(AX*8), Y4
-	VMULPD  (R8)(AX*8), Y0, Y6
-	VADDPD  Y6, Y4, Y4
-	VMULPD  (R9)(AX*8), Y1, Y6
-	VADDPD  Y6, Y4, Y4
-	VMULPD  (R10)(AX*8), Y2, Y6
-	VADDPD  Y6, Y4, Y4
-	VMULPD  (R11)(AX*8), Y3, Y6
-	VADDPD  Y6, Y4, Y4
+	VMOVUPD (R15)(AX*8), Y6
+	VMOVUPD (R8)(AX*8), Y12
+	VFMADD231PD Y12, Y0, Y4
+	VFMADD231PD Y12, Y8, Y6
+	VMOVUPD (R9)(AX*8), Y12
+	VFMADD231PD Y12, Y1, Y4
+	VFMADD231PD Y12, Y9, Y6
+	VMOVUPD (R10)(AX*8), Y12
+	VFMADD231PD Y12, Y2, Y4
+	VFMADD231PD Y12, Y10, Y6
+	VMOVUPD (R11)(AX*8), Y12
+	VFMADD231PD Y12, Y3, Y4
+	VFMADD231PD Y12, Y11, Y6
 	VMOVUPD Y4, (R13)(AX*8)
+	VMOVUPD Y6, (R15)(AX*8)
 
 gnext:
-	LEAQ (R13)(CX*8), R13
-	INCQ R12
+	LEAQ (R15)(CX*8), R13
+	LEAQ (R13)(CX*8), R15
+	ADDQ $2, R12
 	JMP  grow
 
 gdone:

@@ -515,7 +515,7 @@ func solveReference(s *Solver, rows []Interaction, u, a, rhs []float64) error {
 			rp := r[p]
 			ap := a[p*d : (p+1)*d]
 			for q := range d {
-				ap[q] += extra * rp * r[q]
+				ap[q] = math.FMA(extra*rp, r[q], ap[q])
 			}
 			rhs[p] += c*(1-b)*rp + w0*b*rp
 		}
@@ -586,7 +586,7 @@ func TestNewSolverBits(t *testing.T) {
 				r := m.Row(j)
 				for a := range d {
 					for c := range d {
-						gram[a*d+c] += r[a] * r[c]
+						gram[a*d+c] = math.FMA(r[a], r[c], gram[a*d+c])
 					}
 					vtb[a] += r[a] * r[d]
 				}
