@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/veil-privacy/veil/privacy/dp"
@@ -294,28 +295,19 @@ func (f *fitter) descend(ctx context.Context) error {
 			return err
 		}
 		sum := accs[0]
-		for _, a := range accs[1:] {
-			for i, v := range a {
-				sum[i] += v
+		f.split(len(sum), func(lo, hi int) {
+			for _, a := range accs[1:] {
+				for i, v := range a[lo:hi] {
+					sum[lo+i] += v
+				}
 			}
-		}
+		})
 		f.addNoise(step, sum)
-		inv := 1 / expected
-		if f.private {
-			for i, v := range sum[:len(m.P)] {
-				f.released[i] += v * inv
-			}
-		}
-		unobservedGrad(m, sum[:len(m.P)], sum[len(m.P):], cfg.StatsScale, grad)
-		for i := range grad {
-			grad[i] *= inv
-		}
-		f.adam.step(m.P, grad)
-		f.st.SubjectsSeen += int64(len(batch))
-		f.st.StepsDone = step + 1
-		if !finite(m.P) {
+		if !f.update(sum, grad, 1/expected) {
 			return fmt.Errorf("%w: item factors diverged at step %d (lower learning_rate)", ErrDiverged, step+1)
 		}
+		f.st.SubjectsSeen += int64(len(batch))
+		f.st.StepsDone = step + 1
 		if (step+1)%every == 0 || step+1 == plan.Steps {
 			// No batch size: a Poisson batch's size is an exact count of
 			// the private data, and logs are read by many.
@@ -326,6 +318,57 @@ func (f *fitter) descend(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// split calls fn on ranges [lo, hi) that cover [0, n), one per worker
+// goroutine at once. The ranges are cut by position only and every entry is
+// computed by itself, so results do not depend on the number of workers.
+func (f *fitter) split(n int, fn func(lo, hi int)) {
+	if f.workers <= 1 || n < 4096 {
+		fn(0, n)
+		return
+	}
+	chunk := (n + f.workers - 1) / f.workers
+	var wg sync.WaitGroup
+	for lo := 0; lo < n; lo += chunk {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(lo, min(lo+chunk, n))
+		}()
+	}
+	wg.Wait()
+}
+
+// update takes one optimizer step from the noisy sum of a step (the item
+// rows' gradients, then the statistics) scaled by inv, the items split over
+// the workers; grad is scratch of len(m.P). It reports whether every factor
+// stayed finite.
+func (f *fitter) update(sum, grad []float64, inv float64) bool {
+	m, d := f.m, f.m.Dim
+	w := d + 1
+	stats := sum[len(m.P):]
+	st := transposeStats(stats, d)
+	c1, c2 := f.adam.next()
+	var diverged atomic.Bool
+	f.split(len(m.Items), func(lo, hi int) {
+		p0, p1 := lo*w, hi*w
+		if f.private {
+			for i, v := range sum[p0:p1] {
+				f.released[p0+i] += v * inv
+			}
+		}
+		unobservedGrad(m, sum[:len(m.P)], stats, st, f.cfg.StatsScale, grad, lo, hi)
+		g := grad[p0:p1]
+		for i := range g {
+			g[i] *= inv
+		}
+		f.adam.update(m.P[p0:p1], g, f.adam.m1[p0:p1], f.adam.m2[p0:p1], c1, c2)
+		if !finite(m.P[p0:p1]) {
+			diverged.Store(true)
+		}
+	})
+	return !diverged.Load()
 }
 
 // gradients sums the clipped gradients of the batch's subjects at step
@@ -419,33 +462,48 @@ func finite(x []float64) bool {
 }
 
 // unobservedGrad adds to the summed observed-item gradient the gradient of
-// the unobserved term for every item j, 2·w0·Σ_s (u_s·v_j + b_j)·[u_s, 1],
-// from the summed statistics S = Σ u uᵀ, s = Σ u, n = Σ 1 (released with
-// the gradient, scaled by alpha), into grad.
-func unobservedGrad(m *Model, sparse, stats []float64, alpha float64, grad []float64) {
+// the unobserved term for every item j in [lo, hi), 2·w0·Σ_s (u_s·v_j +
+// b_j)·[u_s, 1], from the summed statistics S = Σ u uᵀ, s = Σ u, n = Σ 1
+// (released with the gradient, scaled by alpha), into grad. st is Sᵀ
+// (transposeStats): S·v_j is accumulated as Σ_q v_jq·(row q of Sᵀ) with
+// the vector kernel, each entry the same products and sums in the same
+// order as the dot product of row p of S with v_j. (S is not symmetric:
+// under DP each entry has its own noise.)
+func unobservedGrad(m *Model, sparse, stats, st []float64, alpha float64, grad []float64, lo, hi int) {
 	d := m.Dim
 	w := d + 1
-	S := stats[:d*d]
 	sv := stats[d*d : d*d+d]
 	n := stats[d*d+d] / alpha
 	k := 2 * m.Unobserved / alpha
-	for j := range m.Items {
+	t := make([]float64, d)
+	for j := lo; j < hi; j++ {
 		r := m.Row(j)
 		g := grad[j*w : (j+1)*w]
 		sp := sparse[j*w : (j+1)*w]
 		b := r[d]
+		clear(t)
+		for q, rq := range r[:d] {
+			axpy(t, st[q*d:(q+1)*d], rq)
+		}
 		sb := 0.0
 		for p := range d {
-			t := 0.0
-			Sp := S[p*d : (p+1)*d]
-			for q := range d {
-				t += Sp[q] * r[q]
-			}
-			g[p] = sp[p] + k*(t+b*sv[p])
+			g[p] = sp[p] + k*(t[p]+b*sv[p])
 			sb += sv[p] * r[p]
 		}
 		g[d] = sp[d] + k*sb + 2*m.Unobserved*n*b
 	}
+}
+
+// transposeStats returns the transpose of the d×d matrix S at the start of
+// the statistics.
+func transposeStats(stats []float64, d int) []float64 {
+	st := make([]float64, d*d)
+	for p := range d {
+		for q := range d {
+			st[q*d+p] = stats[p*d+q]
+		}
+	}
+	return st
 }
 
 // gradScratch is one worker's scratch for subject gradients.
@@ -563,21 +621,28 @@ func newAdam(n int, lr float64) *adam {
 	return &adam{m1: make([]float64, n), m2: make([]float64, n), lr: lr}
 }
 
-func (a *adam) step(x, g []float64) {
-	const b1, b2, eps = 0.9, 0.999, 1e-8
+// next advances the step count and returns the bias corrections of the
+// step, for update.
+func (a *adam) next() (c1, c2 float64) {
+	const b1, b2 = 0.9, 0.999
 	a.t++
+	return 1 - math.Pow(b1, float64(a.t)), 1 - math.Pow(b2, float64(a.t))
+}
+
+// update moves x by the gradient g, with m1 and m2 the moments of the same
+// entries (a range of a.m1 and a.m2) and the corrections of next.
+func (a *adam) update(x, g, m1, m2 []float64, c1, c2 float64) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
 	if a.sgd {
 		for i, gi := range g {
-			a.m1[i] = b1*a.m1[i] + gi
-			x[i] -= a.lr * a.m1[i]
+			m1[i] = b1*m1[i] + gi
+			x[i] -= a.lr * m1[i]
 		}
 		return
 	}
-	c1 := 1 - math.Pow(b1, float64(a.t))
-	c2 := 1 - math.Pow(b2, float64(a.t))
 	for i, gi := range g {
-		a.m1[i] = b1*a.m1[i] + (1-b1)*gi
-		a.m2[i] = b2*a.m2[i] + (1-b2)*gi*gi
-		x[i] -= a.lr * (a.m1[i] / c1) / (math.Sqrt(a.m2[i]/c2) + eps)
+		m1[i] = b1*m1[i] + (1-b1)*gi
+		m2[i] = b2*m2[i] + (1-b2)*gi*gi
+		x[i] -= a.lr * (m1[i] / c1) / (math.Sqrt(m2[i]/c2) + eps)
 	}
 }
