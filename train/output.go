@@ -138,14 +138,29 @@ func putRecommendations(ctx context.Context, out *dataset.Output, recs []dataset
 	if err != nil {
 		return err
 	}
+	// The rows of the next chunk are joined while the writer encodes this
+	// one: the writer is the one goroutine a file can have.
 	const chunk = 16384
-	for lo := 0; lo < len(recs) || lo == 0; lo += chunk {
-		hi := min(lo+chunk, len(recs))
-		var why [][]mf.Contribution
-		if because != nil {
-			why = because[lo:hi]
+	chunks := make(chan []dataset.ExplainedRecommendation, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(chunks)
+		for lo := 0; lo < len(recs) || lo == 0; lo += chunk {
+			hi := min(lo+chunk, len(recs))
+			var why [][]mf.Contribution
+			if because != nil {
+				why = because[lo:hi]
+			}
+			select {
+			case chunks <- explained(recs[lo:hi], why, items):
+			case <-stop:
+				return
+			}
 		}
-		if err := w.Write(explained(recs[lo:hi], why, items)); err != nil {
+	}()
+	for rows := range chunks {
+		if err := w.Write(rows); err != nil {
+			close(stop)
 			w.Abort()
 			return err
 		}
@@ -166,16 +181,26 @@ func roundShare(v float64) float64 { return math.Round(v*100) / 100 }
 // recommendations.parquet; because is nil or parallel to recs.
 func explained(recs []dataset.Recommendation, because [][]mf.Contribution, items []string) []dataset.ExplainedRecommendation {
 	out := make([]dataset.ExplainedRecommendation, len(recs))
+	n := 0
+	for _, cs := range because {
+		n += len(cs)
+	}
+	// One backing array for the chunk's reasons, each row's lists a full
+	// slice of it (capped: an append to one never reaches the next).
+	names, shares := make([]string, n), make([]float64, n)
 	for i, r := range recs {
 		out[i] = dataset.ExplainedRecommendation{SubjectID: r.SubjectID, Rank: r.Rank, ItemID: r.ItemID, Score: r.Score,
 			BecauseItems: []string{}, BecauseShares: []float64{}}
-		if because == nil {
+		if because == nil || len(because[i]) == 0 {
 			continue
 		}
-		for _, c := range because[i] {
-			out[i].BecauseItems = append(out[i].BecauseItems, items[c.Item])
-			out[i].BecauseShares = append(out[i].BecauseShares, roundShare(c.Value))
+		k := len(because[i])
+		ni, ns := names[:k:k], shares[:k:k]
+		names, shares = names[k:], shares[k:]
+		for j, c := range because[i] {
+			ni[j], ns[j] = items[c.Item], roundShare(c.Value)
 		}
+		out[i].BecauseItems, out[i].BecauseShares = ni, ns
 	}
 	return out
 }
