@@ -64,7 +64,8 @@ type JobConfig struct {
 	// output (release.StewardURL). Pipelines set STATE/steward.
 	Steward string `yaml:"steward"`
 	// CheckpointEvery steps the state is saved, so that a crashed run
-	// resumes where it stopped (0: every tenth of the plan).
+	// resumes where it stopped (0: every tenth of the plan, at most once
+	// per 30 s of training, and after the last step).
 	CheckpointEvery int `yaml:"checkpoint_every"`
 	Workers         int `yaml:"workers"`
 	// RunID names the run; empty: a new UUIDv7, or the id of the run whose

@@ -47,12 +47,18 @@ type Stats struct {
 	Popularity []float64 `json:"-"`
 }
 
+// CheckpointInterval is the least training time between two checkpoints
+// at the default cadence (FitOptions.CheckpointEvery 0).
+const CheckpointInterval = 30 * time.Second
+
 // FitOptions are the operational settings of Fit.
 type FitOptions struct {
 	Log *slog.Logger
 	// Checkpoint, when set, is called with the state every
-	// CheckpointEvery steps (default: every tenth of the plan) and after
-	// the last step; an error stops training.
+	// CheckpointEvery steps and after the last step; an error stops
+	// training. By default (0) every tenth of the plan, but at most once
+	// per CheckpointInterval of training: saving a large model after every
+	// step of a short run costs more than the steps a crash could lose.
 	Checkpoint      func(*Checkpoint) error
 	CheckpointEvery int
 	// Resume continues from a checkpoint of the same plan, settings and
@@ -265,9 +271,11 @@ func (f *fitter) save(step int) error {
 func (f *fitter) descend(ctx context.Context) error {
 	cfg, plan, m := f.cfg, f.plan, f.m
 	every := f.opt.CheckpointEvery
-	if every <= 0 {
+	timed := every <= 0
+	if timed {
 		every = max(1, plan.Steps/10)
 	}
+	saved := time.Now()
 	nStats := f.dim*f.dim + f.dim + 1
 	accs := make([][]float64, f.workers)
 	for i := range accs {
@@ -312,8 +320,11 @@ func (f *fitter) descend(ctx context.Context) error {
 			// No batch size: a Poisson batch's size is an exact count of
 			// the private data, and logs are read by many.
 			f.log.Debug("training", "step", step+1, "of", plan.Steps)
-			if err := f.save(step + 1); err != nil {
-				return fmt.Errorf("checkpoint after step %d: %w", step+1, err)
+			if step+1 == plan.Steps || !timed || time.Since(saved) >= CheckpointInterval {
+				if err := f.save(step + 1); err != nil {
+					return fmt.Errorf("checkpoint after step %d: %w", step+1, err)
+				}
+				saved = time.Now()
 			}
 		}
 	}

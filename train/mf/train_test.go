@@ -320,3 +320,29 @@ func TestSplitLeavesDataAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckpointCadence: at the default cadence a short run saves once,
+// after its last step (not every tenth of the plan); an explicit
+// CheckpointEvery keeps its steps.
+func TestCheckpointCadence(t *testing.T) {
+	d := planted(400, 60, 4, 8, 3)
+	cfg := testConfig()
+	cfg.Epsilon, cfg.Epochs, cfg.SamplingRate = math.Inf(1), 10, 0.5
+	plan, err := cfg.MakePlan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		every int
+		want  []int
+	}{{0, []int{20}}, {5, []int{5, 10, 15, 20}}} {
+		var got []int
+		save := func(ck *Checkpoint) error { got = append(got, ck.StepsDone); return nil }
+		if _, _, err := Fit(context.Background(), d, cfg, plan, FitOptions{Checkpoint: save, CheckpointEvery: c.every}); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("checkpoint_every %d: saved after steps %v, want %v", c.every, got, c.want)
+		}
+	}
+}
