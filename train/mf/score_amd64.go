@@ -4,14 +4,24 @@ import "golang.org/x/sys/cpu"
 
 var haveAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
+// haveAVX512 selects the AVX-512 scoring kernel (the same bits as the
+// AVX2 one, twice the lanes).
+var haveAVX512 = haveAVX2 && cpu.X86.HasAVX512F
+
 // scorePanelsAVX2 is in score_amd64.s.
 //
 //go:noescape
 func scorePanelsAVX2(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32)
 
+// scorePanelsAVX512 is in score_amd64.s.
+//
+//go:noescape
+func scorePanelsAVX512(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32)
+
 // scorePanels is scorePanelsGeneric with AVX2 and FMA when the CPU has
 // them: a 6×16 tile of scores in twelve registers, stored only when one of
-// its scores reaches its subject's threshold.
+// its scores reaches its subject's threshold; with AVX-512, two such
+// tiles at once.
 func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
 	np := len(flags)
 	if np == 0 {
@@ -21,6 +31,10 @@ func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr
 	_ = v[np*d*panelWidth-1]
 	_ = bias[np*panelWidth-1]
 	_ = u[d*kernelRows-1]
+	if haveAVX512 {
+		scorePanelsAVX512(tile, flags, u, v, bias, d, thr)
+		return
+	}
 	if haveAVX2 {
 		scorePanelsAVX2(tile, flags, u, v, bias, d, thr)
 		return

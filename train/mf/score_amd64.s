@@ -146,6 +146,252 @@ done:
 	VZEROUPPER
 	RET
 
+// func scorePanelsAVX512(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[6]float32)
+// scorePanelsAVX2 with AVX-512: a panel's 16 items are one register, and
+// two panels go at once, so that twelve accumulators of 16 lanes hide the
+// multiply-add's latency. Every score has the same fused multiply-adds in
+// the same order as in scorePanelsAVX2, so the tiles and flags are its bits.
+TEXT ·scorePanelsAVX512(SB), NOSPLIT, $0-136
+	MOVQ tile_base+0(FP), DI
+	MOVQ flags_base+24(FP), BX
+	MOVQ flags_len+32(FP), CX
+	MOVQ u_base+48(FP), SI
+	MOVQ v_base+72(FP), DX
+	MOVQ bias_base+96(FP), R8
+	MOVQ d+120(FP), R9
+	MOVQ thr+128(FP), R10
+	MOVQ R9, R15
+	SHLQ $6, R15 // bytes of a panel of v
+	VBROADCASTSS 0(R10), Z24
+	VBROADCASTSS 4(R10), Z25
+	VBROADCASTSS 8(R10), Z26
+	VBROADCASTSS 12(R10), Z27
+	VBROADCASTSS 16(R10), Z28
+	VBROADCASTSS 20(R10), Z29
+	XORQ R11, R11 // panel p
+
+pair:
+	LEAQ 1(R11), AX
+	CMPQ AX, CX
+	JGE  single
+	VMOVUPS (R8), Z12
+	VMOVUPS 64(R8), Z13
+	VMOVAPS Z12, Z0
+	VMOVAPS Z13, Z1
+	VMOVAPS Z12, Z2
+	VMOVAPS Z13, Z3
+	VMOVAPS Z12, Z4
+	VMOVAPS Z13, Z5
+	VMOVAPS Z12, Z6
+	VMOVAPS Z13, Z7
+	VMOVAPS Z12, Z8
+	VMOVAPS Z13, Z9
+	VMOVAPS Z12, Z10
+	VMOVAPS Z13, Z11
+	MOVQ SI, R12
+	MOVQ R9, R13
+	LEAQ (DX)(R15*1), R14 // panel p+1
+
+pcoord:
+	VMOVUPS (DX), Z12
+	VMOVUPS (R14), Z13
+	VBROADCASTSS 0(R12), Z14
+	VFMADD231PS  Z12, Z14, Z0
+	VFMADD231PS  Z13, Z14, Z1
+	VBROADCASTSS 4(R12), Z15
+	VFMADD231PS  Z12, Z15, Z2
+	VFMADD231PS  Z13, Z15, Z3
+	VBROADCASTSS 8(R12), Z14
+	VFMADD231PS  Z12, Z14, Z4
+	VFMADD231PS  Z13, Z14, Z5
+	VBROADCASTSS 12(R12), Z15
+	VFMADD231PS  Z12, Z15, Z6
+	VFMADD231PS  Z13, Z15, Z7
+	VBROADCASTSS 16(R12), Z14
+	VFMADD231PS  Z12, Z14, Z8
+	VFMADD231PS  Z13, Z14, Z9
+	VBROADCASTSS 20(R12), Z15
+	VFMADD231PS  Z12, Z15, Z10
+	VFMADD231PS  Z13, Z15, Z11
+	ADDQ $64, DX
+	ADDQ $64, R14
+	ADDQ $24, R12
+	DECQ R13
+	JNZ  pcoord
+
+	XORL AX, AX
+	VCMPPS   $0x1D, Z24, Z0, K1
+	KORTESTW K1, K1
+	JZ       pa0
+	ORL      $1, AX
+pa0:
+	VCMPPS   $0x1D, Z25, Z2, K1
+	KORTESTW K1, K1
+	JZ       pa1
+	ORL      $2, AX
+pa1:
+	VCMPPS   $0x1D, Z26, Z4, K1
+	KORTESTW K1, K1
+	JZ       pa2
+	ORL      $4, AX
+pa2:
+	VCMPPS   $0x1D, Z27, Z6, K1
+	KORTESTW K1, K1
+	JZ       pa3
+	ORL      $8, AX
+pa3:
+	VCMPPS   $0x1D, Z28, Z8, K1
+	KORTESTW K1, K1
+	JZ       pa4
+	ORL      $16, AX
+pa4:
+	VCMPPS   $0x1D, Z29, Z10, K1
+	KORTESTW K1, K1
+	JZ       pa5
+	ORL      $32, AX
+pa5:
+	MOVB  AX, (BX)(R11*1)
+	TESTL AX, AX
+	JZ    pb
+	IMUL3Q $384, R11, R12
+	ADDQ  DI, R12
+	VMOVUPS Z0, 0(R12)
+	VMOVUPS Z2, 64(R12)
+	VMOVUPS Z4, 128(R12)
+	VMOVUPS Z6, 192(R12)
+	VMOVUPS Z8, 256(R12)
+	VMOVUPS Z10, 320(R12)
+
+pb:
+	XORL AX, AX
+	VCMPPS   $0x1D, Z24, Z1, K1
+	KORTESTW K1, K1
+	JZ       pb0
+	ORL      $1, AX
+pb0:
+	VCMPPS   $0x1D, Z25, Z3, K1
+	KORTESTW K1, K1
+	JZ       pb1
+	ORL      $2, AX
+pb1:
+	VCMPPS   $0x1D, Z26, Z5, K1
+	KORTESTW K1, K1
+	JZ       pb2
+	ORL      $4, AX
+pb2:
+	VCMPPS   $0x1D, Z27, Z7, K1
+	KORTESTW K1, K1
+	JZ       pb3
+	ORL      $8, AX
+pb3:
+	VCMPPS   $0x1D, Z28, Z9, K1
+	KORTESTW K1, K1
+	JZ       pb4
+	ORL      $16, AX
+pb4:
+	VCMPPS   $0x1D, Z29, Z11, K1
+	KORTESTW K1, K1
+	JZ       pb5
+	ORL      $32, AX
+pb5:
+	MOVB  AX, 1(BX)(R11*1)
+	TESTL AX, AX
+	JZ    pnext
+	IMUL3Q $384, R11, R12
+	ADDQ  DI, R12
+	ADDQ  $384, R12
+	VMOVUPS Z1, 0(R12)
+	VMOVUPS Z3, 64(R12)
+	VMOVUPS Z5, 128(R12)
+	VMOVUPS Z7, 192(R12)
+	VMOVUPS Z9, 256(R12)
+	VMOVUPS Z11, 320(R12)
+
+pnext:
+	ADDQ R15, DX // past panel p+1 (the loop left DX at its start)
+	ADDQ $128, R8
+	ADDQ $2, R11
+	JMP  pair
+
+single:
+	CMPQ R11, CX
+	JGE  sdone
+	VMOVUPS (R8), Z12
+	VMOVAPS Z12, Z0
+	VMOVAPS Z12, Z2
+	VMOVAPS Z12, Z4
+	VMOVAPS Z12, Z6
+	VMOVAPS Z12, Z8
+	VMOVAPS Z12, Z10
+	MOVQ SI, R12
+	MOVQ R9, R13
+
+scoord:
+	VMOVUPS (DX), Z12
+	VBROADCASTSS 0(R12), Z14
+	VFMADD231PS  Z12, Z14, Z0
+	VBROADCASTSS 4(R12), Z15
+	VFMADD231PS  Z12, Z15, Z2
+	VBROADCASTSS 8(R12), Z14
+	VFMADD231PS  Z12, Z14, Z4
+	VBROADCASTSS 12(R12), Z15
+	VFMADD231PS  Z12, Z15, Z6
+	VBROADCASTSS 16(R12), Z14
+	VFMADD231PS  Z12, Z14, Z8
+	VBROADCASTSS 20(R12), Z15
+	VFMADD231PS  Z12, Z15, Z10
+	ADDQ $64, DX
+	ADDQ $24, R12
+	DECQ R13
+	JNZ  scoord
+
+	XORL AX, AX
+	VCMPPS   $0x1D, Z24, Z0, K1
+	KORTESTW K1, K1
+	JZ       sa0
+	ORL      $1, AX
+sa0:
+	VCMPPS   $0x1D, Z25, Z2, K1
+	KORTESTW K1, K1
+	JZ       sa1
+	ORL      $2, AX
+sa1:
+	VCMPPS   $0x1D, Z26, Z4, K1
+	KORTESTW K1, K1
+	JZ       sa2
+	ORL      $4, AX
+sa2:
+	VCMPPS   $0x1D, Z27, Z6, K1
+	KORTESTW K1, K1
+	JZ       sa3
+	ORL      $8, AX
+sa3:
+	VCMPPS   $0x1D, Z28, Z8, K1
+	KORTESTW K1, K1
+	JZ       sa4
+	ORL      $16, AX
+sa4:
+	VCMPPS   $0x1D, Z29, Z10, K1
+	KORTESTW K1, K1
+	JZ       sa5
+	ORL      $32, AX
+sa5:
+	MOVB  AX, (BX)(R11*1)
+	TESTL AX, AX
+	JZ    sdone
+	IMUL3Q $384, R11, R12
+	ADDQ  DI, R12
+	VMOVUPS Z0, 0(R12)
+	VMOVUPS Z2, 64(R12)
+	VMOVUPS Z4, 128(R12)
+	VMOVUPS Z6, 192(R12)
+	VMOVUPS Z8, 256(R12)
+	VMOVUPS Z10, 320(R12)
+
+sdone:
+	VZEROUPPER
+	RET
+
 // func gramAdd4AVX2(a []float64, d int, r0, r1, r2, r3 []float64, e *[4]float64)
 // For each row p < d of the d×d matrix a, with f_k = e[k]*r_k[p] rounded:
 // a[p*d+q] = fma(f3, r3[q], fma(f2, r2[q], fma(f1, r1[q], fma(f0, r0[q], a[p*d+q]))))

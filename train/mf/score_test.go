@@ -204,54 +204,70 @@ func BenchmarkScore(b *testing.B) {
 		b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		b.ReportMetric(flops*float64(b.N)/(cpuTime(b)-cpu0).Seconds()/1e9, "GFLOP/CPU-s")
 	}
-	b.Run("rank", func(b *testing.B) {
-		b.ReportAllocs()
-		start(b)
-		for b.Loop() {
-			err := rankModel(context.Background(), m, subjects, k, nil, 0, false,
-				func(_, i int, buf *scoreTask) {
-					buf.rows = append(buf.rows, tasks[i].rows...)
-					buf.exclude = append(buf.exclude, tasks[i].exclude...)
-				},
-				func(int, int, []ranked, solved) error { return nil })
-			if err != nil {
-				b.Fatal(err)
+	// The kernel this CPU uses, and the AVX2 one beside it where AVX-512
+	// is there (the same bits, half the lanes).
+	vectors := []struct {
+		suffix string
+		avx512 bool
+	}{{"", haveAVX512}}
+	if haveAVX512 {
+		vectors = append(vectors, struct {
+			suffix string
+			avx512 bool
+		}{"-avx2", false})
+	}
+	for _, c := range vectors {
+		defer func(v bool) { haveAVX512 = v }(haveAVX512)
+		haveAVX512 = c.avx512
+		b.Run("rank"+c.suffix, func(b *testing.B) {
+			b.ReportAllocs()
+			start(b)
+			for b.Loop() {
+				err := rankModel(context.Background(), m, subjects, k, nil, 0, false,
+					func(_, i int, buf *scoreTask) {
+						buf.rows = append(buf.rows, tasks[i].rows...)
+						buf.exclude = append(buf.exclude, tasks[i].exclude...)
+					},
+					func(int, int, []ranked, solved) error { return nil })
+				if err != nil {
+					b.Fatal(err)
+				}
 			}
-		}
-		report(b)
-	})
-	b.Run("kernel", func(b *testing.B) {
-		pan := newPanels(m, nil)
-		u := make([]float32, d*kernelRows)
-		for i := range u {
-			u[i] = 0.1
-		}
-		thr := [kernelRows]float32{}
-		for i := range thr {
-			thr[i] = float32(math.Inf(1))
-		}
-		b.SetBytes(int64(len(pan.v) * 4))
-		start(b)
-		for b.Loop() {
-			// One worker's share: half the subjects, on each of 2 goroutines.
-			var wg sync.WaitGroup
-			for range 2 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					tile, flags := make([]float32, callPanels*tileSize), make([]uint8, callPanels)
-					for range subjects / kernelRows / 2 {
-						for p0 := 0; p0 < pan.np; p0 += callPanels {
-							p1 := min(pan.np, p0+callPanels)
-							scorePanels(tile, flags[:p1-p0], u, pan.v[p0*d*panelWidth:p1*d*panelWidth], pan.bias[p0*panelWidth:p1*panelWidth], d, &thr)
+			report(b)
+		})
+		b.Run("kernel"+c.suffix, func(b *testing.B) {
+			pan := newPanels(m, nil)
+			u := make([]float32, d*kernelRows)
+			for i := range u {
+				u[i] = 0.1
+			}
+			thr := [kernelRows]float32{}
+			for i := range thr {
+				thr[i] = float32(math.Inf(1))
+			}
+			b.SetBytes(int64(len(pan.v) * 4))
+			start(b)
+			for b.Loop() {
+				// One worker's share: half the subjects, on each of 2 goroutines.
+				var wg sync.WaitGroup
+				for range 2 {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						tile, flags := make([]float32, callPanels*tileSize), make([]uint8, callPanels)
+						for range subjects / kernelRows / 2 {
+							for p0 := 0; p0 < pan.np; p0 += callPanels {
+								p1 := min(pan.np, p0+callPanels)
+								scorePanels(tile, flags[:p1-p0], u, pan.v[p0*d*panelWidth:p1*d*panelWidth], pan.bias[p0*panelWidth:p1*panelWidth], d, &thr)
+							}
 						}
-					}
-				}()
+					}()
+				}
+				wg.Wait()
 			}
-			wg.Wait()
-		}
-		report(b)
-	})
+			report(b)
+		})
+	}
 	b.Run("before", func(b *testing.B) {
 		// The float64 path evaluation and recommendations took before:
 		// solve, Score every item, exclude, topK, on 2 goroutines.
