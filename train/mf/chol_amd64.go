@@ -1,26 +1,60 @@
 package mf
 
 //go:noescape
-func cholCol4AVX2(lt []float64, w, j, off int)
+func cholColN1AVX2(lt []float64, w, j, off int)
 
 //go:noescape
-func cholCol1AVX2(lt []float64, w, j, off int)
+func cholColN2AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN3AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN4AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN5AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN6AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN7AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN8AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN9AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN10AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN11AVX2(lt []float64, w, j, off int)
+
+//go:noescape
+func cholColN12AVX2(lt []float64, w, j, off int)
+
+// cholColN are the column kernels by their number of vectors.
+var cholColN = [...]func(lt []float64, w, j, off int){nil, cholColN1AVX2, cholColN2AVX2, cholColN3AVX2,
+	cholColN4AVX2, cholColN5AVX2, cholColN6AVX2, cholColN7AVX2, cholColN8AVX2, cholColN9AVX2, cholColN10AVX2,
+	cholColN11AVX2, cholColN12AVX2}
 
 // cholColumn subtracts Σ_k<j L_ik·L_jk from lanes [j, j+4·nv) of column j
-// of lt (see chol_amd64.s); false when the CPU lacks AVX2.
+// of lt (see chol_amd64.s), up to twelve vectors per pass over k; false
+// when the CPU lacks AVX2.
 func cholColumn(lt []float64, w, j, nv int) bool {
 	if !haveAVX2 {
 		return false
 	}
 	_ = lt[j*w+j+4*nv-1]
 	off := j
-	for ; nv >= 4; nv -= 4 {
-		cholCol4AVX2(lt, w, j, off)
-		off += 16
-	}
-	for ; nv > 0; nv-- {
-		cholCol1AVX2(lt, w, j, off)
-		off += 4
+	for nv > 0 {
+		n := min(nv, len(cholColN)-1)
+		cholColN[n](lt, w, j, off)
+		off += 4 * n
+		nv -= n
 	}
 	return true
 }

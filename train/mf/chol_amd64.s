@@ -5,86 +5,12 @@
 // for i >= k, and the forward substitution's y_k at lt[k*w+d]. For column
 // j they subtract, for k = 0, 1, ..., j-1 in that order,
 //	lt[j*w+i] -= lt[k*w+i] * lt[k*w+j]
-// for the lanes i in [off, off+16) (cholCol4AVX2) or [off, off+4)
-// (cholCol1AVX2): every lane gets the product and the difference rounded on
-// their own (no fusion), in the order of the scalar code, so that each lane
-// has the bits of cholFactor's entry and cholSolveFactored's forward step.
-
-// func cholCol4AVX2(lt []float64, w, j, off int)
-TEXT ·cholCol4AVX2(SB), NOSPLIT, $0-48
-	MOVQ lt_base+0(FP), DI
-	MOVQ w+24(FP), CX
-	MOVQ j+32(FP), DX
-	MOVQ off+40(FP), SI
-	SHLQ $3, CX // row stride in bytes
-	MOVQ DX, AX
-	IMULQ CX, AX
-	LEAQ (DI)(AX*1), R9
-	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
-	VMOVUPD (R9), Y0
-	VMOVUPD 32(R9), Y1
-	VMOVUPD 64(R9), Y2
-	VMOVUPD 96(R9), Y3
-	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
-	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
-	XORQ BX, BX
-
-c4loop:
-	CMPQ BX, DX
-	JGE  c4done
-	VBROADCASTSD (R11), Y4
-	VMULPD (R10), Y4, Y5
-	VMULPD 32(R10), Y4, Y6
-	VMULPD 64(R10), Y4, Y7
-	VMULPD 96(R10), Y4, Y8
-	VSUBPD Y5, Y0, Y0
-	VSUBPD Y6, Y1, Y1
-	VSUBPD Y7, Y2, Y2
-	VSUBPD Y8, Y3, Y3
-	ADDQ CX, R10
-	ADDQ CX, R11
-	INCQ BX
-	JMP  c4loop
-
-c4done:
-	VMOVUPD Y0, (R9)
-	VMOVUPD Y1, 32(R9)
-	VMOVUPD Y2, 64(R9)
-	VMOVUPD Y3, 96(R9)
-	VZEROUPPER
-	RET
-
-// func cholCol1AVX2(lt []float64, w, j, off int)
-TEXT ·cholCol1AVX2(SB), NOSPLIT, $0-48
-	MOVQ lt_base+0(FP), DI
-	MOVQ w+24(FP), CX
-	MOVQ j+32(FP), DX
-	MOVQ off+40(FP), SI
-	SHLQ $3, CX
-	MOVQ DX, AX
-	IMULQ CX, AX
-	LEAQ (DI)(AX*1), R9
-	LEAQ (R9)(SI*8), R9
-	VMOVUPD (R9), Y0
-	LEAQ (DI)(SI*8), R10
-	LEAQ (DI)(DX*8), R11
-	XORQ BX, BX
-
-c1loop:
-	CMPQ BX, DX
-	JGE  c1done
-	VBROADCASTSD (R11), Y4
-	VMULPD (R10), Y4, Y5
-	VSUBPD Y5, Y0, Y0
-	ADDQ CX, R10
-	ADDQ CX, R11
-	INCQ BX
-	JMP  c1loop
-
-c1done:
-	VMOVUPD Y0, (R9)
-	VZEROUPPER
-	RET
+// for the lanes i in [off, off+4N) (cholColNNAVX2, N = 1…12 vectors, at
+// the end of this file): every lane gets the product and the difference
+// rounded on their own (no fusion), in the order of the scalar code, so
+// that each lane has the bits of cholFactor's entry and
+// cholSolveFactored's forward step. All of a column's vectors go in one
+// pass over k, so that their chains of subtractions run side by side.
 
 // func cholScaleAVX2(x []float64, s float64)
 // x[i] /= s for i < len(x) rounded up to a multiple of 4 (the caller's
@@ -186,5 +112,657 @@ ddone:
 	VHADDPD X1, X1, X1
 	VADDSD X1, X0, X0
 	VMOVSD X0, ret+48(FP)
+	VZEROUPPER
+	RET
+
+// The column kernels, cholColN1AVX2 … cholColN12AVX2 (see the top of the
+// file): N accumulators, N products in the registers left, Y15 the
+// broadcast L_jk.
+
+// func cholColN1AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN1AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n1loop:
+	CMPQ BX, DX
+	JGE  n1done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y1
+	VSUBPD Y1, Y0, Y0
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n1loop
+
+n1done:
+	VMOVUPD Y0, (R9)
+	VZEROUPPER
+	RET
+
+// func cholColN2AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN2AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n2loop:
+	CMPQ BX, DX
+	JGE  n2done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y2
+	VSUBPD Y2, Y0, Y0
+	VMULPD 32(R10), Y15, Y3
+	VSUBPD Y3, Y1, Y1
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n2loop
+
+n2done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN3AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN3AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n3loop:
+	CMPQ BX, DX
+	JGE  n3done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y3
+	VSUBPD Y3, Y0, Y0
+	VMULPD 32(R10), Y15, Y4
+	VSUBPD Y4, Y1, Y1
+	VMULPD 64(R10), Y15, Y5
+	VSUBPD Y5, Y2, Y2
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n3loop
+
+n3done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN4AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN4AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n4loop:
+	CMPQ BX, DX
+	JGE  n4done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y4
+	VSUBPD Y4, Y0, Y0
+	VMULPD 32(R10), Y15, Y5
+	VSUBPD Y5, Y1, Y1
+	VMULPD 64(R10), Y15, Y6
+	VSUBPD Y6, Y2, Y2
+	VMULPD 96(R10), Y15, Y7
+	VSUBPD Y7, Y3, Y3
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n4loop
+
+n4done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN5AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN5AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n5loop:
+	CMPQ BX, DX
+	JGE  n5done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y5
+	VSUBPD Y5, Y0, Y0
+	VMULPD 32(R10), Y15, Y6
+	VSUBPD Y6, Y1, Y1
+	VMULPD 64(R10), Y15, Y7
+	VSUBPD Y7, Y2, Y2
+	VMULPD 96(R10), Y15, Y8
+	VSUBPD Y8, Y3, Y3
+	VMULPD 128(R10), Y15, Y9
+	VSUBPD Y9, Y4, Y4
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n5loop
+
+n5done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN6AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN6AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n6loop:
+	CMPQ BX, DX
+	JGE  n6done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y6
+	VSUBPD Y6, Y0, Y0
+	VMULPD 32(R10), Y15, Y7
+	VSUBPD Y7, Y1, Y1
+	VMULPD 64(R10), Y15, Y8
+	VSUBPD Y8, Y2, Y2
+	VMULPD 96(R10), Y15, Y9
+	VSUBPD Y9, Y3, Y3
+	VMULPD 128(R10), Y15, Y10
+	VSUBPD Y10, Y4, Y4
+	VMULPD 160(R10), Y15, Y11
+	VSUBPD Y11, Y5, Y5
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n6loop
+
+n6done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN7AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN7AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n7loop:
+	CMPQ BX, DX
+	JGE  n7done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y7
+	VSUBPD Y7, Y0, Y0
+	VMULPD 32(R10), Y15, Y8
+	VSUBPD Y8, Y1, Y1
+	VMULPD 64(R10), Y15, Y9
+	VSUBPD Y9, Y2, Y2
+	VMULPD 96(R10), Y15, Y10
+	VSUBPD Y10, Y3, Y3
+	VMULPD 128(R10), Y15, Y11
+	VSUBPD Y11, Y4, Y4
+	VMULPD 160(R10), Y15, Y12
+	VSUBPD Y12, Y5, Y5
+	VMULPD 192(R10), Y15, Y13
+	VSUBPD Y13, Y6, Y6
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n7loop
+
+n7done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN8AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN8AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	VMOVUPD 224(R9), Y7
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n8loop:
+	CMPQ BX, DX
+	JGE  n8done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y8
+	VSUBPD Y8, Y0, Y0
+	VMULPD 32(R10), Y15, Y9
+	VSUBPD Y9, Y1, Y1
+	VMULPD 64(R10), Y15, Y10
+	VSUBPD Y10, Y2, Y2
+	VMULPD 96(R10), Y15, Y11
+	VSUBPD Y11, Y3, Y3
+	VMULPD 128(R10), Y15, Y12
+	VSUBPD Y12, Y4, Y4
+	VMULPD 160(R10), Y15, Y13
+	VSUBPD Y13, Y5, Y5
+	VMULPD 192(R10), Y15, Y14
+	VSUBPD Y14, Y6, Y6
+	VMULPD 224(R10), Y15, Y8
+	VSUBPD Y8, Y7, Y7
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n8loop
+
+n8done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VMOVUPD Y7, 224(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN9AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN9AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	VMOVUPD 224(R9), Y7
+	VMOVUPD 256(R9), Y8
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n9loop:
+	CMPQ BX, DX
+	JGE  n9done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y9
+	VSUBPD Y9, Y0, Y0
+	VMULPD 32(R10), Y15, Y10
+	VSUBPD Y10, Y1, Y1
+	VMULPD 64(R10), Y15, Y11
+	VSUBPD Y11, Y2, Y2
+	VMULPD 96(R10), Y15, Y12
+	VSUBPD Y12, Y3, Y3
+	VMULPD 128(R10), Y15, Y13
+	VSUBPD Y13, Y4, Y4
+	VMULPD 160(R10), Y15, Y14
+	VSUBPD Y14, Y5, Y5
+	VMULPD 192(R10), Y15, Y9
+	VSUBPD Y9, Y6, Y6
+	VMULPD 224(R10), Y15, Y10
+	VSUBPD Y10, Y7, Y7
+	VMULPD 256(R10), Y15, Y11
+	VSUBPD Y11, Y8, Y8
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n9loop
+
+n9done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VMOVUPD Y7, 224(R9)
+	VMOVUPD Y8, 256(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN10AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN10AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	VMOVUPD 224(R9), Y7
+	VMOVUPD 256(R9), Y8
+	VMOVUPD 288(R9), Y9
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n10loop:
+	CMPQ BX, DX
+	JGE  n10done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y10
+	VSUBPD Y10, Y0, Y0
+	VMULPD 32(R10), Y15, Y11
+	VSUBPD Y11, Y1, Y1
+	VMULPD 64(R10), Y15, Y12
+	VSUBPD Y12, Y2, Y2
+	VMULPD 96(R10), Y15, Y13
+	VSUBPD Y13, Y3, Y3
+	VMULPD 128(R10), Y15, Y14
+	VSUBPD Y14, Y4, Y4
+	VMULPD 160(R10), Y15, Y10
+	VSUBPD Y10, Y5, Y5
+	VMULPD 192(R10), Y15, Y11
+	VSUBPD Y11, Y6, Y6
+	VMULPD 224(R10), Y15, Y12
+	VSUBPD Y12, Y7, Y7
+	VMULPD 256(R10), Y15, Y13
+	VSUBPD Y13, Y8, Y8
+	VMULPD 288(R10), Y15, Y14
+	VSUBPD Y14, Y9, Y9
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n10loop
+
+n10done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VMOVUPD Y7, 224(R9)
+	VMOVUPD Y8, 256(R9)
+	VMOVUPD Y9, 288(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN11AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN11AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	VMOVUPD 224(R9), Y7
+	VMOVUPD 256(R9), Y8
+	VMOVUPD 288(R9), Y9
+	VMOVUPD 320(R9), Y10
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n11loop:
+	CMPQ BX, DX
+	JGE  n11done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y11
+	VSUBPD Y11, Y0, Y0
+	VMULPD 32(R10), Y15, Y12
+	VSUBPD Y12, Y1, Y1
+	VMULPD 64(R10), Y15, Y13
+	VSUBPD Y13, Y2, Y2
+	VMULPD 96(R10), Y15, Y14
+	VSUBPD Y14, Y3, Y3
+	VMULPD 128(R10), Y15, Y11
+	VSUBPD Y11, Y4, Y4
+	VMULPD 160(R10), Y15, Y12
+	VSUBPD Y12, Y5, Y5
+	VMULPD 192(R10), Y15, Y13
+	VSUBPD Y13, Y6, Y6
+	VMULPD 224(R10), Y15, Y14
+	VSUBPD Y14, Y7, Y7
+	VMULPD 256(R10), Y15, Y11
+	VSUBPD Y11, Y8, Y8
+	VMULPD 288(R10), Y15, Y12
+	VSUBPD Y12, Y9, Y9
+	VMULPD 320(R10), Y15, Y13
+	VSUBPD Y13, Y10, Y10
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n11loop
+
+n11done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VMOVUPD Y7, 224(R9)
+	VMOVUPD Y8, 256(R9)
+	VMOVUPD Y9, 288(R9)
+	VMOVUPD Y10, 320(R9)
+	VZEROUPPER
+	RET
+
+// func cholColN12AVX2(lt []float64, w, j, off int)
+TEXT ·cholColN12AVX2(SB), NOSPLIT, $0-48
+	MOVQ lt_base+0(FP), DI
+	MOVQ w+24(FP), CX
+	MOVQ j+32(FP), DX
+	MOVQ off+40(FP), SI
+	SHLQ $3, CX
+	MOVQ DX, AX
+	IMULQ CX, AX
+	LEAQ (DI)(AX*1), R9
+	LEAQ (R9)(SI*8), R9 // &lt[j*w+off]
+	VMOVUPD (R9), Y0
+	VMOVUPD 32(R9), Y1
+	VMOVUPD 64(R9), Y2
+	VMOVUPD 96(R9), Y3
+	VMOVUPD 128(R9), Y4
+	VMOVUPD 160(R9), Y5
+	VMOVUPD 192(R9), Y6
+	VMOVUPD 224(R9), Y7
+	VMOVUPD 256(R9), Y8
+	VMOVUPD 288(R9), Y9
+	VMOVUPD 320(R9), Y10
+	VMOVUPD 352(R9), Y11
+	LEAQ (DI)(SI*8), R10 // &lt[k*w+off]
+	LEAQ (DI)(DX*8), R11 // &lt[k*w+j]
+	XORQ BX, BX
+
+n12loop:
+	CMPQ BX, DX
+	JGE  n12done
+	VBROADCASTSD (R11), Y15
+	VMULPD (R10), Y15, Y12
+	VSUBPD Y12, Y0, Y0
+	VMULPD 32(R10), Y15, Y13
+	VSUBPD Y13, Y1, Y1
+	VMULPD 64(R10), Y15, Y14
+	VSUBPD Y14, Y2, Y2
+	VMULPD 96(R10), Y15, Y12
+	VSUBPD Y12, Y3, Y3
+	VMULPD 128(R10), Y15, Y13
+	VSUBPD Y13, Y4, Y4
+	VMULPD 160(R10), Y15, Y14
+	VSUBPD Y14, Y5, Y5
+	VMULPD 192(R10), Y15, Y12
+	VSUBPD Y12, Y6, Y6
+	VMULPD 224(R10), Y15, Y13
+	VSUBPD Y13, Y7, Y7
+	VMULPD 256(R10), Y15, Y14
+	VSUBPD Y14, Y8, Y8
+	VMULPD 288(R10), Y15, Y12
+	VSUBPD Y12, Y9, Y9
+	VMULPD 320(R10), Y15, Y13
+	VSUBPD Y13, Y10, Y10
+	VMULPD 352(R10), Y15, Y14
+	VSUBPD Y14, Y11, Y11
+	ADDQ CX, R10
+	ADDQ CX, R11
+	INCQ BX
+	JMP  n12loop
+
+n12done:
+	VMOVUPD Y0, (R9)
+	VMOVUPD Y1, 32(R9)
+	VMOVUPD Y2, 64(R9)
+	VMOVUPD Y3, 96(R9)
+	VMOVUPD Y4, 128(R9)
+	VMOVUPD Y5, 160(R9)
+	VMOVUPD Y6, 192(R9)
+	VMOVUPD Y7, 224(R9)
+	VMOVUPD Y8, 256(R9)
+	VMOVUPD Y9, 288(R9)
+	VMOVUPD Y10, 320(R9)
+	VMOVUPD Y11, 352(R9)
 	VZEROUPPER
 	RET
