@@ -35,6 +35,23 @@ type Timings struct {
 	Recommend float64 `json:"recommend"`            // every subject's recommendations and their exposure
 }
 
+// baselineConfig is cfg without privacy, with ev's optimizer settings for
+// the non-private baseline where it sets them.
+func baselineConfig(cfg mf.Config, ev Evaluation) mf.Config {
+	c := cfg
+	c.Epsilon = math.Inf(1)
+	if ev.BaselineEpochs > 0 {
+		c.Epochs = ev.BaselineEpochs
+	}
+	if ev.BaselineSamplingRate > 0 {
+		c.SamplingRate = ev.BaselineSamplingRate
+	}
+	if ev.BaselineLearningRate > 0 {
+		c.LearningRate = ev.BaselineLearningRate
+	}
+	return c
+}
+
 // RunExperiment trains cfg on train with plan, evaluates it on test against
 // popularity and (for a private cfg with ev.Baselines or ev.Curve) the same
 // model without privacy, and trains one more model per curve plan. Every
@@ -67,19 +84,18 @@ func RunExperiment(ctx context.Context, train *mf.Data, test [][]int32, cfg mf.C
 		return met, fit, time.Since(t).Seconds() - fit, err
 	}
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
-		c := cfg
-		c.Epsilon = math.Inf(1)
-		if ev.BaselineEpochs > 0 {
-			c.Epochs = ev.BaselineEpochs
+		c := baselineConfig(cfg, ev)
+		p, err := c.MakePlan()
+		if err != nil {
+			return nil, fmt.Errorf("non-private baseline: %w", err)
 		}
-		p, _ := c.MakePlan()
 		met, fit, eval, err := fitEval(c, p)
 		if err != nil {
 			return nil, fmt.Errorf("non-private baseline: %w", err)
 		}
 		x.Eval.NonPrivate = &met
 		x.Timings.Baseline, x.Timings.BaseEval = fit, eval
-		logTime(opt.Log, "trained and evaluated the non-private baseline", fit+eval, "train_seconds", fit, "epochs", c.Epochs)
+		logTime(opt.Log, "trained and evaluated the non-private baseline", fit+eval, "train_seconds", fit, "epochs", c.Epochs, "sampling_rate", c.SamplingRate, "learning_rate", c.LearningRate)
 	}
 	if len(curve) == 0 {
 		return x, nil

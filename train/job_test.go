@@ -341,3 +341,68 @@ func TestCardOfNonPrivateRun(t *testing.T) {
 		t.Errorf("private card:\n%s", md)
 	}
 }
+
+// The non-private baseline trains with the evaluation's epochs, sampling
+// rate and learning rate where they are set, the model's where they are 0,
+// and never touches the DP model's settings.
+func TestBaselineConfig(t *testing.T) {
+	model := mf.DefaultConfig()
+	model.Epsilon = 8
+	for _, tc := range []struct {
+		name      string
+		ev        Evaluation
+		ep, q, lr float64
+	}{
+		{"zero: the model's", Evaluation{}, model.Epochs, model.SamplingRate, model.LearningRate},
+		{"set", Evaluation{BaselineEpochs: 5, BaselineSamplingRate: 0.1, BaselineLearningRate: 0.2}, 5, 0.1, 0.2},
+		{"defaults", DefaultJobConfig().Evaluation, DefaultJobConfig().Evaluation.BaselineEpochs,
+			DefaultJobConfig().Evaluation.BaselineSamplingRate, DefaultJobConfig().Evaluation.BaselineLearningRate},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := baselineConfig(model, tc.ev)
+			if !math.IsInf(c.Epsilon, 1) || c.Private() {
+				t.Errorf("ε %v: want +Inf", c.Epsilon)
+			}
+			if c.Epochs != tc.ep || c.SamplingRate != tc.q || c.LearningRate != tc.lr {
+				t.Errorf("epochs %v, sampling_rate %v, learning_rate %v: want %v, %v, %v", c.Epochs, c.SamplingRate, c.LearningRate, tc.ep, tc.q, tc.lr)
+			}
+			p, err := c.MakePlan()
+			if err != nil || p.SamplingRate != tc.q || p.Steps != int(math.Ceil(tc.ep/tc.q)) {
+				t.Errorf("plan %+v, %v: want q %v and ⌈%v/%v⌉ steps", p, err, tc.q, tc.ep, tc.q)
+			}
+			if model.Epsilon != 8 || model.SamplingRate != mf.DefaultConfig().SamplingRate || model.LearningRate != mf.DefaultConfig().LearningRate {
+				t.Errorf("the DP model's config changed: %+v", model)
+			}
+		})
+	}
+}
+
+// Bad baseline optimizer settings are configuration errors of one line
+// that name the field.
+func TestEvaluationRefusesBadBaseline(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		set   func(*Evaluation)
+	}{
+		{"baseline_epochs", func(e *Evaluation) { e.BaselineEpochs = -1 }},
+		{"baseline_epochs", func(e *Evaluation) { e.BaselineEpochs = math.NaN() }},
+		{"baseline_sampling_rate", func(e *Evaluation) { e.BaselineSamplingRate = -0.1 }},
+		{"baseline_sampling_rate", func(e *Evaluation) { e.BaselineSamplingRate = 1.5 }},
+		{"baseline_sampling_rate", func(e *Evaluation) { e.BaselineSamplingRate = math.NaN() }},
+		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = -0.05 }},
+		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = math.Inf(1) }},
+		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = math.NaN() }},
+	} {
+		cfg := jobConfig(t.TempDir())
+		tc.set(&cfg.Evaluation)
+		err := cfg.Validate()
+		if !errors.Is(err, mf.ErrConfig) || !strings.Contains(err.Error(), tc.field) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s %+v: %v: want a one-line configuration error naming %s", tc.field, cfg.Evaluation, err, tc.field)
+		}
+	}
+	cfg := jobConfig(t.TempDir())
+	cfg.Evaluation.BaselineSamplingRate, cfg.Evaluation.BaselineLearningRate = 1, 0.5
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("q 1, learning rate 0.5: %v", err)
+	}
+}

@@ -179,7 +179,8 @@ type mfOptions struct {
 	holdoutLast                   int
 	holdoutFrac                   float64
 	holdoutRandom                 bool
-	baselineEpochs                float64
+	baselineEpochs, baselineQ     float64
+	baselineLR                    float64
 	curve, baselines, asJSON      bool
 }
 
@@ -305,7 +306,10 @@ prints its exact figures.`,
 	f.Float64Var(&o.holdoutFrac, "holdout-fraction", 0, "or the most recent fraction of each subject's interactions (with --holdout-last 0)")
 	f.BoolVar(&o.holdoutRandom, "holdout-random", false, "hold out a random fraction instead of the most recent")
 	f.BoolVar(&o.baselines, "baselines", true, "also train the non-private model for comparison")
-	f.Float64Var(&o.baselineEpochs, "baseline-epochs", 10, "epochs of the non-private baseline")
+	dev := train.DefaultJobConfig().Evaluation
+	f.Float64Var(&o.baselineEpochs, "baseline-epochs", dev.BaselineEpochs, "epochs of the non-private baseline (0: --epochs)")
+	f.Float64Var(&o.baselineQ, "baseline-sampling-rate", dev.BaselineSamplingRate, "sampling rate q of the non-private baseline (0: --sampling-rate)")
+	f.Float64Var(&o.baselineLR, "baseline-learning-rate", dev.BaselineLearningRate, "optimizer step of the non-private baseline (0: --learning-rate)")
 	f.BoolVar(&o.curve, "curve", false, "privacy-utility curve over ε ∈ {1, 2, 4, 8, ∞}")
 	f.StringVar(&o.curvePNG, "curve-png", "", "write the curve's plot to this PNG file")
 	f.StringVar(&o.ledger, "ledger", "", "budget ledger URL (required for private runs)")
@@ -471,6 +475,16 @@ func (r *mfRun) parseFlags() error {
 	if err := r.budgetPolicy.Validate(); err != nil {
 		return usagef(fmt.Errorf("--budget-epsilon, --budget-delta: %w", err))
 	}
+	// 0 asks for the model's setting; a value out of range (NaN too) is a
+	// mistake to report, not another way to ask for it.
+	switch {
+	case !(o.baselineEpochs >= 0 && o.baselineEpochs <= 1000):
+		return usagef(fmt.Errorf("--baseline-epochs %v: want (0, 1000], or 0 for --epochs", o.baselineEpochs))
+	case !(o.baselineQ >= 0 && o.baselineQ <= 1):
+		return usagef(fmt.Errorf("--baseline-sampling-rate %v: want (0, 1], or 0 for --sampling-rate", o.baselineQ))
+	case !(o.baselineLR >= 0) || math.IsInf(o.baselineLR, 0):
+		return usagef(fmt.Errorf("--baseline-learning-rate %v: want a positive finite value, or 0 for --learning-rate", o.baselineLR))
+	}
 	if o.curvePNG != "" && !o.curve {
 		return usagef(fmt.Errorf("--curve-png needs --curve"))
 	}
@@ -482,7 +496,8 @@ func (r *mfRun) parseFlags() error {
 	}
 	r.cfg = o.cfg
 	r.cfg.Epsilon, r.cfg.Delta = eps, o.delta
-	r.ev = train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines, BaselineEpochs: o.baselineEpochs, Seed: r.cfg.Seed}
+	r.ev = train.Evaluation{HoldoutLast: o.holdoutLast, HoldoutFraction: o.holdoutFrac, HoldoutRandom: o.holdoutRandom, Baselines: o.baselines,
+		BaselineEpochs: o.baselineEpochs, BaselineSamplingRate: o.baselineQ, BaselineLearningRate: o.baselineLR, Seed: r.cfg.Seed}
 	if o.curve {
 		r.ev.Curve, r.ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
 	}
