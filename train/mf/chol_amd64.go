@@ -116,3 +116,27 @@ func dotLanes(x, y []float64) float64 {
 	}
 	return dotLanesGeneric(x, y)
 }
+
+//go:noescape
+func matVec8AVX2(t, st, r []float64, d, off int)
+
+//go:noescape
+func matVec1AVX2(t, st, r []float64, d, off int)
+
+// matVec sets t[p] to Σ_q r[q]·st[q*d+p] for p < d, from zero and in q's
+// order, as axpy of each row of st in turn would (the same bits); false
+// when the kernel does not apply.
+func matVec(t, st, r []float64, d int) bool {
+	if !haveAVX2 || d%4 != 0 {
+		return false
+	}
+	_, _, _ = t[d-1], st[d*d-1], r[d-1]
+	off := 0
+	for ; off+32 <= d; off += 32 {
+		matVec8AVX2(t, st, r, d, off)
+	}
+	for ; off < d; off += 4 {
+		matVec1AVX2(t, st, r, d, off)
+	}
+	return true
+}

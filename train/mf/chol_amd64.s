@@ -766,3 +766,93 @@ n12done:
 	VMOVUPD Y11, 352(R9)
 	VZEROUPPER
 	RET
+
+// The unobserved gradient's product of Sᵀ with an item's factor
+// (fit.go): lanes [off, off+4N) of t = Σ_q r[q]·(row q of st, d wide),
+// from zero and in q's order, each product and sum rounded on its own
+// (no fusion), as axpy adds them one row after another. N = 8 or 1.
+// func matVec8AVX2(t, st, r []float64, d, off int)
+TEXT ·matVec8AVX2(SB), NOSPLIT, $0-88
+	MOVQ t_base+0(FP), DI
+	MOVQ st_base+24(FP), SI
+	MOVQ r_base+48(FP), DX
+	MOVQ d+72(FP), CX
+	MOVQ off+80(FP), AX
+	LEAQ (DI)(AX*8), DI // &t[off]
+	LEAQ (SI)(AX*8), SI // &st[off], then &st[q*d+off]
+	MOVQ CX, R8
+	SHLQ $3, R8 // bytes of a row of st
+	VXORPD Y0, Y0, Y0
+	VXORPD Y1, Y1, Y1
+	VXORPD Y2, Y2, Y2
+	VXORPD Y3, Y3, Y3
+	VXORPD Y4, Y4, Y4
+	VXORPD Y5, Y5, Y5
+	VXORPD Y6, Y6, Y6
+	VXORPD Y7, Y7, Y7
+	XORQ BX, BX
+
+mv8loop:
+	CMPQ BX, CX
+	JGE  mv8done
+	VBROADCASTSD (DX)(BX*8), Y15
+	VMULPD (SI), Y15, Y8
+	VADDPD Y8, Y0, Y0
+	VMULPD 32(SI), Y15, Y9
+	VADDPD Y9, Y1, Y1
+	VMULPD 64(SI), Y15, Y10
+	VADDPD Y10, Y2, Y2
+	VMULPD 96(SI), Y15, Y11
+	VADDPD Y11, Y3, Y3
+	VMULPD 128(SI), Y15, Y12
+	VADDPD Y12, Y4, Y4
+	VMULPD 160(SI), Y15, Y13
+	VADDPD Y13, Y5, Y5
+	VMULPD 192(SI), Y15, Y14
+	VADDPD Y14, Y6, Y6
+	VMULPD 224(SI), Y15, Y8
+	VADDPD Y8, Y7, Y7
+	ADDQ R8, SI
+	INCQ BX
+	JMP  mv8loop
+
+mv8done:
+	VMOVUPD Y0, (DI)
+	VMOVUPD Y1, 32(DI)
+	VMOVUPD Y2, 64(DI)
+	VMOVUPD Y3, 96(DI)
+	VMOVUPD Y4, 128(DI)
+	VMOVUPD Y5, 160(DI)
+	VMOVUPD Y6, 192(DI)
+	VMOVUPD Y7, 224(DI)
+	VZEROUPPER
+	RET
+
+// func matVec1AVX2(t, st, r []float64, d, off int)
+TEXT ·matVec1AVX2(SB), NOSPLIT, $0-88
+	MOVQ t_base+0(FP), DI
+	MOVQ st_base+24(FP), SI
+	MOVQ r_base+48(FP), DX
+	MOVQ d+72(FP), CX
+	MOVQ off+80(FP), AX
+	LEAQ (DI)(AX*8), DI // &t[off]
+	LEAQ (SI)(AX*8), SI // &st[off], then &st[q*d+off]
+	MOVQ CX, R8
+	SHLQ $3, R8 // bytes of a row of st
+	VXORPD Y0, Y0, Y0
+	XORQ BX, BX
+
+mv1loop:
+	CMPQ BX, CX
+	JGE  mv1done
+	VBROADCASTSD (DX)(BX*8), Y15
+	VMULPD (SI), Y15, Y1
+	VADDPD Y1, Y0, Y0
+	ADDQ R8, SI
+	INCQ BX
+	JMP  mv1loop
+
+mv1done:
+	VMOVUPD Y0, (DI)
+	VZEROUPPER
+	RET

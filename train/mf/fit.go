@@ -477,8 +477,8 @@ func finite(x []float64) bool {
 // b_j)·[u_s, 1], from the summed statistics S = Σ u uᵀ, s = Σ u, n = Σ 1
 // (released with the gradient, scaled by alpha), into grad. st is Sᵀ
 // (transposeStats): S·v_j is accumulated as Σ_q v_jq·(row q of Sᵀ) with
-// the vector kernel, each entry the same products and sums in the same
-// order as the dot product of row p of S with v_j. (S is not symmetric:
+// the vector kernel (matVec), each entry the same products and sums in the
+// same order as the dot product of row p of S with v_j. (S is not symmetric:
 // under DP each entry has its own noise.)
 func unobservedGrad(m *Model, sparse, stats, st []float64, alpha float64, grad []float64, lo, hi int) {
 	d := m.Dim
@@ -492,9 +492,11 @@ func unobservedGrad(m *Model, sparse, stats, st []float64, alpha float64, grad [
 		g := grad[j*w : (j+1)*w]
 		sp := sparse[j*w : (j+1)*w]
 		b := r[d]
-		clear(t)
-		for q, rq := range r[:d] {
-			axpy(t, st[q*d:(q+1)*d], rq)
+		if !matVec(t, st, r[:d], d) {
+			clear(t)
+			for q, rq := range r[:d] {
+				axpy(t, st[q*d:(q+1)*d], rq)
+			}
 		}
 		sb := 0.0
 		for p := range d {
