@@ -101,11 +101,11 @@ func TestRecommendationsExplainedByOwnItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(because) != len(recs) || len(recs) == 0 {
-		t.Fatalf("%d recommendations, %d reasons", len(recs), len(because))
+	if len(because) != recs.Len() || recs.Len() == 0 {
+		t.Fatalf("%d recommendations, %d reasons", recs.Len(), len(because))
 	}
 	own := map[string]map[string]bool{"a": {"i0000": true, "i0004": true, "i0008": true}, "b": {"i0001": true}, "c": {"i0029": true}}
-	rows := explained(recs, because, m.Items)
+	rows := explained(recs, because)
 	for _, r := range rows {
 		if len(r.BecauseItems) != len(r.BecauseShares) || len(r.BecauseItems) > BecauseItems {
 			t.Fatalf("%+v", r)
@@ -138,7 +138,7 @@ func TestRecommendExplained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := explained(recs, because, m.Items)
+	want := explained(recs, because)
 	if len(rows) != 8 || len(want) != len(rows) {
 		t.Fatalf("%d rows, want 8", len(rows))
 	}
@@ -223,7 +223,7 @@ func TestRecommendForShortLists(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if len(want) != 3+5+4 || !reflect.DeepEqual(recs, want) || !reflect.DeepEqual(because, wantWhy) {
-		t.Fatalf("got %v\n%v\nwant %v\n%v", recs, because, want, wantWhy)
+	if len(want) != 3+5+4 || !reflect.DeepEqual(recs.all(), want) || !reflect.DeepEqual(because, wantWhy) {
+		t.Fatalf("got %v\n%v\nwant %v\n%v", recs.all(), because, want, wantWhy)
 	}
 }

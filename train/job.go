@@ -285,7 +285,7 @@ type Report struct {
 	Seconds         float64 `json:"seconds"`
 	CurvePNG        []byte  `json:"-"`
 	ExposurePNG     []byte  `json:"-"`
-	recommendations []dataset.Recommendation
+	recommendations recList
 	because         [][]mf.Contribution // per recommendation: its reasons (shares)
 	nonPersonalized []dataset.NonPersonalized
 	// The event columns the policy keeps from personalization, and the
@@ -620,13 +620,9 @@ func recommendAll(rep *Report, data *mf.Data, m *mf.Model, ix *privacy.ConsentIn
 		return err
 	}
 	// Exposure over the model's items (recommendations rank them all).
-	items := make([]int32, len(rep.recommendations))
-	index := make(map[string]int32, len(m.Items))
-	for j, id := range m.Items {
-		index[id] = int32(j)
-	}
-	for i, r := range rep.recommendations {
-		items[i] = index[r.ItemID]
+	items := make([]int32, rep.recommendations.Len())
+	for i, r := range rep.recommendations.rows {
+		items[i] = r.item
 	}
 	e := exposure(interactionsPerItem(data, m.Items), items)
 	rep.Exposure = &e

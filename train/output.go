@@ -62,7 +62,7 @@ func Recommend(d *mf.Data, m *mf.Model, k, workers int) ([]dataset.Recommendatio
 		}
 	}
 	recs, _, err := recommendFor(d, m, subjects, k, workers, false)
-	return recs, err
+	return recs.all(), err
 }
 
 // RecommendExplained is Recommend with each recommendation's reasons (the
@@ -81,17 +81,55 @@ func RecommendExplained(d *mf.Data, m *mf.Model, k, workers int) ([]dataset.Expl
 	if err != nil {
 		return nil, err
 	}
-	return explained(recs, because, m.Items), nil
+	return explained(recs, because), nil
+}
+
+// recList is the run's recommendations while it holds them: rows of
+// indices into the data's subjects and the model's items (24 bytes, not the
+// 48 of a row with two strings; with 65k subjects and k = 20 the rows are
+// most of the phase's memory), made into the file's rows a chunk at a time.
+type recList struct {
+	rows            []recRow
+	subjects, items []string
+}
+
+// recRow is one recommendation of a recList.
+type recRow struct {
+	subject, item, rank int32
+	score               float64
+}
+
+// Len is the number of recommendations.
+func (l recList) Len() int { return len(l.rows) }
+
+// at returns recommendation i as a row of the file.
+func (l recList) at(i int) dataset.Recommendation {
+	r := l.rows[i]
+	return dataset.Recommendation{SubjectID: l.subjects[r.subject], Rank: int64(r.rank), ItemID: l.items[r.item], Score: r.score}
+}
+
+// slice returns recommendations [lo, hi).
+func (l recList) slice(lo, hi int) recList {
+	l.rows = l.rows[lo:hi]
+	return l
+}
+
+// all returns every recommendation as rows of the file.
+func (l recList) all() []dataset.Recommendation {
+	out := make([]dataset.Recommendation, l.Len())
+	for i := range out {
+		out[i] = l.at(i)
+	}
+	return out
 }
 
 // recommendFor ranks the eligible subjects' k best items; with explain it
 // also returns, per recommendation, its reasons (Explanation.Because).
 //
 // Subject e's list is written straight into rows [e·k, e·k+len) of the
-// result, then the lists are moved together: no list is held twice (with
-// 65k subjects and k = 20 the rows are most of the phase's memory).
-func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, explain bool) ([]dataset.Recommendation, [][]mf.Contribution, error) {
-	out := make([]dataset.Recommendation, len(eligible)*k)
+// result, then the lists are moved together: no list is held twice.
+func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, explain bool) (recList, [][]mf.Contribution, error) {
+	out := make([]recRow, len(eligible)*k)
 	lens := make([]int, len(eligible))
 	var because [][]mf.Contribution
 	if explain {
@@ -102,7 +140,7 @@ func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, expla
 			return fmt.Errorf("recommendations: %d for a subject, want at most %d", len(top), k)
 		}
 		for r, x := range top {
-			out[e*k+r] = dataset.Recommendation{SubjectID: d.Subjects[eligible[e]], Rank: int64(r + 1), ItemID: m.Items[x.Item], Score: x.Score}
+			out[e*k+r] = recRow{subject: int32(eligible[e]), item: x.Item, rank: int32(r + 1), score: x.Score}
 		}
 		if explain {
 			copy(because[e*k:e*k+len(top)], why)
@@ -111,7 +149,7 @@ func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, expla
 		return nil
 	})
 	if err != nil {
-		return nil, nil, err
+		return recList{}, nil, err
 	}
 	n := 0
 	for e, l := range lens {
@@ -121,19 +159,18 @@ func recommendFor(d *mf.Data, m *mf.Model, eligible []int, k, workers int, expla
 		}
 		n += l
 	}
-	clear(out[n:])
 	out = out[:n:n]
 	if explain {
 		clear(because[n:])
 		because = because[:n:n]
 	}
-	return out, because, nil
+	return recList{rows: out, subjects: d.Subjects, items: m.Items}, because, nil
 }
 
 // putRecommendations writes recommendations.parquet a chunk of rows at a
 // time: the rows with their reasons' ids and shares take several times
 // the memory of the recommendations, so they are never all built at once.
-func putRecommendations(ctx context.Context, out *dataset.Output, recs []dataset.Recommendation, because [][]mf.Contribution, items []string) error {
+func putRecommendations(ctx context.Context, out *dataset.Output, recs recList, because [][]mf.Contribution) error {
 	w, err := dataset.CreateParquet[dataset.ExplainedRecommendation](ctx, out, RecommendationsFile)
 	if err != nil {
 		return err
@@ -145,14 +182,14 @@ func putRecommendations(ctx context.Context, out *dataset.Output, recs []dataset
 	stop := make(chan struct{})
 	go func() {
 		defer close(chunks)
-		for lo := 0; lo < len(recs) || lo == 0; lo += chunk {
-			hi := min(lo+chunk, len(recs))
+		for lo := 0; lo < recs.Len() || lo == 0; lo += chunk {
+			hi := min(lo+chunk, recs.Len())
 			var why [][]mf.Contribution
 			if because != nil {
 				why = because[lo:hi]
 			}
 			select {
-			case chunks <- explained(recs[lo:hi], why, items):
+			case chunks <- explained(recs.slice(lo, hi), why):
 			case <-stop:
 				return
 			}
@@ -179,8 +216,8 @@ func roundShare(v float64) float64 { return math.Round(v*100) / 100 }
 
 // explained joins recommendations with their reasons as rows of
 // recommendations.parquet; because is nil or parallel to recs.
-func explained(recs []dataset.Recommendation, because [][]mf.Contribution, items []string) []dataset.ExplainedRecommendation {
-	out := make([]dataset.ExplainedRecommendation, len(recs))
+func explained(recs recList, because [][]mf.Contribution) []dataset.ExplainedRecommendation {
+	out := make([]dataset.ExplainedRecommendation, recs.Len())
 	n := 0
 	for _, cs := range because {
 		n += len(cs)
@@ -188,7 +225,9 @@ func explained(recs []dataset.Recommendation, because [][]mf.Contribution, items
 	// One backing array for the chunk's reasons, each row's lists a full
 	// slice of it (capped: an append to one never reaches the next).
 	names, shares := make([]string, n), make([]float64, n)
-	for i, r := range recs {
+	items := recs.items
+	for i := range recs.Len() {
+		r := recs.at(i)
 		out[i] = dataset.ExplainedRecommendation{SubjectID: r.SubjectID, Rank: r.Rank, ItemID: r.ItemID, Score: r.Score,
 			BecauseItems: []string{}, BecauseShares: []float64{}}
 		if because == nil || len(because[i]) == 0 {
@@ -286,7 +325,7 @@ func writeOutputs(ctx context.Context, ref dataset.Ref, cfg JobConfig, opt datas
 			}
 		}
 		if cfg.TopK > 0 {
-			if err := putRecommendations(ctx, out, rep.recommendations, rep.because, m.Items); err != nil {
+			if err := putRecommendations(ctx, out, rep.recommendations, rep.because); err != nil {
 				return err
 			}
 		}

@@ -23,8 +23,8 @@ func TestRecommendationsRankTheModelsItems(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(recs) != 2 || recs[0].ItemID != "untouched" || recs[1].ItemID != "b" {
-		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs)
+	if recs.Len() != 2 || recs.at(0).ItemID != "untouched" || recs.at(1).ItemID != "b" {
+		t.Errorf("recommendations %+v, want untouched then b (a is the subject's own)", recs.all())
 	}
 }
 
@@ -35,10 +35,13 @@ func TestPutRecommendationsChunked(t *testing.T) {
 	ctx := context.Background()
 	items := []string{"a", "b", "c", "d", "e"}
 	const n = 40000
-	recs := make([]dataset.Recommendation, n)
+	recs := recList{rows: make([]recRow, n), subjects: make([]string, n/20), items: items}
+	for s := range recs.subjects {
+		recs.subjects[s] = fmt.Sprintf("s%05d", s)
+	}
 	because := make([][]mf.Contribution, n)
-	for i := range recs {
-		recs[i] = dataset.Recommendation{SubjectID: fmt.Sprintf("s%05d", i/20), Rank: int64(i%20 + 1), ItemID: items[i%5], Score: 1 / float64(i+1)}
+	for i := range recs.rows {
+		recs.rows[i] = recRow{subject: int32(i / 20), rank: int32(i%20 + 1), item: int32(i % 5), score: 1 / float64(i+1)}
 		because[i] = []mf.Contribution{{Item: int32(i % 5), Value: 0.5}, {Item: int32((i + 2) % 5), Value: 0.25}}[:i%3]
 	}
 	for _, why := range [][][]mf.Contribution{because, nil} {
@@ -66,9 +69,9 @@ func TestPutRecommendationsChunked(t *testing.T) {
 			}
 			return b
 		}
-		chunked := file(func(o *dataset.Output) error { return putRecommendations(ctx, o, recs, why, items) })
+		chunked := file(func(o *dataset.Output) error { return putRecommendations(ctx, o, recs, why) })
 		whole := file(func(o *dataset.Output) error {
-			return dataset.PutParquet(ctx, o, RecommendationsFile, explained(recs, why, items))
+			return dataset.PutParquet(ctx, o, RecommendationsFile, explained(recs, why))
 		})
 		if !bytes.Equal(chunked, whole) {
 			t.Fatalf("reasons %v: chunked file (%d bytes) differs from the whole (%d bytes)", why != nil, len(chunked), len(whole))
