@@ -35,9 +35,9 @@ type Timings struct {
 	Recommend float64 `json:"recommend"`            // every subject's recommendations and their exposure
 }
 
-// baselineConfig is cfg without privacy, with ev's optimizer settings for
+// BaselineConfig is cfg without privacy, with ev's optimizer settings for
 // the non-private baseline where it sets them.
-func baselineConfig(cfg mf.Config, ev Evaluation) mf.Config {
+func BaselineConfig(cfg mf.Config, ev Evaluation) mf.Config {
 	c := cfg
 	c.Epsilon = math.Inf(1)
 	if ev.BaselineEpochs > 0 {
@@ -84,7 +84,7 @@ func RunExperiment(ctx context.Context, train *mf.Data, test [][]int32, cfg mf.C
 		return met, fit, time.Since(t).Seconds() - fit, err
 	}
 	if cfg.Private() && (ev.Baselines || len(curve) > 0) {
-		c := baselineConfig(cfg, ev)
+		c := BaselineConfig(cfg, ev)
 		p, err := c.MakePlan()
 		if err != nil {
 			return nil, fmt.Errorf("non-private baseline: %w", err)

@@ -183,6 +183,13 @@ func (c *JobConfig) Validate() error {
 	if !(e.BaselineLearningRate >= 0) || math.IsInf(e.BaselineLearningRate, 0) {
 		return bad("evaluation: baseline_learning_rate %v: want a positive finite value, or 0 for the model's learning_rate", e.BaselineLearningRate)
 	}
+	// The baseline trains after the budget is spent: its settings are
+	// checked whole now, not when it starts.
+	if e.Baselines || e.Curve {
+		if err := BaselineConfig(c.Model, e).Validate(); err != nil {
+			return fmt.Errorf("evaluation: the non-private baseline (baseline_*): %w", err)
+		}
+	}
 	for _, eps := range e.CurveEpsilons {
 		if !(eps > 0) || math.IsInf(eps, 0) {
 			return bad("evaluation: curve_epsilons %v: want positive finite values (∞ is the non-private baseline)", e.CurveEpsilons)

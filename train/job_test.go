@@ -359,7 +359,7 @@ func TestBaselineConfig(t *testing.T) {
 			DefaultJobConfig().Evaluation.BaselineSamplingRate, DefaultJobConfig().Evaluation.BaselineLearningRate},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			c := baselineConfig(model, tc.ev)
+			c := BaselineConfig(model, tc.ev)
 			if !math.IsInf(c.Epsilon, 1) || c.Private() {
 				t.Errorf("ε %v: want +Inf", c.Epsilon)
 			}
@@ -392,6 +392,7 @@ func TestEvaluationRefusesBadBaseline(t *testing.T) {
 		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = -0.05 }},
 		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = math.Inf(1) }},
 		{"baseline_learning_rate", func(e *Evaluation) { e.BaselineLearningRate = math.NaN() }},
+		{"baseline_*", func(e *Evaluation) { e.BaselineSamplingRate = 1e-9 }}, // 5e9 steps: it would never end
 	} {
 		cfg := jobConfig(t.TempDir())
 		tc.set(&cfg.Evaluation)

@@ -20,4 +20,10 @@ func TestBaselineFlagsRefused(t *testing.T) {
 			t.Errorf("%v: exit %d (%s), want 2 naming %s before reading the input", flags, code, msg, flags[0])
 		}
 	}
+	// In range one by one, but a plan that would never end (5e9 steps):
+	// refused before the input is read, not after the budget is spent.
+	args := []string{"train", "mf", "--in", filepath.Join(dir, "missing.csv"), "--epsilon", "8", "--ledger", filepath.Join(dir, "ledger"), "--baseline-sampling-rate", "1e-9"}
+	if code, _, msg := run(t, args...); code != 2 || !strings.Contains(msg, "--baseline-") || !strings.Contains(msg, "steps") {
+		t.Errorf("--baseline-sampling-rate 1e-9: exit %d (%s), want 2 naming the baseline's steps", code, msg)
+	}
 }

@@ -501,6 +501,12 @@ func (r *mfRun) parseFlags() error {
 	if o.curve {
 		r.ev.Curve, r.ev.CurveEpsilons = true, []float64{1, 2, 4, 8}
 	}
+	// The baseline trains after the budget is spent: check it whole now.
+	if r.cfg.Private() && (r.ev.Baselines || r.ev.Curve) {
+		if err := train.BaselineConfig(r.cfg, r.ev).Validate(); err != nil {
+			return usagef(fmt.Errorf("the non-private baseline (--baseline-*): %w", err))
+		}
+	}
 	if (r.ev.HoldoutLast < 1 && !(r.ev.HoldoutFraction > 0 && r.ev.HoldoutFraction < 1)) || r.ev.HoldoutLast < 0 {
 		return usagef(fmt.Errorf("--holdout-last %d, --holdout-fraction %v: want holdout-last >= 1 or a fraction in (0, 1)", r.ev.HoldoutLast, r.ev.HoldoutFraction))
 	}

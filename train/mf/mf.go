@@ -119,6 +119,10 @@ func (c Config) NamedCatalog() Config {
 func (c Config) Private() bool { return !math.IsInf(c.Epsilon, 1) }
 
 // Validate checks the settings.
+// MaxSteps bounds a plan's steps (epochs / sampling_rate): a sampling rate
+// so small that training would never end is a mistake in the settings.
+const MaxSteps = 100_000
+
 func (c Config) Validate() error {
 	bad := func(f string, a ...any) error { return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(f, a...)) }
 	switch {
@@ -128,6 +132,8 @@ func (c Config) Validate() error {
 		return bad("epochs %v: want (0, 1000]", c.Epochs)
 	case !(c.SamplingRate > 0 && c.SamplingRate <= 1):
 		return bad("sampling_rate %v: want (0, 1]", c.SamplingRate)
+	case c.Epochs/c.SamplingRate > MaxSteps:
+		return bad("epochs %v at sampling_rate %v are %.0f steps: want at most %d", c.Epochs, c.SamplingRate, math.Ceil(c.Epochs/c.SamplingRate), MaxSteps)
 	case c.Optimizer != "adam" && c.Optimizer != "sgd":
 		return bad("optimizer %q: want adam or sgd", c.Optimizer)
 	case !(c.LearningRate > 0):

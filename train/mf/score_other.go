@@ -6,6 +6,8 @@ package mf
 // amd64 to check the portable paths).
 var haveAVX2 = false
 
+var haveAVX512 = false
+
 func scorePanels(tile []float32, flags []uint8, u, v, bias []float32, d int, thr *[kernelRows]float32) {
 	scorePanelsGeneric(tile, flags, u, v, bias, d, thr)
 }

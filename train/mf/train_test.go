@@ -346,3 +346,17 @@ func TestCheckpointCadence(t *testing.T) {
 		}
 	}
 }
+
+// TestConfigRefusesEndlessPlans: a sampling rate so small that the plan's
+// steps (epochs / q) would never end is a configuration error.
+func TestConfigRefusesEndlessPlans(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Epsilon, cfg.SamplingRate = math.Inf(1), 1e-9
+	if err := cfg.Validate(); !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), "steps") {
+		t.Errorf("sampling_rate 1e-9: %v, want a configuration error about the steps", err)
+	}
+	cfg.SamplingRate, cfg.Epochs = 0.01, 1000 // 100,000 steps: the bound itself
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("100,000 steps: %v", err)
+	}
+}
