@@ -1,5 +1,7 @@
 package mf
 
+//go:generate go run gen_kernels.go
+
 //go:noescape
 func cholColN1AVX2(lt []float64, w, j, off int)
 

@@ -1,8 +1,12 @@
 package mf
 
 import (
+	"bytes"
 	"math"
 	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -47,5 +51,28 @@ func TestScorePanelsAVX512Bits(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestKernelsGenerated: chol_kernels_amd64.s is what gen_kernels.go writes
+// (run go generate ./train/mf after changing the generator).
+func TestKernelsGenerated(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the generator with go run")
+	}
+	out := filepath.Join(t.TempDir(), "k.s")
+	if msg, err := exec.Command("go", "run", "gen_kernels.go", "-o", out).CombinedOutput(); err != nil {
+		t.Fatalf("go run gen_kernels.go: %v\n%s", err, msg)
+	}
+	got, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile("chol_kernels_amd64.s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("chol_kernels_amd64.s is not what gen_kernels.go writes: run go generate ./train/mf")
 	}
 }
